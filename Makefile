@@ -1,0 +1,32 @@
+# Two commands do all set-up: `make run` and `make test`. Both build .venv when it is missing or when
+# pyproject.toml changed (the stamp), installing torch first from this machine's pinned CPU build so that pip
+# never resolves a multi-GB CUDA torch.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+TORCH_PIN ?= torch==2.13.0
+EXTRAS ?= train,baselines,sweep,dev
+
+.PHONY: run test install lint bench clean-generated
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m valgusml.run_default
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check valgusml tests scripts
+
+bench: $(STAMP)
+	$(PY) scripts/bench_all.py

@@ -1,0 +1,51 @@
+"""`valgusml` command: one entry point dispatching to each stage's own module.
+
+Sub-commands import their stage lazily, so `valgusml predict` never pays for torch or Lightning start-up.
+Hydra apps (generate, train, evaluate) take Hydra overrides (`key=value`, `-m`); the others take flags.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "generate": ("valgusml.synth.app", "main", "synthesise a labelled dataset (Hydra overrides)"),
+    "train": ("valgusml.training.train", "main", "train a model, tracked in MLflow (Hydra overrides)"),
+    "evaluate": ("valgusml.evaluation.evaluate", "main", "evaluate on held-out athletes (Hydra overrides)"),
+    "export": ("valgusml.export.cli", "main", "export a run or checkpoint as a predictor folder"),
+    "predict": ("valgusml.predict_cli", "main", "predict from pose files with an exported predictor"),
+    "convert": ("valgusml.io.convert", "main", "turn pose files plus a labels CSV into a dataset"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: valgusml COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from valgusml import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"valgusml: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, func_name, _ = COMMANDS[name]
+    func = getattr(importlib.import_module(module_name), func_name)
+    # Hydra apps read sys.argv themselves; give them the command line without the sub-command.
+    sys.argv = [f"valgusml {name}", *rest]
+    result = func(rest)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

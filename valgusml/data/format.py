@@ -1,0 +1,314 @@
+"""On-disk dataset format: a folder of shards, each a JSONL manifest plus memory-mappable .npy arrays.
+
+    data/NAME/
+      dataset.json                 format, version, skeleton, dims, shard list with hashes, fingerprint, meta
+      shards/00000.keypoints.npy   float32 (frames of all sequences in the shard, J, C), concatenated in time
+      shards/00000.confidence.npy  float32 (frames, J)
+      shards/00000.manifest.jsonl  one JSON object per sequence: id, athlete_id, task, fps, n_frames, offset,
+                                   skeleton, source, labels, meta
+      shards/00000.done.json       written last: the shard's sha256; a shard without it does not exist
+
+No pickle anywhere: arrays are plain .npy (loaded with allow_pickle=False), metadata is JSON. A shard is
+written to temporary names and renamed, the `.done.json` marker last, so an interrupted writer leaves either
+a complete shard or nothing that counts; a rerun redoes only the missing shards.
+The fingerprint hashes content only (skeleton, dims, and each shard's arrays and manifest), so the same
+sequences written again give the same fingerprint whatever the time, folder or number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from valgusml.errors import FormatError, InputError
+from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import get_skeleton
+
+FORMAT_NAME = "valgusml-dataset"
+FORMAT_VERSION = 1
+SHARD_DIR = "shards"
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON (sorted keys, NaN allowed as in Python's json) used everywhere hashes are taken."""
+    return json.dumps(value, sort_keys=True, default=_json_default, separators=(",", ":"))
+
+
+def shard_name(index: int) -> str:
+    return f"{index:05d}"
+
+
+def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequence]) -> dict[str, Any]:
+    """Write one shard atomically and return its entry (name, counts, sha256).
+
+    All sequences must share the dataset's skeleton and dims; an empty shard is refused.
+    """
+    root = Path(root)
+    if not sequences:
+        raise InputError(f"shard {index} of {root}: no sequences to write")
+    skeleton, dims = sequences[0].skeleton, sequences[0].dims
+    rows, offset = [], 0
+    for seq in sequences:
+        if seq.skeleton != skeleton or seq.dims != dims:
+            raise InputError(
+                f"shard {index} of {root}: sequence {seq.id!r} is {seq.skeleton}/{seq.dims}D but the shard is "
+                f"{skeleton}/{dims}D; map to one skeleton (seq.to_canonical()) before writing"
+            )
+        rows.append(
+            {
+                "id": seq.id,
+                "athlete_id": seq.athlete_id,
+                "task": seq.task,
+                "fps": seq.fps,
+                "n_frames": seq.n_frames,
+                "offset": offset,
+                "skeleton": seq.skeleton,
+                "source": seq.source,
+                "labels": seq.labels,
+                "meta": seq.meta,
+            }
+        )
+        offset += seq.n_frames
+    keypoints = np.concatenate([s.keypoints for s in sequences]).astype(np.float32, copy=False)
+    confidence = np.concatenate([s.confidence for s in sequences]).astype(np.float32, copy=False)
+    blobs = {
+        "keypoints.npy": _npy_bytes(keypoints),
+        "confidence.npy": _npy_bytes(confidence),
+        "manifest.jsonl": "".join(dumps(r) + "\n" for r in rows).encode(),
+    }
+    digest = hashlib.sha256()
+    shard_dir = root / SHARD_DIR
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    name = shard_name(index)
+    for suffix, blob in blobs.items():
+        digest.update(suffix.encode() + b"\0" + hashlib.sha256(blob).digest())
+        _atomic_write_bytes(shard_dir / f"{name}.{suffix}", blob)
+    entry = {
+        "name": name,
+        "n_sequences": len(sequences),
+        "n_frames": int(offset),
+        "skeleton": skeleton,
+        "dims": dims,
+        "sha256": digest.hexdigest(),
+    }
+    _atomic_write_bytes(shard_dir / f"{name}.done.json", dumps(entry).encode())
+    return entry
+
+
+def completed_shards(root: str | Path) -> dict[str, dict[str, Any]]:
+    """Shards whose `.done.json` marker exists (the ones a resumed writer must not redo)."""
+    shard_dir = Path(root) / SHARD_DIR
+    done = {}
+    if shard_dir.is_dir():
+        for marker in sorted(shard_dir.glob("*.done.json")):
+            entry = json.loads(marker.read_text())
+            done[entry["name"]] = entry
+    return done
+
+
+def fingerprint_of(skeleton: str, dims: int, shard_entries: Iterable[dict[str, Any]]) -> str:
+    digest = hashlib.sha256(f"{FORMAT_NAME}/{FORMAT_VERSION}/{skeleton}/{dims}".encode())
+    for entry in sorted(shard_entries, key=lambda e: e["name"]):
+        digest.update(entry["sha256"].encode())
+    return digest.hexdigest()
+
+
+def finalize_dataset(root: str | Path, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write `dataset.json` over the completed shards; returns its content."""
+    root = Path(root)
+    shards = list(completed_shards(root).values())
+    if not shards:
+        raise InputError(f"{root}: no complete shard to finalise")
+    kinds = {(s["skeleton"], s["dims"]) for s in shards}
+    if len(kinds) != 1:
+        raise InputError(f"{root}: shards mix skeletons/dims {sorted(kinds)}")
+    (skeleton, dims), = kinds
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "skeleton": skeleton,
+        "dims": dims,
+        "n_sequences": sum(s["n_sequences"] for s in shards),
+        "n_frames": sum(s["n_frames"] for s in shards),
+        "shards": sorted(shards, key=lambda s: s["name"]),
+        "fingerprint": fingerprint_of(skeleton, dims, shards),
+        "meta": meta or {},
+    }
+    _atomic_write_bytes(root / "dataset.json", json.dumps(header, indent=1, default=_json_default).encode())
+    return header
+
+
+def write_dataset(
+    root: str | Path,
+    sequences: Iterable[KeypointSequence],
+    shard_size: int = 512,
+    meta: dict[str, Any] | None = None,
+) -> Dataset:
+    """Write sequences as a dataset (shards of `shard_size`) and open it."""
+    root = Path(root)
+    batch: list[KeypointSequence] = []
+    index = 0
+    for seq in sequences:
+        batch.append(seq)
+        if len(batch) == shard_size:
+            write_shard(root, index, batch)
+            batch, index = [], index + 1
+    if batch:
+        write_shard(root, index, batch)
+    finalize_dataset(root, meta)
+    return open_dataset(root)
+
+
+@dataclass(frozen=True)
+class _Row:
+    shard: int
+    offset: int
+    n_frames: int
+    record: dict[str, Any]
+
+
+class Dataset:
+    """Read side of the format: `len(ds)`, `ds[i]` → `KeypointSequence`, `ds.fingerprint`, `ds.athletes`."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        header_path = self.root / "dataset.json"
+        if not self.root.is_dir():
+            raise InputError(f"dataset folder {self.root} does not exist")
+        if not header_path.is_file():
+            raise FormatError(f"{self.root} is not a valgusml dataset: dataset.json is missing")
+        try:
+            self.header: dict[str, Any] = json.loads(header_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise FormatError(f"{header_path}: not valid JSON ({exc})") from None
+        if self.header.get("format") != FORMAT_NAME or self.header.get("version") != FORMAT_VERSION:
+            raise FormatError(
+                f"{header_path}: format {self.header.get('format')!r} version {self.header.get('version')!r} "
+                f"is not {FORMAT_NAME!r} version {FORMAT_VERSION}"
+            )
+        self.skeleton: str = self.header["skeleton"]
+        get_skeleton(self.skeleton)
+        self.dims: int = int(self.header["dims"])
+        self.fingerprint: str = self.header["fingerprint"]
+        self.meta: dict[str, Any] = self.header.get("meta", {})
+        self._shard_names = [s["name"] for s in self.header["shards"]]
+        self._rows: list[_Row] = []
+        for k, name in enumerate(self._shard_names):
+            path = self.root / SHARD_DIR / f"{name}.manifest.jsonl"
+            try:
+                lines = path.read_text().splitlines()
+            except FileNotFoundError:
+                raise FormatError(f"{self.root}: shard {name} manifest is missing ({path})") from None
+            for line_no, line in enumerate(lines, 1):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise FormatError(f"{path}:{line_no}: bad manifest row ({exc})") from None
+                self._rows.append(_Row(k, int(record["offset"]), int(record["n_frames"]), record))
+        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _shard_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in self._arrays:
+            base = self.root / SHARD_DIR / self._shard_names[k]
+            try:
+                kp = np.load(f"{base}.keypoints.npy", mmap_mode="r", allow_pickle=False)
+                conf = np.load(f"{base}.confidence.npy", mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise FormatError(f"{self.root}: shard {self._shard_names[k]} arrays unreadable ({exc})") from None
+            self._arrays[k] = (kp, conf)
+        return self._arrays[k]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[KeypointSequence]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, i: int) -> KeypointSequence:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for dataset of {len(self)} sequences")
+        row = self._rows[i]
+        kp, conf = self._shard_arrays(row.shard)
+        sl = slice(row.offset, row.offset + row.n_frames)
+        r = row.record
+        return KeypointSequence(
+            keypoints=np.array(kp[sl]),
+            confidence=np.array(conf[sl]),
+            skeleton=r["skeleton"],
+            fps=r["fps"],
+            id=r["id"],
+            athlete_id=r["athlete_id"],
+            task=r["task"],
+            source=r["source"],
+            labels=r["labels"],
+            meta=r.get("meta") or {},
+        )
+
+    def arrays(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Read-only memory-mapped views `(keypoints, confidence)` of sequence `i`, without validation."""
+        row = self._rows[i]
+        kp, conf = self._shard_arrays(row.shard)
+        sl = slice(row.offset, row.offset + row.n_frames)
+        return kp[sl], conf[sl]
+
+    @property
+    def manifest(self) -> list[dict[str, Any]]:
+        """One dict per sequence (no arrays), in dataset order."""
+        return [row.record for row in self._rows]
+
+    @cached_property
+    def athlete_ids(self) -> np.ndarray:
+        """Athlete id of each sequence, in dataset order."""
+        return np.asarray([row.record["athlete_id"] for row in self._rows])
+
+    @cached_property
+    def athletes(self) -> list[str]:
+        return sorted(set(self.athlete_ids.tolist()))
+
+    def indices_of(self, athletes: Iterable[str]) -> np.ndarray:
+        wanted = set(athletes)
+        return np.flatnonzero([a in wanted for a in self.athlete_ids])
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({str(self.root)!r}, sequences={len(self)}, athletes={len(self.athletes)}, "
+            f"skeleton={self.skeleton!r}, dims={self.dims}, fingerprint={self.fingerprint[:12]})"
+        )
+
+
+def open_dataset(root: str | Path) -> Dataset:
+    return Dataset(root)

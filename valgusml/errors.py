@@ -1,0 +1,23 @@
+"""Typed errors. Every problem a user can cause surfaces as one of these, with a message naming it."""
+
+from __future__ import annotations
+
+
+class ValgusMLError(Exception):
+    """Base class of every error valgusml raises on purpose."""
+
+
+class InputError(ValgusMLError, ValueError):
+    """Keypoints, metadata or a file that cannot be used as given."""
+
+
+class FormatError(InputError):
+    """A file whose format is unknown, corrupt or not what its reader expects."""
+
+
+class ModelFileError(ValgusMLError):
+    """An exported predictor folder that is missing, corrupt or of an unknown format version."""
+
+
+class ConfigError(ValgusMLError, ValueError):
+    """A configuration value that is invalid; raised before any work starts."""

@@ -1,0 +1,80 @@
+"""Geometry shared by every measure: frontal-plane views of 2D/3D keypoints and the FPPA.
+
+All functions take canonical keypoints `(T, J, 2|3)` (see `valgusml.skeleton`) and return NaN where a needed
+joint is missing, never raise on missing data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from valgusml.skeleton import canonical_index
+
+UP = np.array([0.0, 0.0, 1.0])
+LIMBS = ("left", "right")
+
+
+def _joint(keypoints: np.ndarray, name: str) -> np.ndarray:
+    return keypoints[:, canonical_index(name)].astype(np.float64)
+
+
+def frontal_axes(keypoints3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame unit vectors `(T, 3)`: the subject's left (horizontal, from the hips) and forward.
+
+    The direction is smoothed over the whole recording (median) so a single bad frame cannot flip the view.
+    """
+    left = _joint(keypoints3d, "left_hip") - _joint(keypoints3d, "right_hip")
+    left[:, 2] = 0.0
+    finite = np.isfinite(left).all(axis=1)
+    if not finite.any():
+        return np.full_like(left, np.nan), np.full_like(left, np.nan)
+    left_dir = np.median(left[finite], axis=0)
+    left_dir /= np.linalg.norm(left_dir) + 1e-12
+    forward = np.cross(left_dir, UP)
+    n = len(keypoints3d)
+    return np.tile(left_dir, (n, 1)), np.tile(forward, (n, 1))
+
+
+def frontal_projection(keypoints3d: np.ndarray) -> np.ndarray:
+    """Orthographic front view of 3D keypoints as image-like 2D `(T, J, 2)`: x = subject's left, y = down.
+
+    Seen from the front, the subject's left appears on the viewer's right, as in a video of a person facing
+    the camera, so 2D features apply unchanged.
+    """
+    left_dir, _ = frontal_axes(keypoints3d)
+    x = np.einsum("tjc,tc->tj", keypoints3d.astype(np.float64), left_dir)
+    y = -keypoints3d[..., 2].astype(np.float64)
+    return np.stack([x, y], axis=-1)
+
+
+def as_frontal_2d(keypoints: np.ndarray) -> np.ndarray:
+    """2D keypoints pass through; 3D ones are projected on the subject's frontal plane."""
+    return keypoints.astype(np.float64) if keypoints.shape[-1] == 2 else frontal_projection(keypoints)
+
+
+def fppa_deg(keypoints: np.ndarray) -> np.ndarray:
+    """Frontal plane projection angle per limb over time, `(T, 2)` for (left, right), in degrees.
+
+    The angle between the thigh (hip→knee) and shank (knee→ankle) in the frontal view, positive when the knee
+    lies medial to the hip–ankle line (towards the other hip), negative for varus.
+    """
+    kp = as_frontal_2d(keypoints)
+    out = np.full((len(kp), 2), np.nan)
+    for k, side in enumerate(LIMBS):
+        other = "right" if side == "left" else "left"
+        hip, knee, ankle = (_joint(kp, f"{side}_{j}") for j in ("hip", "knee", "ankle"))
+        other_hip = _joint(kp, f"{other}_hip")
+        thigh, shank = knee - hip, ankle - knee
+        cos = np.einsum("tc,tc->t", thigh, shank) / (
+            np.linalg.norm(thigh, axis=1) * np.linalg.norm(shank, axis=1) + 1e-12
+        )
+        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        line = ankle - hip
+        line_unit = line / (np.linalg.norm(line, axis=1, keepdims=True) + 1e-12)
+        rel = knee - hip
+        off_line = rel - np.einsum("tc,tc->t", rel, line_unit)[:, None] * line_unit
+        medial = other_hip - hip
+        sign = np.sign(np.einsum("tc,tc->t", off_line, medial))
+        sign[sign == 0] = 1.0
+        out[:, k] = sign * angle
+    return out

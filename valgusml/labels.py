@@ -1,0 +1,68 @@
+"""Label vocabulary and encoding shared by the generator, the models and the predictor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from valgusml.errors import InputError
+
+MECHANISMS: tuple[str, ...] = (
+    "none",
+    "hip_weakness",
+    "adductor_tfl_overactivity",
+    "pronation",
+    "limited_dorsiflexion",
+)
+DEFICITS: tuple[str, ...] = MECHANISMS[1:]
+LIMBS: tuple[str, ...] = ("left", "right")
+MECHANISM_INDEX: dict[str, int] = {name: i for i, name in enumerate(MECHANISMS)}
+
+
+def encode_mechanism(name: str) -> int:
+    try:
+        return MECHANISM_INDEX[name]
+    except KeyError:
+        raise InputError(f"unknown mechanism {name!r}; expected one of {MECHANISMS}") from None
+
+
+def validate_limb_label(limb: str, label: Any) -> dict[str, Any]:
+    """Check one limb's label and return it normalised (plain Python types, contributions summing to 1)."""
+    if not isinstance(label, dict):
+        raise InputError(f"labels[{limb!r}] must be a dict, got {type(label).__name__}")
+    for key in ("valgus", "mechanism"):
+        if key not in label:
+            raise InputError(f"labels[{limb!r}] is missing {key!r}")
+    valgus = bool(label["valgus"])
+    mechanism = str(label["mechanism"])
+    encode_mechanism(mechanism)
+    if valgus == (mechanism == "none"):
+        raise InputError(
+            f"labels[{limb!r}]: mechanism must be 'none' exactly when valgus is false "
+            f"(valgus={valgus}, mechanism={mechanism!r})"
+        )
+    severity = float(label.get("severity_deg", float("nan")))
+    contributions = label.get("contributions") or {mechanism: 1.0}
+    clean: dict[str, float] = {}
+    for name, share in contributions.items():
+        encode_mechanism(name)
+        share = float(share)
+        if not (share >= 0.0):
+            raise InputError(f"labels[{limb!r}].contributions[{name!r}] must be >= 0, got {share}")
+        clean[name] = share
+    total = sum(clean.values())
+    if total <= 0:
+        raise InputError(f"labels[{limb!r}].contributions must not be all zero")
+    clean = {name: share / total for name, share in clean.items()}
+    return {"valgus": valgus, "mechanism": mechanism, "severity_deg": severity, "contributions": clean}
+
+
+def validate_labels(labels: Any) -> dict[str, dict[str, Any]] | None:
+    if labels is None:
+        return None
+    if not isinstance(labels, dict) or set(labels) != set(LIMBS):
+        raise InputError(f"labels must be a dict with exactly the keys {LIMBS}, got {labels!r:.120}")
+    return {limb: validate_limb_label(limb, labels[limb]) for limb in LIMBS}
+
+
+def none_label(severity_deg: float = float("nan")) -> dict[str, Any]:
+    return {"valgus": False, "mechanism": "none", "severity_deg": severity_deg, "contributions": {"none": 1.0}}

@@ -1,0 +1,153 @@
+"""`KeypointSequence`: one recording of one person, validated on construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from valgusml.errors import InputError
+from valgusml.labels import validate_labels
+from valgusml.skeleton import get_skeleton, map_to_canonical
+
+MIN_VALID_FRAMES = 2
+
+
+@dataclass
+class KeypointSequence:
+    """Keypoints `(T, J, 2|3)` float32 in a named skeleton layout, with per-joint confidence `(T, J)`.
+
+    2D arrays are image coordinates (y down); 3D arrays are world metres with +z up and the floor at z=0 once
+    imported. Missing points are NaN with confidence 0: validation enforces that the two agree.
+    """
+
+    keypoints: np.ndarray
+    skeleton: str
+    fps: float
+    confidence: np.ndarray | None = None
+    id: str = ""
+    athlete_id: str = ""
+    task: str = ""
+    source: str = ""
+    labels: dict[str, dict[str, Any]] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    min_valid_frames: int = field(default=MIN_VALID_FRAMES, repr=False)
+
+    def __post_init__(self) -> None:
+        skel = get_skeleton(self.skeleton)
+        what = f"sequence {self.id!r}: " if self.id else ""
+        try:
+            kp = np.asarray(self.keypoints)
+        except Exception as exc:  # ragged lists and other non-arrays
+            raise InputError(f"{what}keypoints are not an array: {exc}") from None
+        if kp.dtype == object or not (np.issubdtype(kp.dtype, np.number) or kp.dtype == bool):
+            raise InputError(f"{what}keypoints must be numeric, got dtype {kp.dtype}")
+        if kp.ndim != 3:
+            raise InputError(f"{what}keypoints must have shape (T, J, 2|3), got rank {kp.ndim} shape {kp.shape}")
+        n_frames, n_joints, dims = kp.shape
+        if dims not in (2, 3):
+            raise InputError(f"{what}keypoints last axis must be 2 or 3 coordinates, got {dims}")
+        if n_joints != skel.n_joints:
+            raise InputError(
+                f"{what}skeleton {skel.name!r} has {skel.n_joints} joints but keypoints have {n_joints}"
+            )
+        with np.errstate(all="ignore"):
+            kp = kp.astype(np.float32, copy=True)
+        if np.isinf(kp).any():
+            t, j, _ = np.argwhere(np.isinf(kp))[0]
+            raise InputError(
+                f"{what}keypoint of joint {skel.joints[j]!r} at frame {t} is infinite (or overflows float32)"
+            )
+        try:
+            fps = float(self.fps)
+        except (TypeError, ValueError):
+            raise InputError(f"{what}fps must be a number, got {self.fps!r}") from None
+        if not math.isfinite(fps) or fps <= 0:
+            raise InputError(f"{what}fps must be finite and > 0, got {self.fps!r}")
+        missing = ~np.isfinite(kp).all(axis=-1)
+        if self.confidence is None:
+            conf = (~missing).astype(np.float32)
+        else:
+            try:
+                conf = np.asarray(self.confidence, dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{what}confidence is not a numeric array: {exc}") from None
+            if conf.shape != (n_frames, n_joints):
+                raise InputError(
+                    f"{what}confidence must have shape (T, J) = {(n_frames, n_joints)}, got {conf.shape}"
+                )
+            bad = ~np.isfinite(conf) | (conf < 0) | (conf > 1)
+            if bad.any():
+                t, j = np.argwhere(bad)[0]
+                raise InputError(
+                    f"{what}confidence must be in [0, 1]; frame {t} joint {skel.joints[j]!r} has {conf[t, j]}"
+                )
+            conf = conf.copy()
+        conf[missing] = 0.0
+        kp[missing] = np.nan
+        n_valid = int((conf > 0).any(axis=1).sum())
+        if n_valid == 0:
+            raise InputError(f"{what}no frame has any finite keypoint ({n_frames} frames, all NaN or confidence 0)")
+        if n_valid < self.min_valid_frames:
+            raise InputError(
+                f"{what}only {n_valid} frame(s) with valid keypoints; at least {self.min_valid_frames} needed"
+            )
+        self.keypoints = kp
+        self.confidence = conf
+        self.fps = fps
+        self.labels = validate_labels(self.labels)
+
+    # -- shape ------------------------------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def n_joints(self) -> int:
+        return int(self.keypoints.shape[1])
+
+    @property
+    def dims(self) -> int:
+        return int(self.keypoints.shape[2])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps
+
+    @property
+    def joints(self) -> tuple[str, ...]:
+        return get_skeleton(self.skeleton).joints
+
+    def joint(self, name: str) -> np.ndarray:
+        """`(T, C)` trajectory of one joint by name."""
+        return self.keypoints[:, get_skeleton(self.skeleton).index(name)]
+
+    # -- conversions -------------------------------------------------------------------------------------
+    def to_canonical(self) -> KeypointSequence:
+        """The same motion on the canonical skeleton (missing joints NaN with confidence 0)."""
+        if self.skeleton == "canonical":
+            return self
+        kp, conf = map_to_canonical(self.keypoints, self.confidence, self.skeleton)
+        return replace(self, keypoints=kp, confidence=conf, skeleton="canonical", meta=dict(self.meta))
+
+    def replace(self, **changes: Any) -> KeypointSequence:
+        return replace(self, **changes)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly summary (no arrays)."""
+        present = (self.confidence > 0).mean(axis=0)
+        return {
+            "id": self.id,
+            "athlete_id": self.athlete_id,
+            "task": self.task,
+            "skeleton": self.skeleton,
+            "dims": self.dims,
+            "fps": self.fps,
+            "n_frames": self.n_frames,
+            "duration_s": round(self.duration_s, 3),
+            "source": self.source,
+            "joints_present": round(float((present > 0).mean()), 3),
+            "labels": self.labels,
+        }
