@@ -40,12 +40,20 @@ def validate_limb_label(limb: str, label: Any) -> dict[str, Any]:
             f"labels[{limb!r}]: mechanism must be 'none' exactly when valgus is false "
             f"(valgus={valgus}, mechanism={mechanism!r})"
         )
-    severity = float(label.get("severity_deg", float("nan")))
+    try:
+        severity = float(label.get("severity_deg", float("nan")))
+    except (TypeError, ValueError):
+        raise InputError(f"labels[{limb!r}].severity_deg must be a number, got {label['severity_deg']!r}") from None
     contributions = label.get("contributions") or {mechanism: 1.0}
+    if not isinstance(contributions, dict):
+        raise InputError(f"labels[{limb!r}].contributions must be a dict mechanism -> share")
     clean: dict[str, float] = {}
     for name, share in contributions.items():
         encode_mechanism(name)
-        share = float(share)
+        try:
+            share = float(share)
+        except (TypeError, ValueError):
+            raise InputError(f"labels[{limb!r}].contributions[{name!r}] must be a number, got {share!r}") from None
         if not (share >= 0.0):
             raise InputError(f"labels[{limb!r}].contributions[{name!r}] must be >= 0, got {share}")
         clean[name] = share

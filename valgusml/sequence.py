@@ -44,6 +44,8 @@ class KeypointSequence:
             raise InputError(f"{what}keypoints are not an array: {exc}") from None
         if kp.dtype == object or not (np.issubdtype(kp.dtype, np.number) or kp.dtype == bool):
             raise InputError(f"{what}keypoints must be numeric, got dtype {kp.dtype}")
+        if np.iscomplexobj(kp):
+            raise InputError(f"{what}keypoints must be real numbers, got {kp.dtype}")
         if kp.ndim != 3:
             raise InputError(f"{what}keypoints must have shape (T, J, 2|3), got rank {kp.ndim} shape {kp.shape}")
         n_frames, n_joints, dims = kp.shape
@@ -70,6 +72,8 @@ class KeypointSequence:
         if self.confidence is None:
             conf = (~missing).astype(np.float32)
         else:
+            if np.iscomplexobj(self.confidence):
+                raise InputError(f"{what}confidence must be real numbers")
             try:
                 conf = np.asarray(self.confidence, dtype=np.float32)
             except (TypeError, ValueError) as exc:

@@ -11,8 +11,9 @@
 No pickle anywhere: arrays are plain .npy (loaded with allow_pickle=False), metadata is JSON. A shard is
 written to temporary names and renamed, the `.done.json` marker last, so an interrupted writer leaves either
 a complete shard or nothing that counts; a rerun redoes only the missing shards.
-The fingerprint hashes content only (skeleton, dims, and each shard's arrays and manifest), so the same
-sequences written again give the same fingerprint whatever the time, folder or number of workers.
+The fingerprint hashes content only: each sequence's arrays and metadata (not its position inside a shard),
+in dataset order, so the same sequences written again give the same fingerprint whatever the time, folder,
+shard size or number of workers.
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def shard_name(index: int) -> str:
     return f"{index:05d}"
 
 
+def _sequence_digest(seq: KeypointSequence, row: dict[str, Any]) -> str:
+    digest = hashlib.sha256(dumps({k: v for k, v in row.items() if k != "offset"}).encode())
+    digest.update(np.ascontiguousarray(seq.keypoints, dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(seq.confidence, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
 def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequence]) -> dict[str, Any]:
     """Write one shard atomically and return its entry (name, counts, sha256).
 
@@ -102,6 +110,7 @@ def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequen
             }
         )
         offset += seq.n_frames
+    sequence_digests = [_sequence_digest(seq, row) for seq, row in zip(sequences, rows)]
     keypoints = np.concatenate([s.keypoints for s in sequences]).astype(np.float32, copy=False)
     confidence = np.concatenate([s.confidence for s in sequences]).astype(np.float32, copy=False)
     blobs = {
@@ -123,6 +132,7 @@ def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequen
         "skeleton": skeleton,
         "dims": dims,
         "sha256": digest.hexdigest(),
+        "sequence_sha256": sequence_digests,
     }
     _atomic_write_bytes(shard_dir / f"{name}.done.json", dumps(entry).encode())
     return entry
@@ -134,15 +144,19 @@ def completed_shards(root: str | Path) -> dict[str, dict[str, Any]]:
     done = {}
     if shard_dir.is_dir():
         for marker in sorted(shard_dir.glob("*.done.json")):
-            entry = json.loads(marker.read_text())
-            done[entry["name"]] = entry
+            try:
+                entry = json.loads(marker.read_text())
+                done[entry["name"]] = entry
+            except (ValueError, KeyError, TypeError) as exc:
+                raise FormatError(f"{marker}: corrupt shard marker ({exc}); delete it to rewrite the shard") from None
     return done
 
 
 def fingerprint_of(skeleton: str, dims: int, shard_entries: Iterable[dict[str, Any]]) -> str:
     digest = hashlib.sha256(f"{FORMAT_NAME}/{FORMAT_VERSION}/{skeleton}/{dims}".encode())
     for entry in sorted(shard_entries, key=lambda e: e["name"]):
-        digest.update(entry["sha256"].encode())
+        for sequence_sha256 in entry["sequence_sha256"]:
+            digest.update(sequence_sha256.encode())
     return digest.hexdigest()
 
 
@@ -214,17 +228,22 @@ class Dataset:
             self.header: dict[str, Any] = json.loads(header_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise FormatError(f"{header_path}: not valid JSON ({exc})") from None
+        if not isinstance(self.header, dict):
+            raise FormatError(f"{header_path}: expected a JSON object")
         if self.header.get("format") != FORMAT_NAME or self.header.get("version") != FORMAT_VERSION:
             raise FormatError(
                 f"{header_path}: format {self.header.get('format')!r} version {self.header.get('version')!r} "
                 f"is not {FORMAT_NAME!r} version {FORMAT_VERSION}"
             )
-        self.skeleton: str = self.header["skeleton"]
+        try:
+            self.skeleton: str = self.header["skeleton"]
+            self.dims: int = int(self.header["dims"])
+            self.fingerprint: str = str(self.header["fingerprint"])
+            self.meta: dict[str, Any] = dict(self.header.get("meta") or {})
+            self._shard_names = [str(s["name"]) for s in self.header["shards"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{header_path}: malformed header ({type(exc).__name__}: {exc})") from None
         get_skeleton(self.skeleton)
-        self.dims: int = int(self.header["dims"])
-        self.fingerprint: str = self.header["fingerprint"]
-        self.meta: dict[str, Any] = self.header.get("meta", {})
-        self._shard_names = [s["name"] for s in self.header["shards"]]
         self._rows: list[_Row] = []
         for k, name in enumerate(self._shard_names):
             path = self.root / SHARD_DIR / f"{name}.manifest.jsonl"
@@ -235,9 +254,9 @@ class Dataset:
             for line_no, line in enumerate(lines, 1):
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise FormatError(f"{path}:{line_no}: bad manifest row ({exc})") from None
-                self._rows.append(_Row(k, int(record["offset"]), int(record["n_frames"]), record))
+                    self._rows.append(_Row(k, int(record["offset"]), int(record["n_frames"]), record))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise FormatError(f"{path}:{line_no}: bad manifest row ({type(exc).__name__}: {exc})") from None
         self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _shard_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from valgusml import FormatError, InputError, KeypointSequence
+from valgusml.data import format as fmt
+from valgusml.data import open_dataset, write_dataset, write_shard
+
+LABELS = {"left": {"valgus": True, "mechanism": "hip_weakness", "severity_deg": 14.0},
+          "right": {"valgus": False, "mechanism": "none", "severity_deg": 3.0}}
+
+
+def _seqs(n=5, seed=0, dims=2):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        kp = rng.normal(size=(6 + i, 20, dims)).astype(np.float32)
+        kp[0, 2] = np.nan
+        out.append(KeypointSequence(kp, "canonical", 30.0 + i, id=f"s{i}", athlete_id=f"a{i % 3}", task="squat",
+                                    source="test", labels=LABELS if i % 2 else None, meta={"k": i}))
+    return out
+
+
+def test_write_and_read_back(tmp_path):
+    seqs = _seqs()
+    ds = write_dataset(tmp_path / "ds", seqs, shard_size=2, meta={"why": "test"})
+    assert len(ds) == 5 and ds.skeleton == "canonical" and ds.dims == 2 and ds.meta == {"why": "test"}
+    assert ds.athletes == ["a0", "a1", "a2"] and ds.indices_of(["a1"]).tolist() == [1, 4]
+    for orig, back in zip(seqs, ds, strict=True):
+        np.testing.assert_array_equal(back.keypoints, orig.keypoints)
+        np.testing.assert_array_equal(back.confidence, orig.confidence)
+        assert (back.id, back.fps, back.labels, back.meta) == (orig.id, orig.fps, orig.labels, orig.meta)
+    kp, conf = ds.arrays(3)
+    assert isinstance(kp, np.memmap) and not kp.flags.writeable and kp.shape == (9, 20, 2)
+    assert [r["id"] for r in ds.manifest] == [s.id for s in seqs]
+    # plain .npy, readable without pickle
+    np.load(tmp_path / "ds" / "shards" / "00000.keypoints.npy", allow_pickle=False)
+    assert sorted(p.name for p in (tmp_path / "ds" / "shards").iterdir() if p.name.startswith(".")) == []
+
+
+def test_fingerprint_is_content_only(tmp_path):
+    a = write_dataset(tmp_path / "a", _seqs(), shard_size=2)
+    b = write_dataset(tmp_path / "elsewhere" / "b", _seqs(), shard_size=2, meta={"other": "meta"})
+    assert a.fingerprint == b.fingerprint  # same content, same shard size, any folder/time/meta
+    changed = _seqs()
+    changed[3] = changed[3].replace(keypoints=changed[3].keypoints + 1e-3)
+    assert write_dataset(tmp_path / "c", changed, shard_size=2).fingerprint != a.fingerprint
+    relabelled = _seqs()
+    relabelled[0] = relabelled[0].replace(labels=LABELS)
+    assert write_dataset(tmp_path / "d", relabelled, shard_size=2).fingerprint != a.fingerprint
+
+
+def test_fingerprint_ignores_shard_layout(tmp_path):
+    seqs = _seqs()
+    prints = {write_dataset(tmp_path / f"s{n}", seqs, shard_size=n).fingerprint for n in (1, 2, 3, len(seqs))}
+    assert len(prints) == 1
+    reordered = write_dataset(tmp_path / "r", list(reversed(seqs)), shard_size=2).fingerprint
+    assert reordered not in prints  # order is content: sequence i is part of what a split refers to
+
+
+def test_resume_keeps_completed_shards(tmp_path):
+    root = tmp_path / "ds"
+    seqs = _seqs(6)
+    write_shard(root, 0, seqs[0:2])
+    write_shard(root, 1, seqs[2:4])
+    # an interrupted shard 2: arrays written, no .done.json marker
+    (root / "shards" / "00002.keypoints.npy").write_bytes(b"partial")
+    assert sorted(fmt.completed_shards(root)) == ["00000", "00001"]
+    stamp = os.stat(root / "shards" / "00000.keypoints.npy").st_mtime_ns
+    for index in range(3):
+        if fmt.shard_name(index) not in fmt.completed_shards(root):
+            write_shard(root, index, seqs[2 * index : 2 * index + 2])
+    header = fmt.finalize_dataset(root)
+    assert os.stat(root / "shards" / "00000.keypoints.npy").st_mtime_ns == stamp
+    assert header["n_sequences"] == 6
+    assert header["fingerprint"] == write_dataset(tmp_path / "clean", seqs, shard_size=2).fingerprint
+
+
+def test_writer_refusals(tmp_path):
+    with pytest.raises(InputError, match="no sequences"):
+        write_shard(tmp_path / "x", 0, [])
+    mixed = [_seqs(1)[0], _seqs(1, dims=3)[0]]
+    with pytest.raises(InputError, match="to_canonical"):
+        write_shard(tmp_path / "x", 0, mixed)
+    with pytest.raises(InputError, match="no complete shard"):
+        fmt.finalize_dataset(tmp_path / "empty")
+
+
+def test_reader_errors(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        open_dataset(tmp_path / "missing")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(FormatError, match="dataset.json is missing"):
+        open_dataset(tmp_path / "plain")
+    write_dataset(tmp_path / "ds", _seqs(2))
+    header = tmp_path / "ds" / "dataset.json"
+    content = json.loads(header.read_text())
+    header.write_text(json.dumps({**content, "version": 99}))
+    with pytest.raises(FormatError, match="version 99"):
+        open_dataset(tmp_path / "ds")
+    header.write_text(json.dumps(content)[:30])
+    with pytest.raises(FormatError, match="not valid JSON"):
+        open_dataset(tmp_path / "ds")
+    header.write_text(json.dumps(content))
+    (tmp_path / "ds" / "shards" / "00000.manifest.jsonl").unlink()
+    with pytest.raises(FormatError, match="manifest is missing"):
+        open_dataset(tmp_path / "ds")

@@ -1,0 +1,369 @@
+"""`valgusml convert`: pose files (or folders of them) plus a labels CSV → a dataset folder.
+
+    valgusml convert data/samples --labels data/samples/labels.csv --out data/samples_ds
+    valgusml convert clips/*.json trial.trc --labels labels.csv --out data/mine --fps 60
+
+Each input is read with `valgusml.io.read` (format detected unless `--format`), mapped to the canonical
+skeleton (`--skeleton-out canonical`, the default), given the athlete, task and per-limb labels of its row in
+the labels CSV, and written with `valgusml.data.format.write_shard`/`finalize_dataset`. Everything is written
+into a hidden temporary folder beside `--out` and renamed at the end, so a failed conversion leaves nothing.
+
+Labels CSV columns (header names case-insensitive; data/README.md has an example):
+    file | id            which input the row describes: its path (relative to the CSV's folder, or as given on
+                         the command line), its file/folder name, or its sequence id
+    athlete_id           required: splits are made by athlete
+    task                 e.g. bilateral_squat, single_leg_squat_left (may be blank)
+    left_valgus, left_mechanism, left_severity_deg, right_valgus, right_mechanism, right_severity_deg
+                         valgus: true/false (also 1/0, yes/no); mechanism: one of valgusml.MECHANISMS
+                         ("none" iff no valgus; may be blank when valgus is false); severity: peak FPPA in
+                         degrees (may be blank). Leave all six blank for an unlabelled recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from valgusml.data.format import finalize_dataset, write_shard
+from valgusml.errors import InputError, ValgusMLError
+from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
+from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import SKELETONS
+
+LABEL_COLUMNS = tuple(f"{limb}_{field}" for limb in LIMBS for field in ("valgus", "mechanism", "severity_deg"))
+_TRUE = {"true", "1", "yes", "y", "t", "valgus"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path
+    id: str  # relative path of the input, unique within one conversion
+
+
+@dataclass
+class Row:
+    line: int
+    key: str
+    athlete_id: str
+    task: str
+    labels: dict[str, Any] | None
+
+
+# --------------------------------------------------------------------------------------------- inputs
+def _is_labels_csv(path: Path) -> bool:
+    """A labels table lying among the pose files (its header names athlete_id): not a pose file."""
+    if path.suffix.lower() != ".csv":
+        return False
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return "athlete_id" in fh.readline().lower()
+    except OSError:
+        return False
+
+
+def expand_inputs(inputs: list[Path], exclude: set[Path]) -> list[Path]:
+    """Files and OpenPose folders to read, in a stable order; folders are scanned recursively (skipping
+    hidden files and labels CSVs)."""
+    found: list[Path] = []
+    for given in inputs:
+        if not given.exists():
+            raise InputError(f"{given}: no such file or folder")
+        if given.is_file():
+            found.append(given)
+            continue
+        if (given / "dataset.json").is_file():
+            raise InputError(f"{given} is already a valgusml dataset, not a folder of pose files")
+        if openpose.frame_files(given):
+            found.append(given)
+            continue
+        before = len(found)
+        for root, dirs, files in os.walk(given):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            here = Path(root)
+            if here != given and openpose.frame_files(here):
+                found.append(here)
+                dirs[:] = []
+                continue
+            for name in sorted(files):
+                path = here / name
+                if (not name.startswith(".") and path.suffix.lower() in POSE_SUFFIXES
+                        and path.resolve() not in exclude and not _is_labels_csv(path)):
+                    found.append(path)
+        if len(found) == before:
+            raise InputError(f"{given}: no pose files in this folder (looked for {', '.join(POSE_SUFFIXES)})")
+    unique = list(dict.fromkeys(found))
+    return unique
+
+
+def name_items(paths: list[Path]) -> list[Item]:
+    """Ids from the paths relative to their common folder (keeps the extension so clip.json ≠ clip.csv)."""
+    absolute = [p.resolve() for p in paths]
+    common = Path(os.path.commonpath([str(p.parent) for p in absolute])) if absolute else Path(".")
+    return [Item(p, a.relative_to(common).as_posix()) for p, a in zip(paths, absolute, strict=True)]
+
+
+# --------------------------------------------------------------------------------------------- labels
+def _bool(value: str, where: str) -> bool | None:
+    v = value.strip().lower()
+    if not v:
+        return None
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise InputError(f"{where}: valgus must be true or false, got {value!r}")
+
+
+def _limb(row: dict[str, str], limb: str, where: str) -> dict[str, Any] | None:
+    valgus = _bool(row.get(f"{limb}_valgus", ""), f"{where} {limb}_valgus")
+    mechanism = row.get(f"{limb}_mechanism", "").strip().lower()
+    severity_text = row.get(f"{limb}_severity_deg", "").strip()
+    if valgus is None and not mechanism and not severity_text:
+        return None
+    if mechanism and mechanism not in MECHANISMS:
+        raise InputError(f"{where} {limb}_mechanism: {mechanism!r} is not one of {', '.join(MECHANISMS)}")
+    if valgus is None:
+        if not mechanism:
+            raise InputError(f"{where}: {limb}_severity_deg is given but {limb}_valgus and {limb}_mechanism are blank")
+        valgus = mechanism != "none"
+    if not mechanism:
+        if valgus:
+            raise InputError(f"{where}: {limb}_valgus is true but {limb}_mechanism is blank; name the mechanism")
+        mechanism = "none"
+    try:
+        severity = float(severity_text) if severity_text else math.nan
+    except ValueError:
+        raise InputError(f"{where} {limb}_severity_deg: {severity_text!r} is not a number") from None
+    return {"valgus": valgus, "mechanism": mechanism, "severity_deg": severity}
+
+
+def read_labels(path: Path) -> list[Row]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the labels CSV ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the labels CSV is not UTF-8 text") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if not header:
+        raise InputError(f"{path}: the labels CSV is empty")
+    key_column = "file" if "file" in header else "id" if "id" in header else None
+    missing = ([] if key_column else ["file (or id)"]) + [c for c in ("athlete_id",) if c not in header]
+    present_labels = [c for c in LABEL_COLUMNS if c in header]
+    if present_labels and len(present_labels) != len(LABEL_COLUMNS):
+        missing += [c for c in LABEL_COLUMNS if c not in header]
+    if missing:
+        raise InputError(f"{path}: wrong columns: missing {', '.join(missing)} (header: {', '.join(header)})")
+    rows = []
+    for line, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "") if isinstance(v, str) else "" for k, v in raw.items()}
+        where = f"{path}: row {line}"
+        key = row[key_column].strip()
+        if not key:
+            if not any(v.strip() for v in row.values()):
+                continue
+            raise InputError(f"{where}: the {key_column!r} cell is blank")
+        athlete = row["athlete_id"].strip()
+        if not athlete:
+            raise InputError(f"{where}: athlete_id is blank (splits are made by athlete)")
+        limbs = {limb: _limb(row, limb, where) for limb in LIMBS}
+        if (limbs["left"] is None) != (limbs["right"] is None):
+            given = "left" if limbs["left"] is not None else "right"
+            raise InputError(f"{where}: only the {given} limb is labelled; label both limbs or neither")
+        rows.append(Row(line, key, athlete, row.get("task", "").strip(), None if limbs["left"] is None else limbs))
+    if not rows:
+        raise InputError(f"{path}: the labels CSV has a header but no rows")
+    return rows
+
+
+def match_rows(items: list[Item], rows: list[Row], labels_path: Path | None) -> dict[Item, Row]:
+    """Pair every input with its labels row; every input needs one and no row may go unused."""
+    keys_of: dict[Item, set[str]] = {}
+    base = labels_path.resolve().parent if labels_path else None
+    for item in items:
+        absolute = item.path.resolve()
+        keys = {item.id, item.path.as_posix(), absolute.name, absolute.as_posix()}
+        stem = absolute.name[: -len(absolute.suffix)] if absolute.is_file() and absolute.suffix else absolute.name
+        keys.add(stem)
+        if base is not None:
+            try:
+                keys.add(absolute.relative_to(base).as_posix())
+            except ValueError:
+                pass
+        keys_of[item] = keys
+    matched: dict[Item, Row] = {}
+    used: set[int] = set()
+    for item in items:
+        hits = [r for r in rows if r.key.replace("\\", "/").rstrip("/") in keys_of[item]]
+        if len(hits) > 1:
+            raise InputError(f"{item.path}: several labels rows match it (lines {', '.join(str(r.line) for r in hits)})")
+        if hits:
+            matched[item] = hits[0]
+            used.add(hits[0].line)
+    unmatched = [item.path.as_posix() for item in items if item not in matched]
+    if unmatched:
+        raise InputError(
+            f"{labels_path}: no labels row for {len(unmatched)} input(s): {', '.join(unmatched[:5])}"
+            f"{' ...' if len(unmatched) > 5 else ''} (add a row; leave the label cells blank if unlabelled)"
+        )
+    unused = [r for r in rows if r.line not in used]
+    if unused:
+        raise InputError(
+            f"{labels_path}: row(s) {', '.join(f'{r.line} ({r.key})' for r in unused[:5])} match no input file"
+        )
+    return matched
+
+
+# ------------------------------------------------------------------------------------------ converting
+def frontal_2d(seq: KeypointSequence) -> KeypointSequence:
+    """A 3D canonical sequence as its front view (x = subject's left, y down, metres): what 2D models see."""
+    from valgusml.features.geometry import as_frontal_2d
+
+    keypoints = as_frontal_2d(seq.keypoints).astype("float32")
+    return seq.replace(keypoints=keypoints, meta={**seq.meta, "projected": "frontal_2d from 3D"})
+
+
+def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, skeleton_out: str,
+              options: dict[str, Any], dims: int | None = None) -> Iterator[KeypointSequence]:
+    for item in items:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # recorded in seq.meta["warnings"] and counted in the summary
+            seq = read(item.path, format=fmt, **options)
+        row = rows.get(item) if rows else None
+        try:
+            seq = seq.replace(
+                id=item.id,
+                athlete_id=row.athlete_id if row else item.id,
+                task=row.task if row else "",
+                labels=row.labels if row else None,
+                meta={**seq.meta, "input": item.id},
+            )
+        except InputError as exc:
+            raise InputError(f"{item.path}: labels row {row.line if row else '?'}: {exc}") from None
+        if skeleton_out == "canonical":
+            seq = seq.to_canonical()
+        if dims == 2 and seq.dims == 3:
+            seq = frontal_2d(seq.to_canonical()) if seq.skeleton == "canonical" else seq
+        elif dims == 3 and seq.dims == 2:
+            raise InputError(f"{item.path}: 2D keypoints cannot be made 3D (--dims 3)")
+        elif seq.skeleton != skeleton_out:
+            raise InputError(
+                f"{item.path}: skeleton {seq.skeleton!r} cannot be written as {skeleton_out!r}; only mapping to "
+                "'canonical' is supported (the default --skeleton-out)"
+            )
+        yield seq
+
+
+def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str | None = None,
+            skeleton_out: str = "canonical", shard_size: int = 256, overwrite: bool = False,
+            options: dict[str, Any] | None = None, dims: int | None = None) -> dict[str, Any]:
+    """Library form of the command; returns the written `dataset.json` content."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
+    if shard_size < 1:
+        raise InputError(f"--shard-size must be >= 1, got {shard_size}")
+    exclude = {labels.resolve()} if labels else set()
+    items = name_items(expand_inputs([Path(p) for p in inputs], exclude))
+    if not items:
+        raise InputError("no input files given")
+    rows = match_rows(items, read_labels(labels), labels) if labels else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    summary = {"n_labelled": 0, "n_warnings": 0, "athletes": set(), "kind": None}
+    try:
+        batch: list[KeypointSequence] = []
+        shard = 0
+        for seq in sequences(items, rows, fmt, skeleton_out, options or {}, dims):
+            kind = (seq.skeleton, seq.dims)
+            if summary["kind"] is None:
+                summary["kind"] = kind
+            elif kind != summary["kind"]:
+                raise InputError(
+                    f"{seq.meta.get('input', seq.id)}: {seq.dims}D {seq.skeleton} keypoints, but earlier inputs are "
+                    f"{summary['kind'][1]}D {summary['kind'][0]}; a dataset holds one kind (pass --dims 2 to store "
+                    "3D recordings as their front view, or convert 2D and 3D files into separate datasets)"
+                )
+            summary["n_labelled"] += seq.labels is not None
+            summary["n_warnings"] += len(seq.meta.get("warnings", []))
+            summary["athletes"].add(seq.athlete_id)
+            batch.append(seq)
+            if len(batch) == shard_size:
+                write_shard(tmp, shard, batch)
+                batch, shard = [], shard + 1
+        if batch:
+            write_shard(tmp, shard, batch)
+        header = finalize_dataset(tmp, {"created_by": "valgusml convert", "labels_csv": labels.name if labels else None,
+                                        "n_inputs": len(items)})
+        if out.exists():  # --overwrite: swap in the new folder, then drop the old one
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    header = dict(header)
+    header.update(n_labelled=summary["n_labelled"], n_warnings=summary["n_warnings"],
+                  n_athletes=len(summary["athletes"]))
+    return header
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="valgusml convert", description="Turn pose files plus a labels CSV into a valgusml dataset folder.",
+        epilog="Labels CSV columns: file (or id), athlete_id, task, left_valgus, left_mechanism, left_severity_deg, "
+               "right_valgus, right_mechanism, right_severity_deg (label cells may be blank). See data/README.md.")
+    parser.add_argument("inputs", nargs="+", type=Path, help="pose files, OpenPose folders, or folders to scan")
+    parser.add_argument("--out", required=True, type=Path, help="dataset folder to create (e.g. data/NAME)")
+    parser.add_argument("--labels", type=Path, help="labels CSV; without it every input is unlabelled and its own athlete")
+    parser.add_argument("--format", choices=FORMATS, help="reader to use instead of detecting each file's format")
+    parser.add_argument("--skeleton-out", default="canonical", choices=sorted(SKELETONS),
+                        help="skeleton of the dataset (default canonical; others only when every input already is)")
+    parser.add_argument("--dims", type=int, choices=(2, 3),
+                        help="2: store 3D recordings as their frontal 2D view, so 2D and 3D inputs share a dataset")
+    parser.add_argument("--fps", type=float, help="frame rate for files that hold none (OpenPose, COCO; default 30)")
+    parser.add_argument("--person", type=int, help="tracked person to keep in multi-person files (0 = largest)")
+    parser.add_argument("--shard-size", type=int, default=256, help="sequences per shard (default 256)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    args = parser.parse_args(argv)
+    options: dict[str, Any] = {}
+    if args.fps is not None:
+        options["fps"] = args.fps
+    if args.person is not None:
+        options["person"] = args.person
+    try:
+        header = convert(args.inputs, args.out, args.labels, args.format, args.skeleton_out, args.shard_size,
+                         args.overwrite, options, args.dims)
+    except ValgusMLError as exc:
+        print(f"valgusml convert: error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {args.out}: {header['n_sequences']} sequences ({header['n_labelled']} labelled) from "
+        f"{header['n_athletes']} athlete(s), {header['n_frames']} frames, {header['skeleton']} {header['dims']}D, "
+        f"fingerprint {header['fingerprint'][:12]}"
+    )
+    if header["n_warnings"]:
+        print(f"{header['n_warnings']} warning(s) recorded in the sequences' meta['warnings'] (e.g. several people, "
+              "assumed fps)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
