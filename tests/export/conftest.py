@@ -1,0 +1,65 @@
+"""One small exported predictor folder per test session: an untrained tiny ValgusNet (TCN) is enough to test the
+export, the ONNX parity and the predictor machinery; training quality is not what these tests are about."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from valgusml.export.example import example_keypoints
+from valgusml.sequence import KeypointSequence
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+WINDOW = 32
+
+
+def tiny_source(seed: int = 0):
+    import torch
+
+    from valgusml.models import TCN, MultiTaskHead, ValgusNet
+    from valgusml.preprocess import PreprocessConfig
+
+    torch.manual_seed(seed)
+    net = ValgusNet(
+        backbone=functools.partial(TCN, channels=16, n_blocks=2, dropout=0.0),
+        head=functools.partial(MultiTaskHead, hidden=16, dropout=0.0),
+    ).eval()
+    cfg = PreprocessConfig(fps=30.0, window=WINDOW, stride=16, min_valid_frames=8)
+    info = {
+        "decision_threshold": 0.42,
+        "dataset_fingerprint": "test-fingerprint",
+        "mlflow_run_id": None,
+        "val_metrics": {"valgus_auroc": 0.5},
+        "test_metrics": {"valgus_auroc": 0.5},
+    }
+    return net, cfg, info
+
+
+def parity_sequences() -> list[KeypointSequence]:
+    return [
+        KeypointSequence(example_keypoints("halpe26", seconds=s, fps=fps, valgus=v, seed=i), "halpe26", fps)
+        for i, (s, fps, v) in enumerate([(1.0, 30.0, 0.0), (3.0, 60.0, 1.0), (0.6, 25.0, 0.5)])
+    ]
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory) -> Path:
+    from valgusml.export import export_predictor
+
+    out = tmp_path_factory.mktemp("export") / "predictor"
+    return export_predictor(tiny_source(), out, parity_sequences())
+
+
+@pytest.fixture(scope="session")
+def predictor(exported):
+    import valgusml
+
+    return valgusml.Predictor.load(exported)
+
+
+@pytest.fixture
+def squat() -> np.ndarray:
+    return example_keypoints("halpe26", seconds=3.0, fps=60.0, valgus=1.0)

@@ -1,0 +1,242 @@
+"""`valgusml.Predictor`: the DESIGN.md contract, input handling, model-file safety, threads, fuzzing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import valgusml
+from valgusml import InputError, KeypointSequence, ModelFileError
+from valgusml.export.example import example_keypoints
+from valgusml.labels import MECHANISMS
+from valgusml.predict import Predictor, combine_mechanisms
+
+
+def _check(p) -> None:
+    assert 0.0 <= p.valgus_probability <= 1.0
+    assert p.mechanism in MECHANISMS
+    for limb in (p, p.limbs["left"], p.limbs["right"]):
+        probs = limb.mechanism_probabilities
+        assert list(probs) == list(MECHANISMS)
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-9)
+        assert probs["none"] == pytest.approx(1.0 - limb.valgus_probability, abs=1e-9)
+        assert all(np.isfinite(v) and v >= 0 for v in probs.values())
+    assert p.valgus_probability == max(p.limbs[k].valgus_probability for k in ("left", "right"))
+    assert p.limbs[p.limb].mechanism == p.mechanism
+
+
+def test_contract_fields_and_json(predictor, squat):
+    p = predictor.predict(squat, skeleton="halpe26", fps=60.0)
+    _check(p)
+    for limb in ("left", "right"):
+        lp = p.limbs[limb]
+        assert lp["valgus_probability"] == lp.valgus_probability
+        assert lp.valgus == (lp.valgus_probability >= 0.42)
+        assert (lp.mechanism == "none") == (not lp.valgus)
+    assert "left" in p.measures and "peak_fppa_deg" in p.measures["left"]
+    assert "resampled from 60 fps to 30 fps" in p.warnings
+    # 3 s at 30 fps = 90 frames → windows of 32 every 16 frames, the last aligned to the end
+    assert [w["start_s"] for w in p.timeline] == pytest.approx([0, 16 / 30, 32 / 30, 48 / 30, 58 / 30], abs=1e-3)
+    assert p.timeline[-1]["end_s"] == pytest.approx(3.0, abs=1e-3)
+    d = p.to_dict()
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert d["limbs"]["right"]["mechanism_probabilities"]["none"] == pytest.approx(1 - d["limbs"]["right"]["valgus_probability"])
+
+
+def test_mechanism_combination_rule():
+    combined = combine_mechanisms(np.array([0.8, 0.1]), np.array([[0.5, 0.3, 0.1, 0.1, 0.0], [1.0, 0, 0, 0, 0]]))
+    np.testing.assert_allclose(combined[0], [0.2, 0.8 * 0.6, 0.8 * 0.2, 0.8 * 0.2, 0.0])
+    np.testing.assert_allclose(combined[1], [0.9, 0.025, 0.025, 0.025, 0.025])  # no deficit mass: spread evenly
+
+
+def test_sequence_and_array_give_the_same_answer(predictor, squat):
+    a = predictor.predict(squat, skeleton="halpe26", fps=60.0)
+    b = predictor.predict(KeypointSequence(squat, "halpe26", 60.0))
+    assert a.to_dict() == b.to_dict()
+
+
+def test_every_skeleton_and_3d(predictor):
+    for skeleton in sorted(valgusml.SKELETONS):
+        p = predictor.predict(example_keypoints(skeleton, seconds=1.5, fps=30.0), skeleton=skeleton, fps=30.0)
+        _check(p)
+        if skeleton in ("coco17", "openpose18"):
+            assert any("missing feet" in w for w in p.warnings), (skeleton, p.warnings)
+    flat = example_keypoints("canonical", seconds=1.5, fps=100.0) / 600.0
+    world = np.stack([flat[..., 0], np.full_like(flat[..., 0], 2.0), 1.8 - flat[..., 1]], axis=-1)
+    _check(predictor.predict(world, skeleton="canonical", fps=100.0))
+
+
+def test_low_confidence_and_short_recordings(predictor, squat):
+    conf = np.full(squat.shape[:2], 0.1, np.float32)
+    p = predictor.predict(squat, confidence=conf)
+    assert any("low confidence" in w for w in p.warnings)
+    short = predictor.predict(squat[:30], fps=60.0)  # 0.5 s: one padded window
+    assert len(short.timeline) == 1 and short.timeline[0]["end_s"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_predict_batch_matches_single_calls(predictor):
+    items = [example_keypoints("halpe26", seconds=s, fps=60.0, valgus=v, seed=i) for i, (s, v) in
+             enumerate([(0.5, 0.0), (3.0, 1.0), (8.0, 0.5), (1.0, 0.2)])]
+    items.append(KeypointSequence(example_keypoints("coco17", seconds=2.0, fps=25.0), "coco17", 25.0))
+    batch = predictor.predict_batch(items, skeleton="halpe26", fps=60.0)
+    assert len(batch) == len(items)
+    for item, p in zip(items, batch, strict=True):
+        single = predictor.predict(item, skeleton="halpe26", fps=60.0)
+        assert p.limbs["left"].valgus_probability == pytest.approx(single.limbs["left"].valgus_probability, abs=1e-6)
+        assert p.mechanism_probabilities == pytest.approx(single.mechanism_probabilities, abs=1e-6)
+        assert p.warnings == single.warnings
+    assert predictor.predict_batch([]) == []
+
+
+def test_long_recording_is_chunked(exported):
+    small = Predictor.load(exported, max_batch_windows=2)
+    full = Predictor.load(exported)
+    long = example_keypoints("halpe26", seconds=12.0, fps=30.0, valgus=0.7)
+    a, b = small.predict(long, fps=30.0), full.predict(long, fps=30.0)
+    assert len(a.timeline) == len(b.timeline) > 10
+    assert a.valgus_probability == pytest.approx(b.valgus_probability, abs=1e-6)
+
+
+def test_same_answers_from_four_threads(predictor):
+    items = [example_keypoints("halpe26", seconds=2.0, fps=60.0, valgus=v, seed=i) for i, v in enumerate((0, 0.5, 1))]
+    expected = [predictor.predict(x).to_dict() for x in items]
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def work(k: int) -> None:
+        try:
+            start.wait()
+            results[k] = [predictor.predict(items[(k + j) % 3]).to_dict() for j in range(9)]
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k, got in results.items():
+        assert got == [expected[(k + j) % 3] for j in range(9)]
+
+
+# -- bad input ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"keypoints": np.zeros((60, 26)), "skeleton": "halpe26"}, "shape"),
+        ({"keypoints": np.zeros((60, 17, 2)), "skeleton": "halpe26"}, "26 joints"),
+        ({"keypoints": np.zeros((60, 26, 2)), "skeleton": "kinect"}, "unknown skeleton"),
+        ({"keypoints": np.full((60, 26, 2), np.nan), "skeleton": "halpe26"}, "no frame"),
+        ({"keypoints": np.ones((3, 26, 2)), "skeleton": "halpe26"}, "too short"),
+        ({"keypoints": np.ones((60, 26, 2)), "skeleton": "halpe26", "fps": -1}, "fps"),
+        ({"keypoints": [["a"]], "skeleton": "halpe26"}, "numeric"),
+    ],
+)
+def test_bad_input_raises_input_error(predictor, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        predictor.predict(**kwargs)
+
+
+def test_absurd_coordinates_are_refused(predictor, squat):
+    squat = squat.copy()
+    squat[5, 3] = 1e12
+    with pytest.raises(InputError, match="frame 5"):
+        predictor.predict(squat)
+
+
+def test_batch_error_names_the_recording(predictor, squat):
+    with pytest.raises(InputError, match="recording 1"):
+        predictor.predict_batch([squat, np.zeros((5, 26, 3, 1))])
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    data=st.data(),
+    skeleton=st.sampled_from(["halpe26", "coco17", "mediapipe33", "canonical"]),
+    n_frames=st.integers(0, 70),
+    dims=st.sampled_from([2, 3]),
+    fps=st.one_of(st.floats(1, 240), st.sampled_from([0.0, -5.0, float("nan"), float("inf")])),
+)
+def test_fuzzed_inputs_give_input_error_or_finite_probabilities(predictor, data, skeleton, n_frames, dims, fps):
+    n_joints = valgusml.SKELETONS[skeleton].n_joints
+    base = example_keypoints(skeleton, seconds=max(n_frames, 1) / 30.0, fps=30.0)[:n_frames]
+    if dims == 3:
+        base = np.concatenate([base, np.zeros_like(base[..., :1])], axis=-1) / 600.0
+    kp = base.astype(np.float64)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    kind = data.draw(st.sampled_from(["clean", "nan_holes", "noise", "huge", "inf", "constant", "conf"]))
+    conf = None
+    if kind == "nan_holes" and kp.size:
+        kp[rng.random(kp.shape[:2]) < data.draw(st.floats(0, 1))] = np.nan
+    elif kind == "noise":
+        kp = kp + rng.normal(0, data.draw(st.floats(0, 1e4)), kp.shape)
+    elif kind == "huge" and kp.size:
+        kp[rng.integers(0, n_frames)] *= data.draw(st.sampled_from([1e5, 1e9, 1e40]))
+    elif kind == "inf" and kp.size:
+        kp[0, 0, 0] = np.inf
+    elif kind == "constant":
+        kp[:] = data.draw(st.floats(-1e3, 1e3))
+    elif kind == "conf":
+        conf = rng.uniform(-0.2, 1.2, kp.shape[:2]) if data.draw(st.booleans()) else rng.uniform(0, 1, (n_frames, n_joints))
+    try:
+        p = predictor.predict(kp, skeleton=skeleton, fps=fps, confidence=conf)
+    except InputError:
+        return
+    values = [p.valgus_probability, p.severity_deg, *p.mechanism_probabilities.values()]
+    for limb in p.limbs.values():
+        values += [limb.valgus_probability, *limb.mechanism_probabilities.values()]
+    assert all(np.isfinite(v) for v in values)
+    assert 0 <= p.valgus_probability <= 1
+    json.dumps(p.to_dict(), allow_nan=False)
+
+
+# -- model file safety --------------------------------------------------------------------------------------
+@pytest.fixture
+def copy_of(exported, tmp_path):
+    dst = tmp_path / "predictor"
+    shutil.copytree(exported, dst)
+    return dst
+
+
+def test_corrupted_model_is_refused(copy_of):
+    data = bytearray((copy_of / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy_of / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="sha256"):
+        Predictor.load(copy_of)
+
+
+def test_unknown_format_version_is_refused(copy_of):
+    meta = json.loads((copy_of / "model.json").read_text())
+    meta["format_version"] = 99
+    (copy_of / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="format_version 99"):
+        Predictor.load(copy_of)
+
+
+@pytest.mark.parametrize("missing", ["model.onnx", "model.json"])
+def test_missing_file_is_refused(copy_of, missing):
+    (copy_of / missing).unlink()
+    with pytest.raises(ModelFileError, match="model"):
+        Predictor.load(copy_of)
+
+
+def test_garbage_metadata_and_missing_folder(copy_of, tmp_path):
+    (copy_of / "model.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="JSON"):
+        Predictor.load(copy_of)
+    with pytest.raises(ModelFileError, match="not a predictor folder"):
+        Predictor.load(tmp_path / "nowhere")
+
+
+def test_session_threads_are_configurable(exported):
+    assert Predictor.load(exported, threads=2)._session.get_session_options().intra_op_num_threads == 2
+    assert Predictor.load(exported)._session.get_session_options().intra_op_num_threads == 1

@@ -1,0 +1,338 @@
+"""Export a trained network as a predictor folder: `model.onnx` + `model.json`, checked for parity.
+
+What goes into the ONNX graph: `ProbabilityWrapper(net)`, i.e. the pelvis-centring, body-size scaling and the
+joint/bone/motion/confidence streams (`valgusml.models.streams`), the backbone, the heads and the sigmoid /
+softmax. What stays in numpy (`valgusml.preprocess`, shared with training): skeleton mapping, the 3D front
+view, resampling, gap filling, windowing and the frame measures; ONNX has no operator for a per-recording
+resampling or a median-based frontal axis, and keeping them in one numpy implementation means training and the
+predictor cannot drift apart.
+
+The folder is written to a temporary sibling and renamed into place, so a reader never sees half an export.
+Parity: the written folder is loaded with `valgusml.Predictor` (the very path users take) and its window
+outputs are compared with PyTorch eager on validation windows; a gap above `PARITY_TOLERANCE` aborts the export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import valgusml
+from valgusml.errors import ModelFileError, ValgusMLError
+from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.predict import (
+    FORMAT_VERSION,
+    INPUT_NAMES,
+    META_FILE,
+    MODEL_FILE,
+    OUTPUT_NAMES,
+    Predictor,
+    sha256_bytes,
+)
+from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import CANONICAL_JOINTS, SKELETONS
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4  # max |Δ| of probabilities, torch vs onnxruntime
+SEVERITY_TOLERANCE_DEG = 1e-2
+N_RANDOM_PARITY_WINDOWS = 8  # always added: exercise padding masks and missing joints
+
+
+class ExportError(ValgusMLError):
+    """The network could not be exported, or the exported model does not reproduce it."""
+
+
+# -- sources ------------------------------------------------------------------------------------------------
+def load_source(source: Any) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
+    """`(net, PreprocessConfig, info)` from a checkpoint path or such a tuple."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such checkpoint file")
+        from valgusml.training.checkpoint import load_for_export
+
+        net, cfg, info = load_for_export(path)
+        info = dict(info or {})
+        info.setdefault("checkpoint", str(path))
+        return net, cfg, info
+    if isinstance(source, tuple) and len(source) == 3:
+        net, cfg, info = source
+        return net, cfg, dict(info or {})
+    raise ExportError(f"export needs a checkpoint path or (net, PreprocessConfig, info); got {type(source).__name__}")
+
+
+# -- parity inputs ------------------------------------------------------------------------------------------
+def random_windows(n: int, window: int, n_measures: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Plausible-shaped windows: a standing figure with jitter, some joints missing, some frames padded."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((len(CANONICAL_JOINTS), 2), np.float32)
+    for k, joint in enumerate(CANONICAL_JOINTS):
+        side = -1.0 if joint.startswith("left_") else (1.0 if joint.startswith("right_") else 0.0)
+        height = {"nose": 0.0, "neck": 0.15, "shoulder": 0.18, "elbow": 0.45, "wrist": 0.7, "hip": 0.9,
+                  "knee": 1.35, "ankle": 1.8, "heel": 1.85, "big_toe": 1.88, "small_toe": 1.87}
+        part = joint.split("_", 1)[1] if side else joint
+        base[k] = (side * (0.2 if part in ("shoulder", "elbow", "wrist") else 0.12), height[part])
+    xy = base[None, None] * 300 + 500 + rng.normal(0, 5, (n, window, len(CANONICAL_JOINTS), 2)).astype(np.float32)
+    conf = rng.uniform(0.3, 1.0, (n, window, len(CANONICAL_JOINTS))).astype(np.float32)
+    conf[rng.random(conf.shape) < 0.05] = 0.0
+    xy[conf == 0] = 0.0
+    mask = np.ones((n, window), np.float32)
+    for i in range(n):
+        mask[i, rng.integers(window // 2, window + 1):] = 0.0
+    joints = np.concatenate([xy, conf[..., None]], axis=-1) * mask[..., None, None]
+    measures = rng.normal(0, 5, (n, window, n_measures)).astype(np.float32) * mask[..., None]
+    return joints.astype(np.float32), measures.astype(np.float32), mask
+
+
+def parity_windows(
+    sequences: Sequence[KeypointSequence] | None, cfg: Any, n_measures: int
+) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
+    from valgusml.preprocess import prepare_many
+
+    parts, described = [], {}
+    if sequences:
+        mi = prepare_many(list(sequences), cfg)
+        parts.append((mi.joints, mi.measures, mi.mask))
+        described = {"validation_sequences": len(sequences), "validation_windows": int(len(mi.joints))}
+    else:
+        log.warning("export: no validation sequences given; parity is checked on random windows only")
+    parts.append(random_windows(N_RANDOM_PARITY_WINDOWS, int(cfg.window), n_measures))
+    stacked = tuple(np.concatenate([p[k] for p in parts], axis=0).astype(np.float32) for k in range(3))
+    described["random_windows"] = N_RANDOM_PARITY_WINDOWS
+    return stacked, described
+
+
+# -- ONNX ---------------------------------------------------------------------------------------------------
+def _wrapper(net: torch.nn.Module) -> torch.nn.Module:
+    from valgusml.models import ProbabilityWrapper
+
+    return ProbabilityWrapper(net.float().eval()).eval()
+
+
+def export_onnx(wrapper: torch.nn.Module, example: tuple[np.ndarray, ...], path: Path) -> None:
+    """Trace `wrapper` with torch.export (dynamo) into one self-contained ONNX file with a dynamic batch."""
+    # Two windows in the example: a batch of 1 lets the exporter specialise the batch dimension to 1.
+    args = tuple(torch.from_numpy(np.ascontiguousarray(a[:2])) for a in example)
+    batch = torch.export.Dim("batch")
+    captured = io.StringIO()
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" and other chatter at every export
+    try:
+        with torch.no_grad(), contextlib.redirect_stdout(captured), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # exporter deprecation chatter, not about this model
+            torch.onnx.export(
+                wrapper,
+                args,
+                str(path),
+                dynamo=True,
+                external_data=False,  # weights inside model.onnx: one file to hash and ship
+                dynamic_shapes=({0: batch}, {0: batch}, {0: batch}),
+                input_names=list(INPUT_NAMES),
+                output_names=list(OUTPUT_NAMES),
+            )
+    except Exception as exc:
+        detail = captured.getvalue().strip().splitlines()[-3:]
+        raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}\n" + "\n".join(detail)) from exc
+    finally:
+        exporter_log.setLevel(level)
+    if not path.is_file():
+        raise ExportError(f"torch.onnx.export wrote no {path.name}")
+    stray = [p.name for p in path.parent.iterdir() if p.name != path.name and p.name.startswith(path.stem)]
+    if stray:
+        raise ExportError(f"the exporter wrote external data files {stray}; model.onnx must be self-contained")
+
+
+def _torch_outputs(wrapper: torch.nn.Module, windows: tuple[np.ndarray, ...], chunk: int = 64) -> list[np.ndarray]:
+    outs: list[list[np.ndarray]] = [[], [], []]
+    with torch.no_grad():
+        for start in range(0, len(windows[0]), chunk):
+            args = tuple(torch.from_numpy(np.ascontiguousarray(a[start : start + chunk])) for a in windows)
+            for k, value in enumerate(wrapper(*args)):
+                outs[k].append(value.detach().cpu().numpy())
+    return [np.concatenate(o) for o in outs]
+
+
+def check_parity(wrapper: torch.nn.Module, predictor: Predictor, windows: tuple[np.ndarray, ...]) -> dict[str, Any]:
+    """Max |torch − onnxruntime| over the parity windows, in one batch and one window at a time."""
+    expected = _torch_outputs(wrapper, windows)
+    batched = predictor.run_windows(*windows)
+    single = [predictor.run_windows(*(a[i : i + 1] for a in windows)) for i in range(min(4, len(windows[0])))]
+    single_out = [np.concatenate([s[k] for s in single]) for k in range(3)]
+    for name, got in zip(OUTPUT_NAMES, batched, strict=True):
+        if not np.isfinite(got).all():
+            raise ExportError(f"parity: onnxruntime output {name!r} is not finite")
+    diff = [float(np.max(np.abs(e.astype(np.float64) - b))) for e, b in zip(expected, batched, strict=True)]
+    diff_single = [
+        float(np.max(np.abs(e[: len(s)].astype(np.float64) - s))) for e, s in zip(expected, single_out, strict=True)
+    ]
+    prob = max(diff[0], diff[1], diff_single[0], diff_single[1])
+    severity = max(diff[2], diff_single[2])
+    result = {
+        "max_abs_diff_probability": prob,
+        "max_abs_diff_valgus_probability": max(diff[0], diff_single[0]),
+        "max_abs_diff_mechanism_probabilities": max(diff[1], diff_single[1]),
+        "max_abs_diff_severity_deg": severity,
+        "tolerance": PARITY_TOLERANCE,
+        "severity_tolerance_deg": SEVERITY_TOLERANCE_DEG,
+        "windows": int(len(windows[0])),
+        "passed": bool(prob <= PARITY_TOLERANCE and severity <= SEVERITY_TOLERANCE_DEG),
+    }
+    if not result["passed"]:
+        raise ExportError(
+            f"parity check failed: max |torch - onnxruntime| = {prob:.3g} on probabilities "
+            f"(tolerance {PARITY_TOLERANCE:g}), {severity:.3g}° on severity (tolerance {SEVERITY_TOLERANCE_DEG:g}°)"
+        )
+    return result
+
+
+# -- metadata -----------------------------------------------------------------------------------------------
+def _json_safe(value: Any) -> Any:
+    """Keep what JSON can hold (numbers, strings, lists, dicts); drop the rest quietly, NaN → None."""
+    from valgusml.predict import _jsonable
+
+    return _jsonable(value)
+
+
+def describe_net(net: torch.nn.Module, info: dict[str, Any]) -> dict[str, Any]:
+    """Backbone name, parameter count and (when the checkpoint has it) the network's Hydra config."""
+    backbone = getattr(net, "backbone", None)
+    out: dict[str, Any] = {
+        "net": type(net).__name__,
+        "backbone": type(backbone).__name__ if backbone is not None else None,
+        "parameters": int(sum(p.numel() for p in net.parameters())),
+    }
+    config = info.get("net_config", info.get("net"))
+    if config is not None:
+        out["config"] = _json_safe(config)
+    return out
+
+
+def build_metadata(
+    cfg: Any, info: dict[str, Any], model_bytes: bytes, parity: dict[str, Any], architecture: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    from valgusml.features import FRAME_MEASURES
+
+    threshold = info.get("decision_threshold")
+    if threshold is None:
+        log.warning("export: the checkpoint holds no decision_threshold; using 0.5")
+        threshold = 0.5
+    threshold = float(threshold)
+    if not 0.0 <= threshold <= 1.0:
+        raise ExportError(f"decision_threshold must be in [0, 1], got {threshold}")
+    window = int(cfg.window)
+    return {
+        "format_version": FORMAT_VERSION,
+        "valgusml_version": valgusml.__version__,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "mechanisms": list(MECHANISMS),
+        "limbs": list(LIMBS),
+        "skeleton": "canonical",
+        "canonical_joints": list(CANONICAL_JOINTS),
+        "accepted_skeletons": sorted(SKELETONS),
+        "fps": float(cfg.fps),
+        "window": window,
+        "window_s": window / float(cfg.fps),
+        "stride": int(cfg.stride),
+        "preprocess": _json_safe(cfg.to_dict()),
+        "measure_names": list(FRAME_MEASURES),
+        "inputs": {
+            "joints": ["batch", window, len(CANONICAL_JOINTS), 3],
+            "measures": ["batch", window, len(FRAME_MEASURES)],
+            "mask": ["batch", window],
+        },
+        "outputs": {
+            "valgus_probability": ["batch", len(LIMBS)],
+            "mechanism_probabilities": ["batch", len(LIMBS), len(MECHANISMS)],
+            "severity_deg": ["batch", len(LIMBS)],
+        },
+        "decision_threshold": threshold,
+        "training_run_id": info.get("mlflow_run_id"),
+        "dataset_fingerprint": info.get("dataset_fingerprint"),
+        "metrics": {"val": _json_safe(info.get("val_metrics") or {}), "test": _json_safe(info.get("test_metrics") or {})},
+        "architecture": architecture,
+        "checkpoint": info.get("checkpoint"),
+        "epoch": info.get("epoch"),
+        "model": {
+            "file": MODEL_FILE,
+            "sha256": sha256_bytes(model_bytes),
+            "bytes": len(model_bytes),
+            "torch_version": torch.__version__,
+            "onnxruntime_version": _ort_version(),
+        },
+        "parity": parity,
+    }
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+# -- the export ---------------------------------------------------------------------------------------------
+def export_predictor(
+    source: Any,
+    out_dir: str | os.PathLike,
+    parity_sequences: Sequence[KeypointSequence] | None = None,
+) -> Path:
+    """Write the predictor folder `out_dir` (model.onnx + model.json) from a checkpoint or (net, cfg, info).
+
+    `parity_sequences`: validation recordings whose windows are run through torch and onnxruntime; the export
+    fails with ExportError when their probabilities differ by more than `PARITY_TOLERANCE`.
+    Returns `out_dir`. An existing folder is replaced only once the new one passed every check.
+    """
+    from valgusml.features import FRAME_MEASURES
+
+    net, cfg, info = load_source(source)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = _wrapper(net)
+    windows, described = parity_windows(parity_sequences, cfg, len(FRAME_MEASURES))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        model_path = tmp / MODEL_FILE
+        export_onnx(wrapper, windows, model_path)
+        model_bytes = model_path.read_bytes()
+        # Provisional metadata so the Predictor can load the folder for the parity run; rewritten below.
+        provisional = build_metadata(cfg, info, model_bytes, {"passed": None})
+        (tmp / META_FILE).write_text(json.dumps(provisional, indent=2), encoding="utf-8")
+        parity = check_parity(wrapper, Predictor.load(tmp), windows)
+        parity.update(described)
+        meta = build_metadata(cfg, info, model_bytes, parity, describe_net(net, info))
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported predictor to %s (parity %.2g)", out_dir, parity["max_abs_diff_probability"])
+    return out_dir
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst`; an existing `dst` is moved aside first and removed only after the swap."""
+    old = None
+    if dst.exists():
+        if not (dst / META_FILE).exists() and any(dst.iterdir()):
+            raise ExportError(f"{dst} exists and is not a predictor folder; refusing to replace it")
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+    src.chmod(0o755)  # mkdtemp made it private; the predictor folder is an ordinary shareable folder
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

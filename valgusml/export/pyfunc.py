@@ -1,0 +1,232 @@
+"""The exported predictor as an MLflow pyfunc model, and the helper that logs and registers it.
+
+MLflow's "models from code": the model is the file `pyfunc_model.py` (it calls `mlflow.models.set_model`), not a
+pickled object, so neither pickle nor cloudpickle is involved anywhere; `load_context` opens the predictor
+folder (an MLflow artifact) with `valgusml.Predictor.load`, which checks its sha256.
+
+Request format (one row per recording), e.g. for `mlflow models serve`:
+    {"dataframe_records": [{"keypoints": [[[x, y], ...], ...], "skeleton": "halpe26", "fps": 60.0}]}
+`keypoints` is the `(T, J, 2|3)` nested list (null for a missing point), `skeleton` and `fps` are optional
+(defaults halpe26 and 60), `confidence` an optional `(T, J)` nested list. The answer has one row per recording:
+the top-level fields of `Prediction`, per-limb columns (`left_valgus_probability`, ...), one `p_<mechanism>`
+column per mechanism, `warnings` joined by "; ", and `prediction_json` holding the full `Prediction.to_dict()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from valgusml.labels import LIMBS, MECHANISMS
+
+log = logging.getLogger(__name__)
+
+REGISTERED_MODEL_NAME = "valgus-classifier"
+ARTIFACT_KEY = "predictor"
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+DEFAULT_SKELETON = "halpe26"
+DEFAULT_FPS = 60.0
+
+
+def _column(row: Any, name: str, default: Any) -> Any:
+    value = row.get(name, default) if hasattr(row, "get") else default
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return default
+    return value
+
+
+def _nested(value: Any) -> np.ndarray:
+    """Nested lists / object arrays (what JSON and pandas give) → float array, None → NaN."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return value.astype(np.float32)
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return [convert(x) for x in v]
+        return np.nan if v is None else v
+
+    return np.asarray(convert(value), dtype=np.float32)
+
+
+def flatten_prediction(prediction: Any) -> dict[str, Any]:
+    """One flat row (scalars and strings only) from a `Prediction`."""
+    row: dict[str, Any] = {
+        "valgus_probability": prediction.valgus_probability,
+        "valgus": prediction.valgus,
+        "mechanism": prediction.mechanism,
+        "severity_deg": prediction.severity_deg,
+        "limb": prediction.limb,
+    }
+    for name in MECHANISMS:
+        row[f"p_{name}"] = prediction.mechanism_probabilities[name]
+    for limb in LIMBS:
+        lp = prediction.limbs[limb]
+        row[f"{limb}_valgus_probability"] = lp.valgus_probability
+        row[f"{limb}_valgus"] = lp.valgus
+        row[f"{limb}_mechanism"] = lp.mechanism
+        row[f"{limb}_severity_deg"] = lp.severity_deg
+    row["warnings"] = "; ".join(prediction.warnings)
+    row["prediction_json"] = json.dumps(prediction.to_dict())
+    return row
+
+
+class ValgusPyfunc(mlflow.pyfunc.PythonModel):
+    """pyfunc face of `valgusml.Predictor`; see the module docstring for the request/response format."""
+
+    def load_context(self, context: Any) -> None:
+        from valgusml.predict import Predictor
+
+        self.predictor = Predictor.load(context.artifacts[ARTIFACT_KEY])
+
+    # No type hints here: MLflow would read them as a (conflicting) input schema.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        if "keypoints" not in frame.columns:
+            from valgusml.errors import InputError
+
+            raise InputError(f"input needs a 'keypoints' column; got columns {list(frame.columns)}")
+        rows = [dict(r) for _, r in frame.iterrows()]
+        # Rows that share skeleton and fps go through one batched call.
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i, row in enumerate(rows):
+            key = (str(_column(row, "skeleton", DEFAULT_SKELETON)), float(_column(row, "fps", DEFAULT_FPS)))
+            groups.setdefault(key, []).append(i)
+        out: list[dict[str, Any] | None] = [None] * len(rows)
+        for (skeleton, fps), idx in groups.items():
+            keypoints = [_nested(rows[i]["keypoints"]) for i in idx]
+            confidence = [
+                None if _column(rows[i], "confidence", None) is None else _nested(rows[i]["confidence"]) for i in idx
+            ]
+            predictions = self.predictor.predict_batch(keypoints, skeleton=skeleton, fps=fps, confidence=confidence)
+            for i, p in zip(idx, predictions, strict=True):
+                out[i] = flatten_prediction(p)
+        return pd.DataFrame(out)
+
+
+def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.DataFrame]:
+    """Model signature (nested-array keypoints, optional skeleton/fps/confidence) and a one-row input example."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Array, ColSpec, DataType, Schema
+
+    from valgusml.export.example import example_keypoints
+
+    if example is None:
+        example = example_keypoints(DEFAULT_SKELETON, seconds=1.0, fps=30.0)
+    inputs = Schema(
+        [
+            ColSpec(Array(Array(Array(DataType.double))), "keypoints"),
+            ColSpec(DataType.string, "skeleton", required=False),
+            ColSpec(DataType.double, "fps", required=False),
+            ColSpec(Array(Array(DataType.double)), "confidence", required=False),
+        ]
+    )
+    outputs = Schema(
+        [
+            ColSpec(DataType.double, "valgus_probability"),
+            ColSpec(DataType.boolean, "valgus"),
+            ColSpec(DataType.string, "mechanism"),
+            ColSpec(DataType.double, "severity_deg"),
+            ColSpec(DataType.string, "limb"),
+            *[ColSpec(DataType.double, f"p_{m}") for m in MECHANISMS],
+            *[
+                spec
+                for limb in LIMBS
+                for spec in (
+                    ColSpec(DataType.double, f"{limb}_valgus_probability"),
+                    ColSpec(DataType.boolean, f"{limb}_valgus"),
+                    ColSpec(DataType.string, f"{limb}_mechanism"),
+                    ColSpec(DataType.double, f"{limb}_severity_deg"),
+                )
+            ],
+            ColSpec(DataType.string, "warnings"),
+            ColSpec(DataType.string, "prediction_json"),
+        ]
+    )
+    frame = pd.DataFrame(
+        [{"keypoints": np.round(example.astype(np.float64), 2).tolist(), "skeleton": DEFAULT_SKELETON, "fps": 30.0}]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs), frame
+
+
+def default_tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else the project's `sqlite:///<repo>/mlflow.db` (cwd when not in a repo)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    repo = Path(__file__).resolve().parents[2]
+    root = repo if (repo / "pyproject.toml").is_file() else Path.cwd()
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def _requirements() -> list[str]:
+    import onnxruntime
+    import scipy
+
+    from valgusml import __version__
+
+    return [
+        f"valgusml=={__version__}",
+        f"numpy=={np.__version__}",
+        f"scipy=={scipy.__version__}",
+        f"onnxruntime=={onnxruntime.__version__}",
+        f"pandas=={pd.__version__}",
+        f"mlflow=={mlflow.__version__}",
+    ]
+
+
+def log_predictor_to_mlflow(
+    export_dir: str | os.PathLike,
+    run_id: str | None = None,
+    register: bool = True,
+    name: str = "predictor",
+    registered_model_name: str = REGISTERED_MODEL_NAME,
+) -> Any:
+    """Log the predictor folder as a pyfunc model (models from code, no pickle) and register it.
+
+    Logs into run `run_id` if given, else into the active run, else into a new run. Returns MLflow's
+    `ModelInfo` (`.model_uri`, `.registered_model_version`). The folder is checked with `Predictor.load` first,
+    so a corrupt export never reaches the registry.
+    """
+    from valgusml.predict import Predictor
+
+    export_dir = Path(export_dir)
+    predictor = Predictor.load(export_dir)
+    signature, example = signature_and_example()
+    from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+
+    if not is_tracking_uri_set():
+        mlflow.set_tracking_uri(default_tracking_uri())
+    active = mlflow.active_run()
+    if run_id is not None and (active is None or active.info.run_id != run_id):
+        context = mlflow.start_run(run_id=run_id, nested=active is not None)
+    elif active is not None:
+        context = contextlib.nullcontext(active)
+    else:
+        context = mlflow.start_run(run_name="valgusml-export")
+    with context:
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(MODEL_CODE),
+            artifacts={ARTIFACT_KEY: str(export_dir)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
+            registered_model_name=registered_model_name if register else None,
+            metadata={
+                "valgusml_format_version": predictor.metadata["format_version"],
+                "model_sha256": predictor.metadata["model"]["sha256"],
+                "decision_threshold": predictor.decision_threshold,
+                "dataset_fingerprint": predictor.metadata.get("dataset_fingerprint"),
+            },
+        )
+    return info

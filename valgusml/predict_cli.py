@@ -1,0 +1,138 @@
+"""`valgusml predict DIR FILE... [--skeleton S] [--fps F] [--format F] [--person K] [--output results.jsonl|.csv]`.
+
+Reads each file with `valgusml.io.read` (any importer format), predicts with the predictor folder DIR and prints
+one JSON object per file: `{"file": ..., **Prediction.to_dict()}`. With `--output`, the results go to a JSON
+Lines or CSV file instead. A file that cannot be read or predicted gets one line on stderr
+(`valgusml predict: FILE: reason`) and the others are still done; the exit status is then 1.
+Torch-free: only numpy, scipy and onnxruntime are imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from valgusml.errors import ModelFileError, ValgusMLError
+from valgusml.labels import LIMBS, MECHANISMS
+
+CSV_COLUMNS = (
+    "file",
+    "valgus_probability",
+    "valgus",
+    "mechanism",
+    "severity_deg",
+    "limb",
+    *(f"p_{m}" for m in MECHANISMS),
+    *(f"{limb}_{f}" for limb in LIMBS for f in ("valgus_probability", "valgus", "mechanism", "severity_deg")),
+    "warnings",
+    "error",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="valgusml predict", description="Predict knee valgus and its mechanism from pose files."
+    )
+    parser.add_argument("model", metavar="DIR", help="predictor folder written by `valgusml export`")
+    parser.add_argument("files", metavar="FILE", nargs="+", help="pose files (any supported format)")
+    parser.add_argument("--skeleton", help="skeleton of the keypoints when the file does not say (e.g. halpe26)")
+    parser.add_argument("--fps", type=float, help="frame rate of the recording (overrides the file's)")
+    parser.add_argument("--format", help="input format (default: detected from the file)")
+    parser.add_argument("--person", type=int, help="which person of a multi-person file (0 = most prominent)")
+    parser.add_argument("--output", help="write results to a .jsonl or .csv file instead of stdout")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
+    return parser
+
+
+def csv_row(record: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"file": record["file"], "error": record.get("error", "")}
+    if "error" in record:
+        return row
+    for key in ("valgus_probability", "valgus", "mechanism", "severity_deg", "limb"):
+        row[key] = record[key]
+    for m in MECHANISMS:
+        row[f"p_{m}"] = record["mechanism_probabilities"][m]
+    for limb in LIMBS:
+        for f in ("valgus_probability", "valgus", "mechanism", "severity_deg"):
+            row[f"{limb}_{f}"] = record["limbs"][limb][f]
+    row["warnings"] = "; ".join(record["warnings"])
+    return row
+
+
+def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The file's sequence (with --fps / --skeleton applied) and the reader's warnings (assumed fps, ...)."""
+    from valgusml import io
+
+    options = {"fps": args.fps} if args.fps is not None else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seq = io.read(path, format=args.format, person=args.person, **options)
+    notes = [_strip_path(str(w.message), path) for w in caught]
+    changes: dict[str, Any] = {}
+    if args.fps is not None and seq.fps != args.fps:
+        changes["fps"] = args.fps
+    if args.skeleton is not None and args.skeleton != seq.skeleton:
+        changes["skeleton"] = args.skeleton
+    return (seq.replace(**changes) if changes else seq), notes
+
+
+def _strip_path(message: str, path: str) -> str:
+    """Messages from the importers start with the path; the record already names the file."""
+    message = " ".join(message.split())
+    while message.startswith(f"{path}: "):
+        message = message[len(path) + 2 :]
+    return message
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    output = Path(args.output) if args.output else None
+    if output is not None and output.suffix.lower() not in (".jsonl", ".csv", ".json"):
+        print(f"valgusml predict: --output must end in .jsonl or .csv, got {output.name!r}", file=sys.stderr)
+        return 2
+    from valgusml.predict import Predictor
+
+    try:
+        predictor = Predictor.load(args.model, threads=args.threads)
+    except ModelFileError as exc:
+        print(f"valgusml predict: {exc}", file=sys.stderr)
+        return 2
+
+    records: list[dict[str, Any]] = []
+    failures = 0
+    for path in args.files:
+        try:
+            seq, notes = read_sequence(path, args)
+            record = {"file": path, **predictor.predict(seq).to_dict()}
+            record["warnings"] = notes + record["warnings"]
+        except (ValgusMLError, OSError) as exc:
+            failures += 1
+            message = _strip_path(str(exc), path)  # one line, whatever the reader's message looked like
+            print(f"valgusml predict: {path}: {message}", file=sys.stderr)
+            record = {"file": path, "error": message}
+        records.append(record)
+        if output is None and "error" not in record:
+            print(json.dumps(record), flush=True)
+
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix.lower() == ".csv":
+            with output.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+                writer.writeheader()
+                writer.writerows(csv_row(r) for r in records)
+        else:
+            with output.open("w", encoding="utf-8") as fh:
+                for r in records:
+                    fh.write(json.dumps(r) + "\n")
+        print(f"valgusml predict: {len(records) - failures} of {len(records)} file(s) -> {output}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
