@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 import numpy as np
@@ -257,17 +258,21 @@ def get_skeleton(name: str) -> Skeleton:
         raise InputError(f"unknown skeleton {name!r}; supported: {sorted(SKELETONS)}") from None
 
 
-def _mapping_indices(skeleton: Skeleton) -> list[tuple[int, ...]]:
-    out: list[tuple[int, ...]] = []
-    for joint in CANONICAL_JOINTS:
+@lru_cache(maxsize=None)
+def _mapping_plan(skeleton_name: str) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, tuple[int, ...]], ...]]:
+    """(canonical targets, their single source joints, derived targets with their sources) for one layout."""
+    skeleton = get_skeleton(skeleton_name)
+    targets, sources, derived = [], [], []
+    for k, joint in enumerate(CANONICAL_JOINTS):
         src = skeleton.to_canonical.get(joint)
         if src is None:
-            out.append(())
-        elif isinstance(src, str):
-            out.append((skeleton.index(src),))
+            continue
+        if isinstance(src, str):
+            targets.append(k)
+            sources.append(skeleton.index(src))
         else:
-            out.append(tuple(skeleton.index(s) for s in src))
-    return out
+            derived.append((k, tuple(skeleton.index(s) for s in src)))
+    return np.asarray(targets, dtype=np.int64), np.asarray(sources, dtype=np.int64), tuple(derived)
 
 
 def map_to_canonical(keypoints: np.ndarray, confidence: np.ndarray, skeleton: str) -> tuple[np.ndarray, np.ndarray]:
@@ -276,17 +281,17 @@ def map_to_canonical(keypoints: np.ndarray, confidence: np.ndarray, skeleton: st
     Missing joints come out NaN with confidence 0; a derived point is the mean of its sources and has the
     lowest confidence among them (missing if any source is missing).
     """
-    skel = get_skeleton(skeleton)
+    targets, sources, derived = _mapping_plan(skeleton)
     n_frames, _, dims = keypoints.shape
     out = np.full((n_frames, len(CANONICAL_JOINTS), dims), np.nan, dtype=np.float32)
     conf = np.zeros((n_frames, len(CANONICAL_JOINTS)), dtype=np.float32)
-    for k, sources in enumerate(_mapping_indices(skel)):
-        if not sources:
-            continue
-        idx = list(sources)
-        out[:, k] = keypoints[:, idx].mean(axis=1)
-        conf[:, k] = confidence[:, idx].min(axis=1)
-    conf[~np.isfinite(out).all(axis=-1)] = 0.0
+    # One gather for the joints that exist as such; a per-joint loop only for the few derived points.
+    out[:, targets] = keypoints[:, sources]
+    conf[:, targets] = confidence[:, sources]
+    for k, idx in derived:
+        out[:, k] = keypoints[:, list(idx)].mean(axis=1)
+        conf[:, k] = confidence[:, list(idx)].min(axis=1)
+    conf[np.isnan(out).any(axis=-1)] = 0.0
     return out, conf
 
 
