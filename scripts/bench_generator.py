@@ -1,0 +1,79 @@
+"""Benchmark the synthetic generator: sequences/s on 1 and 2 workers, streamed to disk, and peak memory.
+
+    .venv/bin/python scripts/bench_generator.py                  # 5,000 realistic sequences (halpe26, 2D)
+    .venv/bin/python scripts/bench_generator.py --n 100000 --workers 2
+
+Target (issue 3): >= 1,000 realistic sequences/s per core; 100,000 sequences on 2 cores with peak RSS < 4 GiB.
+Peak RSS is `resource.getrusage` of this process and of its largest worker (children); the total a run can
+hold at once is at most self + workers x children.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from valgusml.synth import generate_dataset, generate_sequences, load_preset
+
+
+def peak_rss_mib() -> tuple[float, float]:
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return self_kib / 1024.0, children_kib / 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5000, help="sequences per run")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--preset", default="realistic")
+    parser.add_argument("--shard-size", type=int, default=512)
+    parser.add_argument("--out", default=None, help="folder for the datasets (default: a temporary one)")
+    args = parser.parse_args(argv)
+
+    cfg = load_preset(args.preset)
+    n_athletes = max(1, args.n // cfg.tasks.trials_per_athlete)
+    cfg = load_preset(args.preset, n_athletes=n_athletes)
+    n = n_athletes * cfg.tasks.trials_per_athlete
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="valgusml-bench-"))
+    print(
+        f"preset={args.preset} skeleton={cfg.observation.skeleton} dims={cfg.observation.dims} "
+        f"sequences={n} ({n_athletes} athletes) out={root}"
+    )
+
+    list(generate_sequences(cfg, range(2)))  # warm imports and caches
+    probe = min(n_athletes, max(1, 1000 // cfg.tasks.trials_per_athlete))
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    frames = sum(s.n_frames for s in generate_sequences(cfg, range(probe)))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    count = probe * cfg.tasks.trials_per_athlete
+    print(
+        f"in memory, 1 core: {count / cpu:8.0f} sequences/s of CPU time ({count / wall:.0f}/s wall, "
+        f"{frames / count:.0f} frames each)"
+    )
+
+    for workers in (int(w) for w in args.workers.split(",")):
+        out = root / f"w{workers}"
+        shutil.rmtree(out, ignore_errors=True)
+        wall0 = time.perf_counter()
+        ds = generate_dataset(cfg, out, workers=workers, progress=False, shard_size=args.shard_size)
+        wall = time.perf_counter() - wall0
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
+        self_mib, child_mib = peak_rss_mib()
+        print(
+            f"to disk, {workers} worker(s): {len(ds) / wall:8.0f} sequences/s wall "
+            f"({len(ds) / wall / workers:.0f}/s per worker), {size:.0f} MiB written, "
+            f"peak RSS self {self_mib:.0f} MiB, largest worker {child_mib:.0f} MiB, fingerprint {ds.fingerprint[:12]}"
+        )
+    if not args.out:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The generated motion: physically sound, labelled from measured FPPA, and each mechanism with its signature
+(BIOMECH.md) measured by `valgusml.features` in the documented direction against `none`."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from valgusml.features import fppa_deg, measures
+from valgusml.labels import MECHANISMS
+from valgusml.synth import generate_sequences, load_preset
+from valgusml.synth.config import task_family
+from valgusml.synth.generator import simulate, trials_of
+from valgusml.synth.kinematics import J
+
+NO_HARD_NEGATIVES = {f"hard_negatives.{k}": 0.0 for k in
+                     ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum")}
+
+
+@cache
+def cohort(mechanism: str, task: str, n: int = 8) -> tuple:
+    """Pure, severe, bilateral cases of one mechanism doing one task, clean 3D."""
+    probs = {m: float(m == mechanism) for m in MECHANISMS}
+    cfg = load_preset(
+        "clean", n_athletes=n,
+        **{"mechanisms.probabilities": probs, "mechanisms.pure_probability": 1.0, "mechanisms.mild_probability": 0.0,
+           "mechanisms.side_probabilities": {"both": 1.0}, "tasks.probabilities": {task: 1.0},
+           "tasks.trials_per_athlete": 2, **NO_HARD_NEGATIVES},
+    )
+    return tuple(generate_sequences(cfg, range(n)))
+
+
+def mean_measure(mechanism: str, task: str, name: str, limb: str = "left") -> float:
+    values = []
+    for seq in cohort(mechanism, task):
+        m = measures(seq)
+        value = m["bilateral"][name] if name in m["bilateral"] else m[limb][name]
+        values.append(np.nan if value is None else value)
+    return float(np.nanmean(values))
+
+
+SLS = "single_leg_squat_left"
+
+
+def test_hip_weakness_drops_the_pelvis_under_single_leg_load():
+    assert mean_measure("hip_weakness", SLS, "pelvic_drop_deg") > mean_measure("none", SLS, "pelvic_drop_deg") + 2.0
+    assert mean_measure("hip_weakness", SLS, "trunk_lean_toward_deg") > mean_measure("none", SLS, "trunk_lean_toward_deg") + 2.0
+    # Much smaller in a bilateral squat than in single-leg work; foot normal.
+    sls_fppa = mean_measure("hip_weakness", SLS, "peak_fppa_deg")
+    assert mean_measure("hip_weakness", "bilateral_squat", "peak_fppa_deg") < sls_fppa - 8.0
+    assert mean_measure("hip_weakness", SLS, "foot_roll_in") == pytest.approx(mean_measure("none", SLS, "foot_roll_in"), abs=0.005)
+
+
+def test_adductor_tfl_collapses_in_bilateral_squats_with_a_level_pelvis():
+    assert mean_measure("adductor_tfl_overactivity", "bilateral_squat", "peak_fppa_deg") > mean_measure("none", "bilateral_squat", "peak_fppa_deg") + 10
+    assert (mean_measure("adductor_tfl_overactivity", "bilateral_squat", "min_knee_ankle_separation_ratio")
+            < mean_measure("none", "bilateral_squat", "min_knee_ankle_separation_ratio") - 0.3)
+    assert mean_measure("adductor_tfl_overactivity", SLS, "pelvic_drop_deg") <= mean_measure("none", SLS, "pelvic_drop_deg")
+    # Visible from the start of the movement: the knee already swivels in at shallow depth.
+    early = []
+    for seq in cohort("adductor_tfl_overactivity", "bilateral_squat") + cohort("none", "bilateral_squat"):
+        fppa = fppa_deg(seq.keypoints)[:, 0]
+        early.append(np.percentile(fppa, 25) - seq.meta["measured"]["fppa_standing_deg"][0])
+    half = len(early) // 2
+    assert np.mean(early[:half]) > np.mean(early[half:]) + 1.0
+
+
+def test_pronation_rolls_the_foot_in_with_a_normal_pelvis():
+    assert mean_measure("pronation", SLS, "foot_roll_in") > mean_measure("none", SLS, "foot_roll_in") + 0.01
+    assert mean_measure("pronation", SLS, "rearfoot_eversion_deg") > mean_measure("none", SLS, "rearfoot_eversion_deg") + 4
+    assert mean_measure("pronation", SLS, "pelvic_drop_deg") == pytest.approx(mean_measure("none", SLS, "pelvic_drop_deg"), abs=1.0)
+    assert mean_measure("pronation", SLS, "peak_fppa_deg") > mean_measure("none", SLS, "peak_fppa_deg") + 8
+
+
+def test_limited_dorsiflexion_squats_shallower_with_early_heel_rise():
+    task = "bilateral_squat"
+    assert mean_measure("limited_dorsiflexion", task, "peak_knee_flexion_deg") < mean_measure("none", task, "peak_knee_flexion_deg") - 5
+    assert mean_measure("limited_dorsiflexion", task, "peak_shank_tilt_deg") < mean_measure("none", task, "peak_shank_tilt_deg") - 3
+    assert mean_measure("limited_dorsiflexion", task, "peak_heel_rise") > mean_measure("none", task, "peak_heel_rise") + 0.01
+    assert mean_measure("limited_dorsiflexion", task, "heel_rise_onset_s") < mean_measure("none", task, "heel_rise_onset_s")
+    assert mean_measure("limited_dorsiflexion", task, "peak_trunk_lean_sagittal_deg") > mean_measure("none", task, "peak_trunk_lean_sagittal_deg") + 3
+    assert mean_measure("limited_dorsiflexion", task, "foot_progression_deg") > mean_measure("none", task, "foot_progression_deg") + 3
+    # Valgus near the bottom: the peak comes with the deepest frames.
+    for seq in cohort("limited_dorsiflexion", task):
+        if seq.labels["left"]["valgus"]:
+            fppa = fppa_deg(seq.keypoints)[:, 0]
+            hip_z = seq.keypoints[:, J["left_hip"], 2]
+            assert hip_z[np.argmax(fppa)] < np.percentile(hip_z, 25)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS[1:])
+def test_severe_mechanisms_are_labelled_and_healthy_are_not(mechanism):
+    task = "bilateral_squat" if mechanism != "hip_weakness" else SLS
+    seqs = cohort(mechanism, task)
+    labels = [s.labels["left"] for s in seqs]
+    assert np.mean([lab["valgus"] for lab in labels]) >= 0.7
+    assert all(lab["mechanism"] == mechanism for lab in labels if lab["valgus"])
+    assert not any(s.labels[limb]["valgus"] for s in cohort("none", task) for limb in ("left", "right"))
+
+
+def test_labels_agree_with_measured_fppa():
+    cfg = load_preset("clean", n_athletes=10)
+    for seq in generate_sequences(cfg, range(10)):
+        measured = seq.meta["measured"]
+        fppa = fppa_deg(seq.keypoints)  # the 3D path of valgusml.features, independent of the generator's view
+        threshold = cfg.labels.threshold_deg[task_family(seq.task)][seq.meta["athlete"]["sex"]]
+        for k, limb in enumerate(("left", "right")):
+            label = seq.labels[limb]
+            frame = int(round(measured["peak_time_s"][k] * seq.fps))
+            assert fppa[frame, k] == pytest.approx(label["severity_deg"], abs=1.0)
+            dynamic = label["severity_deg"] - measured["fppa_standing_deg"][k]
+            assert label["valgus"] == (measured["loaded"][k] and dynamic > threshold)
+            assert (label["mechanism"] != "none") == label["valgus"]
+            if label["valgus"]:
+                assert sum(label["contributions"].values()) == pytest.approx(1.0)
+                assert max(label["contributions"], key=label["contributions"].get) == label["mechanism"]
+
+
+def test_feet_planted_bones_rigid_nothing_below_the_floor():
+    cfg = load_preset("clean", n_athletes=12)
+    trials = trials_of(cfg, range(12))
+    for trial, sim in zip(trials, simulate(cfg, trials), strict=True):
+        j = sim.joints
+        for side in ("left", "right"):
+            for a, b in (("hip", "knee"), ("knee", "ankle")):
+                length = np.linalg.norm(j[:, J[f"{side}_{b}"]] - j[:, J[f"{side}_{a}"]], axis=1)
+                assert np.ptp(length) < 0.005, (trial.task, side, a, b)
+        assert j[..., 2].min() > -0.005, trial.task
+        family = task_family(trial.task)
+        stance = trial.task.rsplit("_", 1)[-1]
+        planted = {"bilateral_squat": ("left", "right"), "single_leg_squat": (stance,),
+                   "lateral_step_down": (stance,)}.get(family, ())
+        for side in planted:
+            toe = j[:, J[f"{side}_big_toe"]]
+            assert np.ptp(toe, axis=0).max() < 1e-6, (trial.task, side)  # no sliding, no floating
+            assert np.all(j[:, J[f"{side}_heel"], 2] >= toe[0, 2] - 0.03)
+
+
+def test_structural_genu_valgum_is_not_labelled_valgus():
+    cfg = load_preset("clean", n_athletes=12, **{"mechanisms.probabilities": {"none": 1.0},
+                                                  **NO_HARD_NEGATIVES, "hard_negatives.genu_valgum": 1.0})
+    seqs = list(generate_sequences(cfg, range(12)))
+    standing = np.array([s.meta["measured"]["fppa_standing_deg"] for s in seqs])
+    assert standing.mean() > 4.0  # the static angle is there ...
+    assert not any(s.labels[limb]["valgus"] for s in seqs for limb in ("left", "right"))  # ... but not dynamic
+
+
+def test_rotate_zyx_matches_rotation_matrices():
+    from scipy.spatial.transform import Rotation
+
+    from valgusml.synth.kinematics import rotate_zyx
+
+    rng = np.random.default_rng(0)
+    z, y, x = rng.uniform(-1, 1, (3, 5))
+    v = rng.normal(size=(5, 3))
+    expected = Rotation.from_euler("ZYX", np.stack([z, y, x], 1)).apply(v)
+    np.testing.assert_allclose(rotate_zyx(v, z, y, x), expected, atol=1e-12)

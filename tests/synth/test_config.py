@@ -1,0 +1,71 @@
+"""Generator configs: presets load, overrides apply, and every bad value fails early naming its key."""
+
+from __future__ import annotations
+
+import pytest
+
+from valgusml import ConfigError
+from valgusml.synth import GeneratorConfig, generate_dataset, load_preset, preset_names
+
+
+def test_presets_load_and_round_trip():
+    assert {"clean", "realistic", "hard"} <= set(preset_names())
+    realistic = load_preset("realistic")
+    assert realistic.observation.dims == 2 and realistic.observation.skeleton == "halpe26"
+    assert realistic.camera.yaw_deg == (0.0, 45.0)
+    assert load_preset("clean").noise.enabled is False
+    assert load_preset("hard").noise.jitter_mm > realistic.noise.jitter_mm
+    assert GeneratorConfig.from_dict(realistic.to_dict()) == realistic
+
+
+def test_overrides_by_leaf_dotted_and_dunder_paths():
+    cfg = load_preset("realistic", n_athletes=7, skeleton="coco17", yaw_deg=[0, 10],
+                      **{"noise.dropout_fraction": 0.1}, tasks__trials_per_athlete=3)
+    assert cfg.n_athletes == 7
+    assert cfg.observation.skeleton == "coco17"
+    assert cfg.camera.yaw_deg == (0.0, 10.0)
+    assert cfg.noise.dropout_fraction == 0.1
+    assert cfg.tasks.trials_per_athlete == 3
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "words"),
+    [
+        ({"athletes.height_male_m": [1.9, 1.6]}, "athletes.height_male_m", "inverted"),
+        ({"noise.ankle_offset_mm": [-1.0, 5.0]}, "noise.ankle_offset_mm", "negative"),
+        ({"tasks.probabilities": {"jumping": 1.0}}, "tasks.probabilities", "jumping"),
+        ({"mechanisms.probabilities": {"none": 0.5, "knee_weakness": 0.5}}, "mechanisms.probabilities", "knee_weakness"),
+        ({"mechanisms.probabilities": {"none": 0.5, "pronation": 0.2}}, "mechanisms.probabilities", "sum to 1"),
+        ({"mechanisms.side_probabilities": {"left": 0.7, "right": 0.7}}, "mechanisms.side_probabilities", "sum to 1"),
+        ({"tasks.probabilities": {"walking": -0.5, "running": 1.5}}, "tasks.probabilities.walking", ">= 0"),
+        ({"observation.skeleton": "kinect"}, "observation.skeleton", "kinect"),
+        ({"observation.dims": 4}, "observation.dims", "2 or 3"),
+        ({"labels.threshold_deg": {"jumping": {"female": 1.0, "male": 1.0}}}, "labels.threshold_deg", "jumping"),
+        ({"n_athletes": 0}, "n_athletes", ">= 1"),
+        ({"noise.jitter_mm": -2.0}, "noise.jitter_mm", ">= 0"),
+        ({"noise.dropout_fraction": 1.5}, "noise.dropout_fraction", "[0, 1]"),
+        ({"camera.fill_fraction": "wide"}, "camera.fill_fraction", "pair"),
+        ({"noise.nonsense": 1}, "noise.nonsense", "unknown"),
+    ],
+)
+def test_invalid_configs_name_the_key(overrides, key, words):
+    with pytest.raises(ConfigError) as info:
+        load_preset("realistic", **overrides)
+    message = str(info.value)
+    assert key in message and words in message
+
+
+def test_unknown_and_ambiguous_names():
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        load_preset("nope")
+    with pytest.raises(ConfigError, match="ambiguous"):
+        load_preset("realistic", probabilities={"none": 1.0})
+
+
+def test_bad_config_fails_before_any_work(tmp_path):
+    cfg = load_preset("clean", n_athletes=2)
+    cfg.tasks.probabilities = {"walking": 0.5, "running": 0.2}
+    out = tmp_path / "never"
+    with pytest.raises(ConfigError, match="tasks.probabilities"):
+        generate_dataset(cfg, out, workers=1, progress=False)
+    assert not out.exists()

@@ -1,0 +1,503 @@
+"""Typed generator configuration: every range of BIOMECH.md is a value here, validated before any work starts.
+
+A preset (`configs/preset/{clean,realistic,hard}.yaml`) is a nested mapping with the sections below;
+`load_preset(name, **overrides)` reads it, applies overrides and returns a validated `GeneratorConfig`.
+Overrides accept dotted paths (`**{"noise.dropout_fraction": 0.1}`), `__` paths (`noise__dropout_fraction=0.1`)
+or a bare leaf name that is unique across sections (`skeleton="coco17"`, `yaw_deg=(0, 10)`).
+
+Ranges are `(low, high)` pairs drawn uniformly unless a comment says otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from valgusml.errors import ConfigError
+from valgusml.labels import DEFICITS, MECHANISMS
+from valgusml.skeleton import SKELETONS
+
+TASKS: tuple[str, ...] = (
+    "bilateral_squat",
+    "single_leg_squat_left",
+    "single_leg_squat_right",
+    "drop_vertical_jump",
+    "lateral_step_down_left",
+    "lateral_step_down_right",
+    "walking",
+    "running",
+)
+# Label thresholds are given per task family (the stance side does not change the norm).
+TASK_FAMILIES: tuple[str, ...] = (
+    "bilateral_squat",
+    "single_leg_squat",
+    "drop_vertical_jump",
+    "lateral_step_down",
+    "walking",
+    "running",
+)
+SIDES: tuple[str, ...] = ("left", "right", "both")
+HARD_NEGATIVES: tuple[str, ...] = ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum")
+
+Range = tuple[float, float]
+
+
+def task_family(task: str) -> str:
+    for suffix in ("_left", "_right"):
+        if task.endswith(suffix):
+            return task[: -len(suffix)]
+    return task
+
+
+def _range(lo: float, hi: float, *, signed: bool = False) -> Any:
+    return field(default=(lo, hi), metadata={"range": True, "signed": signed})
+
+
+@dataclass
+class AthleteConfig:
+    """Persistent traits (Winter 2009 segment ratios; BIOMECH.md for the clinical norms)."""
+
+    female_probability: float = 0.5
+    height_female_m: Range = _range(1.52, 1.80)
+    height_male_m: Range = _range(1.64, 1.94)
+    bmi: Range = _range(19.0, 28.0)
+    segment_ratio_jitter: float = 0.03  # relative sd of each Winter ratio between athletes
+    stance_width_ratio: Range = _range(0.95, 1.35)  # ankle separation / hip-joint-centre separation
+    foot_progression_deg: Range = _range(2.0, 12.0)  # toe-out of the planted foot
+    structural_valgus_female_deg: Range = _range(-1.0, 4.0, signed=True)  # constant under load
+    structural_valgus_male_deg: Range = _range(-3.0, 2.0, signed=True)
+    dorsiflexion_rom_deg: Range = _range(36.0, 45.0)  # weight-bearing lunge, normal (Backman 2011)
+    navicular_drop_mm: Range = _range(5.0, 9.0)  # normal
+    rearfoot_eversion_deg: Range = _range(4.0, 8.0)  # normal peak under load
+    pelvic_drop_deg: Range = _range(2.0, 5.0)  # normal contralateral drop in single-leg load
+    healthy_swivel_deg: Range = _range(3.0, 9.0)  # medial knee swivel of healthy athletes at full load
+    squat_depth_deg: Range = _range(75.0, 110.0)  # peak knee flexion, bilateral squat
+    single_leg_depth_deg: Range = _range(50.0, 80.0)
+    landing_depth_deg: Range = _range(65.0, 100.0)
+    trunk_lean_deg: Range = _range(0.0, 8.0)  # personal forward-lean style
+    rep_duration_s: Range = _range(2.0, 4.0)
+    fatigue_sensitivity: Range = _range(0.0, 1.0)
+
+
+@dataclass
+class MechanismConfig:
+    """Deficit profile and the size of each signature at full severity and full load."""
+
+    probabilities: dict[str, float] = field(
+        default_factory=lambda: {
+            "none": 0.3,
+            "hip_weakness": 0.175,
+            "adductor_tfl_overactivity": 0.175,
+            "pronation": 0.175,
+            "limited_dorsiflexion": 0.175,
+        }
+    )
+    side_probabilities: dict[str, float] = field(default_factory=lambda: {"left": 0.3, "right": 0.3, "both": 0.4})
+    pure_probability: float = 0.4  # athlete with a single deficit; otherwise a mixture
+    dominant_share: Range = _range(0.6, 0.9)
+    severity: Range = _range(0.65, 1.0)
+    mild_probability: float = 0.12  # severity drawn from `mild_severity` instead (often labelled none)
+    mild_severity: Range = _range(0.1, 0.4)
+    unaffected_side_factor: float = 0.2  # one-sided deficits still show a little on the other limb
+    # hip_weakness
+    hip_pelvic_drop_deg: Range = _range(6.0, 12.0)  # total contralateral drop at full severity (vs 2-5 normal)
+    hip_swivel_deg: Range = _range(11.0, 17.0)
+    hip_trunk_lean_deg: Range = _range(3.0, 8.0)  # lean over the stance leg
+    hip_fatigue_gain: float = 0.5  # relative growth of the hip signature at full fatigue
+    # adductor/TFL
+    adductor_swivel_deg: Range = _range(10.0, 15.0)
+    adductor_start_fraction: float = 0.45  # share of the pull already present standing / at shallow depth
+    adductor_stance_narrowing: float = 0.3  # relative narrowing of the stance at full severity
+    adductor_pelvic_drop_factor: float = 0.35  # normal drop is multiplied by 1 - factor*activation
+    # pronation
+    pronation_navicular_drop_mm: Range = _range(10.0, 16.0)
+    pronation_rearfoot_eversion_deg: Range = _range(10.0, 15.0)
+    pronation_tibial_rotation_deg: Range = _range(12.0, 18.0)  # carried into the knee swivel
+    pronation_foot_abduction_deg: Range = _range(3.0, 8.0)
+    # limited dorsiflexion
+    limited_dorsiflexion_rom_deg: Range = _range(22.0, 32.0)  # < 36 deg weight-bearing lunge
+    squat_dorsiflexion_margin_deg: float = 8.0  # a squat uses the lunge range minus this
+    dorsiflexion_depth_loss: float = 0.8  # knee flexion given up per degree of excess shank-tilt demand
+    dorsiflexion_swivel_per_deg: float = 1.1  # knee swivel per degree of excess demand at full severity
+    dorsiflexion_swivel_max_deg: float = 16.0
+    dorsiflexion_trunk_lean_deg: Range = _range(6.0, 14.0)
+    dorsiflexion_toe_out_deg: Range = _range(5.0, 12.0)
+
+
+@dataclass
+class HardNegativeConfig:
+    """Healthy (`none`) athletes that look unusual without valgus, each flag drawn independently."""
+
+    deep_squat: float = 0.2
+    wide_stance: float = 0.15
+    narrow_stance: float = 0.15
+    toe_out: float = 0.15
+    trunk_lean: float = 0.15
+    genu_valgum: float = 0.15
+    genu_valgum_deg: Range = _range(4.0, 8.0)
+    deep_squat_depth_deg: Range = _range(110.0, 125.0)
+
+
+@dataclass
+class TaskConfig:
+    probabilities: dict[str, float] = field(
+        default_factory=lambda: {
+            "bilateral_squat": 0.18,
+            "single_leg_squat_left": 0.13,
+            "single_leg_squat_right": 0.13,
+            "drop_vertical_jump": 0.14,
+            "lateral_step_down_left": 0.1,
+            "lateral_step_down_right": 0.1,
+            "walking": 0.1,
+            "running": 0.12,
+        }
+    )
+    trials_per_athlete: int = 8
+    box_height_m: float = 0.30
+    step_height_m: Range = _range(0.15, 0.25)
+    contact_to_peak_s: Range = _range(0.1, 0.2)
+    walking_speed_m_s: Range = _range(1.0, 1.6)
+    running_speed_m_s: Range = _range(2.4, 3.8)
+    walking_stride_s: Range = _range(1.0, 1.2)
+    running_stride_s: Range = _range(0.64, 0.76)
+    depth_rep_variation: float = 0.06  # relative sd of depth from rep to rep
+    tempo_variation: float = 0.1  # relative sd of the rep duration between trials
+
+
+@dataclass
+class LabelConfig:
+    """Valgus when the dynamic FPPA (peak under load minus standing alignment) exceeds the threshold."""
+
+    load_threshold: float = 0.5  # frames whose load exceeds this are 'under load'
+    threshold_deg: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            # healthy upper bounds of BIOMECH.md (design choice for squat and gait, which have no cited norm)
+            "bilateral_squat": {"female": 10.0, "male": 8.0},
+            "single_leg_squat": {"female": 12.0, "male": 10.0},  # 8.4±5.1 healthy vs 16.8±5.4
+            "drop_vertical_jump": {"female": 12.0, "male": 9.0},  # women 7-13, men 3-8; ≥10.6 predicts PFP
+            "lateral_step_down": {"female": 11.0, "male": 9.0},  # single-leg step: women 5-12, men 1-9
+            "walking": {"female": 5.0, "male": 4.0},
+            "running": {"female": 8.0, "male": 6.0},
+        }
+    )
+    healthy_margin_deg: float = 2.0  # healthy athletes are kept at least this far below the threshold
+
+
+@dataclass
+class ObservationConfig:
+    dims: int = 2  # 2: image pixels through a pinhole camera; 3: world metres (z up)
+    skeleton: str = "halpe26"
+    fps_choices: tuple[float, ...] = (25.0, 30.0, 50.0, 60.0, 100.0, 120.0)
+    duration_s: Range = _range(2.8, 3.2)
+
+
+@dataclass
+class CameraConfig:
+    yaw_deg: Range = _range(0.0, 45.0)  # either side of frontal
+    pitch_deg: Range = _range(-5.0, 5.0, signed=True)
+    height_m: Range = _range(0.8, 1.3)
+    horizontal_fov_deg: Range = _range(45.0, 70.0)
+    fill_fraction: Range = _range(0.55, 0.85)  # athlete height / image height; sets the distance
+    resolutions: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (1080, 1920), (720, 1280))
+
+
+@dataclass
+class NoiseConfig:
+    """Pose-estimator error (Needham 2021; Ino 2024), applied in world metres before projection."""
+
+    enabled: bool = True
+    hip_knee_offset_mm: Range = _range(30.0, 50.0)  # systematic, per athlete
+    ankle_offset_mm: Range = _range(1.0, 15.0)
+    foot_offset_mm: Range = _range(1.0, 15.0)  # as the ankle (Needham 2021); feet differ by their jitter
+    upper_offset_mm: Range = _range(10.0, 30.0)
+    # A pose model's joint-centre bias is largely the same for everyone (same network, same training labels):
+    # this share of each offset's direction is a fixed, left/right-mirrored population direction, the rest
+    # is the athlete's own.
+    offset_consistency: float = 0.7
+    jitter_mm: float = 6.0  # sd of the temporally correlated jitter
+    jitter_time_constant_s: float = 0.05
+    foot_noise_factor: float = 1.8
+    dropout_fraction: float = 0.02  # share of joint-frames dropped (in bursts)
+    dropout_burst_s: Range = _range(0.03, 0.3)
+    dropout_nan_fraction: float = 0.3  # dropped points emitted as NaN (else as a low-confidence guess)
+    dropout_confidence: Range = _range(0.0, 0.25)
+    confidence: Range = _range(0.65, 1.0)
+    swap_probability: float = 0.03  # per sequence: a burst of left/right leg swaps
+    swap_burst_s: Range = _range(0.05, 0.3)
+
+
+@dataclass
+class GeneratorConfig:
+    n_athletes: int = 100
+    seed: int = 0
+    preset: str = "custom"
+    athletes: AthleteConfig = field(default_factory=AthleteConfig)
+    mechanisms: MechanismConfig = field(default_factory=MechanismConfig)
+    hard_negatives: HardNegativeConfig = field(default_factory=HardNegativeConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    observation: ObservationConfig = field(default_factory=ObservationConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        cfg = cls()
+        _apply_mapping(cfg, data, prefix="")
+        validate(cfg)
+        return cfg
+
+
+SECTIONS = tuple(f.name for f in fields(GeneratorConfig) if dataclasses.is_dataclass(f.default_factory))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- overrides ----------------------------------------------------------------------------------------------
+
+
+def _coerce(path: str, current: Any, value: Any, spec: dataclasses.Field | None) -> Any:
+    if spec is not None and spec.metadata.get("range"):
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key {path!r} must be a [low, high] pair of numbers, got {value!r}") from None
+        return (lo, hi)
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {path!r} must be true or false, got {value!r}")
+        return value
+    if isinstance(current, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise ConfigError(f"config key {path!r} must be an integer, got {value!r}")
+        return int(value)
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {path!r} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(current, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {path!r} must be a string, got {value!r}")
+        return value
+    if isinstance(current, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {path!r} must be a mapping, got {value!r}")
+        return _plain(dict(value))
+    if isinstance(current, tuple):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ConfigError(f"config key {path!r} must be a list, got {value!r}")
+        items = list(value)
+        if current and isinstance(current[0], tuple):
+            try:
+                return tuple(tuple(int(x) for x in item) for item in items)
+            except (TypeError, ValueError):
+                raise ConfigError(f"config key {path!r} must be a list of [width, height], got {value!r}") from None
+        try:
+            return tuple(float(x) for x in items)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key {path!r} must be a list of numbers, got {value!r}") from None
+    return value
+
+
+def _set_path(cfg: GeneratorConfig, path: str, value: Any) -> None:
+    parts = path.split(".")
+    target: Any = cfg
+    for k, part in enumerate(parts):
+        specs = {f.name: f for f in fields(target)}
+        if part not in specs:
+            where = ".".join(parts[:k]) or "the generator config"
+            raise ConfigError(f"unknown config key {path!r}: {where} has no {part!r} (known: {sorted(specs)})")
+        if k == len(parts) - 1:
+            current = getattr(target, part)
+            if dataclasses.is_dataclass(current):
+                if not isinstance(value, dict):
+                    raise ConfigError(f"config key {path!r} is a section; give a mapping, got {value!r}")
+                _apply_mapping(current, value, prefix=path + ".")
+            else:
+                setattr(target, part, _coerce(path, current, value, specs[part]))
+        else:
+            target = getattr(target, part)
+            if not dataclasses.is_dataclass(target):
+                raise ConfigError(f"unknown config key {path!r}: {'.'.join(parts[: k + 1])} is not a section")
+
+
+def _apply_mapping(target: Any, data: dict[str, Any], prefix: str) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section {prefix.rstrip('.') or 'root'!r} must be a mapping, got {data!r}")
+    specs = {f.name: f for f in fields(target)}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in specs:
+            raise ConfigError(f"unknown config key {path!r} (known here: {sorted(specs)})")
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            _apply_mapping(current, value, prefix=path + ".")
+        else:
+            setattr(target, key, _coerce(path, current, value, specs[key]))
+
+
+def _leaf_paths() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    cfg = GeneratorConfig()
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            for g in fields(value):
+                out.setdefault(g.name, []).append(f"{f.name}.{g.name}")
+        else:
+            out.setdefault(f.name, []).append(f.name)
+    return out
+
+
+def apply_overrides(cfg: GeneratorConfig, overrides: dict[str, Any]) -> GeneratorConfig:
+    leaves = _leaf_paths()
+    for key, value in overrides.items():
+        path = key.replace("__", ".")
+        if "." not in path and path not in SECTIONS:
+            candidates = leaves.get(path, [])
+            if len(candidates) > 1:
+                raise ConfigError(f"config key {key!r} is ambiguous: say one of {candidates}")
+            if candidates:
+                path = candidates[0]
+        _set_path(cfg, path, value)
+    return cfg
+
+
+# -- validation ---------------------------------------------------------------------------------------------
+
+
+def _check_probabilities(path: str, probs: dict[str, float], allowed: tuple[str, ...], *, complete: bool) -> None:
+    unknown = sorted(set(probs) - set(allowed))
+    if unknown:
+        raise ConfigError(f"config key {path!r}: unknown name(s) {unknown}; expected some of {list(allowed)}")
+    if complete and set(probs) != set(allowed):
+        raise ConfigError(f"config key {path!r} must give a probability for each of {list(allowed)}")
+    for name, p in probs.items():
+        if not isinstance(p, (int, float)) or isinstance(p, bool) or not math.isfinite(p) or p < 0:
+            raise ConfigError(f"config key '{path}.{name}' must be a probability >= 0, got {p!r}")
+    total = float(sum(probs.values()))
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ConfigError(f"config key {path!r}: probabilities must sum to 1, they sum to {total:.6g}")
+
+
+def _check_section(name: str, section: Any) -> None:
+    for f in fields(section):
+        path = f"{name}.{f.name}"
+        value = getattr(section, f.name)
+        if f.metadata.get("range"):
+            lo, hi = value
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ConfigError(f"config key {path!r} must be finite, got {value!r}")
+            if lo > hi:
+                raise ConfigError(f"config key {path!r} is inverted: low {lo} > high {hi}")
+            if not f.metadata.get("signed") and lo < 0:
+                raise ConfigError(f"config key {path!r} must not be negative, got {value!r}")
+        elif isinstance(value, bool) or isinstance(value, dict):
+            continue
+        elif isinstance(value, (int, float)):
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"config key {path!r} must be finite and >= 0, got {value!r}")
+            if (f.name.endswith("probability") or f.name.endswith("fraction") or f.name.endswith("factor")) and (
+                value > 1 and f.name != "foot_noise_factor"
+            ):
+                raise ConfigError(f"config key {path!r} must be in [0, 1], got {value!r}")
+
+
+def validate(cfg: GeneratorConfig) -> GeneratorConfig:
+    """Raise `ConfigError` naming the first bad key; returns `cfg` when everything is usable."""
+    if cfg.n_athletes < 1:
+        raise ConfigError(f"config key 'n_athletes' must be >= 1, got {cfg.n_athletes}")
+    if cfg.seed < 0:
+        raise ConfigError(f"config key 'seed' must be >= 0, got {cfg.seed}")
+    for name in SECTIONS:
+        _check_section(name, getattr(cfg, name))
+    _check_probabilities("mechanisms.probabilities", cfg.mechanisms.probabilities, MECHANISMS, complete=False)
+    _check_probabilities("mechanisms.side_probabilities", cfg.mechanisms.side_probabilities, SIDES, complete=False)
+    _check_probabilities("tasks.probabilities", cfg.tasks.probabilities, TASKS, complete=False)
+    if cfg.tasks.trials_per_athlete < 1:
+        raise ConfigError(f"config key 'tasks.trials_per_athlete' must be >= 1, got {cfg.tasks.trials_per_athlete}")
+    lo, hi = cfg.mechanisms.dominant_share
+    if hi > 1.0 or lo <= 1.0 / len(DEFICITS):
+        raise ConfigError(f"config key 'mechanisms.dominant_share' must lie in ({1 / len(DEFICITS)}, 1], got {(lo, hi)}")
+    families = set(TASK_FAMILIES)
+    thresholds = cfg.labels.threshold_deg
+    unknown = sorted(set(thresholds) - families)
+    if unknown:
+        raise ConfigError(f"config key 'labels.threshold_deg': unknown task(s) {unknown}; expected {sorted(families)}")
+    for family in TASK_FAMILIES:
+        per_sex = thresholds.get(family)
+        if not isinstance(per_sex, dict) or set(per_sex) != {"female", "male"}:
+            raise ConfigError(f"config key 'labels.threshold_deg.{family}' must give 'female' and 'male' thresholds")
+        for sex, value in per_sex.items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"config key 'labels.threshold_deg.{family}.{sex}' must be > 0, got {value!r}")
+    obs = cfg.observation
+    if obs.dims not in (2, 3):
+        raise ConfigError(f"config key 'observation.dims' must be 2 or 3, got {obs.dims}")
+    if obs.skeleton not in SKELETONS:
+        raise ConfigError(f"config key 'observation.skeleton': unknown skeleton {obs.skeleton!r}; expected {sorted(SKELETONS)}")
+    if not obs.fps_choices or any(f <= 0 or not math.isfinite(f) for f in obs.fps_choices):
+        raise ConfigError(f"config key 'observation.fps_choices' must be a non-empty list of fps > 0, got {obs.fps_choices}")
+    if obs.duration_s[0] <= 0.5:
+        raise ConfigError(f"config key 'observation.duration_s' must exceed 0.5 s, got {obs.duration_s}")
+    if cfg.camera.yaw_deg[1] > 89 or abs(cfg.camera.pitch_deg[0]) > 45 or abs(cfg.camera.pitch_deg[1]) > 45:
+        raise ConfigError("config key 'camera.yaw_deg'/'camera.pitch_deg' out of range (|yaw| < 89, |pitch| <= 45)")
+    if not cfg.camera.resolutions or any(len(r) != 2 or min(r) < 16 for r in cfg.camera.resolutions):
+        raise ConfigError(f"config key 'camera.resolutions' must list [width, height] pairs, got {cfg.camera.resolutions}")
+    if cfg.camera.fill_fraction[1] > 1.0 or cfg.camera.fill_fraction[0] <= 0:
+        raise ConfigError(f"config key 'camera.fill_fraction' must lie in (0, 1], got {cfg.camera.fill_fraction}")
+    for key in ("dropout_confidence", "confidence"):
+        lo, hi = getattr(cfg.noise, key)
+        if hi > 1.0:
+            raise ConfigError(f"config key 'noise.{key}' must lie in [0, 1], got {(lo, hi)}")
+    if cfg.observation.fps_choices and cfg.noise.jitter_time_constant_s <= 0:
+        raise ConfigError("config key 'noise.jitter_time_constant_s' must be > 0")
+    return cfg
+
+
+# -- presets ------------------------------------------------------------------------------------------------
+
+
+def configs_dir() -> Path:
+    """The repository's `configs/` folder, resolved from this file so an editable install finds it."""
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in (configs_dir() / "preset").glob("*.yaml"))
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    import yaml
+
+    path = configs_dir() / "preset" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"config key 'preset': unknown preset {name!r}; available: {preset_names()}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset must be a mapping")
+    data.pop("defaults", None)
+    data.pop("_target_", None)
+    return data
+
+
+def load_preset(name: str = "realistic", **overrides: Any) -> GeneratorConfig:
+    """A validated `GeneratorConfig` from `configs/preset/NAME.yaml` with `overrides` applied."""
+    cfg = GeneratorConfig()
+    data = preset_dict(name)
+    data.setdefault("preset", name)
+    _apply_mapping(cfg, data, prefix="")
+    apply_overrides(cfg, overrides)
+    return validate(cfg)

@@ -1,0 +1,419 @@
+"""The generator: athletes → trials → kinematics → labels → observation → sequences and sharded datasets.
+
+Determinism: every random draw comes from a stream keyed by (seed, athlete index, trial index) through
+`numpy.random.SeedSequence` spawn keys, and the batched computations work trial by trial (no statistic
+crosses trials), so a sequence depends only on the config and its keys. Shard k always holds the same
+athletes (fixed by the config and `shard_size`) in the same batches, so a dataset is the same bytes and
+fingerprint whatever the number of workers, and a killed run resumes by writing only the shards without a
+`.done.json` marker. Workers are spawned processes (safe with threads, same on every platform).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from valgusml.data.format import completed_shards, dumps, finalize_dataset, open_dataset, write_shard
+from valgusml.errors import ConfigError
+from valgusml.features.geometry import fppa_deg
+from valgusml.labels import DEFICITS, none_label
+from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import CANONICAL_JOINTS
+from valgusml.synth.athletes import Athlete, sample_athlete
+from valgusml.synth.config import GeneratorConfig, task_family, validate
+from valgusml.synth.kinematics import build_joints, standing_fppa_reference
+from valgusml.synth.mechanisms import apply_mechanisms
+from valgusml.synth.observation import estimator_noise, layout_index, project, sample_camera, swap_index
+from valgusml.synth.tasks import Trial, _empty, programme, sample_trial
+
+GENERATOR_VERSION = 1
+BATCH = 64  # trials simulated together: large enough to vectorise, small enough to stay in cache
+N_CANONICAL = len(CANONICAL_JOINTS)
+RESCALE_ROUNDS = 4
+
+
+@dataclass
+class Simulated:
+    """Clean motion of one trial (its own frames only) and what the labels need."""
+
+    joints: np.ndarray  # (T, K, 3) world metres
+    load: np.ndarray  # (T, 2)
+    swivel_parts: np.ndarray  # (T, 2, 5): healthy, then DEFICITS
+    reference: np.ndarray  # (1, 20, 3) quiet standing frame
+
+
+# -- arrays from trials ---------------------------------------------------------------------------------------
+
+
+def _geometry(athletes: list[Athlete], cfg: GeneratorConfig) -> dict[str, np.ndarray]:
+    keys = ("thigh", "shank", "foot", "ankle_height", "hip_width", "shoulder_width", "trunk", "upper_arm", "forearm", "height")
+    g = {k: np.array([[a.seg[k]] for a in athletes]) for k in keys}
+    g["ball_ahead"] = 0.5 * g["foot"]
+    g["box_height"] = np.full_like(g["foot"], cfg.tasks.box_height_m)
+    g["hip_stand"] = g["ankle_height"] + 0.985 * (g["thigh"] + g["shank"])
+    return g
+
+
+def _params(trials: list[Trial], healthy_scale: np.ndarray) -> dict[str, np.ndarray]:
+    col = lambda values: np.asarray(values, dtype=float)[:, None]  # noqa: E731
+    limb = lambda values: np.asarray(values, dtype=float)[:, None, :]  # noqa: E731
+    p = {k: col([t.params[k] for t in trials]) for k in trials[0].params}
+    p["rep_depths"] = np.array([[t.params[f"rep_depth{k}"] for k in range(4)] for t in trials])
+    ath = [t.athlete for t in trials]
+    p["activation"] = np.stack([a.activation for a in ath])[:, None]
+    p["fatigue_sensitivity"] = col([a.fatigue_sensitivity for a in ath])
+    p["dorsiflexion_rom"] = limb([a.dorsiflexion_rom_deg for a in ath])
+    p["healthy_swivel"] = limb([a.healthy_swivel_deg for a in ath]) * healthy_scale[:, None, :]
+    p["structural_valgus"] = limb([a.structural_valgus_deg for a in ath])
+    p["foot_progression"] = limb([a.foot_progression_deg + t.params["progression_jitter"] for a, t in zip(ath, trials, strict=True)])
+    for name in ("pelvic_drop_deg", "rearfoot_eversion_deg", "navicular_drop_mm"):
+        p[name.rsplit("_", 1)[0]] = col([getattr(a, name) for a in ath])
+    for name in ath[0].effects:
+        p[name.rsplit("_", 1)[0]] = col([a.effects[name] for a in ath])
+    return p
+
+
+def simulate(cfg: GeneratorConfig, trials: list[Trial], healthy_scale: np.ndarray | None = None) -> list[Simulated]:
+    """Clean 3D motion of `trials`, vectorised over trials (padded to the longest) and frames."""
+    n = len(trials)
+    healthy_scale = np.ones((n, 2)) if healthy_scale is None else healthy_scale
+    T = max(t.n_frames for t in trials)
+    fps = np.array([t.fps for t in trials])
+    time = np.arange(T)[None, :] / fps[:, None]
+    p = _params(trials, healthy_scale)
+    g = _geometry([t.athlete for t in trials], cfg)
+    m = _empty(n, T)
+    tasks = np.array([t.task for t in trials])
+    for task in dict.fromkeys(tasks.tolist()):
+        idx = np.flatnonzero(tasks == task)
+        sub = programme(task, time[idx], {k: v[idx] for k, v in p.items()}, {k: v[idx] for k, v in g.items()})
+        for key, value in sub.items():
+            m[key][idx] = value
+    apply_mechanisms(cfg, m, p)
+    joints = build_joints(m, g, p)
+    reference = standing_fppa_reference(g, p)
+    return [
+        Simulated(joints[i, : t.n_frames], m["load"][i, : t.n_frames], m["swivel_parts"][i, : t.n_frames], reference[i])
+        for i, t in enumerate(trials)
+    ]
+
+
+# -- labels ---------------------------------------------------------------------------------------------------
+
+
+def frontal_view(joints3d: np.ndarray) -> np.ndarray:
+    """Clean frontal view `(..., 2)` of world joints: x = subject's left, y down (the lab's frontal plane,
+    which the athlete faces), so `fppa_deg` reads it as a frontal video."""
+    return np.stack([joints3d[..., 0], -joints3d[..., 2]], axis=-1)
+
+
+def measure_fppa(sims: list[Simulated]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """FPPA `(T, 2)` of each trial and `(2,)` of its standing reference, by `valgusml.features.fppa_deg` on a
+    clean frontal view (one call for the whole batch: the 2D measure is per frame)."""
+    clean = np.concatenate([s.joints[:, :N_CANONICAL] for s in sims] + [s.reference for s in sims])
+    fppa = fppa_deg(frontal_view(clean))
+    out, start = [], 0
+    lengths = [len(s.joints) for s in sims]
+    ref_start = sum(lengths)
+    for k, n in enumerate(lengths):
+        out.append((fppa[start : start + n], fppa[ref_start + k]))
+        start += n
+    return out
+
+
+def label_trial(
+    cfg: GeneratorConfig, trial: Trial, sim: Simulated, fppa: np.ndarray, standing: np.ndarray
+) -> tuple[dict, dict, np.ndarray]:
+    """Per-limb labels from the motion: FPPA measured on the clean frontal view by `valgusml.features`.
+
+    Returns (labels, measured, unexplained) where `unexplained[limb]` marks a valgus limb whose swivel at the
+    peak comes mostly from healthy variation rather than a deficit (the generator then tones it down).
+    """
+    threshold = cfg.labels.threshold_deg[task_family(trial.task)][trial.athlete.sex]
+    loaded = sim.load > cfg.labels.load_threshold
+    labels, measured = {}, {"fppa_peak_deg": [], "fppa_standing_deg": [], "dynamic_fppa_deg": [], "peak_time_s": [],
+                           "loaded": [], "threshold_deg": threshold}
+    unexplained = np.zeros(2, dtype=bool)
+    for k, limb in enumerate(("left", "right")):
+        series = np.where(loaded[:, k], fppa[:, k], -np.inf)
+        was_loaded = bool(loaded[:, k].any())
+        peak_frame = int(np.argmax(series)) if was_loaded else int(np.nanargmax(fppa[:, k]))
+        peak = float(fppa[peak_frame, k])
+        dynamic = peak - float(standing[k])
+        valgus = was_loaded and dynamic > threshold
+        parts = np.maximum(sim.swivel_parts[peak_frame, k], 0.0)
+        deficit = parts[1:]
+        if valgus and (deficit.sum() <= parts[0] or deficit.sum() <= 1e-6):
+            unexplained[k] = True
+        if valgus and deficit.sum() > 1e-6:
+            shares = deficit / deficit.sum()
+            contributions = {m: round(float(s), 4) for m, s in zip(DEFICITS, shares, strict=True) if s > 1e-4}
+            labels[limb] = {
+                "valgus": True,
+                "mechanism": DEFICITS[int(np.argmax(shares))],
+                "severity_deg": round(peak, 3),
+                "contributions": contributions,
+            }
+        else:
+            labels[limb] = none_label(round(peak, 3))
+        measured["fppa_peak_deg"].append(round(peak, 3))
+        measured["fppa_standing_deg"].append(round(float(standing[k]), 3))
+        measured["dynamic_fppa_deg"].append(round(dynamic, 3))
+        measured["peak_time_s"].append(round(peak_frame / trial.fps, 4))
+        measured["loaded"].append(was_loaded)
+    return labels, measured, unexplained
+
+
+def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:
+    """Simulate, label, and tone down healthy swivel where it alone would make a valgus limb."""
+    scale = np.ones((len(trials), 2))
+    todo = np.arange(len(trials))
+    results: list[Any] = [None] * len(trials)
+    for round_ in range(RESCALE_ROUNDS + 1):
+        # Batches of similar length share padding; each trial's result does not depend on its batch.
+        todo = np.asarray(sorted(todo, key=lambda i: (trials[i].n_frames, i)))
+        sims = []
+        for b in range(0, len(todo), BATCH):
+            part = todo[b : b + BATCH]
+            sims.extend(simulate(cfg, [trials[i] for i in part], scale[part]))
+        retry = []
+        for i, sim, (fppa, standing) in zip(todo, sims, measure_fppa(sims), strict=True):
+            labels, measured, unexplained = label_trial(cfg, trials[i], sim, fppa, standing)
+            if unexplained.any() and round_ < RESCALE_ROUNDS:
+                margin = cfg.labels.healthy_margin_deg
+                for k in np.flatnonzero(unexplained):
+                    target = measured["threshold_deg"] - margin
+                    ratio = target / max(measured["dynamic_fppa_deg"][k], 1e-6)
+                    scale[i, k] *= float(np.clip(0.9 * ratio, 0.0, 0.95))
+                retry.append(i)
+            else:
+                measured["healthy_swivel_scale"] = [round(float(s), 4) for s in scale[i]]
+                results[i] = (sim, labels, measured)
+        if not retry:
+            break
+        todo = np.asarray(retry)
+    return results
+
+
+# -- observation ----------------------------------------------------------------------------------------------
+
+
+def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simulated, dict, dict]]) -> list[KeypointSequence]:
+    """Emit a batch of simulated trials as sequences: estimator error, camera, layout."""
+    obs = cfg.observation
+    index = layout_index(obs.skeleton)
+    n, K = len(trials), len(index)
+    T = max(t.n_frames for t in trials)
+    world = np.zeros((n, T, K, 3))
+    for i, (sim, _, _) in enumerate(results):
+        world[i, : len(sim.joints)] = sim.joints[:, index]  # only what the layout emits
+    cameras = [sample_camera(cfg, t.rng, t.athlete.height_m) for t in trials] if obs.dims == 2 else None
+    if cfg.noise.enabled:
+        error, confidence, as_nan, swap = estimator_noise(cfg, trials, T, index)
+        world += error
+    else:
+        confidence = np.ones((n, T, K))
+        as_nan = swap = None
+    if cameras is not None:
+        points = project(world, cameras, np.array([0.55 * t.athlete.height_m for t in trials]))
+    else:
+        points = world
+    if as_nan is not None:
+        points[as_nan] = np.nan
+        confidence[as_nan] = 0.0
+    points = points.astype(np.float32)
+    confidence = confidence.astype(np.float32)
+    flip = swap_index(obs.skeleton)
+    out = []
+    for i, (trial, (_sim, labels, measured)) in enumerate(zip(trials, results, strict=True)):
+        kp, conf = points[i, : trial.n_frames], confidence[i, : trial.n_frames]
+        swapped = 0
+        if swap is not None and swap[i].any():
+            rows = swap[i, : trial.n_frames]
+            kp[rows] = kp[rows][:, flip]
+            conf[rows] = conf[rows][:, flip]
+            swapped = int(rows.sum())
+        meta = {
+            "generator_version": GENERATOR_VERSION,
+            "trial": trial.index,
+            "athlete": trial.athlete.describe(),
+            "measured": measured,
+            "camera": cameras[i] if cameras is not None else None,
+            "swapped_frames": swapped,
+            "units": "pixels" if cameras is not None else "metres",
+        }
+        out.append(KeypointSequence(
+            keypoints=kp,
+            confidence=conf,
+            skeleton=obs.skeleton,
+            fps=trial.fps,
+            id=trial.id,
+            athlete_id=trial.athlete.id,
+            task=trial.task,
+            source=f"synthetic:{cfg.preset}",
+            labels=labels,
+            meta=meta,
+        ))
+    return out
+
+
+def trials_of(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> list[Trial]:
+    out = []
+    for index in athlete_indices:
+        athlete = sample_athlete(cfg, int(index))
+        out.extend(sample_trial(cfg, athlete, k) for k in range(cfg.tasks.trials_per_athlete))
+    return out
+
+
+def generate_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> Iterator[KeypointSequence]:
+    """Sequences of the given athletes (all their trials, in order), in memory."""
+    validate(cfg)
+    indices = [int(i) for i in athlete_indices]
+    if any(i < 0 for i in indices):
+        raise ConfigError(f"athlete indices must be >= 0, got {min(indices)}")
+    # Simulate a few athletes at a time; within a batch, trials of similar length share padding.
+    per_chunk = max(1, 4 * BATCH // cfg.tasks.trials_per_athlete)
+    for start in range(0, len(indices), per_chunk):
+        trials = trials_of(cfg, indices[start : start + per_chunk])
+        results = simulate_and_label(cfg, trials)
+        order = sorted(range(len(trials)), key=lambda i: (trials[i].n_frames, i))
+        done: dict[int, KeypointSequence] = {}
+        for b in range(0, len(order), BATCH):
+            chunk = order[b : b + BATCH]
+            for i, seq in zip(chunk, observe(cfg, [trials[i] for i in chunk], [results[i] for i in chunk]), strict=True):
+                done[i] = seq
+        for i in range(len(trials)):
+            yield done.pop(i)
+
+
+# -- datasets -------------------------------------------------------------------------------------------------
+
+GENERATOR_FILE = "generator.json"
+
+
+def shard_plan(cfg: GeneratorConfig, shard_size: int) -> list[range]:
+    """Athletes of each shard: fixed by the config and `shard_size` (sequences per shard, whole athletes)."""
+    per_shard = max(1, shard_size // cfg.tasks.trials_per_athlete)
+    return [range(s, min(s + per_shard, cfg.n_athletes)) for s in range(0, cfg.n_athletes, per_shard)]
+
+
+def _shard_job(cfg_dict: dict, out: str, shard: int, athletes: tuple[int, int]) -> tuple[int, int]:
+    cfg = GeneratorConfig.from_dict(cfg_dict)
+    seqs = list(generate_sequences(cfg, range(*athletes)))
+    write_shard(out, shard, seqs)
+    return shard, len(seqs)
+
+
+def _generator_record(cfg: GeneratorConfig, shard_size: int) -> dict:
+    return {"generator_version": GENERATOR_VERSION, "shard_size": shard_size, "config": cfg.to_dict()}
+
+
+def _diff(a: Any, b: Any, path: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _diff(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    return None if a == b else path or "(root)"
+
+
+def _claim_folder(out: Path, record: dict) -> None:
+    marker = out / GENERATOR_FILE
+    if marker.is_file():
+        existing = json.loads(marker.read_text())
+        if dumps(existing) != dumps(json.loads(dumps(record))):
+            key = _diff(existing, json.loads(dumps(record)))
+            raise ConfigError(
+                f"{out} holds a dataset generated with a different config (first difference: {key!r}); "
+                "use another `out` folder or delete this one"
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not a generator output folder ({GENERATOR_FILE} missing); "
+                          "use an empty or new `out` folder")
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(json.loads(dumps(record)), indent=1))
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def generate_dataset(
+    cfg: GeneratorConfig,
+    out: str | Path,
+    workers: int | None = None,
+    progress: bool = True,
+    shard_size: int = 512,
+):
+    """Write the dataset of `cfg` to `out` in shards, in parallel, resumably; returns the opened `Dataset`."""
+    validate(cfg)
+    if shard_size < 1:
+        raise ConfigError(f"config key 'shard_size' must be >= 1, got {shard_size}")
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise ConfigError(f"config key 'workers' must be >= 1, got {workers}")
+    out = Path(out)
+    record = _generator_record(cfg, shard_size)
+    _claim_folder(out, record)
+    plan = shard_plan(cfg, shard_size)
+    done = set(completed_shards(out))
+    todo = [(k, (r.start, r.stop)) for k, r in enumerate(plan) if f"{k:05d}" not in done]
+    total = cfg.n_athletes * cfg.tasks.trials_per_athlete
+    already = sum(len(plan[int(name)]) for name in done if int(name) < len(plan)) * cfg.tasks.trials_per_athlete
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TextColumn("sequences"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("generate", total=total, completed=already)
+        cfg_dict = cfg.to_dict()
+        if workers == 1 or len(todo) <= 1:
+            for shard, athletes in todo:
+                _, count = _shard_job(cfg_dict, str(out), shard, athletes)
+                bar.advance(task, count)
+        else:
+            import multiprocessing
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+            # spawn: safe with threads and identical on every platform; at most 2 shards queued per worker
+            # keeps memory flat however many shards there are.
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+                pending = set()
+                queue = iter(todo)
+                for shard, athletes in queue:
+                    pending.add(pool.submit(_shard_job, cfg_dict, str(out), shard, athletes))
+                    if len(pending) >= 2 * workers:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in finished:
+                            bar.advance(task, f.result()[1])
+                for f in pending:
+                    bar.advance(task, f.result()[1])
+    meta = {"generator": record, "n_athletes": cfg.n_athletes, "preset": cfg.preset}
+    finalize_dataset(out, meta)
+    return open_dataset(out)
+
+
+def expected_sequences(cfg: GeneratorConfig) -> int:
+    return cfg.n_athletes * cfg.tasks.trials_per_athlete
+
+
+__all__ = ["generate_dataset", "generate_sequences", "label_trial", "shard_plan", "simulate"]

@@ -1,0 +1,82 @@
+"""Mechanisms: how each deficit bends the intended movement, driven by load and phase (BIOMECH.md signatures).
+
+Each deficit adds to a per-limb *knee swivel* (medial rotation of the knee about the hip-ankle axis: femoral
+adduction and internal rotation, or tibial internal rotation carried up from the foot) and to its own
+signature channels:
+
+- hip_weakness: swivel and contralateral pelvic drop grow with single-leg load and fatigue; trunk leans over the
+  stance leg; small in bilateral tasks (their single-leg share is low). Foot normal.
+- adductor_tfl_overactivity: swivel already present at the start and at shallow depth, in every task; the
+  pelvis stays level (normal drop reduced, in `athletes.py`) and the stance is narrow.
+- pronation: rearfoot eversion and navicular drop from initial loading, tibial internal rotation carried into
+  the knee swivel, foot abduction; femur and pelvis near normal.
+- limited_dorsiflexion: the shank's forward tilt is capped by the ankle's range; the excess demand is paid with
+  less depth, heel rise and forward trunk lean, and (at full severity) a valgus collapse near the bottom.
+
+Swivel components are kept apart (healthy, then DEFICITS order) so labels can name the dominant contributor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from valgusml.synth.config import GeneratorConfig
+from valgusml.synth.tasks import CHAIN, smoothstep
+
+
+def softplus(x: np.ndarray, width: float = 2.0) -> np.ndarray:
+    """A smooth max(x, 0): the cap bites progressively, not as a kink."""
+    return width * np.logaddexp(0.0, x / width)
+
+
+def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
+    """Add deficit channels to the programme `m` in place; `p` holds per-trial athlete arrays `(n, 1[, 2])`."""
+    mcfg = cfg.mechanisms
+    load, uni, depth = m["load"], m["unilateral"], m["depth"]
+    act = p["activation"]  # (n, 1, 2, 4)
+    a_hip, a_add, a_pron, a_df = (act[..., k] for k in range(4))  # (n, 1, 2)
+    fatigue = m["fatigue"][..., None]
+    hip_drive = uni * (1.0 + mcfg.hip_fatigue_gain * p["fatigue_sensitivity"][..., None] * fatigue)
+    early_load = smoothstep(load / 0.4)  # pronation shows from initial loading
+
+    chain = (m["kind"] == CHAIN)[:, None, :]  # (n, 1, 2)
+    beta_demand = m["beta_ratio"] * m["theta"]
+    beta_max = p["dorsiflexion_rom"] - mcfg.squat_dorsiflexion_margin_deg
+    excess = np.where(chain, softplus(beta_demand - beta_max) - softplus(np.full(1, -40.0)), 0.0)
+    excess = np.maximum(excess, 0.0)
+    theta = np.where(chain, m["theta"] - mcfg.dorsiflexion_depth_loss * excess, m["theta"])
+    beta = m["beta_ratio"] * theta
+    heel_rise = np.where(chain, softplus(beta - beta_max, 1.5) - softplus(np.full(1, -40.0), 1.5), 0.0)
+    m["theta"] = theta
+    m["beta"] = np.where(chain, beta - np.maximum(heel_rise, 0.0), 0.0)  # ankle dorsiflexion actually used
+    m["shank_tilt"] = beta
+    m["rho"] = m["rho"] + np.maximum(heel_rise, 0.0)
+    m["dorsiflexion_excess"] = excess
+
+    swivel = np.stack(
+        [
+            p["healthy_swivel"] * load,
+            a_hip * p["hip_swivel"][..., None] * hip_drive,
+            a_add * p["adductor_swivel"][..., None] * (mcfg.adductor_start_fraction + (1.0 - mcfg.adductor_start_fraction) * np.maximum(load, depth[..., None])),
+            a_pron * p["pronation_tibial_rotation"][..., None] * early_load,
+            a_df * np.minimum(mcfg.dorsiflexion_swivel_per_deg * excess, mcfg.dorsiflexion_swivel_max_deg),
+        ],
+        axis=-1,
+    )  # (n, T, 2, 5)
+    m["swivel_parts"] = swivel
+    m["swivel"] = swivel.sum(axis=-1)
+
+    # Contralateral pelvic drop: stance on the left lowers the right hip (negative obliquity), and vice versa.
+    drop_size = p["pelvic_drop"][..., None] + a_hip * np.maximum(p["hip_pelvic_drop"][..., None] - p["pelvic_drop"][..., None], 0.0)
+    drop = drop_size * hip_drive  # (n, T, 2): drop caused by each limb's single-leg load
+    m["pelvic_obliquity"] = drop[..., 1] - drop[..., 0]
+    m["pelvic_drop"] = drop
+    lean = (1.5 + a_hip * p["hip_trunk_lean"][..., None]) * hip_drive  # over the stance leg
+    m["trunk_lateral"] = lean[..., 0] - lean[..., 1]
+    df_lean = (a_df * p["dorsiflexion_trunk_lean"][..., None] * np.minimum(excess / 10.0, 1.0)).max(axis=-1)
+    m["trunk_fwd"] = m["trunk_fwd"] + df_lean
+
+    m["eversion"] = (p["rearfoot_eversion"][..., None] + a_pron * np.maximum(p["pronation_rearfoot_eversion"][..., None] - p["rearfoot_eversion"][..., None], 0.0)) * early_load
+    m["navicular_drop"] = 1e-3 * (p["navicular_drop"][..., None] + a_pron * np.maximum(p["pronation_navicular_drop"][..., None] - p["navicular_drop"][..., None], 0.0)) * early_load
+    m["foot_abduction"] = a_pron * p["pronation_foot_abduction"][..., None] * early_load
+    return m

@@ -1,0 +1,323 @@
+"""Tasks: per-trial parameters and the healthy movement programme of each task, vectorised over trials and frames.
+
+A programme says what the athlete *intends*: where the feet are (planted balls of the feet, or the flight and
+swing paths), the knee flexion of each limb, the load each limb carries, how single-legged that load is, the
+trunk and arm posture. Deficits (`mechanisms.py`) then bend this intention, and `kinematics.py` turns it into
+joints. Axes: x = subject's left, y = backward (the subject faces -y, towards the camera), z = up, metres.
+
+Every array is `(n, T)` or `(n, T, 2)` (limb axis: left, right) for n trials padded to T frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from valgusml.synth.athletes import LIMB_SIGN, Athlete, uniform
+from valgusml.synth.config import GeneratorConfig, task_family
+
+GRAVITY = 9.81
+CHAIN, FREE, GAIT = 0, 1, 2  # how a limb is driven: planted closed chain, held free leg, gait foot path
+
+
+@dataclass
+class Trial:
+    athlete: Athlete
+    index: int  # trial index within the athlete
+    task: str
+    fps: float
+    n_frames: int
+    params: dict[str, float]
+    rng: np.random.Generator  # continues into the observation model (camera, noise)
+
+    @property
+    def id(self) -> str:
+        return f"{self.athlete.id}-t{self.index:02d}"
+
+
+def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
+    """Trial `index` of `athlete`: task, timing and style, from the stream (seed, athlete, trial)."""
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(athlete.index, index + 1)))
+    tcfg, ocfg = cfg.tasks, cfg.observation
+    tasks = list(tcfg.probabilities)
+    probs = np.array([tcfg.probabilities[t] for t in tasks])
+    task = tasks[rng.choice(len(tasks), p=probs / probs.sum())]
+    fps = float(ocfg.fps_choices[rng.integers(len(ocfg.fps_choices))])
+    duration = uniform(rng, ocfg.duration_s)
+    n_frames = max(2, int(round(duration * fps)))
+    tempo = athlete.rep_duration_s * float(np.exp(tcfg.tempo_variation * rng.standard_normal()))
+    reps = 1.0 + tcfg.depth_rep_variation * np.clip(rng.standard_normal(4), -2.5, 2.5)
+    family = task_family(task)
+    base_depth = {
+        "bilateral_squat": athlete.squat_depth_deg,
+        "single_leg_squat": athlete.single_leg_depth_deg,
+        "lateral_step_down": athlete.single_leg_depth_deg * 0.85,
+        "drop_vertical_jump": athlete.landing_depth_deg,
+    }.get(family, 0.0)
+    params: dict[str, float] = {
+        "t0": uniform(rng, (0.2, 0.7)),
+        "rep_s": float(np.clip(tempo, 1.2, 6.0)),
+        "pause_s": uniform(rng, (0.0, 0.4)),
+        "depth": base_depth * float(np.exp(0.04 * rng.standard_normal())),
+        **{f"rep_depth{k}": float(r) for k, r in enumerate(reps)},
+        "fatigue0": uniform(rng, (0.0, 1.0)) * 0.6 + 0.4 * index / max(1, tcfg.trials_per_athlete - 1),
+        "free_hip_flex": uniform(rng, (15.0, 45.0)),
+        "free_knee_flex": uniform(rng, (40.0, 95.0)),
+        "step_height": uniform(rng, tcfg.step_height_m),
+        "t_off": uniform(rng, (0.3, 0.8)),
+        "contact_to_peak": uniform(rng, tcfg.contact_to_peak_s),
+        "propulsion_s": uniform(rng, (0.2, 0.3)),
+        "jump_flight_s": uniform(rng, (0.38, 0.55)),
+        "second_depth": uniform(rng, (35.0, 55.0)),
+        "box_setback": uniform(rng, (0.25, 0.4)),
+        "speed": uniform(rng, tcfg.running_speed_m_s if task == "running" else tcfg.walking_speed_m_s),
+        "stride_s": uniform(rng, tcfg.running_stride_s if task == "running" else tcfg.walking_stride_s),
+        "gait_phase0": uniform(rng, (0.0, 1.0)),
+        "pelvis_rot_amp": uniform(rng, (2.0, 6.0)),
+        "trunk_lean": athlete.trunk_lean_deg + rng.normal(0.0, 1.0),
+        "arm_style": float(athlete.arm_style if rng.random() < 0.8 else rng.integers(3)),
+        "stance_ratio": athlete.stance_width_ratio * float(np.exp(0.05 * rng.standard_normal())),
+        "progression_jitter": rng.normal(0.0, 1.5),
+    }
+    return Trial(athlete, index, task, fps, n_frames, params, rng)
+
+
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _rep_profile(t: np.ndarray, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Depth fraction D(t) in [0, 1] (0 standing, 1 bottom), the rep number, and the per-rep depth factor."""
+    period = p["rep_s"] + p["pause_s"]
+    since = t - p["t0"]
+    rep = np.clip(np.floor(since / period), 0, 3).astype(int)
+    u = np.clip((since - rep * period) / p["rep_s"], 0.0, 1.0)
+    depth_fraction = np.where(since > 0, 0.5 * (1.0 - np.cos(2.0 * np.pi * u)), 0.0)
+    rep_depth = np.take_along_axis(p["rep_depths"], rep, axis=1)
+    return depth_fraction, rep.astype(float), rep_depth
+
+
+def _empty(n: int, T: int) -> dict[str, np.ndarray]:
+    z2 = np.zeros((n, T, 2))
+    return {
+        "kind": np.zeros((n, 2), dtype=int),
+        "planted": np.ones((n, T, 2), dtype=bool),  # ball of the foot fixed on its support
+        "ball": np.zeros((n, T, 2, 3)),
+        "theta": z2.copy(),
+        "beta_ratio": np.full((n, 1, 1), 0.42),
+        "free_hip_flex": z2.copy(),
+        "rho": z2.copy(),
+        "weight": np.full((n, T, 2), 0.5),
+        "load": z2.copy(),
+        "unilateral": z2.copy(),
+        "depth": np.zeros((n, T)),
+        "pelvis_x": np.zeros((n, T)),
+        "pelvis_z": np.full((n, T), np.nan),
+        "pelvis_rot": np.zeros((n, T)),
+        "trunk_fwd": np.zeros((n, T)),
+        "arm_flex": z2.copy(),
+        "elbow_flex": np.full((n, T, 2), 15.0),
+        "fatigue": np.zeros((n, T)),
+        "hip_task_factor": np.ones((n, 1)),
+    }
+
+
+def _arms(m: dict[str, np.ndarray], p: dict[str, np.ndarray], depth: np.ndarray) -> None:
+    forward = np.where(p["arm_style"] == 0, 20.0 + 70.0 * depth, np.where(p["arm_style"] == 1, -10.0, 75.0))
+    m["arm_flex"] = np.repeat(forward[..., None], 2, axis=2)
+    m["elbow_flex"] = np.repeat(np.where(p["arm_style"] == 1, 100.0, np.where(p["arm_style"] == 2, 130.0, 10.0))
+                                [..., None] * np.ones_like(depth)[..., None], 2, axis=2)
+
+
+def _planted(m: dict[str, np.ndarray], g: dict[str, np.ndarray], half_width: np.ndarray, z: float | np.ndarray = 0.0) -> None:
+    """Balls of both feet planted at +-half_width, a foot's ankle-to-ball length ahead of y=0."""
+    m["ball"][..., 0] = half_width[..., None] * LIMB_SIGN
+    m["ball"][..., 1] = -g["ball_ahead"][..., None]
+    m["ball"][..., 2] = z
+
+
+def bilateral_squat(t, p, g, task):
+    n, T = t.shape
+    m = _empty(n, T)
+    depth, rep, rep_depth = _rep_profile(t, p)
+    theta = 6.0 + depth * p["depth"] * rep_depth
+    m["theta"] = np.repeat(theta[..., None], 2, axis=2)
+    _planted(m, g, 0.5 * p["stance_ratio"] * g["hip_width"])
+    m["load"] = np.repeat(depth[..., None], 2, axis=2)
+    m["unilateral"] = 0.25 * m["load"]
+    m["depth"] = depth
+    m["trunk_fwd"] = p["trunk_lean"] + 0.3 * theta
+    m["fatigue"] = np.clip(p["fatigue0"] + 0.1 * rep, 0, 1.5)
+    m["hip_task_factor"] = np.full((n, 1), 0.25)
+    _arms(m, p, depth)
+    return m
+
+
+def _single_leg(t, p, g, task, *, step: bool):
+    n, T = t.shape
+    m = _empty(n, T)
+    stance = 0 if task.endswith("_left") else 1
+    free = 1 - stance
+    depth, rep, rep_depth = _rep_profile(t, p)
+    theta = 6.0 + depth * p["depth"] * rep_depth
+    m["kind"][:, free] = FREE
+    m["theta"][..., stance] = theta
+    m["weight"][..., stance], m["weight"][..., free] = 1.0, 0.0
+    half = 0.5 * g["hip_width"] * 0.85
+    m["ball"][..., stance, 0] = half * LIMB_SIGN[stance]
+    m["ball"][..., stance, 1] = -g["ball_ahead"]
+    m["ball"][..., stance, 2] = p["step_height"] if step else 0.0
+    m["load"][..., stance] = 0.45 + 0.55 * depth
+    m["unilateral"][..., stance] = m["load"][..., stance]
+    m["depth"] = depth
+    m["pelvis_x"] = (half * LIMB_SIGN[stance] - 0.5 * g["hip_width"] * LIMB_SIGN[stance] * 0.9) * np.ones_like(t)
+    if step:
+        # The free leg hangs beside the step, nearly straight, reaching for the floor.
+        m["free_hip_flex"][..., free] = 8.0 + 10.0 * depth
+        m["theta"][..., free] = 8.0 + 4.0 * depth
+        m["rho"][..., free] = 10.0
+        m["beta_ratio"] = np.full((n, 1, 1), 0.45)
+    else:
+        m["free_hip_flex"][..., free] = p["free_hip_flex"] * np.ones_like(t)
+        m["theta"][..., free] = p["free_knee_flex"] * np.ones_like(t)
+        m["rho"][..., free] = 25.0
+        m["beta_ratio"] = np.full((n, 1, 1), 0.40)
+    m["trunk_fwd"] = p["trunk_lean"] + 0.25 * theta
+    m["fatigue"] = np.clip(p["fatigue0"] + 0.1 * rep, 0, 1.5)
+    _arms(m, p, depth)
+    return m
+
+
+def single_leg_squat(t, p, g, task):
+    return _single_leg(t, p, g, task, step=False)
+
+
+def lateral_step_down(t, p, g, task):
+    return _single_leg(t, p, g, task, step=True)
+
+
+def drop_vertical_jump(t, p, g, task):
+    """Stand on a box, drop, land on both feet (contact to peak flexion 0.1-0.2 s), jump up, land again."""
+    n, T = t.shape
+    m = _empty(n, T)
+    box = g["box_height"]
+    fall = np.sqrt(2.0 * box / GRAVITY)
+    t_land = p["t_off"] + fall
+    t_peak = t_land + p["contact_to_peak"]
+    t_takeoff = t_peak + p["propulsion_s"]
+    t_land2 = t_takeoff + p["jump_flight_s"]
+    t_peak2 = t_land2 + 0.15
+    t_stand = t_peak2 + 0.5
+    v0 = 0.5 * GRAVITY * p["jump_flight_s"]
+    z = np.where(t < p["t_off"], box, 0.0)
+    falling = (t >= p["t_off"]) & (t < t_land)
+    z = np.where(falling, box - 0.5 * GRAVITY * (t - p["t_off"]) ** 2, z)
+    flying = (t >= t_takeoff) & (t < t_land2)
+    z = np.where(flying, v0 * (t - t_takeoff) - 0.5 * GRAVITY * (t - t_takeoff) ** 2, z)
+    y = p["box_setback"] * (1.0 - smoothstep((t - p["t_off"]) / fall))
+    peak = p["depth"] * p["rep_depths"][:, :1]
+    theta = np.full_like(t, 8.0)
+    theta = np.where(falling, 8.0 + 12.0 * smoothstep((t - p["t_off"]) / fall), theta)
+    landing = (t >= t_land) & (t < t_takeoff)
+    down = 20.0 + (peak - 20.0) * smoothstep((t - t_land) / p["contact_to_peak"])
+    up = peak + (10.0 - peak) * smoothstep((t - t_peak) / p["propulsion_s"])
+    theta = np.where(landing, np.where(t < t_peak, down, up), theta)
+    theta = np.where(flying, 10.0 + 10.0 * smoothstep((t - t_takeoff) / p["jump_flight_s"]), theta)
+    after = t >= t_land2
+    second = np.where(
+        t < t_peak2,
+        20.0 + (p["second_depth"] - 20.0) * smoothstep((t - t_land2) / 0.15),
+        p["second_depth"] + (8.0 - p["second_depth"]) * smoothstep((t - t_peak2) / (t_stand - t_peak2)),
+    )
+    theta = np.where(after, second, theta)
+    airborne = falling | flying
+    m["planted"] = np.repeat(~airborne[..., None], 2, axis=2)
+    contact_load = np.where(landing | after, np.clip((theta - 10.0) / (peak - 10.0), 0.0, 1.0), 0.0)
+    m["theta"] = np.repeat(theta[..., None], 2, axis=2)
+    _planted(m, g, 0.5 * p["stance_ratio"] * g["hip_width"])
+    m["ball"][..., 1] += y[..., None]
+    m["ball"][..., 2] = z[..., None]
+    m["rho"] = np.repeat(np.where(airborne, 30.0 * smoothstep(np.minimum(t - p["t_off"], t_land - t) / 0.06), 0.0)[..., None], 2, axis=2)
+    m["rho"] = np.where(flying[..., None], 30.0 * smoothstep(np.minimum(t - t_takeoff, t_land2 - t) / 0.06)[..., None], m["rho"])
+    m["load"] = np.repeat(contact_load[..., None], 2, axis=2)
+    m["unilateral"] = 0.5 * m["load"]
+    m["depth"] = np.clip((theta - 8.0) / (peak - 8.0), 0.0, 1.0)
+    m["trunk_fwd"] = p["trunk_lean"] + 0.35 * theta
+    m["fatigue"] = np.broadcast_to(p["fatigue0"], t.shape).copy()
+    m["hip_task_factor"] = np.full((n, 1), 0.5)
+    m["beta_ratio"] = np.full((n, 1, 1), 0.45)
+    _arms(m, p, np.zeros_like(t))
+    m["arm_flex"] = np.repeat((np.where(airborne, 120.0, 10.0 + 50.0 * contact_load))[..., None], 2, axis=2)
+    m["elbow_flex"] = np.full((n, T, 2), 20.0)
+    return m
+
+
+def _gait(t, p, g, task, *, running: bool):
+    """Treadmill gait: stance balls move backward with the belt (planted on it), swing feet arc forward."""
+    n, T = t.shape
+    m = _empty(n, T)
+    stance_fraction = 0.38 if running else 0.62
+    stride = p["stride_s"]
+    phase0 = p["gait_phase0"]
+    m["kind"][:] = GAIT
+    # Distance the belt carries a stance foot (the ankle travels less than the body: heel-to-toe roll).
+    belt = 0.7 * p["speed"] * stride * stance_fraction
+    clearance = 0.22 if running else 0.10
+    half = 0.5 * g["hip_width"] * (0.75 if running else 0.9)
+    z_pelvis = g["hip_stand"] - (0.05 if running else 0.025)
+    pelvis_z = np.zeros_like(t)
+    for limb in (0, 1):
+        phi = np.mod(t / stride + phase0 + 0.5 * limb, 1.0)
+        in_stance = phi < stance_fraction
+        u_stance = phi / stance_fraction
+        u_swing = (phi - stance_fraction) / (1.0 - stance_fraction)
+        y_stance = -0.5 * belt + belt * u_stance
+        y_swing = 0.5 * belt - belt * smoothstep(u_swing)
+        m["ball"][..., limb, 0] = half * LIMB_SIGN[limb]
+        m["ball"][..., limb, 1] = np.where(in_stance, y_stance, y_swing) - g["ball_ahead"] * 0.5
+        m["ball"][..., limb, 2] = np.where(in_stance, 0.0, clearance * np.sin(np.pi * u_swing))
+        m["planted"][..., limb] = in_stance
+        bump = np.where(in_stance, np.sin(np.pi * u_stance), 0.0)
+        m["load"][..., limb] = (1.0 if running else 0.65) * bump
+        m["unilateral"][..., limb] = m["load"][..., limb]
+        heel_rise = 35.0 * smoothstep((u_stance - 0.55) / 0.45) if not running else 25.0 * smoothstep((u_stance - 0.5) / 0.5)
+        m["rho"][..., limb] = np.where(in_stance, heel_rise, 25.0 * (1.0 - smoothstep(u_swing)))
+        m["arm_flex"][..., 1 - limb] = (35.0 if running else 18.0) * (np.cos(2 * np.pi * phi) * -1.0)
+        m["elbow_flex"][..., 1 - limb] = 85.0 if running else 20.0
+        pelvis_z = pelvis_z + np.where(in_stance, bump, 0.0)
+        m["pelvis_x"] = m["pelvis_x"] + 0.015 * LIMB_SIGN[limb] * bump
+    m["weight"] = np.full((n, T, 2), 0.5)
+    # Walking vaults over the stance leg (pelvis highest mid-stance); running sinks into it.
+    amplitude = -0.035 if running else 0.012
+    m["pelvis_z"] = z_pelvis + amplitude * (np.clip(pelvis_z, 0.0, 1.0) - 0.5)
+    m["pelvis_rot"] = p["pelvis_rot_amp"] * np.sin(2 * np.pi * (t / stride + phase0))
+    m["depth"] = np.max(m["load"], axis=2)
+    m["trunk_fwd"] = p["trunk_lean"] * 0.5 + (8.0 if running else 2.0)
+    m["fatigue"] = np.broadcast_to(p["fatigue0"], t.shape).copy()
+    m["hip_task_factor"] = np.full((n, 1), 0.8 if running else 0.5)
+    return m
+
+
+def walking(t, p, g, task):
+    return _gait(t, p, g, task, running=False)
+
+
+def running(t, p, g, task):
+    return _gait(t, p, g, task, running=True)
+
+
+PROGRAMMES = {
+    "bilateral_squat": bilateral_squat,
+    "single_leg_squat": single_leg_squat,
+    "lateral_step_down": lateral_step_down,
+    "drop_vertical_jump": drop_vertical_jump,
+    "walking": walking,
+    "running": running,
+}
+
+
+def programme(task: str, t: np.ndarray, p: dict[str, np.ndarray], g: dict[str, np.ndarray]) -> dict[str, Any]:
+    return PROGRAMMES[task_family(task)](t, p, g, task)
