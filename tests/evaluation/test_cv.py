@@ -1,0 +1,56 @@
+"""Cross-validation over athletes: the fold overrides compose with the training config, and a parent MLflow run
+summarises fold runs as mean ± sd and adopts them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from valgusml.errors import ConfigError, InputError
+from valgusml.evaluation.cv import aggregate_cv, fold_overrides
+
+
+def test_fold_overrides_compose_with_the_training_app():
+    from valgusml.training.train import compose_config
+
+    overrides = fold_overrides(3, "g1", ["experiment=cv_fold"])
+    assert overrides[0] == "-m" and "data.split.fold=0,1,2" in overrides
+    # one fold of the sweep, as Hydra would compose it
+    single = [o if not o.startswith("data.split.fold=") else "data.split.fold=2" for o in overrides[1:]]
+    cfg = compose_config(single)
+    assert cfg.data.split.method == "group_kfold"
+    assert cfg.data.split.n_folds == 3 and cfg.data.split.fold == 2
+    assert cfg.tags.cv_group == "g1" and cfg.tags.recipe == "cv_fold"
+    with pytest.raises(ConfigError):
+        fold_overrides(1, "g")
+
+
+def test_parent_run_holds_mean_and_sd_and_adopts_folds(mlflow_uri):
+    from mlflow.tracking import MlflowClient
+
+    uri = mlflow_uri
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("cv-test")
+    aurocs = [0.7, 0.8, 0.9]
+    fold_ids = []
+    for fold, auroc in enumerate(aurocs):
+        run = client.create_run(experiment, tags={"cv_group": "g1", "task_name": "cv"})
+        client.log_param(run.info.run_id, "data.split.fold", fold)
+        client.log_metric(run.info.run_id, "test/valgus_auroc", auroc)
+        client.log_metric(run.info.run_id, "test/mechanism_macro_f1", 0.5)
+        client.log_metric(run.info.run_id, "val/valgus_auroc", 0.99)  # not a test metric: not summarised
+        fold_ids.append(run.info.run_id)
+    client.create_run(experiment, tags={"cv_group": "other"})
+    parent, table = aggregate_cv("g1", uri, "cv-test")
+    assert list(table["fold"]) == ["0", "1", "2", "mean", "sd"]
+    assert table.iloc[3]["valgus_auroc"] == pytest.approx(0.8)
+    assert table.iloc[4]["valgus_auroc"] == pytest.approx(np.std(aurocs, ddof=1))
+    assert "val/valgus_auroc" not in table.columns
+    metrics = client.get_run(parent).data.metrics
+    assert metrics["cv/valgus_auroc_mean"] == pytest.approx(0.8)
+    assert metrics["cv/mechanism_macro_f1_sd"] == pytest.approx(0.0)
+    for run_id in fold_ids:
+        assert client.get_run(run_id).data.tags["mlflow.parentRunId"] == parent
+    assert [a.path for a in client.list_artifacts(parent)] == ["cv.csv"]
+    with pytest.raises(InputError):
+        aggregate_cv("missing", uri, "cv-test")

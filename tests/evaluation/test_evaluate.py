@@ -1,0 +1,181 @@
+"""`valgusml evaluate` end to end on a tiny dataset: a checkpoint (an untrained tiny network: what is tested is
+the plumbing, not its skill) and a baseline on held-out athletes, report written, MLflow child run. The ONNX
+export is slow to build, so the exported-predictor path is tested with a stand-in `Predictor` (its parity with
+the checkpoint is the exporter's own test)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from valgusml.errors import ConfigError
+from valgusml.evaluation.evaluate import compose_eval_config, main, run_evaluation, translate_overrides
+
+NET_CONFIG = {
+    "_target_": "valgusml.models.ValgusNet",
+    "backbone": {"_target_": "valgusml.models.TCN", "_partial_": True, "channels": 8, "n_blocks": 1, "dropout": 0.0},
+    "head": {"_target_": "valgusml.models.MultiTaskHead", "_partial_": True, "hidden": 8, "dropout": 0.0},
+}
+
+
+def write_checkpoint(path, run_id, split):
+    """A checkpoint in the layout `valgusml.training.checkpoint.load_for_export` reads (untrained weights)."""
+    import torch
+    from hydra.utils import instantiate
+
+    torch.manual_seed(0)
+    net = instantiate(NET_CONFIG)
+    torch.save(
+        {
+            "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+            "hyper_parameters": {"net": NET_CONFIG, "preprocess": {"fps": 30.0, "window": 32, "stride": 16,
+                                                                    "min_valid_frames": 8}},
+            "valgusml": {"decision_threshold": 0.4, "dataset_fingerprint": split.dataset_fingerprint,
+                         "mlflow_run_id": run_id, "split": split.to_dict()},
+            "epoch": 0,
+            "global_step": 0,
+        },
+        path,
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_sequences, mlflow_uri):
+    from mlflow.tracking import MlflowClient
+
+    from valgusml.data import write_dataset
+    from valgusml.data.splits import Split, save_split
+
+    root = tmp_path_factory.mktemp("evaluate")
+    ds = write_dataset(root / "data", tiny_sequences, shard_size=64)
+    athletes = ds.athletes  # a00 … a09
+    split = Split(train=athletes[:6], val=athletes[6:8], test=athletes[8:], method="fractions",
+                  dataset_fingerprint=ds.fingerprint)
+    split_file = save_split(split, root / "splits.json")
+    uri = mlflow_uri
+    client = MlflowClient(uri)
+    training_run = client.create_run(client.create_experiment("valgusml")).info.run_id
+    checkpoint = write_checkpoint(root / "best.ckpt", training_run, split)
+    # what the training app records on its run
+    client.set_tag(training_run, "best_checkpoint", str(checkpoint))
+    client.set_tag(training_run, "dataset", str(root / "data"))
+    return {"root": root, "data": root / "data", "split_file": split_file, "uri": uri, "checkpoint": checkpoint,
+            "training_run": training_run, "fingerprint": ds.fingerprint}
+
+
+@pytest.mark.slow
+def test_evaluate_cli_scores_held_out_athletes_and_logs_a_child_run(setup):
+    from mlflow.tracking import MlflowClient
+
+    report_dir = setup["root"] / "report"
+    code = main([
+        f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}",  # split: the checkpoint's own
+        "baselines=[fppa_rule]", "bootstrap.n_boot=100", f"report_dir={report_dir}",
+        f"mlflow.tracking_uri={setup['uri']}", f"root_dir={setup['root']}",
+    ])
+    assert code == 0
+    assert (report_dir / "report.html").is_file()
+    summary = json.loads((report_dir / "metrics.json").read_text())
+    assert set(summary["scorers"]) == {"model", "fppa_rule"}
+    assert summary["info"]["n_test_athletes"] == 2 and summary["info"]["n_val_athletes"] == 2
+    assert summary["scorers"]["model"]["threshold_source"] == "validation"
+    client = MlflowClient(setup["uri"])
+    runs = client.search_runs([client.get_experiment_by_name("valgusml").experiment_id],
+                              filter_string="tags.task_name = 'evaluate'")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.tags["mlflow.parentRunId"] == setup["training_run"]
+    assert "eval/model/valgus_auroc" in run.data.metrics
+    assert "eval/fppa_rule/mechanism_macro_f1_lo" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
+    assert "report/report.html" in artifacts
+
+
+@pytest.mark.slow
+def test_external_dataset_scores_every_sequence(setup, tmp_path):
+    cfg = compose_eval_config([
+        f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}", "split=all", "baselines=[]",
+        "bootstrap.n_boot=50", f"report_dir={tmp_path}", "mlflow.enabled=false",
+    ])
+    out = run_evaluation(cfg)
+    result = out["result"]
+    assert list(result.results) == ["model"]
+    assert result.info["n_test_athletes"] == 10
+    assert result.results["model"].threshold_source == "model"  # no validation athletes: the stored one
+    assert result.results["model"].threshold == pytest.approx(0.4)
+    assert out["report"].is_file() and out["mlflow_run_id"] is None
+
+
+@pytest.mark.slow
+def test_run_id_alone_finds_checkpoint_dataset_and_split(setup, tmp_path):
+    cfg = compose_eval_config([
+        f"run_id={setup['training_run']}", f"mlflow.tracking_uri={setup['uri']}", "baselines=[]",
+        "bootstrap.n_boot=50", f"report_dir={tmp_path}", "mlflow.enabled=false",
+    ])
+    result = run_evaluation(cfg)["result"]
+    assert result.info["training_run_id"] == setup["training_run"]
+    assert result.info["dataset_fingerprint"] == setup["fingerprint"]
+    assert result.info["n_test_athletes"] == 2  # the checkpoint's own split
+    assert "checkpoint" in result.info["model"]
+
+
+def test_config_errors(setup, tmp_path):
+    assert translate_overrides(["model=x", "ckpt_path=y", "robustness=true"]) == [
+        "predictor=x", "ckpt_path=y", "robustness.enabled=true"]
+    both = compose_eval_config(["model=exports/x", f"ckpt_path={setup['checkpoint']}", "mlflow.enabled=false"])
+    with pytest.raises(ConfigError, match="not both"):
+        run_evaluation(both)
+    with pytest.raises(ConfigError, match="nothing to evaluate"):
+        run_evaluation(compose_eval_config(["mlflow.enabled=false"]))
+    other = tmp_path / "splits.json"
+    other.write_text(json.dumps({"train": ["a00"], "val": ["a01"], "test": ["a02"], "method": "fractions",
+                                 "dataset_fingerprint": "0" * 16}))
+    wrong = compose_eval_config([f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}",
+                                 f"split_file={other}", "mlflow.enabled=false", "baselines=[]"])
+    with pytest.raises(ConfigError, match="not the dataset"):
+        run_evaluation(wrong)
+    with pytest.raises(ConfigError, match="unknown"):
+        run_evaluation(compose_eval_config([f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}",
+                                            f"split_file={setup['split_file']}", "baselines=[nope]",
+                                            "mlflow.enabled=false"]))
+
+
+def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequences):
+    """`ExportedModel` turns `Predictor.predict_batch` answers into ScoreArrays (limb order, MECHANISMS order)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    import valgusml.predict
+    from valgusml.evaluation.scorers import ExportedModel
+    from valgusml.labels import MECHANISMS
+
+    class StandIn:
+        decision_threshold = 0.3
+        metadata = {"training_run_id": "r"}
+
+        seen = 0
+
+        def predict_batch(self, sequences):
+            out = []
+            for i in range(self.seen, self.seen + len(sequences)):
+                limbs = {}
+                for k, limb in enumerate(("left", "right")):
+                    probs = dict.fromkeys(MECHANISMS, 0.0)
+                    probs[MECHANISMS[(i + k) % 5]] = 1.0
+                    limbs[limb] = {"valgus_probability": 0.1 * k + 0.01 * i, "mechanism_probabilities": probs,
+                                   "severity_deg": float(i + 10 * k)}
+                out.append(SimpleNamespace(limbs=limbs))
+            self.seen += len(sequences)
+            return out
+
+    monkeypatch.setattr(valgusml.predict.Predictor, "load", classmethod(lambda cls, path, threads=1: StandIn()))
+    model = ExportedModel("somewhere", batch_size=4)  # several predict_batch calls
+    assert model.fit([]) is model and model.decision_threshold == 0.3 and model.pretrained
+    scores = model.predict(tiny_test_sequences)
+    n = len(tiny_test_sequences)
+    assert np.allclose(scores.valgus_probability[:, 1] - scores.valgus_probability[:, 0], 0.1)
+    assert np.array_equal(scores.mechanism_probabilities.argmax(-1)[:, 0], np.arange(n) % 5)
+    assert np.array_equal(scores.severity_deg[:, 1], np.arange(n) + 10.0)

@@ -1,0 +1,120 @@
+"""The HTML report renders: one self-contained file naming every plot, with the images embedded."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from valgusml.evaluation.baselines import FeatureModel, FPPARule
+from valgusml.evaluation.report import REPORT_FILE, write_report
+from valgusml.evaluation.robustness import (
+    DEFAULT_FACTORS,
+    athlete_index,
+    factors_from_config,
+    robustness_table,
+)
+from valgusml.evaluation.runner import evaluate_scorers
+
+from .conftest import make_sequences
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.captions, self.tables, self.ids, self._in_caption = [], [], 0, set(), False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "img":
+            self.images.append(attrs)
+        elif tag == "figcaption":
+            self._in_caption = True
+            self.captions.append("")
+        elif tag == "table":
+            self.tables += 1
+
+    def handle_endtag(self, tag):
+        if tag == "figcaption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._in_caption:
+            self.captions[-1] += data
+
+
+@pytest.fixture(scope="module")
+def evaluation(tiny_sequences):
+    train, val, test = tiny_sequences[:18], tiny_sequences[18:], make_sequences(6, 2, seed=9)
+    scorers = {"fppa_rule": FPPARule(), "features_logreg": FeatureModel("logreg")}
+    result = evaluate_scorers(scorers, train, val, test, n_boot=100, info={"dataset": "tiny", "run": "r1"})
+    conditions = [
+        ("noise_sd", level, make_sequences(4, 2, seed=20 + k)) for k, level in enumerate(("low", "high"))
+    ]
+    robustness = robustness_table(
+        {n: r.scorer for n, r in result.results.items()},
+        {n: r.threshold for n, r in result.results.items()},
+        conditions,
+        n_boot=50,
+    )
+    return result, robustness
+
+
+def test_comparison_table_has_cis_and_costs(evaluation):
+    result, _ = evaluation
+    table = result.comparison_table()
+    assert list(table["scorer"]) == ["fppa_rule", "features_logreg"]
+    assert all("[" in v for v in table["valgus_auroc"])  # value [lo, hi]
+    assert (table["fit_s"] >= 0).all() and (table["predict_ms_per_sequence"] > 0).all()
+    values = result.comparison_table(formatted=False)
+    assert (values["valgus_auroc_lo"] <= values["valgus_auroc"]).all()
+
+
+def test_robustness_table_rows(evaluation):
+    _, robustness = evaluation
+    assert len(robustness) == 4  # 2 levels × 2 scorers
+    assert set(robustness["level"]) == {"low", "high"}
+    assert {"valgus_auroc", "valgus_auroc_lo", "mechanism_macro_f1_hi"} <= set(robustness.columns)
+
+
+def test_html_report_renders_and_embeds_every_plot(evaluation, tmp_path):
+    result, robustness = evaluation
+    path = write_report(result, tmp_path / "report", robustness=robustness, title="tiny evaluation")
+    assert path.name == REPORT_FILE
+    text = path.read_text()
+    parser = _Collector()
+    parser.feed(text)
+    expected_plots = {
+        "comparison", "roc", "pr", "reliability", "confusion_fppa_rule", "confusion_features_logreg",
+        "per_athlete_fppa_rule", "robustness_noise_sd_valgus_auroc", "robustness_noise_sd_mechanism_macro_f1",
+    }
+    assert expected_plots <= parser.ids
+    for name in expected_plots:
+        assert any(f"{name}.png" in c for c in parser.captions), name
+        assert (tmp_path / "report" / "plots" / f"{name}.png").is_file()
+    assert len(parser.images) == len(expected_plots)
+    for img in parser.images:
+        assert img["src"].startswith("data:image/png;base64,")
+        assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+        assert img["alt"]
+    assert "src=\"http" not in text and "<script" not in text  # self-contained
+    assert {"provenance", "comparison", "robustness", "scorer-fppa_rule"} <= parser.ids
+    assert parser.tables >= 10
+    assert "tiny" in text and "r1" in text  # run and dataset ids
+    summary = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert set(summary["scorers"]) == {"fppa_rule", "features_logreg"}
+    assert (tmp_path / "report" / "comparison.csv").is_file()
+
+
+def test_robustness_factors():
+    assert set(DEFAULT_FACTORS) == {"camera_yaw_deg", "noise_jitter_mm", "fps", "duration_s", "skeleton", "dropped_frames"}
+    assert [lv for lv, _ in DEFAULT_FACTORS["skeleton"]] == ["halpe26", "mediapipe33", "body25", "coco17"]
+    only = factors_from_config(None, ["skeleton"])
+    assert list(only) == ["skeleton"]
+    custom = factors_from_config({"yaw": [{"level": "0", "overrides": {"camera": {"yaw_deg": [0, 0]}}}]})
+    assert custom == {"yaw": [("0", {"camera": {"yaw_deg": [0, 0]}})]}
+    assert athlete_index("a000042") == 42

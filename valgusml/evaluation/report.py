@@ -1,0 +1,269 @@
+"""The evaluation report: PNG plots, CSV/JSON tables and ONE self-contained `report.html` (images embedded as
+base64) in a report folder, optionally logged to MLflow.
+
+    from valgusml.evaluation.report import write_default_report
+    write_default_report()          # `make run`: exports/default on its held-out athletes → reports/default/
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from valgusml.evaluation import plots
+from valgusml.evaluation.bootstrap import format_estimate
+from valgusml.evaluation.runner import EvaluationResult
+
+log = logging.getLogger("valgusml.evaluate")
+REPORT_FILE = "report.html"
+COMPARISON_METRICS = ["valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em} h3{margin-top:1.4em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.86em} th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right}
+th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top} figcaption{font-size:.85em;color:#555}
+img{max-width:100%} .note{color:#555;font-size:.9em} .best{font-weight:bold}
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "n/a" if not math.isfinite(float(value)) else f"{float(value):.3f}"
+    return _esc(value)
+
+
+def table_html(frame: pd.DataFrame, highlight: dict[str, str] | None = None) -> str:
+    """A plain HTML table (escaped); `highlight` maps column → the row's first-cell value to bold."""
+    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        first = row.iloc[0]
+        cells = []
+        for col in frame.columns:
+            css = ' class="best"' if highlight and highlight.get(col) == first else ""
+            cells.append(f"<td{css}>{_cell(row[col])}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def figure_html(path: Path, caption: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (
+        f'<figure id="{_esc(Path(path).stem)}"><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{_esc(caption)} ({_esc(Path(path).name)})</figcaption></figure>"
+    )
+
+
+def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Every figure of the report, written under `out_dir/plots/`; returns caption → path."""
+    plot_dir = Path(out_dir) / "plots"
+    figures: dict[str, Path] = {}
+    truth = result.labels.valgus.ravel()
+    curves = {name: (truth, r.scores.valgus_probability.ravel()) for name, r in result.results.items()}
+    if not result.results:
+        return figures
+    figures["Comparison of scorers with 95% athlete-bootstrap CIs"] = plots.comparison_plot(
+        result.comparison_table(formatted=False), COMPARISON_METRICS, plot_dir / "comparison.png"
+    )
+    figures["ROC curves"] = plots.roc_plot(curves, plot_dir / "roc.png")
+    figures["Precision-recall curves"] = plots.pr_plot(curves, plot_dir / "pr.png")
+    figures["Reliability diagram"] = plots.reliability_plot(curves, plot_dir / "reliability.png")
+    for name, r in result.results.items():
+        figures[f"Confusion matrix: {name}"] = plots.confusion_matrix_plot(
+            r.confusion, f"Mechanism confusion: {name}", plot_dir / f"confusion_{name}.png"
+        )
+    main = next(iter(result.results.values()))
+    figures[f"Per-athlete accuracy: {main.name}"] = plots.per_athlete_plot(
+        main.per_athlete, f"Held-out athletes: {main.name}", plot_dir / f"per_athlete_{main.name}.png"
+    )
+    if robustness is not None and len(robustness):
+        for factor in dict.fromkeys(robustness["factor"]):
+            for metric in ("valgus_auroc", "mechanism_macro_f1"):
+                figures[f"Robustness: {metric} vs {factor}"] = plots.robustness_plot(
+                    robustness, factor, metric, plot_dir / f"robustness_{factor}_{metric}.png"
+                )
+    return figures
+
+
+def _robustness_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Robustness rows with `value [lo, hi]` strings for the HTML."""
+    from valgusml.evaluation.bootstrap import Estimate
+
+    shown = table[["factor", "level", "scorer", "n_sequences", "n_athletes"]].copy()
+    for metric in ("valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"):
+        if metric in table:
+            shown[metric] = [
+                format_estimate(Estimate(v, lo, hi, 0))
+                for v, lo, hi in zip(table[metric], table[f"{metric}_lo"], table[f"{metric}_hi"], strict=True)
+            ]
+    return shown
+
+
+def write_report(
+    result: EvaluationResult,
+    out_dir: str | Path,
+    robustness: pd.DataFrame | None = None,
+    cv: pd.DataFrame | None = None,
+    title: str = "valgusml evaluation",
+) -> Path:
+    """Write plots, tables (CSV/JSON) and `report.html` into `out_dir`; returns the HTML path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = make_plots(result, out_dir, robustness)
+    comparison = result.comparison_table()
+    comparison.to_csv(out_dir / "comparison.csv", index=False)
+    result.comparison_table(formatted=False).to_csv(out_dir / "comparison_values.csv", index=False)
+    summary = {
+        "info": result.info,
+        "scorers": {
+            name: {
+                "threshold": r.threshold,
+                "threshold_source": r.threshold_source,
+                "fit_seconds": r.fit_seconds,
+                "predict_seconds_per_sequence": r.predict_seconds_per_sequence,
+                "headline": {k: v.to_dict() for k, v in r.estimates.items()},
+                "metrics": r.metrics,
+                "confusion": r.confusion.tolist(),
+            }
+            for name, r in result.results.items()
+        },
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=_json_default, allow_nan=True))
+    for name, r in result.results.items():
+        r.per_task.to_csv(out_dir / f"per_task_{name}.csv", index=False)
+        r.per_athlete.to_csv(out_dir / f"per_athlete_{name}.csv", index=False)
+    if robustness is not None:
+        robustness.to_csv(out_dir / "robustness.csv", index=False)
+    if cv is not None:
+        cv.to_csv(out_dir / "cv.csv", index=False)
+
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>",
+             f"<style>{_CSS}</style></head><body>", f"<h1>{_esc(title)}</h1>"]
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    info = pd.DataFrame([{"key": k, "value": v} for k, v in {"created (UTC)": created, **result.info}.items()])
+    parts += ["<h2 id='provenance'>Run and dataset</h2>", table_html(info)]
+    parts += [
+        "<h2 id='comparison'>Comparison on held-out athletes</h2>",
+        "<p class='note'>Each figure is the value on all held-out athletes with a 95% bootstrap CI that "
+        "resamples athletes (all trials of a drawn athlete together). Presence metrics pool both limbs; the "
+        "decision threshold of each scorer was chosen on validation athletes (column threshold). The mechanism "
+        "call is 'none' below the threshold, else the most probable deficit. Best value in bold.</p>",
+        table_html(comparison, highlight=result.winners()),
+    ]
+    parts += [figure_html(path, caption) for caption, path in figures.items() if caption.startswith("Comparison")]
+    parts.append("<h2 id='curves'>Presence: ROC, precision-recall, calibration</h2>")
+    for key in ("ROC curves", "Precision-recall curves", "Reliability diagram"):
+        if key in figures:
+            parts.append(figure_html(figures[key], key))
+    parts.append("<h2 id='mechanism'>Mechanism: confusion matrices</h2>")
+    parts += [figure_html(p, c) for c, p in figures.items() if c.startswith("Confusion matrix")]
+    for name, r in result.results.items():
+        parts.append(f"<h2 id='scorer-{_esc(name)}'>{_esc(name)}</h2>")
+        headline = pd.DataFrame(
+            [{"metric": k, "value [95% CI]": format_estimate(v)} for k, v in r.estimates.items()]
+        )
+        limbs = pd.DataFrame(
+            [
+                {"limb": limb, **{m: r.metrics[f"valgus_{limb}_{m}"] for m in ("auroc", "f1", "sensitivity", "specificity")}}
+                for limb in ("left", "right")
+            ]
+        )
+        per_class = pd.DataFrame(
+            [
+                {"mechanism": m, "precision": r.metrics[f"mechanism_precision_{m}"],
+                 "recall": r.metrics[f"mechanism_recall_{m}"]}
+                for m in plots.MECHANISMS
+            ]
+        )
+        parts += [
+            f"<p class='note'>threshold {r.threshold:.3f} ({_esc(r.threshold_source)}); fit {r.fit_seconds:.2f} s; "
+            f"predict {1000 * r.predict_seconds_per_sequence:.2f} ms per sequence</p>",
+            "<h3>Headline metrics</h3>", table_html(headline),
+            "<h3>Presence per limb</h3>", table_html(limbs),
+            "<h3>Mechanism per class</h3>", table_html(per_class),
+            "<h3>Per task</h3>", table_html(r.per_task),
+            "<h3>Per athlete</h3>", table_html(r.per_athlete),
+        ]
+        parts += [figure_html(p, c) for c, p in figures.items() if c == f"Per-athlete accuracy: {name}"]
+    if robustness is not None and len(robustness):
+        parts += [
+            "<h2 id='robustness'>Robustness</h2>",
+            "<p class='note'>Test sets regenerated from the held-out athletes' generator seeds with one factor "
+            "changed at a time; thresholds as above.</p>",
+            table_html(_robustness_display(robustness)),
+        ]
+        parts += [figure_html(p, c) for c, p in figures.items() if c.startswith("Robustness")]
+    if cv is not None and len(cv):
+        parts += ["<h2 id='cv'>Cross-validation over athletes</h2>", table_html(cv)]
+    parts.append("</body></html>")
+    path = out_dir / REPORT_FILE
+    path.write_text("\n".join(parts), encoding="utf-8")
+    log.info("report written to %s", path)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_id: str, tracking_uri: str | None,
+                         prefix: str = "eval") -> None:
+    """Headline metrics (value and CI bounds per scorer) and the whole report folder, into run `run_id`."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    metrics = []
+    for name, r in result.results.items():
+        for metric, est in r.estimates.items():
+            for suffix, value in (("", est.value), ("_lo", est.lo), ("_hi", est.hi)):
+                if math.isfinite(value):
+                    metrics.append(Metric(f"{prefix}/{name}/{metric}{suffix}", float(value), now, 0))
+        metrics.append(Metric(f"{prefix}/{name}/threshold", float(r.threshold), now, 0))
+    for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1000 metrics
+        client.log_batch(run_id, metrics=metrics[start : start + 900])
+    client.log_artifacts(run_id, str(report_dir), "report")
+
+
+def write_default_report(**overrides: Any) -> Path:
+    """`make run`'s last step: evaluate `exports/default` (with the baselines) on its held-out athletes and write
+    `reports/default/report.html`. Keyword overrides are `configs/eval.yaml` keys, e.g.
+    `write_default_report(model="exports/default", data_dir="data/x", run_id="abc")`."""
+    from valgusml.evaluation.evaluate import compose_eval_config, run_evaluation
+
+    defaults = {"model": "exports/default", "report_dir": "reports/default"}
+    defaults.update(overrides)
+    cfg = compose_eval_config([f"{k}={_override_value(v)}" for k, v in defaults.items()])
+    return run_evaluation(cfg)["report"]
+
+
+def _override_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,153 @@
+"""Where does a model break? Metrics against one recording condition at a time.
+
+For each factor (camera yaw, noise, fps, sequence length, skeleton layout, dropped frames) and each of its
+levels, the held-out athletes are generated again from the generator config of the dataset (their athlete
+indices are their seeds) with that one condition overridden, and every already-fitted scorer is scored at the
+threshold it was given on validation. Nothing is refitted: this measures how a fixed model degrades.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from valgusml.errors import ConfigError, InputError
+from valgusml.evaluation.bootstrap import athlete_bootstrap
+from valgusml.evaluation.scores import LabelArrays
+from valgusml.sequence import KeypointSequence
+
+log = logging.getLogger("valgusml.evaluate")
+
+ROBUSTNESS_METRICS = ("valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg")
+
+# factor → [(level label, generator overrides)]; nested mappings are generator config sections.
+DEFAULT_FACTORS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "camera_yaw_deg": [
+        (f"{lo}-{hi}", {"camera": {"yaw_deg": [lo, hi]}}) for lo, hi in ((0, 10), (10, 20), (20, 30), (30, 45))
+    ],
+    "noise_jitter_mm": [(str(j), {"noise": {"jitter_mm": float(j)}}) for j in (0, 6, 12, 24)],
+    "fps": [(str(f), {"observation": {"fps_choices": [float(f)]}}) for f in (25, 30, 60, 120)],
+    "duration_s": [
+        (f"{lo}-{hi}", {"observation": {"duration_s": [lo, hi]}}) for lo, hi in ((1.0, 1.5), (2.0, 2.5), (3.0, 3.5), (5.0, 5.5))
+    ],
+    "skeleton": [(s, {"observation": {"skeleton": s}}) for s in ("halpe26", "mediapipe33", "body25", "coco17")],
+    "dropped_frames": [(str(d), {"noise": {"dropout_fraction": float(d)}}) for d in (0.0, 0.05, 0.15, 0.3)],
+}
+
+
+def athlete_index(athlete_id: str) -> int:
+    """Generator index of a synthetic athlete id (`a000042` → 42)."""
+    digits = str(athlete_id).lstrip("a")
+    if not digits.isdigit():
+        raise InputError(
+            f"athlete {athlete_id!r} is not a synthetic athlete id (a<index>); robustness needs a generated dataset"
+        )
+    return int(digits)
+
+
+def generator_config_of(dataset_dir: str | Path) -> dict[str, Any]:
+    """The generator config a dataset folder was made with (`generator.json`, written by `valgusml generate`)."""
+    import json
+
+    path = Path(dataset_dir) / "generator.json"
+    if not path.is_file():
+        raise InputError(
+            f"{dataset_dir} has no generator.json: robustness tests regenerate the held-out athletes and need a "
+            "dataset made by `valgusml generate` (or robustness.preset=NAME)"
+        )
+    return dict(json.loads(path.read_text())["config"])
+
+
+def synthetic_condition_sets(
+    base_config: Mapping[str, Any],
+    athlete_ids: Sequence[str],
+    factors: Mapping[str, Sequence[tuple[str, Mapping[str, Any]]]],
+    trials_per_athlete: int | None = None,
+) -> Iterable[tuple[str, str, list[KeypointSequence]]]:
+    """Yield `(factor, level, sequences)`: the athletes regenerated with each condition."""
+    from valgusml.synth import GeneratorConfig, generate_sequences
+    from valgusml.synth.config import apply_overrides
+
+    indices = sorted({athlete_index(a) for a in athlete_ids})
+    for factor, levels in factors.items():
+        for level, overrides in levels:
+            cfg = GeneratorConfig.from_dict(dict(base_config))
+            cfg.n_athletes = max(cfg.n_athletes, max(indices) + 1)
+            if trials_per_athlete is not None:
+                cfg.tasks.trials_per_athlete = int(trials_per_athlete)
+            try:
+                apply_overrides(cfg, _plain(overrides))
+                yield factor, str(level), list(generate_sequences(cfg, indices))
+            except ConfigError as exc:
+                raise ConfigError(f"robustness factor {factor!r} level {level!r}: {exc}") from None
+
+
+def _plain(value: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:
+        pass
+    return value
+
+
+def robustness_table(
+    scorers: Mapping[str, Any],
+    thresholds: Mapping[str, float],
+    condition_sets: Iterable[tuple[str, str, Sequence[KeypointSequence]]],
+    n_boot: int = 300,
+    seed: int = 0,
+    metrics: Sequence[str] = ROBUSTNESS_METRICS,
+    on_condition: Callable[[str, str], None] | None = None,
+) -> pd.DataFrame:
+    """Long table: one row per (factor, level, scorer) with each metric and its athlete-bootstrap CI."""
+    rows = []
+    for factor, level, sequences in condition_sets:
+        if on_condition is not None:
+            on_condition(factor, level)
+        labels = LabelArrays.from_sequences(sequences)
+        for name, scorer in scorers.items():
+            try:
+                scores = scorer.predict(sequences)
+            except InputError as exc:  # e.g. a layout the scorer cannot read at all: say so, keep going
+                log.warning("robustness %s=%s: %s failed: %s", factor, level, name, exc)
+                continue
+            estimates = athlete_bootstrap(labels, scores, thresholds[name], n_boot=n_boot, seed=seed,
+                                          metrics=tuple(metrics))
+            row: dict[str, Any] = {
+                "factor": factor,
+                "level": level,
+                "scorer": name,
+                "n_sequences": len(sequences),
+                "n_athletes": int(len(np.unique(labels.athlete_id))),
+            }
+            for metric in metrics:
+                est = estimates[metric]
+                row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = est.value, est.lo, est.hi
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def factors_from_config(factors: Mapping[str, Any] | None, names: Sequence[str] | None = None) -> dict[str, list]:
+    """Factors from `configs/eval.yaml` (`{factor: [{level, overrides}, ...]}`), or the defaults; `names`
+    keeps only some."""
+    if factors:
+        out = {
+            str(f): [(str(item["level"]), _plain(item["overrides"])) for item in _plain(levels)]
+            for f, levels in _plain(factors).items()
+        }
+    else:
+        out = dict(DEFAULT_FACTORS)
+    if names:
+        unknown = set(names) - set(out)
+        if unknown:
+            raise ConfigError(f"robustness.factors: unknown {sorted(unknown)}; known: {sorted(out)}")
+        out = {k: v for k, v in out.items() if k in set(names)}
+    return out

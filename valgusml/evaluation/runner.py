@@ -1,0 +1,176 @@
+"""Score several scorers on one split and gather everything a report needs.
+
+Each scorer is fitted on TRAIN athletes, its decision threshold is chosen on VALIDATION athletes (or, without
+validation data, taken from the model itself), and only then is it scored on TEST athletes, with athlete
+bootstrap CIs, per-task and per-athlete tables, the confusion matrix, and its fit and predict cost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from valgusml.errors import InputError
+from valgusml.evaluation.baselines._features import clear_cache
+from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap, format_estimate
+from valgusml.evaluation.metrics import (
+    HEADLINE_METRICS,
+    LOWER_IS_BETTER,
+    compute_metrics,
+    mechanism_confusion,
+    per_athlete_table,
+    per_task_table,
+)
+from valgusml.evaluation.scorers import fit_and_score
+from valgusml.evaluation.scores import LabelArrays, ScoreArrays
+from valgusml.evaluation.thresholds import DEFAULT_THRESHOLD, choose_threshold
+from valgusml.sequence import KeypointSequence
+
+log = logging.getLogger("valgusml.evaluate")
+
+
+@dataclass
+class ScorerResult:
+    name: str
+    threshold: float
+    threshold_source: str  # "validation", "model" or "default"
+    metrics: dict[str, float]
+    estimates: dict[str, Estimate]
+    per_task: pd.DataFrame
+    per_athlete: pd.DataFrame
+    confusion: np.ndarray
+    scores: ScoreArrays
+    fit_seconds: float
+    predict_seconds_per_sequence: float
+    scorer: Any = None
+
+
+@dataclass
+class EvaluationResult:
+    labels: LabelArrays
+    results: dict[str, ScorerResult]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def comparison_table(self, formatted: bool = True) -> pd.DataFrame:
+        """One row per scorer: headline metrics (value [lo, hi] when `formatted`), threshold, costs."""
+        rows = []
+        for name, r in self.results.items():
+            row: dict[str, Any] = {"scorer": name}
+            for metric in HEADLINE_METRICS:
+                est = r.estimates[metric]
+                if formatted:
+                    row[metric] = format_estimate(est)
+                else:
+                    row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = est.value, est.lo, est.hi
+            row["threshold"] = round(r.threshold, 4) if formatted else r.threshold
+            row["fit_s"] = round(r.fit_seconds, 2) if formatted else r.fit_seconds
+            ms = 1000.0 * r.predict_seconds_per_sequence
+            row["predict_ms_per_sequence"] = round(ms, 2) if formatted else ms
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def winners(self) -> dict[str, str]:
+        """Which scorer has the best point value of each headline metric."""
+        out = {}
+        for metric in HEADLINE_METRICS:
+            values = {n: r.estimates[metric].value for n, r in self.results.items()}
+            values = {n: v for n, v in values.items() if np.isfinite(v)}
+            if values:
+                pick = min if metric in LOWER_IS_BETTER else max
+                out[metric] = pick(values, key=values.get)
+        return out
+
+
+def resolve_threshold(scorer: Any, val_scores: ScoreArrays | None, val_labels: LabelArrays | None,
+                      rule: str) -> tuple[float, str]:
+    """The validation-chosen threshold when there is labelled validation data with both classes; else the
+    trained model's stored threshold (itself chosen on its validation athletes); else 0.5."""
+    if val_scores is not None and val_labels is not None and len(np.unique(val_labels.valgus)) == 2:
+        return choose_threshold(val_scores, val_labels, rule=rule), "validation"
+    stored = getattr(scorer, "decision_threshold", None)
+    if stored is not None:
+        return float(stored), "model"
+    return DEFAULT_THRESHOLD, "default"
+
+
+def score_result(
+    name: str,
+    labels: LabelArrays,
+    scores: ScoreArrays,
+    threshold: float,
+    threshold_source: str = "validation",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    fit_seconds: float = 0.0,
+    predict_seconds_per_sequence: float = 0.0,
+    scorer: Any = None,
+) -> ScorerResult:
+    return ScorerResult(
+        name=name,
+        threshold=threshold,
+        threshold_source=threshold_source,
+        metrics=compute_metrics(labels, scores, threshold),
+        estimates=athlete_bootstrap(labels, scores, threshold, n_boot=n_boot, seed=seed, level=level),
+        per_task=per_task_table(labels, scores, threshold),
+        per_athlete=per_athlete_table(labels, scores, threshold),
+        confusion=mechanism_confusion(labels, scores, threshold),
+        scores=scores,
+        fit_seconds=fit_seconds,
+        predict_seconds_per_sequence=predict_seconds_per_sequence,
+        scorer=scorer,
+    )
+
+
+def evaluate_scorers(
+    scorers: Mapping[str, Any],
+    train: Sequence[KeypointSequence],
+    val: Sequence[KeypointSequence],
+    test: Sequence[KeypointSequence],
+    *,
+    threshold_rule: str = "f1",
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    info: dict[str, Any] | None = None,
+) -> EvaluationResult:
+    """Fit every scorer on `train`, pick its threshold on `val`, score it on `test`."""
+    if not test:
+        raise InputError("no test sequences to evaluate on (is the held-out split empty?)")
+    test_labels = LabelArrays.from_sequences(test)
+    val_labels = LabelArrays.from_sequences(val) if val else None
+    results: dict[str, ScorerResult] = {}
+    for name, scorer in scorers.items():
+        if not getattr(scorer, "pretrained", False) and not train:
+            log.warning("skipping %s: it needs training athletes and this evaluation has none", name)
+            continue
+        log.info("scoring %s", name)
+        clear_cache()  # honest timings: no scorer profits from features another one computed
+        timed = fit_and_score(scorer, train, {"val": val, "test": test})
+        threshold, source = resolve_threshold(scorer, timed.scores.get("val"), val_labels, threshold_rule)
+        results[name] = score_result(
+            name,
+            test_labels,
+            timed.scores["test"],
+            threshold,
+            source,
+            n_boot=n_boot,
+            seed=seed,
+            level=level,
+            fit_seconds=timed.fit_seconds,
+            predict_seconds_per_sequence=timed.predict_seconds_per_sequence,
+            scorer=scorer,
+        )
+    info = dict(info or {})
+    info.setdefault("n_test_sequences", len(test))
+    info.setdefault("n_test_athletes", len(np.unique(test_labels.athlete_id)))
+    info.setdefault("n_val_athletes", len(np.unique(val_labels.athlete_id)) if val_labels is not None else 0)
+    info.setdefault("n_train_athletes", len({s.athlete_id for s in train}))
+    info.setdefault("threshold_rule", threshold_rule)
+    info.setdefault("n_boot", n_boot)
+    return EvaluationResult(labels=test_labels, results=results, info=info)

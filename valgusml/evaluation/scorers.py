@@ -1,0 +1,161 @@
+"""Scorers: anything with `fit(sequences) -> self` and `predict(sequences) -> ScoreArrays`.
+
+The trained model enters evaluation through the same interface as the baselines: `ExportedModel` wraps an
+exported predictor folder (what users run), `CheckpointModel` a Lightning checkpoint (same preprocessing and
+window aggregation, run in torch). Both have a no-op `fit`. Baselines live in `valgusml.evaluation.baselines`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from valgusml.errors import InputError, ModelFileError
+from valgusml.evaluation.baselines import FeatureModel, FPPARule, MiniRocketModel
+from valgusml.evaluation.scores import ScoreArrays
+from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.sequence import KeypointSequence
+
+__all__ = [
+    "CheckpointModel",
+    "ExportedModel",
+    "FPPARule",
+    "FeatureModel",
+    "MiniRocketModel",
+    "Scorer",
+    "TimedScores",
+    "fit_and_score",
+]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    name: str
+
+    def fit(self, sequences: Sequence[KeypointSequence]) -> Scorer: ...
+
+    def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays: ...
+
+
+class ExportedModel:
+    """An exported predictor folder (`model.onnx` + `model.json`) scored with `Predictor.predict_batch`."""
+
+    pretrained = True
+
+    def __init__(self, path: str | Path, name: str = "model", batch_size: int = 64, threads: int = 1):
+        from valgusml.predict import Predictor
+
+        self.path = Path(path)
+        self.name = name
+        self.batch_size = int(batch_size)
+        self.predictor = Predictor.load(self.path, threads=threads)
+        self.decision_threshold = float(self.predictor.decision_threshold)
+        self.info = dict(self.predictor.metadata)
+
+    def fit(self, sequences: Sequence[KeypointSequence]) -> ExportedModel:
+        return self  # already trained
+
+    def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
+        n = len(sequences)
+        prob = np.zeros((n, 2))
+        mech = np.zeros((n, 2, len(MECHANISMS)))
+        severity = np.full((n, 2), np.nan)
+        for start in range(0, n, self.batch_size):
+            batch = list(sequences[start : start + self.batch_size])
+            for i, pred in enumerate(self.predictor.predict_batch(batch), start=start):
+                for k, limb in enumerate(LIMBS):
+                    answer = pred.limbs[limb]
+                    prob[i, k] = answer["valgus_probability"]
+                    mech[i, k] = [answer["mechanism_probabilities"][m] for m in MECHANISMS]
+                    severity[i, k] = answer["severity_deg"]
+        return ScoreArrays(prob, mech, severity)
+
+
+class CheckpointModel:
+    """A training checkpoint run in torch with the predictor's preprocessing and window aggregation."""
+
+    pretrained = True
+
+    def __init__(self, path: str | Path, name: str = "model", batch_size: int = 256):
+        from valgusml.training.checkpoint import load_for_export
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelFileError(f"checkpoint {self.path} does not exist")
+        self.name = name
+        self.batch_size = int(batch_size)
+        self.net, self.preprocess, self.info = load_for_export(self.path)
+        self.decision_threshold = float(self.info.get("decision_threshold", 0.5))
+
+    def fit(self, sequences: Sequence[KeypointSequence]) -> CheckpointModel:
+        return self
+
+    def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
+        import torch
+
+        from valgusml.predict import combine_mechanisms
+        from valgusml.preprocess import aggregate_windows, prepare_many
+
+        if not sequences:
+            raise InputError("CheckpointModel.predict got no sequences")
+        model_input = prepare_many(sequences, self.preprocess)
+        outs: dict[str, list[np.ndarray]] = {"valgus_probability": [], "mechanism_probabilities": [], "severity_deg": []}
+        with torch.inference_mode():
+            for start in range(0, len(model_input), self.batch_size):
+                sl = slice(start, start + self.batch_size)
+                out = self.net(
+                    torch.from_numpy(np.ascontiguousarray(model_input.joints[sl], dtype=np.float32)),
+                    torch.from_numpy(np.ascontiguousarray(model_input.measures[sl], dtype=np.float32)),
+                    torch.from_numpy(np.ascontiguousarray(model_input.mask[sl], dtype=np.float32)),
+                )
+                outs["valgus_probability"].append(torch.sigmoid(out["valgus_logit"]).double().numpy())
+                outs["mechanism_probabilities"].append(torch.softmax(out["mechanism_logits"], -1).double().numpy())
+                outs["severity_deg"].append(out["severity_deg"].double().numpy())
+        per_window = {k: np.concatenate(v) for k, v in outs.items()}
+        combined = aggregate_windows(
+            per_window, model_input.sequence_index, model_input.mask, n_sequences=len(sequences)
+        )
+        prob = np.clip(combined["valgus_probability"], 0.0, 1.0)
+        # The same consistent distribution the exported predictor reports (P(none) = 1 - P(valgus)).
+        mech = combine_mechanisms(prob, combined["mechanism_probabilities"])
+        return ScoreArrays(prob, mech, combined["severity_deg"])
+
+
+@dataclass
+class TimedScores:
+    """A fitted scorer's predictions on the evaluation sets, with what fitting and predicting cost."""
+
+    name: str
+    scorer: Any
+    scores: dict[str, ScoreArrays]  # split name → scores
+    fit_seconds: float
+    predict_seconds_per_sequence: float
+
+
+def fit_and_score(
+    scorer: Any, train: Sequence[KeypointSequence], evaluate_on: dict[str, Sequence[KeypointSequence]]
+) -> TimedScores:
+    """Fit on `train` (a no-op for trained models), predict every set in `evaluate_on`, time both."""
+    start = time.perf_counter()
+    scorer.fit(train)
+    fit_seconds = time.perf_counter() - start
+    scores, n, predict_seconds = {}, 0, 0.0
+    for split_name, sequences in evaluate_on.items():
+        if not sequences:
+            continue
+        start = time.perf_counter()
+        scores[split_name] = scorer.predict(sequences)
+        predict_seconds += time.perf_counter() - start
+        n += len(sequences)
+    return TimedScores(
+        name=getattr(scorer, "name", type(scorer).__name__),
+        scorer=scorer,
+        scores=scores,
+        fit_seconds=fit_seconds,
+        predict_seconds_per_sequence=predict_seconds / max(n, 1),
+    )

@@ -1,0 +1,136 @@
+"""What every scorer returns (`ScoreArrays`) and what the labels look like as arrays (`LabelArrays`).
+
+Both carry a limb axis of size 2 in the order of `valgusml.labels.LIMBS` (left, right), so metrics can pool
+limbs or report them one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from valgusml.errors import InputError
+from valgusml.labels import LIMBS, MECHANISM_INDEX, MECHANISMS
+from valgusml.sequence import KeypointSequence
+
+N_MECHANISMS = len(MECHANISMS)
+
+
+@dataclass
+class ScoreArrays:
+    """Scores for N sequences: `valgus_probability (N, 2)`, `mechanism_probabilities (N, 2, 5)`,
+    `severity_deg (N, 2)` (NaN where a scorer does not estimate severity)."""
+
+    valgus_probability: np.ndarray
+    mechanism_probabilities: np.ndarray
+    severity_deg: np.ndarray
+
+    def __post_init__(self) -> None:
+        p = np.asarray(self.valgus_probability, dtype=np.float64)
+        m = np.asarray(self.mechanism_probabilities, dtype=np.float64)
+        s = np.asarray(self.severity_deg, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise InputError(f"valgus_probability must have shape (N, 2), got {p.shape}")
+        n = len(p)
+        if m.shape != (n, 2, N_MECHANISMS):
+            raise InputError(f"mechanism_probabilities must have shape {(n, 2, N_MECHANISMS)}, got {m.shape}")
+        if s.shape != (n, 2):
+            raise InputError(f"severity_deg must have shape {(n, 2)}, got {s.shape}")
+        if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+            raise InputError("valgus_probability must be finite and in [0, 1]")
+        if not np.isfinite(m).all() or (m < 0).any():
+            raise InputError("mechanism_probabilities must be finite and >= 0")
+        sums = m.sum(axis=-1, keepdims=True)
+        if (sums <= 0).any():
+            raise InputError("mechanism_probabilities has a limb whose probabilities are all zero")
+        self.valgus_probability = p
+        self.mechanism_probabilities = m / sums  # tolerate float drift; every row sums to 1 exactly
+        self.severity_deg = s
+
+    def __len__(self) -> int:
+        return len(self.valgus_probability)
+
+    def take(self, index: np.ndarray | Sequence[int]) -> ScoreArrays:
+        index = np.asarray(index)
+        return ScoreArrays(
+            self.valgus_probability[index], self.mechanism_probabilities[index], self.severity_deg[index]
+        )
+
+    @property
+    def mechanism(self) -> np.ndarray:
+        """Predicted mechanism index per limb `(N, 2)` (argmax of the probabilities)."""
+        return self.mechanism_probabilities.argmax(axis=-1)
+
+    def decide_mechanism(self, threshold: float) -> np.ndarray:
+        """The mechanism call per limb `(N, 2)`, by the rule the predictor and the labels follow: `none` (0)
+        when the valgus probability is below `threshold`, else the most probable deficit."""
+        deficit = 1 + self.mechanism_probabilities[..., 1:].argmax(axis=-1)
+        return np.where(self.valgus_probability >= threshold, deficit, 0)
+
+    @staticmethod
+    def concatenate(parts: Sequence[ScoreArrays]) -> ScoreArrays:
+        return ScoreArrays(
+            np.concatenate([p.valgus_probability for p in parts]),
+            np.concatenate([p.mechanism_probabilities for p in parts]),
+            np.concatenate([p.severity_deg for p in parts]),
+        )
+
+    def to_npz(self, path) -> None:
+        np.savez_compressed(
+            path,
+            valgus_probability=self.valgus_probability,
+            mechanism_probabilities=self.mechanism_probabilities,
+            severity_deg=self.severity_deg,
+        )
+
+
+@dataclass
+class LabelArrays:
+    """Ground truth of N labelled sequences as arrays, plus the grouping used by the athlete bootstrap."""
+
+    valgus: np.ndarray  # (N, 2) int 0/1
+    mechanism: np.ndarray  # (N, 2) int index into MECHANISMS
+    severity_deg: np.ndarray  # (N, 2) float, NaN when unknown
+    athlete_id: np.ndarray  # (N,) str
+    task: np.ndarray  # (N,) str
+    sequence_id: np.ndarray  # (N,) str
+
+    def __len__(self) -> int:
+        return len(self.valgus)
+
+    def take(self, index: np.ndarray | Sequence[int]) -> LabelArrays:
+        index = np.asarray(index)
+        return LabelArrays(
+            self.valgus[index],
+            self.mechanism[index],
+            self.severity_deg[index],
+            self.athlete_id[index],
+            self.task[index],
+            self.sequence_id[index],
+        )
+
+    @classmethod
+    def from_sequences(cls, sequences: Sequence[KeypointSequence]) -> LabelArrays:
+        """Labels of every sequence; an unlabelled one is an error naming it (it cannot be scored)."""
+        n = len(sequences)
+        valgus = np.zeros((n, 2), dtype=np.int64)
+        mechanism = np.zeros((n, 2), dtype=np.int64)
+        severity = np.full((n, 2), np.nan)
+        for i, seq in enumerate(sequences):
+            if seq.labels is None:
+                raise InputError(f"sequence {seq.id or i!r} (athlete {seq.athlete_id!r}) has no labels to evaluate")
+            for k, limb in enumerate(LIMBS):
+                label = seq.labels[limb]
+                valgus[i, k] = int(bool(label["valgus"]))
+                mechanism[i, k] = MECHANISM_INDEX[label["mechanism"]]
+                severity[i, k] = float(label.get("severity_deg", np.nan))
+        return cls(
+            valgus=valgus,
+            mechanism=mechanism,
+            severity_deg=severity,
+            athlete_id=np.asarray([str(s.athlete_id) for s in sequences]),
+            task=np.asarray([str(s.task) for s in sequences]),
+            sequence_id=np.asarray([str(s.id) for s in sequences]),
+        )
