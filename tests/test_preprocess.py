@@ -1,0 +1,240 @@
+"""valgusml.preprocess: resampling, gaps, windows, warnings, errors, aggregation (numpy only, tiny data)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from valgusml.errors import ConfigError, InputError
+from valgusml.preprocess import (
+    PreprocessConfig,
+    aggregate_windows,
+    prepare,
+    prepare_many,
+    resample,
+    window_starts,
+)
+from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import SKELETONS, canonical_index
+
+LKNEE = canonical_index("left_knee")
+
+
+def standing_pose(skeleton: str = "canonical") -> np.ndarray:
+    """A person facing the camera in image coordinates (pixels, y down), joints of `skeleton`."""
+    height = {
+        "nose": 0.93,
+        "neck": 0.82,
+        "shoulder": 0.8,
+        "elbow": 0.62,
+        "wrist": 0.48,
+        "hip": 0.52,
+        "knee": 0.28,
+        "ankle": 0.05,
+        "heel": 0.02,
+        "big_toe": 0.0,
+        "small_toe": 0.0,
+        "eye": 0.95,
+        "ear": 0.94,
+        "head": 1.0,
+        "foot_index": 0.0,
+    }
+    joints = SKELETONS[skeleton].joints
+    pose = np.zeros((len(joints), 2))
+    for k, name in enumerate(joints):
+        side = 1.0 if name.startswith("left") else -1.0 if name.startswith("right") else 0.0
+        part = name.split("_", 1)[1] if side else name
+        pose[k] = [
+            640 + side * (110 if part in ("shoulder", "elbow", "wrist") else 60),
+            700 - 600 * height.get(part, 0.5),
+        ]
+    return pose
+
+
+def squat(skeleton="canonical", fps=30.0, seconds=3.0, amplitude=40.0, **kw) -> KeypointSequence:
+    """Knees move sideways sinusoidally at 1 Hz: a known motion to check resampling against."""
+    n = int(round(seconds * fps))
+    t = np.arange(n) / fps
+    kp = np.repeat(standing_pose(skeleton)[None], n, 0)
+    joints = SKELETONS[skeleton].joints
+    for side in ("left", "right"):
+        if f"{side}_knee" in joints:
+            kp[:, joints.index(f"{side}_knee"), 0] += amplitude * np.sin(2 * np.pi * t)
+    return KeypointSequence(kp.astype(np.float32), skeleton, fps, id=kw.pop("id", "squat"), **kw)
+
+
+def test_config_roundtrip_and_validation():
+    cfg = PreprocessConfig(fps=25, window=64, stride=32)
+    assert PreprocessConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.to_dict()["window"] == 64
+    with pytest.raises(ConfigError, match="stride"):
+        PreprocessConfig(window=32, stride=64)
+    with pytest.raises(ConfigError, match="fps"):
+        PreprocessConfig(fps=0)
+    with pytest.raises(ConfigError, match="unknown preprocessing keys"):
+        PreprocessConfig.from_dict({"fps": 30, "windw": 3})
+
+
+@pytest.mark.parametrize("fps_in", [60.0, 120.0, 25.0])
+def test_resampling_keeps_the_motion(fps_in):
+    seq = squat(fps=fps_in, seconds=3.0)
+    out = prepare(seq, PreprocessConfig())
+    n = int(np.floor(2.999 * 30)) + 1 if fps_in != 30 else 90
+    t = np.arange(out.mask.shape[1]) / 30.0
+    real = out.mask[0] > 0
+    assert abs(real.sum() - n) <= 1
+    expected = standing_pose()[LKNEE, 0] + 40.0 * np.sin(2 * np.pi * t[real])
+    # linear interpolation of a 1 Hz sine sampled at >= 25 fps: error <= A(1 - cos(pi f / fs)) ~ 0.3 px
+    np.testing.assert_allclose(out.joints[0, real, LKNEE, 0], expected, atol=0.5)
+    assert any(w.startswith(f"resampled from {fps_in:g} fps to 30 fps") for w in out.warnings[0])
+
+
+def test_same_fps_is_exact_and_quiet():
+    seq = squat(fps=30.0)
+    out = prepare(seq)
+    np.testing.assert_array_equal(out.joints[0, :90, :, :2], seq.keypoints)
+    assert out.warnings == [[]]
+
+
+def test_windows_padding_and_mask():
+    short = prepare(squat(seconds=3.0))  # 90 frames < window 96: one padded window
+    assert short.joints.shape == (1, 96, 20, 3) and short.mask.shape == (1, 96)
+    assert short.mask[0, :90].all() and not short.mask[0, 90:].any()
+    assert not short.joints[0, 90:].any() and not short.measures[0, 90:].any()
+    assert short.measures.dtype == np.float32 and short.joints.dtype == np.float32
+
+    long = prepare(squat(seconds=10.0))  # 300 frames: windows every 48 plus one aligned to the end
+    np.testing.assert_array_equal(window_starts(300, 96, 48), [0, 48, 96, 144, 192, 204])
+    assert len(long) == 6 and long.mask.all()
+    np.testing.assert_allclose(long.window_start_s, np.array([0, 48, 96, 144, 192, 204]) / 30.0)
+    np.testing.assert_array_equal(long.joints[5, 0], long.joints[4, 12])  # frame 204 in both
+    last = standing_pose()[LKNEE, 0] + 40 * np.sin(2 * np.pi * 299 / 30)
+    np.testing.assert_allclose(
+        long.joints[5, -1, LKNEE, 0], last, atol=1e-3
+    )  # the last window ends at frame 299
+
+
+def test_3d_input_is_projected_to_the_front_view():
+    n = 60
+    pose2d = standing_pose()
+    kp = np.zeros((n, 20, 3), dtype=np.float32)
+    kp[..., 0] = (pose2d[:, 0] - 640) / 600  # subject's left along +x (metres), facing -y
+    kp[..., 2] = (700 - pose2d[:, 1]) / 600  # up
+    out = prepare(KeypointSequence(kp, "canonical", 50.0))
+    assert np.isfinite(out.joints).all() and np.isfinite(out.measures).all()
+    xy = out.joints[0, out.mask[0] > 0, :, :2]
+    left, right = canonical_index("left_hip"), canonical_index("right_hip")
+    assert (xy[:, left, 0] > xy[:, right, 0]).all()  # subject's left on +x, as in 2D image input
+    head, ankle = canonical_index("nose"), canonical_index("left_ankle")
+    assert (xy[:, head, 1] < xy[:, ankle, 1]).all()  # y down
+
+
+def test_coco17_warns_about_missing_feet():
+    out = prepare(squat("coco17"))
+    assert any(w.startswith("missing feet") for w in out.warnings[0])
+    feet = [canonical_index(f"{s}_{j}") for s in ("left", "right") for j in ("heel", "big_toe", "small_toe")]
+    assert not out.joints[0, :, feet, 2].any()  # confidence 0 tells the model
+    assert np.isfinite(out.joints).all() and np.isfinite(out.measures).all()
+
+
+def test_mediapipe_warns_about_small_toes_only():
+    out = prepare(squat("mediapipe33"))
+    warnings = " | ".join(out.warnings[0])
+    assert "missing foot keypoints: left_small_toe, right_small_toe" in warnings
+    assert "missing feet" not in warnings
+
+
+def test_too_short_raises_input_error():
+    with pytest.raises(InputError, match="too short"):
+        prepare(squat(seconds=0.2, id="tiny"))
+    seq = squat(seconds=2.0)
+    kp = seq.keypoints.copy()
+    kp[5:, canonical_index("left_hip")] = np.nan  # hips needed in every valid frame
+    with pytest.raises(InputError, match="sequence 'squat': too short"):
+        prepare(seq.replace(keypoints=kp, confidence=None))
+
+
+def test_short_gaps_are_filled_long_gaps_stay_missing():
+    seq = squat(seconds=4.0)
+    kp = seq.keypoints.copy()
+    kp[30:33, LKNEE] = np.nan  # 0.1 s gap: interpolated
+    ankle = canonical_index("right_ankle")
+    kp[60:90, ankle] = np.nan  # 1 s gap: stays missing
+    out = prepare(seq.replace(keypoints=kp, confidence=None))
+    j = out.joints[0]
+    assert np.isfinite(j).all() and np.isfinite(out.measures).all()
+    assert (j[30:33, LKNEE, 2] > 0).all()
+    expected = standing_pose()[LKNEE, 0] + 40 * np.sin(2 * np.pi * np.arange(30, 33) / 30)
+    np.testing.assert_allclose(j[30:33, LKNEE, 0], expected, atol=1.0)
+    assert (j[60:90, ankle, 2] == 0).all() and (j[59, ankle, 2] > 0) and (j[90, ankle, 2] > 0)
+    np.testing.assert_allclose(j[60:90, ankle, :2], np.repeat(j[59:60, ankle, :2], 30, 0))  # held, finite
+    text = " | ".join(out.warnings[0])
+    assert "interpolated 3 missing joint sample(s)" in text and "right_ankle" in text
+
+
+def test_resample_function_edges():
+    xy = np.arange(10, dtype=np.float64)[:, None, None].repeat(2, 1).repeat(2, 2)
+    conf = np.ones((10, 2), dtype=np.float32)
+    conf[:4, 1] = 0  # joint 1 unseen for the first 4 frames: nothing to interpolate from, missing and held
+    conf[5:7, 0] = 0  # joint 0: a 0.2 s gap, filled
+    out, c, stats = resample(xy, conf, 10.0, 20.0, max_gap_s=0.25)
+    assert out.shape == (19, 2, 2)
+    np.testing.assert_allclose(out[:, 0, 0], np.arange(19) / 2)
+    assert (
+        (c[:, 0] == 1).all()
+        and stats["filled_samples"] == 5
+        and stats["longest_filled_s"] == pytest.approx(0.2)
+    )
+    assert (c[:8, 1] == 0).all() and (c[8:, 1] == 1).all()
+    np.testing.assert_allclose(out[:8, 1, 0], 4.0)
+
+
+def test_low_confidence_warning():
+    seq = squat()
+    out = prepare(seq.replace(confidence=np.full(seq.keypoints.shape[:2], 0.1, dtype=np.float32)))
+    assert any(w.startswith("low confidence: mean 0.10") for w in out.warnings[0])
+
+
+def test_prepare_many_indexes_sequences():
+    seqs = [squat(seconds=3.0, id="a"), squat(seconds=10.0, fps=60, id="b"), squat("coco17", id="c")]
+    out = prepare_many(seqs)
+    np.testing.assert_array_equal(out.sequence_index, [0, 1, 1, 1, 1, 1, 1, 2])
+    assert out.n_sequences == 3 and len(out.warnings[1]) == 1
+    with pytest.raises(InputError, match="input 1: sequence 'short': too short"):
+        prepare_many([seqs[0], squat(seconds=0.1, id="short")])
+
+
+def test_prepare_is_fast():
+    seq = squat("halpe26", fps=60.0, seconds=3.0)
+    prepare(seq)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        prepare(seq)
+    per_call = (time.perf_counter() - t0) / 20
+    assert per_call < 0.02, f"prepare took {per_call * 1e3:.1f} ms for a 3-s sequence"
+
+
+def test_aggregate_windows_rule():
+    prob = np.array([[0.9, 0.1], [0.2, 0.1], [0.3, 0.2], [0.7, 0.6]])
+    mech = np.zeros((4, 2, 5))
+    mech[:, :, 0] = 1.0
+    mech[0, 0] = [0, 1, 0, 0, 0]
+    sev = np.array([[20.0, 1.0], [2.0, 1.0], [3.0, 2.0], [10.0, 5.0]])
+    mask = np.ones((4, 96))
+    mask[3, 48:] = 0  # sequence 1's second window is half padding
+    seq = np.array([0, 0, 1, 1])
+    out = aggregate_windows(
+        {"valgus_probability": prob, "mechanism_probabilities": mech, "severity_deg": sev}, seq, mask
+    )
+    # sequence 0 (equal windows): the upper half is the stronger window for each limb
+    np.testing.assert_allclose(out["valgus_probability"][0], [0.9, 0.1])
+    np.testing.assert_allclose(out["mechanism_probabilities"][0, 0], [0, 1, 0, 0, 0])
+    np.testing.assert_allclose(out["severity_deg"][0, 0], 20.0)
+    # sequence 1: windows of 96 and 48 frames; the 48-frame one is stronger but holds only 1/3 of the frames,
+    # so the upper half by frames spans both: frame-weighted mean
+    np.testing.assert_allclose(out["valgus_probability"][1, 0], (0.7 * 48 + 0.3 * 96) / 144)
+    np.testing.assert_allclose(out["mechanism_probabilities"].sum(-1), 1.0)
+    single = aggregate_windows({"valgus_probability": prob[:1]}, np.array([0]), mask[:1])
+    np.testing.assert_allclose(single["valgus_probability"], prob[:1])

@@ -1,0 +1,78 @@
+"""`ValgusNet`: streams → backbone → multi-task head; `ProbabilityWrapper`: what the ONNX export traces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from valgusml.models.heads import MultiTaskHead
+from valgusml.models.streams import Streams
+
+Factory = Callable[..., nn.Module]
+
+
+class ValgusNet(nn.Module):
+    """`forward(joints (B, T, 20, 3), measures (B, T, F), mask (B, T))` →
+    `{"valgus_logit": (B, 2), "mechanism_logits": (B, 2, 5), "severity_deg": (B, 2)}` (limbs left, right).
+
+    `backbone` and `head` may be modules or factories (Hydra `_partial_: true` configs): a factory is called
+    with the sizes it needs, `backbone(node_channels=, n_joints=, n_measures=)` from the streams and
+    `head(in_channels=)` from the backbone's `out_channels`, so a config never repeats a size and
+    `model=gru model.backbone.hidden=128` just works.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module | Factory,
+        head: nn.Module | Factory | None = None,
+        streams: Streams | Factory | None = None,
+    ):
+        super().__init__()
+        if streams is None:
+            streams = Streams()
+        elif not isinstance(streams, nn.Module):
+            streams = streams()
+        self.streams = streams
+        if not isinstance(backbone, nn.Module):
+            backbone = backbone(
+                node_channels=streams.node_channels,
+                n_joints=streams.n_joints,
+                n_measures=streams.out_measures,
+            )
+        self.backbone = backbone
+        if head is None:
+            head = MultiTaskHead
+        if not isinstance(head, nn.Module):
+            head = head(in_channels=backbone.out_channels)
+        self.head = head
+
+    @property
+    def n_measures(self) -> int:
+        return self.streams.n_measures
+
+    def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
+        nodes, meas = self.streams(joints, measures, mask)
+        features, feature_mask = self.backbone(nodes, meas, mask)
+        return self.head(features, feature_mask)
+
+
+class ProbabilityWrapper(nn.Module):
+    """`(joints, measures, mask)` → `(valgus_probability (B, 2), mechanism_probabilities (B, 2, 5),
+    severity_deg (B, 2))`: sigmoid and softmax on top of `ValgusNet`, the graph that ONNX export traces."""
+
+    def __init__(self, net: ValgusNet):
+        super().__init__()
+        self.net = net
+
+    def forward(
+        self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.net(joints, measures, mask)
+        return (
+            torch.sigmoid(out["valgus_logit"]),
+            torch.softmax(out["mechanism_logits"], dim=-1),
+            out["severity_deg"],
+        )

@@ -1,0 +1,413 @@
+"""Preprocessing shared by training, evaluation and the torch-free predictor (numpy only).
+
+`prepare(seq, cfg)` turns one `KeypointSequence` of any skeleton, dimensionality, frame rate and length into
+fixed-size model windows:
+
+1. canonical skeleton (`seq.to_canonical()`), 3D projected on the frontal plane (`as_frontal_2d`);
+2. resampled to `cfg.fps` by linear interpolation in time, per joint, over that joint's valid samples only
+   (confidence is interpolated the same way);
+3. gaps no longer than `cfg.max_gap_s` are filled by that interpolation; inside longer gaps, and before the
+   first / after the last valid sample of a joint, it keeps its nearest valid position, so every coordinate
+   stays finite, and gets confidence 0, which is what tells the model it is missing;
+4. sliding windows of `cfg.window` frames every `cfg.stride` frames (the last window is aligned to the end so
+   no frame is lost); a recording shorter than one window is zero-padded with mask 0 on the padding;
+5. the per-frame biomechanical measures (`valgusml.features.frame_measures`) as an extra stream, NaN → 0.
+
+Normalisation (pelvis centring, body-size scaling) and the joint/bone/motion streams are computed inside the
+torch model (`valgusml.models.streams`) so that they are part of the exported ONNX graph.
+
+`aggregate_windows` is the one rule that combines the windows of one recording into one answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from valgusml.errors import ConfigError, InputError
+from valgusml.features.geometry import as_frontal_2d
+from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
+
+N_JOINTS = len(CANONICAL_JOINTS)
+# The joints a valgus call cannot do without: a frame counts as valid when both hips and at least one full
+# leg (hip, knee, ankle) are seen.
+_HIPS = (canonical_index("left_hip"), canonical_index("right_hip"))
+_LEGS = tuple(tuple(canonical_index(f"{s}_{j}") for j in ("hip", "knee", "ankle")) for s in ("left", "right"))
+_CORE = tuple(sorted({j for leg in _LEGS for j in leg}))
+_FEET = tuple(
+    canonical_index(f"{s}_{j}") for s in ("left", "right") for j in ("heel", "big_toe", "small_toe")
+)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """What the model was trained on; saved in checkpoints and exported predictors (`to_dict`/`from_dict`).
+
+    fps: frame rate every input is resampled to. window / stride: frames per model window and the hop between
+    windows of a long recording. min_valid_frames: fewer valid frames (at `fps`) than this → `InputError`.
+    max_gap_s: gaps of a joint up to this long are interpolated; longer ones stay missing (confidence 0).
+    low_confidence: mean confidence of hips/knees/ankles below this adds a warning.
+    """
+
+    fps: float = 30.0
+    window: int = 96
+    stride: int = 48
+    min_valid_frames: int = 10
+    max_gap_s: float = 0.25
+    low_confidence: float = 0.3
+
+    def __post_init__(self) -> None:
+        checks = {
+            "fps": math.isfinite(self.fps) and self.fps > 0,
+            "window": int(self.window) == self.window and self.window >= 2,
+            "stride": int(self.stride) == self.stride and 1 <= self.stride <= self.window,
+            "min_valid_frames": int(self.min_valid_frames) == self.min_valid_frames
+            and self.min_valid_frames >= 1,
+            "max_gap_s": math.isfinite(self.max_gap_s) and self.max_gap_s >= 0,
+            "low_confidence": 0.0 <= self.low_confidence <= 1.0,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(
+                "invalid preprocessing config: "
+                + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+                + " (need fps > 0, window >= 2, 1 <= stride <= window, min_valid_frames >= 1, max_gap_s >= 0, "
+                "0 <= low_confidence <= 1)"
+            )
+        object.__setattr__(self, "window", int(self.window))
+        object.__setattr__(self, "stride", int(self.stride))
+        object.__setattr__(self, "min_valid_frames", int(self.min_valid_frames))
+        object.__setattr__(self, "fps", float(self.fps))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreprocessConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown preprocessing keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**dict(data))
+
+    @property
+    def window_s(self) -> float:
+        return self.window / self.fps
+
+
+@dataclass
+class ModelInput:
+    """Windows ready for the model. N windows of W frames; F frame measures.
+
+    joints (N, W, 20, 3) float32: front-view x, y and confidence per canonical joint (confidence 0 = missing).
+    measures (N, W, F) float32: `frame_measures`, NaN → 0.  mask (N, W) float32: 1 = real frame, 0 = padding.
+    sequence_index (N,) int64: which input sequence each window came from.  window_start_s (N,) float64: start
+    time of each window in its recording.  warnings: one list of messages per input sequence.
+    """
+
+    joints: np.ndarray
+    measures: np.ndarray
+    mask: np.ndarray
+    sequence_index: np.ndarray
+    window_start_s: np.ndarray
+    warnings: list[list[str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.joints.shape[0])
+
+    @property
+    def n_sequences(self) -> int:
+        return len(self.warnings)
+
+
+# -- resampling and gap filling ------------------------------------------------------------------------
+
+
+def _last_valid_index(valid: np.ndarray) -> np.ndarray:
+    """`(T, J)`: index of the latest valid sample at or before t, -1 if none."""
+    idx = np.where(valid, np.arange(len(valid))[:, None], -1)
+    return np.maximum.accumulate(idx, axis=0)
+
+
+def _next_valid_index(valid: np.ndarray) -> np.ndarray:
+    """`(T, J)`: index of the earliest valid sample at or after t, T if none."""
+    n = len(valid)
+    idx = np.where(valid, np.arange(n)[:, None], n)
+    return np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+
+
+def resample(
+    xy: np.ndarray, conf: np.ndarray, fps_in: float, fps_out: float, max_gap_s: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Resample `(T, J, C)` coordinates and `(T, J)` confidence to `fps_out`; fill gaps up to `max_gap_s`.
+
+    Each output sample interpolates linearly between the valid source samples of that joint that bracket it.
+    Returns finite coordinates everywhere (held at the last valid value inside long gaps, at the joint's
+    nearest valid value outside its valid range, 0 for a joint never seen), the confidence (0 in long gaps,
+    outside the valid range and for joints never seen), and gap statistics for the warnings.
+    """
+    n_in = len(xy)
+    valid = conf > 0
+    n_out = int(math.floor((n_in - 1) * fps_out / fps_in + 1e-9)) + 1
+    pos = np.arange(n_out) * (fps_in / fps_out)  # fractional source frame of each output frame
+    i0 = np.minimum(np.floor(pos + 1e-9).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    prev = _last_valid_index(valid)[i0]  # (n_out, J)
+    nxt = _next_valid_index(valid)[np.where(pos - i0 > 1e-9, i1, i0)]
+    has_prev, has_next = prev >= 0, nxt < n_in
+    a = np.where(has_prev, prev, np.where(has_next, nxt, 0))
+    b = np.where(has_next, nxt, a)
+    span = (b - a).astype(np.float64)
+    w = np.where(span > 0, (pos[:, None] - a) / np.maximum(span, 1.0), 0.0)
+    w = np.clip(w, 0.0, 1.0)
+    joint_idx = np.arange(xy.shape[1])[None, :]
+    xa, xb = xy[a, joint_idx], xy[b, joint_idx]  # (n_out, J, C)
+    ca, cb = conf[a, joint_idx], conf[b, joint_idx]
+
+    # A sample inside a gap longer than max_gap_s, or outside the joint's valid range (nothing to interpolate
+    # from on one side), is missing.
+    inside_gap = (span > 1) & (pos[:, None] > a + 1e-9)
+    missing_s = np.where(inside_gap, (span - 1.0) / fps_in, 0.0)
+    never = ~valid.any(axis=0)
+    long_gap = (missing_s > max_gap_s + 1e-9) | ~(has_prev & has_next)
+
+    out = xa + (xb - xa) * w[..., None]
+    out_conf = ca + (cb - ca) * w
+    # Long gaps: hold the last valid position (finite, no invented motion); confidence 0 says "missing".
+    out = np.where(long_gap[..., None], np.where(has_prev[..., None], xa, xb), out)
+    out_conf = np.where(long_gap, 0.0, out_conf)
+    out[:, never] = 0.0
+    filled = inside_gap & ~long_gap
+    stats = {
+        "filled_samples": int(filled.sum()),
+        "missing_joints_in_long_gaps": [
+            CANONICAL_JOINTS[j] for j in np.flatnonzero((long_gap & ~never).any(0))
+        ],
+        "longest_filled_s": float(missing_s[filled].max()) if filled.any() else 0.0,
+        "never_seen": [CANONICAL_JOINTS[j] for j in np.flatnonzero(never)],
+    }
+    return out, out_conf.astype(np.float32), stats
+
+
+def _frame_measures(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    from valgusml.features import frame_measures
+
+    kp = np.where((conf > 0)[..., None], xy, np.nan).astype(np.float32)
+    with np.errstate(all="ignore"):
+        m = np.asarray(frame_measures(kp), dtype=np.float32)
+    return np.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def n_measures() -> int:
+    from valgusml.features import FRAME_MEASURES
+
+    return len(FRAME_MEASURES)
+
+
+# -- windows ---------------------------------------------------------------------------------------------
+
+
+def window_starts(n_frames: int, window: int, stride: int) -> np.ndarray:
+    """Start frames of the windows covering `n_frames`: every `stride`, plus one aligned to the end."""
+    if n_frames <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_frames - window + 1, stride, dtype=np.int64)
+    if starts[-1] + window < n_frames:
+        starts = np.append(starts, n_frames - window)
+    return starts
+
+
+def _windows(array: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Stack windows of `array` (T, ...) starting at `starts`, zero-padded to `window` frames."""
+    n = len(array)
+    if n < window:
+        pad = np.zeros((window - n, *array.shape[1:]), dtype=array.dtype)
+        array = np.concatenate([array, pad])
+    idx = starts[:, None] + np.arange(window)[None, :]
+    return array[idx]
+
+
+# -- public API ------------------------------------------------------------------------------------------
+
+
+def _describe(seq: KeypointSequence) -> str:
+    return f"sequence {seq.id!r}: " if seq.id else ""
+
+
+def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> ModelInput:
+    """One sequence → model windows (see the module docstring for the steps). Raises `InputError` when too
+    few frames show the hips and a leg."""
+    cfg = cfg or PreprocessConfig()
+    if not isinstance(seq, KeypointSequence):
+        raise InputError(f"prepare() expects a KeypointSequence, got {type(seq).__name__}")
+    what = _describe(seq)
+    canon = seq.to_canonical()
+    conf_in = canon.confidence
+    xy_in = as_frontal_2d(np.where((conf_in > 0)[..., None], canon.keypoints, 0.0))
+    warnings: list[str] = []
+
+    if abs(canon.fps - cfg.fps) > 1e-6 * cfg.fps:
+        warnings.append(f"resampled from {canon.fps:g} fps to {cfg.fps:g} fps")
+    xy, conf, stats = resample(xy_in, conf_in, canon.fps, cfg.fps, cfg.max_gap_s)
+
+    seen = conf > 0
+    frame_valid = seen[:, _HIPS].all(1) & (seen[:, _LEGS[0]].all(1) | seen[:, _LEGS[1]].all(1))
+    n_valid = int(frame_valid.sum())
+    if n_valid < cfg.min_valid_frames:
+        raise InputError(
+            f"{what}too short: only {n_valid} frame(s) at {cfg.fps:g} fps show both hips and a full leg "
+            f"(hip, knee, ankle); at least {cfg.min_valid_frames} needed ({cfg.min_valid_frames / cfg.fps:.2f} s)"
+        )
+
+    never = stats["never_seen"]
+    feet_missing = [CANONICAL_JOINTS[j] for j in _FEET if CANONICAL_JOINTS[j] in never]
+    if len(feet_missing) == len(_FEET):
+        warnings.append(
+            "missing feet: no heel or toe keypoints (e.g. coco17); foot cues (pronation, heel rise, foot "
+            "progression) cannot be seen"
+        )
+    elif feet_missing:
+        warnings.append(f"missing foot keypoints: {', '.join(feet_missing)}")
+    other_missing = [j for j in never if CANONICAL_JOINTS.index(j) not in _FEET]
+    if other_missing:
+        warnings.append(f"missing joints: {', '.join(other_missing)}")
+    core_conf = conf[frame_valid][:, _CORE]
+    mean_conf = float(core_conf.mean())
+    if mean_conf < cfg.low_confidence:
+        warnings.append(
+            f"low confidence: mean {mean_conf:.2f} on hips/knees/ankles (below {cfg.low_confidence:g})"
+        )
+    if stats["filled_samples"]:
+        warnings.append(
+            f"gaps: interpolated {stats['filled_samples']} missing joint sample(s), longest gap "
+            f"{stats['longest_filled_s']:.2f} s"
+        )
+    if stats["missing_joints_in_long_gaps"]:
+        warnings.append(
+            f"gaps longer than {cfg.max_gap_s:g} s left missing for: {', '.join(stats['missing_joints_in_long_gaps'])}"
+        )
+    n_frames = len(xy)
+    measures = _frame_measures(xy, conf)
+    joints = np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
+    starts = window_starts(n_frames, cfg.window, cfg.stride)
+    mask = _windows(np.ones(n_frames, dtype=np.float32), starts, cfg.window)
+    return ModelInput(
+        joints=_windows(joints, starts, cfg.window),
+        measures=_windows(measures, starts, cfg.window),
+        mask=mask,
+        sequence_index=np.zeros(len(starts), dtype=np.int64),
+        window_start_s=starts / cfg.fps,
+        warnings=[warnings],
+    )
+
+
+def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None = None) -> ModelInput:
+    """Many sequences → one stack of windows; `sequence_index` maps each window to its sequence."""
+    cfg = cfg or PreprocessConfig()
+    parts = []
+    for i, seq in enumerate(seqs):
+        try:
+            parts.append(prepare(seq, cfg))
+        except InputError as exc:
+            raise InputError(f"input {i}: {exc}") from None
+    if not parts:
+        raise InputError("prepare_many() got no sequences")
+    return ModelInput(
+        joints=np.concatenate([p.joints for p in parts]),
+        measures=np.concatenate([p.measures for p in parts]),
+        mask=np.concatenate([p.mask for p in parts]),
+        sequence_index=np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(parts)]),
+        window_start_s=np.concatenate([p.window_start_s for p in parts]),
+        warnings=[p.warnings[0] for p in parts],
+    )
+
+
+# -- combining windows -----------------------------------------------------------------------------------
+
+
+def _per_limb_selection(prob: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Weights `(n, 2)` over the windows of one recording: the upper half by valgus probability.
+
+    Valgus may show in only some repetitions of a long recording, so a plain mean dilutes it; the max trusts a
+    single (possibly spurious) window. The frame-weighted mean over the windows at or above the weighted
+    median is between the two: with one window it is that window, with two the stronger one.
+    """
+    n = len(prob)
+    weights = np.zeros_like(prob, dtype=np.float64)
+    for limb in range(prob.shape[1]):
+        order = np.argsort(-prob[:, limb], kind="stable")
+        cum = np.cumsum(frames[order])
+        keep = order[: int(np.searchsorted(cum, 0.5 * cum[-1] - 1e-9)) + 1] if n > 1 else order
+        weights[keep, limb] = frames[keep]
+    return weights
+
+
+def aggregate_windows(
+    per_window: Mapping[str, np.ndarray],
+    sequence_index: np.ndarray,
+    mask: np.ndarray,
+    n_sequences: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Combine per-window outputs into one per recording (the rule shared by evaluation and the predictor).
+
+    `per_window` maps names to `(N, ...)` arrays (e.g. `valgus_probability (N, 2)`, `mechanism_probabilities
+    (N, 2, 5)`, `severity_deg (N, 2)`). Windows are weighted by their real frames (`mask.sum(1)`), so a padded
+    tail counts for what it holds. When `valgus_probability (N, 2)` is present, each limb keeps only its upper
+    half of windows by that probability (frame-weighted, see `_per_limb_selection`), and every `(N, 2, ...)`
+    array is averaged over the same windows for that limb, so the mechanism and severity describe the windows
+    that decided the valgus call. Other arrays are frame-weighted means over all windows of the recording;
+    mechanism probabilities are renormalised to sum to 1. Recording i's single window passes through unchanged.
+    The per-window timeline stays available as the inputs with `window_start_s`.
+    """
+    sequence_index = np.asarray(sequence_index, dtype=np.int64)
+    frames = np.asarray(mask, dtype=np.float64).reshape(len(sequence_index), -1).sum(1)
+    frames = np.maximum(frames, 1e-6)
+    n_seq = int(
+        n_sequences if n_sequences is not None else (sequence_index.max() + 1 if len(sequence_index) else 0)
+    )
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in per_window.items()}
+    for name, arr in arrays.items():
+        if len(arr) != len(sequence_index):
+            raise InputError(
+                f"aggregate_windows: {name} has {len(arr)} rows for {len(sequence_index)} windows"
+            )
+    out = {k: np.zeros((n_seq, *v.shape[1:])) for k, v in arrays.items()}
+    prob = arrays.get("valgus_probability")
+    order = np.argsort(sequence_index, kind="stable")
+    bounds = np.searchsorted(sequence_index[order], np.arange(n_seq + 1))
+    for s in range(n_seq):
+        rows = order[bounds[s] : bounds[s + 1]]
+        if len(rows) == 0:
+            for v in out.values():
+                v[s] = np.nan
+            continue
+        f = frames[rows]
+        limb_w = _per_limb_selection(prob[rows], f) if prob is not None and prob.ndim == 2 else None
+        for name, arr in arrays.items():
+            x = arr[rows]
+            if limb_w is not None and x.ndim >= 2 and x.shape[1] == limb_w.shape[1]:
+                w = limb_w.reshape(limb_w.shape + (1,) * (x.ndim - 2))
+            else:
+                w = f.reshape((-1,) + (1,) * (x.ndim - 1))
+            out[name][s] = (x * w).sum(0) / w.sum(0)
+    if "mechanism_probabilities" in out:
+        m = out["mechanism_probabilities"]
+        out["mechanism_probabilities"] = m / np.maximum(m.sum(-1, keepdims=True), 1e-12)
+    return out
+
+
+__all__ = [
+    "ModelInput",
+    "PreprocessConfig",
+    "aggregate_windows",
+    "n_measures",
+    "prepare",
+    "prepare_many",
+    "resample",
+    "window_starts",
+]
