@@ -22,24 +22,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from valgusml.features import BILATERAL_MEASURES, LIMB_MEASURES, measures
-from valgusml.labels import DEFICITS, LIMBS, MECHANISM_INDEX, MECHANISMS
+from valgusml.labels import DEFICITS, LIMBS, MECHANISM_INDEX, MECHANISMS, TASK_FAMILIES, task_family
 from valgusml.sequence import KeypointSequence
-
-FAMILIES = (
-    "bilateral_squat",
-    "single_leg_squat",
-    "drop_vertical_jump",
-    "lateral_step_down",
-    "walking",
-    "running",
-)
-
-
-def task_family(task: str) -> str:
-    for suffix in ("_left", "_right"):
-        if task.endswith(suffix):
-            return task[: -len(suffix)]
-    return task
 
 
 def feature_names() -> list[str]:
@@ -47,7 +31,7 @@ def feature_names() -> list[str]:
         [f"this_{m}" for m in LIMB_MEASURES]
         + [f"other_{m}" for m in LIMB_MEASURES]
         + list(BILATERAL_MEASURES)
-        + [f"task_{f}" for f in FAMILIES]
+        + [f"task_{f}" for f in TASK_FAMILIES]
         + ["loaded", "other_loaded"]
     )
 
@@ -61,7 +45,7 @@ def limb_table(sequences: Iterable[KeypointSequence]):
         m = measures(seq)
         family = task_family(seq.task)
         bilateral = [m["bilateral"][k] for k in BILATERAL_MEASURES]
-        onehot = [float(family == f) for f in FAMILIES]
+        onehot = [float(family == f) for f in TASK_FAMILIES]
         for k, limb in enumerate(LIMBS):
             other = LIMBS[1 - k]
             row = (

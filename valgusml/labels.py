@@ -16,6 +16,24 @@ MECHANISMS: tuple[str, ...] = (
 DEFICITS: tuple[str, ...] = MECHANISMS[1:]
 LIMBS: tuple[str, ...] = ("left", "right")
 MECHANISM_INDEX: dict[str, int] = {name: i for i, name in enumerate(MECHANISMS)}
+# Tasks are named in snake_case with the stance side where there is one (`single_leg_squat_left`); norms
+# and summaries are per family, since the stance side does not change them.
+TASK_FAMILIES: tuple[str, ...] = (
+    "bilateral_squat",
+    "single_leg_squat",
+    "drop_vertical_jump",
+    "lateral_step_down",
+    "walking",
+    "running",
+)
+
+
+def task_family(task: str) -> str:
+    """`single_leg_squat_left` → `single_leg_squat`; a task without a stance side is its own family."""
+    for suffix in ("_left", "_right"):
+        if task.endswith(suffix):
+            return task[: -len(suffix)]
+    return task
 
 
 def encode_mechanism(name: str) -> int:

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from valgusml.features import fppa_deg, measures
-from valgusml.labels import MECHANISMS
+from valgusml.labels import MECHANISMS, task_family
 from valgusml.synth import generate_sequences, load_preset
-from valgusml.synth.config import task_family
 from valgusml.synth.generator import simulate, trials_of
 from valgusml.synth.kinematics import J
 

@@ -110,7 +110,7 @@ def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequen
             }
         )
         offset += seq.n_frames
-    sequence_digests = [_sequence_digest(seq, row) for seq, row in zip(sequences, rows)]
+    sequence_digests = [_sequence_digest(seq, row) for seq, row in zip(sequences, rows, strict=True)]
     keypoints = np.concatenate([s.keypoints for s in sequences]).astype(np.float32, copy=False)
     confidence = np.concatenate([s.confidence for s in sequences]).astype(np.float32, copy=False)
     blobs = {
@@ -192,7 +192,14 @@ def write_dataset(
     meta: dict[str, Any] | None = None,
 ) -> Dataset:
     """Write sequences as a dataset (shards of `shard_size`) and open it."""
-    root = Path(root)
+    write_shards(root, sequences, shard_size)
+    finalize_dataset(root, meta)
+    return open_dataset(root)
+
+
+def write_shards(root: str | Path, sequences: Iterable[KeypointSequence], shard_size: int = 512) -> int:
+    """Stream sequences into consecutive shards of `shard_size`, holding one shard in memory; returns the
+    number of shards written."""
     batch: list[KeypointSequence] = []
     index = 0
     for seq in sequences:
@@ -202,8 +209,8 @@ def write_dataset(
             batch, index = [], index + 1
     if batch:
         write_shard(root, index, batch)
-    finalize_dataset(root, meta)
-    return open_dataset(root)
+        index += 1
+    return index
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 
 Each input is read with `valgusml.io.read` (format detected unless `--format`), mapped to the canonical
 skeleton (`--skeleton-out canonical`, the default), given the athlete, task and per-limb labels of its row in
-the labels CSV, and written with `valgusml.data.format.write_shard`/`finalize_dataset`. Everything is written
+the labels CSV, and written with `valgusml.data.format.write_shards`/`finalize_dataset`. Everything is written
 into a hidden temporary folder beside `--out` and renamed at the end, so a failed conversion leaves nothing.
 
 Labels CSV columns (header names case-insensitive; data/README.md has an example):
@@ -28,12 +28,12 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from valgusml.data.format import finalize_dataset, write_shard
+from valgusml.data.format import finalize_dataset, write_shards
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
 from valgusml.labels import LIMBS, MECHANISMS
@@ -285,10 +285,8 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
     if tmp.exists():
         shutil.rmtree(tmp)
     summary = {"n_labelled": 0, "n_warnings": 0, "athletes": set(), "kind": None}
-    try:
-        batch: list[KeypointSequence] = []
-        shard = 0
-        for seq in sequences(items, rows, fmt, skeleton_out, options or {}, dims):
+    def counted(stream: Iterable[KeypointSequence]) -> Iterator[KeypointSequence]:
+        for seq in stream:
             kind = (seq.skeleton, seq.dims)
             if summary["kind"] is None:
                 summary["kind"] = kind
@@ -301,12 +299,10 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
             summary["n_labelled"] += seq.labels is not None
             summary["n_warnings"] += len(seq.meta.get("warnings", []))
             summary["athletes"].add(seq.athlete_id)
-            batch.append(seq)
-            if len(batch) == shard_size:
-                write_shard(tmp, shard, batch)
-                batch, shard = [], shard + 1
-        if batch:
-            write_shard(tmp, shard, batch)
+            yield seq
+
+    try:
+        write_shards(tmp, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims)), shard_size)
         header = finalize_dataset(tmp, {"created_by": "valgusml convert", "labels_csv": labels.name if labels else None,
                                         "n_inputs": len(items)})
         if out.exists():  # --overwrite: swap in the new folder, then drop the old one

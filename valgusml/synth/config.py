@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from valgusml.errors import ConfigError
-from valgusml.labels import DEFICITS, MECHANISMS
+from valgusml.labels import DEFICITS, MECHANISMS, TASK_FAMILIES
 from valgusml.skeleton import SKELETONS
 
 TASKS: tuple[str, ...] = (
@@ -30,26 +30,10 @@ TASKS: tuple[str, ...] = (
     "walking",
     "running",
 )
-# Label thresholds are given per task family (the stance side does not change the norm).
-TASK_FAMILIES: tuple[str, ...] = (
-    "bilateral_squat",
-    "single_leg_squat",
-    "drop_vertical_jump",
-    "lateral_step_down",
-    "walking",
-    "running",
-)
 SIDES: tuple[str, ...] = ("left", "right", "both")
 HARD_NEGATIVES: tuple[str, ...] = ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum")
 
 Range = tuple[float, float]
-
-
-def task_family(task: str) -> str:
-    for suffix in ("_left", "_right"):
-        if task.endswith(suffix):
-            return task[: -len(suffix)]
-    return task
 
 
 def _range(lo: float, hi: float, *, signed: bool = False) -> Any:

@@ -22,11 +22,11 @@ import numpy as np
 from valgusml.data.format import completed_shards, dumps, finalize_dataset, open_dataset, write_shard
 from valgusml.errors import ConfigError
 from valgusml.features.geometry import fppa_deg
-from valgusml.labels import DEFICITS, none_label
+from valgusml.labels import DEFICITS, none_label, task_family
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.athletes import Athlete, sample_athlete
-from valgusml.synth.config import GeneratorConfig, task_family, validate
+from valgusml.synth.config import GeneratorConfig, validate
 from valgusml.synth.kinematics import build_joints, standing_fppa_reference
 from valgusml.synth.mechanisms import apply_mechanisms
 from valgusml.synth.observation import estimator_noise, layout_index, project, sample_camera, swap_index

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.labels import task_family
 from valgusml.synth.athletes import LIMB_SIGN, Athlete, uniform
-from valgusml.synth.config import GeneratorConfig, task_family
+from valgusml.synth.config import GeneratorConfig
 
 GRAVITY = 9.81
 CHAIN, FREE, GAIT = 0, 1, 2  # how a limb is driven: planted closed chain, held free leg, gait foot path

@@ -29,7 +29,7 @@ import numpy as np
 from valgusml.features import LIMB_MEASURES, measures
 from valgusml.features.frame import FRAME_MEASURE_INDEX, frame_measures
 from valgusml.features.geometry import as_frontal_2d
-from valgusml.labels import MECHANISMS
+from valgusml.labels import MECHANISMS, task_family
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL
 
@@ -143,13 +143,6 @@ SIGNATURES: tuple[tuple[str, str, str, int, str], ...] = (
 FRONTAL_YAW_DEG = 15.0  # the studies film from the front: literature comparisons use cameras within this yaw
 YAW_BANDS = ((0.0, 15.0), (15.0, 30.0), (30.0, 90.0))
 EFFECT_SIZE_MIN = 0.2  # Cohen's d a directional signature must reach; |d| below this for "no difference"
-
-
-def task_family(task: str) -> str:
-    for suffix in ("_left", "_right"):
-        if task.endswith(suffix):
-            return task[: -len(suffix)]
-    return task
 
 
 def _meta_value(meta: dict[str, Any], key: str) -> Any:
