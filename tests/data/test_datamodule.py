@@ -1,0 +1,94 @@
+"""ValgusDataModule: cached preprocessing, athlete splits, tensor-slice batches, class checks and weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tests.training.conftest import make_tiny_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("dm") / "tiny")
+from valgusml.data.datamodule import BatchIndexSampler, ValgusDataModule, prepared_cache_dir  # noqa: E402
+from valgusml.errors import ConfigError, InputError  # noqa: E402
+
+
+def _dm(dataset, cache, **kw):
+    kw.setdefault("split", {"method": "fractions", "val_fraction": 0.2, "test_fraction": 0.2})
+    return ValgusDataModule(dataset_dir=str(dataset), cache_dir=str(cache), batch_size=16, augment=None, **kw)
+
+
+def test_setup_splits_by_athlete_and_caches(tiny_dataset, tmp_path):
+    dm = _dm(tiny_dataset, tmp_path)
+    dm.prepare_data()
+    dm.setup("fit")
+    ds = dm.dataset
+    cache = prepared_cache_dir(tmp_path, ds, dm.preprocess)
+    assert (cache / "done.json").is_file() and sorted(p.name for p in cache.glob("*.npy")) == [
+        "joints.npy", "mask.npy", "measures.npy", "sequence_index.npy", "window_start_s.npy",
+    ]
+    seen = {}
+    for name in ("train", "val", "test"):
+        tensors = dm.sets[name].tensors
+        athletes = set(ds.athlete_ids[tensors["sequence_index"].numpy()].tolist())
+        assert athletes == set(dm.split.athletes(name))
+        for a in athletes:
+            assert seen.setdefault(a, name) == name
+        assert tensors["joints"].shape[1:] == (dm.preprocess["window"], 20, 3)
+        assert tensors["joints"].dtype == torch.float32 and tensors["mechanism"].dtype == torch.int64
+    assert len(seen) == len(ds.athletes)
+    # A second module reads the cache (same arrays, no recomputation).
+    again = _dm(tiny_dataset, tmp_path)
+    again.setup("fit")
+    assert torch.equal(again.sets["val"].tensors["joints"], dm.sets["val"].tensors["joints"])
+
+
+def test_batches_are_slices_and_weights_come_from_train(tiny_dataset, tmp_path):
+    dm = _dm(tiny_dataset, tmp_path)
+    dm.setup("fit")
+    batches = list(dm.train_dataloader())
+    n = len(dm.sets["train"])
+    assert len(batches) == n // 16 and all(b["joints"].shape[0] == 16 for b in batches)
+    assert set(batches[0]) == {"joints", "measures", "mask", "sequence_index", "valgus", "mechanism", "severity_deg"}
+    val = list(dm.val_dataloader())
+    assert sum(len(b["mask"]) for b in val) == len(dm.sets["val"])  # evaluation keeps every window
+    w = dm.class_weights()
+    train_valgus = dm.sets["train"].tensors["valgus"]
+    assert w["valgus_pos_weight"] == pytest.approx(float((1 - train_valgus).sum() / train_valgus.sum()))
+    counts = np.bincount(dm.sets["train"].tensors["mechanism"].flatten().numpy(), minlength=5)
+    assert np.allclose(w["mechanism_class_weights"], counts.sum() / (5 * counts), rtol=1e-4)
+
+
+def test_sampler_is_seeded_per_epoch_and_sharded():
+    a = BatchIndexSampler(10, 3, shuffle=True, drop_last=True, seed=1)
+    first = [b.tolist() for b in a]
+    assert len(first) == 3 and all(len(b) == 3 for b in first)
+    assert first == [b.tolist() for b in a]
+    a.set_epoch(1)
+    assert first != [b.tolist() for b in a]
+    shards = [list(BatchIndexSampler(20, 3, True, True, seed=0, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 3
+    flat = torch.cat([b for s in shards for b in s]).tolist()
+    assert len(set(flat)) == len(flat)  # ranks never see the same window in one epoch
+
+
+def test_bad_inputs_fail_before_training(tiny_dataset, tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        ValgusDataModule(dataset_dir=str(tmp_path / "nope"), cache_dir=None).prepare_data()
+    with pytest.raises(ConfigError, match="exactly one"):
+        ValgusDataModule(cache_dir=None)
+    with pytest.raises(InputError, match="has no athletes"):
+        _dm(tiny_dataset, tmp_path, split={"val_fraction": 0.0}).setup("fit")
+    # A training split without any example of one mechanism is refused, naming it.
+    dm = _dm(tiny_dataset, tmp_path)
+    dm.setup()
+    mechanism = dm.sets["train"].tensors["mechanism"]
+    mechanism[mechanism == 4] = 1
+    with pytest.raises(InputError, match=r"leaves a class empty: no training example of mechanism\(s\) \['limited_dorsiflexion'\]"):
+        dm._check_train_classes()
+    with pytest.raises(ConfigError, match="preprocessing"):
+        _dm(tiny_dataset, tmp_path, preprocess={"window": 1})

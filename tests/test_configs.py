@@ -1,0 +1,97 @@
+"""Every training config composes (as lightning-hydra-template's tests do), and bad overrides fail clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from valgusml.errors import ConfigError
+from valgusml.training.train import CONFIG_DIR, compose_config
+
+CONFIGS = Path(CONFIG_DIR)
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+# configs/model/ belongs to the model zoo (its own tests); every model is trained in tests/training.
+GROUPS = {g: sorted(p.stem for p in (CONFIGS / g).glob("*.yaml")) for g in ("trainer", "logger", "data")}
+GROUPS["callbacks"] = ["default", "none"]
+
+
+def _resolved(overrides: list[str], tmp_path: Path):
+    from hydra.utils import instantiate
+
+    cfg = compose_config([f"paths.root_dir={tmp_path}", *overrides])
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "out")
+    HydraConfig().set_config(cfg)
+    for key in ("data", "model", "trainer", "module", "paths", "callbacks", "logger"):
+        cfg[key] if cfg.get(key) is None else list(cfg[key].items())  # resolves every interpolation
+    return cfg, instantiate
+
+
+def test_there_are_recipes():
+    assert {"smoke", "default"} <= set(EXPERIMENTS) and len(EXPERIMENTS) >= 3
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_instantiates(experiment, tmp_path):
+    cfg, instantiate = _resolved([f"experiment={experiment}"], tmp_path)
+    assert cfg.task_name and cfg.data._target_.endswith("ValgusDataModule")
+    net = instantiate(cfg.model)
+    assert sum(p.numel() for p in net.parameters()) > 0
+    for name, node in (cfg.callbacks or {}).items():
+        if node is not None:
+            extra = {"dirpath": str(tmp_path)} if name == "model_checkpoint" else {}
+            instantiate(node, **extra)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUPS.items() for o in opts])
+def test_every_group_option_composes(group, option, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    overrides = [f"{group}={option}"]
+    if option == "folder":
+        overrides.append(f"data.dataset_dir={tmp_path}")
+    cfg, _ = _resolved(overrides, tmp_path)
+    if group == "trainer":
+        assert cfg.trainer._target_ == "lightning.pytorch.Trainer"
+    if group == "logger" and option.startswith("mlflow"):
+        assert cfg.logger.mlflow.tracking_uri.startswith("sqlite:///" if option == "mlflow" else "http://")
+
+
+def test_defaults_match_the_design(tmp_path):
+    cfg, _ = _resolved([], tmp_path)
+    assert cfg.logger.mlflow.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
+    assert cfg.logger.mlflow.artifact_location == f"{tmp_path}/mlartifacts"
+    assert cfg.hydra.job.chdir is False
+    assert cfg.hydra.run.dir.startswith(f"{tmp_path}/logs/train/runs/")
+    assert cfg.data.split.method == "fractions" and cfg.data.generator.preset == "realistic"
+    assert cfg.module.optimizer._target_ == "torch.optim.AdamW" and cfg.module.scheduler.name == "cosine"
+    gpu, _ = _resolved(["trainer=gpu"], tmp_path)
+    assert gpu.trainer.precision == "bf16-mixed"
+    ddp_cpu, _ = _resolved(["trainer=ddp_cpu"], tmp_path)
+    assert ddp_cpu.trainer.devices == 2 and ddp_cpu.trainer.strategy.process_group_backend == "gloo"
+
+
+def test_sweep_and_launcher_configs_compose(tmp_path):
+    cfg, _ = _resolved(["hparams_search=optuna", "hydra/launcher=joblib"], tmp_path)
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.optimized_metric == "val/mechanism_macro_f1"
+    assert cfg.hydra.sweeper.storage is None
+    assert "joblib" in cfg.hydra.launcher._target_.lower()
+    slurm, _ = _resolved(["hydra/launcher=slurm"], tmp_path)
+    assert "submitit" in slurm.hydra.launcher._target_.lower()
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model=resnet", "model/resnet"),
+        ("trainer=tpu", "trainer/tpu"),
+        ("experiment=nope", "experiment/nope"),
+        ("trainer.max_epoch=3", "max_epoch"),
+        ("no_such_key=1", "no_such_key"),
+    ],
+)
+def test_unknown_groups_and_keys_are_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        compose_config([override])

@@ -1,0 +1,97 @@
+"""End-to-end training runs on the tiny session dataset: each model, resume, determinism, MLflow contents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.training.conftest import base_overrides, run_training
+from valgusml.errors import ConfigError, InputError
+
+MODELS = ("tcn", "gru", "transformer", "stgcn")
+
+
+@pytest.fixture
+def overrides(tmp_path, tiny_dataset, shared_cache):
+    return base_overrides(tmp_path, tiny_dataset, shared_cache)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_dev_run_each_model(model, overrides):
+    metrics = run_training(overrides + [f"model={model}", "trainer.fast_dev_run=true", "logger=none"])
+    assert 0.0 <= metrics["test/mechanism_macro_f1"] <= 1.0
+    assert {"test/valgus_f1", "test/mechanism_accuracy", "test/loss"} <= set(metrics)
+
+
+def _mlflow(root: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{root}/mlflow.db")
+
+
+def test_resume_continues_the_same_mlflow_run(overrides, tmp_path):
+    run_training(overrides + ["trainer.max_epochs=1"])
+    (ckpt_dir,) = {p.parent for p in tmp_path.glob("logs/smoke/runs/*/checkpoints/last.ckpt")}
+    run_id = json.loads((ckpt_dir / "mlflow_run.json").read_text())["run_id"]
+    client = _mlflow(tmp_path)
+    (first_step,) = [m.step for m in client.get_metric_history(run_id, "val/loss")]
+
+    second = run_training(overrides + ["resume=true", "trainer.max_epochs=2"])
+    assert json.loads((ckpt_dir / "mlflow_run.json").read_text())["run_id"] == run_id
+    experiment = client.get_experiment_by_name("valgusml")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_id for r in runs] == [run_id]  # continued, not a second run
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["resumed_from"].endswith("last.ckpt")
+    for key in run.data.metrics:
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert len(steps) == len(set(steps)), f"{key} logged twice at a step: {steps}"
+    val_steps = [m.step for m in client.get_metric_history(run_id, "val/loss")]
+    assert len(val_steps) == 2 and val_steps[0] == first_step < val_steps[1]
+    assert second["test/mechanism_macro_f1"] == run.data.metrics["test/mechanism_macro_f1"]
+
+    # What a run holds: flattened config params, dataset fingerprint, split, checkpoints, config artifact.
+    params = run.data.params
+    assert params["module.optimizer.lr"] == "0.003" and params["model._target_"] == "valgusml.models.ValgusNet"
+    assert len(run.data.tags["dataset_fingerprint"]) == 64 and run.data.tags["split_method"] == "fractions"
+    assert {"train/loss", "val/valgus_auroc", "val/mechanism_macro_f1", "test/valgus_auroc_left"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.yaml", "splits.json", "checkpoints", "config_resume1.yaml"} <= artifacts
+    ckpts = {a.path for a in client.list_artifacts(run_id, "checkpoints")}
+    assert "checkpoints/last.ckpt" in ckpts and any(p.startswith("checkpoints/best-") for p in ckpts)
+    split = json.loads((ckpt_dir / "splits.json").read_text())
+    assert set(split) >= {"train", "val", "test", "dataset_fingerprint", "method"}
+    assert split["dataset_fingerprint"] == run.data.tags["dataset_fingerprint"]
+
+
+def test_checkpoint_holds_what_export_needs(overrides, tmp_path):
+    from valgusml.training.checkpoint import load_for_export
+
+    metrics = run_training(overrides + ["trainer.max_epochs=1", "logger=none"])
+    (best,) = tmp_path.glob("logs/smoke/runs/*/checkpoints/best-*.ckpt")
+    net, preprocess, info = load_for_export(best)
+    assert not net.training and next(net.parameters()).dtype.is_floating_point
+    assert preprocess.window == 96 and preprocess.fps == 30.0
+    assert set(info) >= {"decision_threshold", "dataset_fingerprint", "mlflow_run_id", "split", "val_metrics", "test_metrics"}
+    assert info["test_metrics"]["mechanism_macro_f1"] == pytest.approx(metrics["test/mechanism_macro_f1"])
+    assert 0.0 < info["decision_threshold"] < 1.0 and info["val_metrics"]["decision_threshold"] == info["decision_threshold"]
+
+
+def test_same_seed_deterministic_gives_identical_metrics(overrides):
+    args = overrides + ["trainer.max_epochs=1", "trainer.deterministic=true", "logger=none", "seed=7"]
+    assert run_training(args) == run_training(args)
+
+
+def test_bad_configs_fail_before_training(overrides, tmp_path):
+    with pytest.raises(ConfigError, match="model/resnet"):
+        run_training(overrides + ["model=resnet"])
+    with pytest.raises(ConfigError, match="no_such_key"):
+        run_training(overrides + ["trainer.no_such_key=1"])
+    with pytest.raises(InputError, match="does not exist"):
+        run_training(overrides + [f"data.dataset_dir={tmp_path / 'missing'}"])
+    with pytest.raises(ConfigError, match="data.dataset_dir=PATH"):
+        run_training([o for o in overrides if not o.startswith("data.dataset_dir")])
+    with pytest.raises(InputError, match="no last.ckpt"):
+        run_training(overrides + ["resume=true"])

@@ -1,0 +1,46 @@
+"""Held-out metrics computed once per epoch from all predictions of a split (torchmetrics functional).
+
+Per-sequence, per-limb: presence AUROC (each limb and mean), F1 at the decision threshold, mechanism macro-F1
+over MECHANISMS, severity MAE in degrees (limbs with a finite severity label only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchmetrics.functional.classification import binary_auroc, binary_f1_score, multiclass_f1_score
+
+from valgusml.labels import LIMBS, MECHANISMS
+
+
+def split_metrics(
+    valgus_probability: torch.Tensor,  # (N, 2)
+    mechanism_probabilities: torch.Tensor,  # (N, 2, 5)
+    severity_deg: torch.Tensor,  # (N, 2)
+    valgus: torch.Tensor,  # (N, 2) {0, 1}
+    mechanism: torch.Tensor,  # (N, 2) long
+    severity_target: torch.Tensor,  # (N, 2) float, NaN where unknown
+    threshold: float,
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    valgus_int = valgus.long()
+    aurocs = []
+    for k, limb in enumerate(LIMBS):
+        if valgus_int[:, k].min() == valgus_int[:, k].max():
+            continue  # AUROC undefined with one class; never report a fake number
+        value = float(binary_auroc(valgus_probability[:, k].float(), valgus_int[:, k]))
+        out[f"valgus_auroc_{limb}"] = value
+        aurocs.append(value)
+    if aurocs:
+        out["valgus_auroc"] = float(np.mean(aurocs))
+    out["valgus_f1"] = float(binary_f1_score(valgus_probability.flatten().float(), valgus_int.flatten(), threshold=threshold))
+    predicted = mechanism_probabilities.argmax(dim=-1).flatten()
+    truth = mechanism.flatten()
+    out["mechanism_macro_f1"] = float(
+        multiclass_f1_score(predicted, truth, num_classes=len(MECHANISMS), average="macro")
+    )
+    out["mechanism_accuracy"] = float((predicted == truth).float().mean())
+    known = torch.isfinite(severity_target)
+    if known.any():
+        out["severity_mae_deg"] = float((severity_deg[known].float() - severity_target[known]).abs().mean())
+    return out

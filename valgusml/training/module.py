@@ -1,0 +1,255 @@
+"""`ValgusLitModule`: multi-task training of a `ValgusNet` (per-limb valgus, mechanism, severity).
+
+Losses: BCE for per-limb valgus presence, CE for per-limb mechanism (over MECHANISMS, "none" included), smooth
+L1 on severity in units of `severity_scale_deg` (auxiliary; limbs without a finite severity label are
+skipped). Validation and test metrics are computed once per epoch over the whole split, after combining the
+windows of each recording, so the numbers are per recording and per limb like the predictor's.
+
+Hyper-parameters are plain dicts so a checkpoint rebuilds everything: `net` (Hydra config of the network,
+`_target_` included) and `preprocess` (PreprocessConfig dict). `on_save_checkpoint` adds a `valgusml` entry:
+{decision_threshold, dataset_fingerprint, mlflow_run_id, split, val_metrics, test_metrics}.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from lightning import LightningModule
+
+from valgusml.evaluation.thresholds import choose_threshold
+from valgusml.labels import MECHANISMS
+from valgusml.training.metrics import split_metrics
+
+SCHEDULERS = ("cosine", "onecycle", "none")
+
+
+class ValgusLitModule(LightningModule):
+    def __init__(
+        self,
+        net: dict[str, Any],
+        optimizer: dict[str, Any] | Callable[..., torch.optim.Optimizer],
+        scheduler: dict[str, Any] | None = None,
+        preprocess: dict[str, Any] | None = None,
+        loss_weights: dict[str, float] | None = None,
+        valgus_pos_weight: float | None = None,
+        mechanism_class_weights: list[float] | None = None,
+        severity_scale_deg: float = 10.0,
+        threshold_rule: str = "f1",
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        # A partial optimizer cannot be saved as a plain hyper-parameter: keep its config dict form instead.
+        ignore = [name for name, value in (("optimizer", optimizer), ("net", net)) if not isinstance(value, dict)]
+        self.save_hyperparameters(logger=False, ignore=ignore or None)
+        self._optimizer = optimizer
+        self.net = instantiate(net) if isinstance(net, dict) else net
+        if compile:
+            self.net = torch.compile(self.net)
+        weights = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, **(loss_weights or {})}
+        unknown = set(weights) - {"valgus", "mechanism", "severity"}
+        if unknown:
+            raise ValueError(f"loss_weights: unknown keys {sorted(unknown)} (valgus, mechanism, severity)")
+        self.loss_weights = weights
+        self.register_buffer(
+            "valgus_pos_weight", torch.tensor(float(valgus_pos_weight if valgus_pos_weight else 1.0)), persistent=False
+        )
+        cw = mechanism_class_weights or [1.0] * len(MECHANISMS)
+        if len(cw) != len(MECHANISMS):
+            raise ValueError(f"mechanism_class_weights needs {len(MECHANISMS)} values, got {len(cw)}")
+        self.register_buffer("mechanism_class_weights", torch.tensor(cw, dtype=torch.float32), persistent=False)
+        self.decision_threshold = 0.5
+        self.run_info: dict[str, Any] = {}  # dataset_fingerprint, mlflow_run_id, split: set by the training app
+        self.val_metrics: dict[str, float] = {}
+        self.test_metrics: dict[str, float] = {}
+        self._outputs: dict[str, list[dict[str, torch.Tensor]]] = {"val": [], "test": []}
+
+    # -- forward and loss ----------------------------------------------------------------------------------
+    def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.net(joints, measures, mask)
+
+    def _losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        valgus = F.binary_cross_entropy_with_logits(
+            out["valgus_logit"].float(), batch["valgus"].float(), pos_weight=self.valgus_pos_weight
+        )
+        mechanism = F.cross_entropy(
+            out["mechanism_logits"].float().reshape(-1, len(MECHANISMS)),
+            batch["mechanism"].reshape(-1),
+            weight=self.mechanism_class_weights,
+        )
+        target = batch["severity_deg"]
+        known = torch.isfinite(target)
+        scale = self.hparams.severity_scale_deg
+        if known.any():
+            severity = F.smooth_l1_loss(out["severity_deg"].float()[known] / scale, target[known] / scale)
+        else:
+            severity = out["severity_deg"].sum() * 0.0  # keeps the graph (DDP) without moving the weights
+        w = self.loss_weights
+        total = w["valgus"] * valgus + w["mechanism"] * mechanism + w["severity"] * severity
+        return {"loss": total, "loss_valgus": valgus, "loss_mechanism": mechanism, "loss_severity": severity}
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        losses = self._losses(self(batch["joints"], batch["measures"], batch["mask"]), batch)
+        # Epoch-level logging only: one MLflow point per epoch, so a resumed run never repeats a step.
+        self.log_dict(
+            {f"train/{k}": v for k, v in losses.items()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=batch["joints"].shape[0],
+            sync_dist=True,
+        )
+        return losses["loss"]
+
+    # -- evaluation --------------------------------------------------------------------------------------
+    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
+        out = self(batch["joints"], batch["measures"], batch["mask"])
+        losses = self._losses(out, batch)
+        self.log(f"{stage}/loss", losses["loss"], on_epoch=True, batch_size=batch["joints"].shape[0], sync_dist=True)
+        self._outputs[stage].append(
+            {
+                "valgus_probability": torch.sigmoid(out["valgus_logit"].float()).detach().cpu(),
+                "mechanism_probabilities": torch.softmax(out["mechanism_logits"].float(), -1).detach().cpu(),
+                "severity_deg": out["severity_deg"].float().detach().cpu(),
+                "valgus": batch["valgus"].cpu(),
+                "mechanism": batch["mechanism"].cpu(),
+                "severity_target": batch["severity_deg"].cpu(),
+                "sequence_index": batch["sequence_index"].cpu(),
+                "mask": batch["mask"].cpu(),
+            }
+        )
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def _collect(self, stage: str) -> dict[str, torch.Tensor]:
+        """All windows of the split, combined into one row per recording (the predictor's rule)."""
+        outputs = self._outputs[stage]
+        self._outputs[stage] = []
+        cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+        return per_sequence(cat)
+
+    def _epoch_metrics(self, stage: str) -> dict[str, float] | None:
+        if not self._outputs[stage]:
+            return None
+        rows = self._collect(stage)
+        if stage == "val" and not self.trainer.sanity_checking:
+            # Chosen on validation athletes only; test metrics use the threshold of the selected checkpoint.
+            self.decision_threshold = choose_threshold(
+                rows["valgus_probability"].numpy(), rows["valgus"].numpy(), self.hparams.threshold_rule
+            )
+        metrics = split_metrics(
+            rows["valgus_probability"],
+            rows["mechanism_probabilities"],
+            rows["severity_deg"],
+            rows["valgus"],
+            rows["mechanism"],
+            rows["severity_target"],
+            threshold=self.decision_threshold,
+        )
+        metrics["decision_threshold"] = float(self.decision_threshold)
+        # Every rank evaluates the whole split (see the data module), so these numbers agree across ranks.
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=True)
+        return metrics
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self._epoch_metrics("val")
+        if metrics is not None and not self.trainer.sanity_checking:
+            self.val_metrics = metrics
+
+    def on_test_epoch_end(self) -> None:
+        metrics = self._epoch_metrics("test")
+        if metrics is not None:
+            self.test_metrics = metrics
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        out = self(batch["joints"], batch["measures"], batch["mask"])
+        return {
+            "valgus_probability": torch.sigmoid(out["valgus_logit"].float()),
+            "mechanism_probabilities": torch.softmax(out["mechanism_logits"].float(), -1),
+            "severity_deg": out["severity_deg"].float(),
+            "sequence_index": batch["sequence_index"],
+        }
+
+    # -- optimisation ------------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        factory = self._optimizer
+        if isinstance(factory, dict):
+            factory = instantiate({**factory, "_partial_": True})
+        optimizer = factory(params=self.parameters())
+        spec = dict(self.hparams.scheduler or {"name": "none"})
+        name = spec.pop("name", "none")
+        if name not in SCHEDULERS:
+            raise ValueError(f"scheduler.name must be one of {SCHEDULERS}, got {name!r}")
+        if name == "none":
+            return optimizer
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        if name == "onecycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer,
+                max_lr=[g["lr"] for g in optimizer.param_groups],
+                total_steps=total_steps,
+                pct_start=float(spec.get("warmup_fraction", 0.3)),
+            )
+        else:
+            warmup = int(round(float(spec.get("warmup_fraction", 0.05)) * total_steps))
+            min_factor = float(spec.get("min_lr_factor", 0.01))
+
+            def cosine(step: int) -> float:
+                if step < warmup:
+                    return (step + 1) / warmup
+                progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+                return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- checkpoint --------------------------------------------------------------------------------------
+    def checkpoint_info(self) -> dict[str, Any]:
+        return {
+            "decision_threshold": float(self.decision_threshold),
+            "dataset_fingerprint": self.run_info.get("dataset_fingerprint"),
+            "mlflow_run_id": self.run_info.get("mlflow_run_id"),
+            "split": self.run_info.get("split"),
+            "val_metrics": dict(self.val_metrics),
+            "test_metrics": dict(self.test_metrics),
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["valgusml"] = self.checkpoint_info()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        info = checkpoint.get("valgusml") or {}
+        self.decision_threshold = float(info.get("decision_threshold", 0.5))
+        self.val_metrics = dict(info.get("val_metrics") or {})
+        for key in ("dataset_fingerprint", "mlflow_run_id", "split"):
+            if info.get(key) is not None and key not in self.run_info:
+                self.run_info[key] = info[key]
+
+
+def per_sequence(rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Combine window rows of the same recording with `valgusml.preprocess.aggregate_windows`.
+
+    Labels are per recording, so the first window's label stands for all of them.
+    """
+    index = rows["sequence_index"].numpy()
+    unique, first, dense = np.unique(index, return_index=True, return_inverse=True)
+    if len(unique) == len(index):
+        return rows
+    from valgusml.preprocess import aggregate_windows
+
+    predicted = ("valgus_probability", "mechanism_probabilities", "severity_deg")
+    combined = aggregate_windows(
+        {k: rows[k].numpy() for k in predicted}, dense, rows["mask"].numpy(), n_sequences=len(unique)
+    )
+    out = {k: torch.as_tensor(np.asarray(combined[k], dtype=np.float32)) for k in predicted}
+    for k in ("valgus", "mechanism", "severity_target", "sequence_index"):
+        out[k] = rows[k][torch.as_tensor(first)]
+    return out
