@@ -8,6 +8,7 @@ import pytest
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.evaluation.cv import aggregate_cv, fold_overrides
+from valgusml.training.tracking import ensure_experiment
 
 
 def test_fold_overrides_compose_with_the_training_app():
@@ -30,7 +31,7 @@ def test_parent_run_holds_mean_and_sd_and_adopts_folds(mlflow_uri):
 
     uri = mlflow_uri
     client = MlflowClient(uri)
-    experiment = client.create_experiment("cv-test")
+    experiment = ensure_experiment(uri, "cv-test")
     aurocs = [0.7, 0.8, 0.9]
     fold_ids = []
     for fold, auroc in enumerate(aurocs):

@@ -11,6 +11,7 @@ import pytest
 
 from valgusml.errors import ConfigError
 from valgusml.evaluation.evaluate import compose_eval_config, main, run_evaluation, translate_overrides
+from valgusml.training.tracking import ensure_experiment
 
 NET_CONFIG = {
     "_target_": "valgusml.models.ValgusNet",
@@ -56,7 +57,7 @@ def setup(tmp_path_factory, tiny_sequences, mlflow_uri):
     split_file = save_split(split, root / "splits.json")
     uri = mlflow_uri
     client = MlflowClient(uri)
-    training_run = client.create_run(client.create_experiment("valgusml")).info.run_id
+    training_run = client.create_run(ensure_experiment(uri, "valgusml")).info.run_id
     checkpoint = write_checkpoint(root / "best.ckpt", training_run, split)
     # what the training app records on its run
     client.set_tag(training_run, "best_checkpoint", str(checkpoint))

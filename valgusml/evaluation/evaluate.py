@@ -275,8 +275,9 @@ def _log_to_mlflow(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[
             except Exception:
                 parent = None
         if experiment_id is None:
-            found = client.get_experiment_by_name(str(cfg.mlflow.experiment_name))
-            experiment_id = found.experiment_id if found else client.create_experiment(str(cfg.mlflow.experiment_name))
+            from valgusml.training.tracking import ensure_experiment
+
+            experiment_id = ensure_experiment(str(cfg.mlflow.tracking_uri), str(cfg.mlflow.experiment_name))
         tags = {"mlflow.runName": cfg.mlflow.get("run_name") or "evaluate", "task_name": "evaluate",
                 "dataset_fingerprint": str(result.info.get("dataset_fingerprint"))}
         if parent:

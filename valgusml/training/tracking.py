@@ -43,12 +43,18 @@ def artifact_uri(location: str | None) -> str | None:
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | None = None) -> str:
-    """Id of experiment `name`, created if missing; safe against parallel creators (and creates the DB)."""
+    """Id of experiment `name`, created if missing; safe against parallel creators (and creates the DB).
+
+    With a SQLite store and no artifact location, artifacts go to `mlartifacts/` beside the database file:
+    MLflow's own default is `./mlruns` under whatever the working directory happens to be.
+    """
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        db_dir = Path(tracking_uri[len("sqlite:///") :]).parent
+        db_dir.mkdir(parents=True, exist_ok=True)
+        artifact_location = artifact_location or str(db_dir / "mlartifacts")
     client = with_retry(MlflowClient, tracking_uri)
     experiment = with_retry(client.get_experiment_by_name, name)
     if experiment is not None:
