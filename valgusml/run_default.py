@@ -42,6 +42,7 @@ def _report(export_dir: Path, root: Path, cfg: Any, run_id: str | None) -> Path 
         report_dir=str(root / "reports" / "default"),
         split_file=str(ckpt_dir / "splits.json"),
         run_id=run_id,
+        share_features=True,  # the 10-minute budget: one feature extraction for the three feature baselines
     )
 
 

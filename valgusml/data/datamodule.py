@@ -238,6 +238,7 @@ class ValgusDataModule(LightningDataModule):
         require_all_classes: bool = True,
         pin_memory: bool = False,
         device_resident: bool = True,
+        compile_augment: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -253,7 +254,11 @@ class ValgusDataModule(LightningDataModule):
         self.augment_config = _plain(augment)
         self.use_class_weights, self.require_all_classes = class_weights, require_all_classes
         self.pin_memory, self.device_resident, self.seed = pin_memory, device_resident, int(seed)
+        # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step
+        # unless compiled (scripts/bench_models.py --compile measures both).
+        self.compile_augment = bool(compile_augment)
         self.augment: Any = None
+        self._augment_call: Any = None
         self._augment_device: Any = None
         self._prepared = False
         self.dataset: Dataset | None = None
@@ -428,5 +433,7 @@ class ValgusDataModule(LightningDataModule):
             if self._augment_device != device:
                 self.augment.to(device)
                 self._augment_device = device
-            batch = self.augment(batch)
+                use_compile = self.compile_augment and device.type == "cuda"
+                self._augment_call = torch.compile(self.augment) if use_compile else self.augment
+            batch = self._augment_call(batch)
         return batch

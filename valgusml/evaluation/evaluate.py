@@ -220,9 +220,15 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
     scorers = {"model": model, **build_baselines(cfg)}
+    info["timings"] = (
+        "feature baselines share one feature extraction (timed in the first of them)"
+        if cfg.get("share_features", False)
+        else "each scorer timed on its own, feature extraction included"
+    )
     result = evaluate_scorers(
         scorers, train, val, test, threshold_rule=cfg.threshold_rule, n_boot=int(cfg.bootstrap.n_boot),
         seed=int(cfg.bootstrap.seed), level=float(cfg.bootstrap.level), info=info,
+        share_features=bool(cfg.get("share_features", False)),
     )
     robustness = None
     if cfg.robustness.enabled:

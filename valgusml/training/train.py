@@ -219,6 +219,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     check_config(cfg)
+    # Lightning attaches its own console handler and also propagates to the root logger (Hydra's, or
+    # make run's): every line would print twice. Keep the root's, which also writes the run's log file.
+    logging.getLogger("lightning.pytorch").handlers.clear()
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: "Tip:" not in record.getMessage()  # advertising printed at every fit
+    )
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     # splits.json and mlflow_run.json sit beside the checkpoints on purpose (resume finds them there).
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     L.seed_everything(int(cfg.seed), workers=True)
