@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_f1_score, multiclass_f1_score
 
+from valgusml.evaluation.scores import ScoreArrays
 from valgusml.labels import LIMBS, MECHANISMS
 
 
@@ -34,7 +35,11 @@ def split_metrics(
     if aurocs:
         out["valgus_auroc"] = float(np.mean(aurocs))
     out["valgus_f1"] = float(binary_f1_score(valgus_probability.flatten().float(), valgus_int.flatten(), threshold=threshold))
-    predicted = mechanism_probabilities.argmax(dim=-1).flatten()
+    # The call the predictor and the evaluation make: `none` below the validation threshold, else the most
+    # probable deficit. Checkpoints are selected on this, so training optimises what ships.
+    scores = ScoreArrays(valgus_probability.float().numpy(), mechanism_probabilities.float().numpy(),
+                         severity_deg.float().numpy())
+    predicted = torch.from_numpy(scores.decide_mechanism(threshold)).flatten()
     truth = mechanism.flatten()
     out["mechanism_macro_f1"] = float(
         multiclass_f1_score(predicted, truth, num_classes=len(MECHANISMS), average="macro")

@@ -221,7 +221,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_config(cfg)
     # Lightning attaches its own console handler and also propagates to the root logger (Hydra's, or
     # make run's): every line would print twice. Keep the root's, which also writes the run's log file.
-    logging.getLogger("lightning.pytorch").handlers.clear()
+    logging.getLogger("lightning").handlers.clear()
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
         lambda record: "Tip:" not in record.getMessage()  # advertising printed at every fit
     )
