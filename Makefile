@@ -28,5 +28,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check valgusml tests scripts
 
+# Long checks (minutes; not part of make test): speed and memory figures quoted in notes and README.
 bench: $(STAMP)
-	$(PY) scripts/bench_all.py
+	$(PY) scripts/bench_generator.py --n 5000
+	$(PY) scripts/bench_models.py
+	$(PY) scripts/bench_predictor.py
+	$(PY) scripts/bench_baselines.py
+	$(PY) scripts/learnability_check.py
