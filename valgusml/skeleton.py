@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from types import MappingProxyType
 
 import numpy as np
@@ -258,7 +258,7 @@ def get_skeleton(name: str) -> Skeleton:
         raise InputError(f"unknown skeleton {name!r}; supported: {sorted(SKELETONS)}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mapping_plan(skeleton_name: str) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, tuple[int, ...]], ...]]:
     """(canonical targets, their single source joints, derived targets with their sources) for one layout."""
     skeleton = get_skeleton(skeleton_name)
