@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.athletes import Athlete, sample_athlete
 from valgusml.synth.config import GeneratorConfig, validate
-from valgusml.synth.kinematics import build_joints, standing_fppa_reference
+from valgusml.synth.kinematics import JOINTS, build_joints, standing_fppa_reference
 from valgusml.synth.mechanisms import apply_mechanisms
 from valgusml.synth.observation import estimator_noise, layout_index, project, sample_camera, swap_index
 from valgusml.synth.tasks import Trial, _empty, programme, sample_trial
@@ -79,8 +80,17 @@ def _params(trials: list[Trial], healthy_scale: np.ndarray) -> dict[str, np.ndar
     return p
 
 
-def simulate(cfg: GeneratorConfig, trials: list[Trial], healthy_scale: np.ndarray | None = None) -> list[Simulated]:
-    """Clean 3D motion of `trials`, vectorised over trials (padded to the longest) and frames."""
+@cache
+def emitted_joints(skeleton: str) -> frozenset[str]:
+    """Generator joints read downstream for `skeleton`: its layout's joints and the canonical ones (labels)."""
+    return frozenset(CANONICAL_JOINTS) | {JOINTS[k] for k in layout_index(skeleton)}
+
+
+def simulate(
+    cfg: GeneratorConfig, trials: list[Trial], healthy_scale: np.ndarray | None = None, emit: frozenset[str] | None = None
+) -> list[Simulated]:
+    """Clean 3D motion of `trials`, vectorised over trials (padded to the longest) and frames; `emit` limits
+    the face and hand points built (see `build_joints`; default: all joints)."""
     n = len(trials)
     healthy_scale = np.ones((n, 2)) if healthy_scale is None else healthy_scale
     T = max(t.n_frames for t in trials)
@@ -96,7 +106,7 @@ def simulate(cfg: GeneratorConfig, trials: list[Trial], healthy_scale: np.ndarra
         for key, value in sub.items():
             m[key][idx] = value
     apply_mechanisms(cfg, m, p)
-    joints = build_joints(m, g, p)
+    joints = build_joints(m, g, p, emit)
     reference = standing_fppa_reference(g, p)
     return [
         Simulated(joints[i, : t.n_frames], m["load"][i, : t.n_frames], m["swivel_parts"][i, : t.n_frames], reference[i])
@@ -116,11 +126,18 @@ def frontal_view(joints3d: np.ndarray) -> np.ndarray:
 def measure_fppa(sims: list[Simulated]) -> list[tuple[np.ndarray, np.ndarray]]:
     """FPPA `(T, 2)` of each trial and `(2,)` of its standing reference, by `valgusml.features.fppa_deg` on a
     clean frontal view (one call for the whole batch: the 2D measure is per frame)."""
-    clean = np.concatenate([s.joints[:, :N_CANONICAL] for s in sims] + [s.reference for s in sims])
-    fppa = fppa_deg(frontal_view(clean))
-    out, start = [], 0
+    # `frontal_view` of all frames then all references, written straight into one array (no concatenate).
     lengths = [len(s.joints) for s in sims]
     ref_start = sum(lengths)
+    clean = np.empty((ref_start + len(sims), N_CANONICAL, 2))
+    start = 0
+    for s, n in zip(sims, lengths, strict=True):
+        clean[start : start + n, :, 0] = s.joints[:, :N_CANONICAL, 0]
+        np.negative(s.joints[:, :N_CANONICAL, 2], out=clean[start : start + n, :, 1])
+        start += n
+    clean[ref_start:] = frontal_view(np.concatenate([s.reference for s in sims]))
+    fppa = fppa_deg(clean)
+    out, start = [], 0
     for k, n in enumerate(lengths):
         out.append((fppa[start : start + n], fppa[ref_start + k]))
         start += n
@@ -181,7 +198,7 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
         sims = []
         for b in range(0, len(todo), BATCH):
             part = todo[b : b + BATCH]
-            sims.extend(simulate(cfg, [trials[i] for i in part], scale[part]))
+            sims.extend(simulate(cfg, [trials[i] for i in part], scale[part], emitted_joints(cfg.observation.skeleton)))
         retry = []
         for i, sim, (fppa, standing) in zip(todo, sims, measure_fppa(sims), strict=True):
             labels, measured, unexplained = label_trial(cfg, trials[i], sim, fppa, standing)
@@ -212,7 +229,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
     T = max(t.n_frames for t in trials)
     world = np.zeros((n, T, K, 3))
     for i, (sim, _, _) in enumerate(results):
-        world[i, : len(sim.joints)] = sim.joints[:, index]  # only what the layout emits
+        np.take(sim.joints, index, axis=1, out=world[i, : len(sim.joints)])  # only what the layout emits
     cameras = [sample_camera(cfg, t.rng, t.athlete.height_m) for t in trials] if obs.dims == 2 else None
     if cfg.noise.enabled:
         error, confidence, as_nan, swap = estimator_noise(cfg, trials, T, index)
@@ -228,7 +245,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
         points[as_nan] = np.nan
         confidence[as_nan] = 0.0
     points = points.astype(np.float32)
-    confidence = confidence.astype(np.float32)
+    confidence = confidence.astype(np.float32, copy=False)  # the estimator's is float32 already
     flip = swap_index(obs.skeleton)
     out = []
     for i, (trial, (_sim, labels, measured)) in enumerate(zip(trials, results, strict=True)):

@@ -51,14 +51,25 @@ def _unit(v: np.ndarray) -> np.ndarray:
 def rotate_zyx(v: np.ndarray, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """`Rz(z) @ Ry(y) @ Rx(x) @ v` (right-handed rotations, radians, broadcast against `v[..., 0]`), computed
     element-wise: several times faster than building batched 3x3 matrices."""
+    return rotate_zyx_trig(v, zyx_trig(z, y, x))
+
+
+def zyx_trig(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Cosines and sines `(cz, sz, cy, sy, cx, sx)` for `rotate_zyx_trig`: computed once for several vectors
+    rotated by the same angles."""
+    return np.cos(z), np.sin(z), np.cos(y), np.sin(y), np.cos(x), np.sin(x)
+
+
+def rotate_zyx_trig(v: np.ndarray, trig: tuple[np.ndarray, ...]) -> np.ndarray:
+    """`rotate_zyx` from precomputed `zyx_trig`; the same arithmetic, so the same bits."""
+    cz, sz, cy, sy, cx, sx = trig
     v0, v1, v2 = v[..., 0], v[..., 1], v[..., 2]
-    cx, sx = np.cos(x), np.sin(x)
     v1, v2 = cx * v1 - sx * v2, sx * v1 + cx * v2
-    cy, sy = np.cos(y), np.sin(y)
     v0, v2 = cy * v0 + sy * v2, -sy * v0 + cy * v2
-    cz, sz = np.cos(z), np.sin(z)
     v0, v1 = cz * v0 - sz * v1, sz * v0 + cz * v1
-    return np.stack(np.broadcast_arrays(v0, v1, v2), axis=-1)
+    out = np.empty(np.broadcast_shapes(v0.shape, v1.shape, v2.shape) + (3,))
+    out[..., 0], out[..., 1], out[..., 2] = v0, v1, v2
+    return out
 
 
 def foot_frame(progression_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +79,15 @@ def foot_frame(progression_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     forward = np.stack([s * np.sin(g), -np.cos(g), np.zeros_like(g)], -1)
     lateral = np.stack([s * np.cos(g), np.sin(g) * np.ones_like(s), np.zeros_like(g)], -1)
     return forward, lateral
+
+
+def foot_forward(progression_deg: np.ndarray) -> np.ndarray:
+    """`foot_frame(progression_deg)[0]` alone, for callers that do not need the lateral vector."""
+    g = np.radians(progression_deg)
+    out = np.zeros(g.shape + (3,))
+    out[..., 0] = LIMB_SIGN * np.sin(g)
+    out[..., 1] = -np.cos(g)
+    return out
 
 
 def ankle_from_ball(g: dict, forward, lateral, rho_deg, eversion_deg, navicular_drop) -> np.ndarray:
@@ -115,16 +135,23 @@ def knee_ik(hip, ankle, thigh, shank, bend_dir, medial_sign, swivel_deg, structu
     return knee + medial * offset[..., None]
 
 
-def build_joints(m: dict, g: dict, p: dict) -> np.ndarray:
-    """All generator joints `(n, T, len(JOINTS), 3)` from a programme bent by the mechanisms."""
+def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) -> np.ndarray:
+    """All generator joints `(n, T, len(JOINTS), 3)` from a programme bent by the mechanisms.
+
+    `emit` (default: all) names the joints the caller reads: face and hand points outside it are skipped and
+    left NaN (a layout without them never shows them); every other joint is always built.
+    """
     n, T = m["depth"].shape
-    out = np.zeros((n, T, len(JOINTS), 3))
+    out = np.empty((n, T, len(JOINTS), 3))  # every joint is written below
+    wanted = (lambda name: True) if emit is None else emit.__contains__  # noqa: E731
     thigh, shank = g["thigh"][..., None], g["shank"][..., None]  # (n, 1, 1)
     kind = m["kind"][:, None, :]  # (n, 1, 2)
 
     progression = p["foot_progression"] + m["foot_abduction"]  # rearfoot (n, T, 2); pronation abducts it
     forward, lateral = foot_frame(progression)
-    fore_forward, fore_lateral = foot_frame(p["foot_progression"] + np.zeros_like(m["foot_abduction"]))
+    # The forefoot keeps the design progression: one frame per trial `(n, 1, 2, 3)`, broadcast over time
+    # (`+ 0.0` as the former `+ zeros` did, so a -0.0 angle still turns into +0.0).
+    fore_forward, fore_lateral = foot_frame(p["foot_progression"] + 0.0)
     rel = ankle_from_ball(g, forward, lateral, m["rho"], m["eversion"], m["navicular_drop"])
     ankle = m["ball"] + rel
 
@@ -137,7 +164,7 @@ def build_joints(m: dict, g: dict, p: dict) -> np.ndarray:
     hip_off = axis[:, :, None, :] * half[..., None]  # (n, T, 2, 3)
 
     theta = np.radians(m["theta"])
-    tilt_shank = np.radians(m.get("shank_tilt", m["beta_ratio"] * m["theta"]))
+    tilt_shank = np.radians(m["shank_tilt"] if "shank_tilt" in m else m["beta_ratio"] * m["theta"])
     chain_forward = shank * np.sin(tilt_shank) - thigh * np.sin(theta - tilt_shank)  # hip ahead of ankle
     chain_len2 = thigh**2 + shank**2 + 2.0 * thigh * shank * np.cos(theta)
     w = np.where(kind == CHAIN, m["weight"], 0.0)
@@ -182,7 +209,7 @@ def build_joints(m: dict, g: dict, p: dict) -> np.ndarray:
     ball = np.where(free | airborne, ankle - rel, m["ball"])
 
     # Knees track between straight ahead and the toes (half the foot progression).
-    bend, _ = foot_frame(0.5 * progression)
+    bend = foot_forward(0.5 * progression)
     knee = knee_ik(hips, ankle, thigh, shank, bend, LIMB_SIGN, m["swivel"], p["structural_valgus"])
     knee = np.where(free, knee_free, knee)
     feet = foot_points(g, ball, forward, lateral, fore_forward, fore_lateral, m["rho"], m["eversion"])
@@ -198,16 +225,20 @@ def build_joints(m: dict, g: dict, p: dict) -> np.ndarray:
     # Trunk: forward lean and lean over the stance leg, half the pelvis rotation.
     tz, ty, tx = np.radians(0.5 * m["pelvis_rot"]), np.radians(m["trunk_lateral"]), np.radians(m["trunk_fwd"])
 
+    trunk_trig = zyx_trig(tz, ty, tx)  # the same angles for every trunk vector: one set of cos/sin
+
     def trunk(v: np.ndarray, extra: int = 0) -> np.ndarray:
         """Vectors `v` in the trunk frame → world; `extra` trailing point axes broadcast over the angles."""
         shape = (n, T) + (1,) * extra
-        return rotate_zyx(v, tz.reshape(shape), ty.reshape(shape), tx.reshape(shape))
+        return rotate_zyx_trig(v, tuple(c.reshape(shape) for c in trunk_trig))
 
     scale = (g["height"] / 1.75)[..., None]
     neck = pelvis + trunk(UP * g["trunk"][..., None])
     out[:, :, J["neck"]] = neck
-    head = trunk(np.array(list(HEAD_POINTS.values())), extra=1)
-    out[:, :, [J[name] for name in HEAD_POINTS]] = neck[:, :, None] + head * scale[..., None]
+    names = [name for name in HEAD_POINTS if wanted(name)]
+    out[:, :, [J[name] for name in HEAD_POINTS if not wanted(name)]] = np.nan
+    head = trunk(np.array([HEAD_POINTS[name] for name in names]).reshape(-1, 3), extra=1)
+    out[:, :, [J[name] for name in names]] = neck[:, :, None] + head * scale[..., None]
     arm_flex = np.radians(m["arm_flex"])
     elbow_flex = np.radians(m["elbow_flex"])
     sides = trunk(np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]), extra=1)  # (n, T, 2, 3)
@@ -224,9 +255,13 @@ def build_joints(m: dict, g: dict, p: dict) -> np.ndarray:
         out[:, :, J[f"{side}_elbow"]] = elbow
         out[:, :, J[f"{side}_wrist"]] = wrist
         across = np.array([s, 0.0, 0.0])
-        out[:, :, J[f"{side}_pinky"]] = wrist + 0.07 * lower + 0.02 * across
-        out[:, :, J[f"{side}_index"]] = wrist + 0.08 * lower - 0.01 * across
-        out[:, :, J[f"{side}_thumb"]] = wrist + 0.04 * lower - 0.03 * across
+        for part, reach, offset in (("pinky", 0.07, 0.02), ("index", 0.08, -0.01), ("thumb", 0.04, -0.03)):
+            if not wanted(f"{side}_{part}"):
+                out[:, :, J[f"{side}_{part}"]] = np.nan
+            elif offset > 0:
+                out[:, :, J[f"{side}_{part}"]] = wrist + reach * lower + offset * across
+            else:  # `- 0.01 * across`, not `+ (-0.01) * across`: the same bits as before
+                out[:, :, J[f"{side}_{part}"]] = wrist + reach * lower - (-offset) * across
     return out
 
 
