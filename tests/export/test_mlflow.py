@@ -132,7 +132,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_mlflow_models_serve_answers_http(logged):
+def test_mlflow_models_serve_answers_http(logged, stop_process):
     uri, _, _, _ = logged
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -163,10 +163,5 @@ def test_mlflow_models_serve_answers_http(logged):
         assert 0 <= row["valgus_probability"] <= 1 and row["mechanism"] in (
             "none", "hip_weakness", "adductor_tfl_overactivity", "pronation", "limited_dorsiflexion")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
         proc.stdout.close()

@@ -79,7 +79,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_mlflow_server_logger(tmp_path, tiny_dataset, shared_cache, monkeypatch):
+def test_mlflow_server_logger(tmp_path, tiny_dataset, shared_cache, monkeypatch, stop_process):
     port = _free_port()
     server_dir = tmp_path / "server"
     server_dir.mkdir()
@@ -122,8 +122,4 @@ def test_mlflow_server_logger(tmp_path, tiny_dataset, shared_cache, monkeypatch)
         assert list((server_dir / "artifacts").rglob("last.ckpt"))  # stored by the server, not locally
         assert not (tmp_path / "mlflow.db").exists()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
