@@ -31,11 +31,9 @@ SHOWN = (
 )
 
 
-def _report(export_dir: Path, root: Path, cfg: Any, run_id: str | None) -> Path | None:
-    try:
-        from valgusml.evaluation.report import write_default_report
-    except ImportError:
-        return None
+def _report(export_dir: Path, root: Path, cfg: Any, run_id: str | None) -> Path:
+    from valgusml.evaluation.report import write_default_report
+
     ckpt_dir = Path(cfg.paths.output_dir) / "checkpoints"
     return write_default_report(
         model=str(export_dir),

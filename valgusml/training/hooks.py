@@ -1,13 +1,12 @@
-"""What happens after training, through the other stages' public functions.
+"""What happens after training, through the export stage's public functions.
 
-`export` writes the predictor with `valgusml.export.export_predictor`; `after_training` hands the finished
-run to `valgusml.export.log_predictor_to_mlflow` (which logs and registers the pyfunc model). Both
-are optional stages: a training install without the exporter still trains, tests and logs.
+`export` writes the predictor with `valgusml.export.export_predictor`, checking ONNX against torch on a few
+validation recordings; `after_training` hands the finished run to `valgusml.export.log_predictor_to_mlflow`
+(which logs and registers the pyfunc model).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,16 @@ log = logging.getLogger("valgusml.train")
 N_PARITY_SEQUENCES = 8
 
 
-def _optional(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def parity_sequences(dm: Any, n: int = N_PARITY_SEQUENCES) -> list[Any]:
-    """A few held-out (test) recordings, for the exporter to check ONNX against torch on real inputs."""
+    """A few validation recordings, for the exporter to check ONNX against torch on real inputs."""
     ds = dm.dataset
-    index = ds.indices_of(dm.split.test)[:n]
+    index = ds.indices_of(dm.split.val)[:n]
     return [ds[int(i)] for i in index]
 
 
-def export(ckpt_path: Path, export_dir: Path, dm: Any) -> Path | None:
-    export_predictor = _optional("valgusml.export", "export_predictor")
-    if export_predictor is None:
-        log.warning("valgusml.export is not available: the run is not exported")
-        return None
+def export(ckpt_path: Path, export_dir: Path, dm: Any) -> Path:
+    from valgusml.export import export_predictor
+
     return Path(export_predictor(ckpt_path, export_dir, parity_sequences(dm)))
 
 
@@ -42,12 +32,11 @@ def after_training(run_id: str, ckpt_path: Path | None, export_dir: Path | None,
     """Hand the finished run to the exporter, which logs the predictor as an MLflow pyfunc model and registers it."""
     if export_dir is None:
         return
-    log_predictor = _optional("valgusml.export", "log_predictor_to_mlflow")
-    if log_predictor is None:
-        return
     import mlflow
+
+    from valgusml.export import log_predictor_to_mlflow
 
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
-    info = log_predictor(export_dir, run_id=run_id)
+    info = log_predictor_to_mlflow(export_dir, run_id=run_id)
     log.info("predictor logged to MLflow as %s", getattr(info, "model_uri", info))
