@@ -78,7 +78,8 @@ def validate_limb_label(limb: str, label: Any) -> dict[str, Any]:
     total = sum(clean.values())
     if total <= 0:
         raise InputError(f"labels[{limb!r}].contributions must not be all zero")
-    clean = {name: share / total for name, share in clean.items()}
+    if abs(total - 1.0) > 1e-12:  # only when off: normalising twice must give the same label
+        clean = {name: share / total for name, share in clean.items()}
     return {"valgus": valgus, "mechanism": mechanism, "severity_deg": severity, "contributions": clean}
 
 

@@ -56,25 +56,24 @@ def fppa_deg(keypoints: np.ndarray) -> np.ndarray:
     """Frontal plane projection angle per limb over time, `(T, 2)` for (left, right), in degrees.
 
     The angle between the thigh (hip→knee) and shank (knee→ankle) in the frontal view, positive when the knee
-    lies medial to the hip–ankle line (towards the other hip), negative for varus.
+    lies medial to the hip–ankle line (towards the other hip), negative for varus. Only the hips, knees and
+    ankles are read.
     """
-    kp = as_frontal_2d(keypoints)
-    out = np.full((len(kp), 2), np.nan)
+    kp = keypoints if keypoints.shape[-1] == 2 else frontal_projection(keypoints)
+    out = np.empty((len(kp), 2))
     for k, side in enumerate(LIMBS):
         other = "right" if side == "left" else "left"
         hip, knee, ankle = (_joint(kp, f"{side}_{j}") for j in ("hip", "knee", "ankle"))
-        other_hip = _joint(kp, f"{other}_hip")
-        thigh, shank = knee - hip, ankle - knee
-        cos = np.einsum("tc,tc->t", thigh, shank) / (
-            np.linalg.norm(thigh, axis=1) * np.linalg.norm(shank, axis=1) + 1e-12
-        )
-        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-        line = ankle - hip
-        line_unit = line / (np.linalg.norm(line, axis=1, keepdims=True) + 1e-12)
-        rel = knee - hip
-        off_line = rel - np.einsum("tc,tc->t", rel, line_unit)[:, None] * line_unit
-        medial = other_hip - hip
-        sign = np.sign(np.einsum("tc,tc->t", off_line, medial))
+        medial = _joint(kp, f"{other}_hip") - hip
+        thigh, shank, line = knee - hip, ankle - knee, ankle - hip
+        # atan2 of the 2D cross and dot products: the unsigned angle, accurate near 0 where arccos is not.
+        cross = thigh[:, 0] * shank[:, 1] - thigh[:, 1] * shank[:, 0]
+        dot = thigh[:, 0] * shank[:, 0] + thigh[:, 1] * shank[:, 1]
+        angle = np.degrees(np.arctan2(np.abs(cross), dot))
+        # Medial when the knee and the other hip lie on the same side of the hip-ankle line.
+        knee_side = line[:, 0] * thigh[:, 1] - line[:, 1] * thigh[:, 0]
+        medial_side = line[:, 0] * medial[:, 1] - line[:, 1] * medial[:, 0]
+        sign = np.sign(knee_side * medial_side)
         sign[sign == 0] = 1.0
         out[:, k] = sign * angle
     return out

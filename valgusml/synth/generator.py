@@ -23,15 +23,15 @@ import numpy as np
 from valgusml.data.format import completed_shards, dumps, finalize_dataset, open_dataset, write_shard
 from valgusml.errors import ConfigError
 from valgusml.features.geometry import fppa_deg
-from valgusml.labels import DEFICITS, none_label, task_family
+from valgusml.labels import DEFICITS, none_label, task_family, validate_labels
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS
-from valgusml.synth.athletes import Athlete, sample_athlete
+from valgusml.synth.athletes import FLOAT, Athlete, sample_athlete
 from valgusml.synth.config import GeneratorConfig, validate
-from valgusml.synth.kinematics import JOINTS, build_joints, standing_fppa_reference
+from valgusml.synth.kinematics import JOINTS, build_joints, resolve_knees, standing_fppa_reference
 from valgusml.synth.mechanisms import apply_mechanisms
 from valgusml.synth.observation import estimator_noise, layout_index, project, sample_camera, swap_index
-from valgusml.synth.tasks import Trial, _empty, programme, sample_trial
+from valgusml.synth.tasks import FREE, Trial, _empty, programme, sample_trial
 
 GENERATOR_VERSION = 1
 BATCH = 64  # trials simulated together: large enough to vectorise, small enough to stay in cache
@@ -47,6 +47,8 @@ class Simulated:
     load: np.ndarray  # (T, 2)
     swivel_parts: np.ndarray  # (T, 2, 5): healthy, then DEFICITS
     reference: np.ndarray  # (1, 20, 3) quiet standing frame
+    knee_bend: np.ndarray  # (T, 2, 3) direction each knee bends towards (to re-solve it)
+    chained: np.ndarray  # (2,) limbs whose knee is solved from hip and ankle (not a held free leg)
 
 
 # -- arrays from trials ---------------------------------------------------------------------------------------
@@ -54,23 +56,23 @@ class Simulated:
 
 def _geometry(athletes: list[Athlete], cfg: GeneratorConfig) -> dict[str, np.ndarray]:
     keys = ("thigh", "shank", "foot", "ankle_height", "hip_width", "shoulder_width", "trunk", "upper_arm", "forearm", "height")
-    g = {k: np.array([[a.seg[k]] for a in athletes]) for k in keys}
+    g = {k: np.array([[a.seg[k]] for a in athletes], dtype=FLOAT) for k in keys}
     g["ball_ahead"] = 0.5 * g["foot"]
     g["box_height"] = np.full_like(g["foot"], cfg.tasks.box_height_m)
     g["hip_stand"] = g["ankle_height"] + 0.985 * (g["thigh"] + g["shank"])
     return g
 
 
-def _params(trials: list[Trial], healthy_scale: np.ndarray) -> dict[str, np.ndarray]:
-    col = lambda values: np.asarray(values, dtype=float)[:, None]  # noqa: E731
-    limb = lambda values: np.asarray(values, dtype=float)[:, None, :]  # noqa: E731
+def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
+    col = lambda values: np.asarray(values, dtype=FLOAT)[:, None]  # noqa: E731
+    limb = lambda values: np.asarray(values, dtype=FLOAT)[:, None, :]  # noqa: E731
     p = {k: col([t.params[k] for t in trials]) for k in trials[0].params}
-    p["rep_depths"] = np.array([[t.params[f"rep_depth{k}"] for k in range(4)] for t in trials])
+    p["rep_depths"] = np.array([[t.params[f"rep_depth{k}"] for k in range(4)] for t in trials], dtype=FLOAT)
     ath = [t.athlete for t in trials]
-    p["activation"] = np.stack([a.activation for a in ath])[:, None]
+    p["activation"] = np.stack([a.activation for a in ath]).astype(FLOAT)[:, None]
     p["fatigue_sensitivity"] = col([a.fatigue_sensitivity for a in ath])
     p["dorsiflexion_rom"] = limb([a.dorsiflexion_rom_deg for a in ath])
-    p["healthy_swivel"] = limb([a.healthy_swivel_deg for a in ath]) * healthy_scale[:, None, :]
+    p["healthy_swivel"] = limb([a.healthy_swivel_deg for a in ath])
     p["structural_valgus"] = limb([a.structural_valgus_deg for a in ath])
     p["foot_progression"] = limb([a.foot_progression_deg + t.params["progression_jitter"] for a, t in zip(ath, trials, strict=True)])
     for name in ("pelvic_drop_deg", "rearfoot_eversion_deg", "navicular_drop_mm"):
@@ -86,17 +88,14 @@ def emitted_joints(skeleton: str) -> frozenset[str]:
     return frozenset(CANONICAL_JOINTS) | {JOINTS[k] for k in layout_index(skeleton)}
 
 
-def simulate(
-    cfg: GeneratorConfig, trials: list[Trial], healthy_scale: np.ndarray | None = None, emit: frozenset[str] | None = None
-) -> list[Simulated]:
+def simulate(cfg: GeneratorConfig, trials: list[Trial], emit: frozenset[str] | None = None) -> list[Simulated]:
     """Clean 3D motion of `trials`, vectorised over trials (padded to the longest) and frames; `emit` limits
     the face and hand points built (see `build_joints`; default: all joints)."""
     n = len(trials)
-    healthy_scale = np.ones((n, 2)) if healthy_scale is None else healthy_scale
     T = max(t.n_frames for t in trials)
     fps = np.array([t.fps for t in trials])
-    time = np.arange(T)[None, :] / fps[:, None]
-    p = _params(trials, healthy_scale)
+    time = (np.arange(T)[None, :] / fps[:, None]).astype(FLOAT)
+    p = _params(trials)
     g = _geometry([t.athlete for t in trials], cfg)
     m = _empty(n, T)
     tasks = np.array([t.task for t in trials])
@@ -108,10 +107,35 @@ def simulate(
     apply_mechanisms(cfg, m, p)
     joints = build_joints(m, g, p, emit)
     reference = standing_fppa_reference(g, p)
+    chained = m["kind"] != FREE
     return [
-        Simulated(joints[i, : t.n_frames], m["load"][i, : t.n_frames], m["swivel_parts"][i, : t.n_frames], reference[i])
+        Simulated(joints[i, : t.n_frames], m["load"][i, : t.n_frames], m["swivel_parts"][i, : t.n_frames], reference[i],
+                  m["knee_bend"][i, : t.n_frames], chained[i])
         for i, t in enumerate(trials)
     ]
+
+
+def scale_healthy_swivel(trials: list[Trial], sims: list[Simulated], factors: np.ndarray) -> None:
+    """Multiply each limb's healthy swivel by `factors` `(n, 2)` and re-solve the knees, in place: all trials'
+    frames in one `resolve_knees` call (the swivel moves nothing else)."""
+    lengths = [len(s.joints) for s in sims]
+    per_frame = lambda values: np.repeat(np.asarray(values, dtype=FLOAT), lengths, axis=0)  # noqa: E731
+    for sim, factor in zip(sims, factors, strict=True):
+        sim.swivel_parts[..., 0] *= factor.astype(FLOAT)
+    joints = np.concatenate([s.joints for s in sims])
+    resolve_knees(
+        joints,
+        per_frame([s.chained for s in sims]),
+        np.concatenate([s.knee_bend for s in sims]),
+        per_frame([[t.athlete.seg["thigh"]] for t in trials]),
+        per_frame([[t.athlete.seg["shank"]] for t in trials]),
+        np.concatenate([s.swivel_parts.sum(axis=-1) for s in sims]),
+        per_frame([t.athlete.structural_valgus_deg for t in trials]),
+    )
+    start = 0
+    for sim, n in zip(sims, lengths, strict=True):
+        sim.joints[:] = joints[start : start + n]
+        start += n
 
 
 # -- labels ---------------------------------------------------------------------------------------------------
@@ -123,19 +147,18 @@ def frontal_view(joints3d: np.ndarray) -> np.ndarray:
     return np.stack([joints3d[..., 0], -joints3d[..., 2]], axis=-1)
 
 
+LEG_JOINTS = [CANONICAL_JOINTS.index(f"{side}_{part}") for side in ("left", "right") for part in ("hip", "knee", "ankle")]
+
+
 def measure_fppa(sims: list[Simulated]) -> list[tuple[np.ndarray, np.ndarray]]:
     """FPPA `(T, 2)` of each trial and `(2,)` of its standing reference, by `valgusml.features.fppa_deg` on a
-    clean frontal view (one call for the whole batch: the 2D measure is per frame)."""
-    # `frontal_view` of all frames then all references, written straight into one array (no concatenate).
+    clean frontal view (one call for the whole batch: the 2D measure is per frame, and it reads only the
+    hips, knees and ankles, so only those are copied; the other joints stay NaN)."""
     lengths = [len(s.joints) for s in sims]
     ref_start = sum(lengths)
-    clean = np.empty((ref_start + len(sims), N_CANONICAL, 2))
-    start = 0
-    for s, n in zip(sims, lengths, strict=True):
-        clean[start : start + n, :, 0] = s.joints[:, :N_CANONICAL, 0]
-        np.negative(s.joints[:, :N_CANONICAL, 2], out=clean[start : start + n, :, 1])
-        start += n
-    clean[ref_start:] = frontal_view(np.concatenate([s.reference for s in sims]))
+    legs = np.concatenate([s.joints[:, LEG_JOINTS] for s in sims] + [s.reference[:, LEG_JOINTS] for s in sims])
+    clean = np.full((ref_start + len(sims), N_CANONICAL, 2), np.nan, dtype=FLOAT)
+    clean[:, LEG_JOINTS] = frontal_view(legs)
     fppa = fppa_deg(clean)
     out, start = [], 0
     for k, n in enumerate(lengths):
@@ -184,37 +207,40 @@ def label_trial(
         measured["dynamic_fppa_deg"].append(round(dynamic, 3))
         measured["peak_time_s"].append(round(peak_frame / trial.fps, 4))
         measured["loaded"].append(was_loaded)
-    return labels, measured, unexplained
+    return validate_labels(labels), measured, unexplained
 
 
 def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:
     """Simulate, label, and tone down healthy swivel where it alone would make a valgus limb."""
+    # Batches of similar length share padding; each trial's result does not depend on its batch.
+    order = sorted(range(len(trials)), key=lambda i: (trials[i].n_frames, i))
+    sims: list[Any] = [None] * len(trials)
+    for b in range(0, len(order), BATCH):
+        part = order[b : b + BATCH]
+        for i, sim in zip(part, simulate(cfg, [trials[i] for i in part], emitted_joints(cfg.observation.skeleton)), strict=True):
+            sims[i] = sim
     scale = np.ones((len(trials), 2))
-    todo = np.arange(len(trials))
+    todo = list(range(len(trials)))
     results: list[Any] = [None] * len(trials)
     for round_ in range(RESCALE_ROUNDS + 1):
-        # Batches of similar length share padding; each trial's result does not depend on its batch.
-        todo = np.asarray(sorted(todo, key=lambda i: (trials[i].n_frames, i)))
-        sims = []
-        for b in range(0, len(todo), BATCH):
-            part = todo[b : b + BATCH]
-            sims.extend(simulate(cfg, [trials[i] for i in part], scale[part], emitted_joints(cfg.observation.skeleton)))
-        retry = []
-        for i, sim, (fppa, standing) in zip(todo, sims, measure_fppa(sims), strict=True):
-            labels, measured, unexplained = label_trial(cfg, trials[i], sim, fppa, standing)
+        factors: dict[int, np.ndarray] = {}
+        for i, (fppa, standing) in zip(todo, measure_fppa([sims[i] for i in todo]), strict=True):
+            labels, measured, unexplained = label_trial(cfg, trials[i], sims[i], fppa, standing)
             if unexplained.any() and round_ < RESCALE_ROUNDS:
-                margin = cfg.labels.healthy_margin_deg
+                factor = np.ones(2)
                 for k in np.flatnonzero(unexplained):
-                    target = measured["threshold_deg"] - margin
+                    target = measured["threshold_deg"] - cfg.labels.healthy_margin_deg
                     ratio = target / max(measured["dynamic_fppa_deg"][k], 1e-6)
-                    scale[i, k] *= float(np.clip(0.9 * ratio, 0.0, 0.95))
-                retry.append(i)
+                    factor[k] = float(np.clip(0.9 * ratio, 0.0, 0.95))
+                scale[i] *= factor
+                factors[i] = factor
             else:
                 measured["healthy_swivel_scale"] = [round(float(s), 4) for s in scale[i]]
-                results[i] = (sim, labels, measured)
-        if not retry:
+                results[i] = (sims[i], labels, measured)
+        if not factors:
             break
-        todo = np.asarray(retry)
+        todo = list(factors)
+        scale_healthy_swivel([trials[i] for i in todo], [sims[i] for i in todo], np.array(list(factors.values())))
     return results
 
 
@@ -227,7 +253,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
     index = layout_index(obs.skeleton)
     n, K = len(trials), len(index)
     T = max(t.n_frames for t in trials)
-    world = np.zeros((n, T, K, 3))
+    world = np.zeros((n, T, K, 3), dtype=FLOAT)
     for i, (sim, _, _) in enumerate(results):
         np.take(sim.joints, index, axis=1, out=world[i, : len(sim.joints)])  # only what the layout emits
     cameras = [sample_camera(cfg, t.rng, t.athlete.height_m) for t in trials] if obs.dims == 2 else None
@@ -235,7 +261,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
         error, confidence, as_nan, swap = estimator_noise(cfg, trials, T, index)
         world += error
     else:
-        confidence = np.ones((n, T, K))
+        confidence = np.ones((n, T, K), dtype=np.float32)
         as_nan = swap = None
     if cameras is not None:
         points = project(world, cameras, np.array([0.55 * t.athlete.height_m for t in trials]))
@@ -244,8 +270,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
     if as_nan is not None:
         points[as_nan] = np.nan
         confidence[as_nan] = 0.0
-    points = points.astype(np.float32)
-    confidence = confidence.astype(np.float32, copy=False)  # the estimator's is float32 already
+    points = points.astype(np.float32, copy=False)
     flip = swap_index(obs.skeleton)
     out = []
     for i, (trial, (_sim, labels, measured)) in enumerate(zip(trials, results, strict=True)):
@@ -265,7 +290,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
             "swapped_frames": swapped,
             "units": "pixels" if cameras is not None else "metres",
         }
-        out.append(KeypointSequence(
+        out.append(KeypointSequence.trusted(  # valid by construction: see tests/synth/test_generator.py
             keypoints=kp,
             confidence=conf,
             skeleton=obs.skeleton,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from valgusml.skeleton import CANONICAL_JOINTS
-from valgusml.synth.athletes import LIMB_SIGN
+from valgusml.synth.athletes import FLOAT, LIMB_SIGN
 from valgusml.synth.tasks import CHAIN, FREE
 
 EXTRA_JOINTS: tuple[str, ...] = (
@@ -25,7 +25,7 @@ EXTRA_JOINTS: tuple[str, ...] = (
 )
 JOINTS: tuple[str, ...] = CANONICAL_JOINTS + EXTRA_JOINTS  # everything the generator builds
 J = {name: k for k, name in enumerate(JOINTS)}
-UP = np.array([0.0, 0.0, 1.0])
+UP = np.array([0.0, 0.0, 1.0], dtype=FLOAT)
 
 # Head points relative to the neck in the trunk frame, for a 1.75 m athlete (x left, y backward, z up).
 HEAD_POINTS = {
@@ -44,8 +44,16 @@ HEAD_POINTS = {
 }
 
 
+# Vector helpers on the last axis (3) written per component: numpy reduces or broadcasts over an axis of
+# length 3 an order of magnitude slower than it runs three whole-array operations.
+
+
+def norm3(v: np.ndarray) -> np.ndarray:
+    return np.sqrt(v[..., 0] * v[..., 0] + v[..., 1] * v[..., 1] + v[..., 2] * v[..., 2])
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-12)
+    return v / (norm3(v) + 1e-12)[..., None]
 
 
 def rotate_zyx(v: np.ndarray, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -67,7 +75,7 @@ def rotate_zyx_trig(v: np.ndarray, trig: tuple[np.ndarray, ...]) -> np.ndarray:
     v1, v2 = cx * v1 - sx * v2, sx * v1 + cx * v2
     v0, v2 = cy * v0 + sy * v2, -sy * v0 + cy * v2
     v0, v1 = cz * v0 - sz * v1, sz * v0 + cz * v1
-    out = np.empty(np.broadcast_shapes(v0.shape, v1.shape, v2.shape) + (3,))
+    out = np.empty(np.broadcast_shapes(v0.shape, v1.shape, v2.shape) + (3,), dtype=np.result_type(v0, v1, v2))
     out[..., 0], out[..., 1], out[..., 2] = v0, v1, v2
     return out
 
@@ -84,7 +92,7 @@ def foot_frame(progression_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def foot_forward(progression_deg: np.ndarray) -> np.ndarray:
     """`foot_frame(progression_deg)[0]` alone, for callers that do not need the lateral vector."""
     g = np.radians(progression_deg)
-    out = np.zeros(g.shape + (3,))
+    out = np.zeros(g.shape + (3,), dtype=g.dtype)
     out[..., 0] = LIMB_SIGN * np.sin(g)
     out[..., 1] = -np.cos(g)
     return out
@@ -117,32 +125,44 @@ def foot_points(g: dict, ball, forward, lateral, fore_forward, fore_lateral, rho
 
 def knee_ik(hip, ankle, thigh, shank, bend_dir, medial_sign, swivel_deg, structural_deg):
     """Knee from hip and ankle: bend toward `bend_dir`, swivelled medially about the hip-ankle axis."""
-    axis = ankle - hip
-    dist = np.linalg.norm(axis, axis=-1)
-    u = axis / (dist[..., None] + 1e-12)
+    hx, hy, hz = hip[..., 0], hip[..., 1], hip[..., 2]
+    ux, uy, uz = ankle[..., 0] - hx, ankle[..., 1] - hy, ankle[..., 2] - hz
+    dist = np.sqrt(ux * ux + uy * uy + uz * uz)
+    inverse = 1.0 / (dist + 1e-12)
+    ux, uy, uz = ux * inverse, uy * inverse, uz * inverse
     reach = np.clip(dist, np.abs(thigh - shank) + 1e-4, (thigh + shank) * 0.99999)
     along = (thigh**2 - shank**2 + reach**2) / (2.0 * reach)
     height = np.sqrt(np.maximum(thigh**2 - along**2, 0.0))
-    f = _unit(bend_dir - np.sum(bend_dir * u, -1, keepdims=True) * u)
-    medial_raw = np.zeros_like(u)
-    medial_raw[..., 0] = -medial_sign
-    medial = medial_raw - np.sum(medial_raw * u, -1, keepdims=True) * u - np.sum(medial_raw * f, -1, keepdims=True) * f
-    medial = _unit(medial)
-    s = np.radians(swivel_deg)[..., None]
+    # Bend direction and medial direction, both made perpendicular to the hip-ankle axis (and to each other).
+    bx, by, bz = bend_dir[..., 0], bend_dir[..., 1], bend_dir[..., 2]
+    d = bx * ux + by * uy + bz * uz
+    fx, fy, fz = bx - d * ux, by - d * uy, bz - d * uz
+    inverse = 1.0 / (np.sqrt(fx * fx + fy * fy + fz * fz) + 1e-12)
+    fx, fy, fz = fx * inverse, fy * inverse, fz * inverse
+    medial_x = -medial_sign  # the medial direction before projection: (-sign, 0, 0)
+    du, df = medial_x * ux, medial_x * fx
+    mx, my, mz = medial_x - du * ux - df * fx, -du * uy - df * fy, -du * uz - df * fz
+    inverse = 1.0 / (np.sqrt(mx * mx + my * my + mz * mz) + 1e-12)
+    mx, my, mz = mx * inverse, my * inverse, mz * inverse
+    s = np.radians(swivel_deg)
+    bend, swivel = height * np.cos(s), height * np.sin(s)
     # Structural alignment: a constant knee offset giving the FPPA `structural_deg` in full extension.
     offset = np.tan(np.radians(structural_deg)) * thigh * shank / (thigh + shank)
-    knee = hip + u * along[..., None] + height[..., None] * (np.cos(s) * f + np.sin(s) * medial)
-    return knee + medial * offset[..., None]
+    knee = np.empty(np.broadcast_shapes(hx.shape, bend.shape) + (3,), dtype=np.result_type(hip, bend))
+    for c, (h, u, f, m) in enumerate(((hx, ux, fx, mx), (hy, uy, fy, my), (hz, uz, fz, mz))):
+        knee[..., c] = h + u * along + bend * f + swivel * m + m * offset
+    return knee
 
 
 def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) -> np.ndarray:
-    """All generator joints `(n, T, len(JOINTS), 3)` from a programme bent by the mechanisms.
+    """All generator joints `(n, T, len(JOINTS), 3)` from a programme bent by the mechanisms (adds the knees'
+    bend directions to `m` as "knee_bend").
 
     `emit` (default: all) names the joints the caller reads: face and hand points outside it are skipped and
     left NaN (a layout without them never shows them); every other joint is always built.
     """
     n, T = m["depth"].shape
-    out = np.empty((n, T, len(JOINTS), 3))  # every joint is written below
+    out = np.empty((n, T, len(JOINTS), 3), dtype=FLOAT)  # every joint is written below
     wanted = (lambda name: True) if emit is None else emit.__contains__  # noqa: E731
     thigh, shank = g["thigh"][..., None], g["shank"][..., None]  # (n, 1, 1)
     kind = m["kind"][:, None, :]  # (n, 1, 2)
@@ -169,7 +189,7 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     chain_len2 = thigh**2 + shank**2 + 2.0 * thigh * shank * np.cos(theta)
     w = np.where(kind == CHAIN, m["weight"], 0.0)
     wsum = w.sum(-1)
-    pelvis = np.zeros((n, T, 3))
+    pelvis = np.zeros((n, T, 3), dtype=FLOAT)
     pelvis[..., 0] = m["pelvis_x"]
     chained = wsum > 0
     py = ((ankle[..., 1] - chain_forward - hip_off[..., 1]) * w).sum(-1) / np.maximum(wsum, 1e-9)
@@ -202,14 +222,15 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     free = (kind == FREE)[..., None]
     # Airborne (swing, flight) feet out of the leg's reach are drawn toward the hip; planted ones never move.
     reach = ankle - hips
-    dist = np.linalg.norm(reach, axis=-1, keepdims=True)
+    dist = norm3(reach)[..., None]
     pulled = hips + reach * np.minimum(1.0, 0.998 * (thigh + shank)[..., None] / np.maximum(dist, 1e-9))
     airborne = (~m["planted"])[..., None]
     ankle = np.where(free, ankle_free, np.where(airborne, pulled, ankle))
     ball = np.where(free | airborne, ankle - rel, m["ball"])
 
-    # Knees track between straight ahead and the toes (half the foot progression).
-    bend = foot_forward(0.5 * progression)
+    # Knees track between straight ahead and the toes (half the foot progression); kept in `m` for
+    # `resolve_knees`.
+    bend = m["knee_bend"] = foot_forward(0.5 * progression)
     knee = knee_ik(hips, ankle, thigh, shank, bend, LIMB_SIGN, m["swivel"], p["structural_valgus"])
     knee = np.where(free, knee_free, knee)
     feet = foot_points(g, ball, forward, lateral, fore_forward, fore_lateral, m["rho"], m["eversion"])
@@ -237,11 +258,11 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     out[:, :, J["neck"]] = neck
     names = [name for name in HEAD_POINTS if wanted(name)]
     out[:, :, [J[name] for name in HEAD_POINTS if not wanted(name)]] = np.nan
-    head = trunk(np.array([HEAD_POINTS[name] for name in names]).reshape(-1, 3), extra=1)
+    head = trunk(np.array([HEAD_POINTS[name] for name in names], dtype=FLOAT).reshape(-1, 3), extra=1)
     out[:, :, [J[name] for name in names]] = neck[:, :, None] + head * scale[..., None]
     arm_flex = np.radians(m["arm_flex"])
     elbow_flex = np.radians(m["elbow_flex"])
-    sides = trunk(np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]), extra=1)  # (n, T, 2, 3)
+    sides = trunk(np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]], dtype=FLOAT), extra=1)  # (n, T, 2, 3)
     for k, side in enumerate(("left", "right")):
         s = LIMB_SIGN[k]
         # Neck = shoulder midpoint, as estimators place it.
@@ -254,7 +275,7 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
         out[:, :, J[f"{side}_shoulder"]] = shoulder
         out[:, :, J[f"{side}_elbow"]] = elbow
         out[:, :, J[f"{side}_wrist"]] = wrist
-        across = np.array([s, 0.0, 0.0])
+        across = np.array([s, 0.0, 0.0], dtype=FLOAT)
         for part, reach, offset in (("pinky", 0.07, 0.02), ("index", 0.08, -0.01), ("thumb", 0.04, -0.03)):
             if not wanted(f"{side}_{part}"):
                 out[:, :, J[f"{side}_{part}"]] = np.nan
@@ -263,6 +284,21 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
             else:  # `- 0.01 * across`, not `+ (-0.01) * across`: the same bits as before
                 out[:, :, J[f"{side}_{part}"]] = wrist + reach * lower - (-offset) * across
     return out
+
+
+KNEES = [J["left_knee"], J["right_knee"]]
+
+
+def resolve_knees(joints, chained, knee_bend, thigh, shank, swivel_deg, structural_deg) -> None:
+    """Re-solve, in place, the knees of `joints` `(N, len(JOINTS), 3)` for a new medial swivel `(N, 2)`.
+
+    Frames may come from several trials stacked (per-frame `thigh`, `shank` `(N, 1)`, `structural_deg`,
+    `knee_bend` and `chained` `(N, 2)`): the knee is the only joint the swivel moves, so hips and ankles stay
+    and only limbs solved from hip and ankle (`chained`, not held free) change.
+    """
+    hips, ankles = joints[:, [J["left_hip"], J["right_hip"]]], joints[:, [J["left_ankle"], J["right_ankle"]]]
+    knee = knee_ik(hips, ankles, thigh, shank, knee_bend, LIMB_SIGN, swivel_deg, structural_deg)
+    joints[:, KNEES] = np.where(chained[..., None], knee, joints[:, KNEES])
 
 
 def standing_fppa_reference(g: dict, p: dict) -> np.ndarray:
@@ -274,15 +310,15 @@ def standing_fppa_reference(g: dict, p: dict) -> np.ndarray:
     thigh, shank = g["thigh"][..., None], g["shank"][..., None]
     half = 0.5 * g["hip_width"][..., None] * LIMB_SIGN  # (n, 1, 2)
     stance = half * p["stance_ratio"][..., None]
-    hips = np.zeros((n, 1, 2, 3))
+    hips = np.zeros((n, 1, 2, 3), dtype=FLOAT)
     hips[..., 0] = half
     height = np.sqrt((thigh + shank) ** 2 * 0.995 - (stance - half) ** 2)
     hips[..., 2] = height
-    ankles = np.zeros((n, 1, 2, 3))
+    ankles = np.zeros((n, 1, 2, 3), dtype=FLOAT)
     ankles[..., 0] = stance
     forward, _ = foot_frame(0.5 * p["foot_progression"])
-    knee = knee_ik(hips, ankles, thigh, shank, forward, LIMB_SIGN, np.zeros((n, 1, 2)), p["structural_valgus"])
-    frame = np.zeros((n, 1, len(CANONICAL_JOINTS), 3))
+    knee = knee_ik(hips, ankles, thigh, shank, forward, LIMB_SIGN, np.zeros((n, 1, 2), dtype=FLOAT), p["structural_valgus"])
+    frame = np.zeros((n, 1, len(CANONICAL_JOINTS), 3), dtype=FLOAT)
     for k, side in enumerate(("left", "right")):
         frame[:, :, J[f"{side}_hip"]] = hips[:, :, k]
         frame[:, :, J[f"{side}_knee"]] = knee[:, :, k]

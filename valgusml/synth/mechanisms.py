@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from valgusml.synth.athletes import FLOAT
 from valgusml.synth.config import GeneratorConfig
 from valgusml.synth.tasks import CHAIN, smoothstep
 
@@ -42,11 +43,11 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     chain = (m["kind"] == CHAIN)[:, None, :]  # (n, 1, 2)
     beta_demand = m["beta_ratio"] * m["theta"]
     beta_max = p["dorsiflexion_rom"] - mcfg.squat_dorsiflexion_margin_deg
-    excess = np.where(chain, softplus(beta_demand - beta_max) - softplus(np.full(1, -40.0)), 0.0)
+    excess = np.where(chain, softplus(beta_demand - beta_max) - softplus(FLOAT(-40.0)), 0.0)
     excess = np.maximum(excess, 0.0)
     theta = np.where(chain, m["theta"] - mcfg.dorsiflexion_depth_loss * excess, m["theta"])
     beta = m["beta_ratio"] * theta
-    heel_rise = np.where(chain, softplus(beta - beta_max, 1.5) - softplus(np.full(1, -40.0), 1.5), 0.0)
+    heel_rise = np.where(chain, softplus(beta - beta_max, 1.5) - softplus(FLOAT(-40.0), 1.5), 0.0)
     m["theta"] = theta
     m["beta"] = np.where(chain, beta - np.maximum(heel_rise, 0.0), 0.0)  # ankle dorsiflexion actually used
     m["shank_tilt"] = beta

@@ -12,7 +12,6 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-from scipy.signal import lfilter
 
 from valgusml.skeleton import get_skeleton
 from valgusml.synth.athletes import OFFSET_GROUPS, uniform
@@ -82,20 +81,49 @@ def offset_magnitudes_m(cfg: GeneratorConfig) -> np.ndarray:
     return 1e-3 * np.array(lows), 1e-3 * np.array(highs)
 
 
+def standard_normal32(rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
+    """Fill float32 `out` with standard normal draws by the Box-Muller transform of `rng.random`.
+
+    numpy's own float32 normal sampler runs ~3x slower than this here, and jitter is most of the generator's
+    random numbers. Uniforms are taken from (0, 1] so the logarithm is finite.
+    """
+    flat = out.reshape(-1)
+    half = (flat.size + 1) // 2
+    u = rng.random((2, half), dtype=np.float32)
+    radius = np.sqrt(-2.0 * np.log(1.0 - u[0]))  # 1 - u is in (0, 1]
+    angle = u[1] * np.float32(2.0 * np.pi)
+    np.multiply(radius[: flat.size - half], np.sin(angle[: flat.size - half]), out=flat[half:])
+    np.multiply(radius, np.cos(angle), out=flat[:half])
+    return out
+
+
+def ar1_in_place(series: np.ndarray, fps: np.ndarray, time_constant_s: float) -> np.ndarray:
+    """Turn unit white noise `(n, T, C)` into AR(1) noise with unit stationary variance, in place, per row
+    at its own frame rate `fps` `(n,)`; frame 0 is the stationary start. A loop over frames on `(n, C)` slices
+    runs several times faster than `scipy.signal.lfilter` along a middle axis, and handles a rate per row."""
+    a = np.exp(-1.0 / (time_constant_s * fps)).astype(series.dtype)[:, None]
+    series[:, 1:] *= np.sqrt(1.0 - a * a)[:, None]
+    step = np.empty_like(series[:, 0])
+    for t in range(1, series.shape[1]):
+        np.multiply(series[:, t - 1], a, out=step)
+        series[:, t] += step
+    return series
+
+
 def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: np.ndarray):
     """Pose-estimator error for a batch of trials, padded to `n_frames`, for generator joints `joints`.
 
-    Returns world error `(n, T, K, 3)` metres, confidence `(n, T, K)`, NaN mask `(n, T, K)` and left/right
-    swap mask `(n, T)`. Random draws come from each trial's own stream, in a fixed order; the heavy work
-    (filtering, scattering bursts) is done once for the batch.
+    Returns world error `(n, T, K, 3)` metres (float32), confidence `(n, T, K)`, NaN mask `(n, T, K)` and
+    left/right swap mask `(n, T)`. Random draws come from each trial's own stream, in a fixed order; the heavy
+    work (filtering, scattering bursts) is done once for the batch.
     """
     ncfg = cfg.noise
     n, K = len(trials), len(joints)
     lows, highs = offset_magnitudes_m(cfg)
     foot = IS_FOOT[joints]
-    white = np.zeros((n, n_frames + 1, K * 3), dtype=np.float32)  # float32: noise needs no more
+    jitter = np.zeros((n, n_frames, K * 3), dtype=np.float32)  # float32: noise needs no more
     confidence = np.empty((n, n_frames, K), dtype=np.float32)
-    systematic = np.empty((n, K, 3))
+    systematic = np.empty((n, K, 3), dtype=np.float32)
     burst_rows: list[tuple[np.ndarray, ...]] = []
     swap = np.zeros((n, n_frames), dtype=bool)
     burst_lo, burst_hi = ncfg.dropout_burst_s
@@ -112,7 +140,7 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
             mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
             per_athlete[key] = (direction, (mixed * magnitude)[group_index])  # `direction` pins the id
         systematic[i] = per_athlete[key][1]
-        rng.standard_normal(dtype=np.float32, out=white[i, : T + 1])  # in place: the same draws, no copy
+        standard_normal32(rng, jitter[i, :T])
         confidence[i] = rng.uniform(*ncfg.confidence, size=K)
         mean_burst = max(1.0, 0.5 * (burst_lo + burst_hi) * fps)
         count = int(rng.poisson(ncfg.dropout_fraction * T * K / mean_burst))
@@ -131,19 +159,13 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
             start = int(rng.integers(T))
             swap[i, start : min(start + span, T)] = True
 
-    # AR(1) jitter with unit stationary variance, one filter per frame rate; row 0 seeds the filter state.
-    jitter = np.empty((n, n_frames, K * 3), dtype=np.float32)
-    fps_all = np.array([t.fps for t in trials])
-    for fps in np.unique(fps_all):
-        rows = np.flatnonzero(fps_all == fps)
-        a = float(np.exp(-1.0 / (ncfg.jitter_time_constant_s * fps)))
-        jitter[rows] = lfilter([np.sqrt(1.0 - a * a)], [1.0, -a], white[rows, 1:], axis=1,
-                               zi=(a * white[rows, :1]))[0]
+    ar1_in_place(jitter, np.array([t.fps for t in trials]), ncfg.jitter_time_constant_s)
     jitter = jitter.reshape(n, n_frames, K, 3)
     scale = (1e-3 * ncfg.jitter_mm * np.where(foot, ncfg.foot_noise_factor, 1.0)).astype(np.float32)
-    error = systematic[:, None].astype(np.float32) + jitter * scale[None, None, :, None]
     wobble = np.abs(jitter[..., 0]) + np.abs(jitter[..., 1])
     confidence = np.clip(confidence - 0.03 * wobble * np.where(foot, 1.5, 1.0).astype(np.float32), 0.0, 1.0)
+    error = np.multiply(jitter, scale[:, None], out=jitter)
+    error += systematic[:, None]
 
     as_nan = np.zeros((n, n_frames, K), dtype=bool)
     trial_of, joint, start, span, conf, guess, nan, limit = (np.concatenate(c) for c in zip(*burst_rows, strict=True))
@@ -166,10 +188,16 @@ def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: floa
     hfov = np.radians(uniform(rng, c.horizontal_fov_deg))
     focal = 0.5 * width / np.tan(0.5 * hfov)
     fill = uniform(rng, c.fill_fraction)
-    distance = max(1.5, focal * height_m * 1.15 / (fill * height))  # 1.15: room for arms and jumps
+    pitch = uniform(rng, c.pitch_deg)
+    # The athlete (x 1.15: room for arms and jumps) fills `fill` of the frame height. The aim point sits at
+    # 0.55 of the body height (`project`'s target), so the feet are further below the centre than the head is
+    # above it, and an upward pitch moves them further down: step back rather than cut the feet off.
+    feet_below_centre = focal * np.tan(np.radians(max(pitch, 0.0)))
+    distance = max(1.5, focal * height_m * 1.15 / (fill * height),
+                   focal * 0.55 * height_m * 1.1 / (0.47 * height - feet_below_centre))
     return {
         "yaw_deg": yaw,
-        "pitch_deg": uniform(rng, c.pitch_deg),
+        "pitch_deg": pitch,
         "height_m": uniform(rng, c.height_m),
         "focal_px": float(focal),
         "distance_m": float(distance),
@@ -179,43 +207,47 @@ def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: floa
     }
 
 
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`np.cross` of two 3-vectors with its exact arithmetic (products, then one subtraction), without its
-    per-call overhead (it dominates for single vectors)."""
-    a0, a1, a2 = a.tolist()
-    b0, b1, b2 = b.tolist()
-    return np.array([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0])
+def camera_matrices(cameras: list[dict], target_z: np.ndarray) -> np.ndarray:
+    """Homogeneous 3x4 projection matrix `(n, 3, 4)` (intrinsics x extrinsics, float64) of each camera dict
+    from `sample_camera`, aimed at height `target_z` `(n,)` above the athlete's feet; vectorised over cameras.
 
-
-def camera_axes(camera: dict, target_z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Position and unit axes (look, right, down) of a camera dict from `sample_camera`."""
-    yaw = np.radians(camera["yaw_deg"])
-    target = np.array([camera["aim_jitter_m"][0], 0.0, target_z + camera["aim_jitter_m"][1]])
-    # In front of the athlete (who faces -y), turned by yaw about the vertical through the target.
-    position = target + camera["distance_m"] * np.array([np.sin(yaw), -np.cos(yaw), 0.0])
-    position[2] = camera["height_m"]
+    The camera stands in front of the athlete (who faces -y), turned by yaw about the vertical through the
+    target, then pitched; rows give (x w, y w, w) for pixels x right, y down, principal point at the centre.
+    """
+    get = lambda key: np.array([c[key] for c in cameras], dtype=float)  # noqa: E731
+    yaw, pitch = np.radians(get("yaw_deg")), np.radians(get("pitch_deg"))
+    aim = np.array([c["aim_jitter_m"] for c in cameras], dtype=float).reshape(-1, 2)
+    target = np.stack([aim[:, 0], np.zeros(len(cameras)), np.asarray(target_z, dtype=float) + aim[:, 1]], -1)
+    position = target + get("distance_m")[:, None] * np.stack([np.sin(yaw), -np.cos(yaw), np.zeros_like(yaw)], -1)
+    position[:, 2] = get("height_m")
     look = target - position
-    look /= np.linalg.norm(look)
-    right = _cross(look, np.array([0.0, 0.0, 1.0]))
-    right /= np.linalg.norm(right)
-    down = _cross(look, right)
-    pitch = np.radians(camera["pitch_deg"])
-    look, down = np.cos(pitch) * look - np.sin(pitch) * down, np.sin(pitch) * look + np.cos(pitch) * down
-    return position, look, right, down
+    look /= np.linalg.norm(look, axis=1, keepdims=True)
+    right = np.stack([look[:, 1], -look[:, 0], np.zeros_like(yaw)], -1)  # look x up
+    right /= np.linalg.norm(right, axis=1, keepdims=True)
+    down = np.cross(look, right)
+    c, s = np.cos(pitch)[:, None], np.sin(pitch)[:, None]
+    look, down = c * look - s * down, s * look + c * down
+    focal, cx, cy = get("focal_px")[:, None], 0.5 * get("width")[:, None], 0.5 * get("height")[:, None]
+    matrix = np.empty((len(cameras), 3, 4))
+    matrix[:, :, :3] = np.stack([focal * right + cx * look, focal * down + cy * look, look], axis=1)
+    matrix[:, :, 3] = -np.einsum("nrc,nc->nr", matrix[:, :, :3], position)
+    return matrix
 
 
 def project(points: np.ndarray, cameras: list[dict], target_z: np.ndarray) -> np.ndarray:
     """Pinhole projection of world points `(n, T, K, 3)` through one camera per trial into pixels
-    `(n, T, K, 2)`, y down, principal point at the image centre."""
-    axes = [camera_axes(c, z) for c, z in zip(cameras, target_z, strict=True)]
-    position, look, right, down = (np.stack(a) for a in zip(*axes, strict=True))
-    f = np.array([c["focal_px"] for c in cameras])[:, None, None]
-    rel = points - position[:, None, None, :]
-    depth = np.einsum("ntkc,nc->ntk", rel, look)
-    out = np.empty(points.shape[:-1] + (2,))
-    out[..., 0] = f * np.einsum("ntkc,nc->ntk", rel, right) / depth + 0.5 * np.array([c["width"] for c in cameras])[:, None, None]
-    out[..., 1] = f * np.einsum("ntkc,nc->ntk", rel, down) / depth + 0.5 * np.array([c["height"] for c in cameras])[:, None, None]
-    return out
+    `(n, T, K, 2)`, y down, principal point at the image centre, in the dtype of `points`: one batched
+    matmul by `camera_matrices`."""
+    n = len(cameras)
+    matrix = camera_matrices(cameras, target_z).astype(points.dtype)
+    h = np.matmul(points.reshape(n, -1, 3), matrix[:, :, :3].transpose(0, 2, 1))
+    # Component by component: numpy broadcasts over a last axis of 2-3 several times slower.
+    inverse_depth = np.reciprocal(h[..., 2] + matrix[:, 2, 3, None])
+    out = np.empty(h.shape[:-1] + (2,), dtype=points.dtype)
+    for c in range(2):
+        np.add(h[..., c], matrix[:, c, 3, None], out=out[..., c])
+        out[..., c] *= inverse_depth
+    return out.reshape(points.shape[:-1] + (2,))
 
 
 @cache

@@ -10,13 +10,14 @@ Every array is `(n, T)` or `(n, T, 2)` (limb axis: left, right) for n trials pad
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from valgusml.labels import task_family
-from valgusml.synth.athletes import LIMB_SIGN, Athlete, uniform
+from valgusml.synth.athletes import FLOAT, LIMB_SIGN, Athlete, uniform
 from valgusml.synth.config import GeneratorConfig
 
 GRAVITY = 9.81
@@ -38,18 +39,56 @@ class Trial:
         return f"{self.athlete.id}-t{self.index:02d}"
 
 
+# Per-trial draws within fixed bounds; config-driven bounds are added in `sample_trial`.
+FIXED_BOUNDS: dict[str, tuple[float, float]] = {
+    "t0": (0.2, 0.7),
+    "pause_s": (0.0, 0.4),
+    "fatigue_draw": (0.0, 1.0),
+    "free_hip_flex": (15.0, 45.0),
+    "free_knee_flex": (40.0, 95.0),
+    "t_off": (0.3, 0.8),
+    "propulsion_s": (0.2, 0.3),
+    "jump_flight_s": (0.38, 0.55),
+    "second_depth": (35.0, 55.0),
+    "box_setback": (0.25, 0.4),
+    "gait_phase0": (0.0, 1.0),
+    "pelvis_rot_amp": (2.0, 6.0),
+    "task_draw": (0.0, 1.0),
+    "fps_draw": (0.0, 1.0),
+    "arm_draw": (0.0, 1.0),
+    "arm_style_draw": (0.0, 1.0),
+}
+NORMALS = ("tempo", "depth", "stance", "trunk_lean", "progression_jitter", "rep0", "rep1", "rep2", "rep3")
+
+
 def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
-    """Trial `index` of `athlete`: task, timing and style, from the stream (seed, athlete, trial)."""
+    """Trial `index` of `athlete`: task, timing and style, from the stream (seed, athlete, trial).
+
+    All scalar draws come from two vectorised calls (one uniform over every bound, one standard normal):
+    a few microseconds instead of one call per parameter.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(athlete.index, index + 1)))
     tcfg, ocfg = cfg.tasks, cfg.observation
+    bounds = {
+        **FIXED_BOUNDS,
+        "duration": ocfg.duration_s,
+        "step_height": tcfg.step_height_m,
+        "contact_to_peak": tcfg.contact_to_peak_s,
+        "walking_speed": tcfg.walking_speed_m_s,
+        "running_speed": tcfg.running_speed_m_s,
+        "walking_stride": tcfg.walking_stride_s,
+        "running_stride": tcfg.running_stride_s,
+    }
+    lows, highs = np.array(list(bounds.values()), dtype=float).T
+    u = dict(zip(bounds, rng.uniform(lows, highs).tolist(), strict=True))
+    z = dict(zip(NORMALS, rng.standard_normal(len(NORMALS)).tolist(), strict=True))
+
     tasks = list(tcfg.probabilities)
-    probs = np.array([tcfg.probabilities[t] for t in tasks])
-    task = tasks[rng.choice(len(tasks), p=probs / probs.sum())]
-    fps = float(ocfg.fps_choices[rng.integers(len(ocfg.fps_choices))])
-    duration = uniform(rng, ocfg.duration_s)
-    n_frames = max(2, int(round(duration * fps)))
-    tempo = athlete.rep_duration_s * float(np.exp(tcfg.tempo_variation * rng.standard_normal()))
-    reps = 1.0 + tcfg.depth_rep_variation * np.clip(rng.standard_normal(4), -2.5, 2.5)
+    cumulative = np.cumsum([tcfg.probabilities[t] for t in tasks])
+    task = tasks[min(int(np.searchsorted(cumulative, u["task_draw"] * cumulative[-1], side="right")), len(tasks) - 1)]
+    fps = float(ocfg.fps_choices[min(int(u["fps_draw"] * len(ocfg.fps_choices)), len(ocfg.fps_choices) - 1)])
+    n_frames = max(2, int(round(u["duration"] * fps)))
+    tempo = athlete.rep_duration_s * math.exp(tcfg.tempo_variation * z["tempo"])
     family = task_family(task)
     base_depth = {
         "bilateral_squat": athlete.squat_depth_deg,
@@ -57,30 +96,23 @@ def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
         "lateral_step_down": athlete.single_leg_depth_deg * 0.85,
         "drop_vertical_jump": athlete.landing_depth_deg,
     }.get(family, 0.0)
+    gait = "running" if task == "running" else "walking"
     params: dict[str, float] = {
-        "t0": uniform(rng, (0.2, 0.7)),
-        "rep_s": float(np.clip(tempo, 1.2, 6.0)),
-        "pause_s": uniform(rng, (0.0, 0.4)),
-        "depth": base_depth * float(np.exp(0.04 * rng.standard_normal())),
-        **{f"rep_depth{k}": float(r) for k, r in enumerate(reps)},
-        "fatigue0": uniform(rng, (0.0, 1.0)) * 0.6 + 0.4 * index / max(1, tcfg.trials_per_athlete - 1),
-        "free_hip_flex": uniform(rng, (15.0, 45.0)),
-        "free_knee_flex": uniform(rng, (40.0, 95.0)),
-        "step_height": uniform(rng, tcfg.step_height_m),
-        "t_off": uniform(rng, (0.3, 0.8)),
-        "contact_to_peak": uniform(rng, tcfg.contact_to_peak_s),
-        "propulsion_s": uniform(rng, (0.2, 0.3)),
-        "jump_flight_s": uniform(rng, (0.38, 0.55)),
-        "second_depth": uniform(rng, (35.0, 55.0)),
-        "box_setback": uniform(rng, (0.25, 0.4)),
-        "speed": uniform(rng, tcfg.running_speed_m_s if task == "running" else tcfg.walking_speed_m_s),
-        "stride_s": uniform(rng, tcfg.running_stride_s if task == "running" else tcfg.walking_stride_s),
-        "gait_phase0": uniform(rng, (0.0, 1.0)),
-        "pelvis_rot_amp": uniform(rng, (2.0, 6.0)),
-        "trunk_lean": athlete.trunk_lean_deg + rng.normal(0.0, 1.0),
-        "arm_style": float(athlete.arm_style if rng.random() < 0.8 else rng.integers(3)),
-        "stance_ratio": athlete.stance_width_ratio * float(np.exp(0.05 * rng.standard_normal())),
-        "progression_jitter": rng.normal(0.0, 1.5),
+        "t0": u["t0"],
+        "rep_s": min(max(tempo, 1.2), 6.0),
+        "pause_s": u["pause_s"],
+        "depth": base_depth * math.exp(0.04 * z["depth"]),
+        **{f"rep_depth{k}": 1.0 + tcfg.depth_rep_variation * min(max(z[f"rep{k}"], -2.5), 2.5) for k in range(4)},
+        "fatigue0": u["fatigue_draw"] * 0.6 + 0.4 * index / max(1, tcfg.trials_per_athlete - 1),
+        **{k: u[k] for k in ("free_hip_flex", "free_knee_flex", "step_height", "t_off", "contact_to_peak",
+                             "propulsion_s", "jump_flight_s", "second_depth", "box_setback", "gait_phase0",
+                             "pelvis_rot_amp")},
+        "speed": u[f"{gait}_speed"],
+        "stride_s": u[f"{gait}_stride"],
+        "trunk_lean": athlete.trunk_lean_deg + z["trunk_lean"],
+        "arm_style": float(athlete.arm_style if u["arm_draw"] < 0.8 else min(int(3 * u["arm_style_draw"]), 2)),
+        "stance_ratio": athlete.stance_width_ratio * math.exp(0.05 * z["stance"]),
+        "progression_jitter": 1.5 * z["progression_jitter"],
     }
     return Trial(athlete, index, task, fps, n_frames, params, rng)
 
@@ -94,43 +126,44 @@ def _rep_profile(t: np.ndarray, p: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     """Depth fraction D(t) in [0, 1] (0 standing, 1 bottom), the rep number, and the per-rep depth factor."""
     period = p["rep_s"] + p["pause_s"]
     since = t - p["t0"]
-    rep = np.clip(np.floor(since / period), 0, 3).astype(int)
+    rep = np.clip(np.floor(since / period), 0, 3)
     u = np.clip((since - rep * period) / p["rep_s"], 0.0, 1.0)
     depth_fraction = np.where(since > 0, 0.5 * (1.0 - np.cos(2.0 * np.pi * u)), 0.0)
-    rep_depth = np.take_along_axis(p["rep_depths"], rep, axis=1)
-    return depth_fraction, rep.astype(float), rep_depth
+    rep_depth = np.take_along_axis(p["rep_depths"], rep.astype(int), axis=1)
+    return depth_fraction, rep, rep_depth
 
 
 def _empty(n: int, T: int) -> dict[str, np.ndarray]:
-    z2 = np.zeros((n, T, 2))
+    z2 = np.zeros((n, T, 2), dtype=FLOAT)
     return {
         "kind": np.zeros((n, 2), dtype=int),
         "planted": np.ones((n, T, 2), dtype=bool),  # ball of the foot fixed on its support
-        "ball": np.zeros((n, T, 2, 3)),
+        "ball": np.zeros((n, T, 2, 3), dtype=FLOAT),
         "theta": z2.copy(),
-        "beta_ratio": np.full((n, 1, 1), 0.42),
+        "beta_ratio": np.full((n, 1, 1), 0.42, dtype=FLOAT),
         "free_hip_flex": z2.copy(),
         "rho": z2.copy(),
-        "weight": np.full((n, T, 2), 0.5),
+        "weight": np.full((n, T, 2), 0.5, dtype=FLOAT),
         "load": z2.copy(),
         "unilateral": z2.copy(),
-        "depth": np.zeros((n, T)),
-        "pelvis_x": np.zeros((n, T)),
-        "pelvis_z": np.full((n, T), np.nan),
-        "pelvis_rot": np.zeros((n, T)),
-        "trunk_fwd": np.zeros((n, T)),
+        "depth": np.zeros((n, T), dtype=FLOAT),
+        "pelvis_x": np.zeros((n, T), dtype=FLOAT),
+        "pelvis_z": np.full((n, T), np.nan, dtype=FLOAT),
+        "pelvis_rot": np.zeros((n, T), dtype=FLOAT),
+        "trunk_fwd": np.zeros((n, T), dtype=FLOAT),
         "arm_flex": z2.copy(),
-        "elbow_flex": np.full((n, T, 2), 15.0),
-        "fatigue": np.zeros((n, T)),
-        "hip_task_factor": np.ones((n, 1)),
+        "elbow_flex": np.full((n, T, 2), 15.0, dtype=FLOAT),
+        "fatigue": np.zeros((n, T), dtype=FLOAT),
+        "hip_task_factor": np.ones((n, 1), dtype=FLOAT),
     }
 
 
 def _arms(m: dict[str, np.ndarray], p: dict[str, np.ndarray], depth: np.ndarray) -> None:
-    forward = np.where(p["arm_style"] == 0, 20.0 + 70.0 * depth, np.where(p["arm_style"] == 1, -10.0, 75.0))
+    style = p["arm_style"]
+    forward = np.where(style == 0, 20.0 + 70.0 * depth, np.where(style == 1, FLOAT(-10.0), FLOAT(75.0)))
     m["arm_flex"] = np.repeat(forward[..., None], 2, axis=2)
-    m["elbow_flex"] = np.repeat(np.where(p["arm_style"] == 1, 100.0, np.where(p["arm_style"] == 2, 130.0, 10.0))
-                                [..., None] * np.ones_like(depth)[..., None], 2, axis=2)
+    elbow = np.where(style == 1, FLOAT(100.0), np.where(style == 2, FLOAT(130.0), FLOAT(10.0)))
+    m["elbow_flex"] = np.repeat(elbow[..., None] * np.ones_like(depth)[..., None], 2, axis=2)
 
 
 def _planted(m: dict[str, np.ndarray], g: dict[str, np.ndarray], half_width: np.ndarray, z: float | np.ndarray = 0.0) -> None:
@@ -152,7 +185,7 @@ def bilateral_squat(t, p, g, task):
     m["depth"] = depth
     m["trunk_fwd"] = p["trunk_lean"] + 0.3 * theta
     m["fatigue"] = np.clip(p["fatigue0"] + 0.1 * rep, 0, 1.5)
-    m["hip_task_factor"] = np.full((n, 1), 0.25)
+    m["hip_task_factor"] = np.full((n, 1), 0.25, dtype=FLOAT)
     _arms(m, p, depth)
     return m
 
@@ -180,12 +213,12 @@ def _single_leg(t, p, g, task, *, step: bool):
         m["free_hip_flex"][..., free] = 8.0 + 10.0 * depth
         m["theta"][..., free] = 8.0 + 4.0 * depth
         m["rho"][..., free] = 10.0
-        m["beta_ratio"] = np.full((n, 1, 1), 0.45)
+        m["beta_ratio"] = np.full((n, 1, 1), 0.45, dtype=FLOAT)
     else:
         m["free_hip_flex"][..., free] = p["free_hip_flex"] * np.ones_like(t)
         m["theta"][..., free] = p["free_knee_flex"] * np.ones_like(t)
         m["rho"][..., free] = 25.0
-        m["beta_ratio"] = np.full((n, 1, 1), 0.40)
+        m["beta_ratio"] = np.full((n, 1, 1), 0.40, dtype=FLOAT)
     m["trunk_fwd"] = p["trunk_lean"] + 0.25 * theta
     m["fatigue"] = np.clip(p["fatigue0"] + 0.1 * rep, 0, 1.5)
     _arms(m, p, depth)
@@ -248,11 +281,11 @@ def drop_vertical_jump(t, p, g, task):
     m["depth"] = np.clip((theta - 8.0) / (peak - 8.0), 0.0, 1.0)
     m["trunk_fwd"] = p["trunk_lean"] + 0.35 * theta
     m["fatigue"] = np.broadcast_to(p["fatigue0"], t.shape).copy()
-    m["hip_task_factor"] = np.full((n, 1), 0.5)
-    m["beta_ratio"] = np.full((n, 1, 1), 0.45)
+    m["hip_task_factor"] = np.full((n, 1), 0.5, dtype=FLOAT)
+    m["beta_ratio"] = np.full((n, 1, 1), 0.45, dtype=FLOAT)
     _arms(m, p, np.zeros_like(t))
     m["arm_flex"] = np.repeat((np.where(airborne, 120.0, 10.0 + 50.0 * contact_load))[..., None], 2, axis=2)
-    m["elbow_flex"] = np.full((n, T, 2), 20.0)
+    m["elbow_flex"] = np.full((n, T, 2), 20.0, dtype=FLOAT)
     return m
 
 
@@ -290,7 +323,7 @@ def _gait(t, p, g, task, *, running: bool):
         m["elbow_flex"][..., 1 - limb] = 85.0 if running else 20.0
         pelvis_z = pelvis_z + np.where(in_stance, bump, 0.0)
         m["pelvis_x"] = m["pelvis_x"] + 0.015 * LIMB_SIGN[limb] * bump
-    m["weight"] = np.full((n, T, 2), 0.5)
+    m["weight"] = np.full((n, T, 2), 0.5, dtype=FLOAT)
     # Walking vaults over the stance leg (pelvis highest mid-stance); running sinks into it.
     amplitude = -0.035 if running else 0.012
     m["pelvis_z"] = z_pelvis + amplitude * (np.clip(pelvis_z, 0.0, 1.0) - 0.5)
@@ -298,7 +331,7 @@ def _gait(t, p, g, task, *, running: bool):
     m["depth"] = np.max(m["load"], axis=2)
     m["trunk_fwd"] = p["trunk_lean"] * 0.5 + (8.0 if running else 2.0)
     m["fatigue"] = np.broadcast_to(p["fatigue0"], t.shape).copy()
-    m["hip_task_factor"] = np.full((n, 1), 0.8 if running else 0.5)
+    m["hip_task_factor"] = np.full((n, 1), 0.8 if running else 0.5, dtype=FLOAT)
     return m
 
 
