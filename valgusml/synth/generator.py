@@ -28,7 +28,13 @@ from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.athletes import FLOAT, Athlete, sample_athlete
 from valgusml.synth.config import GeneratorConfig, validate
-from valgusml.synth.kinematics import JOINTS, build_joints, resolve_knees, standing_fppa_reference
+from valgusml.synth.kinematics import (
+    JOINTS,
+    build_joints,
+    built_joints,
+    resolve_knees,
+    standing_fppa_reference,
+)
 from valgusml.synth.mechanisms import apply_mechanisms
 from valgusml.synth.observation import estimator_noise, layout_index, project, sample_camera, swap_index
 from valgusml.synth.tasks import FREE, Trial, _empty, programme, sample_trial
@@ -43,7 +49,7 @@ RESCALE_ROUNDS = 4
 class Simulated:
     """Clean motion of one trial (its own frames only) and what the labels need."""
 
-    joints: np.ndarray  # (T, K, 3) world metres
+    joints: np.ndarray  # (T, K, 3) world metres, K = `built_joints(emit)` (canonical joints first)
     load: np.ndarray  # (T, 2)
     swivel_parts: np.ndarray  # (T, 2, 5): healthy, then DEFICITS
     reference: np.ndarray  # (1, 20, 3) quiet standing frame
@@ -86,6 +92,13 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
 def emitted_joints(skeleton: str) -> frozenset[str]:
     """Generator joints read downstream for `skeleton`: its layout's joints and the canonical ones (labels)."""
     return frozenset(CANONICAL_JOINTS) | {JOINTS[k] for k in layout_index(skeleton)}
+
+
+@cache
+def layout_columns(skeleton: str) -> np.ndarray:
+    """For each joint of `skeleton`, its column in the joints simulated for it (`built_joints`)."""
+    built = built_joints(emitted_joints(skeleton))
+    return np.array([built.index(JOINTS[k]) for k in layout_index(skeleton)])
 
 
 def simulate(cfg: GeneratorConfig, trials: list[Trial], emit: frozenset[str] | None = None) -> list[Simulated]:
@@ -250,12 +263,12 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
 def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simulated, dict, dict]]) -> list[KeypointSequence]:
     """Emit a batch of simulated trials as sequences: estimator error, camera, layout."""
     obs = cfg.observation
-    index = layout_index(obs.skeleton)
+    index, columns = layout_index(obs.skeleton), layout_columns(obs.skeleton)
     n, K = len(trials), len(index)
     T = max(t.n_frames for t in trials)
     world = np.zeros((n, T, K, 3), dtype=FLOAT)
     for i, (sim, _, _) in enumerate(results):
-        np.take(sim.joints, index, axis=1, out=world[i, : len(sim.joints)])  # only what the layout emits
+        np.take(sim.joints, columns, axis=1, out=world[i, : len(sim.joints)])  # only what the layout emits
     cameras = [sample_camera(cfg, t.rng, t.athlete.height_m) for t in trials] if obs.dims == 2 else None
     if cfg.noise.enabled:
         error, confidence, as_nan, swap = estimator_noise(cfg, trials, T, index)

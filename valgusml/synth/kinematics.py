@@ -12,6 +12,8 @@ Axes: x = subject's left, y = backward (the subject faces -y), z = up; metres; t
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from valgusml.skeleton import CANONICAL_JOINTS
@@ -50,6 +52,17 @@ HEAD_POINTS = {
 
 def norm3(v: np.ndarray) -> np.ndarray:
     return np.sqrt(v[..., 0] * v[..., 0] + v[..., 1] * v[..., 1] + v[..., 2] * v[..., 2])
+
+
+HAND_POINTS = tuple(f"{side}_{part}" for side in ("left", "right") for part in ("pinky", "index", "thumb"))
+OPTIONAL_JOINTS = (frozenset(HEAD_POINTS) | frozenset(HAND_POINTS)) - frozenset(CANONICAL_JOINTS)
+
+
+@cache
+def built_joints(emit: frozenset[str] | None = None) -> tuple[str, ...]:
+    """The joints `build_joints` builds for `emit`, in `JOINTS` order: every canonical joint (first, at its
+    `JOINTS` index) and the other body points; face and hand points only when `emit` names them."""
+    return tuple(j for j in JOINTS if emit is None or j not in OPTIONAL_JOINTS or j in emit)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -155,15 +168,20 @@ def knee_ik(hip, ankle, thigh, shank, bend_dir, medial_sign, swivel_deg, structu
 
 
 def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) -> np.ndarray:
-    """All generator joints `(n, T, len(JOINTS), 3)` from a programme bent by the mechanisms (adds the knees'
-    bend directions to `m` as "knee_bend").
+    """Generator joints `(n, T, len(built_joints(emit)), 3)` from a programme bent by the mechanisms (adds the
+    knees' bend directions to `m` as "knee_bend").
 
-    `emit` (default: all) names the joints the caller reads: face and hand points outside it are skipped and
-    left NaN (a layout without them never shows them); every other joint is always built.
+    `emit` (default: all) names the joints the caller reads: face and hand points outside it are not built
+    (a layout without them never shows them); see `built_joints`.
     """
     n, T = m["depth"].shape
-    out = np.empty((n, T, len(JOINTS), 3), dtype=FLOAT)  # every joint is written below
-    wanted = (lambda name: True) if emit is None else emit.__contains__  # noqa: E731
+    names = built_joints(emit)
+    column = {name: k for k, name in enumerate(names)}
+    out = np.empty((n, T, len(names), 3), dtype=FLOAT)  # every column is written below
+    wanted = column.__contains__
+
+    def put(name: str, value: np.ndarray) -> None:
+        out[:, :, column[name]] = value
     thigh, shank = g["thigh"][..., None], g["shank"][..., None]  # (n, 1, 1)
     kind = m["kind"][:, None, :]  # (n, 1, 2)
 
@@ -236,53 +254,44 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     feet = foot_points(g, ball, forward, lateral, fore_forward, fore_lateral, m["rho"], m["eversion"])
 
     for k, side in enumerate(("left", "right")):
-        out[:, :, J[f"{side}_hip"]] = hips[:, :, k]
-        out[:, :, J[f"{side}_knee"]] = knee[:, :, k]
-        out[:, :, J[f"{side}_ankle"]] = ankle[:, :, k]
+        put(f"{side}_hip", hips[:, :, k])
+        put(f"{side}_knee", knee[:, :, k])
+        put(f"{side}_ankle", ankle[:, :, k])
         for name, pts in feet.items():
-            out[:, :, J[f"{side}_{name}"]] = pts[:, :, k]
-    out[:, :, J["mid_hip"]] = pelvis
+            put(f"{side}_{name}", pts[:, :, k])
+    put("mid_hip", pelvis)
 
-    # Trunk: forward lean and lean over the stance leg, half the pelvis rotation.
+    # Trunk: forward lean and lean over the stance leg, half the pelvis rotation. Its frame's axes in world
+    # coordinates, `(n, T, 3)` each: a fixed trunk-frame vector v maps to v0 * ex + v1 * ey + v2 * ez.
     tz, ty, tx = np.radians(0.5 * m["pelvis_rot"]), np.radians(m["trunk_lateral"]), np.radians(m["trunk_fwd"])
-
-    trunk_trig = zyx_trig(tz, ty, tx)  # the same angles for every trunk vector: one set of cos/sin
-
-    def trunk(v: np.ndarray, extra: int = 0) -> np.ndarray:
-        """Vectors `v` in the trunk frame → world; `extra` trailing point axes broadcast over the angles."""
-        shape = (n, T) + (1,) * extra
-        return rotate_zyx_trig(v, tuple(c.reshape(shape) for c in trunk_trig))
+    trunk_trig = zyx_trig(tz, ty, tx)
+    ex, ey, ez = (rotate_zyx_trig(axis, trunk_trig) for axis in np.eye(3, dtype=FLOAT))
 
     scale = (g["height"] / 1.75)[..., None]
-    neck = pelvis + trunk(UP * g["trunk"][..., None])
-    out[:, :, J["neck"]] = neck
-    names = [name for name in HEAD_POINTS if wanted(name)]
-    out[:, :, [J[name] for name in HEAD_POINTS if not wanted(name)]] = np.nan
-    head = trunk(np.array([HEAD_POINTS[name] for name in names], dtype=FLOAT).reshape(-1, 3), extra=1)
-    out[:, :, [J[name] for name in names]] = neck[:, :, None] + head * scale[..., None]
+    neck = pelvis + g["trunk"][..., None] * ez
+    put("neck", neck)
+    for name, (v0, v1, v2) in HEAD_POINTS.items():
+        if wanted(name):
+            put(name, neck + scale * (v0 * ex + v1 * ey + v2 * ez))
     arm_flex = np.radians(m["arm_flex"])
     elbow_flex = np.radians(m["elbow_flex"])
-    sides = trunk(np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]], dtype=FLOAT), extra=1)  # (n, T, 2, 3)
     for k, side in enumerate(("left", "right")):
         s = LIMB_SIGN[k]
         # Neck = shoulder midpoint, as estimators place it.
-        shoulder = neck + sides[:, :, k] * (0.5 * g["shoulder_width"])[..., None]
+        shoulder = neck + (s * 0.5 * g["shoulder_width"])[..., None] * ex
         a, e = arm_flex[..., k], elbow_flex[..., k]
-        upper = trunk(_unit(np.stack([0.12 * s * np.ones_like(a), -np.sin(a), -np.cos(a)], -1)))
-        lower = trunk(_unit(np.stack([-0.25 * s * np.sin(e), -np.sin(a + e), -np.cos(a + e)], -1)))
+        upper = rotate_zyx_trig(_unit(np.stack([0.12 * s * np.ones_like(a), -np.sin(a), -np.cos(a)], -1)), trunk_trig)
+        lower = rotate_zyx_trig(_unit(np.stack([-0.25 * s * np.sin(e), -np.sin(a + e), -np.cos(a + e)], -1)), trunk_trig)
         elbow = shoulder + upper * g["upper_arm"][..., None]
         wrist = elbow + lower * g["forearm"][..., None]
-        out[:, :, J[f"{side}_shoulder"]] = shoulder
-        out[:, :, J[f"{side}_elbow"]] = elbow
-        out[:, :, J[f"{side}_wrist"]] = wrist
-        across = np.array([s, 0.0, 0.0], dtype=FLOAT)
+        put(f"{side}_shoulder", shoulder)
+        put(f"{side}_elbow", elbow)
+        put(f"{side}_wrist", wrist)
         for part, reach, offset in (("pinky", 0.07, 0.02), ("index", 0.08, -0.01), ("thumb", 0.04, -0.03)):
-            if not wanted(f"{side}_{part}"):
-                out[:, :, J[f"{side}_{part}"]] = np.nan
-            elif offset > 0:
-                out[:, :, J[f"{side}_{part}"]] = wrist + reach * lower + offset * across
-            else:  # `- 0.01 * across`, not `+ (-0.01) * across`: the same bits as before
-                out[:, :, J[f"{side}_{part}"]] = wrist + reach * lower - (-offset) * across
+            if wanted(f"{side}_{part}"):
+                point = wrist + reach * lower
+                point[..., 0] += offset * s  # across the hand, towards the little finger for +offset
+                put(f"{side}_{part}", point)
     return out
 
 

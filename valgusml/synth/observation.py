@@ -9,12 +9,13 @@ resolution) and comes out in pixels with y down.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
 
 from valgusml.skeleton import get_skeleton
-from valgusml.synth.athletes import OFFSET_GROUPS, uniform
+from valgusml.synth.athletes import OFFSET_GROUPS
 from valgusml.synth.config import GeneratorConfig
 from valgusml.synth.kinematics import JOINTS
 
@@ -122,9 +123,9 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
     lows, highs = offset_magnitudes_m(cfg)
     foot = IS_FOOT[joints]
     jitter = np.zeros((n, n_frames, K * 3), dtype=np.float32)  # float32: noise needs no more
-    confidence = np.empty((n, n_frames, K), dtype=np.float32)
+    draws = np.empty((n, K))  # per-joint confidence draws
     systematic = np.empty((n, K, 3), dtype=np.float32)
-    burst_rows: list[tuple[np.ndarray, ...]] = []
+    bursts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (trial, uniforms (5, count), guesses (count, 3))
     swap = np.zeros((n, n_frames), dtype=bool)
     burst_lo, burst_hi = ncfg.dropout_burst_s
     group_index = GROUP_INDEX[joints]
@@ -141,35 +142,41 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
             per_athlete[key] = (direction, (mixed * magnitude)[group_index])  # `direction` pins the id
         systematic[i] = per_athlete[key][1]
         standard_normal32(rng, jitter[i, :T])
-        confidence[i] = rng.uniform(*ncfg.confidence, size=K)
         mean_burst = max(1.0, 0.5 * (burst_lo + burst_hi) * fps)
         count = int(rng.poisson(ncfg.dropout_fraction * T * K / mean_burst))
-        burst_rows.append((
-            np.full(count, i),
-            rng.integers(K, size=count),
-            rng.integers(T, size=count),
-            np.maximum(1, np.round(rng.uniform(burst_lo, burst_hi, count) * fps)).astype(int),
-            rng.uniform(*ncfg.dropout_confidence, size=count),
-            rng.normal(0.0, 0.08, size=(count, 3)),  # a poor guess: several centimetres off
-            rng.random(count) < ncfg.dropout_nan_fraction,
-            np.full(count, T),
-        ))
-        if rng.random() < ncfg.swap_probability:
-            span = max(1, int(round(uniform(rng, ncfg.swap_burst_s) * fps)))
-            start = int(rng.integers(T))
+        # One call for every uniform draw of the trial: K confidences, five per dropout burst, three for a swap.
+        u = rng.random(K + 5 * count + 3)
+        draws[i] = u[:K]
+        bursts.append((i, u[K : K + 5 * count].reshape(5, count), rng.normal(0.0, 0.08, (count, 3))))
+        swap_draw, swap_length, swap_start = u[K + 5 * count :]
+        if swap_draw < ncfg.swap_probability:
+            span = max(1, int(round((ncfg.swap_burst_s[0] + swap_length * np.ptp(ncfg.swap_burst_s)) * fps)))
+            start = int(swap_start * T)
             swap[i, start : min(start + span, T)] = True
 
     ar1_in_place(jitter, np.array([t.fps for t in trials]), ncfg.jitter_time_constant_s)
-    jitter = jitter.reshape(n, n_frames, K, 3)
-    scale = (1e-3 * ncfg.jitter_mm * np.where(foot, ncfg.foot_noise_factor, 1.0)).astype(np.float32)
-    wobble = np.abs(jitter[..., 0]) + np.abs(jitter[..., 1])
+    # Scale on the flat (joint x coordinate) axis: broadcasting over a last axis of 3 is much slower.
+    xyz = jitter.reshape(n, n_frames, K, 3)
+    wobble = np.abs(xyz[..., 0]) + np.abs(xyz[..., 1])
+    confidence = (ncfg.confidence[0] + np.ptp(ncfg.confidence) * draws).astype(np.float32)[:, None, :]
     confidence = np.clip(confidence - 0.03 * wobble * np.where(foot, 1.5, 1.0).astype(np.float32), 0.0, 1.0)
-    error = np.multiply(jitter, scale[:, None], out=jitter)
+    jitter *= np.repeat(1e-3 * ncfg.jitter_mm * np.where(foot, ncfg.foot_noise_factor, 1.0), 3).astype(np.float32)
+    error = xyz
     error += systematic[:, None]
 
     as_nan = np.zeros((n, n_frames, K), dtype=bool)
-    trial_of, joint, start, span, conf, guess, nan, limit = (np.concatenate(c) for c in zip(*burst_rows, strict=True))
-    if len(trial_of):
+    counts = np.array([b[1].shape[1] for b in bursts])
+    if counts.sum():
+        trial_of = np.repeat([b[0] for b in bursts], counts)
+        u = np.concatenate([b[1] for b in bursts], axis=1)
+        guess = np.concatenate([b[2] for b in bursts])
+        limit = np.array([t.n_frames for t in trials])[trial_of]
+        fps = np.array([t.fps for t in trials])[trial_of]
+        joint = np.minimum((u[0] * K).astype(int), K - 1)
+        start = np.minimum((u[1] * limit).astype(int), limit - 1)
+        span = np.maximum(1, np.round((burst_lo + (burst_hi - burst_lo) * u[2]) * fps)).astype(int)
+        conf = ncfg.dropout_confidence[0] + np.ptp(ncfg.dropout_confidence) * u[3]
+        nan = u[4] < ncfg.dropout_nan_fraction
         stop = np.minimum(start + span, limit)
         lengths = stop - start
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -182,28 +189,30 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
 
 
 def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: float) -> dict:
+    """A camera in front of an athlete `height_m` tall (see `camera_matrices`), from two draws of `rng`."""
     c = cfg.camera
-    width, height = c.resolutions[rng.integers(len(c.resolutions))]
-    yaw = uniform(rng, c.yaw_deg) * (1.0 if rng.random() < 0.5 else -1.0)
-    hfov = np.radians(uniform(rng, c.horizontal_fov_deg))
-    focal = 0.5 * width / np.tan(0.5 * hfov)
-    fill = uniform(rng, c.fill_fraction)
-    pitch = uniform(rng, c.pitch_deg)
+    u = dict(zip(("resolution", "side", "yaw", "hfov", "fill", "pitch", "height"), rng.random(7).tolist(), strict=True))
+    aim = rng.normal(0.0, 0.05, 2).tolist()
+    between = lambda bounds, draw: bounds[0] + (bounds[1] - bounds[0]) * draw  # noqa: E731
+    width, height = c.resolutions[min(int(u["resolution"] * len(c.resolutions)), len(c.resolutions) - 1)]
+    yaw = between(c.yaw_deg, u["yaw"]) * (1.0 if u["side"] < 0.5 else -1.0)
+    focal = 0.5 * width / math.tan(0.5 * math.radians(between(c.horizontal_fov_deg, u["hfov"])))
+    fill, pitch = between(c.fill_fraction, u["fill"]), between(c.pitch_deg, u["pitch"])
     # The athlete (x 1.15: room for arms and jumps) fills `fill` of the frame height. The aim point sits at
     # 0.55 of the body height (`project`'s target), so the feet are further below the centre than the head is
     # above it, and an upward pitch moves them further down: step back rather than cut the feet off.
-    feet_below_centre = focal * np.tan(np.radians(max(pitch, 0.0)))
+    feet_below_centre = focal * math.tan(math.radians(max(pitch, 0.0)))
     distance = max(1.5, focal * height_m * 1.15 / (fill * height),
                    focal * 0.55 * height_m * 1.1 / (0.47 * height - feet_below_centre))
     return {
         "yaw_deg": yaw,
         "pitch_deg": pitch,
-        "height_m": uniform(rng, c.height_m),
-        "focal_px": float(focal),
-        "distance_m": float(distance),
+        "height_m": between(c.height_m, u["height"]),
+        "focal_px": focal,
+        "distance_m": distance,
         "width": int(width),
         "height": int(height),
-        "aim_jitter_m": rng.normal(0.0, 0.05, 2).tolist(),
+        "aim_jitter_m": aim,
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from valgusml.labels import task_family
-from valgusml.synth.athletes import FLOAT, LIMB_SIGN, Athlete, uniform
+from valgusml.synth.athletes import FLOAT, LIMB_SIGN, Athlete
 from valgusml.synth.config import GeneratorConfig
 
 GRAVITY = 9.81
