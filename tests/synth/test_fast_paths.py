@@ -5,7 +5,7 @@ import numpy as np
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth import load_preset
 from valgusml.synth.generator import emitted_joints, simulate, trials_of
-from valgusml.synth.kinematics import JOINTS, built_joints, rotate_zyx, rotate_zyx_trig, zyx_trig
+from valgusml.synth.kinematics import JOINTS, built_joints
 
 
 def test_emitted_joints_are_bit_identical_to_the_full_build():
@@ -22,13 +22,6 @@ def test_emitted_joints_are_bit_identical_to_the_full_build():
         assert b.joints.shape[1] == len(built)
         assert np.array_equal(a.joints[:, kept], b.joints)
         assert np.isfinite(a.joints).all()
-
-
-def test_rotation_with_shared_trig_is_bit_identical():
-    rng = np.random.default_rng(0)
-    z, y, x = (rng.uniform(-3, 3, (4, 5, 1)) for _ in range(3))
-    v = rng.standard_normal((7, 3))
-    assert np.array_equal(rotate_zyx(v, z, y, x), rotate_zyx_trig(v, zyx_trig(z, y, x)))
 
 
 def test_foot_forward_is_foot_frame_forward():

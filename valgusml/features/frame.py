@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from valgusml.errors import InputError
+from valgusml.features.geometry import limb_fppa_deg
 from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
 
 _PER_LIMB = (
@@ -268,17 +269,7 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
                 shank_tilt_rad = _tilt(shank_len / q[2:4], 0.0)
 
         thigh_x, thigh_y = knee_x - hip_x, knee_y - hip_y
-        shank_x, shank_y = ankle_x - knee_x, ankle_y - knee_y
-        # FPPA: thigh–shank angle, positive when the knee lies medial to the hip–ankle line.
-        angle = np.degrees(
-            np.arctan2(np.abs(thigh_x * shank_y - thigh_y * shank_x), thigh_x * shank_x + thigh_y * shank_y)
-        )
-        line_x, line_y = ankle_x - hip_x, ankle_y - hip_y
-        along = (thigh_x * line_x + thigh_y * line_y) / (line_x * line_x + line_y * line_y)
-        off_x, off_y = thigh_x - along * line_x, thigh_y - along * line_y
-        side = np.sign(off_x * medial_x + off_y * medial_y)
-        side[side == 0] = 1.0
-        fppa = side * angle
+        fppa = limb_fppa_deg(hip_x, hip_y, knee_x, knee_y, ankle_x, ankle_y)
 
         # Hip adduction proxy: thigh angle from the pelvis' own downward perpendicular, positive medially.
         down_sign = np.sign(

@@ -60,20 +60,25 @@ def fppa_deg(keypoints: np.ndarray) -> np.ndarray:
     ankles are read.
     """
     kp = keypoints if keypoints.shape[-1] == 2 else frontal_projection(keypoints)
-    out = np.empty((len(kp), 2))
-    for k, side in enumerate(LIMBS):
-        other = "right" if side == "left" else "left"
-        hip, knee, ankle = (_joint(kp, f"{side}_{j}") for j in ("hip", "knee", "ankle"))
-        medial = _joint(kp, f"{other}_hip") - hip
-        thigh, shank, line = knee - hip, ankle - knee, ankle - hip
-        # atan2 of the 2D cross and dot products: the unsigned angle, accurate near 0 where arccos is not.
-        cross = thigh[:, 0] * shank[:, 1] - thigh[:, 1] * shank[:, 0]
-        dot = thigh[:, 0] * shank[:, 0] + thigh[:, 1] * shank[:, 1]
-        angle = np.degrees(np.arctan2(np.abs(cross), dot))
-        # Medial when the knee and the other hip lie on the same side of the hip-ankle line.
-        knee_side = line[:, 0] * thigh[:, 1] - line[:, 1] * thigh[:, 0]
-        medial_side = line[:, 0] * medial[:, 1] - line[:, 1] * medial[:, 0]
-        sign = np.sign(knee_side * medial_side)
-        sign[sign == 0] = 1.0
-        out[:, k] = sign * angle
-    return out
+    x, y = {}, {}
+    for part in ("hip", "knee", "ankle"):
+        points = np.stack([_joint(kp, f"{side}_{part}") for side in LIMBS], axis=1)  # (T, 2 limbs, 2)
+        x[part], y[part] = points[..., 0], points[..., 1]
+    return limb_fppa_deg(x["hip"], y["hip"], x["knee"], y["knee"], x["ankle"], y["ankle"])
+
+
+def limb_fppa_deg(hip_x, hip_y, knee_x, knee_y, ankle_x, ankle_y) -> np.ndarray:
+    """`fppa_deg` from frontal-view coordinates, each `(T, 2)` for the (left, right) limb: the form callers
+    that already hold coordinates use (per-frame measures, the generator's labels)."""
+    medial_x, medial_y = hip_x[:, ::-1] - hip_x, hip_y[:, ::-1] - hip_y  # towards the other hip
+    thigh_x, thigh_y = knee_x - hip_x, knee_y - hip_y
+    shank_x, shank_y = ankle_x - knee_x, ankle_y - knee_y
+    line_x, line_y = ankle_x - hip_x, ankle_y - hip_y
+    # atan2 of the 2D cross and dot products: the unsigned angle, accurate near 0 where arccos is not.
+    angle = np.degrees(np.arctan2(np.abs(thigh_x * shank_y - thigh_y * shank_x), thigh_x * shank_x + thigh_y * shank_y))
+    # Medial when the knee and the other hip lie on the same side of the hip-ankle line.
+    knee_side = line_x * thigh_y - line_y * thigh_x
+    medial_side = line_x * medial_y - line_y * medial_x
+    sign = np.sign(knee_side * medial_side)
+    sign[sign == 0] = 1.0
+    return sign * angle

@@ -22,7 +22,7 @@ import numpy as np
 
 from valgusml.data.format import completed_shards, dumps, finalize_dataset, open_dataset, write_shard
 from valgusml.errors import ConfigError
-from valgusml.features.geometry import fppa_deg
+from valgusml.features.geometry import limb_fppa_deg
 from valgusml.labels import DEFICITS, none_label, task_family, validate_labels
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS
@@ -53,7 +53,7 @@ class Simulated:
     load: np.ndarray  # (T, 2)
     swivel_parts: np.ndarray  # (T, 2, 5): healthy, then DEFICITS
     reference: np.ndarray  # (1, 20, 3) quiet standing frame
-    knee_bend: np.ndarray  # (T, 2, 3) direction each knee bends towards (to re-solve it)
+    knee_bend: np.ndarray  # (3, T, 2) direction each knee bends towards (to re-solve it)
     chained: np.ndarray  # (2,) limbs whose knee is solved from hip and ankle (not a held free leg)
 
 
@@ -123,7 +123,7 @@ def simulate(cfg: GeneratorConfig, trials: list[Trial], emit: frozenset[str] | N
     chained = m["kind"] != FREE
     return [
         Simulated(joints[i, : t.n_frames], m["load"][i, : t.n_frames], m["swivel_parts"][i, : t.n_frames], reference[i],
-                  m["knee_bend"][i, : t.n_frames], chained[i])
+                  m["knee_bend"][:, i, : t.n_frames], chained[i])
         for i, t in enumerate(trials)
     ]
 
@@ -139,7 +139,7 @@ def scale_healthy_swivel(trials: list[Trial], sims: list[Simulated], factors: np
     resolve_knees(
         joints,
         per_frame([s.chained for s in sims]),
-        np.concatenate([s.knee_bend for s in sims]),
+        np.concatenate([s.knee_bend for s in sims], axis=1),
         per_frame([[t.athlete.seg["thigh"]] for t in trials]),
         per_frame([[t.athlete.seg["shank"]] for t in trials]),
         np.concatenate([s.swivel_parts.sum(axis=-1) for s in sims]),
@@ -154,25 +154,19 @@ def scale_healthy_swivel(trials: list[Trial], sims: list[Simulated], factors: np
 # -- labels ---------------------------------------------------------------------------------------------------
 
 
-def frontal_view(joints3d: np.ndarray) -> np.ndarray:
-    """Clean frontal view `(..., 2)` of world joints: x = subject's left, y down (the lab's frontal plane,
-    which the athlete faces), so `fppa_deg` reads it as a frontal video."""
-    return np.stack([joints3d[..., 0], -joints3d[..., 2]], axis=-1)
-
-
-LEG_JOINTS = [CANONICAL_JOINTS.index(f"{side}_{part}") for side in ("left", "right") for part in ("hip", "knee", "ankle")]
+LEGS = slice(CANONICAL_JOINTS.index("left_hip"), CANONICAL_JOINTS.index("right_ankle") + 1)  # hips, knees, ankles
+assert CANONICAL_JOINTS[LEGS] == ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
 
 
 def measure_fppa(sims: list[Simulated]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """FPPA `(T, 2)` of each trial and `(2,)` of its standing reference, by `valgusml.features.fppa_deg` on a
-    clean frontal view (one call for the whole batch: the 2D measure is per frame, and it reads only the
-    hips, knees and ankles, so only those are copied; the other joints stay NaN)."""
+    """FPPA `(T, 2)` of each trial and `(2,)` of its standing reference, by `valgusml.features.limb_fppa_deg`
+    (what `fppa_deg` computes) on a clean frontal view of the lab (x = subject's left, y down: the frontal
+    plane the athlete faces); one call for the whole batch (the measure is per frame)."""
     lengths = [len(s.joints) for s in sims]
     ref_start = sum(lengths)
-    legs = np.concatenate([s.joints[:, LEG_JOINTS] for s in sims] + [s.reference[:, LEG_JOINTS] for s in sims])
-    clean = np.full((ref_start + len(sims), N_CANONICAL, 2), np.nan, dtype=FLOAT)
-    clean[:, LEG_JOINTS] = frontal_view(legs)
-    fppa = fppa_deg(clean)
+    legs = np.concatenate([s.joints[:, LEGS] for s in sims] + [s.reference[:, LEGS] for s in sims]).astype(float)
+    x, y = legs[..., 0], -legs[..., 2]
+    fppa = limb_fppa_deg(x[:, 0:2], y[:, 0:2], x[:, 2:4], y[:, 2:4], x[:, 4:6], y[:, 4:6])
     out, start = [], 0
     for k, n in enumerate(lengths):
         out.append((fppa[start : start + n], fppa[ref_start + k]))

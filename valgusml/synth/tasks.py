@@ -10,6 +10,8 @@ Every array is `(n, T)` or `(n, T, 2)` (limb axis: left, right) for n trials pad
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -79,13 +81,12 @@ def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
         "walking_stride": tcfg.walking_stride_s,
         "running_stride": tcfg.running_stride_s,
     }
-    lows, highs = np.array(list(bounds.values()), dtype=float).T
-    u = dict(zip(bounds, rng.uniform(lows, highs).tolist(), strict=True))
+    u = {name: lo + (hi - lo) * draw for (name, (lo, hi)), draw in zip(bounds.items(), rng.random(len(bounds)).tolist(), strict=True)}
     z = dict(zip(NORMALS, rng.standard_normal(len(NORMALS)).tolist(), strict=True))
 
     tasks = list(tcfg.probabilities)
-    cumulative = np.cumsum([tcfg.probabilities[t] for t in tasks])
-    task = tasks[min(int(np.searchsorted(cumulative, u["task_draw"] * cumulative[-1], side="right")), len(tasks) - 1)]
+    cumulative = list(itertools.accumulate(tcfg.probabilities[t] for t in tasks))
+    task = tasks[min(bisect.bisect_right(cumulative, u["task_draw"] * cumulative[-1]), len(tasks) - 1)]
     fps = float(ocfg.fps_choices[min(int(u["fps_draw"] * len(ocfg.fps_choices)), len(ocfg.fps_choices) - 1)])
     n_frames = max(2, int(round(u["duration"] * fps)))
     tempo = athlete.rep_duration_s * math.exp(tcfg.tempo_variation * z["tempo"])
