@@ -38,21 +38,28 @@ FORMAT_VERSION = 1
 SHARD_DIR = "shards"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def _atomic_write_bytes(path: Path, *chunks: Any) -> None:
+    """Write the concatenation of `chunks` (bytes or C-contiguous arrays) to `path` atomically."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as fh:
-        fh.write(data)
+        for chunk in chunks:
+            fh.write(chunk)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def _npy_chunks(arrays: Sequence[np.ndarray]) -> list[Any]:
+    """The bytes of `np.save(np.concatenate(arrays))` (float32, C order) as a header and the arrays
+    themselves: written and hashed chunk by chunk, without the two copies concatenating would cost."""
     import io
 
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
+    arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
+    shape = (sum(len(a) for a in arrays),) + arrays[0].shape[1:]
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                  "fortran_order": False, "shape": shape})
+    return [header.getvalue(), *arrays]
 
 
 def _json_default(value: Any) -> Any:
@@ -74,8 +81,8 @@ def shard_name(index: int) -> str:
 
 def _sequence_digest(seq: KeypointSequence, row: dict[str, Any]) -> str:
     digest = hashlib.sha256(dumps({k: v for k, v in row.items() if k != "offset"}).encode())
-    digest.update(np.ascontiguousarray(seq.keypoints, dtype=np.float32).tobytes())
-    digest.update(np.ascontiguousarray(seq.confidence, dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(seq.keypoints, dtype=np.float32))
+    digest.update(np.ascontiguousarray(seq.confidence, dtype=np.float32))
     return digest.hexdigest()
 
 
@@ -111,20 +118,21 @@ def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequen
         )
         offset += seq.n_frames
     sequence_digests = [_sequence_digest(seq, row) for seq, row in zip(sequences, rows, strict=True)]
-    keypoints = np.concatenate([s.keypoints for s in sequences]).astype(np.float32, copy=False)
-    confidence = np.concatenate([s.confidence for s in sequences]).astype(np.float32, copy=False)
     blobs = {
-        "keypoints.npy": _npy_bytes(keypoints),
-        "confidence.npy": _npy_bytes(confidence),
-        "manifest.jsonl": "".join(dumps(r) + "\n" for r in rows).encode(),
+        "keypoints.npy": _npy_chunks([s.keypoints for s in sequences]),
+        "confidence.npy": _npy_chunks([s.confidence for s in sequences]),
+        "manifest.jsonl": ["".join(dumps(r) + "\n" for r in rows).encode()],
     }
     digest = hashlib.sha256()
     shard_dir = root / SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
     name = shard_name(index)
-    for suffix, blob in blobs.items():
-        digest.update(suffix.encode() + b"\0" + hashlib.sha256(blob).digest())
-        _atomic_write_bytes(shard_dir / f"{name}.{suffix}", blob)
+    for suffix, chunks in blobs.items():
+        blob_digest = hashlib.sha256()
+        for chunk in chunks:
+            blob_digest.update(chunk)
+        digest.update(suffix.encode() + b"\0" + blob_digest.digest())
+        _atomic_write_bytes(shard_dir / f"{name}.{suffix}", *chunks)
     entry = {
         "name": name,
         "n_sequences": len(sequences),
