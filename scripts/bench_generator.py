@@ -13,12 +13,19 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from valgusml.synth import generate_dataset, generate_sequences, load_preset
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished workers (user + system)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def peak_rss_mib() -> tuple[float, float]:
@@ -34,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="realistic")
     parser.add_argument("--shard-size", type=int, default=512)
     parser.add_argument("--out", default=None, help="folder for the datasets (default: a temporary one)")
+    parser.add_argument("--repeats", type=int, default=5, help="in-memory runs over the same 1,000 sequences")
     args = parser.parse_args(argv)
 
     cfg = load_preset(args.preset)
@@ -48,27 +56,31 @@ def main(argv: list[str] | None = None) -> int:
 
     list(generate_sequences(cfg, range(2)))  # warm imports and caches
     probe = min(n_athletes, max(1, 1000 // cfg.tasks.trials_per_athlete))
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    frames = sum(s.n_frames for s in generate_sequences(cfg, range(probe)))
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     count = probe * cfg.tasks.trials_per_athlete
+    rates = []
+    for _ in range(args.repeats):  # the same sequences each time: the spread is the machine's, not the data's
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        frames = sum(s.n_frames for s in generate_sequences(cfg, range(probe)))
+        rates.append((count / (time.process_time() - cpu0), count / (time.perf_counter() - wall0)))
+    cpu_rates = sorted(r[0] for r in rates)
     print(
-        f"in memory, 1 core: {count / cpu:8.0f} sequences/s of CPU time ({count / wall:.0f}/s wall, "
-        f"{frames / count:.0f} frames each)"
+        f"in memory, 1 core: {statistics.median(cpu_rates):8.0f} sequences/s of CPU time (median of {len(rates)}, "
+        f"range {cpu_rates[0]:.0f}-{cpu_rates[-1]:.0f}; {count} sequences of {frames / count:.0f} frames)"
     )
 
     for workers in (int(w) for w in args.workers.split(",")):
         out = root / f"w{workers}"
         shutil.rmtree(out, ignore_errors=True)
-        wall0 = time.perf_counter()
+        cpu0, wall0 = cpu_seconds(), time.perf_counter()
         ds = generate_dataset(cfg, out, workers=workers, progress=False, shard_size=args.shard_size)
-        wall = time.perf_counter() - wall0
+        cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
         self_mib, child_mib = peak_rss_mib()
         print(
             f"to disk, {workers} worker(s): {len(ds) / wall:8.0f} sequences/s wall "
-            f"({len(ds) / wall / workers:.0f}/s per worker), {size:.0f} MiB written, "
-            f"peak RSS self {self_mib:.0f} MiB, largest worker {child_mib:.0f} MiB, fingerprint {ds.fingerprint[:12]}"
+            f"({len(ds) / wall / workers:.0f}/s per worker; {len(ds) / cpu:.0f} per CPU-second, writing included), "
+            f"{size:.0f} MiB written, peak RSS self {self_mib:.0f} MiB, largest worker {child_mib:.0f} MiB, "
+            f"fingerprint {ds.fingerprint[:12]}"
         )
     if not args.out:
         shutil.rmtree(root, ignore_errors=True)

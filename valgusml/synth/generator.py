@@ -36,7 +36,14 @@ from valgusml.synth.kinematics import (
     standing_fppa_reference,
 )
 from valgusml.synth.mechanisms import apply_mechanisms
-from valgusml.synth.observation import estimator_noise, layout_index, project, sample_camera, swap_index
+from valgusml.synth.observation import (
+    AIM_HEIGHT_FRACTION,
+    estimator_noise,
+    layout_index,
+    project,
+    sample_camera,
+    swap_index,
+)
 from valgusml.synth.tasks import FREE, Trial, _empty, programme, sample_trial
 
 GENERATOR_VERSION = 1
@@ -271,7 +278,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
         confidence = np.ones((n, T, K), dtype=np.float32)
         as_nan = swap = None
     if cameras is not None:
-        points = project(world, cameras, np.array([0.55 * t.athlete.height_m for t in trials]))
+        points = project(world, cameras, np.array([AIM_HEIGHT_FRACTION * t.athlete.height_m for t in trials]))
     else:
         points = world
     if as_nan is not None:

@@ -188,6 +188,9 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
     return error, confidence, as_nan, swap
 
 
+AIM_HEIGHT_FRACTION = 0.55  # cameras aim at this fraction of the athlete's height (plus a few cm of jitter)
+
+
 def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: float) -> dict:
     """A camera in front of an athlete `height_m` tall (see `camera_matrices`), from two draws of `rng`."""
     c = cfg.camera
@@ -198,16 +201,24 @@ def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: floa
     yaw = between(c.yaw_deg, u["yaw"]) * (1.0 if u["side"] < 0.5 else -1.0)
     focal = 0.5 * width / math.tan(0.5 * math.radians(between(c.horizontal_fov_deg, u["hfov"])))
     fill, pitch = between(c.fill_fraction, u["fill"]), between(c.pitch_deg, u["pitch"])
-    # The athlete (x 1.15: room for arms and jumps) fills `fill` of the frame height. The aim point sits at
-    # 0.55 of the body height (`project`'s target), so the feet are further below the centre than the head is
-    # above it, and an upward pitch moves them further down: step back rather than cut the feet off.
-    feet_below_centre = focal * math.tan(math.radians(max(pitch, 0.0)))
-    distance = max(1.5, focal * height_m * 1.15 / (fill * height),
-                   focal * 0.55 * height_m * 1.1 / (0.47 * height - feet_below_centre))
+    camera_height = between(c.height_m, u["height"])
+    # The athlete (x 1.15: room for arms and jumps) fills `fill` of the frame height, seen from the distance
+    # that gives; further back if that would put the feet below the frame. The optical axis points at the
+    # aim point (`AIM_HEIGHT_FRACTION` of the body height) and is then pitched, so a camera
+    # below the aim point or pitched up moves the feet down the image.
+    distance = max(1.5, focal * height_m * 1.15 / (fill * height))
+    aim_height = AIM_HEIGHT_FRACTION * height_m + aim[1]
+    lowest = math.atan(0.47 * height / focal)  # the feet's angle below the axis that still fits, with a margin
+
+    def feet_angle(d: float) -> float:  # feet ~0.2 m in front of the aim point, on the floor
+        return math.atan2(aim_height - camera_height, d) + math.radians(pitch) + math.atan2(camera_height, d - 0.2)
+
+    while feet_angle(distance) > lowest and distance < 20.0:
+        distance *= 1.05
     return {
         "yaw_deg": yaw,
         "pitch_deg": pitch,
-        "height_m": between(c.height_m, u["height"]),
+        "height_m": camera_height,
         "focal_px": focal,
         "distance_m": distance,
         "width": int(width),
