@@ -53,8 +53,12 @@ def config_hash(value: Any, length: int = 12) -> str:
 
 
 def synthetic_dataset_dir(data_dir: str | Path, generator: dict[str, Any], n_athletes: int, seed: int) -> Path:
-    """Where the synthetic set of this generator config lives: `<data_dir>/synthetic-<config hash>`."""
-    key = {"generator": _plain(generator), "n_athletes": int(n_athletes), "seed": int(seed)}
+    """Where the synthetic set of this generator config lives: `<data_dir>/synthetic-<config hash>` (the hash
+    covers the generator's version: a new generator never reuses, nor refuses, an older one's folder)."""
+    from valgusml.synth.generator import GENERATOR_VERSION
+
+    key = {"generator": _plain(generator), "n_athletes": int(n_athletes), "seed": int(seed),
+           "generator_version": GENERATOR_VERSION}
     return Path(data_dir) / f"synthetic-{config_hash(key)}"
 
 

@@ -46,7 +46,7 @@ from valgusml.synth.observation import (
 )
 from valgusml.synth.tasks import FREE, Trial, _empty, programme, sample_trial
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump whenever the same config gives different sequences
 BATCH = 64  # trials simulated together: large enough to vectorise, small enough to stay in cache
 N_CANONICAL = len(CANONICAL_JOINTS)
 RESCALE_ROUNDS = 4
