@@ -37,6 +37,7 @@ def test_write_and_read_back(tmp_path):
     kp, conf = ds.arrays(3)
     assert isinstance(kp, np.memmap) and not kp.flags.writeable and kp.shape == (9, 20, 2)
     assert [r["id"] for r in ds.manifest] == [s.id for s in seqs]
+    assert ds.record(-1) == ds.manifest[4] and ds.record(2)["meta"] == {"k": 2} and ds.record(1)["offset"] == 6
     # plain .npy, readable without pickle
     np.load(tmp_path / "ds" / "shards" / "00000.keypoints.npy", allow_pickle=False)
     assert sorted(p.name for p in (tmp_path / "ds" / "shards").iterdir() if p.name.startswith(".")) == []
@@ -109,3 +110,12 @@ def test_reader_errors(tmp_path):
     (tmp_path / "ds" / "shards" / "00000.manifest.jsonl").unlink()
     with pytest.raises(FormatError, match="manifest is missing"):
         open_dataset(tmp_path / "ds")
+
+
+def test_open_dataset_keeps_no_rows_in_memory(tmp_path):
+    """Rows are read back from the manifests: the open dataset sees a manifest edited after opening (so it
+    cannot be holding the parsed rows, ~9 KiB each for generated data)."""
+    ds = write_dataset(tmp_path / "ds", _seqs(), shard_size=2)
+    path = tmp_path / "ds" / "shards" / "00000.manifest.jsonl"
+    path.write_text(path.read_text().replace('"source":"test"', '"source":"edit"'))
+    assert ds.record(0)["source"] == "edit" and ds[1].source == "edit" and ds[2].source == "test"

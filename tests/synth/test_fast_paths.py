@@ -134,3 +134,12 @@ def test_cameras_keep_the_athlete_in_frame():
         feet = [seq.joints.index(j) for j in seq.joints if j.endswith(("ankle", "heel", "toe"))]
         inside.append(np.nanmean(((x > 0) & (x < width) & (y > 0) & (y < height))[:, feet]))
     assert np.mean(inside) > 0.985 and np.min(inside) > 0.85
+
+
+def test_a_sequence_depends_only_on_its_athlete_not_its_batch():
+    cfg = load_preset("realistic", n_athletes=40)
+    together = {s.id: s for s in generate_sequences(cfg, range(40))}
+    for seq in generate_sequences(cfg, [33, 7, 3]):
+        twin = together[seq.id]
+        assert np.array_equal(twin.keypoints, seq.keypoints, equal_nan=True)
+        assert np.array_equal(twin.confidence, seq.confidence) and twin.labels == seq.labels and twin.meta == seq.meta

@@ -223,14 +223,20 @@ def write_shards(root: str | Path, sequences: Iterable[KeypointSequence], shard_
 
 @dataclass(frozen=True)
 class _Row:
+    """Where a sequence lives: its frames in the shard arrays and its manifest line (bytes `line` of the
+    shard's manifest file), read again on access. Parsed rows with their labels and meta take ~9 KiB each;
+    a 1,000,000-sequence dataset would not fit in memory."""
+
     shard: int
     offset: int
     n_frames: int
-    record: dict[str, Any]
+    athlete_id: str
+    line: slice
 
 
 class Dataset:
-    """Read side of the format: `len(ds)`, `ds[i]` → `KeypointSequence`, `ds.fingerprint`, `ds.athletes`."""
+    """Read side of the format: `len(ds)`, `ds[i]` → `KeypointSequence`, `ds.record(i)` (its manifest row),
+    `ds.fingerprint`, `ds.athletes`. Memory stays ~100 bytes per sequence: rows are read back on access."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -261,18 +267,47 @@ class Dataset:
         get_skeleton(self.skeleton)
         self._rows: list[_Row] = []
         for k, name in enumerate(self._shard_names):
-            path = self.root / SHARD_DIR / f"{name}.manifest.jsonl"
+            path = self._manifest_path(k)
             try:
-                lines = path.read_text().splitlines()
+                lines = path.read_bytes().splitlines(keepends=True)
             except FileNotFoundError:
                 raise FormatError(f"{self.root}: shard {name} manifest is missing ({path})") from None
+            start = 0
             for line_no, line in enumerate(lines, 1):
-                try:
+                try:  # every row is parsed (and checked) once here, then only its place is kept
                     record = json.loads(line)
-                    self._rows.append(_Row(k, int(record["offset"]), int(record["n_frames"]), record))
+                    row = _Row(k, int(record["offset"]), int(record["n_frames"]), str(record["athlete_id"]),
+                               slice(start, start + len(line)))
                 except (ValueError, KeyError, TypeError) as exc:
                     raise FormatError(f"{path}:{line_no}: bad manifest row ({type(exc).__name__}: {exc})") from None
+                self._rows.append(row)
+                start += len(line)
         self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _manifest_path(self, k: int) -> Path:
+        return self.root / SHARD_DIR / f"{self._shard_names[k]}.manifest.jsonl"
+
+    def _records(self, rows: Iterable[_Row]) -> Iterator[dict[str, Any]]:
+        """Manifest rows, read back from their files (one open per shard run)."""
+        handle, shard = None, None
+        try:
+            for row in rows:
+                if row.shard != shard:
+                    if handle is not None:
+                        handle.close()
+                    handle, shard = open(self._manifest_path(row.shard), "rb"), row.shard
+                handle.seek(row.line.start)
+                yield json.loads(handle.read(row.line.stop - row.line.start))
+        finally:
+            if handle is not None:
+                handle.close()
+
+    def record(self, i: int) -> dict[str, Any]:
+        """The manifest row of sequence `i` (no arrays)."""
+        row = self._rows[i]
+        with open(self._manifest_path(row.shard), "rb") as handle:
+            handle.seek(row.line.start)
+            return json.loads(handle.read(row.line.stop - row.line.start))
 
     def _shard_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if k not in self._arrays:
@@ -298,7 +333,7 @@ class Dataset:
         row = self._rows[i]
         kp, conf = self._shard_arrays(row.shard)
         sl = slice(row.offset, row.offset + row.n_frames)
-        r = row.record
+        r = self.record(i)
         return KeypointSequence(
             keypoints=np.array(kp[sl]),
             confidence=np.array(conf[sl]),
@@ -321,13 +356,13 @@ class Dataset:
 
     @property
     def manifest(self) -> list[dict[str, Any]]:
-        """One dict per sequence (no arrays), in dataset order."""
-        return [row.record for row in self._rows]
+        """One dict per sequence (no arrays), in dataset order, read from the shards' manifests on each call."""
+        return list(self._records(self._rows))
 
     @cached_property
     def athlete_ids(self) -> np.ndarray:
         """Athlete id of each sequence, in dataset order."""
-        return np.asarray([row.record["athlete_id"] for row in self._rows])
+        return np.asarray([row.athlete_id for row in self._rows])
 
     @cached_property
     def athletes(self) -> list[str]:

@@ -48,7 +48,6 @@ from valgusml.synth.tasks import FREE, Trial, _empty, programme, sample_trial
 
 GENERATOR_VERSION = 2  # bump whenever the same config gives different sequences
 BATCH = 64  # trials simulated together: large enough to vectorise, small enough to stay in cache
-N_CANONICAL = len(CANONICAL_JOINTS)
 RESCALE_ROUNDS = 4
 
 
