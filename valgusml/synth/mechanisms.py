@@ -26,8 +26,10 @@ from valgusml.synth.tasks import CHAIN, smoothstep
 
 
 def softplus(x: np.ndarray, width: float = 2.0) -> np.ndarray:
-    """A smooth max(x, 0): the cap bites progressively, not as a kink."""
-    return width * np.logaddexp(0.0, x / width)
+    """A smooth max(x, 0): the cap bites progressively, not as a kink. (`width * logaddexp(0, x / width)`,
+    written with exp and log1p, which numpy vectorises for float32 and logaddexp not.)"""
+    x = x / width
+    return width * (np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))
 
 
 def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
@@ -54,18 +56,15 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     m["rho"] = m["rho"] + np.maximum(heel_rise, 0.0)
     m["dorsiflexion_excess"] = excess
 
-    swivel = np.stack(
-        [
-            p["healthy_swivel"] * load,
-            a_hip * p["hip_swivel"][..., None] * hip_drive,
-            a_add * p["adductor_swivel"][..., None] * (mcfg.adductor_start_fraction + (1.0 - mcfg.adductor_start_fraction) * np.maximum(load, depth[..., None])),
-            a_pron * p["pronation_tibial_rotation"][..., None] * early_load,
-            a_df * np.minimum(mcfg.dorsiflexion_swivel_per_deg * excess, mcfg.dorsiflexion_swivel_max_deg),
-        ],
-        axis=-1,
-    )  # (n, T, 2, 5)
-    m["swivel_parts"] = swivel
-    m["swivel"] = swivel.sum(axis=-1)
+    parts = [
+        p["healthy_swivel"] * load,
+        a_hip * p["hip_swivel"][..., None] * hip_drive,
+        a_add * p["adductor_swivel"][..., None] * (mcfg.adductor_start_fraction + (1.0 - mcfg.adductor_start_fraction) * np.maximum(load, depth[..., None])),
+        a_pron * p["pronation_tibial_rotation"][..., None] * early_load,
+        a_df * np.minimum(mcfg.dorsiflexion_swivel_per_deg * excess, mcfg.dorsiflexion_swivel_max_deg),
+    ]
+    m["swivel_parts"] = np.stack(parts, axis=-1)  # (n, T, 2, 5)
+    m["swivel"] = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]  # not .sum(-1): slow over a short axis
 
     # Contralateral pelvic drop: stance on the left lowers the right hip (negative obliquity), and vice versa.
     drop_size = p["pelvic_drop"][..., None] + a_hip * np.maximum(p["hip_pelvic_drop"][..., None] - p["pelvic_drop"][..., None], 0.0)
@@ -74,7 +73,8 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     m["pelvic_drop"] = drop
     lean = (1.5 + a_hip * p["hip_trunk_lean"][..., None]) * hip_drive  # over the stance leg
     m["trunk_lateral"] = lean[..., 0] - lean[..., 1]
-    df_lean = (a_df * p["dorsiflexion_trunk_lean"][..., None] * np.minimum(excess / 10.0, 1.0)).max(axis=-1)
+    df_lean_per_limb = a_df * p["dorsiflexion_trunk_lean"][..., None] * np.minimum(excess / 10.0, 1.0)
+    df_lean = np.maximum(df_lean_per_limb[..., 0], df_lean_per_limb[..., 1])
     m["trunk_fwd"] = m["trunk_fwd"] + df_lean
 
     m["eversion"] = (p["rearfoot_eversion"][..., None] + a_pron * np.maximum(p["pronation_rearfoot_eversion"][..., None] - p["rearfoot_eversion"][..., None], 0.0)) * early_load
