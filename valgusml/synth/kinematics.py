@@ -82,6 +82,20 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / (norm(v) + 1e-12)
 
 
+def mirrored(x: np.ndarray) -> np.ndarray:
+    """`x * LIMB_SIGN` (the right limb's value negated) for limbs on the last axis. Broadcasting a `(2,)` or
+    `(n, 1, 2)` array over frames runs ~20x slower in numpy than whole-array work (its inner loop is the
+    2-long limb axis), so per-limb values are built from full arrays or stacked instead."""
+    out = np.array(x, dtype=FLOAT)
+    np.negative(out[..., 1], out=out[..., 1])
+    return out
+
+
+def limbs(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Left and right values stacked on a new last (limb) axis."""
+    return np.stack([left, right], axis=-1)
+
+
 def zyx_trig(z: np.ndarray, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
     """Cosines and sines `(cz, sz, cy, sy, cx, sx)` for `rotate`: computed once for several vectors rotated
     by the same angles."""
@@ -112,13 +126,13 @@ def foot_frame(progression_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     `progression_deg`); toe-out turns the toes outward."""
     g = np.radians(progression_deg)
     sin, cos = np.sin(g), np.cos(g)
-    return vec(LIMB_SIGN * sin, -cos, 0.0), vec(LIMB_SIGN * cos, sin, 0.0)
+    return vec(mirrored(sin), -cos, 0.0), vec(mirrored(cos), sin, 0.0)
 
 
 def foot_forward(progression_deg: np.ndarray) -> np.ndarray:
     """`foot_frame(progression_deg)[0]` alone, for callers that do not need the lateral vector."""
     g = np.radians(progression_deg)
-    return vec(LIMB_SIGN * np.sin(g), -np.cos(g), 0.0)
+    return vec(mirrored(np.sin(g)), -np.cos(g), 0.0)
 
 
 def ankle_from_ball(g: dict, forward, lateral, rho_deg, eversion_deg, navicular_drop) -> np.ndarray:
@@ -144,16 +158,16 @@ def foot_points(g: dict, ball, forward, lateral, fore_forward, fore_lateral, rho
     heel = ball + forward * (-heel_back * np.cos(r) + heel_z * np.sin(r))
     heel[2] += heel_back * np.sin(r) + heel_z * np.cos(r)
     heel -= lateral * (0.4 * g["ankle_height"][..., None] * np.sin(np.radians(eversion_deg)))
-    big = ball + fore_forward * (0.27 * foot) - fore_lateral * 0.022
-    small = ball + fore_forward * (0.18 * foot) + fore_lateral * 0.035
+    big = ball + (fore_forward * (0.27 * foot) - fore_lateral * 0.022)  # one broadcast over frames each
+    small = ball + (fore_forward * (0.18 * foot) + fore_lateral * 0.035)
     big[2] += 0.015
     small[2] += 0.015
     return {"heel": heel, "big_toe": big, "small_toe": small}
 
 
-def knee_ik(hip, ankle, thigh, shank, bend_dir, medial_sign, swivel_deg, structural_deg) -> np.ndarray:
-    """Knee `(3, ...)` from hip and ankle: bend toward `bend_dir`, swivelled medially about the hip-ankle
-    axis, plus the athlete's structural offset."""
+def knee_ik(hip, ankle, thigh, shank, bend_dir, swivel_deg, structural_deg) -> np.ndarray:
+    """Knees `(3, ..., 2)` (left, right on the last axis) from hips and ankles: bent toward `bend_dir`,
+    swivelled medially about the hip-ankle axis, plus the athlete's structural offset."""
     axis = ankle - hip
     dist = norm(axis)
     u = axis / (dist + 1e-12)
@@ -161,10 +175,12 @@ def knee_ik(hip, ankle, thigh, shank, bend_dir, medial_sign, swivel_deg, structu
     along = (thigh**2 - shank**2 + reach**2) / (2.0 * reach)
     height = np.sqrt(np.maximum(thigh**2 - along**2, 0.0))
     # Bend and medial directions, both made perpendicular to the hip-ankle axis (and to each other); the
-    # medial direction before projection is (-medial_sign, 0, 0).
+    # medial direction before projection is (-1, 0, 0) for the left limb (x = subject's left), (1, 0, 0) for
+    # the right.
     f = unit(bend_dir - dot(bend_dir, u) * u)
-    medial = (medial_sign * u[0]) * u + (medial_sign * f[0]) * f
-    medial[0] -= medial_sign
+    medial = mirrored(u[0]) * u + mirrored(f[0]) * f
+    medial[0, ..., 0] -= 1.0
+    medial[0, ..., 1] += 1.0
     medial = unit(medial)
     s = np.radians(swivel_deg)
     # Structural alignment: a constant knee offset giving the FPPA `structural_deg` in full extension.
@@ -195,7 +211,7 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
 
     thigh, shank = g["thigh"][..., None], g["shank"][..., None]  # (n, 1, 1)
     kind = m["kind"][:, None, :]  # (n, 1, 2)
-    free = kind == FREE
+    free = np.repeat(kind == FREE, T, axis=1)  # (n, T, 2): full masks keep np.where on the fast path
 
     progression = p["foot_progression"] + m["foot_abduction"]  # rearfoot (n, T, 2); pronation abducts it
     forward, lateral = foot_frame(progression)
@@ -210,21 +226,22 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     # leaves the hip axis alone, so the offset is w/2 times Rz Ry's first column.
     rot, obl = np.radians(m["pelvis_rot"]), np.radians(m["pelvic_obliquity"])
     hip_axis = vec(np.cos(rot) * np.cos(obl), np.sin(rot) * np.cos(obl), -np.sin(obl))  # (3, n, T)
-    hip_off = hip_axis[..., None] * (0.5 * g["hip_width"][..., None] * LIMB_SIGN)  # (3, n, T, 2)
+    half_pelvis = hip_axis * (0.5 * g["hip_width"])  # pelvis centre to the left hip
+    hip_off = limbs(half_pelvis, -half_pelvis)  # (3, n, T, 2)
 
     theta = np.radians(m["theta"])
     tilt_shank = np.radians(m["shank_tilt"] if "shank_tilt" in m else m["beta_ratio"] * m["theta"])
     chain_forward = shank * np.sin(tilt_shank) - thigh * np.sin(theta - tilt_shank)  # hip ahead of ankle
     chain_len2 = thigh**2 + shank**2 + 2.0 * thigh * shank * np.cos(theta)
-    w = np.where(kind == CHAIN, m["weight"], 0.0)
+    w = np.where(np.repeat(kind == CHAIN, T, axis=1), m["weight"], 0.0)
     wsum = w[..., 0] + w[..., 1]
     chained = wsum > 0
     weighted = lambda per_limb: (per_limb[..., 0] * w[..., 0] + per_limb[..., 1] * w[..., 1]) / np.maximum(wsum, 1e-9)  # noqa: E731
     pelvis = np.zeros((3, n, T), dtype=FLOAT)
     pelvis[0] = m["pelvis_x"]
     pelvis[1] = np.where(chained, weighted(ankle[1] - chain_forward - hip_off[1]), 0.0)
-    dx = pelvis[0][..., None] + hip_off[0] - ankle[0]
-    dy = pelvis[1][..., None] + hip_off[1] - ankle[1]
+    dx = limbs(pelvis[0], pelvis[0]) + hip_off[0] - ankle[0]
+    dy = limbs(pelvis[1], pelvis[1]) + hip_off[1] - ankle[1]
     rise = np.sqrt(np.maximum(chain_len2 - dx**2 - dy**2, 1e-4))
     pz_chain = weighted(ankle[2] + rise - hip_off[2])
     # Gait: designed pelvis height, lowered where a stance leg could not reach its planted foot.
@@ -233,12 +250,12 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     limit = np.where(stance, reach_z, 10.0)
     pz_gait = np.fmin(m["pelvis_z"], np.minimum(limit[..., 0], limit[..., 1]))  # pelvis_z is NaN outside gait
     pelvis[2] = np.where(chained, pz_chain, pz_gait)
-    hips = pelvis[..., None] + hip_off
+    hips = limbs(pelvis + half_pelvis, pelvis - half_pelvis)
 
     # Held legs: forward kinematics from hip flexion and knee flexion (foot hanging, plantar-flexed); a held
     # foot stays off the floor: the knee bends further where the design would put it through.
     hip_flex = np.radians(m["free_hip_flex"])
-    knee_free = hips + unit(vec(LIMB_SIGN * 0.05, -np.sin(hip_flex), -np.cos(hip_flex))) * thigh
+    knee_free = hips + unit(vec(mirrored(np.full_like(hip_flex, 0.05)), -np.sin(hip_flex), -np.cos(hip_flex))) * thigh
     lowest = g["ankle_height"][..., None] + 0.06
     theta_free = np.maximum(theta, hip_flex + np.arccos(np.clip((knee_free[2] - lowest) / shank, -1.0, 1.0)))
     shank_angle = hip_flex - theta_free
@@ -253,7 +270,7 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     # Knees track between straight ahead and the toes (half the foot progression); kept in `m` for
     # `resolve_knees`.
     bend = m["knee_bend"] = foot_forward(0.5 * progression)
-    knee = knee_ik(hips, ankle, thigh, shank, bend, LIMB_SIGN, m["swivel"], p["structural_valgus"])
+    knee = knee_ik(hips, ankle, thigh, shank, bend, m["swivel"], p["structural_valgus"])
     knee = np.where(free, knee_free, knee)
 
     put_pair("hip", hips)
@@ -277,10 +294,11 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
 
     # Arms, both sides at once (limbs on the last axis); neck = shoulder midpoint, as estimators place it.
     a, e = np.radians(m["arm_flex"]), np.radians(m["elbow_flex"])
-    limb_trig = tuple(t[..., None] for t in trunk_trig)
-    shoulder = neck[..., None] + ex[..., None] * (0.5 * g["shoulder_width"][..., None] * LIMB_SIGN)
-    upper = rotate(unit(vec(0.12 * LIMB_SIGN, -np.sin(a), -np.cos(a))), limb_trig)
-    lower = rotate(unit(vec(-0.25 * LIMB_SIGN * np.sin(e), -np.sin(a + e), -np.cos(a + e))), limb_trig)
+    limb_trig = tuple(limbs(t, t) for t in trunk_trig)
+    half_shoulders = ex * (0.5 * g["shoulder_width"])
+    shoulder = limbs(neck + half_shoulders, neck - half_shoulders)
+    upper = rotate(unit(vec(mirrored(np.full_like(a, 0.12)), -np.sin(a), -np.cos(a))), limb_trig)
+    lower = rotate(unit(vec(-0.25 * mirrored(np.sin(e)), -np.sin(a + e), -np.cos(a + e))), limb_trig)
     elbow = shoulder + upper * g["upper_arm"][..., None]
     wrist = elbow + lower * g["forearm"][..., None]
     put_pair("shoulder", shoulder)
@@ -307,7 +325,7 @@ def resolve_knees(joints, chained, knee_bend, thigh, shank, swivel_deg, structur
     ankles stay and only limbs solved from hip and ankle (`chained`, not held free) change.
     """
     hips, ankles = np.moveaxis(joints[:, HIPS], -1, 0), np.moveaxis(joints[:, ANKLES], -1, 0)
-    knee = np.moveaxis(knee_ik(hips, ankles, thigh, shank, knee_bend, LIMB_SIGN, swivel_deg, structural_deg), 0, -1)
+    knee = np.moveaxis(knee_ik(hips, ankles, thigh, shank, knee_bend, swivel_deg, structural_deg), 0, -1)
     joints[:, KNEES] = np.where(chained[..., None], knee, joints[:, KNEES])
 
 
@@ -323,7 +341,7 @@ def standing_fppa_reference(g: dict, p: dict) -> np.ndarray:
     hips = vec(half, 0.0, np.sqrt((thigh + shank) ** 2 * 0.995 - (stance - half) ** 2))
     ankles = vec(stance, 0.0, 0.0)
     forward = foot_forward(0.5 * p["foot_progression"])
-    knee = knee_ik(hips, ankles, thigh, shank, forward, LIMB_SIGN, np.zeros((n, 1, 2), dtype=FLOAT), p["structural_valgus"])
+    knee = knee_ik(hips, ankles, thigh, shank, forward, np.zeros((n, 1, 2), dtype=FLOAT), p["structural_valgus"])
     frame = np.zeros((n, 1, len(CANONICAL_JOINTS), 3), dtype=FLOAT)
     for index, points in ((HIPS, hips), (KNEES, knee), (ANKLES, ankles)):
         frame[:, :, index] = np.moveaxis(points, 0, -1)

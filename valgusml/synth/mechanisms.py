@@ -36,15 +36,19 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     """Add deficit channels to the programme `m` in place; `p` holds per-trial athlete arrays `(n, 1[, 2])`."""
     mcfg = cfg.mechanisms
     load, uni, depth = m["load"], m["unilateral"], m["depth"]
-    act = p["activation"]  # (n, 1, 2, 4)
-    a_hip, a_add, a_pron, a_df = (act[..., k] for k in range(4))  # (n, 1, 2)
+    n_frames = load.shape[1]
+    # Per-limb values `(n, 1, 2)` repeated over frames once: broadcasting them in every operation would run
+    # numpy's inner loop over the 2-long limb axis, ~20x slower.
+    over_frames = lambda x: np.repeat(x, n_frames, axis=1)  # noqa: E731
+    act = over_frames(p["activation"])  # (n, T, 2, 4)
+    a_hip, a_add, a_pron, a_df = (np.ascontiguousarray(act[..., k]) for k in range(4))  # (n, T, 2)
     fatigue = m["fatigue"][..., None]
     hip_drive = uni * (1.0 + mcfg.hip_fatigue_gain * p["fatigue_sensitivity"][..., None] * fatigue)
     early_load = smoothstep(load / 0.4)  # pronation shows from initial loading
 
-    chain = (m["kind"] == CHAIN)[:, None, :]  # (n, 1, 2)
+    chain = over_frames((m["kind"] == CHAIN)[:, None, :])  # (n, T, 2)
     beta_demand = m["beta_ratio"] * m["theta"]
-    beta_max = p["dorsiflexion_rom"] - mcfg.squat_dorsiflexion_margin_deg
+    beta_max = over_frames(p["dorsiflexion_rom"] - mcfg.squat_dorsiflexion_margin_deg)
     excess = np.where(chain, softplus(beta_demand - beta_max) - softplus(FLOAT(-40.0)), 0.0)
     excess = np.maximum(excess, 0.0)
     theta = np.where(chain, m["theta"] - mcfg.dorsiflexion_depth_loss * excess, m["theta"])
@@ -57,7 +61,7 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     m["dorsiflexion_excess"] = excess
 
     parts = [
-        p["healthy_swivel"] * load,
+        over_frames(p["healthy_swivel"]) * load,
         a_hip * p["hip_swivel"][..., None] * hip_drive,
         a_add * p["adductor_swivel"][..., None] * (mcfg.adductor_start_fraction + (1.0 - mcfg.adductor_start_fraction) * np.maximum(load, depth[..., None])),
         a_pron * p["pronation_tibial_rotation"][..., None] * early_load,
