@@ -23,7 +23,7 @@ import numpy as np
 from valgusml.data.format import completed_shards, dumps, finalize_dataset, open_dataset, write_shard
 from valgusml.errors import ConfigError
 from valgusml.features.geometry import limb_fppa_deg
-from valgusml.labels import DEFICITS, none_label, task_family, validate_labels
+from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_label
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.athletes import FLOAT, Athlete, sample_athlete
@@ -170,7 +170,7 @@ def measure_fppa(sims: list[Simulated]) -> list[tuple[np.ndarray, np.ndarray]]:
     plane the athlete faces); one call for the whole batch (the measure is per frame)."""
     lengths = [len(s.joints) for s in sims]
     ref_start = sum(lengths)
-    legs = np.concatenate([s.joints[:, LEGS] for s in sims] + [s.reference[:, LEGS] for s in sims]).astype(float)
+    legs = np.concatenate([s.joints[:, LEGS] for s in sims] + [s.reference[:, LEGS] for s in sims])  # float32, as simulated
     x, y = legs[..., 0], -legs[..., 2]
     fppa = limb_fppa_deg(x[:, 0:2], y[:, 0:2], x[:, 2:4], y[:, 2:4], x[:, 4:6], y[:, 4:6])
     out, start = [], 0
@@ -189,38 +189,38 @@ def label_trial(
     peak comes mostly from healthy variation rather than a deficit (the generator then tones it down).
     """
     threshold = cfg.labels.threshold_deg[task_family(trial.task)][trial.athlete.sex]
-    loaded = sim.load > cfg.labels.load_threshold
-    labels, measured = {}, {"fppa_peak_deg": [], "fppa_standing_deg": [], "dynamic_fppa_deg": [], "peak_time_s": [],
-                           "loaded": [], "threshold_deg": threshold}
-    unexplained = np.zeros(2, dtype=bool)
+    loaded = sim.load > cfg.labels.load_threshold  # (T, 2)
+    was_loaded = loaded.any(axis=0)
+    # The loaded peak; a limb never loaded reports its overall peak (and cannot be valgus).
+    peak_frames = np.where(was_loaded, np.argmax(np.where(loaded, fppa, -np.inf), axis=0), np.argmax(fppa, axis=0))
+    peaks = fppa[peak_frames, [0, 1]]
+    dynamic = peaks - standing
+    parts = np.maximum(sim.swivel_parts[peak_frames, [0, 1]], 0.0)  # (2 limbs, healthy + DEFICITS)
+    deficit_total = parts[:, 1:].sum(axis=1)
+    valgus = was_loaded & (dynamic > threshold)
+    unexplained = valgus & ((deficit_total <= parts[:, 0]) | (deficit_total <= 1e-6))
+    labels = {}
     for k, limb in enumerate(("left", "right")):
-        series = np.where(loaded[:, k], fppa[:, k], -np.inf)
-        was_loaded = bool(loaded[:, k].any())
-        peak_frame = int(np.argmax(series)) if was_loaded else int(np.nanargmax(fppa[:, k]))
-        peak = float(fppa[peak_frame, k])
-        dynamic = peak - float(standing[k])
-        valgus = was_loaded and dynamic > threshold
-        parts = np.maximum(sim.swivel_parts[peak_frame, k], 0.0)
-        deficit = parts[1:]
-        if valgus and (deficit.sum() <= parts[0] or deficit.sum() <= 1e-6):
-            unexplained[k] = True
-        if valgus and deficit.sum() > 1e-6:
-            shares = deficit / deficit.sum()
-            contributions = {m: round(float(s), 4) for m, s in zip(DEFICITS, shares, strict=True) if s > 1e-4}
-            labels[limb] = {
+        peak = round(float(peaks[k]), 3)
+        if valgus[k] and deficit_total[k] > 1e-6:
+            shares = parts[k, 1:] / deficit_total[k]
+            labels[limb] = validate_limb_label(limb, {
                 "valgus": True,
                 "mechanism": DEFICITS[int(np.argmax(shares))],
-                "severity_deg": round(peak, 3),
-                "contributions": contributions,
-            }
+                "severity_deg": peak,
+                "contributions": {m: round(s, 4) for m, s in zip(DEFICITS, shares.tolist(), strict=True) if s > 1e-4},
+            })
         else:
-            labels[limb] = none_label(round(peak, 3))
-        measured["fppa_peak_deg"].append(round(peak, 3))
-        measured["fppa_standing_deg"].append(round(float(standing[k]), 3))
-        measured["dynamic_fppa_deg"].append(round(dynamic, 3))
-        measured["peak_time_s"].append(round(peak_frame / trial.fps, 4))
-        measured["loaded"].append(was_loaded)
-    return validate_labels(labels), measured, unexplained
+            labels[limb] = none_label(peak)
+    measured = {
+        "fppa_peak_deg": [round(v, 3) for v in peaks.tolist()],
+        "fppa_standing_deg": [round(v, 3) for v in standing.tolist()],
+        "dynamic_fppa_deg": [round(v, 3) for v in dynamic.tolist()],
+        "peak_time_s": [round(f / trial.fps, 4) for f in peak_frames.tolist()],
+        "loaded": was_loaded.tolist(),
+        "threshold_deg": threshold,
+    }
+    return labels, measured, unexplained
 
 
 def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:
