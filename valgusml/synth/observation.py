@@ -155,11 +155,11 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
             swap[i, start : min(start + span, T)] = True
 
     ar1_in_place(jitter, np.array([t.fps for t in trials]), ncfg.jitter_time_constant_s)
-    # Scale on the flat (joint x coordinate) axis: broadcasting over a last axis of 3 is much slower.
-    xyz = jitter.reshape(n, n_frames, K, 3)
+    xyz = jitter.reshape(n, n_frames, K, 3)  # a view: `error` below is the jitter, scaled in place
     wobble = np.abs(xyz[..., 0]) + np.abs(xyz[..., 1])
     confidence = (ncfg.confidence[0] + np.ptp(ncfg.confidence) * draws).astype(np.float32)[:, None, :]
     confidence = np.clip(confidence - 0.03 * wobble * np.where(foot, 1.5, 1.0).astype(np.float32), 0.0, 1.0)
+    # Scaled on the flat (joint x coordinate) axis: broadcasting over a last axis of 3 is much slower.
     jitter *= np.repeat(1e-3 * ncfg.jitter_mm * np.where(foot, ncfg.foot_noise_factor, 1.0), 3).astype(np.float32)
     error = xyz
     error += systematic[:, None]
@@ -203,9 +203,9 @@ def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: floa
     fill, pitch = between(c.fill_fraction, u["fill"]), between(c.pitch_deg, u["pitch"])
     camera_height = between(c.height_m, u["height"])
     # The athlete (x 1.15: room for arms and jumps) fills `fill` of the frame height, seen from the distance
-    # that gives; further back if that would put the feet below the frame. The optical axis points at the
-    # aim point (`AIM_HEIGHT_FRACTION` of the body height) and is then pitched, so a camera
-    # below the aim point or pitched up moves the feet down the image.
+    # that gives; further back if that would put the feet below the frame. The optical axis points at the aim
+    # point (`AIM_HEIGHT_FRACTION` of the body height) and is then pitched, so a camera below the aim point or
+    # pitched up moves the feet down the image.
     distance = max(1.5, focal * height_m * 1.15 / (fill * height))
     aim_height = AIM_HEIGHT_FRACTION * height_m + aim[1]
     lowest = math.atan(0.47 * height / focal)  # the feet's angle below the axis that still fits, with a margin
