@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_generator.py                  # 5,000 realistic sequences (halpe26, 2D)
     .venv/bin/python scripts/bench_generator.py --n 100000 --workers 2
+    .venv/bin/python scripts/bench_generator.py --compare /tmp/old   # ratio against another checkout
 
 Target (issue 3): >= 1,000 realistic sequences/s per core; 100,000 sequences on 2 cores with peak RSS < 4 GiB.
 Peak RSS is `resource.getrusage` of this process and of its largest worker (children); the total a run can
@@ -34,6 +35,36 @@ def peak_rss_mib() -> tuple[float, float]:
     return self_kib / 1024.0, children_kib / 1024.0
 
 
+_IN_MEMORY = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from valgusml.synth import generate_sequences, load_preset
+cfg = load_preset(sys.argv[2], n_athletes=1000)
+list(generate_sequences(cfg, range(2)))
+probe = max(1, 1000 // cfg.tasks.trials_per_athlete)
+start = time.process_time()
+count = sum(1 for _ in generate_sequences(cfg, range(probe)))
+print(count / (time.process_time() - start))
+"""
+
+
+def compare(other: str, preset: str, repeats: int) -> int:
+    """In-memory rate of `other` and of this checkout in alternating processes: this machine's speed drifts
+    between runs, so only a ratio taken this way means much."""
+    import subprocess
+
+    here = str(Path(__file__).resolve().parents[1])
+    rates: dict[str, list[float]] = {other: [], here: []}
+    for _ in range(repeats):
+        for root in rates:
+            out = subprocess.run([sys.executable, "-c", _IN_MEMORY, root, preset], capture_output=True, text=True, check=True)
+            rates[root].append(float(out.stdout.split()[-1]))
+    for root, values in rates.items():
+        print(f"{root}: median {statistics.median(values):.0f} sequences/s per core, runs {[round(v) for v in values]}")
+    print(f"ratio this/other: {statistics.median(rates[here]) / statistics.median(rates[other]):.2f}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="sequences per run")
@@ -42,8 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-size", type=int, default=512)
     parser.add_argument("--out", default=None, help="folder for the datasets (default: a temporary one)")
     parser.add_argument("--repeats", type=int, default=5, help="in-memory runs over the same 1,000 sequences")
+    parser.add_argument("--compare", default=None, metavar="CHECKOUT",
+                        help="another checkout (e.g. `git worktree add /tmp/old REV`): measure both in memory in "
+                             "alternating processes and print the ratio, then stop")
     args = parser.parse_args(argv)
 
+    if args.compare:
+        return compare(args.compare, args.preset, args.repeats)
     cfg = load_preset(args.preset)
     n_athletes = max(1, args.n // cfg.tasks.trials_per_athlete)
     cfg = load_preset(args.preset, n_athletes=n_athletes)
