@@ -146,13 +146,13 @@ def test_structural_genu_valgum_is_not_labelled_valgus():
     assert not any(s.labels[limb]["valgus"] for s in seqs for limb in ("left", "right"))  # ... but not dynamic
 
 
-def test_rotate_zyx_matches_rotation_matrices():
+def test_rotate_matches_rotation_matrices():
     from scipy.spatial.transform import Rotation
 
-    from valgusml.synth.kinematics import rotate_zyx
+    from valgusml.synth.kinematics import rotate, zyx_trig
 
     rng = np.random.default_rng(0)
     z, y, x = rng.uniform(-1, 1, (3, 5))
     v = rng.normal(size=(5, 3))
     expected = Rotation.from_euler("ZYX", np.stack([z, y, x], 1)).apply(v)
-    np.testing.assert_allclose(rotate_zyx(v, z, y, x), expected, atol=1e-12)
+    np.testing.assert_allclose(rotate(v.T, zyx_trig(z, y, x)).T, expected, atol=1e-12)  # coordinate-first

@@ -304,10 +304,8 @@ class Dataset:
 
     def record(self, i: int) -> dict[str, Any]:
         """The manifest row of sequence `i` (no arrays)."""
-        row = self._rows[i]
-        with open(self._manifest_path(row.shard), "rb") as handle:
-            handle.seek(row.line.start)
-            return json.loads(handle.read(row.line.stop - row.line.start))
+        [row] = self._records([self._rows[i]])
+        return row
 
     def _shard_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if k not in self._arrays:

@@ -113,11 +113,6 @@ def rotate(v: np.ndarray, trig: tuple[np.ndarray, ...]) -> np.ndarray:
     return vec(v0, v1, v2)
 
 
-def rotate_zyx(v: np.ndarray, z: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """`rotate` for vectors on the last axis `(..., 3)`, angles in radians broadcast against `v[..., 0]`."""
-    return np.moveaxis(rotate(np.moveaxis(v, -1, 0), zyx_trig(z, y, x)), 0, -1)
-
-
 # -- body parts -------------------------------------------------------------------------------------------------
 
 
