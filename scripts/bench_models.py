@@ -185,8 +185,8 @@ def synthetic_sequences(n: int, seed: int = 0):
 def bench_pipeline(args, device) -> list[dict]:
     import torch
 
-    from valgusml.data.augment import BatchAugment
     from valgusml.preprocess import PreprocessConfig, prepare_many
+    from valgusml.training.augment import BatchAugment
 
     seqs = synthetic_sequences(args.pipeline_sequences)
     cfg = PreprocessConfig()

@@ -51,7 +51,7 @@ def build_source(args: argparse.Namespace):
     from valgusml.preprocess import PreprocessConfig
 
     if args.checkpoint:
-        from valgusml.training.checkpoint import load_for_export
+        from valgusml.runs.checkpoint import load_for_export
 
         return load_for_export(args.checkpoint)
     import torch

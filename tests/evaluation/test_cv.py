@@ -8,7 +8,7 @@ import pytest
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.evaluation.cv import aggregate_cv, fold_overrides
-from valgusml.training.tracking import ensure_experiment
+from valgusml.runs.tracking import ensure_experiment
 
 
 def test_fold_overrides_compose_with_the_training_app():

@@ -11,7 +11,7 @@ import pytest
 
 from valgusml.errors import ConfigError
 from valgusml.evaluation.evaluate import compose_eval_config, main, run_evaluation, translate_overrides
-from valgusml.training.tracking import ensure_experiment
+from valgusml.runs.tracking import ensure_experiment
 
 NET_CONFIG = {
     "_target_": "valgusml.models.ValgusNet",
@@ -21,7 +21,7 @@ NET_CONFIG = {
 
 
 def write_checkpoint(path, run_id, split):
-    """A checkpoint in the layout `valgusml.training.checkpoint.load_for_export` reads (untrained weights)."""
+    """A checkpoint in the layout `valgusml.runs.checkpoint.load_for_export` reads (untrained weights)."""
     import torch
     from hydra.utils import instantiate
 

@@ -67,7 +67,7 @@ def test_resume_continues_the_same_mlflow_run(overrides, tmp_path):
 
 
 def test_checkpoint_holds_what_export_needs(overrides, tmp_path):
-    from valgusml.training.checkpoint import load_for_export
+    from valgusml.runs.checkpoint import load_for_export
 
     metrics = run_training(overrides + ["trainer.max_epochs=1", "logger=none"])
     (best,) = tmp_path.glob("logs/smoke/runs/*/checkpoints/best-*.ckpt")

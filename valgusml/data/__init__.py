@@ -1,4 +1,4 @@
-"""Datasets on disk and athlete splits. Torch-free; the Lightning data module lives in `valgusml.data.datamodule`."""
+"""Datasets on disk and athlete splits. Torch-free; the Lightning data module lives in `valgusml.training.datamodule`."""
 
 from valgusml.data.format import (
     Dataset,

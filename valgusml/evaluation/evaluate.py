@@ -281,7 +281,7 @@ def _log_to_mlflow(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[
             except Exception:
                 parent = None
         if experiment_id is None:
-            from valgusml.training.tracking import ensure_experiment
+            from valgusml.runs.tracking import ensure_experiment
 
             experiment_id = ensure_experiment(str(cfg.mlflow.tracking_uri), str(cfg.mlflow.experiment_name))
         tags = {"mlflow.runName": cfg.mlflow.get("run_name") or "evaluate", "task_name": "evaluate",

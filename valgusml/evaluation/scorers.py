@@ -82,7 +82,7 @@ class CheckpointModel:
     pretrained = True
 
     def __init__(self, path: str | Path, name: str = "model", batch_size: int = 256):
-        from valgusml.training.checkpoint import load_for_export
+        from valgusml.runs.checkpoint import load_for_export
 
         self.path = Path(path)
         if not self.path.is_file():

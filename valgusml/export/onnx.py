@@ -63,7 +63,7 @@ def load_source(source: Any) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
         path = Path(source)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such checkpoint file")
-        from valgusml.training.checkpoint import load_for_export
+        from valgusml.runs.checkpoint import load_for_export
 
         net, cfg, info = load_for_export(path)
         info = dict(info or {})

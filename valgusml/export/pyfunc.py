@@ -212,7 +212,7 @@ def log_predictor_to_mlflow(
     elif active is not None:
         context = contextlib.nullcontext(active)
     else:
-        from valgusml.training.tracking import ensure_experiment
+        from valgusml.runs.tracking import ensure_experiment
 
         experiment_id = ensure_experiment(mlflow.get_tracking_uri(), "valgusml")
         context = mlflow.start_run(run_name="valgusml-export", experiment_id=experiment_id)

@@ -26,7 +26,7 @@ class PrepareTracking(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from valgusml.training.tracking import ensure_experiment
+        from valgusml.runs.tracking import ensure_experiment
 
         for uri, name, artifact_location in mlflow_targets(config.get("logger")):
             ensure_experiment(uri, name, artifact_location)

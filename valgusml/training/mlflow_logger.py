@@ -8,7 +8,7 @@ from typing import Any
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from valgusml.training.tracking import artifact_uri, with_retry
+from valgusml.runs.tracking import artifact_uri, with_retry
 
 
 class ResumableMLFlowLogger(MLFlowLogger):

@@ -124,14 +124,14 @@ def _setup_mlflow(
     from mlflow.tracking import MlflowClient
 
     from valgusml.data.splits import save_split
-    from valgusml.training import tracking
+    from valgusml.runs import tracking
 
     uri = str(logger_cfg.tracking_uri)
     experiment_id = tracking.ensure_experiment(uri, str(logger_cfg.experiment_name), logger_cfg.get("artifact_location"))
     client = MlflowClient(uri)
     previous = tracking.read_run_file(resume_from.parent) if resume_from is not None else None
     if previous is None and resume_from is not None:
-        from valgusml.training.checkpoint import read_checkpoint
+        from valgusml.runs.checkpoint import read_checkpoint
 
         run_id = (read_checkpoint(resume_from).get("valgusml") or {}).get("mlflow_run_id")
         previous = {"run_id": run_id} if run_id else None
@@ -275,7 +275,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb and checkpoint_cb.best_model_path else None
     val_metrics = dict(module.val_metrics)
     if best is not None and best.is_file():
-        from valgusml.training.checkpoint import read_checkpoint
+        from valgusml.runs.checkpoint import read_checkpoint
 
         val_metrics = dict((read_checkpoint(best).get("valgusml") or {}).get("val_metrics") or val_metrics)
     metrics = {f"val/{k}": v for k, v in val_metrics.items()}
@@ -301,8 +301,8 @@ def _finish(
     tracking_uri: str | None,
     metrics: dict[str, float],
 ) -> None:
+    from valgusml.runs.checkpoint import update_info
     from valgusml.training import hooks
-    from valgusml.training.checkpoint import update_info
 
     if best is not None and best.is_file() and module.test_metrics:
         update_info(best, test_metrics=dict(module.test_metrics))
@@ -313,7 +313,7 @@ def _finish(
     if run_id is not None:
         from mlflow.tracking import MlflowClient
 
-        from valgusml.training.tracking import with_retry
+        from valgusml.runs.tracking import with_retry
 
         client = MlflowClient(tracking_uri)
         for path in sorted(ckpt_dir.glob("*.ckpt")) + [ckpt_dir / "metrics.json"]:

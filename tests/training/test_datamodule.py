@@ -13,8 +13,10 @@ from tests.training.conftest import make_tiny_dataset  # noqa: E402
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("dm") / "tiny")
-from valgusml.data.datamodule import BatchIndexSampler, ValgusDataModule, prepared_cache_dir  # noqa: E402
 from valgusml.errors import ConfigError, InputError  # noqa: E402
+from valgusml.training.batches import BatchIndexSampler  # noqa: E402
+from valgusml.training.datamodule import ValgusDataModule  # noqa: E402
+from valgusml.training.windows import prepared_cache_dir  # noqa: E402
 
 
 def _dm(dataset, cache, **kw):

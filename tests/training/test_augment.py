@@ -1,4 +1,4 @@
-"""valgusml.data.augment: batch augmentations keep batches valid and do what they claim."""
+"""valgusml.training.augment: batch augmentations keep batches valid and do what they claim."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from valgusml.data.augment import (
+from valgusml.features import FRAME_MEASURES, mirror_frame_measures
+from valgusml.skeleton import CANONICAL, canonical_index
+from valgusml.training.augment import (
     DEFAULTS,
     Augmentation,
     BatchAugment,
@@ -18,8 +20,6 @@ from valgusml.data.augment import (
     RotateScale,
     TimeWarp,
 )
-from valgusml.features import FRAME_MEASURES, mirror_frame_measures
-from valgusml.skeleton import CANONICAL, canonical_index
 
 F = len(FRAME_MEASURES)
 LH, RH = canonical_index("left_hip"), canonical_index("right_hip")

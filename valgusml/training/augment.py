@@ -14,7 +14,7 @@ share of samples it touches) and is a no-op in `eval()` mode. `BatchAugment` cha
 training side (e.g. `configs/data/augment/default.yaml`, or inline under the data module); these are the
 `DEFAULTS`, so any key left out takes them:
 
-    _target_: valgusml.data.augment.BatchAugment
+    _target_: valgusml.training.augment.BatchAugment
     mirror: {p: 0.5}
     rotate_scale: {p: 0.5, max_deg: 8.0, scale: [0.85, 1.2]}
     yaw: {p: 0.5, max_deg: 35.0}

@@ -12,212 +12,22 @@ NOT sharded (every rank scores the whole, small, split), so epoch metrics agree 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
-from valgusml.data.format import Dataset, dumps, open_dataset
+from valgusml.data.format import Dataset, open_dataset
 from valgusml.data.splits import Split, assert_disjoint, load_split, split_athletes
 from valgusml.errors import ConfigError, InputError
-from valgusml.labels import LIMBS, MECHANISM_INDEX, MECHANISMS
-
-CACHE_FORMAT = 1
-_WINDOW_ARRAYS = ("joints", "measures", "mask", "sequence_index", "window_start_s")
-
-
-def _plain(value: Any) -> Any:
-    """DictConfig/ListConfig → plain containers (hyper-parameters and hashes must not hold OmegaConf nodes)."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, DictConfig | ListConfig):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover - hydra is a training dependency
-        pass
-    return value
-
-
-def config_hash(value: Any, length: int = 12) -> str:
-    return hashlib.sha256(dumps(_plain(value)).encode()).hexdigest()[:length]
-
-
-# -- synthetic data on first use ---------------------------------------------------------------------------
-
-
-def synthetic_dataset_dir(data_dir: str | Path, generator: dict[str, Any], n_athletes: int, seed: int) -> Path:
-    """Where the synthetic set of this generator config lives: `<data_dir>/synthetic-<config hash>` (the hash
-    covers the generator's version: a new generator never reuses, nor refuses, an older one's folder)."""
-    from valgusml.synth.generator import GENERATOR_VERSION
-
-    key = {"generator": _plain(generator), "n_athletes": int(n_athletes), "seed": int(seed),
-           "generator_version": GENERATOR_VERSION}
-    return Path(data_dir) / f"synthetic-{config_hash(key)}"
-
-
-def ensure_synthetic(
-    data_dir: str | Path, generator: dict[str, Any], n_athletes: int, seed: int, workers: int | None = None
-) -> Path:
-    """Generate the synthetic set unless it is already there (the generator resumes a partial one)."""
-    out = synthetic_dataset_dir(data_dir, generator, n_athletes, seed)
-    if (out / "dataset.json").is_file():
-        return out
-    from valgusml.synth import generate_dataset
-    from valgusml.synth.config import GeneratorConfig
-
-    try:
-        cfg = GeneratorConfig.from_dict({**_plain(generator), "n_athletes": int(n_athletes), "seed": int(seed)})
-    except TypeError as exc:
-        raise ConfigError(f"data.generator: {exc}") from None
-    generate_dataset(cfg, out, workers=workers)
-    return out
-
-
-# -- preprocessing cache -------------------------------------------------------------------------------------
-
-
-def _preprocess_config(preprocess: dict[str, Any] | None):
-    from valgusml.preprocess import PreprocessConfig
-
-    try:
-        return PreprocessConfig.from_dict(_plain(preprocess) or {})
-    except TypeError as exc:
-        raise ConfigError(f"data.preprocess: {exc}") from None
-
-
-def prepared_cache_dir(cache_root: str | Path, dataset: Dataset, preprocess: dict[str, Any]) -> Path:
-    key = {"fingerprint": dataset.fingerprint, "preprocess": preprocess, "format": CACHE_FORMAT}
-    return Path(cache_root) / "prepared" / f"{dataset.fingerprint[:16]}-{config_hash(key)}"
-
-
-def prepare_dataset(
-    dataset: Dataset, preprocess: dict[str, Any], cache_root: str | Path | None, chunk: int = 1024
-) -> dict[str, np.ndarray]:
-    """Window arrays of EVERY sequence of the dataset (sequence_index = dataset index), cached as .npy."""
-    from valgusml.preprocess import prepare_many
-
-    pp = _preprocess_config(preprocess)
-    target = prepared_cache_dir(cache_root, dataset, pp.to_dict()) if cache_root is not None else None
-    if target is not None and (target / "done.json").is_file():
-        return {k: np.load(target / f"{k}.npy", allow_pickle=False) for k in _WINDOW_ARRAYS}
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in _WINDOW_ARRAYS}
-    for start in range(0, len(dataset), chunk):
-        stop = min(len(dataset), start + chunk)
-        try:
-            prepared = prepare_many([dataset[i] for i in range(start, stop)], pp)
-        except InputError as exc:
-            raise InputError(f"{dataset.root}: sequences {start}-{stop - 1}: {exc}") from None
-        for k in _WINDOW_ARRAYS:
-            value = getattr(prepared, k)
-            parts[k].append(value + start if k == "sequence_index" else value)
-    arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    if target is not None:
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for k, v in arrays.items():
-            np.save(tmp / f"{k}.npy", v, allow_pickle=False)
-        info = {"dataset": str(dataset.root), "fingerprint": dataset.fingerprint, "preprocess": pp.to_dict()}
-        (tmp / "done.json").write_text(json.dumps(info, indent=1))
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: its copy is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    return arrays
-
-
-def sequence_labels(dataset: Dataset) -> dict[str, np.ndarray]:
-    """Per-sequence label arrays from the manifest: valgus (S, 2) float, mechanism (S, 2) long, severity_deg (S, 2)
-    (NaN where unknown). The names are the batch keys `BatchAugment`'s mirror swaps between limbs."""
-    n = len(dataset)
-    valgus = np.zeros((n, 2), np.float32)
-    mechanism = np.zeros((n, 2), np.int64)
-    severity = np.full((n, 2), np.nan, np.float32)
-    for i, record in enumerate(dataset.manifest):
-        labels = record.get("labels")
-        if not labels:
-            raise InputError(f"{dataset.root}: sequence {record.get('id')!r} has no labels; training needs them")
-        for k, limb in enumerate(LIMBS):
-            label = labels[limb]
-            valgus[i, k] = float(bool(label["valgus"]))
-            mechanism[i, k] = MECHANISM_INDEX[label["mechanism"]]
-            value = label.get("severity_deg")
-            severity[i, k] = np.nan if value is None else float(value)
-    return {"valgus": valgus, "mechanism": mechanism, "severity_deg": severity}
-
-
-# -- batches as tensor slices --------------------------------------------------------------------------------
-
-
-class WindowTensors(torch.utils.data.Dataset):
-    """Windows of one split held as tensors; indexing with a tensor of indices returns a whole batch."""
-
-    def __init__(self, tensors: dict[str, torch.Tensor]):
-        sizes = {len(v) for v in tensors.values()}
-        if len(sizes) != 1:
-            raise ValueError(f"tensors differ in length: { {k: len(v) for k, v in tensors.items()} }")
-        self.tensors = tensors
-
-    def __len__(self) -> int:
-        return len(next(iter(self.tensors.values())))
-
-    def __getitem__(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        device = next(iter(self.tensors.values())).device
-        index = index.to(device, non_blocking=True)
-        return {k: v[index] for k, v in self.tensors.items()}
-
-
-class BatchIndexSampler(Sampler[torch.Tensor]):
-    """Yields one index tensor per batch: a seeded permutation per epoch (`set_epoch`), sharded across ranks.
-
-    Every rank yields the same number of batches (DDP needs equal step counts), so a training epoch drops the
-    last incomplete batch and the leftover batches that do not divide among ranks.
-    """
-
-    def __init__(
-        self,
-        n: int,
-        batch_size: int,
-        shuffle: bool,
-        drop_last: bool,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-    ):
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
-        self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _n_batches_total(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full if self.drop_last or rest == 0 else full + 1
-
-    def __len__(self) -> int:
-        return self._n_batches_total() // self.world_size
-
-    def __iter__(self):
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.n, generator=generator)
-        else:
-            order = torch.arange(self.n)
-        batches = list(order.split(self.batch_size))[: self._n_batches_total()]
-        mine = batches[self.rank :: self.world_size][: len(self)]
-        yield from mine
-
-
-# -- the data module -----------------------------------------------------------------------------------------
+from valgusml.hydra_app import to_plain
+from valgusml.labels import MECHANISMS
+from valgusml.training.batches import BatchIndexSampler, WindowTensors
+from valgusml.training.synthetic import ensure_synthetic, synthetic_dataset_dir
+from valgusml.training.windows import WINDOW_ARRAYS, prepare_dataset, preprocess_config, sequence_labels
 
 
 class ValgusDataModule(LightningDataModule):
@@ -249,13 +59,13 @@ class ValgusDataModule(LightningDataModule):
         if (dataset_dir is None) == (generator is None):
             raise ConfigError("data: give exactly one of dataset_dir (a dataset folder) or generator (a preset)")
         self.dataset_dir = dataset_dir
-        self.generator = _plain(generator)
+        self.generator = to_plain(generator)
         self.n_athletes, self.generator_seed, self.generate_workers = n_athletes, generator_seed, generate_workers
         self.data_dir, self.cache_dir = data_dir, cache_dir
-        self.preprocess = _preprocess_config(preprocess).to_dict()
-        self.split_config = dict(_plain(split) or {})
+        self.preprocess = preprocess_config(preprocess).to_dict()
+        self.split_config = dict(to_plain(split) or {})
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.augment_config = _plain(augment)
+        self.augment_config = to_plain(augment)
         self.use_class_weights, self.require_all_classes = class_weights, require_all_classes
         self.pin_memory, self.device_resident, self.seed = pin_memory, device_resident, int(seed)
         # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step
@@ -335,7 +145,7 @@ class ValgusDataModule(LightningDataModule):
             rows = np.flatnonzero(np.isin(athlete_of_window, self.split.athletes(name)))
             if len(rows) == 0:
                 raise InputError(f"{ds.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
-            tensors = {k: torch.from_numpy(np.ascontiguousarray(arrays[k][rows])) for k in _WINDOW_ARRAYS}
+            tensors = {k: torch.from_numpy(np.ascontiguousarray(arrays[k][rows])) for k in WINDOW_ARRAYS}
             tensors.update({k: torch.from_numpy(v[window_seq[rows]]) for k, v in labels.items()})
             del tensors["window_start_s"]
             self.sets[name] = WindowTensors(tensors)

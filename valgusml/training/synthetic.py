@@ -1,0 +1,42 @@
+"""Synthetic training data on first use: the generator's output for one config, generated once per config.
+
+The folder name hashes the generator config, size, seed and the generator's version, so a changed config or
+generator never reuses (nor refuses) an older set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from valgusml.errors import ConfigError
+from valgusml.hydra_app import to_plain
+from valgusml.training.windows import config_hash
+
+
+def synthetic_dataset_dir(data_dir: str | Path, generator: dict[str, Any], n_athletes: int, seed: int) -> Path:
+    """Where the synthetic set of this generator config lives: `<data_dir>/synthetic-<config hash>` (the hash
+    covers the generator's version: a new generator never reuses, nor refuses, an older one's folder)."""
+    from valgusml.synth.generator import GENERATOR_VERSION
+
+    key = {"generator": to_plain(generator), "n_athletes": int(n_athletes), "seed": int(seed),
+           "generator_version": GENERATOR_VERSION}
+    return Path(data_dir) / f"synthetic-{config_hash(key)}"
+
+
+def ensure_synthetic(
+    data_dir: str | Path, generator: dict[str, Any], n_athletes: int, seed: int, workers: int | None = None
+) -> Path:
+    """Generate the synthetic set unless it is already there (the generator resumes a partial one)."""
+    out = synthetic_dataset_dir(data_dir, generator, n_athletes, seed)
+    if (out / "dataset.json").is_file():
+        return out
+    from valgusml.synth import generate_dataset
+    from valgusml.synth.config import GeneratorConfig
+
+    try:
+        cfg = GeneratorConfig.from_dict({**to_plain(generator), "n_athletes": int(n_athletes), "seed": int(seed)})
+    except TypeError as exc:
+        raise ConfigError(f"data.generator: {exc}") from None
+    generate_dataset(cfg, out, workers=workers)
+    return out
