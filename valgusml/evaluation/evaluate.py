@@ -24,9 +24,10 @@ import hydra
 from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError, InputError, ModelFileError
+from valgusml.paths import configs_dir
 
 log = logging.getLogger("valgusml.evaluate")
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+CONFIG_DIR = str(configs_dir())
 
 
 def translate_overrides(overrides: list[str]) -> list[str]:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def default_tracking_uri() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO_ROOT
     root = repo if (repo / "pyproject.toml").is_file() else Path.cwd()
     return f"sqlite:///{root / 'mlflow.db'}"
 
