@@ -28,6 +28,19 @@ TASK_FAMILIES: tuple[str, ...] = (
 )
 
 
+# Valgus presence thresholds on the dynamic FPPA (peak over the scored phase minus standing), degrees, per
+# task family and sex: BIOMECH.md's healthy ranges (drop-jump landing women 7-13 / men 3-8, single-leg squat
+# 8.4 +- 5.1, ...). The generator's presets label with these numbers; the real-motion rule reads them here.
+VALGUS_THRESHOLD_DEG: dict[str, dict[str, float]] = {
+    "bilateral_squat": {"female": 10.0, "male": 8.0},
+    "single_leg_squat": {"female": 12.0, "male": 10.0},
+    "drop_vertical_jump": {"female": 12.0, "male": 9.0},
+    "lateral_step_down": {"female": 11.0, "male": 9.0},
+    "walking": {"female": 5.0, "male": 4.0},
+    "running": {"female": 8.0, "male": 6.0},
+}
+
+
 def task_family(task: str) -> str:
     """`single_leg_squat_left` → `single_leg_squat`; a task without a stance side is its own family."""
     for suffix in ("_left", "_right"):

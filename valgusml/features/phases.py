@@ -1,0 +1,292 @@
+"""When a limb is loaded, found from the motion alone: repetitions, landings, stances and the scored phase.
+
+The valgus label is scored over each task's *scored phase*, as the clinical tests score it (DESIGN.md):
+
+- squats and step-downs: every repetition, from the knee bending under load to its straightening again;
+- drop jumps: the landing, from initial contact to peak knee flexion; what follows (push-off, the second
+  landing) is reported apart (`kind="push_off"`), never scored;
+- walking and running: each stance (foot on the ground).
+
+Nothing here knows who made the keypoints: it reads knee flexion (`frame_measures`) and the feet's height
+(3D: above the floor; 2D: the image y of the lowest foot point, y down), so the generator, the predictor,
+the real-motion suite and rule-labelling of users' mocap all find the same phases. A task name helps
+(`drop_vertical_jump`, `walking`, `..._left`); without it the movement is classified from the motion
+(`infer_task`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from valgusml.features.frame import FRAME_MEASURE_INDEX, frame_measures
+from valgusml.features.summary import stance_from_task
+from valgusml.labels import LIMBS, task_family
+from valgusml.skeleton import canonical_index
+
+# A repetition: the knee bends at least this far beyond standing (degrees) ...
+MIN_REP_FLEXION_DEG = 20.0
+# ... and is loaded over the deeper part of it: flexion above standing + this fraction of the rep's range
+# (the generator's `load_threshold` of 0.5 on its depth-driven load is the same cut).
+LOADED_FRACTION = 0.5
+# A foot is in contact when its lowest point is within this many leg lengths of the floor.
+CONTACT_TOLERANCE = 0.06
+# Airborne: both feet this far above the floor (leg lengths), for at least FLIGHT_MIN_S.
+FLIGHT_HEIGHT = 0.08
+FLIGHT_MIN_S = 0.08
+# Standing: knee flexion within this many degrees of the recording's straightest frames.
+STANDING_MARGIN_DEG = 10.0
+SMOOTH_S = 0.1
+
+_FOOT = tuple(
+    tuple(canonical_index(f"{side}_{part}") for part in ("ankle", "heel", "big_toe", "small_toe")) for side in LIMBS
+)
+_HIP = tuple(canonical_index(f"{side}_hip") for side in LIMBS)
+_KNEE = tuple(canonical_index(f"{side}_knee") for side in LIMBS)
+_ANKLE = tuple(canonical_index(f"{side}_ankle") for side in LIMBS)
+_FLEXION = tuple(FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in LIMBS)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Frames `[start, end)` of one limb; `peak` is its deepest knee flexion; `kind` is `rep`, `landing`,
+    `push_off` or `stance`; `scored` says whether the valgus label reads this phase."""
+
+    limb: str
+    start: int
+    end: int
+    peak: int
+    kind: str
+    scored: bool
+
+    def seconds(self, fps: float) -> tuple[float, float]:
+        return self.start / fps, self.end / fps
+
+
+def _smooth(values: np.ndarray, width: int) -> np.ndarray:
+    """NaN-aware moving average along axis 0 (gaps stay NaN only where no neighbour is valid)."""
+    if width <= 1:
+        return values
+    valid = np.isfinite(values)
+    kernel = np.ones(width)
+    total = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), 0, np.where(valid, values, 0.0))
+    count = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), 0, valid.astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """`[start, end)` of each run of True."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def leg_length(keypoints: np.ndarray) -> float:
+    """Hip→knee + knee→ankle, the 90th percentile over frames and limbs (squatting foreshortens it in 2D)."""
+    kp = keypoints.astype(np.float64)
+    hip, knee, ankle = kp[:, list(_HIP)], kp[:, list(_KNEE)], kp[:, list(_ANKLE)]
+    leg = np.linalg.norm(knee - hip, axis=-1) + np.linalg.norm(ankle - knee, axis=-1)
+    leg = leg[np.isfinite(leg)]
+    return float(np.percentile(leg, 90.0)) if leg.size else math.nan
+
+
+def foot_height(keypoints: np.ndarray) -> np.ndarray:
+    """`(T, 2)` height of each foot's lowest point above the floor, in leg lengths (NaN where unseen).
+
+    3D: z above the floor (+z up; the floor is the 2nd percentile of the feet's lowest points). 2D: the floor
+    line is the 98th percentile of the feet's lowest image y (y down), and the height is how far above it the
+    foot sits. A camera's perspective tilts the floor line a little; the tolerance absorbs it.
+    """
+    kp = keypoints.astype(np.float64)
+    scale = leg_length(kp)
+    is3d = kp.shape[-1] == 3
+    low = np.full((len(kp), 2), np.nan)
+    with np.errstate(invalid="ignore"):
+        for k in range(2):
+            points = kp[:, list(_FOOT[k])]
+            low[:, k] = np.fmin.reduce(points[..., 2], axis=1) if is3d else np.fmax.reduce(points[..., 1], axis=1)
+    finite = low[np.isfinite(low)]
+    if not finite.size or not math.isfinite(scale) or scale <= 0:
+        return np.full((len(kp), 2), np.nan)
+    if is3d:
+        return (low - np.percentile(finite, 2.0)) / scale
+    return (np.percentile(finite, 98.0) - low) / scale
+
+
+def knee_flexion(keypoints: np.ndarray, fps: float) -> np.ndarray:
+    """`(T, 2)` knee flexion in degrees (3D: true angle; 2D: the foreshortening proxy), lightly smoothed."""
+    fm = frame_measures(keypoints)
+    return _smooth(fm[:, list(_FLEXION)].astype(np.float64), max(1, int(round(SMOOTH_S * fps)) | 1))
+
+
+def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
+    """`(T,)` bool: both feet off the floor for at least `FLIGHT_MIN_S`."""
+    with np.errstate(invalid="ignore"):
+        both_up = (height > FLIGHT_HEIGHT).all(axis=1)
+    out = np.zeros(len(height), dtype=bool)
+    for start, end in _runs(both_up):
+        if end - start >= FLIGHT_MIN_S * fps:
+            out[start:end] = True
+    return out
+
+
+def infer_task(keypoints: np.ndarray, fps: float) -> str:
+    """A task read from the motion when none is given: a flight phase is a drop jump; the pelvis travelling
+    over a leg length or feet alternating in contact is walking; one foot up most of the time is a single-leg
+    squat on the other; anything else a bilateral squat (scored like every repetition task)."""
+    height = foot_height(keypoints)
+    if not np.isfinite(height).any():
+        return "bilateral_squat"
+    if flight_frames(height, fps).any():
+        return "drop_vertical_jump"
+    with np.errstate(invalid="ignore"):
+        up = height > CONTACT_TOLERANCE
+    up_share = up.mean(axis=0)
+    if up_share.max() > 0.4 and up_share.min() < 0.1:
+        return f"single_leg_squat_{LIMBS[int(np.argmin(up_share))]}"
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.shape[-1] == 3:
+        pelvis = kp[:, list(_HIP), :2].mean(axis=1)
+        pelvis = pelvis[np.isfinite(pelvis).all(axis=1)]
+        if len(pelvis) and np.linalg.norm(pelvis.max(0) - pelvis.min(0)) > leg_length(kp):
+            return "walking"
+    switches = np.abs(np.diff(up.astype(int), axis=0)).sum(axis=0) if len(up) > 1 else np.zeros(2)
+    if (up[:, 0] != up[:, 1]).mean() > 0.2 and switches.min() >= 2:
+        return "walking"
+    return "bilateral_squat"
+
+
+def standing_frames(flexion: np.ndarray) -> np.ndarray:
+    """`(T,)` bool: both knees within `STANDING_MARGIN_DEG` of their straightest (5th percentile) flexion."""
+    out = np.ones(len(flexion), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        for k in range(2):
+            column = flexion[:, k]
+            finite = column[np.isfinite(column)]
+            if finite.size:
+                out &= column <= np.percentile(finite, 5.0) + STANDING_MARGIN_DEG
+    return out
+
+
+def _repetitions(limb: str, flexion: np.ndarray, contact: np.ndarray, standing_level: float) -> list[Phase]:
+    """Repetitions of one limb: knee bent beyond standing + `MIN_REP_FLEXION_DEG`/2 with the foot down; the
+    loaded (scored) part is where flexion passes standing + `LOADED_FRACTION` of the rep's range."""
+    out = []
+    with np.errstate(invalid="ignore"):
+        bent = contact & (flexion > standing_level + 0.5 * MIN_REP_FLEXION_DEG)
+    for start, end in _runs(bent):
+        segment = flexion[start:end]
+        if not np.isfinite(segment).any():
+            continue
+        peak = start + int(np.nanargmax(segment))
+        depth = flexion[peak] - standing_level
+        if depth < MIN_REP_FLEXION_DEG:
+            continue
+        out.append(Phase(limb, start, end, peak, "rep", True))
+    return out
+
+
+def phases(keypoints: np.ndarray, fps: float, task: str = "") -> list[Phase]:
+    """Loaded phases of both limbs from canonical keypoints `(T, 20, 2|3)` (missing joints NaN), in time order.
+
+    `task` names the movement (`drop_vertical_jump`, `single_leg_squat_left`, …); empty → inferred.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    n = len(kp)
+    if n == 0:
+        return []
+    family = task_family(task) if task else infer_task(kp, fps)
+    height = foot_height(kp)
+    flexion = knee_flexion(kp, fps)
+    with np.errstate(invalid="ignore"):
+        contact = height <= CONTACT_TOLERANCE
+    named = stance_from_task(task) if task else None
+    standing = standing_frames(flexion)
+    out: list[Phase] = []
+    for k, limb in enumerate(LIMBS):
+        if named is not None and limb not in named:
+            continue
+        column = flexion[:, k]
+        reference = column[standing & np.isfinite(column)]
+        level = float(np.median(reference)) if reference.size else float(np.nanmin(column)) if np.isfinite(column).any() else math.nan
+        if not math.isfinite(level):
+            continue
+        if family == "drop_vertical_jump":
+            out.extend(_landing(limb, column, contact[:, k], flight_frames(height, fps), fps))
+        elif family in ("walking", "running"):
+            for start, end in _runs(contact[:, k]):
+                if end - start >= 0.15 * fps:  # a touch-down is not a stance
+                    segment = column[start:end]
+                    peak = start + (int(np.nanargmax(segment)) if np.isfinite(segment).any() else 0)
+                    out.append(Phase(limb, start, end, peak, "stance", True))
+        else:
+            out.extend(_repetitions(limb, column, contact[:, k], level))
+    return sorted(out, key=lambda p: (p.start, p.limb))
+
+
+def _landing(limb: str, flexion: np.ndarray, contact: np.ndarray, flight: np.ndarray, fps: float) -> list[Phase]:
+    """The first landing (initial contact after the first flight → peak knee flexion, scored) and the rest of
+    that contact (push-off, not scored). Without a flight phase the first contact after a raised start is
+    used; with neither, nothing is scored."""
+    n = len(flexion)
+    flights = _runs(flight)
+    if flights:
+        after = flights[0][1]
+    else:
+        up = ~contact
+        raised = _runs(up)
+        if not raised or raised[0][0] != 0:
+            return []
+        after = raised[0][1]
+    touching = np.flatnonzero(contact[after:])
+    if not touching.size:
+        return []
+    contact_frame = after + int(touching[0])
+    next_flight = [s for s, _ in flights if s > contact_frame]
+    takeoff = next_flight[0] if next_flight else n
+    # The landing absorbs within ~0.5 s; a later, deeper bend is a new movement, not this landing.
+    window_end = min(takeoff, contact_frame + max(2, int(round(0.5 * fps))))
+    segment = flexion[contact_frame:window_end]
+    if not np.isfinite(segment).any():
+        return []
+    peak = contact_frame + int(np.nanargmax(segment))
+    out = [Phase(limb, contact_frame, peak + 1, peak, "landing", True)]
+    if takeoff > peak + 1:
+        out.append(Phase(limb, peak + 1, takeoff, peak, "push_off", False))
+    return out
+
+
+def scored_mask(phase_list: list[Phase], n_frames: int, kind: str = "scored") -> np.ndarray:
+    """`(T, 2)` bool over the limbs: frames inside a scored phase (`kind="scored"`), or inside phases of one
+    kind (`"push_off"`, `"rep"`, …)."""
+    mask = np.zeros((n_frames, 2), dtype=bool)
+    for p in phase_list:
+        if (p.scored if kind == "scored" else p.kind == kind):
+            mask[p.start : p.end, LIMBS.index(p.limb)] = True
+    return mask
+
+
+def loaded_mask(keypoints: np.ndarray, fps: float, task: str = "") -> np.ndarray:
+    """`(T, 2)` bool: the frames the valgus rule reads. In repetitions only the deeper part of each rep
+    (flexion above standing + `LOADED_FRACTION` of its range), as the generator's load threshold does."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    found = phases(kp, fps, task)
+    flexion = knee_flexion(kp, fps)
+    standing = standing_frames(flexion)
+    mask = np.zeros((len(kp), 2), dtype=bool)
+    for p in found:
+        if not p.scored:
+            continue
+        k = LIMBS.index(p.limb)
+        if p.kind == "rep":
+            column = flexion[:, k]
+            reference = column[standing & np.isfinite(column)]
+            level = float(np.median(reference)) if reference.size else float(np.nanmin(column))
+            cut = level + LOADED_FRACTION * (column[p.peak] - level)
+            with np.errstate(invalid="ignore"):
+                mask[p.start : p.end, k] = column[p.start : p.end] >= cut
+        else:
+            mask[p.start : p.end, k] = True
+    return mask

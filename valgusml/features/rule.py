@@ -1,0 +1,99 @@
+"""The valgus presence rule, applied to any motion: dynamic FPPA over the scored phase against a threshold.
+
+This is the label's own definition (the generator computes it on its clean 3D motion, DESIGN.md): a limb is
+valgus when its peak frontal-plane projection angle over the task's scored phase (`valgusml.features.phases`)
+exceeds its standing FPPA by more than a task- and sex-specific threshold (`VALGUS_THRESHOLD_DEG`, BIOMECH.md's
+healthy ranges). Read on 3D joint centres it labels real motion capture; read on 2D keypoints it is the
+clinical 2D test and depends on the view.
+
+Valgus in a drop jump's push-off is measured (`push_off_dynamic_fppa_deg`) but is not the label.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from valgusml.features.geometry import fppa_deg
+from valgusml.features.phases import (
+    infer_task,
+    knee_flexion,
+    loaded_mask,
+    phases,
+    scored_mask,
+    standing_frames,
+)
+from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, task_family
+from valgusml.sequence import KeypointSequence
+
+SEXES = ("female", "male")
+
+
+def _json(value: float) -> float | None:
+    return round(float(value), 3) + 0.0 if math.isfinite(value) else None
+
+
+def standing_fppa(fppa: np.ndarray, flexion: np.ndarray) -> np.ndarray:
+    """`(2,)` standing FPPA per limb: the median over frames with both knees near straight."""
+    standing = standing_frames(flexion)
+    out = np.full(2, np.nan)
+    for k in range(2):
+        values = fppa[standing, k]
+        values = values[np.isfinite(values)]
+        if values.size:
+            out[k] = float(np.median(values))
+    return out
+
+
+def apply_rule(
+    keypoints: np.ndarray, fps: float, task: str = "", sex: str | None = None
+) -> dict[str, Any]:
+    """The rule on canonical keypoints `(T, 20, 2|3)`, per limb.
+
+    Returns `{"task", "task_family", "left": {...}, "right": {...}}` where each limb holds `peak_fppa_deg` (over its
+    scored frames), `standing_fppa_deg`, `dynamic_fppa_deg`, `peak_time_s`, `threshold_deg` ({sex: deg}),
+    `valgus` ({sex: bool}, or a bool when `sex` is given), `loaded` (any scored frame) and, for drop jumps,
+    `push_off_dynamic_fppa_deg`.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    task = task or infer_task(kp, fps)
+    family = task_family(task)
+    fppa = fppa_deg(kp)
+    flexion = knee_flexion(kp, fps)
+    standing = standing_fppa(fppa, flexion)
+    loaded = loaded_mask(kp, fps, task)
+    push_off = scored_mask(phases(kp, fps, task), len(kp), kind="push_off")
+    thresholds = VALGUS_THRESHOLD_DEG[family]
+    out: dict[str, Any] = {"task": task, "task_family": family}
+    for k, limb in enumerate(LIMBS):
+        scored = np.where(loaded[:, k], fppa[:, k], np.nan)
+        has = np.isfinite(scored).any()
+        peak_frame = int(np.nanargmax(scored)) if has else -1
+        peak = float(scored[peak_frame]) if has else math.nan
+        dynamic = peak - standing[k]
+        valgus = {s: bool(has and math.isfinite(dynamic) and dynamic > thresholds[s]) for s in SEXES}
+        limb_out: dict[str, Any] = {
+            "peak_fppa_deg": _json(peak),
+            "standing_fppa_deg": _json(standing[k]),
+            "dynamic_fppa_deg": _json(dynamic),
+            "peak_time_s": round(peak_frame / fps, 4) if has else None,
+            "threshold_deg": dict(thresholds),
+            "valgus": valgus[sex] if sex else valgus,
+            "loaded": bool(has),
+        }
+        if family == "drop_vertical_jump":
+            after = np.where(push_off[:, k], fppa[:, k], np.nan)
+            limb_out["push_off_dynamic_fppa_deg"] = (
+                _json(float(np.nanmax(after)) - standing[k]) if np.isfinite(after).any() else None
+            )
+        out[limb] = limb_out
+    return out
+
+
+def rule_labels(seq: KeypointSequence, sex: str | None = None) -> dict[str, Any]:
+    """`apply_rule` on a sequence (mapped to the canonical skeleton; low-confidence joints are missing)."""
+    canon = seq.to_canonical()
+    kp = np.where((canon.confidence > 0)[..., None], canon.keypoints, np.nan)
+    return apply_rule(kp, canon.fps, canon.task or "", sex)

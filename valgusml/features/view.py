@@ -1,0 +1,118 @@
+"""Where the camera stands, read from 2D keypoints: facing front / rear / side and a yaw estimate.
+
+The subject's left appears on the image's right when they face the camera and on its left when they turn
+their back to it (pose estimators label limbs anatomically). A frontal view shows the hips and shoulders at
+their full width; a side view shows them nearly end-on. So:
+
+- `facing` comes from the sign of (left hip - right hip) and (left shoulder - right shoulder) along image x,
+  median over the recording;
+- |yaw| comes from how wide the hips (or, unseen, the shoulders) look against the legs' length: width / leg
+  ~ cos(yaw) x the frontal ratio of an adult, with the feet's sideways extent (`frame_measures`' yaw) giving
+  the sign; a rough reading (±15-20°: people differ in build, estimators in where they put the hips);
+- `side` when |yaw| is beyond `SIDE_YAW_DEG`: the frontal plane is seen too edge-on to read a knee angle.
+
+3D input has no camera: it is read in the subject's own frontal plane (`facing="front"`, yaw 0).
+`canonical_front_view` mirrors a rear view into the front view the model reads, left and right unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from valgusml.skeleton import canonical_index
+
+# Frontal width / leg length (hip -> knee -> ankle) seen from the front, measured on the real recordings of
+# ../shared/realdata (hip joint centres 0.227-0.241; shoulder markers 0.32-0.40): hips decide, the wider and
+# more variable shoulders only stand in when the hips are unseen.
+HIP_OVER_LEG = 0.24
+SHOULDER_OVER_LEG = 0.40
+SIDE_YAW_DEG = 60.0
+
+_L_HIP, _R_HIP = canonical_index("left_hip"), canonical_index("right_hip")
+_L_SHO, _R_SHO = canonical_index("left_shoulder"), canonical_index("right_shoulder")
+_LEGS = tuple(tuple(canonical_index(f"{s}_{j}") for j in ("hip", "knee", "ankle")) for s in ("left", "right"))
+
+
+@dataclass(frozen=True)
+class View:
+    """`facing` front / rear / side; `yaw_deg` signed in (-180, 180] (0: camera in front, ±180 behind);
+    `frontal_visibility` in [0, 1]: |cos yaw|, how much of the frontal plane the image shows."""
+
+    facing: str
+    yaw_deg: float
+    frontal_visibility: float
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {
+            "facing": self.facing,
+            "yaw_deg": round(self.yaw_deg, 1) + 0.0,
+            "frontal_visibility": round(self.frontal_visibility, 3) + 0.0,
+        }
+
+
+FRONT_3D = View("front", 0.0, 1.0)
+
+
+def _median(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else math.nan
+
+
+def _leg_length(xy: np.ndarray) -> float:
+    legs = []
+    for hip, knee, ankle in _LEGS:
+        legs.append(np.hypot(*(xy[:, knee] - xy[:, hip]).T) + np.hypot(*(xy[:, ankle] - xy[:, knee]).T))
+    leg = np.concatenate(legs)
+    leg = leg[np.isfinite(leg)]
+    return float(np.percentile(leg, 90.0)) if leg.size else math.nan
+
+
+def infer_view(keypoints: np.ndarray, sin_yaw_from_feet: float | None = None) -> View:
+    """The view of canonical keypoints `(T, 20, 2|3)` (missing joints NaN). `sin_yaw_from_feet`, when the
+    caller has it (`frame_measures`' `camera_yaw_deg`), signs the yaw; otherwise the sign is left positive."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.shape[-1] == 3:
+        return FRONT_3D
+    with np.errstate(invalid="ignore"):
+        hip_dx = _median(kp[:, _L_HIP, 0] - kp[:, _R_HIP, 0])
+        shoulder_dx = _median(kp[:, _L_SHO, 0] - kp[:, _R_SHO, 0])
+        leg = _leg_length(kp)
+    ratios, signs = [], []
+    if math.isfinite(leg) and leg > 0:
+        for dx, frontal in ((hip_dx, HIP_OVER_LEG), (shoulder_dx, SHOULDER_OVER_LEG)):
+            if math.isfinite(dx):
+                ratios.append(min(abs(dx) / (frontal * leg), 1.0))
+                signs.append(math.copysign(1.0, dx))
+    if not ratios:
+        return View("front", math.nan, math.nan)
+    cos_yaw = float(ratios[0])
+    # The wider of the two pairs decides the facing: hips are the more reliable, shoulders break ties.
+    facing_sign = signs[0] if len(signs) == 1 or abs(hip_dx) >= 0.5 * abs(shoulder_dx) else signs[1]
+    abs_yaw = math.degrees(math.acos(max(min(cos_yaw, 1.0), 0.0)))
+    sign = 1.0 if sin_yaw_from_feet is None or not math.isfinite(sin_yaw_from_feet) else math.copysign(1.0, sin_yaw_from_feet)
+    if facing_sign < 0:  # seen from behind: yaw measured from the front, 180 - |yaw|
+        yaw = sign * (180.0 - abs_yaw)
+    else:
+        yaw = sign * abs_yaw
+    facing = "side" if abs_yaw > SIDE_YAW_DEG else ("front" if facing_sign > 0 else "rear")
+    return View(facing, yaw, cos_yaw)
+
+
+def canonical_front_view(xy: np.ndarray, confidence: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """2D canonical keypoints `(T, J, 2)` as seen from the front: a rear view is mirrored about the median
+    mid-hip (x -> 2 c - x), so the subject's left is on the image right again; limb labels never change, since
+    they are the subject's own. Returns (keypoints, mirrored)."""
+    seen = np.isfinite(xy[..., 0]) if confidence is None else (confidence > 0)
+    both = seen[:, _L_HIP] & seen[:, _R_HIP]
+    if not both.any():
+        return xy, False
+    hip_dx = np.median(xy[both, _L_HIP, 0] - xy[both, _R_HIP, 0])
+    if hip_dx >= 0:
+        return xy, False
+    centre = float(np.median(0.5 * (xy[both, _L_HIP, 0] + xy[both, _R_HIP, 0])))
+    out = xy.copy()
+    out[..., 0] = 2.0 * centre - out[..., 0]
+    return out, True
