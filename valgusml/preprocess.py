@@ -3,7 +3,9 @@
 `prepare(seq, cfg)` turns one `KeypointSequence` of any skeleton, dimensionality, frame rate and length into
 fixed-size model windows:
 
-1. canonical skeleton (`seq.to_canonical()`), 3D projected on the frontal plane (`as_frontal_2d`);
+1. canonical skeleton (`seq.to_canonical()`), 3D projected on the frontal plane (`as_frontal_2d`); the view is
+   inferred (`valgusml.features.view`) and a 2D view from behind is mirrored into the front view, so a model
+   reads the subject's left on the image right whichever side the camera stood (limb labels never change);
 2. resampled to `cfg.fps` by linear interpolation in time, per joint, over that joint's valid samples only
    (confidence is interpolated the same way);
 3. gaps no longer than `cfg.max_gap_s` are filled by that interpolation; inside longer gaps, and before the
@@ -30,6 +32,7 @@ import numpy as np
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.geometry import as_frontal_2d
+from valgusml.features.view import FRONT_3D, View, canonical_front_view, infer_view
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
 
@@ -107,7 +110,8 @@ class ModelInput:
     joints (N, W, 20, 3) float32: front-view x, y and confidence per canonical joint (confidence 0 = missing).
     measures (N, W, F) float32: `frame_measures`, NaN → 0.  mask (N, W) float32: 1 = real frame, 0 = padding.
     sequence_index (N,) int64: which input sequence each window came from.  window_start_s (N,) float64: start
-    time of each window in its recording.  warnings: one list of messages per input sequence.
+    time of each window in its recording.  warnings: one list of messages per input sequence.  views: the
+    inferred `View` of each input sequence.
     """
 
     joints: np.ndarray
@@ -116,6 +120,7 @@ class ModelInput:
     sequence_index: np.ndarray
     window_start_s: np.ndarray
     warnings: list[list[str]] = field(default_factory=list)
+    views: list[View] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -250,6 +255,10 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     conf_in = canon.confidence
     xy_in = as_frontal_2d(np.where((conf_in > 0)[..., None], canon.keypoints, 0.0))
     warnings: list[str] = []
+    view = FRONT_3D
+    if canon.dims == 2:
+        view = infer_view(np.where((conf_in > 0)[..., None], canon.keypoints, np.nan))
+        xy_in, _ = canonical_front_view(xy_in, conf_in)
 
     if abs(canon.fps - cfg.fps) > 1e-6 * cfg.fps:
         warnings.append(f"resampled from {canon.fps:g} fps to {cfg.fps:g} fps")
@@ -303,6 +312,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
         sequence_index=np.zeros(len(starts), dtype=np.int64),
         window_start_s=starts / cfg.fps,
         warnings=[warnings],
+        views=[view],
     )
 
 
@@ -324,6 +334,7 @@ def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None 
         sequence_index=np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(parts)]),
         window_start_s=np.concatenate([p.window_start_s for p in parts]),
         warnings=[p.warnings[0] for p in parts],
+        views=[p.views[0] for p in parts],
     )
 
 

@@ -1,0 +1,96 @@
+"""The real-motion transfer suite: the renderer's geometry, rear views, determinism, view inference."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import valgusml
+from valgusml.evaluation.transfer import ViewSpec, athlete_frame, render, run_suite, summarise, view_family
+from valgusml.evaluation.transfer.real_motion import task_from_name
+from valgusml.features.rule import apply_rule
+from valgusml.features.view import infer_view
+from valgusml.skeleton import canonical_index
+
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+SUBJECT4 = REAL / "opencap_validation_subject4"
+needs_real = pytest.mark.skipif(not SUBJECT4.is_dir(), reason="../shared/realdata is absent")
+
+
+def test_a_known_point_lands_where_the_pinhole_formula_puts_it():
+    view = ViewSpec(yaw_deg=0.0, distance_m=3.5, height_m=1.0, focal_px=1400.0)
+    points = np.array([[[0.0, 0.0, 1.0], [0.5, 0.0, 1.0], [0.0, 0.0, 0.3], [0.5, 0.7, 1.0]]])
+    pixels = render(points, view, aim_height_m=1.0)[0]
+    np.testing.assert_allclose(pixels[0], [960.0, 540.0], atol=1e-9)  # the aim point: the image centre
+    np.testing.assert_allclose(pixels[1], [960.0 + 1400.0 * 0.5 / 3.5, 540.0], atol=1e-9)  # the subject's left: image right
+    np.testing.assert_allclose(pixels[2], [960.0, 540.0 + 1400.0 * 0.7 / 3.5], atol=1e-9)  # lower: further down
+    np.testing.assert_allclose(pixels[3], [960.0 + 1400.0 * 0.5 / 4.2, 540.0], atol=1e-9)  # 0.7 m further away
+    behind = render(points, ViewSpec(yaw_deg=180.0), aim_height_m=1.0)[0]
+    np.testing.assert_allclose(behind[1], [960.0 - 1400.0 * 0.5 / 3.5, 540.0], atol=1e-9)  # mirrored in the image
+    side = render(points, ViewSpec(yaw_deg=90.0), aim_height_m=1.0)[0]
+    np.testing.assert_allclose(side[1], [960.0, 540.0], atol=1e-6)  # a sideways offset points at the camera
+
+
+def test_view_families():
+    assert [view_family(y) for y in (0, 20, -40, 70, -90, 160, 180, -160)] == [
+        "front", "front", "front", "side", "side", "rear", "rear", "rear"
+    ]
+
+
+def test_task_from_file_names():
+    assert task_from_name(Path("DJAsym2.trc")) == "drop_vertical_jump"
+    assert task_from_name(Path("squatsAsym1.trc")) == "bilateral_squat"
+    assert task_from_name(Path("walkingTI1.trc")) == "walking"
+    assert task_from_name(Path("BalancingTrial_0-100.trc")) == "single_leg_squat_left"
+    assert task_from_name(Path("static1.trc")) is None
+    assert task_from_name(Path("trial7.trc")) == ""
+
+
+@pytest.mark.realdata
+@needs_real
+def test_rear_views_mirror_left_and_right_in_the_image_but_not_in_the_labels():
+    seq = valgusml.io.read(SUBJECT4 / "DJ1.trc").to_canonical()
+    world = athlete_frame(seq.keypoints.astype(np.float64))
+    lh, rh = canonical_index("left_hip"), canonical_index("right_hip")
+    front, rear = render(world, ViewSpec(0.0)), render(world, ViewSpec(180.0))
+    assert np.nanmedian(front[:, lh, 0] - front[:, rh, 0]) > 20  # pixels: left on the image right
+    assert np.nanmedian(rear[:, lh, 0] - rear[:, rh, 0]) < -20  # from behind: left on the image left
+    for yaw, facing in ((0.0, "front"), (20.0, "front"), (-20.0, "front"), (180.0, "rear"), (160.0, "rear"),
+                        (90.0, "side"), (-80.0, "side")):
+        assert infer_view(render(world, ViewSpec(yaw))).facing == facing, yaw
+    # the labels come from the 3D motion: the same whatever the view
+    rule = apply_rule(seq.keypoints.astype(np.float64), seq.fps, "drop_vertical_jump")
+    assert rule["left"]["valgus"] == {"female": False, "male": False}
+
+
+class _RulePredictor:
+    """Stands in for a model: p from the 2D rule's dynamic FPPA (deterministic, no ONNX needed)."""
+
+    def predict(self, keypoints, skeleton, fps):
+        rule = apply_rule(np.asarray(keypoints, dtype=np.float64), fps, "")
+        limbs = {}
+        for limb in ("left", "right"):
+            dynamic = rule[limb]["dynamic_fppa_deg"] or 0.0
+            p = 1.0 / (1.0 + math.exp(-(dynamic - 10.0) / 2.0))
+            limbs[limb] = SimpleNamespace(valgus_probability=p, valgus=p >= 0.5)
+        view = infer_view(keypoints).to_dict()
+        return SimpleNamespace(limbs=limbs, view=view)
+
+
+@pytest.mark.realdata
+@needs_real
+def test_the_suite_is_deterministic_and_summarised_per_view_family():
+    files = [SUBJECT4 / "DJ1.trc", SUBJECT4 / "static1.trc"]
+    first = run_suite(_RulePredictor(), files, yaws=(0.0, 180.0, 90.0), seeds=(0,))
+    second = run_suite(_RulePredictor(), files, yaws=(0.0, 180.0, 90.0), seeds=(0,))
+    assert first == second
+    assert {r["family"] for r in first} == {"3d", "front", "rear", "side"}
+    assert {r["file"] for r in first} == {"opencap_validation_subject4/DJ1.trc"}  # static trials are skipped
+    summary = summarise(first)
+    assert summary["front"]["facing_correct"] == 1.0 and summary["rear"]["facing_correct"] == 1.0
+    assert summary["3d"]["agreement_female"] == 1.0  # the rule agrees with itself on the 3D motion
+    assert 0.0 <= summary["all"]["view_spread_median"] <= 1.0

@@ -1,0 +1,160 @@
+"""Real-motion suite: real 3D recordings given to a predictor as 3D and as 2D views all round, scored
+against the presence rule applied to their own 3D joint centres.
+
+Each 3D file (TRC motion capture or markerless 3D, read by `valgusml.io`; lateral knee/ankle markers become
+joint centres in the TRC importer, shifted medially by half the joint width along the pelvis' left-right
+axis) is:
+
+(a) labelled by `valgusml.features.rule.apply_rule` on the 3D joint centres: the scored phase found from the
+    motion (drop jump: initial contact to peak knee flexion), dynamic FPPA against the task threshold for
+    both sexes (sex is unknown); push-off valgus is reported apart;
+(b) predicted from the 3D keypoints;
+(c) rendered (`render.render`) at every yaw of `yaws` and each noise seed, and predicted from those pixels.
+
+`summarise` gives, per view family (3d, front, rear, side): agreement of the presence call with the rule,
+the median spread of a limb's probability across the front and rear views within ±20° of straight on,
+the median |p(3D) - p(front 2D)|, and how often the inferred view matches the camera.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
+from valgusml.features.rule import apply_rule
+from valgusml.labels import LIMBS
+
+DEFAULT_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0, 180.0, 160.0, -160.0, 70.0, -70.0, 90.0, -90.0)
+FAST_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 180.0, 160.0, -160.0, 90.0)
+# Task from a file name, first match wins; a file that matches none has its task inferred from the motion;
+# static trials have no movement to score.
+TASK_PATTERNS: tuple[tuple[str, str | None], ...] = (
+    (r"static", None),
+    (r"^dj|drop", "drop_vertical_jump"),
+    (r"step.?down", "lateral_step_down"),
+    (r"single.?leg|balanc", "single_leg_squat_left"),
+    (r"squat", "bilateral_squat"),
+    (r"run", "running"),
+    (r"walk|gait", "walking"),
+)
+SUFFIXES = (".trc", ".npz", ".json", ".csv")
+
+
+def task_from_name(path: Path) -> str | None:
+    """The task a file name announces (`DJ1.trc` -> drop_vertical_jump), `""` to infer it, None to skip."""
+    stem = path.stem.lower()
+    for pattern, task in TASK_PATTERNS:
+        if re.search(pattern, stem):
+            return task
+    return ""
+
+
+def find_recordings(paths: Iterable[str | Path]) -> list[Path]:
+    """Files under folders (recursively) and files named directly, sorted; `video/` folders are skipped."""
+    out: list[Path] = []
+    for entry in paths:
+        p = Path(entry)
+        if p.is_dir():
+            out.extend(f for f in sorted(p.rglob("*")) if f.suffix.lower() in SUFFIXES and "video" not in f.parts)
+        elif p.is_file():
+            out.append(p)
+    return sorted(set(out))
+
+
+def _predict(predictor: Any, keypoints: np.ndarray, fps: float) -> Any:
+    return predictor.predict(keypoints.astype(np.float32), skeleton="canonical", fps=fps)
+
+
+def run_suite(
+    predictor: Any,
+    paths: Iterable[str | Path],
+    yaws: Sequence[float] = DEFAULT_YAWS,
+    seeds: Sequence[int] = (0, 1),
+    jitter_m: float = 0.004,
+) -> list[dict[str, Any]]:
+    """One row per (file, view, seed, limb): rule labels, probability, call, inferred view."""
+    import valgusml
+
+    rows: list[dict[str, Any]] = []
+    for file_index, path in enumerate(find_recordings(paths)):
+        task = task_from_name(path)
+        if task is None:
+            continue
+        seq = valgusml.io.read(path).to_canonical()
+        if seq.dims != 3:
+            continue
+        kp = np.where((seq.confidence > 0)[..., None], seq.keypoints, np.nan).astype(np.float64)
+        rule = apply_rule(kp, seq.fps, task)
+        world = athlete_frame(kp)
+        views: list[tuple[str, float, int, np.ndarray]] = [("3d", 0.0, -1, world)]
+        for seed in seeds:
+            noisy = world + estimator_error(world.shape[:2], seq.fps, seed=1000 * file_index + seed, jitter_m=jitter_m)
+            views += [(view_family(y), float(y), int(seed), render(noisy, ViewSpec(yaw_deg=y))) for y in yaws]
+        for family, yaw, seed, points in views:
+            prediction = _predict(predictor, points, seq.fps)
+            view = getattr(prediction, "view", None) or {}
+            for limb in LIMBS:
+                result = prediction.limbs[limb]
+                rows.append({
+                    "file": f"{path.parent.name}/{path.name}",
+                    "task": rule["task"],
+                    "family": family,
+                    "yaw_deg": yaw,
+                    "seed": seed,
+                    "limb": limb,
+                    "probability": float(result.valgus_probability),
+                    "call": bool(result.valgus),
+                    "rule_female": bool(rule[limb]["valgus"]["female"]),
+                    "rule_male": bool(rule[limb]["valgus"]["male"]),
+                    "dynamic_fppa_deg": rule[limb]["dynamic_fppa_deg"],
+                    "push_off_dynamic_fppa_deg": rule[limb].get("push_off_dynamic_fppa_deg"),
+                    "inferred_facing": view.get("facing"),
+                    "inferred_yaw_deg": view.get("yaw_deg"),
+                })
+    return rows
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per view family: `agreement_female`, `agreement_male` (share of limb-views whose call equals the rule),
+    `n` (limb-views), `facing_correct` (2D only); and `all` with `view_spread_median` (max - min probability of
+    a limb over the front and rear views within ±20° of straight on, per seed) and `p3d_vs_front_median`
+    (|p(3D) - p(yaw 0)| per limb and seed)."""
+    out: dict[str, dict[str, float]] = {}
+    for family in ("3d", "front", "rear", "side"):
+        part = [r for r in rows if r["family"] == family]
+        if not part:
+            continue
+        entry = {
+            "n": float(len(part)),
+            "agreement_female": float(np.mean([r["call"] == r["rule_female"] for r in part])),
+            "agreement_male": float(np.mean([r["call"] == r["rule_male"] for r in part])),
+            "mean_probability": float(np.mean([r["probability"] for r in part])),
+        }
+        if family != "3d":
+            entry["facing_correct"] = float(np.mean([r["inferred_facing"] == family for r in part]))
+        out[family] = entry
+    near = [r for r in rows if r["family"] in ("front", "rear") and min(abs(r["yaw_deg"]), abs(abs(r["yaw_deg"]) - 180.0)) <= 20.0]
+    by_limb: dict[tuple, list[float]] = {}
+    for r in near:
+        by_limb.setdefault((r["file"], r["limb"], r["seed"]), []).append(r["probability"])
+    spreads = [max(v) - min(v) for v in by_limb.values() if len(v) > 1]
+    p3d = {(r["file"], r["limb"]): r["probability"] for r in rows if r["family"] == "3d"}
+    gaps = [abs(r["probability"] - p3d[(r["file"], r["limb"])]) for r in rows
+            if r["family"] == "front" and r["yaw_deg"] == 0.0 and (r["file"], r["limb"]) in p3d]
+    near_agree = [r["call"] == r["rule_female"] for r in near]
+    out["all"] = {
+        "view_spread_median": _median(spreads),
+        "p3d_vs_front_median": _median(gaps),
+        "agreement_front_rear_20_female": float(np.mean(near_agree)) if near_agree else float("nan"),
+        "n_files": float(len({r["file"] for r in rows})),
+    }
+    return out
