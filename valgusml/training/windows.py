@@ -20,7 +20,7 @@ from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, MECHANISM_INDEX
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: 2D rear views mirrored into the front view (preprocess)
 WINDOW_ARRAYS = ("joints", "measures", "mask", "sequence_index", "window_start_s")
 
 
