@@ -11,8 +11,9 @@ import pytest
 from valgusml.features import fppa_deg, measures
 from valgusml.labels import MECHANISMS, task_family
 from valgusml.synth import generate_sequences, load_preset
-from valgusml.synth.generator import simulate, trials_of
+from valgusml.synth.generator import trials_of
 from valgusml.synth.kinematics import J
+from valgusml.synth.simulation import simulate
 
 NO_HARD_NEGATIVES = {f"hard_negatives.{k}": 0.0 for k in
                      ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum")}

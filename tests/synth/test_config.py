@@ -69,3 +69,43 @@ def test_bad_config_fails_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="tasks.probabilities"):
         generate_dataset(cfg, out, workers=1, progress=False)
     assert not out.exists()
+
+
+def test_presets_inherit_the_realistic_base():
+    import yaml
+
+    from valgusml.paths import configs_dir
+
+    realistic = load_preset("realistic").to_dict()
+    for name in ("clean", "hard"):
+        own = yaml.safe_load((configs_dir() / "preset" / f"{name}.yaml").read_text())
+        assert own.pop("defaults") == ["realistic", "_self_"]
+        merged = load_preset(name).to_dict()
+        # every key the file does not list is realistic's; every key it lists differs from realistic
+        for section, value in merged.items():
+            listed = own.get(section, {})
+            if isinstance(value, dict):
+                for key, leaf in value.items():
+                    assert (leaf != realistic[section][key]) == (key in listed), (name, section, key)
+    assert load_preset("hard").camera.height_m == load_preset("realistic").camera.height_m
+
+
+def test_one_path_from_preset_name_or_mapping():
+    from valgusml.synth import generator_config
+
+    hard = load_preset("hard", n_athletes=3)
+    assert generator_config(hard.to_dict()) == hard
+    assert generator_config("hard", n_athletes=3) == hard
+    cfg = generator_config(hard.to_dict(), camera={"yaw_deg": [0, 10]}, **{"mechanisms.probabilities.none": 0.3})
+    assert cfg.camera.yaw_deg == (0.0, 10.0) and cfg.camera.pitch_deg == hard.camera.pitch_deg
+    # a mapping-valued leaf is replaced whole, not merged
+    only = generator_config("realistic", **{"tasks.probabilities": {"walking": 1.0}})
+    assert only.tasks.probabilities == {"walking": 1.0}
+
+
+def test_configs_dir_outside_a_checkout(tmp_path, monkeypatch):
+    from valgusml import paths
+
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)
+    with pytest.raises(ConfigError, match="no configs/ folder"):
+        paths.configs_dir()

@@ -9,9 +9,10 @@ from valgusml import KeypointSequence
 from valgusml.labels import validate_labels
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth import generate_sequences, load_preset
-from valgusml.synth.generator import emitted_joints, scale_healthy_swivel, simulate, trials_of
+from valgusml.synth.generator import trials_of
 from valgusml.synth.kinematics import JOINTS, built_joints
 from valgusml.synth.observation import ar1_in_place, project, sample_camera, standard_normal32
+from valgusml.synth.simulation import emitted_joints, scale_healthy_swivel, simulate
 
 
 def test_emitted_joints_are_bit_identical_to_the_full_build():

@@ -57,7 +57,7 @@ def test_dataset_matches_in_memory_sequences(tmp_path):
 
 SLOW_WRITER = """
 import sys, time
-import valgusml.synth.generator as gen
+import valgusml.synth.dataset as gen
 from valgusml.synth import load_preset
 original = gen._shard_job
 def slow(*args):

@@ -70,18 +70,16 @@ def synthetic_condition_sets(
     trials_per_athlete: int | None = None,
 ) -> Iterable[tuple[str, str, list[KeypointSequence]]]:
     """Yield `(factor, level, sequences)`: the athletes regenerated with each condition."""
-    from valgusml.synth import GeneratorConfig, generate_sequences
-    from valgusml.synth.config import apply_overrides
+    from valgusml.synth import generate_sequences, generator_config
 
     indices = sorted({athlete_index(a) for a in athlete_ids})
+    fixed: dict[str, Any] = {"n_athletes": max(int(base_config.get("n_athletes", 1)), max(indices) + 1)}
+    if trials_per_athlete is not None:
+        fixed["tasks.trials_per_athlete"] = int(trials_per_athlete)
     for factor, levels in factors.items():
         for level, overrides in levels:
-            cfg = GeneratorConfig.from_dict(dict(base_config))
-            cfg.n_athletes = max(cfg.n_athletes, max(indices) + 1)
-            if trials_per_athlete is not None:
-                cfg.tasks.trials_per_athlete = int(trials_per_athlete)
             try:
-                apply_overrides(cfg, _plain(overrides))
+                cfg = generator_config(base_config, **{**fixed, **_plain(overrides)})
                 yield factor, str(level), list(generate_sequences(cfg, indices))
             except ConfigError as exc:
                 raise ConfigError(f"robustness factor {factor!r} level {level!r}: {exc}") from None

@@ -4,11 +4,21 @@
     ds = generate_dataset(cfg, "data/synth40")              # sharded, parallel, deterministic, resumable
     seqs = list(generate_sequences(cfg, range(3)))          # in memory
 
-Modules: `config` (typed presets), `athletes` (traits), `tasks` (movement programmes), `mechanisms` (deficit
+Modules: `config` (the typed config and its checks), `presets` (preset → config: `generator_config`), `athletes` (traits), `tasks` (movement programmes), `mechanisms` (deficit
 signatures), `kinematics` (joints), `observation` (camera, pose-estimator error, layouts), `generator`.
 """
 
-from valgusml.synth.config import TASKS, GeneratorConfig, load_preset, preset_names
-from valgusml.synth.generator import generate_dataset, generate_sequences
+from valgusml.synth.config import TASKS, GeneratorConfig
+from valgusml.synth.dataset import generate_dataset
+from valgusml.synth.generator import generate_sequences
+from valgusml.synth.presets import generator_config, load_preset, preset_names
 
-__all__ = ["TASKS", "GeneratorConfig", "generate_dataset", "generate_sequences", "load_preset", "preset_names"]
+__all__ = [
+    "TASKS",
+    "GeneratorConfig",
+    "generate_dataset",
+    "generate_sequences",
+    "generator_config",
+    "load_preset",
+    "preset_names",
+]

@@ -10,27 +10,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError
-from valgusml.synth.config import GeneratorConfig, apply_overrides, configs_dir, validate
+from valgusml.paths import configs_dir
+from valgusml.synth.config import GeneratorConfig
+from valgusml.synth.presets import generator_config
 
 CONFIG_PATH = str(configs_dir())
 
 
 def build_config(cfg: DictConfig) -> GeneratorConfig:
     """The validated generator config from the composed Hydra config (preset + top-level size and seed)."""
-    preset: dict[str, Any] = OmegaConf.to_container(cfg.preset, resolve=True)  # type: ignore[assignment]
-    gen = GeneratorConfig.from_dict({k: v for k, v in preset.items() if k not in ("n_athletes", "seed")})
-    apply_overrides(gen, {"n_athletes": cfg.n_athletes, "seed": cfg.seed})
-    return validate(gen)
+    return generator_config(cfg.preset, n_athletes=cfg.n_athletes, seed=cfg.seed)
 
 
 def run(cfg: DictConfig) -> Path:
-    from valgusml.synth.generator import generate_dataset
+    from valgusml.synth.dataset import generate_dataset
 
     gen = build_config(cfg)
     out = Path(str(cfg.out))

@@ -1,9 +1,8 @@
 """Typed generator configuration: every range of BIOMECH.md is a value here, validated before any work starts.
 
-A preset (`configs/preset/{clean,realistic,hard}.yaml`) is a nested mapping with the sections below;
-`load_preset(name, **overrides)` reads it, applies overrides and returns a validated `GeneratorConfig`.
-Overrides accept dotted paths (`**{"noise.dropout_fraction": 0.1}`), `__` paths (`noise__dropout_fraction=0.1`)
-or a bare leaf name that is unique across sections (`skeleton="coco17"`, `yaw_deg=(0, 10)`).
+`GeneratorConfig` is the schema (sections of dataclasses), `GeneratorConfig.from_dict` the one conversion of
+a plain mapping into it (types checked, then `validate`d), and `validate` the checks of the values. Presets,
+their inheritance and the override forms live in `valgusml.synth.presets`.
 
 Ranges are `(low, high)` pairs drawn uniformly unless a comment says otherwise.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from valgusml.errors import ConfigError
@@ -249,7 +247,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# -- overrides ----------------------------------------------------------------------------------------------
+# -- plain mapping → typed config -------------------------------------------------------------------
 
 
 def _coerce(path: str, current: Any, value: Any, spec: dataclasses.Field | None) -> Any:
@@ -295,28 +293,6 @@ def _coerce(path: str, current: Any, value: Any, spec: dataclasses.Field | None)
     return value
 
 
-def _set_path(cfg: GeneratorConfig, path: str, value: Any) -> None:
-    parts = path.split(".")
-    target: Any = cfg
-    for k, part in enumerate(parts):
-        specs = {f.name: f for f in fields(target)}
-        if part not in specs:
-            where = ".".join(parts[:k]) or "the generator config"
-            raise ConfigError(f"unknown config key {path!r}: {where} has no {part!r} (known: {sorted(specs)})")
-        if k == len(parts) - 1:
-            current = getattr(target, part)
-            if dataclasses.is_dataclass(current):
-                if not isinstance(value, dict):
-                    raise ConfigError(f"config key {path!r} is a section; give a mapping, got {value!r}")
-                _apply_mapping(current, value, prefix=path + ".")
-            else:
-                setattr(target, part, _coerce(path, current, value, specs[part]))
-        else:
-            target = getattr(target, part)
-            if not dataclasses.is_dataclass(target):
-                raise ConfigError(f"unknown config key {path!r}: {'.'.join(parts[: k + 1])} is not a section")
-
-
 def _apply_mapping(target: Any, data: dict[str, Any], prefix: str) -> None:
     if not isinstance(data, dict):
         raise ConfigError(f"config section {prefix.rstrip('.') or 'root'!r} must be a mapping, got {data!r}")
@@ -330,33 +306,6 @@ def _apply_mapping(target: Any, data: dict[str, Any], prefix: str) -> None:
             _apply_mapping(current, value, prefix=path + ".")
         else:
             setattr(target, key, _coerce(path, current, value, specs[key]))
-
-
-def _leaf_paths() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    cfg = GeneratorConfig()
-    for f in fields(cfg):
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
-            for g in fields(value):
-                out.setdefault(g.name, []).append(f"{f.name}.{g.name}")
-        else:
-            out.setdefault(f.name, []).append(f.name)
-    return out
-
-
-def apply_overrides(cfg: GeneratorConfig, overrides: dict[str, Any]) -> GeneratorConfig:
-    leaves = _leaf_paths()
-    for key, value in overrides.items():
-        path = key.replace("__", ".")
-        if "." not in path and path not in SECTIONS:
-            candidates = leaves.get(path, [])
-            if len(candidates) > 1:
-                raise ConfigError(f"config key {key!r} is ambiguous: say one of {candidates}")
-            if candidates:
-                path = candidates[0]
-        _set_path(cfg, path, value)
-    return cfg
 
 
 # -- validation ---------------------------------------------------------------------------------------------
@@ -449,39 +398,3 @@ def validate(cfg: GeneratorConfig) -> GeneratorConfig:
     if cfg.observation.fps_choices and cfg.noise.jitter_time_constant_s <= 0:
         raise ConfigError("config key 'noise.jitter_time_constant_s' must be > 0")
     return cfg
-
-
-# -- presets ------------------------------------------------------------------------------------------------
-
-
-def configs_dir() -> Path:
-    """The repository's `configs/` folder, resolved from this file so an editable install finds it."""
-    return Path(__file__).resolve().parents[2] / "configs"
-
-
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in (configs_dir() / "preset").glob("*.yaml"))
-
-
-def preset_dict(name: str) -> dict[str, Any]:
-    import yaml
-
-    path = configs_dir() / "preset" / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"config key 'preset': unknown preset {name!r}; available: {preset_names()}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a preset must be a mapping")
-    data.pop("defaults", None)
-    data.pop("_target_", None)
-    return data
-
-
-def load_preset(name: str = "realistic", **overrides: Any) -> GeneratorConfig:
-    """A validated `GeneratorConfig` from `configs/preset/NAME.yaml` with `overrides` applied."""
-    cfg = GeneratorConfig()
-    data = preset_dict(name)
-    data.setdefault("preset", name)
-    _apply_mapping(cfg, data, prefix="")
-    apply_overrides(cfg, overrides)
-    return validate(cfg)

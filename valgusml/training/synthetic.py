@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from valgusml.errors import ConfigError
 from valgusml.hydra_app import to_plain
 from valgusml.training.windows import config_hash
 
@@ -31,12 +30,7 @@ def ensure_synthetic(
     out = synthetic_dataset_dir(data_dir, generator, n_athletes, seed)
     if (out / "dataset.json").is_file():
         return out
-    from valgusml.synth import generate_dataset
-    from valgusml.synth.config import GeneratorConfig
+    from valgusml.synth import generate_dataset, generator_config
 
-    try:
-        cfg = GeneratorConfig.from_dict({**to_plain(generator), "n_athletes": int(n_athletes), "seed": int(seed)})
-    except TypeError as exc:
-        raise ConfigError(f"data.generator: {exc}") from None
-    generate_dataset(cfg, out, workers=workers)
+    generate_dataset(generator_config(generator, n_athletes=int(n_athletes), seed=int(seed)), out, workers=workers)
     return out

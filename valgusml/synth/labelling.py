@@ -1,0 +1,114 @@
+"""Labels from the clean motion: the FPPA of each limb over the task's scored phase against the athlete's
+threshold (`label_trial`), with healthy limbs rescaled until they stay below it (`simulate_and_label`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from valgusml.features.geometry import limb_fppa_deg
+from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_label
+from valgusml.skeleton import CANONICAL_JOINTS
+from valgusml.synth.config import GeneratorConfig
+from valgusml.synth.simulation import BATCH, Simulated, emitted_joints, scale_healthy_swivel, simulate
+from valgusml.synth.tasks import Trial
+
+RESCALE_ROUNDS = 4
+
+
+LEGS = slice(CANONICAL_JOINTS.index("left_hip"), CANONICAL_JOINTS.index("right_ankle") + 1)  # hips, knees, ankles
+assert CANONICAL_JOINTS[LEGS] == ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+def measure_fppa(sims: list[Simulated]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """FPPA `(T, 2)` of each trial and `(2,)` of its standing reference, by `valgusml.features.limb_fppa_deg`
+    (what `fppa_deg` computes) on a clean frontal view of the lab (x = subject's left, y down: the frontal
+    plane the athlete faces); one call for the whole batch (the measure is per frame)."""
+    lengths = [len(s.joints) for s in sims]
+    ref_start = sum(lengths)
+    legs = np.concatenate([s.joints[:, LEGS] for s in sims] + [s.reference[:, LEGS] for s in sims])  # float32, as simulated
+    x, y = legs[..., 0], -legs[..., 2]
+    fppa = limb_fppa_deg(x[:, 0:2], y[:, 0:2], x[:, 2:4], y[:, 2:4], x[:, 4:6], y[:, 4:6])
+    out, start = [], 0
+    for k, n in enumerate(lengths):
+        out.append((fppa[start : start + n], fppa[ref_start + k]))
+        start += n
+    return out
+
+
+def label_trial(
+    cfg: GeneratorConfig, trial: Trial, sim: Simulated, fppa: np.ndarray, standing: np.ndarray
+) -> tuple[dict, dict, np.ndarray]:
+    """Per-limb labels from the motion: FPPA measured on the clean frontal view by `valgusml.features`.
+
+    Returns (labels, measured, unexplained) where `unexplained[limb]` marks a valgus limb whose swivel at the
+    peak comes mostly from healthy variation rather than a deficit (the generator then tones it down).
+    """
+    threshold = cfg.labels.threshold_deg[task_family(trial.task)][trial.athlete.sex]
+    loaded = sim.load > cfg.labels.load_threshold  # (T, 2)
+    was_loaded = loaded.any(axis=0)
+    # The loaded peak; a limb never loaded reports its overall peak (and cannot be valgus).
+    peak_frames = np.where(was_loaded, np.argmax(np.where(loaded, fppa, -np.inf), axis=0), np.argmax(fppa, axis=0))
+    peaks = fppa[peak_frames, [0, 1]]
+    dynamic = peaks - standing
+    parts = np.maximum(sim.swivel_parts[peak_frames, [0, 1]], 0.0)  # (2 limbs, healthy + DEFICITS)
+    deficit_total = parts[:, 1:].sum(axis=1)
+    valgus = was_loaded & (dynamic > threshold)
+    unexplained = valgus & ((deficit_total <= parts[:, 0]) | (deficit_total <= 1e-6))
+    labels = {}
+    for k, limb in enumerate(("left", "right")):
+        peak = round(float(peaks[k]), 3)
+        if valgus[k] and deficit_total[k] > 1e-6:
+            shares = parts[k, 1:] / deficit_total[k]
+            labels[limb] = validate_limb_label(limb, {
+                "valgus": True,
+                "mechanism": DEFICITS[int(np.argmax(shares))],
+                "severity_deg": peak,
+                "contributions": {m: round(s, 4) for m, s in zip(DEFICITS, shares.tolist(), strict=True) if s > 1e-4},
+            })
+        else:
+            labels[limb] = none_label(peak)
+    measured = {
+        "fppa_peak_deg": [round(v, 3) for v in peaks.tolist()],
+        "fppa_standing_deg": [round(v, 3) for v in standing.tolist()],
+        "dynamic_fppa_deg": [round(v, 3) for v in dynamic.tolist()],
+        "peak_time_s": [round(f / trial.fps, 4) for f in peak_frames.tolist()],
+        "loaded": was_loaded.tolist(),
+        "threshold_deg": threshold,
+    }
+    return labels, measured, unexplained
+
+
+def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:
+    """Simulate, label, and tone down healthy swivel where it alone would make a valgus limb."""
+    # Batches of similar length share padding; each trial's result does not depend on its batch.
+    order = sorted(range(len(trials)), key=lambda i: (trials[i].n_frames, i))
+    sims: list[Any] = [None] * len(trials)
+    for b in range(0, len(order), BATCH):
+        part = order[b : b + BATCH]
+        for i, sim in zip(part, simulate(cfg, [trials[i] for i in part], emitted_joints(cfg.observation.skeleton)), strict=True):
+            sims[i] = sim
+    scale = np.ones((len(trials), 2))
+    todo = list(range(len(trials)))
+    results: list[Any] = [None] * len(trials)
+    for round_ in range(RESCALE_ROUNDS + 1):
+        factors: dict[int, np.ndarray] = {}
+        for i, (fppa, standing) in zip(todo, measure_fppa([sims[i] for i in todo]), strict=True):
+            labels, measured, unexplained = label_trial(cfg, trials[i], sims[i], fppa, standing)
+            if unexplained.any() and round_ < RESCALE_ROUNDS:
+                factor = np.ones(2)
+                for k in np.flatnonzero(unexplained):
+                    target = measured["threshold_deg"] - cfg.labels.healthy_margin_deg
+                    ratio = target / max(measured["dynamic_fppa_deg"][k], 1e-6)
+                    factor[k] = float(np.clip(0.9 * ratio, 0.0, 0.95))
+                scale[i] *= factor
+                factors[i] = factor
+            else:
+                measured["healthy_swivel_scale"] = [round(float(s), 4) for s in scale[i]]
+                results[i] = (sims[i], labels, measured)
+        if not factors:
+            break
+        todo = list(factors)
+        scale_healthy_swivel([trials[i] for i in todo], [sims[i] for i in todo], np.array(list(factors.values())))
+    return results

@@ -1,0 +1,133 @@
+"""Clean 3D motion of a batch of trials: each athlete's geometry and deficit parameters → joint trajectories
+(`simulate`), and the rescaling of the healthy knee swivel that keeps healthy limbs below their threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from valgusml.skeleton import CANONICAL_JOINTS
+from valgusml.synth.athletes import FLOAT, Athlete
+from valgusml.synth.config import GeneratorConfig
+from valgusml.synth.kinematics import (
+    JOINTS,
+    build_joints,
+    built_joints,
+    resolve_knees,
+    standing_fppa_reference,
+)
+from valgusml.synth.mechanisms import apply_mechanisms
+from valgusml.synth.observation import (
+    layout_index,
+)
+from valgusml.synth.tasks import FREE, Trial, _empty, programme
+
+BATCH = 64  # trials simulated together: large enough to vectorise, small enough to stay in cache
+
+
+@dataclass
+class Simulated:
+    """Clean motion of one trial (its own frames only) and what the labels need."""
+
+    joints: np.ndarray  # (T, K, 3) world metres, K = `built_joints(emit)` (canonical joints first)
+    load: np.ndarray  # (T, 2)
+    swivel_parts: np.ndarray  # (T, 2, 5): healthy, then DEFICITS
+    reference: np.ndarray  # (1, 20, 3) quiet standing frame
+    knee_bend: np.ndarray  # (3, T, 2) direction each knee bends towards (to re-solve it)
+    chained: np.ndarray  # (2,) limbs whose knee is solved from hip and ankle (not a held free leg)
+
+
+# -- arrays from trials ---------------------------------------------------------------------------------------
+
+
+def _geometry(athletes: list[Athlete], cfg: GeneratorConfig) -> dict[str, np.ndarray]:
+    keys = ("thigh", "shank", "foot", "ankle_height", "hip_width", "shoulder_width", "trunk", "upper_arm", "forearm", "height")
+    g = {k: np.array([[a.seg[k]] for a in athletes], dtype=FLOAT) for k in keys}
+    g["ball_ahead"] = 0.5 * g["foot"]
+    g["box_height"] = np.full_like(g["foot"], cfg.tasks.box_height_m)
+    g["hip_stand"] = g["ankle_height"] + 0.985 * (g["thigh"] + g["shank"])
+    return g
+
+
+def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
+    col = lambda values: np.asarray(values, dtype=FLOAT)[:, None]  # noqa: E731
+    limb = lambda values: np.asarray(values, dtype=FLOAT)[:, None, :]  # noqa: E731
+    p = {k: col([t.params[k] for t in trials]) for k in trials[0].params}
+    p["rep_depths"] = np.array([[t.params[f"rep_depth{k}"] for k in range(4)] for t in trials], dtype=FLOAT)
+    ath = [t.athlete for t in trials]
+    p["activation"] = np.stack([a.activation for a in ath]).astype(FLOAT)[:, None]
+    p["fatigue_sensitivity"] = col([a.fatigue_sensitivity for a in ath])
+    p["dorsiflexion_rom"] = limb([a.dorsiflexion_rom_deg for a in ath])
+    p["healthy_swivel"] = limb([a.healthy_swivel_deg for a in ath])
+    p["structural_valgus"] = limb([a.structural_valgus_deg for a in ath])
+    p["foot_progression"] = limb([a.foot_progression_deg + t.params["progression_jitter"] for a, t in zip(ath, trials, strict=True)])
+    for name in ("pelvic_drop_deg", "rearfoot_eversion_deg", "navicular_drop_mm"):
+        p[name.rsplit("_", 1)[0]] = col([getattr(a, name) for a in ath])
+    for name in ath[0].effects:
+        p[name.rsplit("_", 1)[0]] = col([a.effects[name] for a in ath])
+    return p
+
+
+@cache
+def emitted_joints(skeleton: str) -> frozenset[str]:
+    """Generator joints read downstream for `skeleton`: its layout's joints and the canonical ones (labels)."""
+    return frozenset(CANONICAL_JOINTS) | {JOINTS[k] for k in layout_index(skeleton)}
+
+
+@cache
+def layout_columns(skeleton: str) -> np.ndarray:
+    """For each joint of `skeleton`, its column in the joints simulated for it (`built_joints`)."""
+    built = built_joints(emitted_joints(skeleton))
+    return np.array([built.index(JOINTS[k]) for k in layout_index(skeleton)])
+
+
+def simulate(cfg: GeneratorConfig, trials: list[Trial], emit: frozenset[str] | None = None) -> list[Simulated]:
+    """Clean 3D motion of `trials`, vectorised over trials (padded to the longest) and frames; `emit` limits
+    the face and hand points built (see `build_joints`; default: all joints)."""
+    n = len(trials)
+    T = max(t.n_frames for t in trials)
+    fps = np.array([t.fps for t in trials])
+    time = (np.arange(T)[None, :] / fps[:, None]).astype(FLOAT)
+    p = _params(trials)
+    g = _geometry([t.athlete for t in trials], cfg)
+    m = _empty(n, T)
+    tasks = np.array([t.task for t in trials])
+    for task in dict.fromkeys(tasks.tolist()):
+        idx = np.flatnonzero(tasks == task)
+        sub = programme(task, time[idx], {k: v[idx] for k, v in p.items()}, {k: v[idx] for k, v in g.items()})
+        for key, value in sub.items():
+            m[key][idx] = value
+    apply_mechanisms(cfg, m, p)
+    joints = build_joints(m, g, p, emit)
+    reference = standing_fppa_reference(g, p)
+    chained = m["kind"] != FREE
+    return [
+        Simulated(joints[i, : t.n_frames], m["load"][i, : t.n_frames], m["swivel_parts"][i, : t.n_frames], reference[i],
+                  m["knee_bend"][:, i, : t.n_frames], chained[i])
+        for i, t in enumerate(trials)
+    ]
+
+
+def scale_healthy_swivel(trials: list[Trial], sims: list[Simulated], factors: np.ndarray) -> None:
+    """Multiply each limb's healthy swivel by `factors` `(n, 2)` and re-solve the knees, in place: all trials'
+    frames in one `resolve_knees` call (the swivel moves nothing else)."""
+    lengths = [len(s.joints) for s in sims]
+    per_frame = lambda values: np.repeat(np.asarray(values, dtype=FLOAT), lengths, axis=0)  # noqa: E731
+    for sim, factor in zip(sims, factors, strict=True):
+        sim.swivel_parts[..., 0] *= factor.astype(FLOAT)
+    joints = np.concatenate([s.joints for s in sims])
+    resolve_knees(
+        joints,
+        per_frame([s.chained for s in sims]),
+        np.concatenate([s.knee_bend for s in sims], axis=1),
+        per_frame([[t.athlete.seg["thigh"]] for t in trials]),
+        per_frame([[t.athlete.seg["shank"]] for t in trials]),
+        np.concatenate([s.swivel_parts.sum(axis=-1) for s in sims]),
+        per_frame([t.athlete.structural_valgus_deg for t in trials]),
+    )
+    start = 0
+    for sim, n in zip(sims, lengths, strict=True):
+        sim.joints[:] = joints[start : start + n]
+        start += n
