@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from valgusml.export import export_predictor
     from valgusml.export.example import example_keypoints
     from valgusml.models import ProbabilityWrapper
-    from valgusml.predict import Predictor
+    from valgusml.predictor import Predictor
     from valgusml.preprocess import prepare_many
     from valgusml.sequence import KeypointSequence
 

@@ -29,7 +29,7 @@ __all__ = [
     "__version__",
 ]
 
-_LAZY = {"Predictor": "valgusml.predict", "Prediction": "valgusml.predict"}
+_LAZY = {"Predictor": "valgusml.predictor", "Prediction": "valgusml.predictor"}
 _SUBMODULES = {"io", "data", "features", "synth", "skeleton", "labels"}
 
 

@@ -14,7 +14,7 @@ COMMANDS = {
     "train": ("valgusml.training.train", "main", "train a model, tracked in MLflow (Hydra overrides)"),
     "evaluate": ("valgusml.evaluation.evaluate", "main", "evaluate on held-out athletes (Hydra overrides)"),
     "export": ("valgusml.export.cli", "main", "export a run or checkpoint as a predictor folder"),
-    "predict": ("valgusml.predict_cli", "main", "predict from pose files with an exported predictor"),
+    "predict": ("valgusml.predictor.cli", "main", "predict from pose files with an exported predictor"),
     "convert": ("valgusml.io.convert", "main", "turn pose files plus a labels CSV into a dataset"),
 }
 

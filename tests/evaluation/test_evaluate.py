@@ -149,7 +149,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
 
     import numpy as np
 
-    import valgusml.predict
+    import valgusml.predictor
     from valgusml.evaluation.scorers import ExportedModel
     from valgusml.labels import MECHANISMS
 
@@ -172,7 +172,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
             self.seen += len(sequences)
             return out
 
-    monkeypatch.setattr(valgusml.predict.Predictor, "load", classmethod(lambda cls, path, threads=1: StandIn()))
+    monkeypatch.setattr(valgusml.predictor.Predictor, "load", classmethod(lambda cls, path, threads=1: StandIn()))
     model = ExportedModel("somewhere", batch_size=4)  # several predict_batch calls
     assert model.fit([]) is model and model.decision_threshold == 0.3 and model.pretrained
     scores = model.predict(tiny_test_sequences)

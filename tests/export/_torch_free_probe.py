@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 
 import valgusml  # noqa: E402
 from valgusml.export.example import example_keypoints  # noqa: E402
-from valgusml.predict_cli import main as predict_main  # noqa: E402
+from valgusml.predictor.cli import main as predict_main  # noqa: E402
 
 folder, sample = sys.argv[1], sys.argv[2]
 predictor = valgusml.Predictor.load(folder)

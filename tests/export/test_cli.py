@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from valgusml.cli import main as valgusml_main
-from valgusml.predict_cli import main as predict_main
+from valgusml.predictor.cli import main as predict_main
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 GOOD = ["squat_halpe26.json", "squat_coco17.json", "squat_mediapipe.csv", "squat_mediapipe.json", "squat.trc",

@@ -13,7 +13,7 @@ from valgusml.errors import ModelFileError
 from valgusml.export import ExportError, export_predictor
 from valgusml.export.onnx import check_parity, random_windows
 from valgusml.labels import MECHANISMS
-from valgusml.predict import Predictor
+from valgusml.predictor import Predictor
 
 from .conftest import WINDOW, parity_sequences, tiny_source
 

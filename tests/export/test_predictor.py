@@ -15,7 +15,7 @@ import valgusml
 from valgusml import InputError, KeypointSequence, ModelFileError
 from valgusml.export.example import example_keypoints
 from valgusml.labels import MECHANISMS
-from valgusml.predict import Predictor, combine_mechanisms
+from valgusml.predictor import Predictor, combine_mechanisms
 
 
 def _check(p) -> None:

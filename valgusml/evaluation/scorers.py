@@ -48,7 +48,7 @@ class ExportedModel:
     pretrained = True
 
     def __init__(self, path: str | Path, name: str = "model", batch_size: int = 64, threads: int = 1):
-        from valgusml.predict import Predictor
+        from valgusml.predictor import Predictor
 
         self.path = Path(path)
         self.name = name
@@ -98,7 +98,7 @@ class CheckpointModel:
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
         import torch
 
-        from valgusml.predict import combine_mechanisms
+        from valgusml.predictor import combine_mechanisms
         from valgusml.preprocess import aggregate_windows, prepare_many
 
         if not sequences:

@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("valgusml").setLevel(logging.INFO)
     try:
         from valgusml.export.onnx import export_predictor, load_source
+        from valgusml.predictor.format import read_metadata
 
         with tempfile.TemporaryDirectory(prefix="valgusml-export-") as tmp:
             source = Path(args.source)
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 info["mlflow_run_id"] = run_id
             sequences = validation_sequences(info, args.data)
             out = export_predictor((net, cfg, info), args.out, sequences)
-        meta = json.loads((out / "model.json").read_text())
+        meta = read_metadata(out)
         print(
             json.dumps(
                 {

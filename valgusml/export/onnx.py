@@ -15,9 +15,7 @@ outputs are compared with PyTorch eager on validation windows; a gap above `PARI
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import io
-import json
 import logging
 import os
 import shutil
@@ -30,20 +28,19 @@ from typing import Any
 import numpy as np
 import torch
 
-import valgusml
 from valgusml.errors import ModelFileError, ValgusMLError
-from valgusml.labels import LIMBS, MECHANISMS
-from valgusml.predict import (
-    FORMAT_VERSION,
+from valgusml.json_safe import to_jsonable
+from valgusml.predictor import Predictor
+from valgusml.predictor.format import (
     INPUT_NAMES,
     META_FILE,
     MODEL_FILE,
     OUTPUT_NAMES,
-    Predictor,
-    sha256_bytes,
+    build_metadata,
+    write_metadata,
 )
 from valgusml.sequence import KeypointSequence
-from valgusml.skeleton import CANONICAL_JOINTS, SKELETONS
+from valgusml.skeleton import CANONICAL_JOINTS
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +198,6 @@ def check_parity(wrapper: torch.nn.Module, predictor: Predictor, windows: tuple[
 
 
 # -- metadata -----------------------------------------------------------------------------------------------
-def _json_safe(value: Any) -> Any:
-    """Keep what JSON can hold (numbers, strings, lists, dicts); drop the rest quietly, NaN → None."""
-    from valgusml.predict import _jsonable
-
-    return _jsonable(value)
-
-
 def describe_net(net: torch.nn.Module, info: dict[str, Any]) -> dict[str, Any]:
     """Backbone name, parameter count and (when the checkpoint has it) the network's Hydra config."""
     backbone = getattr(net, "backbone", None)
@@ -218,15 +208,12 @@ def describe_net(net: torch.nn.Module, info: dict[str, Any]) -> dict[str, Any]:
     }
     config = info.get("net_config", info.get("net"))
     if config is not None:
-        out["config"] = _json_safe(config)
+        out["config"] = to_jsonable(config)
     return out
 
 
-def build_metadata(
-    cfg: Any, info: dict[str, Any], model_bytes: bytes, parity: dict[str, Any], architecture: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    from valgusml.features import FRAME_MEASURES
-
+def decision_threshold(info: dict[str, Any]) -> float:
+    """The checkpoint's decision threshold (0.5, with a warning, when it holds none)."""
     threshold = info.get("decision_threshold")
     if threshold is None:
         log.warning("export: the checkpoint holds no decision_threshold; using 0.5")
@@ -234,54 +221,29 @@ def build_metadata(
     threshold = float(threshold)
     if not 0.0 <= threshold <= 1.0:
         raise ExportError(f"decision_threshold must be in [0, 1], got {threshold}")
-    window = int(cfg.window)
-    return {
-        "format_version": FORMAT_VERSION,
-        "valgusml_version": valgusml.__version__,
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "mechanisms": list(MECHANISMS),
-        "limbs": list(LIMBS),
-        "skeleton": "canonical",
-        "canonical_joints": list(CANONICAL_JOINTS),
-        "accepted_skeletons": sorted(SKELETONS),
-        "fps": float(cfg.fps),
-        "window": window,
-        "window_s": window / float(cfg.fps),
-        "stride": int(cfg.stride),
-        "preprocess": _json_safe(cfg.to_dict()),
-        "measure_names": list(FRAME_MEASURES),
-        "inputs": {
-            "joints": ["batch", window, len(CANONICAL_JOINTS), 3],
-            "measures": ["batch", window, len(FRAME_MEASURES)],
-            "mask": ["batch", window],
-        },
-        "outputs": {
-            "valgus_probability": ["batch", len(LIMBS)],
-            "mechanism_probabilities": ["batch", len(LIMBS), len(MECHANISMS)],
-            "severity_deg": ["batch", len(LIMBS)],
-        },
-        "decision_threshold": threshold,
+    return threshold
+
+
+def metadata(
+    cfg: Any, info: dict[str, Any], model_bytes: bytes, parity: dict[str, Any], architecture: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`model.json` for this export: the format's keys (`valgusml.predictor.format`) and the checkpoint's provenance."""
+    provenance = {
         "training_run_id": info.get("mlflow_run_id"),
         "dataset_fingerprint": info.get("dataset_fingerprint"),
-        "metrics": {"val": _json_safe(info.get("val_metrics") or {}), "test": _json_safe(info.get("test_metrics") or {})},
+        "metrics": {"val": info.get("val_metrics") or {}, "test": info.get("test_metrics") or {}},
         "architecture": architecture,
         "checkpoint": info.get("checkpoint"),
         "epoch": info.get("epoch"),
-        "model": {
-            "file": MODEL_FILE,
-            "sha256": sha256_bytes(model_bytes),
-            "bytes": len(model_bytes),
-            "torch_version": torch.__version__,
-            "onnxruntime_version": _ort_version(),
-        },
-        "parity": parity,
     }
-
-
-def _ort_version() -> str:
-    import onnxruntime
-
-    return onnxruntime.__version__
+    return build_metadata(
+        cfg,
+        decision_threshold(info),
+        model_bytes,
+        provenance=provenance,
+        tool_versions={"torch_version": torch.__version__},
+        parity=parity,
+    )
 
 
 # -- the export ---------------------------------------------------------------------------------------------
@@ -309,12 +271,10 @@ def export_predictor(
         export_onnx(wrapper, windows, model_path)
         model_bytes = model_path.read_bytes()
         # Provisional metadata so the Predictor can load the folder for the parity run; rewritten below.
-        provisional = build_metadata(cfg, info, model_bytes, {"passed": None})
-        (tmp / META_FILE).write_text(json.dumps(provisional, indent=2), encoding="utf-8")
+        write_metadata(tmp, metadata(cfg, info, model_bytes, {"passed": None}))
         parity = check_parity(wrapper, Predictor.load(tmp), windows)
         parity.update(described)
-        meta = build_metadata(cfg, info, model_bytes, parity, describe_net(net, info))
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        write_metadata(tmp, metadata(cfg, info, model_bytes, parity, describe_net(net, info)))
         _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -85,7 +85,7 @@ class ValgusPyfunc(mlflow.pyfunc.PythonModel):
     """pyfunc face of `valgusml.Predictor`; see the module docstring for the request/response format."""
 
     def load_context(self, context: Any) -> None:
-        from valgusml.predict import Predictor
+        from valgusml.predictor import Predictor
 
         self.predictor = Predictor.load(context.artifacts[ARTIFACT_KEY])
 
@@ -198,7 +198,7 @@ def log_predictor_to_mlflow(
     `ModelInfo` (`.model_uri`, `.registered_model_version`). The folder is checked with `Predictor.load` first,
     so a corrupt export never reaches the registry.
     """
-    from valgusml.predict import Predictor
+    from valgusml.predictor import Predictor
 
     export_dir = Path(export_dir)
     predictor = Predictor.load(export_dir)

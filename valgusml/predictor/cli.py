@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if output is not None and output.suffix.lower() not in (".jsonl", ".csv", ".json"):
         print(f"valgusml predict: --output must end in .jsonl or .csv, got {output.name!r}", file=sys.stderr)
         return 2
-    from valgusml.predict import Predictor
+    from valgusml.predictor import Predictor
 
     try:
         predictor = Predictor.load(args.model, threads=args.threads)

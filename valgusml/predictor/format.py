@@ -1,0 +1,187 @@
+"""The exported predictor folder: what `valgusml export` writes and `Predictor.load` reads (no torch here).
+
+A folder holds two files:
+- `model.onnx` (`MODEL_FILE`): the network with its normalisation and input streams; inputs `INPUT_NAMES`
+  (`joints (batch, window, 20, 3)`, `measures (batch, window, F)`, `mask (batch, window)`), outputs
+  `OUTPUT_NAMES` (`valgus_probability (batch, 2)`, `mechanism_probabilities (batch, 2, 5)`,
+  `severity_deg (batch, 2)`), dynamic batch of fixed-length windows;
+- `model.json` (`META_FILE`): everything needed to feed it. Format version 1 keys, in the order written:
+  `format_version`, `valgusml_version`, `created_utc`, `mechanisms`, `limbs`, `skeleton` ("canonical"),
+  `canonical_joints`, `accepted_skeletons`, `fps`, `window`, `window_s`, `stride`, `preprocess`
+  (`PreprocessConfig.to_dict()`), `measure_names` (the frame measures the model was trained on), `inputs`,
+  `outputs` (shapes), `decision_threshold`, the provenance keys (`PROVENANCE_KEYS`: training run, dataset
+  fingerprint, metrics, architecture, checkpoint, epoch), `model` (`file`, `sha256`, `bytes` and the versions of
+  the tools that wrote and checked it) and `parity` (the export's torch-vs-onnxruntime check).
+
+A reader needs only `format_version`, `REQUIRED_KEYS` and, when present, `measure_names`; every other key is
+information. Older folders of a supported version keep loading: nothing here may start requiring a new key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from valgusml.errors import ModelFileError
+from valgusml.json_safe import to_jsonable
+from valgusml.labels import LIMBS, MECHANISMS
+
+if TYPE_CHECKING:
+    from valgusml.preprocess import PreprocessConfig
+
+FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS = (1,)
+MODEL_FILE = "model.onnx"
+META_FILE = "model.json"
+INPUT_NAMES = ("joints", "measures", "mask")
+OUTPUT_NAMES = ("valgus_probability", "mechanism_probabilities", "severity_deg")
+REQUIRED_KEYS = ("mechanisms", "preprocess", "decision_threshold", "model")
+PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "metrics", "architecture", "checkpoint", "epoch")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    """Parse and check `model.json` of an exported folder (no model loading)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: not a predictor folder (written by `valgusml export`)")
+    meta_path = folder / META_FILE
+    if not meta_path.is_file():
+        raise ModelFileError(f"{folder}: missing {META_FILE}; is this a folder written by `valgusml export`?")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{meta_path}: not readable JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{meta_path}: expected a JSON object")
+    version = meta.get("format_version")
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        raise ModelFileError(
+            f"{meta_path}: unknown format_version {version!r}; this valgusml reads {SUPPORTED_FORMAT_VERSIONS}"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ModelFileError(f"{meta_path}: missing keys {missing}")
+    if tuple(meta["mechanisms"]) != MECHANISMS:
+        raise ModelFileError(f"{meta_path}: mechanisms {meta['mechanisms']} differ from this valgusml's {MECHANISMS}")
+    model = meta["model"]
+    if not isinstance(model, dict) or not isinstance(model.get("sha256"), str):
+        raise ModelFileError(f"{meta_path}: 'model' must hold the file's sha256")
+    threshold = meta["decision_threshold"]
+    if not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
+        raise ModelFileError(f"{meta_path}: decision_threshold must be a number in [0, 1], got {threshold!r}")
+    return meta
+
+
+def read_model_bytes(folder: str | Path, meta: Mapping[str, Any]) -> bytes:
+    """The bytes of the folder's ONNX file, refused unless they hash to `model.json`'s sha256."""
+    model_path = Path(folder) / meta["model"].get("file", MODEL_FILE)
+    try:
+        data = model_path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{model_path}: cannot read the model ({exc.strerror or exc})") from None
+    digest = sha256_bytes(data)
+    if digest != meta["model"]["sha256"]:
+        raise ModelFileError(
+            f"{model_path}: sha256 {digest[:12]}… does not match model.json's {meta['model']['sha256'][:12]}…; "
+            "the file is corrupt or was replaced"
+        )
+    return data
+
+
+def check_model_io(inputs: Sequence[str], outputs: Sequence[str], where: Any) -> None:
+    """The ONNX graph's input and output names are the format's."""
+    if set(inputs) != set(INPUT_NAMES) or set(outputs) != set(OUTPUT_NAMES):
+        raise ModelFileError(
+            f"{where}: model inputs {tuple(inputs)} / outputs {tuple(outputs)}; expected {INPUT_NAMES} / {OUTPUT_NAMES}"
+        )
+
+
+def check_measure_names(meta: Mapping[str, Any], where: Any) -> None:
+    """The frame measures the model was exported with are the ones this valgusml computes, in order."""
+    from valgusml.features import FRAME_MEASURES
+
+    stored = meta.get("measure_names")
+    if stored is not None and tuple(stored) != tuple(FRAME_MEASURES):
+        added = [m for m in FRAME_MEASURES if m not in stored]
+        dropped = [m for m in stored if m not in FRAME_MEASURES]
+        raise ModelFileError(
+            f"{where}: the model was exported with {len(stored)} frame measures, this valgusml computes "
+            f"{len(FRAME_MEASURES)} (new: {added}, gone: {dropped}, else reordered); re-export it with this version"
+        )
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+def build_metadata(
+    cfg: PreprocessConfig,
+    decision_threshold: float,
+    model_bytes: bytes,
+    *,
+    provenance: Mapping[str, Any],
+    tool_versions: Mapping[str, str],
+    parity: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`model.json`'s content for a model file and its preprocessing, JSON-safe (NaN → None).
+
+    `provenance` may hold the `PROVENANCE_KEYS` (absent ones are written as null); `tool_versions` (e.g.
+    `{"torch_version": ...}`) go into `model` beside the onnxruntime version that checked it.
+    """
+    import onnxruntime
+
+    import valgusml
+    from valgusml.features import FRAME_MEASURES
+    from valgusml.skeleton import CANONICAL_JOINTS, SKELETONS
+
+    window = int(cfg.window)
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "valgusml_version": valgusml.__version__,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "mechanisms": list(MECHANISMS),
+        "limbs": list(LIMBS),
+        "skeleton": "canonical",
+        "canonical_joints": list(CANONICAL_JOINTS),
+        "accepted_skeletons": sorted(SKELETONS),
+        "fps": float(cfg.fps),
+        "window": window,
+        "window_s": window / float(cfg.fps),
+        "stride": int(cfg.stride),
+        "preprocess": cfg.to_dict(),
+        "measure_names": list(FRAME_MEASURES),
+        "inputs": {
+            "joints": ["batch", window, len(CANONICAL_JOINTS), 3],
+            "measures": ["batch", window, len(FRAME_MEASURES)],
+            "mask": ["batch", window],
+        },
+        "outputs": {
+            "valgus_probability": ["batch", len(LIMBS)],
+            "mechanism_probabilities": ["batch", len(LIMBS), len(MECHANISMS)],
+            "severity_deg": ["batch", len(LIMBS)],
+        },
+        "decision_threshold": float(decision_threshold),
+        **{key: provenance.get(key) for key in PROVENANCE_KEYS},
+        "model": {
+            "file": MODEL_FILE,
+            "sha256": sha256_bytes(model_bytes),
+            "bytes": len(model_bytes),
+            **tool_versions,
+            "onnxruntime_version": onnxruntime.__version__,
+        },
+        "parity": parity,
+    }
+    return to_jsonable(meta)
+
+
+def write_metadata(folder: str | Path, meta: Mapping[str, Any]) -> Path:
+    """Write `model.json` into `folder` (strict JSON: a NaN left in `meta` is an error, not a token)."""
+    path = Path(folder) / META_FILE
+    path.write_text(json.dumps(to_jsonable(meta), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path

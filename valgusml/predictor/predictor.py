@@ -1,0 +1,245 @@
+"""`Predictor`: an exported folder (see `valgusml.predictor.format`) run with numpy + onnxruntime only (no torch, no pickle).
+
+`Predictor.load` checks `model.json` and the sha256 of `model.onnx`, then builds an ONNX Runtime session from
+the very bytes it hashed. How a recording becomes one answer:
+1. keypoints of any supported skeleton and fps → the canonical skeleton (once: `Prediction.measures` reads the
+   same mapped sequence) → `valgusml.preprocess.prepare_many` (front view, resampling to the model's fps,
+   sliding windows with a padding mask);
+2. one ONNX call per chunk of windows (many recordings share a call in `predict_batch`);
+3. `valgusml.preprocess.aggregate_windows` combines the windows of one recording (the same rule evaluation uses);
+4. per limb, the mechanism distribution is made consistent with the valgus probability (`results`).
+
+Thread safety: a `Predictor` is immutable after `load`; ONNX Runtime's `InferenceSession.run` is thread-safe, and
+every call works on its own arrays, so one predictor may serve many threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from valgusml.errors import InputError, ModelFileError
+from valgusml.labels import DEFICITS, LIMBS
+from valgusml.predictor.format import (
+    MODEL_FILE,
+    OUTPUT_NAMES,
+    check_measure_names,
+    check_model_io,
+    read_metadata,
+    read_model_bytes,
+)
+from valgusml.predictor.results import Prediction, make_prediction
+from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import SKELETONS
+
+# Larger than any pixel or metre coordinate a pose estimator emits; beyond it float32 maths in the
+# normalisation (squares of distances) would overflow and turn into NaN probabilities.
+MAX_ABS_COORDINATE = 1e6
+# Windows per ONNX call: bounds memory for very long recordings or large batches.
+DEFAULT_MAX_BATCH_WINDOWS = 256
+
+
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """One intra- and inter-op thread by default: callers parallelise over requests, not inside one."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+class Predictor:
+    """A loaded predictor folder. Build with `Predictor.load(folder)`."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        metadata: dict[str, Any],
+        folder: Path | None = None,
+        max_batch_windows: int = DEFAULT_MAX_BATCH_WINDOWS,
+    ) -> None:
+        from valgusml.preprocess import PreprocessConfig
+
+        self._session = session
+        self.metadata = metadata
+        self.folder = folder
+        self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
+        self.decision_threshold = float(metadata["decision_threshold"])
+        self.max_batch_windows = max(1, int(max_batch_windows))
+        where = self.folder or "model"
+        check_model_io(
+            [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()], where
+        )
+        check_measure_names(metadata, where)
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        *,
+        threads: int = 1,
+        providers: Sequence[str] | None = None,
+        options: ort.SessionOptions | None = None,
+        max_batch_windows: int = DEFAULT_MAX_BATCH_WINDOWS,
+    ) -> Predictor:
+        """Load a folder written by `valgusml export`; refuses a wrong hash, version or missing file.
+
+        `threads` sets ONNX Runtime's intra-op threads (1 by default; `options` overrides everything);
+        `providers` defaults to the CPU provider.
+        """
+        folder = Path(folder)
+        meta = read_metadata(folder)
+        data = read_model_bytes(folder, meta)
+        try:
+            # From the hashed bytes, not the path: what runs is exactly what was verified.
+            session = ort.InferenceSession(
+                data,
+                sess_options=options or session_options(threads),
+                providers=list(providers or ["CPUExecutionProvider"]),
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types for invalid graphs
+            model_path = folder / meta["model"].get("file", MODEL_FILE)
+            raise ModelFileError(f"{model_path}: ONNX Runtime cannot load the model ({exc})") from None
+        return cls(session, meta, folder, max_batch_windows=max_batch_windows)
+
+    # -- properties --------------------------------------------------------------------------------------
+    @property
+    def fps(self) -> float:
+        return float(self.preprocess.fps)
+
+    @property
+    def window(self) -> int:
+        return int(self.preprocess.window)
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor({str(self.folder)!r}, fps={self.fps:g}, window={self.window}, "
+            f"threshold={self.decision_threshold:.3f})"
+        )
+
+    # -- inference ---------------------------------------------------------------------------------------
+    def run_windows(self, joints: np.ndarray, measures: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Raw model outputs for prepared windows `(N, W, ...)`, chunked into calls of `max_batch_windows`."""
+        n = len(joints)
+        outs: list[list[np.ndarray]] = [[], [], []]
+        for start in range(0, n, self.max_batch_windows):
+            stop = start + self.max_batch_windows
+            feed = {
+                "joints": np.ascontiguousarray(joints[start:stop], dtype=np.float32),
+                "measures": np.ascontiguousarray(measures[start:stop], dtype=np.float32),
+                "mask": np.ascontiguousarray(mask[start:stop], dtype=np.float32),
+            }
+            for k, value in enumerate(self._session.run(list(OUTPUT_NAMES), feed)):
+                outs[k].append(value)
+        return tuple(np.concatenate(o, axis=0) for o in outs)
+
+    def predict(
+        self,
+        keypoints: np.ndarray | KeypointSequence,
+        skeleton: str = "halpe26",
+        fps: float = 60.0,
+        confidence: np.ndarray | None = None,
+    ) -> Prediction:
+        """Predict one recording: `(T, J, 2|3)` keypoints of `skeleton` at `fps`, or a `KeypointSequence`."""
+        return self.predict_batch([keypoints], skeleton=skeleton, fps=fps, confidence=[confidence])[0]
+
+    def predict_batch(
+        self,
+        items: Sequence[np.ndarray | KeypointSequence],
+        skeleton: str = "halpe26",
+        fps: float = 60.0,
+        confidence: Sequence[np.ndarray | None] | None = None,
+    ) -> list[Prediction]:
+        """Predict many recordings with few ONNX calls (their windows are stacked into shared batches).
+
+        Arrays use `skeleton` and `fps`; a `KeypointSequence` brings its own. `confidence`, if given, has one
+        entry (array or None) per item. Bad input raises InputError naming the item.
+        """
+        from valgusml.preprocess import aggregate_windows, prepare_many
+
+        if isinstance(items, (np.ndarray, KeypointSequence)):
+            raise InputError("predict_batch takes a list of recordings; use predict() for one")
+        items = list(items)
+        if not items:
+            return []
+        confidences = list(confidence) if confidence is not None else [None] * len(items)
+        if len(confidences) != len(items):
+            raise InputError(f"confidence has {len(confidences)} entries for {len(items)} recordings")
+        # Mapped to the canonical skeleton once: preprocessing and the (lazy) summary measures share it.
+        canonical = [
+            _as_sequence(item, skeleton, fps, conf, where=f"recording {i}: " if len(items) > 1 else "").to_canonical()
+            for i, (item, conf) in enumerate(zip(items, confidences, strict=True))
+        ]
+        model_input = prepare_many(canonical, self.preprocess)
+        valgus_w, mechanism_w, severity_w = self.run_windows(
+            model_input.joints, model_input.measures, model_input.mask
+        )
+        per_window = dict(zip(OUTPUT_NAMES, (valgus_w, mechanism_w, severity_w), strict=True))
+        aggregated = aggregate_windows(
+            per_window, model_input.sequence_index, model_input.mask, n_sequences=len(canonical)
+        )
+        valgus_s, mechanism_s, severity_s = (aggregated[name] for name in OUTPUT_NAMES)
+        predictions = []
+        for i, seq in enumerate(canonical):
+            rows = np.flatnonzero(np.asarray(model_input.sequence_index) == i)
+            values = (valgus_s[i], mechanism_s[i], severity_s[i])
+            if not all(np.isfinite(v).all() for v in values):
+                where = f"recording {i}: " if len(canonical) > 1 else ""
+                raise InputError(f"{where}the model gave a non-finite output; the keypoints are not usable as given")
+            predictions.append(
+                make_prediction(
+                    *values,
+                    decision_threshold=self.decision_threshold,
+                    canonical=seq,
+                    warnings=model_input.warnings[i],
+                    timeline=self._timeline(rows, model_input, valgus_w, mechanism_w),
+                )
+            )
+        return predictions
+
+    def _timeline(self, rows: np.ndarray, model_input: Any, valgus_w: np.ndarray, mechanism_w: np.ndarray) -> list:
+        """Per window of one recording: its time span and each limb's valgus probability and mechanism."""
+        valgus = valgus_w[rows]
+        # Mechanism per window and limb: the most probable deficit where the limb is over the threshold.
+        deficit = np.argmax(mechanism_w[rows][..., 1:], axis=-1)
+        names = np.where(valgus >= self.decision_threshold, np.asarray(DEFICITS)[deficit], "none").tolist()
+        start = np.asarray(model_input.window_start_s)[rows]
+        end = start + np.asarray(model_input.mask)[rows].sum(axis=1) / self.fps
+        valgus = valgus.tolist()
+        return [
+            {
+                "start_s": round(float(start[k]), 4),
+                "end_s": round(float(end[k]), 4),
+                "valgus_probability": dict(zip(LIMBS, valgus[k], strict=True)),
+                "mechanism": dict(zip(LIMBS, names[k], strict=True)),
+            }
+            for k in range(len(rows))
+        ]
+
+
+def _as_sequence(
+    item: Any, skeleton: str, fps: float, confidence: np.ndarray | None, where: str = ""
+) -> KeypointSequence:
+    if isinstance(item, KeypointSequence):
+        seq = item if confidence is None else item.replace(confidence=confidence)
+    else:
+        if not isinstance(skeleton, str) or skeleton not in SKELETONS:
+            raise InputError(f"{where}unknown skeleton {skeleton!r}; supported: {sorted(SKELETONS)}")
+        try:
+            seq = KeypointSequence(keypoints=item, skeleton=skeleton, fps=fps, confidence=confidence)
+        except InputError as exc:
+            raise InputError(f"{where}{exc}") from None
+    finite = np.isfinite(seq.keypoints)
+    if finite.any() and np.abs(seq.keypoints[finite]).max() > MAX_ABS_COORDINATE:
+        t, j, _ = np.argwhere(finite & (np.abs(np.nan_to_num(seq.keypoints)) > MAX_ABS_COORDINATE))[0]
+        raise InputError(
+            f"{where}keypoint of joint {seq.joints[j]!r} at frame {t} is {seq.keypoints[t, j].tolist()}: "
+            f"coordinates beyond ±{MAX_ABS_COORDINATE:g} are not pixels or metres"
+        )
+    return seq
