@@ -1,7 +1,8 @@
-"""What every Hydra app of valgusml shares: config nodes as plain data, and the `main(argv)` entry.
+"""What every Hydra app of valgusml shares: config nodes as plain data, composing a config without running the
+app, and the `main(argv)` entry.
 
-Imports nothing of valgusml; hydra and omegaconf (training extras) are imported only when used, so the
-modules that import this stay light.
+Imports only `valgusml.errors`; hydra and omegaconf (training extras) are imported when used, so the modules
+that import this stay light.
 """
 
 from __future__ import annotations
@@ -50,3 +51,26 @@ def hydra_entry(
         return 0
 
     return main
+
+
+def compose(config_dir: str, config_name: str, overrides: list[str], what: str, return_hydra_config: bool = False) -> Any:
+    """The config an app would run with for `overrides` (for `make run` and tests), without running the app.
+
+    Hydra's own errors (unknown group, key or option) come back as `ConfigError` naming the overrides.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from valgusml.errors import ConfigError
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=return_hydra_config)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"bad {what} config ({' '.join(overrides)}): {exc}") from None
+    finally:
+        GlobalHydra.instance().clear()

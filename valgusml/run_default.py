@@ -31,9 +31,29 @@ SHOWN = (
 )
 
 
-def _report(export_dir: Path, root: Path, cfg: Any, run_id: str | None) -> Path:
-    from valgusml.evaluation.report import write_default_report
+def write_default_report(**overrides: Any) -> Path:
+    """`make run`'s last step: evaluate `exports/default` (with the baselines) on its held-out athletes and write
+    `reports/default/report.html`. Keyword overrides are `configs/eval.yaml` keys, e.g.
+    `write_default_report(model="exports/default", data_dir="data/x", run_id="abc")`."""
+    from valgusml.evaluation.evaluate import compose_eval_config, run_evaluation
 
+    defaults = {"model": "exports/default", "report_dir": "reports/default"}
+    defaults.update(overrides)
+    cfg = compose_eval_config([f"{k}={_override_value(v)}" for k, v in defaults.items()])
+    return run_evaluation(cfg)["report"]
+
+
+def _override_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _report(export_dir: Path, root: Path, cfg: Any, run_id: str | None) -> Path:
     ckpt_dir = Path(cfg.paths.output_dir) / "checkpoints"
     return write_default_report(
         model=str(export_dir),

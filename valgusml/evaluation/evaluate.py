@@ -14,156 +14,20 @@ logged as a child run of the training run (or as its own run when there is none)
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from valgusml.errors import ConfigError, InputError, ModelFileError
-from valgusml.paths import configs_dir
+from valgusml.errors import ConfigError, InputError
+from valgusml.evaluation.config import CONFIG_DIR, compose_eval_config, translate_overrides
+from valgusml.evaluation.sources import load_model, resolve_data_dir, resolve_split
+from valgusml.hydra_app import hydra_entry
 
 log = logging.getLogger("valgusml.evaluate")
-CONFIG_DIR = str(configs_dir())
-
-
-def translate_overrides(overrides: list[str]) -> list[str]:
-    """Command-line shorthands. `model=DIR` → `predictor=DIR`: `configs/model/` is the training app's network
-    group, so Hydra would read `model=...` as a choice of that group. `robustness=true|false` →
-    `robustness.enabled=...` (robustness is a section)."""
-    out = []
-    for o in overrides:
-        if o.startswith("model="):
-            o = "predictor=" + o.split("=", 1)[1]
-        elif o.startswith("robustness=") and o.split("=", 1)[1].lower() in ("true", "false"):
-            o = "robustness.enabled=" + o.split("=", 1)[1].lower()
-        out.append(o)
-    return out
-
-
-def compose_eval_config(overrides: list[str] | None = None) -> DictConfig:
-    """The config `valgusml evaluate OVERRIDES` would run with (for `make run` and tests)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="eval", overrides=translate_overrides(list(overrides or [])))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"bad evaluation config ({' '.join(overrides or [])}): {exc}") from None
-    finally:
-        GlobalHydra.instance().clear()
-    return cfg
-
-
-# -- what to evaluate --------------------------------------------------------------------------------------
-
-
-def _mlflow_client(cfg: DictConfig):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(str(cfg.mlflow.tracking_uri))
-
-
-def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
-    """The trained model as a scorer, and what is known about its training run (run id, split, dataset).
-
-    `model=DIR` or `ckpt_path=FILE` name the model; `run_id` then only names its training run (the parent of
-    the evaluation run, and where its dataset and split are recorded). With `run_id` alone, the run's best
-    checkpoint (or its logged predictor) is the model.
-    """
-    from valgusml.evaluation.scorers import CheckpointModel, ExportedModel
-
-    if cfg.get("predictor") and cfg.get("ckpt_path"):
-        raise ConfigError("give one model: model=DIR (exported predictor) or ckpt_path=FILE, not both")
-    if not (cfg.get("predictor") or cfg.get("ckpt_path") or cfg.get("run_id")):
-        raise ConfigError("nothing to evaluate: give exactly one of model=DIR, ckpt_path=FILE or run_id=ID")
-    if cfg.get("predictor"):
-        scorer = ExportedModel(cfg.predictor, name="model")
-        meta = scorer.info
-        origin = {"source": f"predictor {Path(cfg.predictor).resolve()}",
-                  "training_run_id": cfg.get("run_id") or meta.get("training_run_id"),
-                  "dataset_fingerprint": meta.get("dataset_fingerprint"), "checkpoint": meta.get("checkpoint")}
-        return scorer, origin
-    if cfg.get("ckpt_path"):
-        scorer = CheckpointModel(cfg.ckpt_path, name="model")
-        return scorer, {"source": f"checkpoint {Path(cfg.ckpt_path).resolve()}",
-                        "training_run_id": cfg.get("run_id") or scorer.info.get("mlflow_run_id"),
-                        "dataset_fingerprint": scorer.info.get("dataset_fingerprint"),
-                        "split": scorer.info.get("split"), "checkpoint": str(cfg.ckpt_path)}
-    client = _mlflow_client(cfg)
-    try:
-        run = client.get_run(str(cfg.run_id))
-    except Exception as exc:  # MLflow raises its own exception types for unknown ids
-        raise ConfigError(f"run_id={cfg.run_id}: no such MLflow run at {cfg.mlflow.tracking_uri} ({exc})") from None
-    best = run.data.tags.get("best_checkpoint")
-    if best and Path(best).is_file():
-        scorer = CheckpointModel(best, name="model")
-        origin = {"source": f"run {cfg.run_id} checkpoint {best}", "split": scorer.info.get("split"),
-                  "dataset_fingerprint": scorer.info.get("dataset_fingerprint"), "checkpoint": best}
-    else:
-        try:
-            folder = client.download_artifacts(str(cfg.run_id), "predictor", tempfile.mkdtemp(prefix="valgusml-eval-"))
-        except Exception as exc:
-            raise ModelFileError(f"run {cfg.run_id} has neither a local best checkpoint nor a logged predictor ({exc})") from None
-        scorer = ExportedModel(folder, name="model")
-        origin = {"source": f"run {cfg.run_id} predictor", "dataset_fingerprint": scorer.info.get("dataset_fingerprint")}
-    origin["training_run_id"] = str(cfg.run_id)
-    return scorer, origin
-
-
-def _run_tag(cfg: DictConfig, run_id: str | None, tag: str) -> str | None:
-    if not run_id:
-        return None
-    try:
-        return _mlflow_client(cfg).get_run(run_id).data.tags.get(tag)
-    except Exception:  # no tracking store or run: the caller asks for the value explicitly
-        return None
-
-
-def resolve_split(cfg: DictConfig, origin: dict[str, Any]):
-    """The training run's athlete split, from the first place that has it."""
-    from valgusml.data.splits import Split, load_split
-
-    if cfg.get("split_file"):
-        return load_split(cfg.split_file)
-    if origin.get("split"):
-        return Split.from_dict(dict(origin["split"]))
-    checkpoint = origin.get("checkpoint")
-    if checkpoint and (Path(checkpoint).parent / "splits.json").is_file():
-        return load_split(Path(checkpoint).parent / "splits.json")
-    if cfg.get("predictor") and (Path(cfg.predictor) / "splits.json").is_file():
-        return load_split(Path(cfg.predictor) / "splits.json")
-    run_id = origin.get("training_run_id")
-    if run_id:
-        try:
-            path = _mlflow_client(cfg).download_artifacts(run_id, "splits.json", tempfile.mkdtemp(prefix="valgusml-split-"))
-            return load_split(path)
-        except Exception as exc:  # artifact missing or store unreachable: explained below
-            log.warning("could not fetch splits.json of run %s: %s", run_id, exc)
-    raise ConfigError(
-        "cannot find the training split (splits.json) of this model: pass split_file=PATH, or split=all to score "
-        "every sequence of data_dir"
-    )
-
-
-def resolve_data_dir(cfg: DictConfig, origin: dict[str, Any]) -> Path:
-    if cfg.get("data_dir"):
-        path = Path(cfg.data_dir)
-    else:
-        tagged = _run_tag(cfg, origin.get("training_run_id"), "dataset")
-        if not tagged:
-            raise ConfigError("data_dir is not set and the training run does not name its dataset; pass data_dir=DIR")
-        path = Path(tagged)
-    if not path.is_dir():
-        raise InputError(f"dataset folder {path} does not exist")
-    return path
+__all__ = ["build_baselines", "compose_eval_config", "main", "run_evaluation", "translate_overrides"]
 
 
 def _sequences(ds: Any, athletes: list[str], max_athletes: int | None) -> list:
@@ -237,7 +101,9 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     report = write_report(result, cfg.report_dir, robustness=robustness, title=cfg.get("title") or _title(origin))
     mlflow_run_id = None
     if cfg.mlflow.enabled:
-        mlflow_run_id = _log_to_mlflow(cfg, result, Path(cfg.report_dir), origin)
+        from valgusml.evaluation.mlflow_log import log_evaluation
+
+        mlflow_run_id = log_evaluation(cfg, result, Path(cfg.report_dir), origin)
     _print_summary(result, report)
     return {"result": result, "report": report, "robustness": robustness, "mlflow_run_id": mlflow_run_id}
 
@@ -268,42 +134,6 @@ def _title(origin: dict[str, Any]) -> str:
     return f"valgusml evaluation: {origin['source']}"
 
 
-def _log_to_mlflow(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[str, Any]) -> str | None:
-    """A child run of the training run when it exists in this store, else a run of its own."""
-    from valgusml.evaluation.report import log_report_to_mlflow
-
-    try:
-        client = _mlflow_client(cfg)
-        parent = origin.get("training_run_id")
-        experiment_id = None
-        if parent:
-            try:
-                experiment_id = client.get_run(parent).info.experiment_id
-            except Exception:
-                parent = None
-        if experiment_id is None:
-            from valgusml.runs.tracking import ensure_experiment
-
-            experiment_id = ensure_experiment(str(cfg.mlflow.tracking_uri), str(cfg.mlflow.experiment_name))
-        tags = {"mlflow.runName": cfg.mlflow.get("run_name") or "evaluate", "task_name": "evaluate",
-                "dataset_fingerprint": str(result.info.get("dataset_fingerprint"))}
-        if parent:
-            tags["mlflow.parentRunId"] = parent
-        run = client.create_run(experiment_id, tags=tags)
-        run_id = run.info.run_id
-        for key in ("model", "dataset", "split"):
-            client.log_param(run_id, key, str(result.info.get(key))[:500])
-        client.log_param(run_id, "baselines", ",".join(n for n in result.results if n != "model"))
-        client.log_param(run_id, "threshold_rule", str(cfg.threshold_rule))
-        log_report_to_mlflow(result, report_dir, run_id, str(cfg.mlflow.tracking_uri))
-        client.set_terminated(run_id, "FINISHED")
-        log.info("evaluation logged to MLflow run %s%s", run_id, f" (child of {parent})" if parent else "")
-        return run_id
-    except Exception as exc:  # tracking is a side channel: never lose the report because of it
-        log.warning("MLflow logging failed (%s); the report is still at %s", exc, report_dir)
-        return None
-
-
 def _print_summary(result: Any, report: Path) -> None:
     try:
         from rich.console import Console
@@ -324,17 +154,11 @@ def _print_summary(result: Any, report: Path) -> None:
         print(f"report: {report}")
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-def _hydra_main(cfg: DictConfig) -> None:
+def _evaluate_app(cfg: DictConfig) -> None:
     run_evaluation(cfg)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    sys.argv = [sys.argv[0] if sys.argv else "valgusml evaluate", *translate_overrides(argv)]
-    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    _hydra_main()
-    return 0
+main = hydra_entry(_evaluate_app, CONFIG_DIR, "eval", translate=translate_overrides)
 
 
 if __name__ == "__main__":

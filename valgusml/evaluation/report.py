@@ -1,8 +1,5 @@
 """The evaluation report: PNG plots, CSV/JSON tables and ONE self-contained `report.html` (images embedded as
-base64) in a report folder, optionally logged to MLflow.
-
-    from valgusml.evaluation.report import write_default_report
-    write_default_report()          # `make run`: exports/default on its held-out athletes → reports/default/
+base64) in a report folder (`write_report`). `valgusml.evaluation.mlflow_log` logs the folder to MLflow.
 """
 
 from __future__ import annotations
@@ -224,46 +221,4 @@ def _json_default(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
-    return str(value)
-
-
-def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_id: str, tracking_uri: str | None,
-                         prefix: str = "eval") -> None:
-    """Headline metrics (value and CI bounds per scorer) and the whole report folder, into run `run_id`."""
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
-    metrics = []
-    for name, r in result.results.items():
-        for metric, est in r.estimates.items():
-            for suffix, value in (("", est.value), ("_lo", est.lo), ("_hi", est.hi)):
-                if math.isfinite(value):
-                    metrics.append(Metric(f"{prefix}/{name}/{metric}{suffix}", float(value), now, 0))
-        metrics.append(Metric(f"{prefix}/{name}/threshold", float(r.threshold), now, 0))
-    for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1000 metrics
-        client.log_batch(run_id, metrics=metrics[start : start + 900])
-    client.log_artifacts(run_id, str(report_dir), "report")
-
-
-def write_default_report(**overrides: Any) -> Path:
-    """`make run`'s last step: evaluate `exports/default` (with the baselines) on its held-out athletes and write
-    `reports/default/report.html`. Keyword overrides are `configs/eval.yaml` keys, e.g.
-    `write_default_report(model="exports/default", data_dir="data/x", run_id="abc")`."""
-    from valgusml.evaluation.evaluate import compose_eval_config, run_evaluation
-
-    defaults = {"model": "exports/default", "report_dir": "reports/default"}
-    defaults.update(overrides)
-    cfg = compose_eval_config([f"{k}={_override_value(v)}" for k, v in defaults.items()])
-    return run_evaluation(cfg)["report"]
-
-
-def _override_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_override_value(v) for v in value) + "]"
     return str(value)

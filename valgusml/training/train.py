@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -25,87 +24,21 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from valgusml.errors import ConfigError, InputError
+from valgusml.data.splits import save_split
+from valgusml.errors import ConfigError
+from valgusml.hydra_app import hydra_entry
+from valgusml.paths import REPO_ROOT
+from valgusml.runs import mlflow_run
+from valgusml.training.config import CONFIG_DIR, check_config, compose_config, resolved_config
+from valgusml.training.instantiate import (
+    build_module,
+    instantiate_callbacks,
+    instantiate_loggers,
+    mlflow_logger_node,
+)
+from valgusml.training.resume import find_resume_checkpoint
 
 log = logging.getLogger("valgusml.train")
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
-LAST = "last.ckpt"
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-
-
-# -- configuration ---------------------------------------------------------------------------------------------
-
-
-def compose_config(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
-    """Compose the training config as `valgusml train OVERRIDES` would (for tests and `make run`).
-
-    Hydra's own errors (unknown group, key or option) come back as `ConfigError` naming the override.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            return compose(config_name=config_name, overrides=list(overrides or []), return_hydra_config=True)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"bad training config ({' '.join(overrides or [])}): {exc}") from None
-
-
-def resolved_config(cfg: DictConfig) -> dict[str, Any]:
-    """The run's config as plain data, without Hydra's own section (what is logged and saved)."""
-    return {k: _plain(cfg[k]) for k in cfg if k != "hydra"}
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Catch what would otherwise fail deep inside training, before any work starts."""
-    for key in ("data", "model", "trainer", "module", "paths"):
-        if cfg.get(key) is None:
-            raise ConfigError(f"config has no {key!r} section")
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist")
-    data = cfg.data
-    if OmegaConf.is_missing(data, "dataset_dir"):
-        raise ConfigError("data=folder needs data.dataset_dir=PATH (a dataset folder, e.g. from `valgusml convert`)")
-    if data.get("dataset_dir") and not Path(data.dataset_dir).is_dir():
-        raise InputError(
-            f"data.dataset_dir={data.dataset_dir} does not exist; make a dataset with `valgusml convert` or "
-            "`valgusml generate`, or use data=synthetic"
-        )
-    monitor = cfg.get("monitor") or {}
-    if monitor.get("mode") not in ("min", "max"):
-        raise ConfigError(f"monitor.mode must be 'min' or 'max', got {monitor.get('mode')!r}")
-    for key in cfg:
-        if key == "hydra":
-            continue
-        try:  # every interpolation and mandatory value (`???`), now rather than mid-run
-            node = cfg[key]
-            if isinstance(node, DictConfig):
-                OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
-        except Exception as exc:
-            raise ConfigError(f"config key {key!r} does not resolve: {exc}") from None
-
-
-# -- resume ----------------------------------------------------------------------------------------------------
-
-
-def find_resume_checkpoint(cfg: DictConfig) -> Path | None:
-    """`ckpt_path=...` as given, or for `resume=true` the newest `last.ckpt` among this task's runs."""
-    if cfg.get("ckpt_path"):
-        return Path(cfg.ckpt_path).resolve()
-    if not cfg.get("resume"):
-        return None
-    base = Path(cfg.paths.log_dir) / cfg.task_name
-    candidates = [p for p in base.glob(f"*/*/checkpoints/{LAST}") if p.is_file()]
-    candidates += [p for p in base.glob(f"*/*/*/checkpoints/{LAST}") if p.is_file()]
-    if not candidates:
-        raise InputError(f"resume=true but no {LAST} under {base}; start a run first or pass ckpt_path=...")
-    return max(candidates, key=lambda p: p.stat().st_mtime).resolve()
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -117,89 +50,34 @@ def _is_rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
-def _setup_mlflow(
-    cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, resume_from: Path | None, dm: Any
-) -> tuple[str, str]:
-    """Create (or reopen, when resuming) the MLflow run and log what defines it. Returns (run_id, uri)."""
-    from mlflow.tracking import MlflowClient
-
-    from valgusml.data.splits import save_split
+def _open_mlflow_run(cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, resume_from: Path | None, dm: Any) -> str:
+    """Create (or reopen, when resuming) the MLflow run and log what defines it: tags, params, config, split."""
     from valgusml.runs import tracking
 
-    uri = str(logger_cfg.tracking_uri)
-    experiment_id = tracking.ensure_experiment(uri, str(logger_cfg.experiment_name), logger_cfg.get("artifact_location"))
-    client = MlflowClient(uri)
-    previous = tracking.read_run_file(resume_from.parent) if resume_from is not None else None
-    if previous is None and resume_from is not None:
-        from valgusml.runs.checkpoint import read_checkpoint
-
-        run_id = (read_checkpoint(resume_from).get("valgusml") or {}).get("mlflow_run_id")
-        previous = {"run_id": run_id} if run_id else None
     resolved = resolved_config(cfg)
-    if previous is not None:
-        run_id = previous["run_id"]
-        tracking.with_retry(client.update_run, run_id, status="RUNNING")
-        tracking.with_retry(client.set_tag, run_id, "resumed_from", str(resume_from))
-        n = len([a for a in tracking.with_retry(client.list_artifacts, run_id) if a.path.startswith("config")])
-        tracking.with_retry(client.log_text, run_id, OmegaConf.to_yaml(resolved), f"config_resume{n}.yaml")
-    else:
-        tags = {
-            "mlflow.runName": cfg.get("run_name") or f"{cfg.task_name}-{cfg.model.get('backbone', {}).get('_target_', 'model').split('.')[-1].lower()}",
-            "task_name": str(cfg.task_name),
-            "dataset_fingerprint": dm.fingerprint,
-            "dataset": str(dm.root),
-            "split_method": dm.split.method,
-            **tracking.git_commit(Path(__file__).resolve().parents[2]),  # the code's commit
-            **{str(k): str(v) for k, v in (cfg.get("tags") or {}).items()},
-        }
-        run = tracking.with_retry(client.create_run, experiment_id, tags=tags)
-        run_id = run.info.run_id
-        params = tracking.flatten({k: v for k, v in resolved.items() if k not in ("paths",)})
-        params.update({f"data.{k}": v for k, v in dm.summary().items()})
-        tracking.log_params(client, run_id, params)
-        tracking.with_retry(client.log_text, run_id, OmegaConf.to_yaml(resolved), "config.yaml")
-        tracking.with_retry(client.log_artifact, run_id, str(save_split(dm.split, ckpt_dir / "splits.json")))
-    tracking.save_run_file(ckpt_dir, run_id, uri, experiment_id)
-    return run_id, uri
-
-
-def _instantiate_loggers(cfg: DictConfig, run_id: str | None) -> list[Any]:
-    loggers = []
-    for node in (cfg.get("logger") or {}).values():
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
-        extra = {"run_id": run_id} if "MLFlowLogger" in node._target_ else {}
-        loggers.append(hydra.utils.instantiate(node, **extra))
-    return loggers
-
-
-def _instantiate_callbacks(cfg: DictConfig, ckpt_dir: Path, logging: bool) -> list[Any]:
-    callbacks = []
-    for name, node in (cfg.get("callbacks") or {}).items():
-        if not isinstance(node, DictConfig) or "_target_" not in node:
-            continue
-        if not logging and node._target_.endswith("LearningRateMonitor"):
-            continue  # it refuses to run without a logger (logger=none, fast_dev_run)
-        extra = {"dirpath": str(ckpt_dir)} if node._target_.endswith("ModelCheckpoint") else {}
-        try:
-            callbacks.append(hydra.utils.instantiate(node, **extra))
-        except Exception as exc:
-            raise ConfigError(f"callbacks.{name}: {exc}") from None
-    return callbacks
-
-
-def build_module(cfg: DictConfig, dm: Any) -> Any:
-    module_cfg = _plain(cfg.module)
-    cls = hydra.utils.get_class(module_cfg.pop("_target_", "valgusml.training.module.ValgusLitModule"))
-    weights = dm.class_weights()
-    return cls(net=_plain(cfg.model), preprocess=dict(dm.preprocess), **weights, **module_cfg)
-
-
-def _mlflow_logger_node(cfg: DictConfig) -> DictConfig | None:
-    for node in (cfg.get("logger") or {}).values():
-        if isinstance(node, DictConfig) and "MLFlowLogger" in str(node.get("_target_", "")):
-            return node
-    return None
+    backbone = cfg.model.get("backbone", {}).get("_target_", "model").split(".")[-1].lower()
+    tags = {
+        "mlflow.runName": cfg.get("run_name") or f"{cfg.task_name}-{backbone}",
+        "task_name": str(cfg.task_name),
+        "dataset_fingerprint": dm.fingerprint,
+        "dataset": str(dm.root),
+        "split_method": dm.split.method,
+        **tracking.git_commit(REPO_ROOT),  # the code's commit
+        **{str(k): str(v) for k, v in (cfg.get("tags") or {}).items()},
+    }
+    params = tracking.flatten({k: v for k, v in resolved.items() if k not in ("paths",)})
+    params.update({f"data.{k}": v for k, v in dm.summary().items()})
+    return mlflow_run.open_run(
+        str(logger_cfg.tracking_uri),
+        str(logger_cfg.experiment_name),
+        logger_cfg.get("artifact_location"),
+        ckpt_dir,
+        OmegaConf.to_yaml(resolved),
+        resume_from=resume_from,
+        tags=tags,
+        params=params,
+        artifacts=[ckpt_dir / "splits.json"],  # saved by `train` before the run opens
+    )
 
 
 def _ddp_entry_point() -> None:
@@ -248,19 +126,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     rank_zero = _is_rank_zero()
     if rank_zero:
-        from valgusml.data.splits import save_split
-
         save_split(dm.split, ckpt_dir / "splits.json")
-    mlflow_node = _mlflow_logger_node(cfg)
+    mlflow_node = mlflow_logger_node(cfg)
     run_id = tracking_uri = None
     if mlflow_node is not None and rank_zero:
-        run_id, tracking_uri = _setup_mlflow(cfg, mlflow_node, ckpt_dir, resume_from, dm)
+        run_id = _open_mlflow_run(cfg, mlflow_node, ckpt_dir, resume_from, dm)
+        tracking_uri = str(mlflow_node.tracking_uri)
         log.info("MLflow run %s at %s", run_id, tracking_uri)
 
     module = build_module(cfg, dm)
     module.run_info.update(dataset_fingerprint=dm.fingerprint, mlflow_run_id=run_id, split=dm.split.to_dict())
-    loggers = _instantiate_loggers(cfg, run_id)
-    callbacks = _instantiate_callbacks(cfg, ckpt_dir, logging=bool(loggers) and not cfg.trainer.get("fast_dev_run"))
+    loggers = instantiate_loggers(cfg, run_id)
+    callbacks = instantiate_callbacks(cfg, ckpt_dir, logging=bool(loggers) and not cfg.trainer.get("fast_dev_run"))
     if str(cfg.trainer.get("strategy") or "auto") != "auto":
         _ddp_entry_point()
     try:
@@ -311,19 +188,10 @@ def _finish(
     if cfg.get("export") and best is not None and best.is_file():
         export_dir = hooks.export(best, Path(cfg.export_dir), dm)
     if run_id is not None:
-        from mlflow.tracking import MlflowClient
-
-        from valgusml.runs.tracking import with_retry
-
-        client = MlflowClient(tracking_uri)
-        for path in sorted(ckpt_dir.glob("*.ckpt")) + [ckpt_dir / "metrics.json"]:
-            with_retry(client.log_artifact, run_id, str(path), "checkpoints")
-        if best is not None:
-            with_retry(client.set_tag, run_id, "best_checkpoint", str(best))
-        if export_dir is not None:
-            with_retry(client.log_artifacts, run_id, str(export_dir), "predictor")
+        checkpoints = sorted(ckpt_dir.glob("*.ckpt")) + [ckpt_dir / "metrics.json"]
+        mlflow_run.log_outputs(tracking_uri, run_id, checkpoints, best, export_dir)
         hooks.after_training(run_id, best, export_dir, tracking_uri=tracking_uri)
-        with_retry(client.set_terminated, run_id, "FINISHED")
+        mlflow_run.end_run(tracking_uri, run_id)
     summary = {"checkpoint": str(best) if best else None, "export_dir": str(export_dir) if export_dir else None}
     log.info("finished: %s %s", summary, {k: round(v, 4) for k, v in metrics.items()})
 
@@ -351,20 +219,14 @@ def run(overrides: list[str] | None = None) -> tuple[dict[str, float], DictConfi
     return train(cfg), cfg
 
 
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def _hydra_main(cfg: DictConfig) -> float | None:
+def _train_app(cfg: DictConfig) -> float | None:
+    """The Hydra task: one run; returns `cfg.optimized_metric` for sweepers."""
     metrics = train(cfg)
     value = metrics.get(str(cfg.get("optimized_metric")))
     return None if value is None else float(value)
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0] if sys.argv else "valgusml train", *argv]
-    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    _hydra_main()
-    return 0
+main = hydra_entry(_train_app, CONFIG_DIR, "train")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+"""The evaluation's MLflow run: a child of the training run when that run is in the store, else a run of its own,
+holding the headline metrics (value and CI bounds per scorer) and the report folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from valgusml.evaluation.runner import EvaluationResult
+from valgusml.evaluation.sources import mlflow_client
+
+log = logging.getLogger("valgusml.evaluate")
+
+
+def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[str, Any]) -> str | None:
+    """A child run of the training run when it exists in this store, else a run of its own."""
+    try:
+        client = mlflow_client(cfg)
+        parent = origin.get("training_run_id")
+        experiment_id = None
+        if parent:
+            try:
+                experiment_id = client.get_run(parent).info.experiment_id
+            except Exception:
+                parent = None
+        if experiment_id is None:
+            from valgusml.runs.tracking import ensure_experiment
+
+            experiment_id = ensure_experiment(str(cfg.mlflow.tracking_uri), str(cfg.mlflow.experiment_name))
+        tags = {"mlflow.runName": cfg.mlflow.get("run_name") or "evaluate", "task_name": "evaluate",
+                "dataset_fingerprint": str(result.info.get("dataset_fingerprint"))}
+        if parent:
+            tags["mlflow.parentRunId"] = parent
+        run = client.create_run(experiment_id, tags=tags)
+        run_id = run.info.run_id
+        for key in ("model", "dataset", "split"):
+            client.log_param(run_id, key, str(result.info.get(key))[:500])
+        client.log_param(run_id, "baselines", ",".join(n for n in result.results if n != "model"))
+        client.log_param(run_id, "threshold_rule", str(cfg.threshold_rule))
+        log_report_to_mlflow(result, report_dir, run_id, str(cfg.mlflow.tracking_uri))
+        client.set_terminated(run_id, "FINISHED")
+        log.info("evaluation logged to MLflow run %s%s", run_id, f" (child of {parent})" if parent else "")
+        return run_id
+    except Exception as exc:  # tracking is a side channel: never lose the report because of it
+        log.warning("MLflow logging failed (%s); the report is still at %s", exc, report_dir)
+        return None
+
+
+def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_id: str, tracking_uri: str | None,
+                         prefix: str = "eval") -> None:
+    """Headline metrics (value and CI bounds per scorer) and the whole report folder, into run `run_id`."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    metrics = []
+    for name, r in result.results.items():
+        for metric, est in r.estimates.items():
+            for suffix, value in (("", est.value), ("_lo", est.lo), ("_hi", est.hi)):
+                if math.isfinite(value):
+                    metrics.append(Metric(f"{prefix}/{name}/{metric}{suffix}", float(value), now, 0))
+        metrics.append(Metric(f"{prefix}/{name}/threshold", float(r.threshold), now, 0))
+    for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1000 metrics
+        client.log_batch(run_id, metrics=metrics[start : start + 900])
+    client.log_artifacts(run_id, str(report_dir), "report")

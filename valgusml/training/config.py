@@ -1,0 +1,57 @@
+"""The training app's config: composed as `valgusml train OVERRIDES` composes it, checked before any work starts,
+and turned into plain data for logging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from valgusml.errors import ConfigError, InputError
+from valgusml.hydra_app import compose, to_plain
+from valgusml.paths import configs_dir
+
+CONFIG_DIR = str(configs_dir())
+
+
+def compose_config(overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
+    """Compose the training config as `valgusml train OVERRIDES` would (for tests and `make run`).
+
+    Hydra's own errors (unknown group, key or option) come back as `ConfigError` naming the override.
+    """
+    return compose(CONFIG_DIR, config_name, list(overrides or []), "training", return_hydra_config=True)
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's config as plain data, without Hydra's own section (what is logged and saved)."""
+    return {k: to_plain(cfg[k]) for k in cfg if k != "hydra"}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Catch what would otherwise fail deep inside training, before any work starts."""
+    for key in ("data", "model", "trainer", "module", "paths"):
+        if cfg.get(key) is None:
+            raise ConfigError(f"config has no {key!r} section")
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist")
+    data = cfg.data
+    if OmegaConf.is_missing(data, "dataset_dir"):
+        raise ConfigError("data=folder needs data.dataset_dir=PATH (a dataset folder, e.g. from `valgusml convert`)")
+    if data.get("dataset_dir") and not Path(data.dataset_dir).is_dir():
+        raise InputError(
+            f"data.dataset_dir={data.dataset_dir} does not exist; make a dataset with `valgusml convert` or "
+            "`valgusml generate`, or use data=synthetic"
+        )
+    monitor = cfg.get("monitor") or {}
+    if monitor.get("mode") not in ("min", "max"):
+        raise ConfigError(f"monitor.mode must be 'min' or 'max', got {monitor.get('mode')!r}")
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:  # every interpolation and mandatory value (`???`), now rather than mid-run
+            node = cfg[key]
+            if isinstance(node, DictConfig):
+                OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        except Exception as exc:
+            raise ConfigError(f"config key {key!r} does not resolve: {exc}") from None
