@@ -21,3 +21,7 @@ class ModelFileError(ValgusMLError):
 
 class ConfigError(ValgusMLError, ValueError):
     """A configuration value that is invalid; raised before any work starts."""
+
+
+class MissingDependencyError(ValgusMLError, ImportError):
+    """An optional part (the `video` extra, matplotlib, ...) is needed but not installed; says how to get it."""

@@ -4,9 +4,11 @@
     seq = valgusml.io.read("openpose_out/", fps=60)         # folder of OpenPose *_keypoints.json
     seq = valgusml.io.read("trial.trc", up_axis="y")        # format options go to the reader
     seq = valgusml.io.read("alphapose.json", person=1)      # the second-ranked tracked person
+    seq = valgusml.io.read("clip.mp4")                      # video: MediaPipe Pose (`video` extra / make video)
 
 Formats (`FORMATS`): `mediapipe` (.json, .csv), `openpose` (folder or one `*_keypoints.json`), `coco`
-(.json keypoint results: coco17, halpe26), `trc` (.trc), `npz` (the project's own .npz). See each module's
+(.json keypoint results: coco17, halpe26), `trc` (.trc), `npz` (the project's own .npz), `video` (.mp4, .mov,
+... through `read_video`; see valgusml/io/video.py and docs/video.md). See each module's
 docstring and data/README.md for the details.
 """
 
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from valgusml.errors import FormatError, InputError
-from valgusml.io import _common, coco, mediapipe, npz, openpose, trc
+from valgusml.io import _common, coco, mediapipe, npz, openpose, trc, video
+from valgusml.io.video import read_video
 from valgusml.sequence import KeypointSequence
 
 READERS = {
@@ -25,6 +28,7 @@ READERS = {
     "coco": coco.read,
     "trc": trc.read,
     "npz": npz.read,
+    "video": read_video,
 }
 FORMATS: tuple[str, ...] = tuple(READERS)
 # Extensions a folder scan treats as pose files.
@@ -65,6 +69,8 @@ def detect_format(path: str | Path) -> str:
         return "trc"
     if suffix == ".npz":
         return "npz"
+    if suffix in video.VIDEO_SUFFIXES:
+        return "video"
     if suffix in (".csv", ".tsv"):
         return "mediapipe"
     if suffix == ".json":
@@ -72,7 +78,7 @@ def detect_format(path: str | Path) -> str:
             return _sniff_json(path)
     raise FormatError(
         f"{path}: unknown pose file type {suffix or '(no extension)'!r}; supported: .json (MediaPipe, COCO/Halpe, "
-        "OpenPose), .csv (MediaPipe), .trc, .npz, or a folder of OpenPose *_keypoints.json (or name format=)"
+        "OpenPose), .csv (MediaPipe), .trc, .npz, a video (.mp4, .mov, ...), or a folder of OpenPose *_keypoints.json (or name format=)"
     )
 
 
@@ -105,4 +111,5 @@ def write(seq: KeypointSequence | list[KeypointSequence], path: str | Path, form
     return writers[format](seq, path, **options)
 
 
-__all__ = ["FORMATS", "detect_format", "read", "write", "coco", "mediapipe", "npz", "openpose", "trc"]
+__all__ = ["FORMATS", "detect_format", "read", "read_video", "write", "coco", "mediapipe", "npz", "openpose", "trc",
+           "video"]
