@@ -15,7 +15,7 @@ COMMANDS = {
     "evaluate": ("valgusml.evaluation.evaluate", "main", "evaluate on held-out athletes (Hydra overrides)"),
     "export": ("valgusml.export.cli", "main", "export a run or checkpoint as a predictor folder"),
     "predict": ("valgusml.predictor.cli", "main", "predict from pose files with an exported predictor"),
-    "convert": ("valgusml.io.convert", "main", "turn pose files plus a labels CSV into a dataset"),
+    "convert": ("valgusml.data.convert", "main", "turn pose files plus a labels CSV into a dataset"),
 }
 
 

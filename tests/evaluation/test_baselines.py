@@ -9,8 +9,8 @@ import pytest
 from valgusml.evaluation.baselines import FeatureModel, FPPARule, MiniRocketModel
 from valgusml.evaluation.baselines._features import LIMB_VIEW_NAMES, limb_summary, summary_feature_names
 from valgusml.evaluation.runner import evaluate_scorers
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
 from valgusml.labels import none_label
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 
 from .conftest import make_sequences
 

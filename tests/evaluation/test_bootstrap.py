@@ -8,7 +8,7 @@ import pytest
 
 from valgusml.evaluation.bootstrap import athlete_bootstrap, athlete_weights, bootstrap_replicates
 from valgusml.evaluation.metrics import HEADLINE_METRICS, compute_metrics
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 
 
 def synthetic_scores(n_athletes, per_athlete, seed=0, counts=None):

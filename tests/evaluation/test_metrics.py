@@ -13,9 +13,9 @@ from valgusml.evaluation.metrics import (
     per_athlete_table,
     per_task_table,
 )
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
-from valgusml.evaluation.thresholds import choose_threshold
 from valgusml.labels import MECHANISM_INDEX
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+from valgusml.scoring.thresholds import choose_threshold
 
 
 def _one_hot(names):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from valgusml.cli import main as cli_main
-from valgusml.data import open_dataset
-from valgusml.io import convert, samples
-from valgusml.io.convert import main
+from valgusml.data import convert, open_dataset
+from valgusml.data.convert import main
+from valgusml.io import samples
 
 
 def _labels(path, rows):

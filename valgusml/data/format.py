@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.canonical_json import dumps, json_default
 from valgusml.errors import FormatError, InputError
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import get_skeleton
@@ -60,19 +61,6 @@ def _npy_chunks(arrays: Sequence[np.ndarray]) -> list[Any]:
     np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
                                                   "fortran_order": False, "shape": shape})
     return [header.getvalue(), *arrays]
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def dumps(value: Any) -> str:
-    """Canonical JSON (sorted keys, NaN allowed as in Python's json) used everywhere hashes are taken."""
-    return json.dumps(value, sort_keys=True, default=_json_default, separators=(",", ":"))
 
 
 def shard_name(index: int) -> str:
@@ -189,7 +177,7 @@ def finalize_dataset(root: str | Path, meta: dict[str, Any] | None = None) -> di
         "fingerprint": fingerprint_of(skeleton, dims, shards),
         "meta": meta or {},
     }
-    _atomic_write_bytes(root / "dataset.json", json.dumps(header, indent=1, default=_json_default).encode())
+    _atomic_write_bytes(root / "dataset.json", json.dumps(header, indent=1, default=json_default).encode())
     return header
 
 

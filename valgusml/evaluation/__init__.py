@@ -5,8 +5,8 @@ Light to import (numpy, pandas, scikit-learn); torch, aeon, matplotlib and MLflo
 
 from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap
 from valgusml.evaluation.metrics import HEADLINE_METRICS, compute_metrics, per_athlete_table, per_task_table
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
-from valgusml.evaluation.thresholds import choose_threshold
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+from valgusml.scoring.thresholds import choose_threshold
 
 __all__ = [
     "HEADLINE_METRICS",

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from valgusml.evaluation.metrics import ECE_BINS, HEADLINE_METRICS, compute_metrics, ece_bin_index
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
 from valgusml.labels import MECHANISMS
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 
 N_CLASSES = len(MECHANISMS)
 

@@ -30,8 +30,8 @@ from sklearn.metrics import (
 )
 
 from valgusml.errors import InputError
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
 from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 
 ECE_BINS = 10
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.evaluation.bootstrap import athlete_bootstrap
-from valgusml.evaluation.scores import LabelArrays
+from valgusml.scoring.arrays import LabelArrays
 from valgusml.sequence import KeypointSequence
 
 log = logging.getLogger("valgusml.evaluate")

@@ -27,8 +27,8 @@ from valgusml.evaluation.metrics import (
     per_task_table,
 )
 from valgusml.evaluation.scorers import fit_and_score
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
-from valgusml.evaluation.thresholds import DEFAULT_THRESHOLD, choose_threshold
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+from valgusml.scoring.thresholds import DEFAULT_THRESHOLD, choose_threshold
 from valgusml.sequence import KeypointSequence
 
 log = logging.getLogger("valgusml.evaluate")

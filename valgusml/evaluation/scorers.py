@@ -17,8 +17,8 @@ import numpy as np
 
 from valgusml.errors import InputError, ModelFileError
 from valgusml.evaluation.baselines import FeatureModel, FPPARule, MiniRocketModel
-from valgusml.evaluation.scores import ScoreArrays
 from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.scoring.arrays import ScoreArrays
 from valgusml.sequence import KeypointSequence
 
 __all__ = [

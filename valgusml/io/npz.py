@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.data.format import dumps
+from valgusml.canonical_json import dumps
 from valgusml.errors import FormatError, InputError
 from valgusml.io import _common
 from valgusml.sequence import KeypointSequence

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from valgusml.errors import ConfigError, InputError
-from valgusml.evaluation.scores import LabelArrays, ScoreArrays
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 
 RULES = ("f1", "youden")
 DEFAULT_THRESHOLD = 0.5

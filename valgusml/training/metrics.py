@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_f1_score, multiclass_f1_score
 
-from valgusml.evaluation.scores import ScoreArrays
 from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.scoring.arrays import ScoreArrays
 
 
 def split_metrics(

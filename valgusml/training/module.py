@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning import LightningModule
 
-from valgusml.evaluation.thresholds import choose_threshold
 from valgusml.labels import MECHANISMS
+from valgusml.scoring.thresholds import choose_threshold
 from valgusml.training.metrics import split_metrics
 
 SCHEDULERS = ("cosine", "onecycle", "none")

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.data.format import Dataset, dumps
+from valgusml.canonical_json import dumps
+from valgusml.data.format import Dataset
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, MECHANISM_INDEX

@@ -164,7 +164,7 @@ def task_encoding(context: Sequence[tuple[str, str]], tasks: Sequence[str]) -> n
 
 def limb_targets(sequences: Sequence[KeypointSequence]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels in the row order of `summary_matrix`: valgus (2N,), mechanism index (2N,), severity (2N,)."""
-    from valgusml.evaluation.scores import LabelArrays
+    from valgusml.scoring.arrays import LabelArrays
 
     labels = LabelArrays.from_sequences(sequences)
     return labels.valgus.ravel(), labels.mechanism.ravel(), labels.severity_deg.ravel()

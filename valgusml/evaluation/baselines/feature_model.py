@@ -26,8 +26,8 @@ from valgusml.evaluation.baselines._features import (
     task_encoding,
     task_side,
 )
-from valgusml.evaluation.scores import ScoreArrays
 from valgusml.labels import MECHANISMS
+from valgusml.scoring.arrays import ScoreArrays
 from valgusml.sequence import KeypointSequence
 
 ESTIMATORS = ("hgb", "logreg")

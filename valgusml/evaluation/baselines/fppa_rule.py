@@ -42,8 +42,8 @@ from valgusml.evaluation.baselines._features import (
     summary_feature_names,
     summary_matrix,
 )
-from valgusml.evaluation.scores import ScoreArrays
 from valgusml.labels import MECHANISM_INDEX, MECHANISMS
+from valgusml.scoring.arrays import ScoreArrays
 from valgusml.sequence import KeypointSequence
 
 _NAMES = {name: i for i, name in enumerate(summary_feature_names())}

@@ -24,9 +24,9 @@ from sklearn.preprocessing import StandardScaler
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.evaluation.baselines.feature_model import _Constant, full_probabilities
-from valgusml.evaluation.scores import ScoreArrays
 from valgusml.features.frame import mirror_frame_measures
 from valgusml.labels import MECHANISMS
+from valgusml.scoring.arrays import ScoreArrays
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS, canonical_index
 
@@ -108,7 +108,7 @@ class MiniRocketModel:
     def fit(self, sequences: Sequence[KeypointSequence]) -> MiniRocketModel:
         from aeon.transformations.collection.convolution_based import MiniRocket
 
-        from valgusml.evaluation.scores import LabelArrays
+        from valgusml.scoring.arrays import LabelArrays
 
         if not sequences:
             raise InputError("minirocket.fit got no sequences")
