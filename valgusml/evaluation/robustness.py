@@ -18,6 +18,7 @@ import pandas as pd
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.evaluation.bootstrap import athlete_bootstrap
+from valgusml.hydra_app import to_plain
 from valgusml.scoring.arrays import LabelArrays
 from valgusml.sequence import KeypointSequence
 
@@ -79,21 +80,10 @@ def synthetic_condition_sets(
     for factor, levels in factors.items():
         for level, overrides in levels:
             try:
-                cfg = generator_config(base_config, **{**fixed, **_plain(overrides)})
+                cfg = generator_config(base_config, **{**fixed, **to_plain(overrides)})
                 yield factor, str(level), list(generate_sequences(cfg, indices))
             except ConfigError as exc:
                 raise ConfigError(f"robustness factor {factor!r} level {level!r}: {exc}") from None
-
-
-def _plain(value: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(value, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:
-        pass
-    return value
 
 
 def robustness_table(
@@ -138,8 +128,8 @@ def factors_from_config(factors: Mapping[str, Any] | None, names: Sequence[str] 
     keeps only some."""
     if factors:
         out = {
-            str(f): [(str(item["level"]), _plain(item["overrides"])) for item in _plain(levels)]
-            for f, levels in _plain(factors).items()
+            str(f): [(str(item["level"]), to_plain(item["overrides"])) for item in to_plain(levels)]
+            for f, levels in to_plain(factors).items()
         }
     else:
         out = dict(DEFAULT_FACTORS)

@@ -12,10 +12,7 @@ from valgusml.models.streams import Streams
 from valgusml.models.tcn import TCN
 from valgusml.models.transformer import TransformerEncoder
 
-BACKBONES = {"tcn": TCN, "gru": BiGRU, "transformer": TransformerEncoder, "stgcn": STGCN}
-
 __all__ = [
-    "BACKBONES",
     "STGCN",
     "TCN",
     "BiGRU",
