@@ -21,10 +21,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         "core (numpy only)",
         frozenset({
             "__init__", "errors", "labels", "skeleton", "sequence", "io", "features", "preprocess", "predictor",
-            "paths", "json_safe", "canonical_json", "hydra_app",
+            "paths", "json_safe", "canonical_json", "hydra_app", "limits",
         }),
     ),
-    ("data/synth", frozenset({"data", "synth", "models", "scoring"})),
+    ("data/synth", frozenset({"data", "synth", "models", "scoring", "viz"})),
     ("runs", frozenset({"runs"})),
     ("training/evaluation/export", frozenset({"training", "evaluation", "export"})),
     ("apps", frozenset({"cli", "run_default", "train"})),
