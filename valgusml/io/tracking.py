@@ -50,7 +50,7 @@ def _diag(b: np.ndarray) -> float:
     return float(np.hypot(b[2] - b[0], b[3] - b[1]))
 
 
-def cost(a: np.ndarray, b: np.ndarray) -> float:
+def box_cost(a: np.ndarray, b: np.ndarray) -> float:
     """How unlikely box b follows box a: (1 - IoU) + centre distance / diagonal of a."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -88,7 +88,7 @@ def link(frames: list[list[Detection]], max_gap: int = 30) -> list[Track]:
             live = [k for k in range(len(tracks)) if t - last_seen[k] <= max_gap]
             matched: set[int] = set()
             if live and dets:
-                cost = np.array([[cost(last_box[k], b) for b in boxes] for k in live])
+                cost = np.array([[box_cost(last_box[k], b) for b in boxes] for k in live])
                 cost = np.nan_to_num(cost, nan=1e9, posinf=1e9, neginf=1e9)  # absurd boxes never match
                 rows, cols = linear_sum_assignment(cost)
                 for r, c in zip(rows, cols, strict=True):

@@ -35,7 +35,7 @@ import numpy as np
 
 from valgusml.errors import FormatError, InputError, MissingDependencyError
 from valgusml.io import _common, video_worker
-from valgusml.io.tracking import MAX_COST, Detection, box, cost
+from valgusml.io.tracking import MAX_COST, Detection, box, box_cost
 from valgusml.sequence import KeypointSequence
 
 SKELETON = "mediapipe33"
@@ -190,13 +190,13 @@ def _groups(boxes: np.ndarray) -> list[np.ndarray]:
     frames = np.flatnonzero(np.isfinite(boxes).all(axis=1))
     pieces: list[list[int]] = []
     for t in frames:
-        if pieces and cost(boxes[pieces[-1][-1]], boxes[t]) <= MAX_COST:
+        if pieces and box_cost(boxes[pieces[-1][-1]], boxes[t]) <= MAX_COST:
             pieces[-1].append(int(t))
         else:
             pieces.append([int(t)])
     groups: list[list[int]] = []
     for piece in pieces:
-        costs = [cost(boxes[g[-1]], boxes[piece[0]]) for g in groups]
+        costs = [box_cost(boxes[g[-1]], boxes[piece[0]]) for g in groups]
         best = int(np.argmin(costs)) if costs else -1
         if best >= 0 and costs[best] <= MAX_COST:
             groups[best].extend(piece)

@@ -1,9 +1,13 @@
-"""`valgusml predict DIR FILE... [--skeleton S] [--fps F] [--format F] [--person K] [--output results.jsonl|.csv]`.
+"""`valgusml predict DIR FILE... [--skeleton S] [--fps F] [--format F|table] [--person K] [--output results.jsonl|.csv]`.
 
 Reads each file with `valgusml.io.read` (any importer format), predicts with the predictor folder DIR and prints
 one JSON object per file: `{"file": ..., **Prediction.to_dict()}`. With `--output`, the results go to a JSON
 Lines or CSV file instead. A file that cannot be read or predicted gets one line on stderr
 (`valgusml predict: FILE: reason`) and the others are still done; the exit status is then 1.
+`--format table` prints a human-readable summary per file instead of JSON (the other `--format` values name the
+input reader, as `--input-format` does). Video files are read like pose files (`valgusml.io.read_video`); the
+`valgusml predict` command adds `--overlay`/`--plot` pictures through `valgusml.viz.cli`, which calls `main` here
+with `on_prediction`.
 Torch-free: only numpy, scipy and onnxruntime are imported.
 """
 
@@ -14,12 +18,14 @@ import csv
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from valgusml.errors import ModelFileError, ValgusMLError
 from valgusml.labels import LIMBS, MECHANISMS
 
+OUTPUT_FORMATS = ("table", "jsonl")
 CSV_COLUMNS = (
     "file",
     "valgus_probability",
@@ -42,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("files", metavar="FILE", nargs="+", help="pose files (any supported format)")
     parser.add_argument("--skeleton", help="skeleton of the keypoints when the file does not say (e.g. halpe26)")
     parser.add_argument("--fps", type=float, help="frame rate of the recording (overrides the file's)")
-    parser.add_argument("--format", help="input format (default: detected from the file)")
+    parser.add_argument("--format", help="`table` for a human-readable summary on stdout; otherwise the input "
+                        "format, as --input-format")
+    parser.add_argument("--input-format", help="input format (default: detected from the file)")
     parser.add_argument("--person", type=int, help="which person of a multi-person file (0 = most prominent)")
     parser.add_argument("--output", help="write results to a .jsonl or .csv file instead of stdout")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
@@ -71,7 +79,7 @@ def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
     options = {"fps": args.fps} if args.fps is not None else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        seq = io.read(path, format=args.format, person=args.person, **options)
+        seq = io.read(path, format=_input_format(args), person=args.person, **options)
     notes = [_strip_path(str(w.message), path) for w in caught]
     changes: dict[str, Any] = {}
     if args.fps is not None and seq.fps != args.fps:
@@ -79,6 +87,30 @@ def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
     if args.skeleton is not None and args.skeleton != seq.skeleton:
         changes["skeleton"] = args.skeleton
     return (seq.replace(**changes) if changes else seq), notes
+
+
+def _input_format(args: argparse.Namespace) -> str | None:
+    return args.input_format or (None if args.format in OUTPUT_FORMATS else args.format)
+
+
+def table(record: dict[str, Any]) -> str:
+    """A few lines a person reads: the call per limb, the worst segments, the warnings."""
+    if "error" in record:
+        return f"{record['file']}: ERROR {record['error']}"
+    lines = [f"{record['file']}: valgus probability {record['valgus_probability']:.2f} "
+             f"({record['limb']} limb), mechanism {record['mechanism']}"]
+    for limb in LIMBS:
+        lp = record["limbs"][limb]
+        call = "VALGUS" if lp["valgus"] else "no valgus"
+        lines.append(f"  {limb:<5}  {call:<9}  p {lp['valgus_probability']:.2f}  {lp['mechanism']:<26}"
+                     f"  severity {lp['severity_deg'] if lp['severity_deg'] is None else round(lp['severity_deg'], 1)} deg")
+    timeline = record.get("timeline") or []
+    if timeline:
+        worst = max(timeline, key=lambda s: max(s["valgus_probability"].values()))
+        lines.append(f"  {len(timeline)} segment(s); worst {worst['start_s']:.2f}-{worst['end_s']:.2f} s: "
+                     + ", ".join(f"{limb} {worst['valgus_probability'][limb]:.2f}" for limb in LIMBS))
+    lines += [f"  ! {w}" for w in record.get("warnings", [])]
+    return "\n".join(lines)
 
 
 def _strip_path(message: str, path: str) -> str:
@@ -89,8 +121,11 @@ def _strip_path(message: str, path: str) -> str:
     return message
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None,
+         on_prediction: Callable[[str, Any, Any, argparse.Namespace], list[str]] | None = None) -> int:
+    """`on_prediction(path, sequence, prediction, args)` runs after each prediction (pictures); the lines it
+    returns join the record's warnings."""
+    args = (parser or build_parser()).parse_args(argv)
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".jsonl", ".csv", ".json"):
         print(f"valgusml predict: --output must end in .jsonl or .csv, got {output.name!r}", file=sys.stderr)
@@ -108,15 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         try:
             seq, notes = read_sequence(path, args)
-            record = {"file": path, **predictor.predict(seq).to_dict()}
+            prediction = predictor.predict(seq)
+            record = {"file": path, **prediction.to_dict()}
             record["warnings"] = notes + record["warnings"]
+            if on_prediction is not None:
+                record["warnings"] += on_prediction(path, seq, prediction, args)
         except (ValgusMLError, OSError) as exc:
             failures += 1
             message = _strip_path(str(exc), path)  # one line, whatever the reader's message looked like
             print(f"valgusml predict: {path}: {message}", file=sys.stderr)
             record = {"file": path, "error": message}
         records.append(record)
-        if output is None and "error" not in record:
+        if output is None and args.format == "table":
+            print(table(record), flush=True)
+        elif output is None and "error" not in record:
             print(json.dumps(record), flush=True)
 
     if output is not None:
