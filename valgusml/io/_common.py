@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml import limits
 from valgusml.errors import FormatError, InputError
 from valgusml.sequence import KeypointSequence
 
@@ -181,13 +182,8 @@ def fps_from_times(times_s: np.ndarray) -> float | None:
 
 
 def checked_fps(path: Path, fps: Any) -> float:
-    try:
-        value = float(fps)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: fps must be a number, got {fps!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise InputError(f"{path}: fps must be finite and > 0, got {fps!r}")
-    return value
+    """The frame rate as a float, refused outside `valgusml.limits` (a tiny one would explode resampling)."""
+    return limits.current().check_fps(fps, f"{path}: ")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml import limits
 from valgusml.errors import FormatError, InputError
 from valgusml.io import _common
 from valgusml.io.tracking import Detection, select_person
@@ -46,7 +47,6 @@ def to_layout(values: np.ndarray) -> np.ndarray:
             out[target, 2] = min(values[a, 2], values[b, 2])
         return out
     return values[:26] if len(values) == 136 else values
-MAX_FRAMES = 1_000_000
 
 
 def _track_hint(record: dict[str, Any]) -> int | None:
@@ -124,8 +124,7 @@ def read(path: str | Path, fps: float | None = None, person: int | None = None) 
             numbers = [order.setdefault(json.dumps(image, sort_keys=True, default=str), len(order)) for image, _, _ in records]
         first = min(numbers)
         n_frames = max(numbers) - first + 1
-        if n_frames > MAX_FRAMES:
-            raise FormatError(f"{path}: image ids span {n_frames} frames; are these detections from one video?")
+        limits.current().check_span(n_frames, len(set(numbers)), f"{path}: ", "image ids")
         frames: list[list[Detection]] = [[] for _ in range(n_frames)]
         for num, (_, rec, values) in zip(numbers, records, strict=True):
             values = to_layout(values)

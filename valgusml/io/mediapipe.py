@@ -286,6 +286,11 @@ def read_csv(path: str | Path, fps: float | None = None, person: int | None = No
             for t in range(len(body))
         ]
         keypoints, confidence, notes, track_meta = select_person(path, detections, N, 2, person)
+        if len(body) > 1 and len(body[-1]) < len(header) <= len(body[-2]):
+            notes.append(
+                f"the last row holds {len(body[-1])} of {len(header)} columns: the file looks truncated "
+                f"({len(body) - 1} complete rows)"
+            )
         if fps is None and time_col is not None:
             fps = _common.fps_from_times(times * time_scale)
         if fps is None:

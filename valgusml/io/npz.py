@@ -12,6 +12,7 @@ format: `valgusml.data.open_dataset`.)
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml import limits
 from valgusml.canonical_json import dumps
 from valgusml.errors import FormatError, InputError
 from valgusml.io import _common
@@ -54,6 +56,30 @@ def write(seq: KeypointSequence, path: str | Path) -> Path:
     return path
 
 
+def check_declared_sizes(path: Path) -> None:
+    """Refuse, before anything is decompressed, a member whose decompressed size or whose `.npy` header's
+    shape is beyond `valgusml.limits` (a zip bomb, a header claiming (1e9, 20, 3)) or beyond what it holds."""
+    lim = limits.current()
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            where = f"{path}: member {info.filename!r}"
+            lim.check_bytes(info.file_size, f"{path}: ", f"member {info.filename!r} (decompressed)")
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+                header_bytes = member.tell()
+            n_bytes = math.prod(shape) * dtype.itemsize
+            if n_bytes > info.file_size - header_bytes:
+                raise FormatError(
+                    f"{where} declares shape {shape} {dtype} ({n_bytes:,} bytes) but holds "
+                    f"{info.file_size - header_bytes:,} bytes of data"
+                )
+            lim.check_bytes(n_bytes, f"{where}: ", f"array of shape {shape}")
+
+
 def read(path: str | Path, fps: float | None = None, person: int | None = None) -> KeypointSequence:
     path = Path(path)
     if person not in (None, 0):
@@ -63,6 +89,7 @@ def read(path: str | Path, fps: float | None = None, person: int | None = None) 
             raise FormatError(f"{path}: file is empty")
         if not zipfile.is_zipfile(path):
             raise FormatError(f"{path}: not a .npz (zip) file")
+        check_declared_sizes(path)
         try:
             with np.load(path, allow_pickle=False) as archive:
                 missing = {"keypoints", "confidence", "metadata"} - set(archive.files)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from valgusml import limits
 from valgusml.errors import FormatError, InputError
 from valgusml.io import _common
 from valgusml.io.tracking import Detection, select_person
@@ -24,7 +25,6 @@ from valgusml.skeleton import SKELETONS
 
 SKELETON_BY_POINTS = {25: "body25", 18: "openpose18"}
 PATTERN = "*_keypoints.json"
-MAX_FRAMES = 1_000_000
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -65,8 +65,7 @@ def read(path: str | Path, fps: float | None = None, person: int | None = None) 
             numbers = list(range(len(files)))  # no usable numbers: file order
         first = min(numbers)
         n_frames = max(numbers) - first + 1
-        if n_frames > MAX_FRAMES:
-            raise FormatError(f"{path}: frame numbers span {n_frames} frames; are these files from one video?")
+        limits.current().check_span(n_frames, len(files), f"{path}: ", "file frame numbers")
         frames: list[list[Detection]] = [[] for _ in range(n_frames)]
         n_points = None
         for f, num in zip(files, numbers, strict=True):

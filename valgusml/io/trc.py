@@ -236,6 +236,36 @@ def _detect_up(joints: Mapping[str, np.ndarray]) -> str | None:
     return ("+" if diff[axis] > 0 else "-") + "xyz"[axis]
 
 
+def _file_fps(header: Mapping[str, str], times: np.ndarray, notes: list[str]) -> float:
+    """DataRate when it is a positive number (range-checked by the caller), else the Time column's step,
+    else the default; a DataRate that is present but unusable is reported, never silently replaced."""
+    declared = header.get("datarate", "").strip()
+    try:
+        rate = float(declared) if declared else math.nan
+    except ValueError:
+        rate = math.nan
+    if math.isfinite(rate) and rate > 0:
+        return rate
+    from_times = _common.fps_from_times(times)
+    fallback = f"{from_times:g} fps from the Time column" if from_times else f"{_common.DEFAULT_FPS:g} fps"
+    if declared:
+        notes.append(f"DataRate {declared!r:.30} is not a valid frame rate; used {fallback}")
+    elif from_times is None:
+        notes.append(f"no DataRate or Time column; assumed {_common.DEFAULT_FPS:g} fps")
+    return from_times or _common.DEFAULT_FPS
+
+
+def _truncation_notes(header: Mapping[str, str], n_read: int) -> list[str]:
+    """A file holding fewer rows than its NumFrames says was cut short (an interrupted copy or export)."""
+    try:
+        declared = int(float(header.get("numframes", "")))
+    except ValueError:
+        return []
+    if declared > n_read:
+        return [f"the header declares {declared} frames but holds {n_read}: the file looks truncated"]
+    return []
+
+
 # ---------------------------------------------------------------------------------------------- read
 def read(
     path: str | Path,
@@ -264,7 +294,9 @@ def read(
                 f"{path}: missing markers: no marker for {', '.join(missing)} (markers present: "
                 f"{', '.join(names[:25])}{', ...' if len(names) > 25 else ''}); add rules with marker_map="
             )
-        unit_name = header.get("units", "").strip().lower()
+        notes += _truncation_notes(header, len(times))
+        declared_units = header.get("units", "").strip()
+        unit_name = declared_units.lower()
         if unit_name in _UNITS:
             scale = _UNITS[unit_name]
         else:
@@ -272,7 +304,8 @@ def read(
                 leg = np.nanmedian(np.linalg.norm(joints["left_hip"] - joints["left_ankle"], axis=1))
             scale = 1e-3 if leg > 20 else 1e-2 if leg > 3 else 1.0
             unit_name = {1e-3: "mm", 1e-2: "cm", 1.0: "m"}[scale]
-            notes.append(f"no Units in the header; guessed {unit_name} from the leg length")
+            said = f"unknown Units {declared_units!r:.30}" if declared_units else "no Units in the header"
+            notes.append(f"{said}; guessed {unit_name} from the leg length")
         joints = {j: v * scale for j, v in joints.items()}
         if up_axis is None:
             axis = _detect_up(joints)
@@ -310,17 +343,7 @@ def read(
             leg = float(np.nanmedian(np.linalg.norm(keypoints[:, CANONICAL_JOINTS.index("left_hip")] - keypoints[:, CANONICAL_JOINTS.index("left_ankle")], axis=1)))
         if not 0.4 <= leg <= 1.4:
             notes.append(f"hip-to-ankle distance is {leg:.3f} m after unit conversion ({unit_name}); check the units")
-        file_fps = fps
-        if file_fps is None:
-            try:
-                file_fps = float(header.get("datarate", "nan"))
-            except ValueError:
-                file_fps = math.nan
-            if not (math.isfinite(file_fps) and file_fps > 0):
-                file_fps = _common.fps_from_times(times)
-            if file_fps is None:
-                file_fps = _common.DEFAULT_FPS
-                notes.append(f"no DataRate or Time column; assumed {file_fps:g} fps")
+        file_fps = fps if fps is not None else _file_fps(header, times, notes)
         confidence = np.isfinite(keypoints).all(axis=-1).astype(np.float64)
         meta = {
             "units_in_file": unit_name,
