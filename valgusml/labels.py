@@ -16,6 +16,14 @@ MECHANISMS: tuple[str, ...] = (
 DEFICITS: tuple[str, ...] = MECHANISMS[1:]
 LIMBS: tuple[str, ...] = ("left", "right")
 MECHANISM_INDEX: dict[str, int] = {name: i for i, name in enumerate(MECHANISMS)}
+# Axis and legend labels of plots (the evaluation report's confusion matrix, the generator's validation report).
+MECHANISM_SHORT_NAMES: dict[str, str] = {
+    "none": "none",
+    "hip_weakness": "hip",
+    "adductor_tfl_overactivity": "add/TFL",
+    "pronation": "pronation",
+    "limited_dorsiflexion": "limited DF",
+}
 # Tasks are named in snake_case with the stance side where there is one (`single_leg_squat_left`); norms
 # and summaries are per family, since the stance side does not change them.
 TASK_FAMILIES: tuple[str, ...] = (

@@ -15,10 +15,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from valgusml.evaluation.metrics import ECE_BINS, ece_bin_index  # noqa: E402
-from valgusml.labels import MECHANISMS  # noqa: E402
-
-SHORT_NAMES = {"none": "none", "hip_weakness": "hip", "adductor_tfl_overactivity": "add/TFL",
-               "pronation": "pronation", "limited_dorsiflexion": "limited DF"}
+from valgusml.labels import MECHANISM_SHORT_NAMES, MECHANISMS  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -35,7 +32,7 @@ def confusion_matrix_plot(confusion: np.ndarray, title: str, path: Path) -> Path
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     image = ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
-    labels = [SHORT_NAMES[m] for m in MECHANISMS]
+    labels = [MECHANISM_SHORT_NAMES[m] for m in MECHANISMS]
     ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     for i in range(len(labels)):

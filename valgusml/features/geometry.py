@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from valgusml.labels import LIMBS
 from valgusml.skeleton import canonical_index
 
 UP = np.array([0.0, 0.0, 1.0])
-LIMBS = ("left", "right")
 
 
 def _joint(keypoints: np.ndarray, name: str) -> np.ndarray:

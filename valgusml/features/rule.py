@@ -25,14 +25,11 @@ from valgusml.features.phases import (
     scored_mask,
     standing_frames,
 )
+from valgusml.json_safe import json_float
 from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, task_family
 from valgusml.sequence import KeypointSequence
 
 SEXES = ("female", "male")
-
-
-def _json(value: float) -> float | None:
-    return round(float(value), 3) + 0.0 if math.isfinite(value) else None
 
 
 def standing_fppa(fppa: np.ndarray, flexion: np.ndarray) -> np.ndarray:
@@ -75,9 +72,9 @@ def apply_rule(
         dynamic = peak - standing[k]
         valgus = {s: bool(has and math.isfinite(dynamic) and dynamic > thresholds[s]) for s in SEXES}
         limb_out: dict[str, Any] = {
-            "peak_fppa_deg": _json(peak),
-            "standing_fppa_deg": _json(standing[k]),
-            "dynamic_fppa_deg": _json(dynamic),
+            "peak_fppa_deg": json_float(peak, 3),
+            "standing_fppa_deg": json_float(standing[k], 3),
+            "dynamic_fppa_deg": json_float(dynamic, 3),
             "peak_time_s": round(peak_frame / fps, 4) if has else None,
             "threshold_deg": dict(thresholds),
             "valgus": valgus[sex] if sex else valgus,
@@ -86,7 +83,7 @@ def apply_rule(
         if family == "drop_vertical_jump":
             after = np.where(push_off[:, k], fppa[:, k], np.nan)
             limb_out["push_off_dynamic_fppa_deg"] = (
-                _json(float(np.nanmax(after)) - standing[k]) if np.isfinite(after).any() else None
+                json_float(float(np.nanmax(after)) - standing[k], 3) if np.isfinite(after).any() else None
             )
         out[limb] = limb_out
     return out

@@ -46,10 +46,11 @@ import numpy as np
 
 from valgusml.features.frame import FRAME_MEASURE_INDEX, check_canonical, frame_measures
 from valgusml.features.geometry import as_frontal_2d
+from valgusml.json_safe import json_float
+from valgusml.labels import LIMBS
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import canonical_index
 
-LIMBS = ("left", "right")
 LIMB_MEASURES: tuple[str, ...] = (
     "peak_fppa_deg",
     "fppa_at_peak_load_deg",
@@ -281,15 +282,11 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
         if not math.isfinite(value):
             unavailable.append(name)
     for side in LIMBS:
-        result[side] = {m: _json_float(v) for m, v in result[side].items()}
-    result["bilateral"] = {m: _json_float(v) for m, v in bilateral.items()}
+        result[side] = {m: json_float(v, 4) for m, v in result[side].items()}
+    result["bilateral"] = {m: json_float(v, 4) for m, v in bilateral.items()}
     result["stance"] = [side for k, side in enumerate(LIMBS) if loaded[:, k].any()]
     result["unavailable"] = unavailable
     return result
-
-
-def _json_float(value: float) -> float | None:
-    return round(float(value), 4) + 0.0 if math.isfinite(value) else None  # + 0.0: no "-0.0" in JSON
 
 
 def _canonical_keypoints(seq: KeypointSequence, min_confidence: float) -> np.ndarray:

@@ -193,7 +193,3 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp.write_text(text)
     tmp.replace(path)
 
-
-def json_number(value: float, digits: int) -> float | None:
-    """A coordinate for JSON output: rounded, missing as null (JSON has no NaN)."""
-    return round(float(value), digits) if math.isfinite(value) else None

@@ -37,6 +37,7 @@ import numpy as np
 from valgusml.errors import FormatError, InputError
 from valgusml.io import _common
 from valgusml.io.tracking import Detection, select_person
+from valgusml.json_safe import json_float
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS
 
@@ -177,8 +178,8 @@ def write_json(seq: KeypointSequence, path: str | Path, digits: int = 5) -> Path
     for t in range(seq.n_frames):
         landmarks = [
             {
-                "x": _common.json_number(seq.keypoints[t, j, 0], digits),
-                "y": _common.json_number(seq.keypoints[t, j, 1], digits),
+                "x": json_float(seq.keypoints[t, j, 0], digits),
+                "y": json_float(seq.keypoints[t, j, 1], digits),
                 "z": 0.0,
                 "visibility": round(float(seq.confidence[t, j]), 4),
             }

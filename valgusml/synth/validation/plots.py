@@ -10,7 +10,7 @@ import numpy as np
 
 from valgusml.features.frame import FRAME_MEASURE_INDEX, frame_measures
 from valgusml.features.geometry import as_frontal_2d
-from valgusml.labels import MECHANISMS
+from valgusml.labels import MECHANISM_SHORT_NAMES, MECHANISMS
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL
 from valgusml.synth.validation.references import TASK_ORDER
@@ -33,13 +33,6 @@ CLASS_COLOURS = {
     "pronation": "#1f77b4",
     "limited_dorsiflexion": "#2ca02c",
 }
-SHORT = {
-    "none": "none",
-    "hip_weakness": "hip",
-    "adductor_tfl_overactivity": "add/TFL",
-    "pronation": "pron",
-    "limited_dorsiflexion": "DF",
-}
 
 
 def _boxplot(ax, rows, family, column):
@@ -48,7 +41,7 @@ def _boxplot(ax, rows, family, column):
         values = finite_values(r[column] for r in rows if r["family"] == family and r["class"] == cls)
         if values.size:
             data.append(values)
-            labels.append(f"{SHORT[cls]}\n{values.size}")
+            labels.append(f"{MECHANISM_SHORT_NAMES[cls]}\n{values.size}")
             colours.append(CLASS_COLOURS[cls])
     if not data:
         ax.set_axis_off()
