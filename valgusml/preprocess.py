@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml import limits
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.geometry import as_frontal_2d
 from valgusml.features.view import FRONT_3D, View, canonical_front_view, infer_view
@@ -158,7 +159,7 @@ def resample(
     """
     n_in = len(xy)
     valid = conf > 0
-    n_out = int(math.floor((n_in - 1) * fps_out / fps_in + 1e-9)) + 1
+    n_out = resampled_length(n_in, fps_in, fps_out)
     pos = np.arange(n_out) * (fps_in / fps_out)  # fractional source frame of each output frame
     i0 = np.minimum(np.floor(pos + 1e-9).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
@@ -244,6 +245,20 @@ def _describe(seq: KeypointSequence) -> str:
     return f"sequence {seq.id!r}: " if seq.id else ""
 
 
+def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:
+    """Frames `resample` makes of `n_frames` at `fps_in`, computed without allocating them."""
+    return int(math.floor((n_frames - 1) * fps_out / fps_in + 1e-9)) + 1
+
+
+def check_bounds(seq: KeypointSequence, cfg: PreprocessConfig, what: str = "") -> None:
+    """Refuse, before any allocation, a recording whose frame rate, length or resampled length is beyond
+    `valgusml.limits` (fps = 1e-6 would otherwise ask resampling for billions of frames)."""
+    lim = limits.current()
+    fps = lim.check_fps(seq.fps, what)
+    lim.check_frames(seq.n_frames, fps, what)
+    lim.check_frames(resampled_length(seq.n_frames, fps, cfg.fps), cfg.fps, what, "frames after resampling")
+
+
 def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> ModelInput:
     """One sequence → model windows (see the module docstring for the steps). Raises `InputError` when too
     few frames show the hips and a leg."""
@@ -251,6 +266,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     if not isinstance(seq, KeypointSequence):
         raise InputError(f"prepare() expects a KeypointSequence, got {type(seq).__name__}")
     what = _describe(seq)
+    check_bounds(seq, cfg, what)
     canon = seq.to_canonical()
     conf_in = canon.confidence
     xy_in = as_frontal_2d(np.where((conf_in > 0)[..., None], canon.keypoints, 0.0))
@@ -416,6 +432,7 @@ __all__ = [
     "ModelInput",
     "PreprocessConfig",
     "aggregate_windows",
+    "check_bounds",
     "n_measures",
     "prepare",
     "prepare_many",

@@ -7,16 +7,24 @@ folder (an MLflow artifact) with `valgusml.Predictor.load`, which checks its sha
 Request format (one row per recording), e.g. for `mlflow models serve`:
     {"dataframe_records": [{"keypoints": [[[x, y], ...], ...], "skeleton": "halpe26", "fps": 60.0}]}
 `keypoints` is the `(T, J, 2|3)` nested list (null for a missing point), `skeleton` and `fps` are optional
-(defaults halpe26 and 60), `confidence` an optional `(T, J)` nested list. The answer has one row per recording:
+(defaults halpe26 and 60), `confidence` an optional `(T, J)` nested list. Long recordings should use the compact
+form instead: `keypoints_npy` (and `confidence_npy`), a base64 string of the array saved by `numpy.save`
+(`encode_array`): MLflow's schema check of a nested list costs ~20x the prediction for a 10-minute recording,
+of a string nothing. A request valgusml refuses (bad keypoints, fps out of range, ...) gets HTTP 400 with
+valgusml's own message. The answer has one row per recording:
 the top-level fields of `Prediction`, per-limb columns (`left_valgus_probability`, ...), one `p_<mechanism>`
 column per mechanism, `warnings` joined by "; ", and `prediction_json` holding the full `Prediction.to_dict()`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import io
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -81,6 +89,68 @@ def flatten_prediction(prediction: Any) -> dict[str, Any]:
     return row
 
 
+def encode_array(array: np.ndarray) -> str:
+    """An array as the compact request form (`keypoints_npy`, `confidence_npy`): base64 of `numpy.save`."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def decode_array(text: Any, name: str) -> np.ndarray:
+    """The compact form back to an array: the `.npy` header is checked against `valgusml.limits` first."""
+    from valgusml import limits
+    from valgusml.errors import InputError
+
+    try:
+        raw = base64.b64decode(str(text), validate=True)
+        buffer = io.BytesIO(raw)
+        version = np.lib.format.read_magic(buffer)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(buffer)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise InputError(f"{name}: not a base64 .npy array ({exc})") from None
+    if dtype.kind not in "fiu" or fortran:
+        raise InputError(f"{name}: expected a C-ordered numeric array, got {dtype} (fortran_order={fortran})")
+    n_bytes = math.prod(shape) * dtype.itemsize
+    limits.current().check_bytes(n_bytes, f"{name}: ", f"array of shape {shape}")
+    if n_bytes != len(raw) - buffer.tell():
+        raise InputError(f"{name}: the header declares shape {shape} {dtype} but {len(raw) - buffer.tell()} bytes follow")
+    return np.frombuffer(raw, dtype=dtype, offset=buffer.tell()).reshape(shape).astype(np.float32)
+
+
+def _array(row: dict[str, Any], name: str) -> np.ndarray | None:
+    if _column(row, f"{name}_npy", None) is not None:
+        return decode_array(row[f"{name}_npy"], f"{name}_npy")
+    if _column(row, name, None) is not None:
+        return _nested(row[name])
+    return None
+
+
+def predict_records(predictor: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat answer per request row (see the module docstring); rows that share skeleton and fps go through
+    one batched call. Bad rows raise `InputError` naming the row."""
+    from valgusml.errors import InputError
+
+    groups: dict[tuple[str, float], list[int]] = {}
+    for i, row in enumerate(rows):
+        if _column(row, "keypoints", None) is None and _column(row, "keypoints_npy", None) is None:
+            raise InputError(f"row {i}: needs 'keypoints' (nested list) or 'keypoints_npy' (base64 .npy); got {sorted(row)}")
+        fps = _column(row, "fps", DEFAULT_FPS)
+        try:
+            fps = float(fps)
+        except (TypeError, ValueError):
+            raise InputError(f"row {i}: fps must be a number, got {fps!r:.40}") from None
+        groups.setdefault((str(_column(row, "skeleton", DEFAULT_SKELETON)), fps), []).append(i)
+    out: list[dict[str, Any]] = [{} for _ in rows]
+    for (skeleton, fps), idx in groups.items():
+        keypoints = [_array(rows[i], "keypoints") for i in idx]
+        confidence = [_array(rows[i], "confidence") for i in idx]
+        predictions = predictor.predict_batch(keypoints, skeleton=skeleton, fps=fps, confidence=confidence)
+        for i, p in zip(idx, predictions, strict=True):
+            out[i] = flatten_prediction(p)
+    return out
+
+
 class ValgusPyfunc(mlflow.pyfunc.PythonModel):
     """pyfunc face of `valgusml.Predictor`; see the module docstring for the request/response format."""
 
@@ -91,27 +161,18 @@ class ValgusPyfunc(mlflow.pyfunc.PythonModel):
 
     # No type hints here: MLflow would read them as a (conflicting) input schema.
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
-        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        if "keypoints" not in frame.columns:
-            from valgusml.errors import InputError
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import BAD_REQUEST
 
-            raise InputError(f"input needs a 'keypoints' column; got columns {list(frame.columns)}")
-        rows = [dict(r) for _, r in frame.iterrows()]
-        # Rows that share skeleton and fps go through one batched call.
-        groups: dict[tuple[str, float], list[int]] = {}
-        for i, row in enumerate(rows):
-            key = (str(_column(row, "skeleton", DEFAULT_SKELETON)), float(_column(row, "fps", DEFAULT_FPS)))
-            groups.setdefault(key, []).append(i)
-        out: list[dict[str, Any] | None] = [None] * len(rows)
-        for (skeleton, fps), idx in groups.items():
-            keypoints = [_nested(rows[i]["keypoints"]) for i in idx]
-            confidence = [
-                None if _column(rows[i], "confidence", None) is None else _nested(rows[i]["confidence"]) for i in idx
-            ]
-            predictions = self.predictor.predict_batch(keypoints, skeleton=skeleton, fps=fps, confidence=confidence)
-            for i, p in zip(idx, predictions, strict=True):
-                out[i] = flatten_prediction(p)
-        return pd.DataFrame(out)
+        from valgusml.errors import InputError
+
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        try:
+            return pd.DataFrame(predict_records(self.predictor, [dict(r) for _, r in frame.iterrows()]))
+        except InputError as exc:
+            # MLflow's server turns an MlflowException into a 4xx carrying its message (any other exception
+            # becomes a generic message with the server's stack trace).
+            raise MlflowException(f"valgusml: {exc}", error_code=BAD_REQUEST) from None
 
 
 def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.DataFrame]:
@@ -125,10 +186,12 @@ def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.Da
         example = example_keypoints(DEFAULT_SKELETON, seconds=1.0, fps=30.0)
     inputs = Schema(
         [
-            ColSpec(Array(Array(Array(DataType.double))), "keypoints"),
+            ColSpec(Array(Array(Array(DataType.double))), "keypoints", required=False),
+            ColSpec(DataType.string, "keypoints_npy", required=False),
             ColSpec(DataType.string, "skeleton", required=False),
             ColSpec(DataType.double, "fps", required=False),
             ColSpec(Array(Array(DataType.double)), "confidence", required=False),
+            ColSpec(DataType.string, "confidence_npy", required=False),
         ]
     )
     outputs = Schema(

@@ -53,8 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-format", help="input format (default: detected from the file)")
     parser.add_argument("--person", type=int, help="which person of a multi-person file (0 = most prominent)")
     parser.add_argument("--output", help="write results to a .jsonl or .csv file instead of stdout")
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads (default 1)")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0 threads or workers would mean nothing runs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def csv_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -148,9 +159,11 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
             record["warnings"] = notes + record["warnings"]
             if on_prediction is not None:
                 record["warnings"] += on_prediction(path, seq, prediction, args)
-        except (ValgusMLError, OSError) as exc:
+        except (ValgusMLError, OSError, MemoryError) as exc:
+            # MemoryError: a backstop only (valgusml.limits refuses what would need it); one file's failure
+            # must not cost the others their results.
             failures += 1
-            message = _strip_path(str(exc), path)  # one line, whatever the reader's message looked like
+            message = _strip_path(str(exc) or type(exc).__name__, path)  # one line, whatever the reader said
             print(f"valgusml predict: {path}: {message}", file=sys.stderr)
             record = {"file": path, "error": message}
         records.append(record)

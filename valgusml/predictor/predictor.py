@@ -165,6 +165,8 @@ class Predictor:
 
         if isinstance(items, (np.ndarray, KeypointSequence)):
             raise InputError("predict_batch takes a list of recordings; use predict() for one")
+        if items is None or isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
+            raise InputError(f"predict_batch takes a list of recordings, got {type(items).__name__}")
         items = list(items)
         if not items:
             return []
