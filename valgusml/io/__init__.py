@@ -35,8 +35,8 @@ FORMATS: tuple[str, ...] = tuple(READERS)
 POSE_SUFFIXES = (".json", ".csv", ".trc", ".npz")
 
 
-def _sniff_json(path: Path) -> str:
-    doc = _common.load_json(path)
+def _sniff_json(path: Path, doc: Any) -> str:
+    """The format of a parsed JSON pose file."""
     if isinstance(doc, dict):
         if isinstance(doc.get("people"), list):
             return "openpose"
@@ -55,27 +55,33 @@ def _sniff_json(path: Path) -> str:
 
 def detect_format(path: str | Path) -> str:
     """The format of a file or folder, from its extension and, for JSON, its content."""
-    path = Path(path)
+    return _detect(Path(path))[0]
+
+
+def _detect(path: Path) -> tuple[str, Any]:
+    """`(format, document)`: for a JSON file the document parsed to sniff it, which `read` hands to the
+    reader so the file is parsed once; None for every other kind of input."""
     if path.is_dir():
         if (path / "dataset.json").is_file():
             raise InputError(f"{path} is a valgusml dataset folder; open it with valgusml.data.open_dataset")
         if openpose.frame_files(path):
-            return "openpose"
+            return "openpose", None
         raise InputError(f"{path}: empty OpenPose folder: no {openpose.PATTERN} files in it")
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
     if suffix == ".trc":
-        return "trc"
+        return "trc", None
     if suffix == ".npz":
-        return "npz"
+        return "npz", None
     if suffix in video.VIDEO_SUFFIXES:
-        return "video"
+        return "video", None
     if suffix in (".csv", ".tsv"):
-        return "mediapipe"
+        return "mediapipe", None
     if suffix == ".json":
         with _common.reading(path, "JSON"):
-            return _sniff_json(path)
+            doc = _common.load_json(path)
+            return _sniff_json(path, doc), doc
     raise FormatError(
         f"{path}: unknown pose file type {suffix or '(no extension)'!r}; supported: .json (MediaPipe, COCO/Halpe, "
         "OpenPose), .csv (MediaPipe), .trc, .npz, a video (.mp4, .mov, ...), or a folder of OpenPose *_keypoints.json (or name format=)"
@@ -91,7 +97,9 @@ def read(path: str | Path, format: str | None = None, person: int | None = None,
     """
     path = Path(path)
     if format is None:
-        format = detect_format(path)
+        format, document = _detect(path)
+        if document is not None:
+            options["document"] = document
     elif format not in READERS:
         raise InputError(f"unknown format {format!r}; supported: {', '.join(FORMATS)}")
     if not path.exists():

@@ -107,10 +107,12 @@ def _records(path: Path, doc: Any) -> list[tuple[Any, dict[str, Any], np.ndarray
     return out
 
 
-def read(path: str | Path, fps: float | None = None, person: int | None = None) -> KeypointSequence:
+def read(path: str | Path, fps: float | None = None, person: int | None = None, *,
+         document: Any = None) -> KeypointSequence:
+    """`document`: the file's parsed JSON when the caller already has it (`valgusml.io.read` after sniffing)."""
     path = Path(path)
     with _common.reading(path, "COCO keypoint results"):
-        records = _records(path, _common.load_json(path))
+        records = _records(path, _common.load_json(path) if document is None else document)
         if not records:
             raise InputError(f"{path}: zero people: the file holds no detections")
         sizes = {len(v) for _, _, v in records}

@@ -119,10 +119,11 @@ def _to_pixels(path: Path, keypoints: np.ndarray, image_size: Any, meta: dict[st
 
 
 def read_json(path: str | Path, fps: float | None = None, person: int | None = None,
-              image_size: tuple[float, float] | None = None) -> KeypointSequence:
+              image_size: tuple[float, float] | None = None, *, document: Any = None) -> KeypointSequence:
+    """`document`: the file's parsed JSON when the caller already has it (`valgusml.io.read` after sniffing)."""
     path = Path(path)
     with _common.reading(path, "MediaPipe JSON"):
-        doc = _common.load_json(path)
+        doc = _common.load_json(path) if document is None else document
         header: dict[str, Any] = {}
         frames = doc
         if isinstance(doc, dict):
@@ -330,10 +331,11 @@ def write(seq: KeypointSequence, path: str | Path) -> Path:
 
 
 def read(path: str | Path, fps: float | None = None, person: int | None = None,
-         image_size: tuple[float, float] | None = None) -> KeypointSequence:
-    """MediaPipe JSON or CSV (by extension: .csv/.tsv/.txt are CSV)."""
-    reader = read_csv if Path(path).suffix.lower() in (".csv", ".tsv", ".txt") else read_json
-    return reader(path, fps, person, image_size)
+         image_size: tuple[float, float] | None = None, *, document: Any = None) -> KeypointSequence:
+    """MediaPipe JSON or CSV (by extension: .csv/.tsv/.txt are CSV); `document` as in `read_json`."""
+    if Path(path).suffix.lower() in (".csv", ".tsv", ".txt"):
+        return read_csv(path, fps, person, image_size)
+    return read_json(path, fps, person, image_size, document=document)
 
 
 __all__: Sequence[str] = ("read", "read_csv", "read_json", "write", "write_csv", "write_json")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,10 @@ def _person(path: Path, k: int, person: object) -> tuple[np.ndarray, int | None]
     return values.reshape(-1, 3), hint
 
 
-def read(path: str | Path, fps: float | None = None, person: int | None = None) -> KeypointSequence:
-    """Read a folder of OpenPose `*_keypoints.json` files (or one such file)."""
+def read(path: str | Path, fps: float | None = None, person: int | None = None, *,
+         document: Any = None) -> KeypointSequence:
+    """Read a folder of OpenPose `*_keypoints.json` files (or one such file; `document`: its parsed JSON when
+    the caller already has it, as `valgusml.io.read` does after sniffing)."""
     path = Path(path)
     with _common.reading(path, "OpenPose"):
         if path.is_dir():
@@ -69,7 +72,7 @@ def read(path: str | Path, fps: float | None = None, person: int | None = None) 
         frames: list[list[Detection]] = [[] for _ in range(n_frames)]
         n_points = None
         for f, num in zip(files, numbers, strict=True):
-            doc = _common.load_json(f)
+            doc = document if document is not None and f == path else _common.load_json(f)
             if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
                 raise FormatError(f"{f}: not an OpenPose keypoints file (no 'people' list)")
             for k, p in enumerate(doc["people"]):
