@@ -8,6 +8,15 @@
                                    skeleton, source, labels, meta
       shards/00000.done.json       written last: the shard's sha256; a shard without it does not exist
 
+Verification (`open_dataset(root, verify=...)`): the fingerprint is always recomputed from the shard entries
+(never trusted as written) and the manifests' bytes are hashed at open, which reads them anyway. With the
+default `verify="lazy"` each shard's files are hashed against its sha256 the first time anything of that shard
+is read (arrays or manifest rows): one extra read of a shard per process, the price of never serving a
+flipped byte, changed label or overwritten frames under the original fingerprint. `verify="full"` hashes
+every shard at open and recomputes every sequence's digest and the fingerprint from the data itself (what
+`valgusml verify DATA` runs); `verify="none"` skips the shard hashes (the fingerprint is still recomputed).
+Mismatches raise `FormatError` naming the shard and what to do.
+
 No pickle anywhere: arrays are plain .npy (loaded with allow_pickle=False), metadata is JSON. A shard is
 written to temporary names and renamed, the `.done.json` marker last, so an interrupted writer leaves either
 a complete shard or nothing that counts; a rerun redoes only the missing shards.
@@ -39,9 +48,14 @@ FORMAT_VERSION = 1
 SHARD_DIR = "shards"
 
 
+SHARD_BLOBS = ("keypoints.npy", "confidence.npy", "manifest.jsonl")  # in the order the shard sha256 takes them
+VERIFY_MODES = ("lazy", "full", "none")
+_TMP_MARK = ".tmp-"
+
+
 def _atomic_write_bytes(path: Path, *chunks: Any) -> None:
     """Write the concatenation of `chunks` (bytes or C-contiguous arrays) to `path` atomically."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
     with open(tmp, "wb") as fh:
         for chunk in chunks:
             fh.write(chunk)
@@ -67,11 +81,60 @@ def shard_name(index: int) -> str:
     return f"{index:05d}"
 
 
-def _sequence_digest(seq: KeypointSequence, row: dict[str, Any]) -> str:
+def _sequence_digest(keypoints: np.ndarray, confidence: np.ndarray, row: dict[str, Any]) -> str:
     digest = hashlib.sha256(dumps({k: v for k, v in row.items() if k != "offset"}).encode())
-    digest.update(np.ascontiguousarray(seq.keypoints, dtype=np.float32))
-    digest.update(np.ascontiguousarray(seq.confidence, dtype=np.float32))
+    digest.update(np.ascontiguousarray(keypoints, dtype=np.float32))
+    digest.update(np.ascontiguousarray(confidence, dtype=np.float32))
     return digest.hexdigest()
+
+
+def _shard_digest(blob_digests: Sequence[bytes]) -> str:
+    """A shard's sha256: over each of its `SHARD_BLOBS` names and the sha256 of that file's bytes."""
+    digest = hashlib.sha256()
+    for suffix, blob_digest in zip(SHARD_BLOBS, blob_digests, strict=True):
+        digest.update(suffix.encode() + b"\0" + blob_digest)
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").digest()
+    except FileNotFoundError:
+        raise FormatError(f"{path} is missing") from None
+
+
+def shard_files_digest(root: str | Path, name: str) -> str:
+    """The sha256 of shard `name` as its files are now (compare with its entry's `sha256`)."""
+    base = Path(root) / SHARD_DIR
+    return _shard_digest([_file_digest(base / f"{name}.{suffix}") for suffix in SHARD_BLOBS])
+
+
+def clean_stale_temporaries(root: str | Path) -> list[Path]:
+    """Delete the `.NAME.tmp-PID` files a killed writer left in `root` and its shards (its PID no longer
+    runs); returns them. A live writer's temporary files are left alone."""
+    removed = []
+    for folder in (Path(root), Path(root) / SHARD_DIR):
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(f".*{_TMP_MARK}*"):
+            pid = path.name.rpartition(_TMP_MARK)[2].split(".")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not writing it now (the caller is about to)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequence]) -> dict[str, Any]:
@@ -105,29 +168,31 @@ def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequen
             }
         )
         offset += seq.n_frames
-    sequence_digests = [_sequence_digest(seq, row) for seq, row in zip(sequences, rows, strict=True)]
+    sequence_digests = [
+        _sequence_digest(seq.keypoints, seq.confidence, row) for seq, row in zip(sequences, rows, strict=True)
+    ]
     blobs = {
         "keypoints.npy": _npy_chunks([s.keypoints for s in sequences]),
         "confidence.npy": _npy_chunks([s.confidence for s in sequences]),
         "manifest.jsonl": ["".join(dumps(r) + "\n" for r in rows).encode()],
     }
-    digest = hashlib.sha256()
     shard_dir = root / SHARD_DIR
     shard_dir.mkdir(parents=True, exist_ok=True)
     name = shard_name(index)
-    for suffix, chunks in blobs.items():
+    blob_digests = []
+    for suffix in SHARD_BLOBS:
         blob_digest = hashlib.sha256()
-        for chunk in chunks:
+        for chunk in blobs[suffix]:
             blob_digest.update(chunk)
-        digest.update(suffix.encode() + b"\0" + blob_digest.digest())
-        _atomic_write_bytes(shard_dir / f"{name}.{suffix}", *chunks)
+        blob_digests.append(blob_digest.digest())
+        _atomic_write_bytes(shard_dir / f"{name}.{suffix}", *blobs[suffix])
     entry = {
         "name": name,
         "n_sequences": len(sequences),
         "n_frames": int(offset),
         "skeleton": skeleton,
         "dims": dims,
-        "sha256": digest.hexdigest(),
+        "sha256": _shard_digest(blob_digests),
         "sequence_sha256": sequence_digests,
     }
     _atomic_write_bytes(shard_dir / f"{name}.done.json", dumps(entry).encode())
@@ -226,7 +291,10 @@ class Dataset:
     """Read side of the format: `len(ds)`, `ds[i]` → `KeypointSequence`, `ds.record(i)` (its manifest row),
     `ds.fingerprint`, `ds.athletes`. Memory stays ~100 bytes per sequence: rows are read back on access."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, verify: str = "lazy"):
+        if verify not in VERIFY_MODES:
+            raise InputError(f"open_dataset: verify must be one of {VERIFY_MODES}, got {verify!r}")
+        self.verify_mode = verify
         self.root = Path(root)
         header_path = self.root / "dataset.json"
         if not self.root.is_dir():
@@ -250,16 +318,27 @@ class Dataset:
             self.fingerprint: str = str(self.header["fingerprint"])
             self.meta: dict[str, Any] = dict(self.header.get("meta") or {})
             self._shard_names = [str(s["name"]) for s in self.header["shards"]]
+            self._shard_sha256 = [str(s["sha256"]) for s in self.header["shards"]]
+            recomputed = fingerprint_of(self.skeleton, self.dims, self.header["shards"])
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{header_path}: malformed header ({type(exc).__name__}: {exc})") from None
+        if recomputed != self.fingerprint:
+            raise FormatError(
+                f"{header_path}: fingerprint {self.fingerprint[:12]}… does not match its shards' "
+                f"({recomputed[:12]}…); the header was edited or is corrupt"
+            )
         get_skeleton(self.skeleton)
         self._rows: list[_Row] = []
+        self._manifest_digests: list[bytes] = []
+        self._verified: set[int] = set()
         for k, name in enumerate(self._shard_names):
             path = self._manifest_path(k)
             try:
-                lines = path.read_bytes().splitlines(keepends=True)
+                data = path.read_bytes()
             except FileNotFoundError:
                 raise FormatError(f"{self.root}: shard {name} manifest is missing ({path})") from None
+            self._manifest_digests.append(hashlib.sha256(data).digest())
+            lines = data.splitlines(keepends=True)
             start = 0
             for line_no, line in enumerate(lines, 1):
                 try:  # every row is parsed (and checked) once here, then only its place is kept
@@ -271,6 +350,54 @@ class Dataset:
                 self._rows.append(row)
                 start += len(line)
         self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if verify == "full":
+            problems = self.verify()
+            if problems:
+                raise FormatError(f"{self.root}: " + "; ".join(problems))
+
+    # -- verification ------------------------------------------------------------------------------------
+    def _check_shard(self, k: int) -> None:
+        """Hash shard k's files against its sha256, once per process (the lazy default; see module doc)."""
+        if k in self._verified or self.verify_mode == "none":
+            return
+        base = self.root / SHARD_DIR / self._shard_names[k]
+        digests = [_file_digest(Path(f"{base}.{suffix}")) for suffix in SHARD_BLOBS[:2]]
+        if _shard_digest([*digests, self._manifest_digests[k]]) != self._shard_sha256[k]:
+            raise FormatError(
+                f"{self.root}: shard {self._shard_names[k]} is corrupt: its files do not hash to the sha256 in "
+                f"dataset.json; run `valgusml verify {self.root}`, then delete shards/{self._shard_names[k]}.* and "
+                "regenerate (a rerun of `valgusml generate` rewrites it)"
+            )
+        self._verified.add(k)
+
+    def verify(self) -> list[str]:
+        """Full check: every shard's files against its sha256, every sequence's digest recomputed from its
+        arrays and manifest row, and the fingerprint from those digests. Returns the problems found (none: [])."""
+        problems: list[str] = []
+        recomputed: list[dict[str, Any]] = []
+        for k, (name, entry) in enumerate(zip(self._shard_names, self.header["shards"], strict=True)):
+            try:
+                if shard_files_digest(self.root, name) != self._shard_sha256[k]:
+                    problems.append(f"shard {name}: files do not match its sha256")
+                self._verified.add(k)  # checked by hand here; reading its rows must not raise
+                kp, conf = self._load_shard_arrays(k)
+                rows = [(i, r) for i, r in enumerate(self._rows) if r.shard == k]
+                digests = [
+                    _sequence_digest(kp[r.offset : r.offset + r.n_frames], conf[r.offset : r.offset + r.n_frames], record)
+                    for (_, r), record in zip(rows, self._records(r for _, r in rows), strict=True)
+                ]
+            except (FormatError, ValueError, OSError) as exc:
+                problems.append(f"shard {name}: {exc}")
+                continue
+            bad = [i for (i, _), d, want in zip(rows, digests, entry["sequence_sha256"], strict=False) if d != want]
+            if bad or len(digests) != len(entry["sequence_sha256"]):
+                problems.append(f"shard {name}: {len(bad)} sequence(s) differ from their digests (first: index {bad[:1]})")
+            recomputed.append({"name": name, "sequence_sha256": digests})
+        if not problems and fingerprint_of(self.skeleton, self.dims, recomputed) != self.fingerprint:
+            problems.append("the fingerprint recomputed from the data differs from dataset.json's")
+        if problems:
+            self._verified.clear()
+        return problems
 
     def _manifest_path(self, k: int) -> Path:
         return self.root / SHARD_DIR / f"{self._shard_names[k]}.manifest.jsonl"
@@ -281,6 +408,7 @@ class Dataset:
         try:
             for row in rows:
                 if row.shard != shard:
+                    self._check_shard(row.shard)
                     if handle is not None:
                         handle.close()
                     handle, shard = open(self._manifest_path(row.shard), "rb"), row.shard
@@ -297,14 +425,18 @@ class Dataset:
 
     def _shard_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if k not in self._arrays:
-            base = self.root / SHARD_DIR / self._shard_names[k]
-            try:
-                kp = np.load(f"{base}.keypoints.npy", mmap_mode="r", allow_pickle=False)
-                conf = np.load(f"{base}.confidence.npy", mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise FormatError(f"{self.root}: shard {self._shard_names[k]} arrays unreadable ({exc})") from None
-            self._arrays[k] = (kp, conf)
+            self._check_shard(k)
+            self._arrays[k] = self._load_shard_arrays(k)
         return self._arrays[k]
+
+    def _load_shard_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        base = self.root / SHARD_DIR / self._shard_names[k]
+        try:
+            kp = np.load(f"{base}.keypoints.npy", mmap_mode="r", allow_pickle=False)
+            conf = np.load(f"{base}.confidence.npy", mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{self.root}: shard {self._shard_names[k]} arrays unreadable ({exc})") from None
+        return kp, conf
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -365,5 +497,7 @@ class Dataset:
         )
 
 
-def open_dataset(root: str | Path) -> Dataset:
-    return Dataset(root)
+def open_dataset(root: str | Path, verify: str = "lazy") -> Dataset:
+    """Open a dataset folder; `verify` is "lazy" (default: each shard hashed on first read), "full" or "none"
+    (see the module docstring)."""
+    return Dataset(root, verify=verify)

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-from valgusml.data.format import completed_shards, dumps, finalize_dataset, open_dataset, write_shard
-from valgusml.errors import ConfigError
+from valgusml.data.format import (
+    SHARD_DIR,
+    clean_stale_temporaries,
+    completed_shards,
+    dumps,
+    finalize_dataset,
+    open_dataset,
+    shard_files_digest,
+    write_shard,
+)
+from valgusml.errors import ConfigError, FormatError
 from valgusml.synth.config import GeneratorConfig, validate
 from valgusml.synth.generator import GENERATOR_VERSION, checked_sequences
 
@@ -65,6 +75,24 @@ def _claim_folder(out: Path, record: dict) -> None:
     marker.write_text(json.dumps(json.loads(dumps(record)), indent=1))
 
 
+def _verified_shards(out: Path) -> set[str]:
+    """Names of the finished shards whose files still hash to their marker's sha256. A killed writer's
+    temporary files are deleted; a corrupt shard loses its marker, so this run writes it again."""
+    clean_stale_temporaries(out)
+    done = set()
+    for name, entry in completed_shards(out).items():
+        try:
+            intact = shard_files_digest(out, name) == entry["sha256"]
+        except FormatError:  # a file of the shard is missing
+            intact = False
+        if intact:
+            done.add(name)
+        else:
+            warnings.warn(f"{out}: shard {name} does not match its sha256; writing it again", stacklevel=3)
+            (out / SHARD_DIR / f"{name}.done.json").unlink()
+    return done
+
+
 def default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -90,7 +118,7 @@ def generate_dataset(
     record = _generator_record(cfg, shard_size)
     _claim_folder(out, record)
     plan = shard_plan(cfg, shard_size)
-    done = set(completed_shards(out))
+    done = _verified_shards(out)
     todo = [(k, (r.start, r.stop)) for k, r in enumerate(plan) if f"{k:05d}" not in done]
     total = cfg.n_athletes * cfg.tasks.trials_per_athlete
     already = sum(len(plan[int(name)]) for name in done if int(name) < len(plan)) * cfg.tasks.trials_per_athlete
