@@ -21,7 +21,8 @@ class ValgusNet(nn.Module):
     `backbone` and `head` may be modules or factories (Hydra `_partial_: true` configs): a factory is called
     with the sizes it needs, `backbone(node_channels=, n_joints=, n_measures=)` from the streams and
     `head(in_channels=)` from the backbone's `out_channels`, so a config never repeats a size and
-    `model=gru model.backbone.hidden=128` just works.
+    `model=gru model.backbone.hidden=128` just works. `anchor` (optional, `valgusml.models.geometry`) anchors
+    the presence logit on the frontal-plane evidence of the raw frame measures.
     """
 
     def __init__(
@@ -29,6 +30,7 @@ class ValgusNet(nn.Module):
         backbone: nn.Module | Factory,
         head: nn.Module | Factory | None = None,
         streams: Streams | Factory | None = None,
+        anchor: nn.Module | Factory | None = None,
     ):
         super().__init__()
         if streams is None:
@@ -48,6 +50,9 @@ class ValgusNet(nn.Module):
         if not isinstance(head, nn.Module):
             head = head(in_channels=backbone.out_channels)
         self.head = head
+        if anchor is not None and not isinstance(anchor, nn.Module):
+            anchor = anchor()
+        self.anchor = anchor
 
     @property
     def n_measures(self) -> int:
@@ -56,7 +61,10 @@ class ValgusNet(nn.Module):
     def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         nodes, meas = self.streams(joints, measures, mask)
         features, feature_mask = self.backbone(nodes, meas, mask)
-        return self.head(features, feature_mask)
+        out = self.head(features, feature_mask)
+        if self.anchor is not None:
+            out["valgus_logit"] = self.anchor(out["valgus_logit"], measures, mask)
+        return out
 
 
 class ProbabilityWrapper(nn.Module):
