@@ -15,6 +15,13 @@ A folder holds two files:
 
 A reader needs only `format_version`, `REQUIRED_KEYS` and, when present, `measure_names`; every other key is
 information. Older folders of a supported version keep loading: nothing here may start requiring a new key.
+
+Trust: everything read is inside the folder and hashed. `model.file` must name a file inside the folder; the ONNX
+graph may refer to external data files only when `model.external_data` lists each (name → sha256): they are
+read from the folder, checked and handed to ONNX Runtime from a private directory, so nothing is ever read
+from the working directory or unhashed. Every value the predictor uses is checked at load (`read_metadata`:
+types and ranges, `preprocess` as a `PreprocessConfig`), so a bad folder fails with `ModelFileError` at load,
+not at predict time.
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,27 +73,63 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ModelFileError(f"{meta_path}: expected a JSON object")
     version = meta.get("format_version")
-    if version not in SUPPORTED_FORMAT_VERSIONS:
+    if isinstance(version, bool) or version not in SUPPORTED_FORMAT_VERSIONS:
         raise ModelFileError(
             f"{meta_path}: unknown format_version {version!r}; this valgusml reads {SUPPORTED_FORMAT_VERSIONS}"
         )
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise ModelFileError(f"{meta_path}: missing keys {missing}")
-    if tuple(meta["mechanisms"]) != MECHANISMS:
+    if not isinstance(meta["mechanisms"], list) or tuple(meta["mechanisms"]) != MECHANISMS:
         raise ModelFileError(f"{meta_path}: mechanisms {meta['mechanisms']} differ from this valgusml's {MECHANISMS}")
     model = meta["model"]
-    if not isinstance(model, dict) or not isinstance(model.get("sha256"), str):
-        raise ModelFileError(f"{meta_path}: 'model' must hold the file's sha256")
+    if not isinstance(model, dict) or not _is_sha256(model.get("sha256")):
+        raise ModelFileError(f"{meta_path}: 'model' must hold the file's sha256 (64 hex digits)")
+    external = model.get("external_data", {})
+    if not isinstance(external, dict) or not all(_is_sha256(v) for v in external.values()):
+        raise ModelFileError(f"{meta_path}: model.external_data must map file names to sha256 values")
     threshold = meta["decision_threshold"]
-    if not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
         raise ModelFileError(f"{meta_path}: decision_threshold must be a number in [0, 1], got {threshold!r}")
+    names = meta.get("measure_names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise ModelFileError(f"{meta_path}: measure_names must be a list of names, got {names!r:.60}")
+    preprocess_config(meta["preprocess"], meta_path)
     return meta
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
+def preprocess_config(value: Any, where: Any) -> PreprocessConfig:
+    """`model.json`'s `preprocess` as a `PreprocessConfig`, or `ModelFileError` saying what is wrong."""
+    from valgusml.errors import ConfigError
+    from valgusml.preprocess import PreprocessConfig
+
+    if not isinstance(value, dict):
+        raise ModelFileError(f"{where}: preprocess must be an object, got {value!r:.60}")
+    try:
+        return PreprocessConfig.from_dict(value)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{where}: preprocess: {exc}") from None
+
+
+def model_file_path(folder: str | Path, meta: Mapping[str, Any], name: Any = None) -> Path:
+    """The path of a file the folder's `model.json` names (`model.file` by default), refused unless it is a
+    plain file name inside the folder."""
+    folder = Path(folder)
+    name = meta["model"].get("file", MODEL_FILE) if name is None else name
+    inside = isinstance(name, str) and name and not Path(name).is_absolute()
+    path = folder / name if inside else folder
+    if not inside or folder.resolve() not in path.resolve().parents:
+        raise ModelFileError(f"{folder / META_FILE}: model.file {name!r} must name a file inside the folder")
+    return path
 
 
 def read_model_bytes(folder: str | Path, meta: Mapping[str, Any]) -> bytes:
     """The bytes of the folder's ONNX file, refused unless they hash to `model.json`'s sha256."""
-    model_path = Path(folder) / meta["model"].get("file", MODEL_FILE)
+    model_path = model_file_path(folder, meta)
     try:
         data = model_path.read_bytes()
     except OSError as exc:
@@ -97,12 +143,61 @@ def read_model_bytes(folder: str | Path, meta: Mapping[str, Any]) -> bytes:
     return data
 
 
+def read_external_data(folder: str | Path, meta: Mapping[str, Any]) -> dict[str, bytes]:
+    """The external data files `model.external_data` lists (name → sha256), read from the folder and checked."""
+    out = {}
+    for name, expected in meta["model"].get("external_data", {}).items():
+        path = model_file_path(folder, meta, name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"{path}: cannot read the model's external data ({exc.strerror or exc})") from None
+        if sha256_bytes(data) != expected:
+            raise ModelFileError(f"{path}: sha256 {sha256_bytes(data)[:12]}… does not match model.json's {expected[:12]}…")
+        out[name] = data
+    return out
+
+
+@contextmanager
+def external_session_folder(files: Mapping[str, bytes]) -> Iterator[str]:
+    """A private directory holding exactly the verified external data files: ONNX Runtime reads external data
+    from it (`session.model_external_initializers_file_folder_path`) instead of the working directory."""
+    with tempfile.TemporaryDirectory(prefix="valgusml-model-") as tmp:
+        for name, data in files.items():
+            target = Path(tmp) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        yield tmp
+
+
 def check_model_io(inputs: Sequence[str], outputs: Sequence[str], where: Any) -> None:
     """The ONNX graph's input and output names are the format's."""
     if set(inputs) != set(INPUT_NAMES) or set(outputs) != set(OUTPUT_NAMES):
         raise ModelFileError(
             f"{where}: model inputs {tuple(inputs)} / outputs {tuple(outputs)}; expected {INPUT_NAMES} / {OUTPUT_NAMES}"
         )
+
+
+def check_model_shapes(inputs: Mapping[str, Sequence[Any]], cfg: PreprocessConfig, n_measures: int, where: Any) -> None:
+    """The graph's fixed input sizes agree with `preprocess` (a window the graph cannot take would otherwise
+    surface as an ONNX Runtime shape error at predict time). Symbolic sizes (strings, None) are not checked."""
+    from valgusml.skeleton import CANONICAL_JOINTS
+
+    expected = {
+        "joints": (None, cfg.window, len(CANONICAL_JOINTS), 3),
+        "measures": (None, cfg.window, n_measures),
+        "mask": (None, cfg.window),
+    }
+    for name, want in expected.items():
+        shape = tuple(inputs.get(name, ()))
+        if len(shape) != len(want):
+            raise ModelFileError(f"{where}: model input {name} has rank {len(shape)}, expected {len(want)}")
+        for axis, (got, need) in enumerate(zip(shape, want, strict=True)):
+            if need is not None and isinstance(got, int) and got != need:
+                what = f"preprocess window {cfg.window}" if axis == 1 else f"size {need}"
+                raise ModelFileError(
+                    f"{where}: {what} does not fit the model's input {name} {list(shape)} (axis {axis} is {got})"
+                )
 
 
 def check_measure_names(meta: Mapping[str, Any], where: Any) -> None:

@@ -25,10 +25,14 @@ import onnxruntime as ort
 from valgusml.errors import InputError, ModelFileError
 from valgusml.labels import DEFICITS, LIMBS
 from valgusml.predictor.format import (
-    MODEL_FILE,
     OUTPUT_NAMES,
     check_measure_names,
     check_model_io,
+    check_model_shapes,
+    external_session_folder,
+    model_file_path,
+    preprocess_config,
+    read_external_data,
     read_metadata,
     read_model_bytes,
 )
@@ -39,6 +43,8 @@ from valgusml.skeleton import SKELETONS
 # Larger than any pixel or metre coordinate a pose estimator emits; beyond it float32 maths in the
 # normalisation (squares of distances) would overflow and turn into NaN probabilities.
 MAX_ABS_COORDINATE = 1e6
+# ONNX Runtime's session option naming where a graph's external data files are read from.
+EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 # Windows per ONNX call: bounds memory for very long recordings or large batches.
 DEFAULT_MAX_BATCH_WINDOWS = 256
 
@@ -64,19 +70,20 @@ class Predictor:
         folder: Path | None = None,
         max_batch_windows: int = DEFAULT_MAX_BATCH_WINDOWS,
     ) -> None:
-        from valgusml.preprocess import PreprocessConfig
+        from valgusml.preprocess import n_measures
 
         self._session = session
         self.metadata = metadata
         self.folder = folder
-        self.preprocess = PreprocessConfig.from_dict(metadata["preprocess"])
+        where = self.folder or "model"
+        self.preprocess = preprocess_config(metadata["preprocess"], where)
         self.decision_threshold = float(metadata["decision_threshold"])
         self.max_batch_windows = max(1, int(max_batch_windows))
-        where = self.folder or "model"
         check_model_io(
             [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()], where
         )
         check_measure_names(metadata, where)
+        check_model_shapes({i.name: i.shape for i in session.get_inputs()}, self.preprocess, n_measures(), where)
 
     @classmethod
     def load(
@@ -96,16 +103,20 @@ class Predictor:
         folder = Path(folder)
         meta = read_metadata(folder)
         data = read_model_bytes(folder, meta)
+        external = read_external_data(folder, meta)
+        options = options or session_options(threads)
         try:
-            # From the hashed bytes, not the path: what runs is exactly what was verified.
-            session = ort.InferenceSession(
-                data,
-                sess_options=options or session_options(threads),
-                providers=list(providers or ["CPUExecutionProvider"]),
-            )
+            # From the hashed bytes, not the path: what runs is exactly what was verified; external data only
+            # from a private copy of the verified files (never the working directory).
+            with external_session_folder(external) as private:
+                options.add_session_config_entry(EXTERNAL_DATA_FOLDER, private)
+                session = ort.InferenceSession(
+                    data, sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
+                )
         except Exception as exc:  # onnxruntime raises its own exception types for invalid graphs
-            model_path = folder / meta["model"].get("file", MODEL_FILE)
-            raise ModelFileError(f"{model_path}: ONNX Runtime cannot load the model ({exc})") from None
+            hint = (" (it refers to external data that model.json's model.external_data does not list with a "
+                    "sha256)" if "external data" in str(exc).lower() else "")
+            raise ModelFileError(f"{model_file_path(folder, meta)}: ONNX Runtime cannot load the model{hint} ({exc})") from None
         return cls(session, meta, folder, max_batch_windows=max_batch_windows)
 
     # -- properties --------------------------------------------------------------------------------------
@@ -138,6 +149,21 @@ class Predictor:
             for k, value in enumerate(self._session.run(list(OUTPUT_NAMES), feed)):
                 outs[k].append(value)
         return tuple(np.concatenate(o, axis=0) for o in outs)
+
+    def _check_outputs(self, valgus: np.ndarray, mechanism: np.ndarray) -> None:
+        """Probabilities a model gives must be probabilities: anything else is a broken model file, not an
+        answer (a model giving p = 7 would otherwise be reported as valgus)."""
+        for name, value in (("valgus_probability", valgus), ("mechanism_probabilities", mechanism)):
+            with np.errstate(invalid="ignore"):
+                bad = np.isfinite(value) & ((value < -1e-6) | (value > 1 + 1e-6))
+            if bad.any():
+                raise ModelFileError(
+                    f"{self.folder or 'model'}: the model gave {name} {float(value[bad][0]):g}, outside [0, 1]; "
+                    "the model file is broken"
+                )
+        sums = mechanism.sum(axis=-1)
+        if (np.isfinite(sums) & (np.abs(sums - 1.0) > 1e-3)).any():
+            raise ModelFileError(f"{self.folder or 'model'}: the model's mechanism probabilities do not sum to 1")
 
     def predict(
         self,
@@ -182,6 +208,7 @@ class Predictor:
         valgus_w, mechanism_w, severity_w = self.run_windows(
             model_input.joints, model_input.measures, model_input.mask
         )
+        self._check_outputs(valgus_w, mechanism_w)
         per_window = dict(zip(OUTPUT_NAMES, (valgus_w, mechanism_w, severity_w), strict=True))
         aggregated = aggregate_windows(
             per_window, model_input.sequence_index, model_input.mask, n_sequences=len(canonical)
