@@ -46,3 +46,26 @@ def test_recording_plot_writes_one_png_atomically(tmp_path):
                 {"start_s": 1.0, "end_s": 3.0, "valgus_probability": {"left": 0.4, "right": 0.1}}]
     path = recording_plot(times, fppa, timeline, 0.5, tmp_path / "r.png", title="t")
     assert path.read_bytes()[:4] == b"\x89PNG" and [p.name for p in tmp_path.iterdir()] == ["r.png"]
+
+
+def test_evaluation_report_draws_example_recordings_with_the_predict_plot(tiny_predictor_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from valgusml.evaluation.evaluate import _example_recordings
+    from valgusml.evaluation.report import make_plots
+    from valgusml.export.example import example_keypoints
+    from valgusml.predictor import Predictor
+    from valgusml.sequence import KeypointSequence
+
+    def labelled(valgus: float, sid: str) -> KeypointSequence:
+        limb = {"valgus": bool(valgus), "mechanism": "hip_weakness" if valgus else "none",
+                "severity_deg": 15.0 * valgus, "contributions": {}}
+        return KeypointSequence(example_keypoints("halpe26", seconds=2.0, fps=30.0, valgus=valgus), "halpe26", 30.0,
+                                id=sid, task="bilateral_squat", labels={"left": limb, "right": dict(limb)})
+
+    model = SimpleNamespace(predictor=Predictor.load(tiny_predictor_dir))
+    examples = _example_recordings(model, [labelled(0.0, "a"), labelled(1.0, "b")])
+    assert [e[1].id for e in examples] == ["b", "a"]
+    result = SimpleNamespace(labels=SimpleNamespace(valgus=np.zeros((2, 2))), results={})
+    figures = make_plots(result, tmp_path, examples=examples)
+    assert [p.name for p in figures.values()] == ["recording_0.png", "recording_1.png"]

@@ -53,6 +53,26 @@ def build_baselines(cfg: DictConfig) -> dict[str, Any]:
 # -- the evaluation ----------------------------------------------------------------------------------------
 
 
+def _example_recordings(model: Any, sequences: list) -> list[tuple[str, Any, Any]]:
+    """The held-out recording with the most severe labelled valgus and one without valgus, predicted by the
+    exported model (the report draws them as `valgusml predict --plot` does); none for a checkpoint."""
+    predictor = getattr(model, "predictor", None)
+    labelled = [s for s in sequences if s.labels]
+    if predictor is None or not labelled:
+        return []
+
+    def severity(seq: Any) -> float:
+        return max(float(seq.labels[limb]["severity_deg"]) if seq.labels[limb]["valgus"] else -1.0
+                   for limb in ("left", "right"))
+
+    worst = max(labelled, key=severity)
+    picks = [("most severe labelled valgus", worst)]
+    clean = next((s for s in labelled if severity(s) < 0), None)
+    if clean is not None:
+        picks.append(("no labelled valgus", clean))
+    return [(f"{caption}: {seq.id} ({seq.task})", seq, predictor.predict(seq)) for caption, seq in picks]
+
+
 def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate as configured. Returns `{"result", "report", "robustness", "mlflow_run_id"}`."""
     from valgusml.data import open_dataset
@@ -98,7 +118,8 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     robustness = None
     if cfg.robustness.enabled:
         robustness = run_robustness(cfg, result, data_dir, test)
-    report = write_report(result, cfg.report_dir, robustness=robustness, title=cfg.get("title") or _title(origin))
+    report = write_report(result, cfg.report_dir, robustness=robustness, title=cfg.get("title") or _title(origin),
+                          examples=_example_recordings(model, test))
     mlflow_run_id = None
     if cfg.mlflow.enabled:
         from valgusml.evaluation.mlflow_log import log_evaluation

@@ -16,14 +16,11 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from valgusml.evaluation.metrics import ECE_BINS, ece_bin_index  # noqa: E402
 from valgusml.labels import MECHANISM_SHORT_NAMES, MECHANISMS  # noqa: E402
+from valgusml.viz.plots import save_figure  # noqa: E402  (one writer for the report and `predict --plot`)
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def confusion_matrix_plot(confusion: np.ndarray, title: str, path: Path) -> Path:

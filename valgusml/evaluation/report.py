@@ -10,6 +10,7 @@ import html
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,18 @@ def figure_html(path: Path, caption: str) -> str:
     )
 
 
-def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame | None = None) -> dict[str, Path]:
-    """Every figure of the report, written under `out_dir/plots/`; returns caption → path."""
+def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame | None = None,
+               examples: Sequence[tuple[str, Any, Any]] = ()) -> dict[str, Path]:
+    """Every figure of the report, written under `out_dir/plots/`; returns caption → path. `examples`
+    (caption, sequence, Prediction) are drawn with `valgusml.viz.plots.prediction_plot`, the figure
+    `valgusml predict --plot` writes."""
+    from valgusml.viz.plots import prediction_plot
+
     plot_dir = Path(out_dir) / "plots"
     figures: dict[str, Path] = {}
+    for k, (caption, seq, prediction) in enumerate(examples):
+        figures[f"Example recording: {caption}"] = prediction_plot(seq, prediction, plot_dir / f"recording_{k}.png",
+                                                                   title=caption)
     truth = result.labels.valgus.ravel()
     curves = {name: (truth, r.scores.valgus_probability.ravel()) for name, r in result.results.items()}
     if not result.results:
@@ -117,11 +126,12 @@ def write_report(
     robustness: pd.DataFrame | None = None,
     cv: pd.DataFrame | None = None,
     title: str = "valgusml evaluation",
+    examples: Sequence[tuple[str, Any, Any]] = (),
 ) -> Path:
     """Write plots, tables (CSV/JSON) and `report.html` into `out_dir`; returns the HTML path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figures = make_plots(result, out_dir, robustness)
+    figures = make_plots(result, out_dir, robustness, examples)
     comparison = result.comparison_table()
     comparison.to_csv(out_dir / "comparison.csv", index=False)
     result.comparison_table(formatted=False).to_csv(out_dir / "comparison_values.csv", index=False)
