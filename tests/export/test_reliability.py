@@ -190,3 +190,99 @@ def test_outputs_out_of_range_are_a_model_file_error(predictor, squat, monkeypat
     monkeypatch.setattr(predictor, "run_windows", broken)
     with pytest.raises(ModelFileError, match=r"valgus_probability .*7.* outside \[0, 1\]"):
         predictor.predict(squat, fps=60.0)
+
+
+# -- defect 3: answers to input that is not what it claims are never silent --------------------------------
+SANITY_WORDS = ("y axis points up", "not an upright person", "implausible scale", "degenerate", "upside down",
+                "3D body size")
+
+
+def _sanity_warnings(prediction) -> list[str]:
+    return [w for w in prediction.warnings if any(word in w for word in SANITY_WORDS)]
+
+
+def test_ordinary_input_gets_no_sanity_warning(predictor, squat):
+    from valgusml.io.samples import squat_3d
+
+    assert _sanity_warnings(predictor.predict(squat, fps=60.0)) == []
+    assert _sanity_warnings(predictor.predict(squat_3d(60, 30.0))) == []
+    import warnings
+
+    import valgusml.io
+
+    for name in ("squat.trc", "squat_coco17.json", "squat_mediapipe.csv", "squat_openpose"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # assumed fps and the like
+            seq = valgusml.io.read(SAMPLES / name)
+        assert _sanity_warnings(predictor.predict(seq)) == [], name
+
+
+def test_all_joints_at_one_point_is_refused(predictor, squat):
+    with pytest.raises(InputError, match="all joints are at one point in every frame"):
+        predictor.predict(np.zeros_like(squat) + 321.0, fps=60.0)
+
+
+def test_y_up_image_is_named(predictor, squat):
+    flipped = squat.copy()
+    flipped[..., 1] = 1080.0 - flipped[..., 1]
+    assert any("y axis points up" in w for w in predictor.predict(flipped, fps=60.0).warnings)
+
+
+def test_pixels_with_an_extra_zero_z_are_refused(predictor, squat):
+    with pytest.raises(InputError, match=r"third coordinate \(z, up\) is constant"):
+        predictor.predict(np.concatenate([squat, np.zeros_like(squat[..., :1])], axis=-1), fps=60.0)
+
+
+def test_world_xy_passed_as_2d_is_named(predictor):
+    from valgusml.io.samples import squat_3d
+
+    world = squat_3d(90, 30.0)
+    top_view = world.replace(keypoints=world.keypoints[..., :2])
+    warnings = predictor.predict(top_view).warnings
+    assert any("not an upright person" in w or "y axis points up" in w for w in warnings), warnings
+
+
+def test_tiny_scale_is_rescaled_and_named(predictor, squat):
+    p0 = predictor.predict(squat, fps=60.0).valgus_probability
+    tiny = predictor.predict(squat * 1e-6, fps=60.0)
+    assert any("implausible scale" in w for w in tiny.warnings)
+    assert tiny.valgus_probability == pytest.approx(p0, abs=0.02)
+
+
+def _hypothesis():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    return HealthCheck, given, settings, st
+
+
+HealthCheck, given, settings, st = _hypothesis()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(exponent=st.floats(min_value=-9.0, max_value=9.0))
+def test_any_scale_gives_the_same_answer_or_says_why(predictor, squat, exponent):
+    p0 = predictor.predict(squat, fps=60.0).valgus_probability
+    try:
+        out = predictor.predict(squat.astype(np.float64) * 10.0**exponent, fps=60.0)
+    except InputError as exc:
+        assert "beyond" in str(exc) or "one point" in str(exc)
+        return
+    assert abs(out.valgus_probability - p0) < 0.05 or any("scale" in w for w in out.warnings)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    shape=st.tuples(st.integers(0, 40), st.sampled_from([0, 1, 17, 20, 26, 33]), st.integers(0, 4)),
+    seed=st.integers(0, 3),
+)
+def test_any_shape_is_answered_or_refused_with_input_error(predictor, shape, seed):
+    from valgusml.skeleton import SKELETONS
+
+    keypoints = np.random.default_rng(seed).normal(500.0, 80.0, size=shape).astype(np.float32)
+    skeleton = next((name for name, s in SKELETONS.items() if s.n_joints == shape[1]), "halpe26")
+    try:
+        out = predictor.predict(keypoints, skeleton=skeleton, fps=30.0)
+    except InputError:
+        return
+    assert 0.0 <= out.valgus_probability <= 1.0

@@ -37,6 +37,7 @@ from valgusml.predictor.format import (
     read_model_bytes,
 )
 from valgusml.predictor.results import Prediction, make_prediction
+from valgusml.predictor.sanity import check_input
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS
 
@@ -200,10 +201,12 @@ class Predictor:
         if len(confidences) != len(items):
             raise InputError(f"confidence has {len(confidences)} entries for {len(items)} recordings")
         # Mapped to the canonical skeleton once: preprocessing and the (lazy) summary measures share it.
-        canonical = [
-            _as_sequence(item, skeleton, fps, conf, where=f"recording {i}: " if len(items) > 1 else "").to_canonical()
-            for i, (item, conf) in enumerate(zip(items, confidences, strict=True))
-        ]
+        canonical, sanity_notes = [], []
+        for i, (item, conf) in enumerate(zip(items, confidences, strict=True)):
+            where = f"recording {i}: " if len(items) > 1 else ""
+            seq, notes = check_input(_as_sequence(item, skeleton, fps, conf, where=where).to_canonical(), where)
+            canonical.append(seq)
+            sanity_notes.append(notes)
         model_input = prepare_many(canonical, self.preprocess)
         valgus_w, mechanism_w, severity_w = self.run_windows(
             model_input.joints, model_input.measures, model_input.mask
@@ -226,7 +229,7 @@ class Predictor:
                     *values,
                     decision_threshold=self.decision_threshold,
                     canonical=seq,
-                    warnings=model_input.warnings[i],
+                    warnings=sanity_notes[i] + model_input.warnings[i],
                     timeline=self._timeline(rows, model_input, valgus_w, mechanism_w),
                 )
             )
