@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -165,3 +166,32 @@ def test_mlflow_models_serve_answers_http(logged, stop_process):
     finally:
         stop_process(proc, timeout=15)
         proc.stdout.close()
+
+
+def test_rest_refusal_is_a_400_with_valgusml_message(logged):
+    """A request valgusml refuses reaches the client as HTTP 400 with valgusml's own message, no stack trace
+    (issue 13); `invocations` is what `mlflow models serve` runs for each request."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import invocations
+
+    model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/1")
+    _, example = signature_and_example()
+    body = json.dumps({"dataframe_records": [{"keypoints": example["keypoints"][0], "fps": 1e-7}]})
+    with pytest.raises(MlflowException) as caught:
+        invocations(body, "application/json", model, model.metadata.get_input_schema())
+    assert caught.value.get_http_status_code() == 400
+    assert re.search(r"valgusml: (input 0: )?fps 1e-07 is outside \[1, 10000\]", caught.value.message)
+    assert "Traceback" not in json.dumps(json.loads(caught.value.serialize_as_json()))
+
+
+def test_rest_compact_payload_gives_the_same_answer(logged):
+    import numpy as np
+
+    from valgusml.export.pyfunc import encode_array
+
+    model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/1")
+    _, example = signature_and_example()
+    keypoints = np.asarray(example["keypoints"][0], dtype=np.float32)
+    nested = model.predict(example)
+    compact = model.predict(__import__("pandas").DataFrame([{"keypoints_npy": encode_array(keypoints), "fps": 30.0}]))
+    assert compact["valgus_probability"].iloc[0] == pytest.approx(nested["valgus_probability"].iloc[0], abs=1e-6)

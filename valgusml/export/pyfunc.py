@@ -187,10 +187,10 @@ def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.Da
     inputs = Schema(
         [
             ColSpec(Array(Array(Array(DataType.double))), "keypoints", required=False),
-            ColSpec(DataType.string, "keypoints_npy", required=False),
             ColSpec(DataType.string, "skeleton", required=False),
             ColSpec(DataType.double, "fps", required=False),
             ColSpec(Array(Array(DataType.double)), "confidence", required=False),
+            ColSpec(DataType.string, "keypoints_npy", required=False),
             ColSpec(DataType.string, "confidence_npy", required=False),
         ]
     )
