@@ -79,7 +79,9 @@ def test_limited_dorsiflexion_squats_shallower_with_early_heel_rise():
     assert mean_measure("limited_dorsiflexion", task, "peak_knee_flexion_deg") < mean_measure("none", task, "peak_knee_flexion_deg") - 5
     assert mean_measure("limited_dorsiflexion", task, "peak_shank_tilt_deg") < mean_measure("none", task, "peak_shank_tilt_deg") - 3
     assert mean_measure("limited_dorsiflexion", task, "peak_heel_rise") > mean_measure("none", task, "peak_heel_rise") + 0.01
-    assert mean_measure("limited_dorsiflexion", task, "heel_rise_onset_s") < mean_measure("none", task, "heel_rise_onset_s")
+    # Heels rise before the deepest point (healthy heels rarely rise at all: no onset to compare with).
+    healthy_onset = mean_measure("none", task, "heel_rise_onset_s")
+    assert mean_measure("limited_dorsiflexion", task, "heel_rise_onset_s") < (0.0 if np.isnan(healthy_onset) else healthy_onset)
     assert mean_measure("limited_dorsiflexion", task, "peak_trunk_lean_sagittal_deg") > mean_measure("none", task, "peak_trunk_lean_sagittal_deg") + 3
     assert mean_measure("limited_dorsiflexion", task, "foot_progression_deg") > mean_measure("none", task, "foot_progression_deg") + 3
     # Valgus near the bottom: the peak comes with the deepest frames.

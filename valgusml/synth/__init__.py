@@ -5,12 +5,13 @@
     seqs = list(generate_sequences(cfg, range(3)))          # in memory
 
 Modules: `config` (the typed config and its checks), `presets` (preset → config: `generator_config`), `athletes` (traits), `tasks` (movement programmes), `mechanisms` (deficit
-signatures), `kinematics` (joints), `observation` (camera, pose-estimator error, layouts), `generator`.
+signatures), `kinematics` (joints), `observation` (camera, layouts), `estimators` (pose-estimator families),
+`generator`, `analysis` (the sampled answers, kept apart from the data).
 """
 
 from valgusml.synth.config import TASKS, GeneratorConfig
 from valgusml.synth.dataset import generate_dataset
-from valgusml.synth.generator import generate_sequences
+from valgusml.synth.generator import generate_sequences, generate_with_analysis
 from valgusml.synth.presets import generator_config, load_preset, preset_names
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "GeneratorConfig",
     "generate_dataset",
     "generate_sequences",
+    "generate_with_analysis",
     "generator_config",
     "load_preset",
     "preset_names",

@@ -70,15 +70,26 @@ class Athlete:
     side: str
     activation: np.ndarray  # (2, 4): per limb, per deficit (DEFICITS order), severity x share x side
     effects: dict[str, float]  # this athlete's signature sizes at full activation
+    # Time profile of each signature (healthy, then DEFICITS): onset and exponent of its load drive.
+    drive_onset: np.ndarray = field(default_factory=lambda: np.zeros(5))
+    drive_exponent: np.ndarray = field(default_factory=lambda: np.ones(5))
+    adductor_start_fraction: float = 0.4
+    pronation_static_fraction: float = 0.3
+    dorsiflexion_margin_deg: float = 0.0
     hard_negatives: tuple[str, ...] = ()
     estimator_offsets_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
-    def describe(self) -> dict:
-        """JSON-friendly traits, recorded in every sequence's meta."""
+    def observable(self) -> dict:
+        """Traits a camera or a clinician sees without knowing the answer: the only athlete facts recorded in a
+        sequence's meta. The deficit profile stays out of it (see `profile`)."""
+        return {"sex": self.sex, "height_m": round(self.height_m, 4), "mass_kg": round(self.mass_kg, 2)}
+
+    def profile(self) -> dict:
+        """The sampled deficit profile and the hidden traits behind it, for analysis only: written to the
+        dataset's analysis files (`valgusml.synth.analysis`), never into `seq.meta` (a model must not see it)."""
         return {
-            "sex": self.sex,
-            "height_m": round(self.height_m, 4),
-            "mass_kg": round(self.mass_kg, 2),
+            "athlete_id": self.id,
+            **self.observable(),
             "dominant_mechanism": self.mechanism,
             "shares": {k: round(v, 4) for k, v in self.shares.items()},
             "severity": round(self.severity, 4),
@@ -156,28 +167,28 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     squat_depth = uniform(rng, acfg.squat_depth_deg)
     trunk_lean = uniform(rng, acfg.trunk_lean_deg)
 
-    flags = rng.random(len(HARD_NEGATIVES))  # drawn always: keeps the stream layout fixed
+    flags = rng.random(len(HARD_NEGATIVES))
     valgum = uniform(rng, hcfg.genu_valgum_deg)
     deep = uniform(rng, hcfg.deep_squat_depth_deg)
-    hard: list[str] = []
-    if mechanism == "none":
-        for name, u in zip(HARD_NEGATIVES, flags, strict=True):
-            if u < getattr(hcfg, name):
-                hard.append(name)
-        if "narrow_stance" in hard and "wide_stance" in hard:
-            hard.remove("wide_stance")
-        if "deep_squat" in hard:
-            squat_depth = deep
-        if "wide_stance" in hard:
-            stance *= 1.5
-        if "narrow_stance" in hard:
-            stance *= 0.72
-        if "toe_out" in hard:
-            progression = progression + 12.0
-        if "trunk_lean" in hard:
-            trunk_lean += 15.0
-        if "genu_valgum" in hard:
-            structural = valgum + rng.normal(0.0, 0.5, 2)
+    valgum_sides = rng.normal(0.0, 0.5, 2)
+    # Drawn for every athlete whatever the deficit: an unusual posture says nothing about the class.
+    hard = [name for name, u in zip(HARD_NEGATIVES, flags, strict=True) if u < getattr(hcfg, name)]
+    if "narrow_stance" in hard and "wide_stance" in hard:
+        hard.remove("wide_stance")
+    if "deep_squat" in hard:
+        squat_depth = deep
+    if "wide_stance" in hard:
+        stance *= 1.5
+    if "narrow_stance" in hard:
+        stance *= 0.72
+    if "toe_out" in hard:
+        progression = progression + 12.0
+    if "trunk_lean" in hard:
+        trunk_lean += 15.0
+    if "genu_valgum" in hard:
+        structural = valgum + valgum_sides
+    onset = rng.uniform(*mcfg.drive_onset, 5)
+    exponent = rng.uniform(*mcfg.drive_exponent, 5)
 
     offsets = rng.standard_normal((len(OFFSET_GROUPS), 3))
     offsets /= np.linalg.norm(offsets, axis=1, keepdims=True)
@@ -210,6 +221,11 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
         side=side,
         activation=activation,
         effects=effects,
+        drive_onset=onset,
+        drive_exponent=exponent,
+        adductor_start_fraction=uniform(rng, mcfg.adductor_start_fraction),
+        pronation_static_fraction=uniform(rng, mcfg.pronation_static_fraction),
+        dorsiflexion_margin_deg=uniform(rng, acfg.dorsiflexion_margin_deg),
         hard_negatives=tuple(hard),
         estimator_offsets_m=offsets,  # direction x position in the configured range; scaled by the noise config
     )

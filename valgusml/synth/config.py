@@ -62,6 +62,10 @@ class AthleteConfig:
     trunk_lean_deg: Range = _range(0.0, 8.0)  # personal forward-lean style
     rep_duration_s: Range = _range(2.0, 4.0)
     fatigue_sensitivity: Range = _range(0.0, 1.0)
+    # Healthy heel rise: a squat uses the lunge range minus this margin before the heels lift (per athlete);
+    # with normal range (36-45 deg) about one healthy bilateral squat in five lifts the heels (design choice:
+    # no study gives the share; heel lift is a common compensation in deep squats).
+    dorsiflexion_margin_deg: Range = _range(-6.0, 6.0, signed=True)
 
 
 @dataclass
@@ -89,9 +93,16 @@ class MechanismConfig:
     hip_swivel_deg: Range = _range(11.0, 17.0)
     hip_trunk_lean_deg: Range = _range(3.0, 8.0)  # lean over the stance leg
     hip_fatigue_gain: float = 0.5  # relative growth of the hip signature at full fatigue
+    fatigue_gain: float = 0.2  # the same for every other signature, healthy variation included
+    # Time profiles, drawn per athlete and signature from ONE distribution (healthy included), so the shape of
+    # the curve that turns load into a signature says nothing about the class: drive = clip((x - onset) /
+    # (1 - onset), 0, 1) ** exponent, with x the load (or depth) of the moment; then a gain per rep.
+    drive_onset: Range = _range(0.0, 0.35)
+    drive_exponent: Range = _range(0.5, 2.2)
+    rep_gain_sd: float = 0.12  # relative sd of each signature's size from rep to rep
     # adductor/TFL
     adductor_swivel_deg: Range = _range(10.0, 15.0)
-    adductor_start_fraction: float = 0.45  # share of the pull already present standing / at shallow depth
+    adductor_start_fraction: Range = _range(0.15, 0.6)  # share of the pull already present standing / shallow
     adductor_stance_narrowing: float = 0.3  # relative narrowing of the stance at full severity
     adductor_pelvic_drop_factor: float = 0.35  # normal drop is multiplied by 1 - factor*activation
     # pronation
@@ -99,9 +110,9 @@ class MechanismConfig:
     pronation_rearfoot_eversion_deg: Range = _range(10.0, 15.0)
     pronation_tibial_rotation_deg: Range = _range(12.0, 18.0)  # carried into the knee swivel
     pronation_foot_abduction_deg: Range = _range(3.0, 8.0)
+    pronation_static_fraction: Range = _range(0.2, 0.5)  # of the foot signs, already there in quiet stance
     # limited dorsiflexion
     limited_dorsiflexion_rom_deg: Range = _range(22.0, 32.0)  # < 36 deg weight-bearing lunge
-    squat_dorsiflexion_margin_deg: float = 8.0  # a squat uses the lunge range minus this
     dorsiflexion_depth_loss: float = 0.8  # knee flexion given up per degree of excess shank-tilt demand
     dorsiflexion_swivel_per_deg: float = 1.1  # knee swivel per degree of excess demand at full severity
     dorsiflexion_swivel_max_deg: float = 16.0
@@ -111,7 +122,8 @@ class MechanismConfig:
 
 @dataclass
 class HardNegativeConfig:
-    """Healthy (`none`) athletes that look unusual without valgus, each flag drawn independently."""
+    """Unusual postures drawn for ANY athlete, independently of the deficit (each flag on its own): an unusual
+    posture must not mean "healthy" (or "deficit") in the data."""
 
     deep_squat: float = 0.2
     wide_stance: float = 0.15
@@ -147,6 +159,26 @@ class TaskConfig:
     running_stride_s: Range = _range(0.64, 0.76)
     depth_rep_variation: float = 0.06  # relative sd of depth from rep to rep
     tempo_variation: float = 0.1  # relative sd of the rep duration between trials
+    # Clip structure (squats, single-leg squats, step-downs): reps, standing before/after, pauses, tempo.
+    reps: Range = _range(1.0, 5.0)  # whole reps, uniform over the integers (at most MAX_REPS)
+    standing_before_s: Range = _range(0.2, 2.0)
+    standing_after_s: Range = _range(0.2, 2.0)
+    descent_fraction: Range = _range(0.35, 0.65)  # share of a rep spent going down
+    rep_tempo_variation: float = 0.12  # relative sd of a rep's duration within a clip
+    bottom_pause_s: Range = _range(0.0, 0.5)
+    between_pause_s: Range = _range(0.0, 1.2)
+    partial_return_probability: float = 0.3  # between reps the athlete does not stand fully up
+    # Gait: treadmill (in place) or overground, walking along the facing direction through the scene.
+    gait_duration_s: Range = _range(3.0, 10.0)
+    overground_probability: float = 0.6
+    # Within-clip variation, independent of the deficit.
+    weight_shift_sd: float = 0.08  # bilateral tasks: relative load difference between the limbs
+    sway_mm: Range = _range(3.0, 15.0)  # slow lateral sway of the pelvis
+    knee_wobble_deg: Range = _range(0.3, 2.5)  # medial-lateral knee wobble under load
+    fatigue_rate: Range = _range(0.0, 0.6)  # fatigue gained over one clip
+    # Drop jumps: valgus that appears in the push-off as the heels rise (scored phase: the landing only).
+    pushoff_valgus_probability: float = 0.4
+    pushoff_valgus_deg: Range = _range(3.0, 14.0)
 
 
 @dataclass
@@ -173,17 +205,32 @@ class ObservationConfig:
     dims: int = 2  # 2: image pixels through a pinhole camera; 3: world metres (z up)
     skeleton: str = "halpe26"
     fps_choices: tuple[float, ...] = (25.0, 30.0, 50.0, 60.0, 100.0, 120.0)
-    duration_s: Range = _range(2.8, 3.2)
+    duration_s: Range = _range(2.0, 20.0)  # clip length bounds: the clip structure sets the length within them
+
+
+VIEW_BANDS: dict[str, tuple[float, float]] = {  # |yaw| of each view family, degrees (0 = camera in front)
+    "front": (0.0, 25.0),
+    "oblique": (25.0, 65.0),
+    "side": (65.0, 115.0),
+    "rear": (115.0, 180.0),
+}
 
 
 @dataclass
 class CameraConfig:
-    yaw_deg: Range = _range(0.0, 45.0)  # either side of frontal
-    pitch_deg: Range = _range(-5.0, 5.0, signed=True)
-    height_m: Range = _range(0.8, 1.3)
+    """Where the camera stands. Yaw is signed around the athlete (0 in front, +-180 behind); its magnitude
+    is drawn by view family (`views`: weights over `VIEW_BANDS`), uniformly within the family's band and
+    `yaw_deg`; families whose band misses `yaw_deg` are skipped."""
+
+    yaw_deg: Range = _range(0.0, 45.0)  # bounds on |yaw|
+    views: dict[str, float] = field(default_factory=lambda: {"front": 1.0})
+    pitch_deg: Range = _range(-5.0, 5.0, signed=True)  # extra tilt beyond aiming at the athlete
+    height_m: Range = _range(0.8, 1.3)  # floor tripods (0.3 m) to raised wall mounts (2.5 m)
     horizontal_fov_deg: Range = _range(45.0, 70.0)
     fill_fraction: Range = _range(0.55, 0.85)  # athlete height / image height; sets the distance
     resolutions: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (1080, 1920), (720, 1280))
+    distortion_probability: float = 0.0  # share of cameras with radial lens distortion (phones, action cams)
+    distortion_k1: Range = _range(-0.25, 0.05, signed=True)  # radial coefficient on normalised coordinates
 
 
 @dataclass
@@ -207,8 +254,11 @@ class NoiseConfig:
     dropout_nan_fraction: float = 0.3  # dropped points emitted as NaN (else as a low-confidence guess)
     dropout_confidence: Range = _range(0.0, 0.25)
     confidence: Range = _range(0.65, 1.0)
-    swap_probability: float = 0.03  # per sequence: a burst of left/right leg swaps
+    swap_probability: float = 0.03  # per sequence: a burst of left/right leg swaps (x the family's rate)
     swap_burst_s: Range = _range(0.05, 0.3)
+    # Pose-estimator families (`valgusml.synth.estimators.FAMILIES`), drawn per sequence by these weights;
+    # each scales the values above its own way and adds its bias, smoothing, swaps and outliers.
+    families: dict[str, float] = field(default_factory=lambda: {"rtmpose": 1.0})
 
 
 @dataclass
@@ -359,6 +409,15 @@ def validate(cfg: GeneratorConfig) -> GeneratorConfig:
     _check_probabilities("mechanisms.probabilities", cfg.mechanisms.probabilities, MECHANISMS, complete=False)
     _check_probabilities("mechanisms.side_probabilities", cfg.mechanisms.side_probabilities, SIDES, complete=False)
     _check_probabilities("tasks.probabilities", cfg.tasks.probabilities, TASKS, complete=False)
+    _check_probabilities("camera.views", cfg.camera.views, tuple(VIEW_BANDS), complete=False)
+    from valgusml.synth.estimators import FAMILIES
+
+    _check_probabilities("noise.families", cfg.noise.families, tuple(FAMILIES), complete=False)
+    lo, hi = cfg.camera.yaw_deg
+    if not any(w > 0 and b_lo <= hi and lo <= b_hi for v, w in cfg.camera.views.items() for b_lo, b_hi in [VIEW_BANDS[v]]):
+        raise ConfigError(f"config key 'camera.views': no view family with weight > 0 overlaps camera.yaw_deg {cfg.camera.yaw_deg}")
+    if cfg.tasks.reps[0] < 1 or cfg.tasks.reps[1] > 8:
+        raise ConfigError(f"config key 'tasks.reps' must lie in [1, 8], got {cfg.tasks.reps}")
     if cfg.tasks.trials_per_athlete < 1:
         raise ConfigError(f"config key 'tasks.trials_per_athlete' must be >= 1, got {cfg.tasks.trials_per_athlete}")
     lo, hi = cfg.mechanisms.dominant_share
@@ -385,8 +444,8 @@ def validate(cfg: GeneratorConfig) -> GeneratorConfig:
         raise ConfigError(f"config key 'observation.fps_choices' must be a non-empty list of fps > 0, got {obs.fps_choices}")
     if obs.duration_s[0] <= 0.5:
         raise ConfigError(f"config key 'observation.duration_s' must exceed 0.5 s, got {obs.duration_s}")
-    if cfg.camera.yaw_deg[1] > 89 or abs(cfg.camera.pitch_deg[0]) > 45 or abs(cfg.camera.pitch_deg[1]) > 45:
-        raise ConfigError("config key 'camera.yaw_deg'/'camera.pitch_deg' out of range (|yaw| < 89, |pitch| <= 45)")
+    if cfg.camera.yaw_deg[1] > 180 or abs(cfg.camera.pitch_deg[0]) > 45 or abs(cfg.camera.pitch_deg[1]) > 45:
+        raise ConfigError("config key 'camera.yaw_deg'/'camera.pitch_deg' out of range (|yaw| <= 180, |pitch| <= 45)")
     if not cfg.camera.resolutions or any(len(r) != 2 or min(r) < 16 for r in cfg.camera.resolutions):
         raise ConfigError(f"config key 'camera.resolutions' must list [width, height] pairs, got {cfg.camera.resolutions}")
     if cfg.camera.fill_fraction[1] > 1.0 or cfg.camera.fill_fraction[0] <= 0:

@@ -25,6 +25,7 @@ from valgusml.data.format import (
     write_shard,
 )
 from valgusml.errors import ConfigError, FormatError
+from valgusml.synth.analysis import write_analysis
 from valgusml.synth.config import GeneratorConfig, validate
 from valgusml.synth.generator import GENERATOR_VERSION, checked_sequences
 
@@ -38,7 +39,9 @@ def shard_plan(cfg: GeneratorConfig, shard_size: int) -> list[range]:
 
 
 def _shard_job(cfg: GeneratorConfig, out: str, shard: int, athletes: tuple[int, int]) -> tuple[int, int]:
-    seqs = list(checked_sequences(cfg, range(*athletes)))
+    pairs = list(checked_sequences(cfg, range(*athletes)))
+    write_analysis(out, shard, [row for _, row in pairs])  # before the shard: its marker says "done"
+    seqs = [seq for seq, _ in pairs]
     write_shard(out, shard, seqs)
     return shard, len(seqs)
 

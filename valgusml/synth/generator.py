@@ -17,61 +17,39 @@ from valgusml.sequence import KeypointSequence
 from valgusml.synth.athletes import FLOAT, sample_athlete
 from valgusml.synth.config import GeneratorConfig, validate
 from valgusml.synth.labelling import simulate_and_label
-from valgusml.synth.observation import (
-    AIM_HEIGHT_FRACTION,
-    estimator_noise,
-    layout_index,
-    project,
-    sample_camera,
-    swap_index,
-)
+from valgusml.synth.observation import observe_points, swap_index
 from valgusml.synth.simulation import BATCH, Simulated, layout_columns
 from valgusml.synth.tasks import Trial, sample_trial
 
-GENERATOR_VERSION = 2  # bump whenever the same config gives different sequences
+GENERATOR_VERSION = 3  # bump whenever the same config gives different sequences
 
 
 def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simulated, dict, dict]]) -> list[KeypointSequence]:
-    """Emit a batch of simulated trials as sequences: estimator error, camera, layout."""
+    """Emit a batch of simulated trials as sequences: estimator family, camera, layout (`observe_points`)."""
     obs = cfg.observation
-    index, columns = layout_index(obs.skeleton), layout_columns(obs.skeleton)
-    n, K = len(trials), len(index)
+    columns = layout_columns(obs.skeleton)
+    n, K = len(trials), len(columns)
     T = max(t.n_frames for t in trials)
     world = np.zeros((n, T, K, 3), dtype=FLOAT)
     for i, (sim, _, _) in enumerate(results):
         np.take(sim.joints, columns, axis=1, out=world[i, : len(sim.joints)])  # only what the layout emits
-    cameras = [sample_camera(cfg, t.rng, t.athlete.height_m) for t in trials] if obs.dims == 2 else None
-    if cfg.noise.enabled:
-        error, confidence, as_nan, swap = estimator_noise(cfg, trials, T, index)
-        world += error
-    else:
-        confidence = np.ones((n, T, K), dtype=np.float32)
-        as_nan = swap = None
-    if cameras is not None:
-        points = project(world, cameras, np.array([AIM_HEIGHT_FRACTION * t.athlete.height_m for t in trials]))
-    else:
-        points = world
-    if as_nan is not None:
-        points[as_nan] = np.nan
-        confidence[as_nan] = 0.0
-    points = points.astype(np.float32, copy=False)
+    points, confidence, swap, cameras, families = observe_points(cfg, trials, world)
     flip = swap_index(obs.skeleton)
     out = []
     for i, (trial, (_sim, labels, measured)) in enumerate(zip(trials, results, strict=True)):
         kp, conf = points[i, : trial.n_frames], confidence[i, : trial.n_frames]
-        swapped = 0
-        if swap is not None and swap[i].any():
-            rows = swap[i, : trial.n_frames]
+        rows = swap[i, : trial.n_frames]
+        if rows.any():
             kp[rows] = kp[rows][:, flip]
             conf[rows] = conf[rows][:, flip]
-            swapped = int(rows.sum())
         meta = {
             "generator_version": GENERATOR_VERSION,
             "trial": trial.index,
-            "athlete": trial.athlete.describe(),
+            "athlete": trial.athlete.observable(),  # no deficit profile: that is `analysis_row`
             "measured": measured,
             "camera": cameras[i] if cameras is not None else None,
-            "swapped_frames": swapped,
+            "estimator": families[i].name if cfg.noise.enabled else "none",
+            "swapped_frames": int(rows.sum()),
             "units": "pixels" if cameras is not None else "metres",
         }
         out.append(KeypointSequence.trusted(  # valid by construction: see tests/synth/test_generator.py
@@ -97,13 +75,29 @@ def trials_of(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> list[Tria
     return out
 
 
+def analysis_row(trial: Trial, sim: Simulated) -> dict:
+    """What was sampled for one sequence (see `valgusml.synth.analysis`): kept out of the sequence itself."""
+    return {
+        "id": trial.id,
+        "athlete_id": trial.athlete.id,
+        "task": trial.task,
+        "athlete": trial.athlete.profile(),
+        "trial": {"healthy_swivel_scale": sim.healthy_swivel_scale},
+    }
+
+
 def generate_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> Iterator[KeypointSequence]:
     """Sequences of the given athletes (all their trials, in order), in memory."""
+    return (seq for seq, _ in checked_sequences(validate(cfg), athlete_indices))
+
+
+def generate_with_analysis(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> Iterator[tuple[KeypointSequence, dict]]:
+    """`generate_sequences`, each sequence with its analysis row (the sampled answers, for analysis only)."""
     return checked_sequences(validate(cfg), athlete_indices)
 
 
-def checked_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> Iterator[KeypointSequence]:
-    """`generate_sequences` for a config already validated (a dataset's shards: checked once, up front)."""
+def checked_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> Iterator[tuple[KeypointSequence, dict]]:
+    """(sequence, analysis row) pairs for a config already validated (a dataset's shards: checked once)."""
     indices = [int(i) for i in athlete_indices]
     if any(i < 0 for i in indices):
         raise ConfigError(f"athlete indices must be >= 0, got {min(indices)}")
@@ -119,4 +113,4 @@ def checked_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> I
             for i, seq in zip(chunk, observe(cfg, [trials[i] for i in chunk], [results[i] for i in chunk]), strict=True):
                 done[i] = seq
         for i in range(len(trials)):
-            yield done.pop(i)
+            yield done.pop(i), analysis_row(trials[i], results[i][0])

@@ -234,7 +234,7 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     weighted = lambda per_limb: (per_limb[..., 0] * w[..., 0] + per_limb[..., 1] * w[..., 1]) / np.maximum(wsum, 1e-9)  # noqa: E731
     pelvis = np.zeros((3, n, T), dtype=FLOAT)
     pelvis[0] = m["pelvis_x"]
-    pelvis[1] = np.where(chained, weighted(ankle[1] - chain_forward - hip_off[1]), 0.0)
+    pelvis[1] = np.where(chained, weighted(ankle[1] - chain_forward - hip_off[1]), m["pelvis_y"])
     dx = limbs(pelvis[0], pelvis[0]) + hip_off[0] - ankle[0]
     dy = limbs(pelvis[1], pelvis[1]) + hip_off[1] - ankle[1]
     rise = np.sqrt(np.maximum(chain_len2 - dx**2 - dy**2, 1e-4))

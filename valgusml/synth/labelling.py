@@ -46,7 +46,8 @@ def label_trial(
     peak comes mostly from healthy variation rather than a deficit (the generator then tones it down).
     """
     threshold = cfg.labels.threshold_deg[task_family(trial.task)][trial.athlete.sex]
-    loaded = sim.load > cfg.labels.load_threshold  # (T, 2)
+    under_load = sim.load > cfg.labels.load_threshold  # (T, 2)
+    loaded = under_load & sim.scored  # the scored phase only: a drop jump's push-off is a measure, not the label
     was_loaded = loaded.any(axis=0)
     # The loaded peak; a limb never loaded reports its overall peak (and cannot be valgus).
     peak_frames = np.where(was_loaded, np.argmax(np.where(loaded, fppa, -np.inf), axis=0), np.argmax(fppa, axis=0))
@@ -77,6 +78,11 @@ def label_trial(
         "loaded": was_loaded.tolist(),
         "threshold_deg": threshold,
     }
+    unscored = under_load & ~sim.scored
+    if unscored.any():  # e.g. a drop jump's push-off and second landing
+        outside = np.where(unscored, fppa, -np.inf).max(axis=0)
+        measured["unscored_dynamic_fppa_deg"] = [round(float(v), 3) if np.isfinite(v) else None
+                                                 for v in (outside - standing).tolist()]
     return labels, measured, unexplained
 
 
@@ -105,7 +111,7 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
                 scale[i] *= factor
                 factors[i] = factor
             else:
-                measured["healthy_swivel_scale"] = [round(float(s), 4) for s in scale[i]]
+                sims[i].healthy_swivel_scale = [round(float(s), 4) for s in scale[i]]  # analysis only
                 results[i] = (sims[i], labels, measured)
         if not factors:
             break

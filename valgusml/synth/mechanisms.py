@@ -32,6 +32,13 @@ def softplus(x: np.ndarray, width: float = 2.0) -> np.ndarray:
     return width * (np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x))))
 
 
+def drive(x: np.ndarray, onset: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """How far a signature has grown at load (or depth) `x` in [0, 1]: nothing before `onset`, then a power
+    curve to 1. Each athlete draws onset and exponent per signature from one distribution shared by every
+    class (healthy variation included), so the curve's shape carries no class."""
+    return np.clip((x - onset) / (1.0 - onset), 0.0, 1.0) ** exponent
+
+
 def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     """Add deficit channels to the programme `m` in place; `p` holds per-trial athlete arrays `(n, 1[, 2])`."""
     mcfg = cfg.mechanisms
@@ -42,13 +49,17 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     over_frames = lambda x: np.repeat(x, n_frames, axis=1)  # noqa: E731
     act = over_frames(p["activation"])  # (n, T, 2, 4)
     a_hip, a_add, a_pron, a_df = (np.ascontiguousarray(act[..., k]) for k in range(4))  # (n, T, 2)
+    onset, exponent = p["drive_onset"], p["drive_exponent"]  # (n, 1, 1, 5): healthy, then DEFICITS
+    shape = lambda x, k: drive(x, onset[..., k], exponent[..., k])  # noqa: E731
     fatigue = m["fatigue"][..., None]
-    hip_drive = uni * (1.0 + mcfg.hip_fatigue_gain * p["fatigue_sensitivity"][..., None] * fatigue)
-    early_load = smoothstep(load / 0.4)  # pronation shows from initial loading
+    sensitivity = p["fatigue_sensitivity"][..., None]
+    gain = m["gain"][..., None] * (1.0 + mcfg.fatigue_gain * sensitivity * fatigue)  # (n, T, 1): rep x fatigue
+    hip_fatigue = 1.0 + mcfg.hip_fatigue_gain * sensitivity * fatigue  # hip weakness grows most with fatigue
+    hip_drive = uni * hip_fatigue
 
     chain = over_frames((m["kind"] == CHAIN)[:, None, :])  # (n, T, 2)
     beta_demand = m["beta_ratio"] * m["theta"]
-    beta_max = over_frames(p["dorsiflexion_rom"] - mcfg.squat_dorsiflexion_margin_deg)
+    beta_max = over_frames(p["dorsiflexion_rom"] - p["dorsiflexion_margin_deg"][..., None])
     excess = np.where(chain, softplus(beta_demand - beta_max) - softplus(FLOAT(-40.0)), 0.0)
     excess = np.maximum(excess, 0.0)
     theta = np.where(chain, m["theta"] - mcfg.dorsiflexion_depth_loss * excess, m["theta"])
@@ -60,12 +71,14 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     m["rho"] = m["rho"] + np.maximum(heel_rise, 0.0)
     m["dorsiflexion_excess"] = excess
 
+    start = p["adductor_start_fraction"][..., None]
+    pronation_load = shape(load, 3)
     parts = [
-        over_frames(p["healthy_swivel"]) * load,
-        a_hip * p["hip_swivel"][..., None] * hip_drive,
-        a_add * p["adductor_swivel"][..., None] * (mcfg.adductor_start_fraction + (1.0 - mcfg.adductor_start_fraction) * np.maximum(load, depth[..., None])),
-        a_pron * p["pronation_tibial_rotation"][..., None] * early_load,
-        a_df * np.minimum(mcfg.dorsiflexion_swivel_per_deg * excess, mcfg.dorsiflexion_swivel_max_deg),
+        over_frames(p["healthy_swivel"]) * shape(load, 0) * gain + m["wobble"] * load + m["pushoff"],
+        a_hip * p["hip_swivel"][..., None] * shape(uni, 1) * m["gain"][..., None] * hip_fatigue,
+        a_add * p["adductor_swivel"][..., None] * (start + (1.0 - start) * shape(np.maximum(load, depth[..., None]), 2)) * gain,
+        a_pron * p["pronation_tibial_rotation"][..., None] * pronation_load * gain,
+        a_df * np.minimum(mcfg.dorsiflexion_swivel_per_deg * excess, mcfg.dorsiflexion_swivel_max_deg) * gain,
     ]
     m["swivel_parts"] = np.stack(parts, axis=-1)  # (n, T, 2, 5)
     m["swivel"] = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]  # not .sum(-1): slow over a short axis
@@ -76,12 +89,18 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     m["pelvic_obliquity"] = drop[..., 1] - drop[..., 0]
     m["pelvic_drop"] = drop
     lean = (1.5 + a_hip * p["hip_trunk_lean"][..., None]) * hip_drive  # over the stance leg
-    m["trunk_lateral"] = lean[..., 0] - lean[..., 1]
+    m["trunk_lateral"] = lean[..., 0] - lean[..., 1] + m["trunk_sway"]
     df_lean_per_limb = a_df * p["dorsiflexion_trunk_lean"][..., None] * np.minimum(excess / 10.0, 1.0)
     df_lean = np.maximum(df_lean_per_limb[..., 0], df_lean_per_limb[..., 1])
     m["trunk_fwd"] = m["trunk_fwd"] + df_lean
 
-    m["eversion"] = (p["rearfoot_eversion"][..., None] + a_pron * np.maximum(p["pronation_rearfoot_eversion"][..., None] - p["rearfoot_eversion"][..., None], 0.0)) * early_load
-    m["navicular_drop"] = 1e-3 * (p["navicular_drop"][..., None] + a_pron * np.maximum(p["pronation_navicular_drop"][..., None] - p["navicular_drop"][..., None], 0.0)) * early_load
-    m["foot_abduction"] = a_pron * p["pronation_foot_abduction"][..., None] * early_load
+    # Foot signs: part already there in quiet stance (a pronated foot), the rest grows with load.
+    static = p["pronation_static_fraction"][..., None]
+    foot = static + (1.0 - static) * pronation_load
+    healthy_foot = smoothstep(load / 0.4)
+    excess_eversion = a_pron * np.maximum(p["pronation_rearfoot_eversion"][..., None] - p["rearfoot_eversion"][..., None], 0.0)
+    m["eversion"] = p["rearfoot_eversion"][..., None] * healthy_foot + excess_eversion * foot
+    excess_drop = a_pron * np.maximum(p["pronation_navicular_drop"][..., None] - p["navicular_drop"][..., None], 0.0)
+    m["navicular_drop"] = 1e-3 * (p["navicular_drop"][..., None] * healthy_foot + excess_drop * foot)
+    m["foot_abduction"] = a_pron * p["pronation_foot_abduction"][..., None] * foot
     return m

@@ -16,7 +16,15 @@ import numpy as np
 
 from valgusml.skeleton import get_skeleton
 from valgusml.synth.athletes import OFFSET_GROUPS
-from valgusml.synth.config import GeneratorConfig
+from valgusml.synth.config import VIEW_BANDS, GeneratorConfig
+from valgusml.synth.estimators import (
+    FAMILIES,
+    EstimatorFamily,
+    far_leg_weight,
+    low_pass_in_place,
+    pick_family,
+    pull_knees_to_line,
+)
 from valgusml.synth.kinematics import JOINTS
 
 _FOOT_PARTS = ("heel", "big_toe", "small_toe")
@@ -51,9 +59,10 @@ def layout_index(skeleton: str) -> np.ndarray:
     return np.asarray(out)
 
 
-def _population_directions() -> np.ndarray:
-    """Fixed unit direction per offset group, mirrored between left and right (design choice)."""
-    rng = np.random.default_rng(20211)  # a constant: the bias of "the" pose estimator, not of a dataset
+def _population_directions(seed: int = 20211) -> np.ndarray:
+    """Fixed unit direction per offset group, mirrored between left and right (design choice): the bias of
+    one estimator family, not of a dataset."""
+    rng = np.random.default_rng(seed)
     out = np.zeros((len(OFFSET_GROUPS), 3))
     for k, group in enumerate(OFFSET_GROUPS):
         if group.startswith("right_"):
@@ -65,7 +74,10 @@ def _population_directions() -> np.ndarray:
     return out
 
 
-POPULATION_DIRECTIONS = _population_directions()
+POPULATION_DIRECTIONS = {name: _population_directions(20211 + f.seed) for name, f in FAMILIES.items()}
+LATERAL_GROUPS = np.array([g.endswith(("_knee", "_ankle")) for g in OFFSET_GROUPS])
+# Lateral axis (x = subject's left) of each group: + for left groups, - for right, 0 for the rest.
+LATERAL_SIGN = np.array([1.0 if g.startswith("left_") else -1.0 if g.startswith("right_") else 0.0 for g in OFFSET_GROUPS])
 
 
 def offset_magnitudes_m(cfg: GeneratorConfig) -> np.ndarray:
@@ -80,6 +92,24 @@ def offset_magnitudes_m(cfg: GeneratorConfig) -> np.ndarray:
         lows.append(lo)
         highs.append(hi)
     return 1e-3 * np.array(lows), 1e-3 * np.array(highs)
+
+
+def systematic_offsets(cfg: GeneratorConfig, family: EstimatorFamily, direction: np.ndarray) -> np.ndarray:
+    """An athlete's systematic offsets `(groups, 3)` metres under `family`: the athlete's own direction
+    (`direction`: unit vector x position in the range) mixed with the family's population direction. Mocap
+    offsets lie along each limb's lateral axis (joint width measured wrong), signed by the athlete."""
+    lows, highs = offset_magnitudes_m(cfg)
+    length = np.linalg.norm(direction, axis=1, keepdims=True)
+    magnitude = family.offset_gain * (lows[:, None] + (highs - lows)[:, None] * length)
+    own = direction / np.maximum(length, 1e-9)
+    population = POPULATION_DIRECTIONS[family.name]
+    if family.lateral_offsets:
+        population = population.copy()
+        population[LATERAL_GROUPS] = 0.0
+        population[LATERAL_GROUPS, 0] = LATERAL_SIGN[LATERAL_GROUPS] * np.sign(own[LATERAL_GROUPS, 0] + 1e-12)
+    mixed = family.consistency * population + (1.0 - family.consistency) * own
+    mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
+    return mixed * magnitude
 
 
 def standard_normal32(rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
@@ -98,7 +128,7 @@ def standard_normal32(rng: np.random.Generator, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def ar1_in_place(series: np.ndarray, fps: np.ndarray, time_constant_s: float) -> np.ndarray:
+def ar1_in_place(series: np.ndarray, fps: np.ndarray, time_constant_s: float | np.ndarray) -> np.ndarray:
     """Turn unit white noise `(n, T, C)` into AR(1) noise with unit stationary variance, in place, per row
     at its own frame rate `fps` `(n,)`; frame 0 is the stationary start. A loop over frames on `(n, C)` slices
     runs several times faster than `scipy.signal.lfilter` along a middle axis, and handles a rate per row."""
@@ -111,58 +141,79 @@ def ar1_in_place(series: np.ndarray, fps: np.ndarray, time_constant_s: float) ->
     return series
 
 
-def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: np.ndarray):
-    """Pose-estimator error for a batch of trials, padded to `n_frames`, for generator joints `joints`.
+LEG_SIDE = np.array([0 if j.startswith("left_") and _group_of(j) != "upper" else 1 if j.startswith("right_") and _group_of(j) != "upper" else -1 for j in JOINTS])
+
+
+def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: np.ndarray, families: list[EstimatorFamily],
+                    yaws: list[float] | None):
+    """Pose-estimator error for a batch of trials, padded to `n_frames`, for generator joints `joints`, each
+    trial under its family; `yaws` (camera yaw per trial, or None for 3D output) sets far-leg occlusion.
 
     Returns world error `(n, T, K, 3)` metres (float32), confidence `(n, T, K)`, NaN mask `(n, T, K)` and
-    left/right swap mask `(n, T)`. Random draws come from each trial's own stream, in a fixed order; the heavy
-    work (filtering, scattering bursts) is done once for the batch.
+    left/right swap mask `(n, T)` (the base swap bursts; view- and crossing-tied swaps come later, in the
+    image). Random draws come from each trial's own stream, in a fixed order; the heavy work (filtering,
+    scattering bursts) is done once for the batch.
     """
     ncfg = cfg.noise
     n, K = len(trials), len(joints)
-    lows, highs = offset_magnitudes_m(cfg)
     foot = IS_FOOT[joints]
+    side = LEG_SIDE[joints]
     jitter = np.zeros((n, n_frames, K * 3), dtype=np.float32)  # float32: noise needs no more
     draws = np.empty((n, K))  # per-joint confidence draws
     systematic = np.empty((n, K, 3), dtype=np.float32)
-    bursts: list[tuple[int, np.ndarray, np.ndarray]] = []  # (trial, uniforms (5, count), guesses (count, 3))
+    scale = np.empty((n, K), dtype=np.float32)  # jitter sd per joint, metres
+    conf_lo, conf_hi, occlusion = np.empty(n), np.empty(n), np.zeros((n, K), dtype=np.float32)
+    bursts: list[tuple[int, np.ndarray, np.ndarray, float]] = []  # (trial, uniforms (5, count), guesses, nan share)
+    outliers: list[tuple[int, np.ndarray, np.ndarray]] = []
     swap = np.zeros((n, n_frames), dtype=bool)
     burst_lo, burst_hi = ncfg.dropout_burst_s
     group_index = GROUP_INDEX[joints]
-    per_athlete: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for i, trial in enumerate(trials):
+    per_athlete: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+    for i, (trial, family) in enumerate(zip(trials, families, strict=True)):
         rng, T, fps = trial.rng, trial.n_frames, trial.fps
         direction = trial.athlete.estimator_offsets_m  # (groups, 3): unit direction x fraction in [0, 1]
-        key = id(direction)  # an athlete's trials share its offsets: work them out once per batch
+        key = (id(direction), family.name)  # an athlete's trials share its offsets: work them out once per batch
         if key not in per_athlete:
-            length = np.linalg.norm(direction, axis=1, keepdims=True)
-            magnitude = lows[:, None] + (highs - lows)[:, None] * length
-            mixed = ncfg.offset_consistency * POPULATION_DIRECTIONS + (1.0 - ncfg.offset_consistency) * direction / np.maximum(length, 1e-9)
-            mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
-            per_athlete[key] = (direction, (mixed * magnitude)[group_index])  # `direction` pins the id
+            per_athlete[key] = (direction, systematic_offsets(cfg, family, direction)[group_index])  # `direction` pins the id
         systematic[i] = per_athlete[key][1]
+        far = far_leg_weight(yaws[i]) if yaws is not None else (0.0, 0.0)
+        occlusion[i] = np.where(side == 0, far[0], np.where(side == 1, far[1], 0.0))
+        scale[i] = 1e-3 * ncfg.jitter_mm * family.jitter_gain * np.where(foot, ncfg.foot_noise_factor * family.foot_gain, 1.0)
+        scale[i] *= 1.0 + family.occlusion_noise * occlusion[i]
+        conf_lo[i], conf_hi[i] = family.confidence
         standard_normal32(rng, jitter[i, :T])
         mean_burst = max(1.0, 0.5 * (burst_lo + burst_hi) * fps)
-        count = int(rng.poisson(ncfg.dropout_fraction * T * K / mean_burst))
-        # One call for every uniform draw of the trial: K confidences, five per dropout burst, three for a swap.
-        u = rng.random(K + 5 * count + 3)
+        count = int(rng.poisson(family.dropout_gain * ncfg.dropout_fraction * T * K / mean_burst))
+        n_out = int(rng.poisson(family.outlier_rate * T * K))
+        # One call for every uniform draw of the trial: K confidences, five per dropout burst, three for a swap,
+        # two per outlier.
+        u = rng.random(K + 5 * count + 3 + 2 * n_out)
         draws[i] = u[:K]
-        bursts.append((i, u[K : K + 5 * count].reshape(5, count), rng.normal(0.0, 0.08, (count, 3))))
-        swap_draw, swap_length, swap_start = u[K + 5 * count :]
-        if swap_draw < ncfg.swap_probability:
+        nan_share = ncfg.dropout_nan_fraction if family.nan_share is None else family.nan_share
+        bursts.append((i, u[K : K + 5 * count].reshape(5, count), rng.normal(0.0, 0.08, (count, 3)), nan_share))
+        swap_draw, swap_length, swap_start = u[K + 5 * count : K + 5 * count + 3]
+        if swap_draw < ncfg.swap_probability * family.swap_gain:
             span = max(1, int(round((ncfg.swap_burst_s[0] + swap_length * np.ptp(ncfg.swap_burst_s)) * fps)))
             start = int(swap_start * T)
             swap[i, start : min(start + span, T)] = True
+        if n_out:
+            where = u[K + 5 * count + 3 :].reshape(2, n_out)
+            jump = rng.normal(0.0, 1e-3 * family.outlier_mm, (n_out, 3))
+            outliers.append((i, np.stack([np.minimum((where[0] * T).astype(int), T - 1),
+                                          np.minimum((where[1] * K).astype(int), K - 1)]), jump))
 
-    ar1_in_place(jitter, np.array([t.fps for t in trials]), ncfg.jitter_time_constant_s)
+    ar1_in_place(jitter, np.array([t.fps for t in trials]), np.array([f.jitter_time_constant_s for f in families]))
     xyz = jitter.reshape(n, n_frames, K, 3)  # a view: `error` below is the jitter, scaled in place
     wobble = np.abs(xyz[..., 0]) + np.abs(xyz[..., 1])
-    confidence = (ncfg.confidence[0] + np.ptp(ncfg.confidence) * draws).astype(np.float32)[:, None, :]
-    confidence = np.clip(confidence - 0.03 * wobble * np.where(foot, 1.5, 1.0).astype(np.float32), 0.0, 1.0)
+    confidence = (conf_lo[:, None] + (conf_hi - conf_lo)[:, None] * draws).astype(np.float32)[:, None, :]
+    drop = np.array([f.occlusion_drop for f in families], dtype=np.float32)[:, None] * occlusion
+    confidence = np.clip(confidence - drop[:, None] - 0.03 * wobble * np.where(foot, 1.5, 1.0).astype(np.float32), 0.0, 1.0)
     # Scaled on the flat (joint x coordinate) axis: broadcasting over a last axis of 3 is much slower.
-    jitter *= np.repeat(1e-3 * ncfg.jitter_mm * np.where(foot, ncfg.foot_noise_factor, 1.0), 3).astype(np.float32)
+    jitter *= np.repeat(scale, 3, axis=1)[:, None, :]
     error = xyz
     error += systematic[:, None]
+    for i, (frames, joint), jump in ((o[0], o[1], o[2]) for o in outliers):
+        error[i, frames, joint] += jump.astype(np.float32)
 
     as_nan = np.zeros((n, n_frames, K), dtype=bool)
     counts = np.array([b[1].shape[1] for b in bursts])
@@ -170,13 +221,14 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
         trial_of = np.repeat([b[0] for b in bursts], counts)
         u = np.concatenate([b[1] for b in bursts], axis=1)
         guess = np.concatenate([b[2] for b in bursts])
+        nan_share = np.repeat([b[3] for b in bursts], counts)
         limit = np.array([t.n_frames for t in trials])[trial_of]
         fps = np.array([t.fps for t in trials])[trial_of]
         joint = np.minimum((u[0] * K).astype(int), K - 1)
         start = np.minimum((u[1] * limit).astype(int), limit - 1)
         span = np.maximum(1, np.round((burst_lo + (burst_hi - burst_lo) * u[2]) * fps)).astype(int)
         conf = ncfg.dropout_confidence[0] + np.ptp(ncfg.dropout_confidence) * u[3]
-        nan = u[4] < ncfg.dropout_nan_fraction
+        nan = u[4] < nan_share
         stop = np.minimum(start + span, limit)
         lengths = stop - start
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
@@ -191,14 +243,28 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
 AIM_HEIGHT_FRACTION = 0.55  # cameras aim at this fraction of the athlete's height (plus a few cm of jitter)
 
 
-def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: float) -> dict:
-    """A camera in front of an athlete `height_m` tall (see `camera_matrices`), from two draws of `rng`."""
+def sample_yaw(cfg: GeneratorConfig, view_draw: float, yaw_draw: float, sign_draw: float) -> tuple[float, str]:
+    """Signed yaw (deg) and its view family: a family by `camera.views` weight among those whose band meets
+    `camera.yaw_deg`, then uniform within band and bounds."""
+    lo, hi = cfg.camera.yaw_deg
+    spans = {v: (max(lo, b_lo), min(hi, b_hi)) for v, (b_lo, b_hi) in VIEW_BANDS.items()}
+    names = [v for v, w in cfg.camera.views.items() if w > 0 and spans[v][0] <= spans[v][1]]
+    cumulative = np.cumsum([cfg.camera.views[v] for v in names])
+    view = names[min(int(np.searchsorted(cumulative, view_draw * cumulative[-1], side="right")), len(names) - 1)]
+    a, b = spans[view]
+    return (a + (b - a) * yaw_draw) * (1.0 if sign_draw < 0.5 else -1.0), view
+
+
+def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: float, travel_m: float = 0.0) -> dict:
+    """A camera around an athlete `height_m` tall (see `camera_matrices`), from three draws of `rng`;
+    `travel_m`: how far the athlete walks through the scene (the camera stays clear of the path)."""
     c = cfg.camera
-    u = dict(zip(("resolution", "side", "yaw", "hfov", "fill", "pitch", "height"), rng.random(7).tolist(), strict=True))
+    names = ("resolution", "side", "yaw", "hfov", "fill", "pitch", "height", "view", "lens", "k1")
+    u = dict(zip(names, rng.random(len(names)).tolist(), strict=True))
     aim = rng.normal(0.0, 0.05, 2).tolist()
     between = lambda bounds, draw: bounds[0] + (bounds[1] - bounds[0]) * draw  # noqa: E731
     width, height = c.resolutions[min(int(u["resolution"] * len(c.resolutions)), len(c.resolutions) - 1)]
-    yaw = between(c.yaw_deg, u["yaw"]) * (1.0 if u["side"] < 0.5 else -1.0)
+    yaw, view = sample_yaw(cfg, u["view"], u["yaw"], u["side"])
     focal = 0.5 * width / math.tan(0.5 * math.radians(between(c.horizontal_fov_deg, u["hfov"])))
     fill, pitch = between(c.fill_fraction, u["fill"]), between(c.pitch_deg, u["pitch"])
     camera_height = between(c.height_m, u["height"])
@@ -207,6 +273,8 @@ def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: floa
     # point (`AIM_HEIGHT_FRACTION` of the body height) and is then pitched, so a camera below the aim point or
     # pitched up moves the feet down the image.
     distance = max(1.5, focal * height_m * 1.15 / (fill * height))
+    # An athlete walking towards or away from the camera must not reach it.
+    distance = max(distance, abs(math.cos(math.radians(yaw))) * 0.5 * travel_m + 1.5)
     aim_height = AIM_HEIGHT_FRACTION * height_m + aim[1]
     lowest = math.atan(0.47 * height / focal)  # the feet's angle below the axis that still fits, with a margin
 
@@ -215,15 +283,20 @@ def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: floa
 
     while feet_angle(distance) > lowest and distance < 20.0:
         distance *= 1.05
+    k1 = between(c.distortion_k1, u["k1"]) if u["lens"] < c.distortion_probability else 0.0
     return {
         "yaw_deg": yaw,
-        "pitch_deg": pitch,
+        "view": view,
+        # the optical axis' angle below the horizontal (looking down > 0), and the tilt beyond aiming
+        "pitch_deg": math.degrees(math.atan2(camera_height - aim_height, distance)) - pitch,
+        "pitch_offset_deg": pitch,
         "height_m": camera_height,
         "focal_px": focal,
         "distance_m": distance,
         "width": int(width),
         "height": int(height),
         "aim_jitter_m": aim,
+        "distortion_k1": k1,
     }
 
 
@@ -231,11 +304,13 @@ def camera_matrices(cameras: list[dict], target_z: np.ndarray) -> np.ndarray:
     """Homogeneous 3x4 projection matrix `(n, 3, 4)` (intrinsics x extrinsics, float64) of each camera dict
     from `sample_camera`, aimed at height `target_z` `(n,)` above the athlete's feet; vectorised over cameras.
 
-    The camera stands in front of the athlete (who faces -y), turned by yaw about the vertical through the
-    target, then pitched; rows give (x w, y w, w) for pixels x right, y down, principal point at the centre.
+    The camera stands around the athlete (who faces -y), turned by yaw about the vertical through the
+    target (0 in front, 180 behind), then pitched; rows give (x w, y w, w) for pixels x right, y down,
+    principal point at the centre. From behind, the athlete's left is on the image's left.
     """
     get = lambda key: np.array([c[key] for c in cameras], dtype=float)  # noqa: E731
-    yaw, pitch = np.radians(get("yaw_deg")), np.radians(get("pitch_deg"))
+    yaw = np.radians(get("yaw_deg"))
+    pitch = np.radians([c.get("pitch_offset_deg", c["pitch_deg"]) for c in cameras])
     aim = np.array([c["aim_jitter_m"] for c in cameras], dtype=float).reshape(-1, 2)
     target = np.stack([aim[:, 0], np.zeros(len(cameras)), np.asarray(target_z, dtype=float) + aim[:, 1]], -1)
     position = target + get("distance_m")[:, None] * np.stack([np.sin(yaw), -np.cos(yaw), np.zeros_like(yaw)], -1)
@@ -257,7 +332,7 @@ def camera_matrices(cameras: list[dict], target_z: np.ndarray) -> np.ndarray:
 def project(points: np.ndarray, cameras: list[dict], target_z: np.ndarray) -> np.ndarray:
     """Pinhole projection of world points `(n, T, K, 3)` through one camera per trial into pixels
     `(n, T, K, 2)`, y down, principal point at the image centre, in the dtype of `points`: one batched
-    matmul by `camera_matrices`."""
+    matmul by `camera_matrices`; then radial lens distortion where a camera has it."""
     n = len(cameras)
     matrix = camera_matrices(cameras, target_z).astype(points.dtype)
     h = np.matmul(points.reshape(n, -1, 3), matrix[:, :, :3].transpose(0, 2, 1))
@@ -267,6 +342,12 @@ def project(points: np.ndarray, cameras: list[dict], target_z: np.ndarray) -> np
     for c in range(2):
         np.add(h[..., c], matrix[:, c, 3, None], out=out[..., c])
         out[..., c] *= inverse_depth
+    for i, cam in enumerate(cameras):
+        k1 = cam.get("distortion_k1", 0.0)
+        if k1:
+            centre = np.array([0.5 * cam["width"], 0.5 * cam["height"]], dtype=points.dtype)
+            rel = (out[i] - centre) / cam["focal_px"]
+            out[i] = centre + rel * (1.0 + k1 * (rel * rel).sum(-1, keepdims=True)) * cam["focal_px"]
     return out.reshape(points.shape[:-1] + (2,))
 
 
@@ -283,3 +364,83 @@ def swap_index(skeleton: str) -> np.ndarray:
         else:
             out.append(skel.joints.index(joint))
     return np.asarray(out)
+
+
+def _layout_positions(skeleton: str, part: str) -> tuple[int, int] | None:
+    names = [JOINTS[k] for k in layout_index(skeleton)]
+    try:
+        return names.index(f"left_{part}"), names.index(f"right_{part}")
+    except ValueError:
+        return None
+
+
+def _swap_burst(rows: np.ndarray, centre: int, span: int) -> None:
+    rows[max(0, centre - span // 2) : max(0, centre - span // 2) + span] = True
+
+
+def observe_points(cfg: GeneratorConfig, trials: list, world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, list]:
+    """What a pose estimator reports for the clean layout joints `world` `(n, T, K, 3)` of a batch (float32,
+    padded): points `(n, T, K, D)` (pixels or metres), confidence `(n, T, K)`, left/right swap rows `(n, T)`,
+    the cameras (or None) and the estimator family of each trial.
+
+    Order: family and camera draws; world error (offsets, jitter, occlusion, outliers, dropouts); projection
+    (lens distortion); the family's pull of the knee towards the hip-ankle line, pixel jitter and smoothing
+    (lag); points outside the image are lost (athletes entering and leaving the frame); swaps tied to views
+    and to legs crossing in the image.
+    """
+    obs, ncfg = cfg.observation, cfg.noise
+    index = layout_index(obs.skeleton)
+    n, T, K = world.shape[:3]
+    families = [pick_family(ncfg.families, float(t.rng.random())) for t in trials]
+    cameras = None
+    if obs.dims == 2:
+        cameras = [sample_camera(cfg, t.rng, t.athlete.height_m, travel_m(t)) for t in trials]
+    yaws = [c["yaw_deg"] for c in cameras] if cameras is not None else None
+    fps = np.array([t.fps for t in trials])
+    if ncfg.enabled:
+        error, confidence, as_nan, swap = estimator_noise(cfg, trials, T, index, families, yaws)
+        world += error
+    else:
+        confidence = np.ones((n, T, K), dtype=np.float32)
+        as_nan, swap = np.zeros((n, T, K), dtype=bool), np.zeros((n, T), dtype=bool)
+    points = project(world, cameras, np.array([AIM_HEIGHT_FRACTION * t.athlete.height_m for t in trials])) if cameras else world
+    legs = [_layout_positions(obs.skeleton, part) for part in ("hip", "knee", "ankle")]
+    if ncfg.enabled:
+        if all(legs):
+            pull_knees_to_line(points, *legs, np.array([f.knee_pull for f in families]))
+        if cameras is not None:
+            for i, (trial, family) in enumerate(zip(trials, families, strict=True)):
+                if family.pixel_jitter_px > 0:
+                    noise = standard_normal32(trial.rng, np.empty_like(points[i, : trial.n_frames]))
+                    points[i, : trial.n_frames] += np.float32(family.pixel_jitter_px) * noise
+        low_pass_in_place(points, fps, np.array([f.smoothing_s for f in families]))
+    if cameras is not None:
+        width = np.array([c["width"] for c in cameras], dtype=np.float32)[:, None, None]
+        height = np.array([c["height"] for c in cameras], dtype=np.float32)[:, None, None]
+        outside = (points[..., 0] < 0) | (points[..., 0] >= width) | (points[..., 1] < 0) | (points[..., 1] >= height)
+        as_nan |= outside
+    if ncfg.enabled and cameras is not None and legs[1] is not None:
+        knees = legs[1]
+        gap = np.abs(points[:, :, knees[0], 0] - points[:, :, knees[1], 0])
+        leg_px = np.abs(points[:, :, legs[0][0], 1] - points[:, :, legs[2][0], 1]) if legs[0] and legs[2] else np.full_like(gap, 1e9)
+        crossing = gap < 0.12 * np.nan_to_num(leg_px, nan=1e9)
+        lo, hi = ncfg.swap_burst_s
+        for i, (trial, family, cam) in enumerate(zip(trials, families, cameras, strict=True)):
+            u = trial.rng.random(5)
+            span = max(1, int(round((lo + (hi - lo) * u[4]) * trial.fps)))
+            view = abs(math.sin(math.radians(cam["yaw_deg"]))) + float(abs(cam["yaw_deg"]) > 115.0)
+            if u[0] < family.view_swap_gain * view * ncfg.swap_probability / 0.03:
+                _swap_burst(swap[i], int(u[1] * trial.n_frames), span)
+            frames = np.flatnonzero(crossing[i, : trial.n_frames])
+            if frames.size and u[2] < family.crossing_swap * ncfg.swap_probability / 0.03:
+                _swap_burst(swap[i], int(frames[min(int(u[3] * frames.size), frames.size - 1)]), span)
+    swap[:, :] &= np.arange(T)[None, :] < np.array([t.n_frames for t in trials])[:, None]
+    points[as_nan] = np.nan
+    confidence[as_nan] = 0.0
+    return points.astype(np.float32, copy=False), confidence, swap, cameras, families
+
+
+def travel_m(trial) -> float:
+    """How far an overground walker or runner travels during the clip (0 in place)."""
+    p = trial.params
+    return 0.7 * p["speed"] * p["duration"] * p["overground"] if trial.task in ("walking", "running") else 0.0

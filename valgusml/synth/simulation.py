@@ -37,6 +37,8 @@ class Simulated:
     reference: np.ndarray  # (1, 20, 3) quiet standing frame
     knee_bend: np.ndarray  # (3, T, 2) direction each knee bends towards (to re-solve it)
     chained: np.ndarray  # (2,) limbs whose knee is solved from hip and ankle (not a held free leg)
+    scored: np.ndarray  # (T, 2) frames of the phase the label scores (a drop jump's landing; else all)
+    healthy_swivel_scale: list[float] | None = None  # set by labelling: analysis only, never in seq.meta
 
 
 # -- arrays from trials ---------------------------------------------------------------------------------------
@@ -55,7 +57,8 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
     col = lambda values: np.asarray(values, dtype=FLOAT)[:, None]  # noqa: E731
     limb = lambda values: np.asarray(values, dtype=FLOAT)[:, None, :]  # noqa: E731
     p = {k: col([t.params[k] for t in trials]) for k in trials[0].params}
-    p["rep_depths"] = np.array([[t.params[f"rep_depth{k}"] for k in range(4)] for t in trials], dtype=FLOAT)
+    for key in trials[0].reps:  # per-rep arrays (n, MAX_REPS); rep starts stay float64 (inf = no such rep)
+        p[key] = np.array([t.reps[key] for t in trials], dtype=np.float64 if key == "rep_start" else FLOAT)
     ath = [t.athlete for t in trials]
     p["activation"] = np.stack([a.activation for a in ath]).astype(FLOAT)[:, None]
     p["fatigue_sensitivity"] = col([a.fatigue_sensitivity for a in ath])
@@ -67,6 +70,10 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
         p[name.rsplit("_", 1)[0]] = col([getattr(a, name) for a in ath])
     for name in ath[0].effects:
         p[name.rsplit("_", 1)[0]] = col([a.effects[name] for a in ath])
+    p["drive_onset"] = np.array([a.drive_onset for a in ath], dtype=FLOAT)[:, None, None, :]  # (n, 1, 1, 5)
+    p["drive_exponent"] = np.array([a.drive_exponent for a in ath], dtype=FLOAT)[:, None, None, :]
+    for name in ("adductor_start_fraction", "pronation_static_fraction", "dorsiflexion_margin_deg"):
+        p[name] = col([getattr(a, name) for a in ath])
     return p
 
 
@@ -105,7 +112,7 @@ def simulate(cfg: GeneratorConfig, trials: list[Trial], emit: frozenset[str] | N
     chained = m["kind"] != FREE
     return [
         Simulated(joints[i, : t.n_frames], m["load"][i, : t.n_frames], m["swivel_parts"][i, : t.n_frames], reference[i],
-                  m["knee_bend"][:, i, : t.n_frames], chained[i])
+                  m["knee_bend"][:, i, : t.n_frames], chained[i], m["scored"][i, : t.n_frames])
         for i, t in enumerate(trials)
     ]
 

@@ -35,20 +35,20 @@ class Trial:
     n_frames: int
     params: dict[str, float]
     rng: np.random.Generator  # continues into the observation model (camera, noise)
+    reps: dict[str, np.ndarray]  # per-rep arrays (MAX_REPS,): start, descent, pause, ascent, depth, rest, gain
 
     @property
     def id(self) -> str:
         return f"{self.athlete.id}-t{self.index:02d}"
 
 
+MAX_REPS = 8  # reps a clip may hold (the per-rep arrays are this long)
+
 # Per-trial draws within fixed bounds; config-driven bounds are added in `sample_trial`.
 FIXED_BOUNDS: dict[str, tuple[float, float]] = {
-    "t0": (0.2, 0.7),
-    "pause_s": (0.0, 0.4),
     "fatigue_draw": (0.0, 1.0),
     "free_hip_flex": (15.0, 45.0),
     "free_knee_flex": (40.0, 95.0),
-    "t_off": (0.3, 0.8),
     "propulsion_s": (0.2, 0.3),
     "jump_flight_s": (0.38, 0.55),
     "second_depth": (35.0, 55.0),
@@ -59,37 +59,95 @@ FIXED_BOUNDS: dict[str, tuple[float, float]] = {
     "fps_draw": (0.0, 1.0),
     "arm_draw": (0.0, 1.0),
     "arm_style_draw": (0.0, 1.0),
+    "reps_draw": (0.0, 1.0),
+    "curve_family": (0.0, 3.0),  # 0 cosine, 1 smoothstep, 2 minimum jerk: the rep's shape in time
+    "curve_warp": (0.7, 1.4),  # x ** warp: slow or fast start of each half-rep
+    "overground_draw": (0.0, 1.0),
+    "pushoff_draw": (0.0, 1.0),
+    "sway_hz": (0.15, 0.6),
+    "sway_phase": (0.0, 2.0 * math.pi),
+    "wobble_hz": (1.0, 3.5),
+    "wobble_phase_left": (0.0, 2.0 * math.pi),
+    "wobble_phase_right": (0.0, 2.0 * math.pi),
 }
-NORMALS = ("tempo", "depth", "stance", "trunk_lean", "progression_jitter", "rep0", "rep1", "rep2", "rep3")
+NORMALS = ("tempo", "depth", "stance", "trunk_lean", "progression_jitter", "weight_shift")
+# Per-rep draws: uniforms then normals, MAX_REPS each.
+REP_UNIFORMS = ("bottom_pause", "between_pause", "partial", "rest_level")
+REP_NORMALS = ("rep_depth", "rep_tempo", "rep_descent", "rep_gain")
+
+
+def _pick(probabilities: dict[str, float], draw: float) -> str:
+    names = list(probabilities)
+    cumulative = list(itertools.accumulate(probabilities[t] for t in names))
+    return names[min(bisect.bisect_right(cumulative, draw * cumulative[-1]), len(names) - 1)]
+
+
+def _rep_schedule(cfg: GeneratorConfig, athlete: Athlete, u: dict, z: dict, ru: np.ndarray, rz: np.ndarray) -> tuple[dict, float]:
+    """Rep timing of a squat-like clip: per-rep start, descent, bottom pause, ascent, depth factor and the
+    level the athlete returns to; returns the per-rep arrays and the clip's natural length (s)."""
+    tcfg = cfg.tasks
+    lo, hi = tcfg.reps
+    n_reps = int(min(MAX_REPS, max(1, math.floor(lo + (hi - lo + 1) * u["reps_draw"]))))
+    tempo = athlete.rep_duration_s * math.exp(tcfg.tempo_variation * z["tempo"])
+    R = MAX_REPS
+    rep_s = np.clip(tempo * np.exp(tcfg.rep_tempo_variation * np.clip(rz[1], -2.5, 2.5)), 1.0, 6.0)
+    descent = np.clip(u["descent_fraction"] + 0.05 * rz[2], 0.25, 0.75) * rep_s
+    ascent = rep_s - descent
+    pause_lo, pause_hi = tcfg.bottom_pause_s
+    bottom = pause_lo + (pause_hi - pause_lo) * ru[0]
+    between_lo, between_hi = tcfg.between_pause_s
+    between = between_lo + (between_hi - between_lo) * ru[1]
+    rest = np.where(ru[2] < tcfg.partial_return_probability, 0.05 + 0.15 * ru[3], 0.0)
+    used = np.arange(R) < n_reps
+    rest[n_reps - 1 :] = 0.0  # the last rep ends standing
+    length = descent + bottom + ascent + between
+    start = u["standing_before"] + np.concatenate([[0.0], np.cumsum(length)[:-1]])
+    start = np.where(used, start, np.inf)
+    natural = float(start[n_reps - 1] + descent[n_reps - 1] + bottom[n_reps - 1] + ascent[n_reps - 1]) + u["standing_after"]
+    reps = {
+        "rep_start": start,
+        "rep_descent": descent,
+        "rep_pause": bottom,
+        "rep_ascent": ascent,
+        "rep_depths": 1.0 + tcfg.depth_rep_variation * np.clip(rz[0], -2.5, 2.5),
+        "rep_rest": rest,
+        "rep_gain": np.exp(cfg.mechanisms.rep_gain_sd * np.clip(rz[3], -2.5, 2.5)),
+    }
+    return reps, natural
 
 
 def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
-    """Trial `index` of `athlete`: task, timing and style, from the stream (seed, athlete, trial).
+    """Trial `index` of `athlete`: task, clip structure, timing and style, from the stream (seed, athlete, trial).
 
-    All scalar draws come from two vectorised calls (one uniform over every bound, one standard normal):
-    a few microseconds instead of one call per parameter.
+    Scalar draws come from a few vectorised calls (uniforms over every bound, standard normals, per-rep
+    blocks): a few microseconds instead of one call per parameter.
     """
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(athlete.index, index + 1)))
     tcfg, ocfg = cfg.tasks, cfg.observation
     bounds = {
         **FIXED_BOUNDS,
-        "duration": ocfg.duration_s,
         "step_height": tcfg.step_height_m,
         "contact_to_peak": tcfg.contact_to_peak_s,
         "walking_speed": tcfg.walking_speed_m_s,
         "running_speed": tcfg.running_speed_m_s,
         "walking_stride": tcfg.walking_stride_s,
         "running_stride": tcfg.running_stride_s,
+        "standing_before": tcfg.standing_before_s,
+        "standing_after": tcfg.standing_after_s,
+        "descent_fraction": tcfg.descent_fraction,
+        "gait_duration": tcfg.gait_duration_s,
+        "sway_mm": tcfg.sway_mm,
+        "knee_wobble": tcfg.knee_wobble_deg,
+        "fatigue_rate": tcfg.fatigue_rate,
+        "pushoff_valgus": tcfg.pushoff_valgus_deg,
     }
     u = {name: lo + (hi - lo) * draw for (name, (lo, hi)), draw in zip(bounds.items(), rng.random(len(bounds)).tolist(), strict=True)}
     z = dict(zip(NORMALS, rng.standard_normal(len(NORMALS)).tolist(), strict=True))
+    ru = rng.random((len(REP_UNIFORMS), MAX_REPS))
+    rz = rng.standard_normal((len(REP_NORMALS), MAX_REPS))
 
-    tasks = list(tcfg.probabilities)
-    cumulative = list(itertools.accumulate(tcfg.probabilities[t] for t in tasks))
-    task = tasks[min(bisect.bisect_right(cumulative, u["task_draw"] * cumulative[-1]), len(tasks) - 1)]
+    task = _pick(tcfg.probabilities, u["task_draw"])
     fps = float(ocfg.fps_choices[min(int(u["fps_draw"] * len(ocfg.fps_choices)), len(ocfg.fps_choices) - 1)])
-    n_frames = max(2, int(round(u["duration"] * fps)))
-    tempo = athlete.rep_duration_s * math.exp(tcfg.tempo_variation * z["tempo"])
     family = task_family(task)
     base_depth = {
         "bilateral_squat": athlete.squat_depth_deg,
@@ -98,24 +156,41 @@ def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
         "drop_vertical_jump": athlete.landing_depth_deg,
     }.get(family, 0.0)
     gait = "running" if task == "running" else "walking"
+    reps, natural = _rep_schedule(cfg, athlete, u, z, ru, rz)
+    if family == "drop_vertical_jump":
+        fall = math.sqrt(2.0 * tcfg.box_height_m / GRAVITY)
+        natural = (u["standing_before"] + fall + u["contact_to_peak"] + u["propulsion_s"] + u["jump_flight_s"]
+                   + 0.15 + 0.5 + u["standing_after"])
+        reps["rep_start"][1:] = np.inf
+    elif family in ("walking", "running"):
+        natural = u["gait_duration"]
+    duration = min(max(natural, ocfg.duration_s[0]), ocfg.duration_s[1])
+    n_frames = max(2, int(round(duration * fps)))
+    pushoff = u["pushoff_draw"] < tcfg.pushoff_valgus_probability and family == "drop_vertical_jump"
     params: dict[str, float] = {
-        "t0": u["t0"],
-        "rep_s": min(max(tempo, 1.2), 6.0),
-        "pause_s": u["pause_s"],
+        "t_off": u["standing_before"],  # drop jump: leaves the box
         "depth": base_depth * math.exp(0.04 * z["depth"]),
-        **{f"rep_depth{k}": 1.0 + tcfg.depth_rep_variation * min(max(z[f"rep{k}"], -2.5), 2.5) for k in range(4)},
         "fatigue0": u["fatigue_draw"] * 0.6 + 0.4 * index / max(1, tcfg.trials_per_athlete - 1),
-        **{k: u[k] for k in ("free_hip_flex", "free_knee_flex", "step_height", "t_off", "contact_to_peak",
+        "fatigue_rate": u["fatigue_rate"] / max(duration, 1e-3),
+        **{k: u[k] for k in ("free_hip_flex", "free_knee_flex", "step_height", "contact_to_peak",
                              "propulsion_s", "jump_flight_s", "second_depth", "box_setback", "gait_phase0",
-                             "pelvis_rot_amp")},
+                             "pelvis_rot_amp", "curve_warp", "sway_hz", "sway_phase", "wobble_hz",
+                             "wobble_phase_left", "wobble_phase_right")},
+        "curve_family": float(min(int(u["curve_family"]), 2)),
         "speed": u[f"{gait}_speed"],
         "stride_s": u[f"{gait}_stride"],
+        "overground": float(u["overground_draw"] < tcfg.overground_probability),
+        "duration": duration,
         "trunk_lean": athlete.trunk_lean_deg + z["trunk_lean"],
         "arm_style": float(athlete.arm_style if u["arm_draw"] < 0.8 else min(int(3 * u["arm_style_draw"]), 2)),
         "stance_ratio": athlete.stance_width_ratio * math.exp(0.05 * z["stance"]),
         "progression_jitter": 1.5 * z["progression_jitter"],
+        "weight_shift": float(np.clip(tcfg.weight_shift_sd * z["weight_shift"], -0.25, 0.25)),
+        "sway_m": 1e-3 * u["sway_mm"],
+        "knee_wobble": u["knee_wobble"],
+        "pushoff_valgus": u["pushoff_valgus"] if pushoff else 0.0,
     }
-    return Trial(athlete, index, task, fps, n_frames, params, rng)
+    return Trial(athlete, index, task, fps, n_frames, params, rng, reps)
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
@@ -123,15 +198,31 @@ def smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+def _ease(x: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+    """0 → 1 over x in [0, 1] along the trial's curve family (cosine, smoothstep or minimum jerk), warped."""
+    x = np.clip(x, 0.0, 1.0) ** p["curve_warp"]
+    family = p["curve_family"]
+    cosine = 0.5 * (1.0 - np.cos(np.pi * x))
+    smooth = x * x * (3.0 - 2.0 * x)
+    jerk = x * x * x * (10.0 + x * (-15.0 + 6.0 * x))
+    return np.where(family == 0, cosine, np.where(family == 1, smooth, jerk))
+
+
 def _rep_profile(t: np.ndarray, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Depth fraction D(t) in [0, 1] (0 standing, 1 bottom), the rep number, and the per-rep depth factor."""
-    period = p["rep_s"] + p["pause_s"]
-    since = t - p["t0"]
-    rep = np.clip(np.floor(since / period), 0, 3)
-    u = np.clip((since - rep * period) / p["rep_s"], 0.0, 1.0)
-    depth_fraction = np.where(since > 0, 0.5 * (1.0 - np.cos(2.0 * np.pi * u)), 0.0)
-    rep_depth = np.take_along_axis(p["rep_depths"], rep.astype(int), axis=1)
-    return depth_fraction, rep, rep_depth
+    """Depth `(n, T)` as a fraction of the athlete's depth (0 standing, ~1 at a rep's bottom: the rep's own
+    depth factor), the rep index (-1 before the first) and the rep's signature gain."""
+    rep = (t[..., None] >= p["rep_start"][:, None, :]).sum(axis=-1) - 1
+    k = np.maximum(rep, 0)
+    take = lambda key: np.take_along_axis(p[key], k, axis=1)  # noqa: E731
+    u = t - take("rep_start")
+    descent, pause, ascent = take("rep_descent"), take("rep_pause"), take("rep_ascent")
+    peak, rest = take("rep_depths"), take("rep_rest")
+    before = np.where(k > 0, np.take_along_axis(p["rep_rest"], np.maximum(k - 1, 0), axis=1), 0.0)
+    down = before + (peak - before) * _ease(u / descent, p)
+    up = peak + (rest - peak) * _ease((u - descent - pause) / ascent, p)
+    level = np.where(u < descent, down, np.where(u < descent + pause, peak, up))
+    level = np.where(rep >= 0, level, 0.0).astype(FLOAT)
+    return level, rep, take("rep_gain").astype(FLOAT)
 
 
 def _empty(n: int, T: int) -> dict[str, np.ndarray]:
@@ -156,7 +247,25 @@ def _empty(n: int, T: int) -> dict[str, np.ndarray]:
         "elbow_flex": np.full((n, T, 2), 15.0, dtype=FLOAT),
         "fatigue": np.zeros((n, T), dtype=FLOAT),
         "hip_task_factor": np.ones((n, 1), dtype=FLOAT),
+        "pelvis_y": np.zeros((n, T), dtype=FLOAT),
+        "scored": np.ones((n, T, 2), dtype=bool),  # the phase the label scores (drop jump: the landing)
+        "gain": np.ones((n, T), dtype=FLOAT),  # this rep's signature gain
+        "pushoff": z2.copy(),  # drop-jump push-off valgus (deg), not scored
+        "trunk_sway": np.zeros((n, T), dtype=FLOAT),
+        "wobble": z2.copy(),
     }
+
+
+def limbs_of(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return np.stack([left, right], axis=-1).astype(FLOAT)
+
+
+def _fatigue(t: np.ndarray, p: dict[str, np.ndarray], rep: np.ndarray | None = None) -> np.ndarray:
+    """Fatigue grows within a clip (per second at the trial's rate) and a little with every rep."""
+    grown = p["fatigue0"] + p["fatigue_rate"] * t
+    if rep is not None:
+        grown = grown + 0.05 * np.maximum(rep, 0)
+    return np.clip(grown, 0.0, 1.5).astype(FLOAT)
 
 
 def _arms(m: dict[str, np.ndarray], p: dict[str, np.ndarray], depth: np.ndarray) -> None:
@@ -177,15 +286,20 @@ def _planted(m: dict[str, np.ndarray], g: dict[str, np.ndarray], half_width: np.
 def bilateral_squat(t, p, g, task):
     n, T = t.shape
     m = _empty(n, T)
-    depth, rep, rep_depth = _rep_profile(t, p)
-    theta = 6.0 + depth * p["depth"] * rep_depth
+    level, rep, m["gain"] = _rep_profile(t, p)
+    depth = np.minimum(level, 1.0)
+    theta = 6.0 + level * p["depth"]
     m["theta"] = np.repeat(theta[..., None], 2, axis=2)
     _planted(m, g, 0.5 * p["stance_ratio"] * g["hip_width"])
-    m["load"] = np.repeat(depth[..., None], 2, axis=2)
+    # Asymmetric loading: one limb carries more (weight_shift > 0: the left), the pelvis shifts over it.
+    shift = p["weight_shift"]
+    m["load"] = np.clip(limbs_of(depth * (1.0 + shift), depth * (1.0 - shift)), 0.0, 1.0)
+    m["weight"] = limbs_of(np.broadcast_to(0.5 + shift, (n, T)), np.broadcast_to(0.5 - shift, (n, T)))
+    m["pelvis_x"] = 0.1 * shift * depth
     m["unilateral"] = 0.25 * m["load"]
     m["depth"] = depth
     m["trunk_fwd"] = p["trunk_lean"] + 0.3 * theta
-    m["fatigue"] = np.clip(p["fatigue0"] + 0.1 * rep, 0, 1.5)
+    m["fatigue"] = _fatigue(t, p, rep)
     m["hip_task_factor"] = np.full((n, 1), 0.25, dtype=FLOAT)
     _arms(m, p, depth)
     return m
@@ -196,8 +310,9 @@ def _single_leg(t, p, g, task, *, step: bool):
     m = _empty(n, T)
     stance = 0 if task.endswith("_left") else 1
     free = 1 - stance
-    depth, rep, rep_depth = _rep_profile(t, p)
-    theta = 6.0 + depth * p["depth"] * rep_depth
+    level, rep, m["gain"] = _rep_profile(t, p)
+    depth = np.minimum(level, 1.0)
+    theta = 6.0 + level * p["depth"]
     m["kind"][:, free] = FREE
     m["theta"][..., stance] = theta
     m["weight"][..., stance], m["weight"][..., free] = 1.0, 0.0
@@ -221,7 +336,7 @@ def _single_leg(t, p, g, task, *, step: bool):
         m["rho"][..., free] = 25.0
         m["beta_ratio"] = np.full((n, 1, 1), 0.40, dtype=FLOAT)
     m["trunk_fwd"] = p["trunk_lean"] + 0.25 * theta
-    m["fatigue"] = np.clip(p["fatigue0"] + 0.1 * rep, 0, 1.5)
+    m["fatigue"] = _fatigue(t, p, rep)
     _arms(m, p, depth)
     return m
 
@@ -235,7 +350,10 @@ def lateral_step_down(t, p, g, task):
 
 
 def drop_vertical_jump(t, p, g, task):
-    """Stand on a box, drop, land on both feet (contact to peak flexion 0.1-0.2 s), jump up, land again."""
+    """Stand on a box, drop, land on both feet (contact to peak flexion 0.1-0.2 s), jump up, land again.
+
+    The label scores the landing only (initial contact to peak knee flexion, `scored`), as the clinical test
+    does; some athletes' knees also cave in during the push-off as the heels rise (`pushoff`, any class)."""
     n, T = t.shape
     m = _empty(n, T)
     box = g["box_height"]
@@ -275,13 +393,19 @@ def drop_vertical_jump(t, p, g, task):
     _planted(m, g, 0.5 * p["stance_ratio"] * g["hip_width"])
     m["ball"][..., 1] += y[..., None]
     m["ball"][..., 2] = z[..., None]
-    m["rho"] = np.repeat(np.where(airborne, 30.0 * smoothstep(np.minimum(t - p["t_off"], t_land - t) / 0.06), 0.0)[..., None], 2, axis=2)
-    m["rho"] = np.where(flying[..., None], 30.0 * smoothstep(np.minimum(t - t_takeoff, t_land2 - t) / 0.06)[..., None], m["rho"])
+    pushing = landing & (t >= t_peak)
+    heel_up = smoothstep((t - t_peak) / p["propulsion_s"])
+    rho = np.where(airborne, 30.0 * smoothstep(np.minimum(t - p["t_off"], t_land - t) / 0.06), 0.0)
+    rho = np.where(pushing, 27.0 * heel_up, rho)
+    rho = np.where(flying, 30.0 * smoothstep(np.minimum((t - t_takeoff) / 0.06 + 0.8, (t_land2 - t) / 0.06)), rho)
+    m["rho"] = np.repeat(rho[..., None], 2, axis=2)
+    m["pushoff"] = np.repeat((p["pushoff_valgus"] * np.where(pushing, np.sin(np.pi * heel_up), 0.0))[..., None], 2, axis=2)
+    m["scored"] = np.repeat(((t >= t_land) & (t <= t_peak))[..., None], 2, axis=2)
     m["load"] = np.repeat(contact_load[..., None], 2, axis=2)
     m["unilateral"] = 0.5 * m["load"]
     m["depth"] = np.clip((theta - 8.0) / (peak - 8.0), 0.0, 1.0)
     m["trunk_fwd"] = p["trunk_lean"] + 0.35 * theta
-    m["fatigue"] = np.broadcast_to(p["fatigue0"], t.shape).copy()
+    m["fatigue"] = _fatigue(t, p)
     m["hip_task_factor"] = np.full((n, 1), 0.5, dtype=FLOAT)
     m["beta_ratio"] = np.full((n, 1, 1), 0.45, dtype=FLOAT)
     _arms(m, p, np.zeros_like(t))
@@ -291,7 +415,9 @@ def drop_vertical_jump(t, p, g, task):
 
 
 def _gait(t, p, g, task, *, running: bool):
-    """Treadmill gait: stance balls move backward with the belt (planted on it), swing feet arc forward."""
+    """Gait on a treadmill (stance balls move backward with the belt, planted on it; swing feet arc forward)
+    or overground (`overground`: the whole body travels forward at the belt's speed, so stance feet stay put
+    in the world and the athlete walks through the scene, centred on the origin at mid-clip)."""
     n, T = t.shape
     m = _empty(n, T)
     stance_fraction = 0.38 if running else 0.62
@@ -304,6 +430,7 @@ def _gait(t, p, g, task, *, running: bool):
     half = 0.5 * g["hip_width"] * (0.75 if running else 0.9)
     z_pelvis = g["hip_stand"] - (0.05 if running else 0.025)
     pelvis_z = np.zeros_like(t)
+    travel = p["overground"] * belt / (stride * stance_fraction) * (t - 0.5 * p["duration"])  # forward = -y
     for limb in (0, 1):
         phi = np.mod(t / stride + phase0 + 0.5 * limb, 1.0)
         in_stance = phi < stance_fraction
@@ -312,7 +439,7 @@ def _gait(t, p, g, task, *, running: bool):
         y_stance = -0.5 * belt + belt * u_stance
         y_swing = 0.5 * belt - belt * smoothstep(u_swing)
         m["ball"][..., limb, 0] = half * LIMB_SIGN[limb]
-        m["ball"][..., limb, 1] = np.where(in_stance, y_stance, y_swing) - g["ball_ahead"] * 0.5
+        m["ball"][..., limb, 1] = np.where(in_stance, y_stance, y_swing) - g["ball_ahead"] * 0.5 - travel
         m["ball"][..., limb, 2] = np.where(in_stance, 0.0, clearance * np.sin(np.pi * u_swing))
         m["planted"][..., limb] = in_stance
         bump = np.where(in_stance, np.sin(np.pi * u_stance), 0.0)
@@ -331,7 +458,8 @@ def _gait(t, p, g, task, *, running: bool):
     m["pelvis_rot"] = p["pelvis_rot_amp"] * np.sin(2 * np.pi * (t / stride + phase0))
     m["depth"] = np.max(m["load"], axis=2)
     m["trunk_fwd"] = p["trunk_lean"] * 0.5 + (8.0 if running else 2.0)
-    m["fatigue"] = np.broadcast_to(p["fatigue0"], t.shape).copy()
+    m["pelvis_y"] = -travel
+    m["fatigue"] = _fatigue(t, p)
     m["hip_task_factor"] = np.full((n, 1), 0.8 if running else 0.5, dtype=FLOAT)
     return m
 
@@ -355,4 +483,13 @@ PROGRAMMES = {
 
 
 def programme(task: str, t: np.ndarray, p: dict[str, np.ndarray], g: dict[str, np.ndarray]) -> dict[str, Any]:
-    return PROGRAMMES[task_family(task)](t, p, g, task)
+    """The task's programme plus what varies within every clip whatever the task: slow lateral sway of the
+    pelvis and trunk, and a knee wobble (deg, applied under load by the mechanisms)."""
+    m = PROGRAMMES[task_family(task)](t, p, g, task)
+    sway = np.sin(2.0 * np.pi * p["sway_hz"] * t + p["sway_phase"]).astype(FLOAT)
+    m["pelvis_x"] = m["pelvis_x"] + p["sway_m"] * sway
+    m["trunk_sway"] = 1.5 * sway
+    omega = 2.0 * np.pi * p["wobble_hz"] * t
+    m["wobble"] = (p["knee_wobble"][..., None] * limbs_of(np.sin(omega + p["wobble_phase_left"]),
+                                                          np.sin(1.3 * omega + p["wobble_phase_right"]))).astype(FLOAT)
+    return m
