@@ -40,8 +40,9 @@ def test_foot_forward_is_foot_frame_forward():
 
 def test_knee_only_rescaling_equals_simulating_the_scaled_athletes():
     """Label rescaling re-solves only the knees; simulating athletes whose healthy swivel is already scaled
-    must give the same motion."""
-    cfg = load_preset("realistic", n_athletes=4, seed=3)
+    must give the same motion (without knee wobble and push-off valgus, which the rescaling scales too)."""
+    cfg = load_preset("realistic", n_athletes=4, seed=3, **{"tasks.knee_wobble_deg": [0.0, 0.0],
+                                                            "tasks.pushoff_valgus_probability": 0.0})
     trials = trials_of(cfg, range(4))
     factors = np.random.default_rng(0).uniform(0.0, 0.95, (len(trials), 2))
     sims = simulate(cfg, trials)
@@ -102,7 +103,7 @@ def test_box_muller_normals_and_ar1_noise_statistics():
 
 
 def test_projection_matches_a_plain_pinhole_camera():
-    cfg = load_preset("realistic")
+    cfg = load_preset("realistic", **{"camera.distortion_probability": 0.0})
     rng = np.random.default_rng(4)
     cameras = [sample_camera(cfg, rng, 1.75) for _ in range(5)]
     points = np.stack([rng.uniform(-0.4, 0.4, (5, 3, 7)), rng.uniform(-0.5, 0.5, (5, 3, 7)),
@@ -110,7 +111,7 @@ def test_projection_matches_a_plain_pinhole_camera():
     target_z = np.full(5, 0.55 * 1.75)
     pixels = project(points, cameras, target_z)
     for i, cam in enumerate(cameras):
-        yaw, pitch = np.radians(cam["yaw_deg"]), np.radians(cam["pitch_deg"])
+        yaw, pitch = np.radians(cam["yaw_deg"]), np.radians(cam["pitch_offset_deg"])
         target = np.array([cam["aim_jitter_m"][0], 0.0, target_z[i] + cam["aim_jitter_m"][1]])
         position = target + cam["distance_m"] * np.array([np.sin(yaw), -np.cos(yaw), 0.0])
         position[2] = cam["height_m"]
@@ -129,7 +130,10 @@ def test_projection_matches_a_plain_pinhole_camera():
 
 def test_cameras_keep_the_athlete_in_frame():
     inside = []
-    for seq in generate_sequences(load_preset("realistic", n_athletes=12), range(12)):
+    cfg = load_preset("realistic", n_athletes=12, **{"camera.distortion_probability": 0.0})
+    for seq in generate_sequences(cfg, range(12)):
+        if seq.task in ("walking", "running"):
+            continue  # overground gait walks through the scene, in and out of the frame
         width, height = seq.meta["camera"]["width"], seq.meta["camera"]["height"]
         x, y = seq.keypoints[..., 0], seq.keypoints[..., 1]
         feet = [seq.joints.index(j) for j in seq.joints if j.endswith(("ankle", "heel", "toe"))]

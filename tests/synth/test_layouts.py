@@ -20,17 +20,17 @@ def test_every_layout_emits_valid_sequences(skeleton, dims):
         assert isinstance(seq, KeypointSequence)
         assert seq.skeleton == skeleton and seq.dims == dims
         assert seq.keypoints.shape[1] == SKELETONS[skeleton].n_joints
-        assert 25 <= seq.fps <= 120 and 2.7 <= seq.duration_s <= 3.3
+        assert 25 <= seq.fps <= 120 and 2.0 <= seq.duration_s <= 20.0
         assert seq.labels is not None and seq.athlete_id == "a000000"
         canon = seq.to_canonical()
         assert canon.keypoints.shape[1] == len(CANONICAL_JOINTS)
         present = (canon.confidence > 0).mean()
-        assert present > (0.5 if skeleton in ("coco17", "openpose18") else 0.8)  # those two have no feet
+        assert present > (0.45 if skeleton in ("coco17", "openpose18") else 0.7)  # those two have no feet
         if dims == 2:
             width, height = seq.meta["camera"]["width"], seq.meta["camera"]["height"]
-            inside = np.nanmean((seq.keypoints[..., 0] > 0) & (seq.keypoints[..., 0] < width)
-                                & (seq.keypoints[..., 1] > 0) & (seq.keypoints[..., 1] < height))
-            assert inside > 0.95
+            seen = np.isfinite(seq.keypoints).all(-1)
+            x, y = seq.keypoints[seen][:, 0], seq.keypoints[seen][:, 1]
+            assert ((x >= 0) & (x < width) & (y >= 0) & (y < height)).all()  # outside the image: lost (NaN)
 
 
 @pytest.mark.parametrize("skeleton", ["halpe26", "body25", "mediapipe33", "coco17", "openpose18"])

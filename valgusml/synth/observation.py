@@ -207,7 +207,9 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
     wobble = np.abs(xyz[..., 0]) + np.abs(xyz[..., 1])
     confidence = (conf_lo[:, None] + (conf_hi - conf_lo)[:, None] * draws).astype(np.float32)[:, None, :]
     drop = np.array([f.occlusion_drop for f in families], dtype=np.float32)[:, None] * occlusion
-    confidence = np.clip(confidence - drop[:, None] - 0.03 * wobble * np.where(foot, 1.5, 1.0).astype(np.float32), 0.0, 1.0)
+    # At least 0.01 where a point is reported: confidence 0 means "missing" (a NaN point), by contract.
+    coupling = np.where(conf_hi > conf_lo, 0.03, 0.0).astype(np.float32)[:, None, None]  # mocap: none
+    confidence = np.clip(confidence - drop[:, None] - coupling * wobble * np.where(foot, 1.5, 1.0).astype(np.float32), 0.01, 1.0)
     # Scaled on the flat (joint x coordinate) axis: broadcasting over a last axis of 3 is much slower.
     jitter *= np.repeat(scale, 3, axis=1)[:, None, :]
     error = xyz
@@ -227,7 +229,7 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
         joint = np.minimum((u[0] * K).astype(int), K - 1)
         start = np.minimum((u[1] * limit).astype(int), limit - 1)
         span = np.maximum(1, np.round((burst_lo + (burst_hi - burst_lo) * u[2]) * fps)).astype(int)
-        conf = ncfg.dropout_confidence[0] + np.ptp(ncfg.dropout_confidence) * u[3]
+        conf = np.maximum(ncfg.dropout_confidence[0] + np.ptp(ncfg.dropout_confidence) * u[3], 0.01)
         nan = u[4] < nan_share
         stop = np.minimum(start + span, limit)
         lengths = stop - start
@@ -274,7 +276,7 @@ def sample_camera(cfg: GeneratorConfig, rng: np.random.Generator, height_m: floa
     # pitched up moves the feet down the image.
     distance = max(1.5, focal * height_m * 1.15 / (fill * height))
     # An athlete walking towards or away from the camera must not reach it.
-    distance = max(distance, abs(math.cos(math.radians(yaw))) * 0.5 * travel_m + 1.5)
+    distance = max(distance, abs(math.cos(math.radians(yaw))) * 0.5 * travel_m + 2.5)
     aim_height = AIM_HEIGHT_FRACTION * height_m + aim[1]
     lowest = math.atan(0.47 * height / focal)  # the feet's angle below the axis that still fits, with a margin
 
@@ -335,19 +337,25 @@ def project(points: np.ndarray, cameras: list[dict], target_z: np.ndarray) -> np
     matmul by `camera_matrices`; then radial lens distortion where a camera has it."""
     n = len(cameras)
     matrix = camera_matrices(cameras, target_z).astype(points.dtype)
-    h = np.matmul(points.reshape(n, -1, 3), matrix[:, :, :3].transpose(0, 2, 1))
-    # Component by component: numpy broadcasts over a last axis of 2-3 several times slower.
-    inverse_depth = np.reciprocal(h[..., 2] + matrix[:, 2, 3, None])
-    out = np.empty(h.shape[:-1] + (2,), dtype=points.dtype)
+    # Component by component on whole planes: numpy's batched matmul slows down badly on long batches, and
+    # broadcasting over a last axis of 2-3 runs several times slower.
+    flat = points.reshape(n, -1, 3)
+    x, y, z = (np.ascontiguousarray(flat[..., c]) for c in range(3))
+    rows = [x * matrix[:, r, 0, None] + y * matrix[:, r, 1, None] + z * matrix[:, r, 2, None] + matrix[:, r, 3, None]
+            for r in range(3)]
+    inverse_depth = np.reciprocal(rows[2])
+    out = np.empty(flat.shape[:-1] + (2,), dtype=points.dtype)
     for c in range(2):
-        np.add(h[..., c], matrix[:, c, 3, None], out=out[..., c])
-        out[..., c] *= inverse_depth
+        np.multiply(rows[c], inverse_depth, out=out[..., c])
     for i, cam in enumerate(cameras):
         k1 = cam.get("distortion_k1", 0.0)
-        if k1:
-            centre = np.array([0.5 * cam["width"], 0.5 * cam["height"]], dtype=points.dtype)
-            rel = (out[i] - centre) / cam["focal_px"]
-            out[i] = centre + rel * (1.0 + k1 * (rel * rel).sum(-1, keepdims=True)) * cam["focal_px"]
+        if k1:  # radial: r' = r (1 + k1 r^2) on coordinates normalised by the focal length
+            f = np.float32(cam["focal_px"])
+            x = (out[i, :, 0] - np.float32(0.5 * cam["width"])) / f
+            y = (out[i, :, 1] - np.float32(0.5 * cam["height"])) / f
+            gain = 1.0 + np.float32(k1) * (x * x + y * y)
+            out[i, :, 0] = np.float32(0.5 * cam["width"]) + x * gain * f
+            out[i, :, 1] = np.float32(0.5 * cam["height"]) + y * gain * f
     return out.reshape(points.shape[:-1] + (2,))
 
 
