@@ -5,6 +5,8 @@
     .venv/bin/python scripts/bench_generator.py --compare /tmp/old   # ratio against another checkout
 
 Target (issue 3): >= 1,000 realistic sequences/s per core; 100,000 sequences on 2 cores with peak RSS < 4 GiB.
+Target (issue 11, generator v3): clips now last 2-20 s, so the rate is also given per second of generated motion
+(>= 1,500 sequences of 3 s per core, i.e. >= 4,500 s of motion per CPU-second).
 Peak RSS is `resource.getrusage` of this process and of its largest worker (children); the total a run can
 hold at once is at most self + workers x children.
 """
@@ -43,8 +45,8 @@ cfg = load_preset(sys.argv[2], n_athletes=1000)
 list(generate_sequences(cfg, range(2)))
 probe = max(1, 1000 // cfg.tasks.trials_per_athlete)
 start = time.process_time()
-count = sum(1 for _ in generate_sequences(cfg, range(probe)))
-print(count / (time.process_time() - start))
+seconds = sum(s.duration_s for s in generate_sequences(cfg, range(probe)))
+print(seconds / (time.process_time() - start))
 """
 
 
@@ -60,7 +62,7 @@ def compare(other: str, preset: str, repeats: int) -> int:
             out = subprocess.run([sys.executable, "-c", _IN_MEMORY, root, preset], capture_output=True, text=True, check=True)
             rates[root].append(float(out.stdout.split()[-1]))
     for root, values in rates.items():
-        print(f"{root}: median {statistics.median(values):.0f} sequences/s per core, runs {[round(v) for v in values]}")
+        print(f"{root}: median {statistics.median(values):.0f} s of motion/s per core, runs {[round(v) for v in values]}")
     print(f"ratio this/other: {statistics.median(rates[here]) / statistics.median(rates[other]):.2f}")
     return 0
 
@@ -96,12 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     rates = []
     for _ in range(args.repeats):  # the same sequences each time: the spread is the machine's, not the data's
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        frames = sum(s.n_frames for s in generate_sequences(cfg, range(probe)))
-        rates.append((count / (time.process_time() - cpu0), count / (time.perf_counter() - wall0)))
+        seqs = list(generate_sequences(cfg, range(probe)))
+        cpu = time.process_time() - cpu0
+        frames, seconds = sum(s.n_frames for s in seqs), sum(s.duration_s for s in seqs)
+        rates.append((count / cpu, seconds / cpu))
+        del seqs
     cpu_rates = sorted(r[0] for r in rates)
+    motion_rates = sorted(r[1] for r in rates)
     print(
         f"in memory, 1 core: {statistics.median(cpu_rates):8.0f} sequences/s of CPU time (median of {len(rates)}, "
-        f"range {cpu_rates[0]:.0f}-{cpu_rates[-1]:.0f}; {count} sequences of {frames / count:.0f} frames)"
+        f"range {cpu_rates[0]:.0f}-{cpu_rates[-1]:.0f}; {count} sequences of {frames / count:.0f} frames, "
+        f"{seconds / count:.1f} s)\n"
+        f"in memory, 1 core: {statistics.median(motion_rates):8.0f} s of generated motion per CPU-second "
+        f"(= {statistics.median(motion_rates) / 3.0:.0f} sequences of 3 s/s; range {motion_rates[0]:.0f}-{motion_rates[-1]:.0f})"
     )
 
     for workers in (int(w) for w in args.workers.split(",")):

@@ -62,9 +62,8 @@ def test_hard_negatives_and_time_profiles_are_independent_of_the_class():
     healthy = [a for a in athletes if a.mechanism == "none"]
     deficit = [a for a in athletes if a.mechanism != "none"]
     for flag in HARD_NEGATIVES:
-        share = lambda group: np.mean([flag in a.hard_negatives for a in group])  # noqa: E731
-        assert abs(share(healthy) - share(deficit)) < 0.06, flag
-        assert share(deficit) > 0.05, flag
+        in_healthy, in_deficit = (np.mean([flag in a.hard_negatives for a in group]) for group in (healthy, deficit))
+        assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05, flag
     for mechanism in MECHANISMS[1:]:
         group = [a for a in athletes if a.mechanism == mechanism]
         for attr in ("drive_onset", "drive_exponent"):
