@@ -84,5 +84,15 @@ def log_outputs(
         tracking.with_retry(client.log_artifacts, run_id, str(export_dir), "predictor")
 
 
-def end_run(tracking_uri: str, run_id: str) -> None:
-    tracking.with_retry(_client(tracking_uri).set_terminated, run_id, "FINISHED")
+def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
+    """Close the run: FINISHED, or FAILED / KILLED when training raised or was interrupted."""
+    tracking.with_retry(_client(tracking_uri).set_terminated, run_id, status)
+
+
+def mark_dead(tracking_uri: str, run_id: str) -> bool:
+    """A run whose process died without closing it (killed): RUNNING → KILLED. True when it was marked."""
+    client = _client(tracking_uri)
+    if tracking.with_retry(client.get_run, run_id).info.status != "RUNNING":
+        return False
+    tracking.with_retry(client.set_terminated, run_id, "KILLED")
+    return True

@@ -9,7 +9,9 @@ jobs never race to create the same experiment (SQLite answers such races with "d
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -109,7 +111,9 @@ def log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
 def save_run_file(ckpt_dir: str | Path, run_id: str, tracking_uri: str, experiment_id: str) -> Path:
     path = Path(ckpt_dir) / RUN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"run_id": run_id, "tracking_uri": tracking_uri, "experiment_id": experiment_id}))
+    # pid and host: a later `resume=true` tells a run still going from one that was killed.
+    path.write_text(json.dumps({"run_id": run_id, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
+                                "pid": os.getpid(), "host": socket.gethostname()}))
     return path
 
 

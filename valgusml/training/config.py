@@ -43,6 +43,10 @@ def check_config(cfg: DictConfig) -> None:
             f"data.dataset_dir={data.dataset_dir} does not exist; make a dataset with `valgusml convert` or "
             "`valgusml generate`, or use data=synthetic"
         )
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
+        # Lightning reads -1 as "train for ever"; the schedulers' step counts then overflow.
+        raise ConfigError(f"trainer.max_epochs must be an integer >= 1, got {max_epochs!r}")
     monitor = cfg.get("monitor") or {}
     if monitor.get("mode") not in ("min", "max"):
         raise ConfigError(f"monitor.mode must be 'min' or 'max', got {monitor.get('mode')!r}")

@@ -134,6 +134,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
         tracking_uri = str(mlflow_node.tracking_uri)
         log.info("MLflow run %s at %s", run_id, tracking_uri)
 
+    try:
+        return _fit_and_finish(cfg, dm, ckpt_dir, resume_from, run_id, tracking_uri)
+    except BaseException as exc:
+        # A run that dies here must not stay RUNNING in MLflow for ever (a SIGKILL cannot be caught: the next
+        # `resume=true` marks that run KILLED, see training/resume.py).
+        if run_id is not None:
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            try:
+                mlflow_run.end_run(tracking_uri, run_id, status)
+            except Exception:  # noqa: BLE001 - the original error is what the user must see
+                log.warning("could not mark MLflow run %s %s", run_id, status)
+        raise
+
+
+def _fit_and_finish(
+    cfg: DictConfig, dm: Any, ckpt_dir: Path, resume_from: Path | None, run_id: str | None, tracking_uri: str | None
+) -> dict[str, float]:
     module = build_module(cfg, dm)
     module.run_info.update(dataset_fingerprint=dm.fingerprint, mlflow_run_id=run_id, split=dm.split.to_dict())
     loggers = instantiate_loggers(cfg, run_id)

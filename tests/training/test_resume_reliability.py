@@ -1,0 +1,66 @@
+"""`resume=true` continues only the run it names, and dead runs do not stay RUNNING in MLflow (issue 13)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.training.conftest import base_overrides, run_training
+from valgusml.errors import ConfigError, InputError
+
+
+@pytest.fixture
+def overrides(tmp_path, tiny_dataset, shared_cache):
+    return base_overrides(tmp_path, tiny_dataset, shared_cache)
+
+
+def _client(root):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{root}/mlflow.db")
+
+
+def test_resume_after_a_kill_before_the_first_checkpoint_refuses(overrides, tmp_path):
+    run_training(overrides + ["trainer.max_epochs=1"])
+    (finished_dir,) = {p.parent for p in tmp_path.glob("logs/smoke/runs/*/checkpoints/last.ckpt")}
+    finished = json.loads((finished_dir / "mlflow_run.json").read_text())
+    client = _client(tmp_path)
+    history = [m.step for m in client.get_metric_history(finished["run_id"], "val/loss")]
+
+    # A second run killed (SIGKILL) right after its MLflow run opened: run file and split, no checkpoint.
+    killed_dir = tmp_path / "logs" / "smoke" / "runs" / "9999-killed" / "checkpoints"
+    killed_dir.mkdir(parents=True)
+    killed = client.create_run(finished["experiment_id"]).info.run_id
+    time.sleep(0.05)  # started after the finished run
+    (killed_dir / "splits.json").write_text((finished_dir / "splits.json").read_text())
+    (killed_dir / "mlflow_run.json").write_text(json.dumps({
+        **finished, "run_id": killed, "pid": 2**22 + 12345, "host": os.uname().nodename}))
+
+    with pytest.raises(InputError, match=r"stopped before its first checkpoint.*now marked KILLED"):
+        run_training(overrides + ["resume=true", "trainer.max_epochs=2"])
+    assert client.get_run(killed).info.status == "KILLED"
+    assert client.get_run(finished["run_id"]).info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(finished["run_id"], "val/loss")] == history  # untouched
+
+
+def test_a_run_that_fails_is_marked_failed(overrides, tmp_path, monkeypatch):
+    import valgusml.training.train as train_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(train_module, "build_module", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_training(overrides + ["trainer.max_epochs=1"])
+    (run_file,) = tmp_path.glob("logs/smoke/runs/*/checkpoints/mlflow_run.json")
+    run_id = json.loads(run_file.read_text())["run_id"]
+    assert _client(tmp_path).get_run(run_id).info.status == "FAILED"
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "1.5"])
+def test_max_epochs_below_one_is_a_config_error(overrides, value):
+    with pytest.raises(ConfigError, match=rf"trainer.max_epochs must be an integer >= 1, got {value}"):
+        run_training(overrides + [f"trainer.max_epochs={value}"])
