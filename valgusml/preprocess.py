@@ -33,7 +33,9 @@ import numpy as np
 from valgusml import limits
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.geometry import as_frontal_2d
-from valgusml.features.view import FRONT_3D, View, canonical_front_view, infer_view
+from valgusml.features.phases import Segment, phases, scored_segments
+from valgusml.features.view import FRONT_3D, View, admit_view, canonical_front_view, infer_view
+from valgusml.labels import LIMBS
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
 
@@ -112,7 +114,8 @@ class ModelInput:
     measures (N, W, F) float32: `frame_measures`, NaN → 0.  mask (N, W) float32: 1 = real frame, 0 = padding.
     sequence_index (N,) int64: which input sequence each window came from.  window_start_s (N,) float64: start
     time of each window in its recording.  warnings: one list of messages per input sequence.  views: the
-    inferred `View` of each input sequence.
+    inferred `View` of each input sequence.  segments: per input sequence, its scored `Segment`s (reps,
+    landings, stances; frames at `cfg.fps`), found from the motion by `valgusml.features.phases`.
     """
 
     joints: np.ndarray
@@ -122,6 +125,7 @@ class ModelInput:
     window_start_s: np.ndarray
     warnings: list[list[str]] = field(default_factory=list)
     views: list[View] = field(default_factory=list)
+    segments: list[list[Segment]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -200,13 +204,19 @@ def resample(
     return out, out_conf.astype(np.float32), stats
 
 
-def _frame_measures(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    from valgusml.features import frame_measures
+def _frame_measures(
+    xy: np.ndarray, conf: np.ndarray, fps: float, task: str, find_segments: bool
+) -> tuple[np.ndarray, list[Segment]]:
+    """The frame measures (NaN → 0) and, if asked, the scored segments (reps, landings, stances) found from
+    them (a recording of one window has nothing to choose between: `aggregate_windows` needs none)."""
+    from valgusml.features import FRAME_MEASURE_INDEX, frame_measures
 
     kp = np.where((conf > 0)[..., None], xy, np.nan).astype(np.float32)
     with np.errstate(all="ignore"):
         m = np.asarray(frame_measures(kp), dtype=np.float32)
-    return np.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0)
+        flexion = m[:, [FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in LIMBS]]
+        segments = scored_segments(phases(kp, fps, task, flexion=flexion)) if find_segments else []
+    return np.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0), segments
 
 
 def n_measures() -> int:
@@ -317,7 +327,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
             f"gaps longer than {cfg.max_gap_s:g} s left missing for: {', '.join(stats['missing_joints_in_long_gaps'])}"
         )
     n_frames = len(xy)
-    measures = _frame_measures(xy, conf)
+    measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
     joints = np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
     starts = window_starts(n_frames, cfg.window, cfg.stride)
     mask = _windows(np.ones(n_frames, dtype=np.float32), starts, cfg.window)
@@ -329,6 +339,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
         window_start_s=starts / cfg.fps,
         warnings=[warnings],
         views=[view],
+        segments=[segments],
     )
 
 
@@ -351,6 +362,7 @@ def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None 
         window_start_s=np.concatenate([p.window_start_s for p in parts]),
         warnings=[p.warnings[0] for p in parts],
         views=[p.views[0] for p in parts],
+        segments=[p.segments[0] for p in parts],
     )
 
 
@@ -360,9 +372,10 @@ def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None 
 def _per_limb_selection(prob: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """Weights `(n, 2)` over the windows of one recording: the upper half by valgus probability.
 
-    Valgus may show in only some repetitions of a long recording, so a plain mean dilutes it; the max trusts a
-    single (possibly spurious) window. The frame-weighted mean over the windows at or above the weighted
-    median is between the two: with one window it is that window, with two the stronger one.
+    The fallback when the motion shows no scored phase: valgus may show in only some windows of a long
+    recording, so a plain mean dilutes it; the max trusts a single (possibly spurious) window. The
+    frame-weighted mean over the windows at or above the weighted median is between the two: with one window
+    it is that window, with two the stronger one.
     """
     n = len(prob)
     weights = np.zeros_like(prob, dtype=np.float64)
@@ -374,20 +387,62 @@ def _per_limb_selection(prob: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return weights
 
 
+def segment_overlaps(segments: Sequence[Segment], starts: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """`(n_segments, n_windows)` real frames each window shares with each segment (windows start at frame
+    `starts` and hold `frames` real frames)."""
+    if not segments:
+        return np.zeros((0, len(starts)))
+    begin = np.array([g.start for g in segments], dtype=np.float64)[:, None]
+    end = np.array([g.end for g in segments], dtype=np.float64)[:, None]
+    return np.clip(np.minimum(end, starts + frames) - np.maximum(begin, starts), 0.0, None)
+
+
+def segment_probabilities(prob: np.ndarray, overlaps: np.ndarray) -> np.ndarray:
+    """`(n_segments, 2)`: each segment's valgus probability per limb, the overlap-weighted mean of its
+    windows' (NaN for a segment no window reaches)."""
+    total = overlaps.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, overlaps @ prob / np.maximum(total, 1e-12), np.nan)
+
+
+def _worst_segment_selection(
+    prob: np.ndarray, frames: np.ndarray, starts: np.ndarray, segments: Sequence[Segment]
+) -> np.ndarray:
+    """Weights `(n, 2)`: per limb, the windows of its worst scored segment (rep, landing, stance), each by
+    the frames it shares with it; a limb scored in no segment falls back to `_per_limb_selection`."""
+    weights = _per_limb_selection(prob, frames)
+    overlaps = segment_overlaps(segments, starts, frames)
+    if not len(overlaps):
+        return weights
+    scores = segment_probabilities(prob, overlaps)
+    for k, limb in enumerate(LIMBS):
+        mine = np.array([limb in g.limbs for g in segments]) & np.isfinite(scores[:, k])
+        if mine.any():
+            best = int(np.nanargmax(np.where(mine, scores[:, k], -np.inf)))
+            weights[:, k] = overlaps[best]
+    return weights
+
+
 def aggregate_windows(
     per_window: Mapping[str, np.ndarray],
     sequence_index: np.ndarray,
     mask: np.ndarray,
     n_sequences: int | None = None,
+    segments: Sequence[Sequence[Segment]] | None = None,
+    window_start: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Combine per-window outputs into one per recording (the rule shared by evaluation and the predictor).
 
     `per_window` maps names to `(N, ...)` arrays (e.g. `valgus_probability (N, 2)`, `mechanism_probabilities
     (N, 2, 5)`, `severity_deg (N, 2)`). Windows are weighted by their real frames (`mask.sum(1)`), so a padded
-    tail counts for what it holds. When `valgus_probability (N, 2)` is present, each limb keeps only its upper
-    half of windows by that probability (frame-weighted, see `_per_limb_selection`), and every `(N, 2, ...)`
-    array is averaged over the same windows for that limb, so the mechanism and severity describe the windows
-    that decided the valgus call. Other arrays are frame-weighted means over all windows of the recording;
+    tail counts for what it holds. When `valgus_probability (N, 2)` is present, each limb's answer is its worst
+    scored segment's, the label's own rule (the recording is valgus when any rep or landing is): with
+    `segments` (per sequence, from `ModelInput.segments`) and `window_start` (frames), each segment's
+    probability is the overlap-weighted mean of its windows and the limb keeps the windows of its highest one
+    (one valgus rep in minutes of standing is not averaged away); a limb without scored segments, or a call
+    without `segments`, keeps its upper half of windows by probability (`_per_limb_selection`). Every
+    `(N, 2, ...)` array is averaged over the same windows for that limb, so the mechanism and severity
+    describe the windows that decided the valgus call. Other arrays are frame-weighted means over all windows of the recording;
     mechanism probabilities are renormalised to sum to 1. Recording i's single window passes through unchanged.
     The per-window timeline stays available as the inputs with `window_start_s`.
     """
@@ -414,7 +469,13 @@ def aggregate_windows(
                 v[s] = np.nan
             continue
         f = frames[rows]
-        limb_w = _per_limb_selection(prob[rows], f) if prob is not None and prob.ndim == 2 else None
+        limb_w = None
+        if prob is not None and prob.ndim == 2:
+            if segments is not None and window_start is not None:
+                starts = np.asarray(window_start, dtype=np.float64)[rows]
+                limb_w = _worst_segment_selection(prob[rows], f, starts, segments[s])
+            else:
+                limb_w = _per_limb_selection(prob[rows], f)
         for name, arr in arrays.items():
             x = arr[rows]
             if limb_w is not None and x.ndim >= 2 and x.shape[1] == limb_w.shape[1]:
@@ -428,8 +489,31 @@ def aggregate_windows(
     return out
 
 
+def aggregate_model_input(
+    per_window: Mapping[str, np.ndarray], model_input: ModelInput, fps: float
+) -> tuple[dict[str, np.ndarray], list[str | None]]:
+    """`aggregate_windows` over a `ModelInput`'s recordings with their scored segments, then each recording's
+    valgus probabilities admitted for its view (`valgusml.features.view.admit_view`: pulled towards 0.5 where a
+    side view hides the frontal plane). Returns the per-recording arrays and, per recording, the view warning
+    or None. The one rule of the predictor and of every evaluated model."""
+    out = aggregate_windows(
+        per_window,
+        model_input.sequence_index,
+        model_input.mask,
+        n_sequences=model_input.n_sequences,
+        segments=model_input.segments or None,
+        window_start=np.asarray(model_input.window_start_s) * fps,
+    )
+    notes: list[str | None] = [None] * model_input.n_sequences
+    if "valgus_probability" in out and model_input.views:
+        for i, view in enumerate(model_input.views):
+            out["valgus_probability"][i], notes[i] = admit_view(out["valgus_probability"][i], view)
+    return out, notes
+
+
 __all__ = [
     "ModelInput",
+    "aggregate_model_input",
     "PreprocessConfig",
     "aggregate_windows",
     "check_bounds",

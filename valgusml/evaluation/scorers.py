@@ -99,7 +99,7 @@ class CheckpointModel:
         import torch
 
         from valgusml.predictor import combine_mechanisms
-        from valgusml.preprocess import aggregate_windows, prepare_many
+        from valgusml.preprocess import aggregate_model_input, prepare_many
 
         if not sequences:
             raise InputError("CheckpointModel.predict got no sequences")
@@ -117,9 +117,7 @@ class CheckpointModel:
                 outs["mechanism_probabilities"].append(torch.softmax(out["mechanism_logits"], -1).double().numpy())
                 outs["severity_deg"].append(out["severity_deg"].double().numpy())
         per_window = {k: np.concatenate(v) for k, v in outs.items()}
-        combined = aggregate_windows(
-            per_window, model_input.sequence_index, model_input.mask, n_sequences=len(sequences)
-        )
+        combined, _ = aggregate_model_input(per_window, model_input, self.preprocess.fps)
         prob = np.clip(combined["valgus_probability"], 0.0, 1.0)
         # The same consistent distribution the exported predictor reports (P(none) = 1 - P(valgus)).
         mech = combine_mechanisms(prob, combined["mechanism_probabilities"])

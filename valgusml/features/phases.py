@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from valgusml.features.frame import FRAME_MEASURE_INDEX, frame_measures
-from valgusml.features.summary import stance_from_task
+from valgusml.features.summary import moving_average, stance_from_task
 from valgusml.labels import LIMBS, task_family
 from valgusml.skeleton import canonical_index
 
@@ -65,31 +65,28 @@ class Phase:
         return self.start / fps, self.end / fps
 
 
-def _smooth(values: np.ndarray, width: int) -> np.ndarray:
-    """NaN-aware moving average along axis 0 (gaps stay NaN only where no neighbour is valid)."""
-    if width <= 1:
-        return values
-    valid = np.isfinite(values)
-    kernel = np.ones(width)
-    total = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), 0, np.where(valid, values, 0.0))
-    count = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), 0, valid.astype(float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """`[start, end)` of each run of True."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
+def _quantile(values: np.ndarray, q: float) -> float:
+    """The q-quantile (0-1) of the finite values, nearest rank (one partition; `np.percentile` costs ~10x)."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return math.nan
+    k = min(int(round(q * (finite.size - 1))), finite.size - 1)
+    return float(np.partition(finite, k)[k])
+
+
 def leg_length(keypoints: np.ndarray) -> float:
     """Hip→knee + knee→ankle, the 90th percentile over frames and limbs (squatting foreshortens it in 2D)."""
     kp = keypoints.astype(np.float64)
     hip, knee, ankle = kp[:, list(_HIP)], kp[:, list(_KNEE)], kp[:, list(_ANKLE)]
-    leg = np.linalg.norm(knee - hip, axis=-1) + np.linalg.norm(ankle - knee, axis=-1)
-    leg = leg[np.isfinite(leg)]
-    return float(np.percentile(leg, 90.0)) if leg.size else math.nan
+    thigh, shank = knee - hip, ankle - knee
+    leg = np.sqrt((thigh * thigh).sum(-1)) + np.sqrt((shank * shank).sum(-1))
+    return _quantile(leg, 0.9)
 
 
 def foot_height(keypoints: np.ndarray) -> np.ndarray:
@@ -107,18 +104,17 @@ def foot_height(keypoints: np.ndarray) -> np.ndarray:
         for k in range(2):
             points = kp[:, list(_FOOT[k])]
             low[:, k] = np.fmin.reduce(points[..., 2], axis=1) if is3d else np.fmax.reduce(points[..., 1], axis=1)
-    finite = low[np.isfinite(low)]
-    if not finite.size or not math.isfinite(scale) or scale <= 0:
+    if not np.isfinite(low).any() or not math.isfinite(scale) or scale <= 0:
         return np.full((len(kp), 2), np.nan)
     if is3d:
-        return (low - np.percentile(finite, 2.0)) / scale
-    return (np.percentile(finite, 98.0) - low) / scale
+        return (low - _quantile(low, 0.02)) / scale
+    return (_quantile(low, 0.98) - low) / scale
 
 
 def knee_flexion(keypoints: np.ndarray, fps: float) -> np.ndarray:
     """`(T, 2)` knee flexion in degrees (3D: true angle; 2D: the foreshortening proxy), lightly smoothed."""
     fm = frame_measures(keypoints)
-    return _smooth(fm[:, list(_FLEXION)].astype(np.float64), max(1, int(round(SMOOTH_S * fps)) | 1))
+    return moving_average(fm[:, list(_FLEXION)].astype(np.float64), max(1, int(round(SMOOTH_S * fps)) | 1))
 
 
 def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
@@ -132,11 +128,13 @@ def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
     return out
 
 
-def infer_task(keypoints: np.ndarray, fps: float) -> str:
+def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None) -> str:
     """A task read from the motion when none is given: a flight phase is a drop jump; the pelvis travelling
     over a leg length or feet alternating in contact is walking; one foot up most of the time is a single-leg
-    squat on the other; anything else a bilateral squat (scored like every repetition task)."""
-    height = foot_height(keypoints)
+    squat on the other; anything else a bilateral squat (scored like every repetition task). `height`: the
+    feet's `foot_height`, when the caller has it."""
+    if height is None:
+        height = foot_height(keypoints)
     if not np.isfinite(height).any():
         return "bilateral_squat"
     if flight_frames(height, fps).any():
@@ -163,10 +161,9 @@ def standing_frames(flexion: np.ndarray) -> np.ndarray:
     out = np.ones(len(flexion), dtype=bool)
     with np.errstate(invalid="ignore"):
         for k in range(2):
-            column = flexion[:, k]
-            finite = column[np.isfinite(column)]
-            if finite.size:
-                out &= column <= np.percentile(finite, 5.0) + STANDING_MARGIN_DEG
+            straightest = _quantile(flexion[:, k], 0.05)
+            if math.isfinite(straightest):
+                out &= flexion[:, k] <= straightest + STANDING_MARGIN_DEG
     return out
 
 
@@ -188,18 +185,23 @@ def _repetitions(limb: str, flexion: np.ndarray, contact: np.ndarray, standing_l
     return out
 
 
-def phases(keypoints: np.ndarray, fps: float, task: str = "") -> list[Phase]:
+def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarray | None = None) -> list[Phase]:
     """Loaded phases of both limbs from canonical keypoints `(T, 20, 2|3)` (missing joints NaN), in time order.
 
     `task` names the movement (`drop_vertical_jump`, `single_leg_squat_left`, …); empty → inferred.
+    `flexion` `(T, 2)`: knee flexion already computed by the caller (`frame_measures`), else computed here.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     n = len(kp)
     if n == 0:
         return []
-    family = task_family(task) if task else infer_task(kp, fps)
     height = foot_height(kp)
-    flexion = knee_flexion(kp, fps)
+    task = task or infer_task(kp, fps, height)
+    family = task_family(task)
+    if flexion is None:
+        flexion = knee_flexion(kp, fps)
+    else:
+        flexion = moving_average(np.asarray(flexion, dtype=np.float64), max(1, int(round(SMOOTH_S * fps)) | 1))
     with np.errstate(invalid="ignore"):
         contact = height <= CONTACT_TOLERANCE
     named = stance_from_task(task) if task else None
@@ -255,6 +257,30 @@ def _landing(limb: str, flexion: np.ndarray, contact: np.ndarray, flight: np.nda
     out = [Phase(limb, contact_frame, peak + 1, peak, "landing", True)]
     if takeoff > peak + 1:
         out.append(Phase(limb, peak + 1, takeoff, peak, "push_off", False))
+    return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames `[start, end)` where at least one limb is in a scored phase (overlapping phases of the two limbs
+    merged: one bilateral rep is one segment); `limbs` are the limbs scored in it, `kind` the phases' kind."""
+
+    start: int
+    end: int
+    kind: str
+    limbs: tuple[str, ...]
+
+
+def scored_segments(phase_list: list[Phase]) -> list[Segment]:
+    """The scored phases as time segments, overlapping phases of both limbs merged, in time order."""
+    out: list[Segment] = []
+    for p in sorted((p for p in phase_list if p.scored), key=lambda p: p.start):
+        if out and p.start < out[-1].end:
+            last = out[-1]
+            limbs = tuple(sorted(set(last.limbs) | {p.limb}, key=LIMBS.index))
+            out[-1] = Segment(last.start, max(last.end, p.end), last.kind, limbs)
+        else:
+            out.append(Segment(p.start, p.end, p.kind, (p.limb,)))
     return out
 
 

@@ -101,7 +101,7 @@ def _col(name: str) -> int:
     return FRAME_MEASURE_INDEX[name]
 
 
-def _smooth(values: np.ndarray, width: int) -> np.ndarray:
+def moving_average(values: np.ndarray, width: int) -> np.ndarray:
     """NaN-aware centred moving average along axis 0 (a frame with no valid neighbour stays NaN)."""
     if width <= 1:
         return values
@@ -211,7 +211,7 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
     scale = _leg_scale(front)
     loaded = contact_mask(front, scale, task)
     width = max(1, int(round(SMOOTH_S * fps)) | 1)
-    smooth = _smooth(fm, width)
+    smooth = moving_average(fm, width)
     n_start = min(n_frames, max(3, int(round(START_FRACTION * n_frames))))
 
     result: dict[str, Any] = {}

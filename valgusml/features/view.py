@@ -30,6 +30,10 @@ from valgusml.skeleton import canonical_index
 HIP_OVER_LEG = 0.24
 SHOULDER_OVER_LEG = 0.40
 SIDE_YAW_DEG = 60.0
+# Between these camera yaws the frontal plane fades from readable to unreadable: a valgus probability is pulled
+# towards 0.5 ("cannot tell") in proportion (`frontal_trust`).
+READABLE_YAW_DEG = 50.0
+UNREADABLE_YAW_DEG = 80.0
 
 _L_HIP, _R_HIP = canonical_index("left_hip"), canonical_index("right_hip")
 _L_SHO, _R_SHO = canonical_index("left_shoulder"), canonical_index("right_shoulder")
@@ -99,6 +103,31 @@ def infer_view(keypoints: np.ndarray, sin_yaw_from_feet: float | None = None) ->
         yaw = sign * abs_yaw
     facing = "side" if abs_yaw > SIDE_YAW_DEG else ("front" if facing_sign > 0 else "rear")
     return View(facing, yaw, cos_yaw)
+
+
+def frontal_trust(view: View) -> float:
+    """How far a 2D view lets a knee's frontal angle be read, in [0, 1]: 1 up to `READABLE_YAW_DEG` of yaw
+    from the front or the back, 0 from `UNREADABLE_YAW_DEG` (a side view), linear in |cos yaw| between."""
+    visibility = view.frontal_visibility
+    if not math.isfinite(visibility):
+        return 1.0
+    full, none = math.cos(math.radians(READABLE_YAW_DEG)), math.cos(math.radians(UNREADABLE_YAW_DEG))
+    return float(min(max((visibility - none) / (full - none), 0.0), 1.0))
+
+
+def admit_view(probability: np.ndarray, view: View) -> tuple[np.ndarray, str | None]:
+    """Valgus probabilities pulled towards 0.5 as far as the view hides the frontal plane, and the warning
+    that says so (None for a readable view)."""
+    trust = frontal_trust(view)
+    if trust >= 1.0:
+        return probability, None
+    adjusted = 0.5 + (np.asarray(probability, dtype=np.float64) - 0.5) * trust
+    yaw = f"{abs(view.yaw_deg):.0f}" if math.isfinite(view.yaw_deg) else "?"
+    return adjusted, (
+        f"side view (camera ~{yaw} deg from the front): the knee's frontal-plane angle cannot be read "
+        f"reliably from it; valgus probabilities pulled towards 0.5 (trust {trust:.2f}); film from the front "
+        "or from behind"
+    )
 
 
 def canonical_front_view(xy: np.ndarray, confidence: np.ndarray | None = None) -> tuple[np.ndarray, bool]:

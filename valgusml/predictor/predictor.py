@@ -6,7 +6,8 @@ the very bytes it hashed. How a recording becomes one answer:
    same mapped sequence) → `valgusml.preprocess.prepare_many` (front view, resampling to the model's fps,
    sliding windows with a padding mask);
 2. one ONNX call per chunk of windows (many recordings share a call in `predict_batch`);
-3. `valgusml.preprocess.aggregate_windows` combines the windows of one recording (the same rule evaluation uses);
+3. `valgusml.preprocess.aggregate_model_input` combines the windows of one recording: its worst scored segment
+   (rep, landing), admitted for the view (the same rule evaluation uses);
 4. per limb, the mechanism distribution is made consistent with the valgus probability (`results`).
 
 Thread safety: a `Predictor` is immutable after `load`; ONNX Runtime's `InferenceSession.run` is thread-safe, and
@@ -188,7 +189,7 @@ class Predictor:
         Arrays use `skeleton` and `fps`; a `KeypointSequence` brings its own. `confidence`, if given, has one
         entry (array or None) per item. Bad input raises InputError naming the item.
         """
-        from valgusml.preprocess import aggregate_windows, prepare_many
+        from valgusml.preprocess import aggregate_model_input, prepare_many
 
         if isinstance(items, (np.ndarray, KeypointSequence)):
             raise InputError("predict_batch takes a list of recordings; use predict() for one")
@@ -213,9 +214,7 @@ class Predictor:
         )
         self._check_outputs(valgus_w, mechanism_w)
         per_window = dict(zip(OUTPUT_NAMES, (valgus_w, mechanism_w, severity_w), strict=True))
-        aggregated = aggregate_windows(
-            per_window, model_input.sequence_index, model_input.mask, n_sequences=len(canonical)
-        )
+        aggregated, view_notes = aggregate_model_input(per_window, model_input, self.fps)
         valgus_s, mechanism_s, severity_s = (aggregated[name] for name in OUTPUT_NAMES)
         predictions = []
         for i, seq in enumerate(canonical):
@@ -229,31 +228,52 @@ class Predictor:
                     *values,
                     decision_threshold=self.decision_threshold,
                     canonical=seq,
-                    warnings=sanity_notes[i] + model_input.warnings[i],
-                    timeline=self._timeline(rows, model_input, valgus_w, mechanism_w),
+                    warnings=sanity_notes[i] + ([view_notes[i]] if view_notes[i] else []) + model_input.warnings[i],
+                    timeline=self._timeline(rows, model_input, valgus_w, mechanism_w, i),
+                    view=model_input.views[i].to_dict(),
                 )
             )
         return predictions
 
-    def _timeline(self, rows: np.ndarray, model_input: Any, valgus_w: np.ndarray, mechanism_w: np.ndarray) -> list:
-        """Per window of one recording: its time span and each limb's valgus probability and mechanism."""
-        valgus = valgus_w[rows]
-        # Mechanism per window and limb: the most probable deficit where the limb is over the threshold.
-        deficit = np.argmax(mechanism_w[rows][..., 1:], axis=-1)
-        names = np.where(valgus >= self.decision_threshold, np.asarray(DEFICITS)[deficit], "none").tolist()
-        start = np.asarray(model_input.window_start_s)[rows]
-        end = start + np.asarray(model_input.mask)[rows].sum(axis=1) / self.fps
-        valgus = valgus.tolist()
-        return [
-            {
-                "start_s": round(float(start[k]), 4),
-                "end_s": round(float(end[k]), 4),
-                "valgus_probability": dict(zip(LIMBS, valgus[k], strict=True)),
-                "mechanism": dict(zip(LIMBS, names[k], strict=True)),
-            }
-            for k in range(len(rows))
-        ]
+    def _timeline(
+        self, rows: np.ndarray, model_input: Any, valgus_w: np.ndarray, mechanism_w: np.ndarray, index: int
+    ) -> list:
+        """One entry per scored segment of recording `index` (rep, landing, stance; windows when the motion
+        shows none, or the recording is one window long): its time span, kind, and each limb's valgus
+        probability (admitted for the view, as the recording's) and mechanism (`None` for a limb not loaded in
+        it)."""
+        from valgusml.features.view import admit_view
+        from valgusml.preprocess import segment_overlaps, segment_probabilities
 
+        segments = model_input.segments[index]
+        valgus, mechanism = valgus_w[rows], mechanism_w[rows]
+        start = np.asarray(model_input.window_start_s)[rows]
+        frames = np.asarray(model_input.mask)[rows].sum(axis=1)
+        if segments:
+            overlaps = segment_overlaps(segments, start * self.fps, frames)
+            weights = overlaps / np.maximum(overlaps.sum(1, keepdims=True), 1e-12)
+            spans = [(g.start / self.fps, g.end / self.fps, g.kind, g.limbs) for g in segments]
+            probability, mechanism = segment_probabilities(valgus, overlaps), np.einsum("sn,nlm->slm", weights, mechanism)
+        else:
+            spans = [(s, s + f / self.fps, "window", LIMBS) for s, f in zip(start.tolist(), frames.tolist(), strict=True)]
+            probability = valgus
+        probability = admit_view(probability, model_input.views[index])[0]
+        # The most probable deficit where the limb is over the threshold.
+        deficit = np.asarray(DEFICITS)[np.argmax(mechanism[..., 1:], axis=-1)]
+        names = np.where(probability >= self.decision_threshold, deficit, "none")
+        out = []
+        for k, (begin, end, kind, limbs) in enumerate(spans):
+            out.append({
+                "start_s": round(float(begin), 4),
+                "end_s": round(float(end), 4),
+                "kind": kind,
+                "valgus_probability": {
+                    limb: (round(float(probability[k, j]), 6) if limb in limbs and np.isfinite(probability[k, j]) else None)
+                    for j, limb in enumerate(LIMBS)
+                },
+                "mechanism": {limb: (str(names[k, j]) if limb in limbs else None) for j, limb in enumerate(LIMBS)},
+            })
+        return out
 
 def _as_sequence(
     item: Any, skeleton: str, fps: float, confidence: np.ndarray | None, where: str = ""

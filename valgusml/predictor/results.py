@@ -93,6 +93,7 @@ class Prediction:
     warnings: list[str]
     timeline: list[dict[str, Any]] = field(default_factory=list)
     decision_threshold: float = 0.5
+    view: dict[str, Any] = field(default_factory=dict)
     _measures: _LazyMeasures = field(default_factory=_LazyMeasures, repr=False, compare=False)
 
     @property
@@ -113,6 +114,7 @@ class Prediction:
                 "limbs": {name: limb.to_dict() for name, limb in self.limbs.items()},
                 "measures": self.measures,
                 "warnings": list(self.warnings),
+                "view": dict(self.view),
                 "timeline": self.timeline,
             }
         )
@@ -144,6 +146,7 @@ def make_prediction(
     canonical: KeypointSequence,
     warnings: Sequence[str],
     timeline: list[dict[str, Any]],
+    view: dict[str, Any] | None = None,
 ) -> Prediction:
     """One recording's `Prediction` from its aggregated outputs: `(2,)` valgus, `(2, 5)` mechanism head,
     `(2,)` severity, per limb. `canonical` is the recording on the canonical skeleton (for `measures`)."""
@@ -171,5 +174,6 @@ def make_prediction(
         warnings=list(dict.fromkeys(warnings)),
         timeline=timeline,
         decision_threshold=decision_threshold,
+        view=dict(view or {}),
         _measures=_LazyMeasures(canonical),
     )

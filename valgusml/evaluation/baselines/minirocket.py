@@ -8,7 +8,7 @@ the pelvis-centred, leg-length-scaled joint x/y (`"joints"`), or both.
 
 MiniRocket's features feed scaled logistic regressions (valgus, mechanism: probabilities, unlike the usual
 RidgeClassifierCV) and a ridge regression (severity). Windows are combined per recording with
-`valgusml.preprocess.aggregate_windows`, the rule the predictor uses.
+`valgusml.preprocess.aggregate_model_input`, the rule the predictor uses.
 
 aeon compiles MiniRocket with numba on first use (~35 s); set NUMBA_CACHE_DIR to keep the compiled code.
 """
@@ -140,7 +140,7 @@ class MiniRocketModel:
         return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000)).fit(x, y)
 
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
-        from valgusml.preprocess import aggregate_windows
+        from valgusml.preprocess import PreprocessConfig, aggregate_model_input
 
         model_input = self._windows(sequences)
         n_windows = len(model_input)
@@ -152,15 +152,14 @@ class MiniRocketModel:
         def per_window(values: np.ndarray) -> np.ndarray:  # (2W, ...) → (W, 2, ...)
             return np.stack([values[:n_windows], values[n_windows:]], axis=1)
 
-        combined = aggregate_windows(
+        combined, _ = aggregate_model_input(
             {
                 "valgus_probability": per_window(prob),
                 "mechanism_probabilities": per_window(mech),
                 "severity_deg": per_window(severity),
             },
-            model_input.sequence_index,
-            model_input.mask,
-            n_sequences=len(sequences),
+            model_input,
+            PreprocessConfig.from_dict(self.preprocess).fps,
         )
         return ScoreArrays(
             np.clip(combined["valgus_probability"], 0.0, 1.0),
