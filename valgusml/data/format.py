@@ -119,15 +119,17 @@ def clean_stale_temporaries(root: str | Path) -> list[Path]:
             continue
         for path in folder.glob(f".*{_TMP_MARK}*"):
             pid = path.name.rpartition(_TMP_MARK)[2].split(".")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether another process with this id runs on this machine (this process: False; it is asking about a
+    writer that is not itself)."""
     if pid == os.getpid():
-        return False  # this process is not writing it now (the caller is about to)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

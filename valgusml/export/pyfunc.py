@@ -100,13 +100,12 @@ def decode_array(text: Any, name: str) -> np.ndarray:
     """The compact form back to an array: the `.npy` header is checked against `valgusml.limits` first."""
     from valgusml import limits
     from valgusml.errors import InputError
+    from valgusml.io.npz import npy_header
 
     try:
         raw = base64.b64decode(str(text), validate=True)
         buffer = io.BytesIO(raw)
-        version = np.lib.format.read_magic(buffer)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(buffer)
+        shape, fortran, dtype = npy_header(buffer)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise InputError(f"{name}: not a base64 .npy array ({exc})") from None
     if dtype.kind not in "fiu" or fortran:

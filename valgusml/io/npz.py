@@ -56,6 +56,14 @@ def write(seq: KeypointSequence, path: str | Path) -> Path:
     return path
 
 
+def npy_header(stream: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from a `.npy` stream's header, read without reading the data (numpy's
+    own parser: no pickle, no eval); the stream is left at the first data byte."""
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(stream)
+
+
 def check_declared_sizes(path: Path) -> None:
     """Refuse, before anything is decompressed, a member whose decompressed size or whose `.npy` header's
     shape is beyond `valgusml.limits` (a zip bomb, a header claiming (1e9, 20, 3)) or beyond what it holds."""
@@ -67,9 +75,7 @@ def check_declared_sizes(path: Path) -> None:
             if not info.filename.endswith(".npy"):
                 continue
             with archive.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read_header(member)
+                shape, _, dtype = npy_header(member)
                 header_bytes = member.tell()
             n_bytes = math.prod(shape) * dtype.itemsize
             if n_bytes > info.file_size - header_bytes:

@@ -9,12 +9,12 @@ what happened, and its MLflow run, left RUNNING by the kill, is marked KILLED.
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from valgusml.data.format import pid_alive
 from valgusml.errors import InputError
 
 LAST = "last.ckpt"
@@ -47,7 +47,7 @@ def find_resume_checkpoint(cfg: DictConfig) -> Path | None:
     from valgusml.runs import tracking
 
     run = tracking.read_run_file(latest) or {}
-    if run.get("pid") and run.get("host") == socket.gethostname() and _alive(int(run["pid"])):
+    if run.get("pid") and run.get("host") == socket.gethostname() and pid_alive(int(run["pid"])):
         raise InputError(f"resume=true: the latest run ({latest.parent}) is still running (pid {run['pid']}) and has "
                          "no checkpoint yet; nothing to resume")
     marked = _mark_killed(run)
@@ -56,16 +56,6 @@ def find_resume_checkpoint(cfg: DictConfig) -> Path | None:
         f"checkpoint, so there is nothing of it to resume{marked}; start a new run (resume=false), or continue "
         "another run by naming its checkpoint with ckpt_path=..."
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != os.getpid()
 
 
 def _mark_killed(run: dict) -> str:
