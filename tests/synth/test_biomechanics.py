@@ -160,3 +160,30 @@ def test_rotate_matches_rotation_matrices():
     v = rng.normal(size=(5, 3))
     expected = Rotation.from_euler("ZYX", np.stack([z, y, x], 1)).apply(v)
     np.testing.assert_allclose(rotate(v.T, zyx_trig(z, y, x)).T, expected, atol=1e-12)  # coordinate-first
+
+
+def _step_width_and_heel_up(seqs) -> tuple[float, float]:
+    widths, heel_up = [], []
+    for seq in seqs:
+        kp = seq.keypoints
+        widths.append(np.mean(np.abs(kp[:, J["left_ankle"], 0] - kp[:, J["right_ankle"], 0])))
+        toe_down = kp[:, J["left_big_toe"], 2] < kp[:, J["left_big_toe"], 2].min() + 0.01  # the forefoot on the floor
+        heel_up.append(np.mean(kp[toe_down, J["left_heel"], 2] - kp[toe_down, J["left_big_toe"], 2] > 0.03))
+    return float(np.mean(widths)), float(np.mean(heel_up))
+
+
+def test_gait_signatures_narrow_steps_and_early_heel_off():
+    width_none, heel_none = _step_width_and_heel_up(cohort("none", "walking"))
+    width_add, _ = _step_width_and_heel_up(cohort("adductor_tfl_overactivity", "walking"))
+    _, heel_df = _step_width_and_heel_up(cohort("limited_dorsiflexion", "walking"))
+    assert width_add < 0.6 * width_none  # adductors pull the steps narrow (crossing at full activation)
+    assert heel_df > heel_none + 0.05  # a tight calf lifts the heel earlier in stance
+
+
+def test_hip_weakness_trades_pelvic_drop_for_trunk_lean():
+    rows = []
+    for seq in cohort("hip_weakness", SLS, 12):
+        m = measures(seq)["left"]
+        rows.append((m["pelvic_drop_deg"], m["trunk_lean_toward_deg"]))
+    drop, lean = np.array(rows, dtype=float).T
+    assert np.corrcoef(drop, lean)[0, 1] < 0.0  # who leans drops less

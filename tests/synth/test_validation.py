@@ -76,3 +76,20 @@ def test_flags_and_signature_verdicts():
     checks = {(c["mechanism"], c["measure"]): c for c in signature_checks(rows)}
     assert checks[("hip_weakness", "pelvic_drop_deg")]["verdict"] == "WRONG"  # less drop than none
     assert checks[("pronation", "foot_roll_in_mm")]["verdict"] == "n/a"  # no such limbs
+
+
+def test_transfer_checks_on_generated_pairs(tmp_path):
+    from valgusml.synth import generate_with_analysis
+    from valgusml.synth.validation.transfer import cramers_v
+
+    cfg = load_preset("realistic", n_athletes=6, seed=2, **{"tasks.trials_per_athlete": 3})
+    path = write_report(list(generate_with_analysis(cfg, range(6))), tmp_path / "r")
+    text = path.read_text()
+    assert "## Signature effect sizes after camera and estimator" in text and "literature d" in text
+    assert "## Independence of hard negatives" in text and "hard negatives come from the analysis rows." in text.lower()
+    assert "## Peak FPPA error by estimator family and view" in text
+    for name in ("effect_sizes.csv", "fppa_error.csv", "independence.csv"):
+        assert (path.parent / name).stat().st_size > 0
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 3, 4000).tolist(), rng.integers(0, 4, 4000).tolist()
+    assert cramers_v(a, b) < 0.03 and cramers_v(a, a) == pytest.approx(1.0, abs=1e-3)

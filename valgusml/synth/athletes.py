@@ -74,6 +74,7 @@ class Athlete:
     drive_onset: np.ndarray = field(default_factory=lambda: np.zeros(5))
     drive_exponent: np.ndarray = field(default_factory=lambda: np.ones(5))
     adductor_start_fraction: float = 0.4
+    hip_compensation: float = 0.5  # 0: the pelvis drops, 1: the trunk leans over the stance leg instead
     pronation_static_fraction: float = 0.3
     dorsiflexion_margin_deg: float = 0.0
     hard_negatives: tuple[str, ...] = ()
@@ -224,6 +225,7 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
         drive_onset=onset,
         drive_exponent=exponent,
         adductor_start_fraction=uniform(rng, mcfg.adductor_start_fraction),
+        hip_compensation=float(rng.random()),
         pronation_static_fraction=uniform(rng, mcfg.pronation_static_fraction),
         dorsiflexion_margin_deg=uniform(rng, acfg.dorsiflexion_margin_deg),
         hard_negatives=tuple(hard),

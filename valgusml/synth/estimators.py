@@ -63,22 +63,22 @@ class EstimatorFamily:
 FAMILIES: dict[str, EstimatorFamily] = {
     "mediapipe": EstimatorFamily(
         "mediapipe", offset_gain=1.15, consistency=0.8, lateral_offsets=False, jitter_gain=0.6,
-        jitter_time_constant_s=0.08, foot_gain=1.3, knee_pull=0.15, smoothing_s=0.04, swap_gain=1.5,
-        view_swap_gain=0.12, crossing_swap=0.15, outlier_rate=0.001, outlier_mm=80.0, dropout_gain=0.7,
+        jitter_time_constant_s=0.08, foot_gain=1.3, knee_pull=0.15, smoothing_s=0.04, swap_gain=1.0,
+        view_swap_gain=0.12, crossing_swap=0.15, outlier_rate=0.0005, outlier_mm=80.0, dropout_gain=0.7,
         nan_share=None, confidence=(0.8, 1.0), occlusion_drop=0.35, occlusion_noise=1.0, pixel_jitter_px=0.5,
         seed=33,
     ),
     "rtmpose": EstimatorFamily(
         "rtmpose", offset_gain=0.9, consistency=0.7, lateral_offsets=False, jitter_gain=1.0,
         jitter_time_constant_s=0.05, foot_gain=1.0, knee_pull=0.05, smoothing_s=0.0, swap_gain=1.0,
-        view_swap_gain=0.08, crossing_swap=0.1, outlier_rate=0.002, outlier_mm=100.0, dropout_gain=1.0,
+        view_swap_gain=0.08, crossing_swap=0.1, outlier_rate=0.0008, outlier_mm=100.0, dropout_gain=1.0,
         nan_share=None, confidence=(0.6, 0.95), occlusion_drop=0.4, occlusion_noise=1.5, pixel_jitter_px=0.8,
         seed=26,
     ),
     "openpose": EstimatorFamily(
-        "openpose", offset_gain=1.05, consistency=0.6, lateral_offsets=False, jitter_gain=1.4,
-        jitter_time_constant_s=0.03, foot_gain=1.3, knee_pull=0.08, smoothing_s=0.0, swap_gain=2.5,
-        view_swap_gain=0.2, crossing_swap=0.25, outlier_rate=0.005, outlier_mm=150.0, dropout_gain=1.5,
+        "openpose", offset_gain=1.05, consistency=0.6, lateral_offsets=False, jitter_gain=1.15,
+        jitter_time_constant_s=0.04, foot_gain=1.3, knee_pull=0.08, smoothing_s=0.0, swap_gain=1.6,
+        view_swap_gain=0.2, crossing_swap=0.25, outlier_rate=0.0015, outlier_mm=120.0, dropout_gain=1.5,
         nan_share=None, confidence=(0.45, 0.9), occlusion_drop=0.5, occlusion_noise=2.0, pixel_jitter_px=1.0,
         seed=25,
     ),
@@ -108,16 +108,20 @@ def far_leg_weight(yaw_deg: float) -> tuple[float, float]:
 
 def pull_knees_to_line(points: np.ndarray, hips: tuple[int, int], knees: tuple[int, int], ankles: tuple[int, int],
                        pull: np.ndarray) -> None:
-    """Move each knee `pull` `(n,)` of the way towards its hip-ankle line, in place (`points` `(n, T, K, D)`)."""
+    """Move each knee `pull` `(n,)` of the way towards its hip-ankle line, in place (`points` `(n, T, K, D)`);
+    coordinate by coordinate (numpy reduces over a short last axis slowly)."""
     if not np.any(pull > 0):
         return
-    w = pull.astype(points.dtype)[:, None, None]
+    rows = np.flatnonzero(pull > 0)
+    w = pull[rows].astype(points.dtype)[:, None]
+    D = points.shape[-1]
     for h, k, a in zip(hips, knees, ankles, strict=True):
-        hip, knee, ankle = points[:, :, h], points[:, :, k], points[:, :, a]
-        axis = ankle - hip
-        t = ((knee - hip) * axis).sum(-1, keepdims=True) / np.maximum((axis * axis).sum(-1, keepdims=True), 1e-12)
-        foot_of = hip + t * axis
-        points[:, :, k] = knee + w * (foot_of - knee)
+        hip = [points[rows, :, h, c] for c in range(D)]
+        knee = [points[rows, :, k, c] for c in range(D)]
+        axis = [points[rows, :, a, c] - hip[c] for c in range(D)]
+        along = sum((knee[c] - hip[c]) * axis[c] for c in range(D)) / np.maximum(sum(x * x for x in axis), 1e-12)
+        for c in range(D):
+            points[rows, :, k, c] = knee[c] + w * (hip[c] + along * axis[c] - knee[c])
 
 
 def low_pass_in_place(points: np.ndarray, fps: np.ndarray, time_constant_s: np.ndarray) -> None:

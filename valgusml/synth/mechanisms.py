@@ -22,7 +22,7 @@ import numpy as np
 
 from valgusml.synth.athletes import FLOAT
 from valgusml.synth.config import GeneratorConfig
-from valgusml.synth.tasks import CHAIN, smoothstep
+from valgusml.synth.tasks import CHAIN, GAIT, smoothstep
 
 
 def softplus(x: np.ndarray, width: float = 2.0) -> np.ndarray:
@@ -84,15 +84,27 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     m["swivel"] = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]  # not .sum(-1): slow over a short axis
 
     # Contralateral pelvic drop: stance on the left lowers the right hip (negative obliquity), and vice versa.
-    drop_size = p["pelvic_drop"][..., None] + a_hip * np.maximum(p["hip_pelvic_drop"][..., None] - p["pelvic_drop"][..., None], 0.0)
-    drop = drop_size * hip_drive  # (n, T, 2): drop caused by each limb's single-leg load
+    # Weak abductors either let the pelvis drop or are spared by leaning the trunk over the stance leg: each
+    # athlete compensates to their own degree (`hip_compensation`), trading drop for lean.
+    compensation = p["hip_compensation"][..., None]
+    excess = np.maximum(p["hip_pelvic_drop"][..., None] - p["pelvic_drop"][..., None], 0.0)
+    extra = a_hip * excess * (1.0 - 0.6 * compensation) * hip_drive  # the weak athlete's excess drop
+    drop = p["pelvic_drop"][..., None] * hip_drive + extra  # (n, T, 2): drop caused by each limb's single-leg load
     m["pelvic_obliquity"] = drop[..., 1] - drop[..., 0]
     m["pelvic_drop"] = drop
-    lean = (1.5 + a_hip * p["hip_trunk_lean"][..., None]) * hip_drive  # over the stance leg
+    # The dropping (swing) side also swings forward: the pelvis rotates (design choice, 0.25 deg per deg of
+    # excess drop; positive rotation brings the right side forward).
+    m["pelvis_rot"] = m["pelvis_rot"] + 0.25 * (extra[..., 0] - extra[..., 1])
+    lean = (1.5 + a_hip * p["hip_trunk_lean"][..., None] * (0.4 + compensation)) * hip_drive  # over the stance leg
     m["trunk_lateral"] = lean[..., 0] - lean[..., 1] + m["trunk_sway"]
+    gait = over_frames((m["kind"] == GAIT)[:, None, :])
+    # Gait: adductors pull the swing foot across: narrow steps, crossing the midline at full activation.
+    m["ball"][..., 0] = np.where(gait, m["ball"][..., 0] * (1.0 - 1.2 * a_add), m["ball"][..., 0])
+    # Gait: a tight calf lifts the heel early and tips the trunk forward.
+    m["rho"] = m["rho"] + np.where(gait, a_df * m["early_heel_rise"], 0.0)
     df_lean_per_limb = a_df * p["dorsiflexion_trunk_lean"][..., None] * np.minimum(excess / 10.0, 1.0)
     df_lean = np.maximum(df_lean_per_limb[..., 0], df_lean_per_limb[..., 1])
-    m["trunk_fwd"] = m["trunk_fwd"] + df_lean
+    m["trunk_fwd"] = m["trunk_fwd"] + df_lean + 3.0 * np.max(np.where(gait, a_df, 0.0), axis=-1)
 
     # Foot signs: part already there in quiet stance (a pronated foot), the rest grows with load.
     static = p["pronation_static_fraction"][..., None]

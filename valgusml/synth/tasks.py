@@ -252,6 +252,7 @@ def _empty(n: int, T: int) -> dict[str, np.ndarray]:
         "gain": np.ones((n, T), dtype=FLOAT),  # this rep's signature gain
         "pushoff": z2.copy(),  # drop-jump push-off valgus (deg), not scored
         "trunk_sway": np.zeros((n, T), dtype=FLOAT),
+        "early_heel_rise": z2.copy(),  # gait: extra heel rise of a heel-off in mid-stance (limited dorsiflexion)
         "wobble": z2.copy(),
     }
 
@@ -447,6 +448,10 @@ def _gait(t, p, g, task, *, running: bool):
         m["unilateral"][..., limb] = m["load"][..., limb]
         heel_rise = 35.0 * smoothstep((u_stance - 0.55) / 0.45) if not running else 25.0 * smoothstep((u_stance - 0.5) / 0.5)
         m["rho"][..., limb] = np.where(in_stance, heel_rise, 25.0 * (1.0 - smoothstep(u_swing)))
+        # A calf too tight to let the shank roll over the foot lifts the heel from mid-stance (limited
+        # dorsiflexion applies this share of it).
+        early = 35.0 * smoothstep((u_stance - 0.25) / 0.5) if not running else 25.0 * smoothstep((u_stance - 0.2) / 0.5)
+        m["early_heel_rise"][..., limb] = np.where(in_stance, np.maximum(early - heel_rise, 0.0), 0.0)
         m["arm_flex"][..., 1 - limb] = (35.0 if running else 18.0) * (np.cos(2 * np.pi * phi) * -1.0)
         m["elbow_flex"][..., 1 - limb] = 85.0 if running else 20.0
         pelvis_z = pelvis_z + np.where(in_stance, bump, 0.0)

@@ -22,10 +22,10 @@ def main(argv: list[str] | None = None) -> Path:
     if args.dataset:
         source: Any = args.dataset
     else:
-        from valgusml.synth import generate_sequences, load_preset
+        from valgusml.synth import generate_with_analysis, load_preset
 
         cfg = load_preset(args.preset, n_athletes=args.n_athletes, seed=args.seed)
-        source = generate_sequences(cfg, range(args.n_athletes))
+        source = generate_with_analysis(cfg, range(args.n_athletes))
     title = f"Synthetic data validation: preset {args.preset}, {args.n_athletes} athletes, seed {args.seed}"
     path = write_report(
         source, args.out, title=title if not args.dataset else f"Validation of {args.dataset}"

@@ -7,11 +7,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+from valgusml.errors import InputError
 from valgusml.labels import MECHANISMS
 from valgusml.sequence import KeypointSequence
 from valgusml.synth.validation.plots import plot_fppa, plot_measures, plot_stick_figures
 from valgusml.synth.validation.references import FRONTAL_YAW_DEG, NOMINAL_LEG_MM, REPORTED
 from valgusml.synth.validation.statistics import label_agreement, limb_rows, signature_checks, summary_table
+from valgusml.synth.validation.transfer import INDEPENDENCE_MAX_V, effect_sizes, fppa_error, independence
 
 
 def _fmt(value: float, decimals: int) -> str:
@@ -28,17 +30,28 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-def _load(source: Any) -> list[KeypointSequence]:
+def _load(source: Any) -> tuple[list[KeypointSequence], dict[str, dict] | None]:
+    """Sequences and, where there are some, their analysis rows (a dataset folder's `analysis/`, or the
+    (sequence, row) pairs of `generate_with_analysis`)."""
     if isinstance(source, (str, Path)):
         from valgusml.data import open_dataset
+        from valgusml.synth.analysis import read_analysis
 
-        return list(open_dataset(source))
-    return list(source)
+        try:
+            analysis = read_analysis(source)
+        except InputError:
+            analysis = None
+        return list(open_dataset(source)), analysis
+    items = list(source)
+    if items and isinstance(items[0], tuple):
+        return [s for s, _ in items], {row["id"]: row for _, row in items}
+    return items, None
 
 
 def write_report(dataset: Any, out_dir: str | Path, title: str = "Synthetic data validation") -> Path:
-    """Measure a generated dataset (path, `Dataset` or sequences) and write the report; returns `validation.md`."""
-    sequences = _load(dataset)
+    """Measure a generated dataset (path, `Dataset`, sequences or (sequence, analysis row) pairs) and write
+    the report; returns `validation.md`."""
+    sequences, analysis = _load(dataset)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = limb_rows(sequences)
@@ -53,6 +66,10 @@ def write_report(dataset: Any, out_dir: str | Path, title: str = "Synthetic data
     table = summary_table(primary)
     checks = signature_checks(primary)
     agreement = label_agreement(rows)
+    effects, errors, independent = effect_sizes(rows), fppa_error(rows), independence(rows, analysis)
+    _write_csv(out / "effect_sizes.csv", effects)
+    _write_csv(out / "fppa_error.csv", errors)
+    _write_csv(out / "independence.csv", [{k: v for k, v in e.items() if k != "class_shares"} for e in independent])
     _write_csv(out / "limb_measures.csv", rows)
     _write_csv(out / "summary.csv", table)
     _write_csv(out / "signatures.csv", checks)
@@ -91,6 +108,41 @@ def write_report(dataset: Any, out_dir: str | Path, title: str = "Synthetic data
             f"| {a['task']} | {a['yaw']} | {a['n_limbs']} | {a['valgus_share']:.2f} | {_fmt(a['auroc_peak_fppa'], 3)} | "
             f"{_fmt(a['r_measured_vs_label_severity'], 2)} | {_fmt(a['mean_abs_diff_deg'], 1)} |"
         )
+    lines += [
+        "",
+        "## Signature effect sizes after camera and estimator, beside the literature",
+        "",
+        "Cohen's d (class vs `none`, same task; signed so the expected direction is positive) on front views "
+        "(|yaw| ≤ 25°) and on every view. `weaker`: every-view d below the literature's.",
+        "",
+        "| mechanism | task | measure | expected | d front (n) | d all views (n) | literature d | flag |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for e in effects:
+        lit = "–" if e["literature_d"] is None else f"{e['literature_d']:.1f} ({e['source']})"
+        lines.append(f"| {e['mechanism']} | {e['task']} | {e['measure']} | {e['direction']} | {_fmt(e['d_front'], 2)} "
+                     f"({e['n_front']}) | {_fmt(e['d_all'], 2)} ({e['n_all']}) | {lit} | {e['flag']} |")
+    lines += [
+        "",
+        "## Peak FPPA error by estimator family and view (emitted 2D vs labelled clean 3D)",
+        "",
+        "| estimator | view | limbs | bias (°) | MAE (°) | r |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {e['estimator']} | {e['view']} | {e['n_limbs']} | {_fmt(e['bias_deg'], 1)} | {_fmt(e['mae_deg'], 1)} | "
+              f"{_fmt(e['r'], 2)} |" for e in errors]
+    lines += [
+        "",
+        "## Independence of hard negatives and acquisition variables from the class",
+        "",
+        f"Cramér's V (bias-corrected) between each variable and the limb's class; above {INDEPENDENCE_MAX_V} a model "
+        "could read the class from it. Hard negatives come from the analysis rows"
+        + ("." if analysis else " (none available for this source)."),
+        "",
+        "| variable | levels | Cramér's V | flag |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {e['variable']} | {e['levels']} | {e['cramers_v']:.3f} | {e['flag']} |" for e in independent]
     lines += [
         "",
         "## Mechanism signatures vs `none` (same task)",

@@ -61,6 +61,11 @@ def limb_rows(sequences: Iterable[KeypointSequence]) -> list[dict[str, Any]]:
                 "dims": seq.dims,
                 "skeleton": seq.skeleton,
                 "yaw_abs_deg": abs(float(yaw)) if isinstance(yaw, (int, float)) else math.nan,
+                "view": meta_value(seq.meta, "view") or ("3d" if seq.dims == 3 else "n/a"),
+                "estimator": seq.meta.get("estimator", "n/a"),
+                "fps": seq.fps,
+                "duration_s": seq.duration_s,
+                "camera_height_m": float((seq.meta.get("camera") or {}).get("height_m", math.nan)),
             }
             for name in LIMB_MEASURES:
                 row[name] = math.nan if values[name] is None else float(values[name])
