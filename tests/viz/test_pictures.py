@@ -42,7 +42,7 @@ def test_recording_plot_writes_one_png_atomically(tmp_path):
     times = np.arange(90) / 30.0
     fppa = np.stack([10 * np.sin(times), 5 * np.cos(times)], axis=1)
     fppa[5:9, 0] = np.nan
-    timeline = [{"start_s": 0.0, "end_s": 2.0, "valgus_probability": {"left": 0.7, "right": 0.2}},
+    timeline = [{"start_s": 0.0, "end_s": 2.0, "valgus_probability": {"left": 0.7, "right": None}},
                 {"start_s": 1.0, "end_s": 3.0, "valgus_probability": {"left": 0.4, "right": 0.1}}]
     path = recording_plot(times, fppa, timeline, 0.5, tmp_path / "r.png", title="t")
     assert path.read_bytes()[:4] == b"\x89PNG" and [p.name for p in tmp_path.iterdir()] == ["r.png"]

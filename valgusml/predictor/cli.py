@@ -117,11 +117,18 @@ def table(record: dict[str, Any]) -> str:
                      f"  severity {lp['severity_deg'] if lp['severity_deg'] is None else round(lp['severity_deg'], 1)} deg")
     timeline = record.get("timeline") or []
     if timeline:
-        worst = max(timeline, key=lambda s: max(s["valgus_probability"].values()))
+        def highest(segment: dict[str, Any]) -> float:  # a limb unseen in a segment has no probability (None)
+            return max((p for p in segment["valgus_probability"].values() if p is not None), default=-1.0)
+
+        worst = max(timeline, key=highest)
         lines.append(f"  {len(timeline)} segment(s); worst {worst['start_s']:.2f}-{worst['end_s']:.2f} s: "
-                     + ", ".join(f"{limb} {worst['valgus_probability'][limb]:.2f}" for limb in LIMBS))
+                     + ", ".join(f"{limb} {_probability(worst['valgus_probability'][limb])}" for limb in LIMBS))
     lines += [f"  ! {w}" for w in record.get("warnings", [])]
     return "\n".join(lines)
+
+
+def _probability(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.2f}"
 
 
 def _strip_path(message: str, path: str) -> str:

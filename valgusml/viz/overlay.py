@@ -141,8 +141,11 @@ def draw(frame: np.ndarray, t: int, spec: dict[str, Any], info: dict[str, Any]) 
         lines[0] = (f"t {seconds:5.2f} s   segment {k + 1}/{len(info['timeline'])} "
                     f"({seg['start_s']:.1f}-{seg['end_s']:.1f} s)", WHITE)
         for limb in LIMBS:
-            p = float(seg["valgus_probability"][limb])
-            lines.append((f"{limb:<5} p {p:.2f} {seg['mechanism'][limb]}", RED if p >= info["threshold"] else GREEN))
+            p = seg["valgus_probability"][limb]
+            if p is None:  # the limb was not seen in this segment
+                lines.append((f"{limb:<5} not seen", WHITE))
+            else:
+                lines.append((f"{limb:<5} p {p:.2f} {seg['mechanism'][limb]}", RED if p >= info["threshold"] else GREEN))
     for limb in LIMBS:
         lines.append((f"recording {limb}: {info['calls'][limb]}", RED if info["valgus"][limb] else GREEN))
     line_height = round(28 * scale)
@@ -167,8 +170,8 @@ def _timeline_strip(frame: np.ndarray, seconds: float, info: dict[str, Any], sca
     for row, limb in enumerate(LIMBS):
         y0 = height - (2 - row) * bar - 2
         for seg in timeline:
-            p = float(seg["valgus_probability"][limb])
-            colour = tuple(int(g + (r - g) * p) for g, r in zip(GREEN, RED, strict=True))
+            p = seg["valgus_probability"][limb]
+            colour = WHITE if p is None else tuple(int(g + (r - g) * p) for g, r in zip(GREEN, RED, strict=True))
             x0, x1 = round(seg["start_s"] / end * (width - 1)), round(seg["end_s"] / end * (width - 1))
             cv2.rectangle(frame, (x0, y0), (x1, y0 + bar - 1), colour, -1)
     x = round(min(seconds / end, 1.0) * (width - 1))

@@ -73,7 +73,8 @@ def recording_plot(
     for limb in LIMBS:
         xs, ys = [], []
         for (start, end), seg in zip(bounds, timeline, strict=True):
-            p = float(seg["valgus_probability"][limb])
+            p = seg["valgus_probability"][limb]
+            p = np.nan if p is None else float(p)  # None: the limb was not seen in that segment
             xs += [start, end, np.nan]
             ys += [p, p, np.nan]
         bottom.plot(xs, ys, color=LIMB_COLOURS[limb], lw=2.0, label=limb)
