@@ -26,5 +26,9 @@ def test_predicts_every_real_recording(predictor):
         assert 0.0 <= p.valgus_probability <= 1.0, path
         assert all(np.isfinite(v) for v in p.mechanism_probabilities.values()), path
         assert any(w.startswith("resampled from") for w in p.warnings), (path, p.warnings)
-        assert p.timeline[-1]["end_s"] == pytest.approx(seq.duration_s, abs=0.1), path
+        assert p.timeline, path
+        for segment in p.timeline:  # reps, landings, stances found from the motion (windows where none)
+            assert segment["kind"] in ("rep", "landing", "stance", "window"), path
+            assert 0.0 <= segment["start_s"] < segment["end_s"] <= seq.duration_s + 0.1, path
+        assert p.view["facing"] == "front", path  # 3D input is read in the subject's own frontal plane
         json.dumps(p.to_dict(), allow_nan=False)
