@@ -25,7 +25,7 @@ def test_every_layout_emits_valid_sequences(skeleton, dims):
         canon = seq.to_canonical()
         assert canon.keypoints.shape[1] == len(CANONICAL_JOINTS)
         present = (canon.confidence > 0).mean()
-        assert present > (0.45 if skeleton in ("coco17", "openpose18") else 0.7)  # those two have no feet
+        assert present > (0.45 if skeleton in ("coco17", "openpose18") else 0.65)  # those two have no feet
         if dims == 2:
             width, height = seq.meta["camera"]["width"], seq.meta["camera"]["height"]
             seen = np.isfinite(seq.keypoints).all(-1)
@@ -46,7 +46,7 @@ def test_noise_model_statistics():
     clean = next(generate_sequences(load_preset("realistic", n_athletes=1, dims=3, skeleton="canonical",
                                                  **{"noise.enabled": False}), [0]))
     noisy = next(generate_sequences(load_preset("realistic", n_athletes=1, dims=3, skeleton="canonical",
-                                                **{"noise.dropout_fraction": 0.0}), [0]))
+                                                **{"noise.dropout_fraction": 0.0, "noise.families": {"rtmpose": 1.0}}), [0]))
     error = np.linalg.norm(noisy.keypoints - clean.keypoints, axis=-1) * 1000.0  # mm
     knee = CANONICAL_JOINTS.index("left_knee")
     # Systematic 30-50 mm knee offset plus ~6 mm jitter.

@@ -262,6 +262,19 @@ class NoiseConfig:
 
 
 @dataclass
+class MotionConfig:
+    """Where base motion comes from: the analytic task programmes, or, for a share of the trials whose task
+    has recordings, real 3D recordings with the mechanisms superimposed (`valgusml.synth.realmotion`).
+
+    Default 0: a dataset must be the same bytes on every machine, and real recordings live outside the
+    repository (`../shared/realdata` beside a checkout, or a user's own files); a preset opts in by naming
+    them (`real_paths`, files or folders, relative to the checkout) and a share (`real_fraction`)."""
+
+    real_fraction: float = 0.0
+    real_paths: tuple[str, ...] = field(default=(), metadata={"strings": True})
+
+
+@dataclass
 class GeneratorConfig:
     n_athletes: int = 100
     seed: int = 0
@@ -274,6 +287,7 @@ class GeneratorConfig:
     observation: ObservationConfig = field(default_factory=ObservationConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -331,6 +345,10 @@ def _coerce(path: str, current: Any, value: Any, spec: dataclasses.Field | None)
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ConfigError(f"config key {path!r} must be a list, got {value!r}")
         items = list(value)
+        if spec is not None and spec.metadata.get("strings"):
+            if not all(isinstance(x, str) for x in items):
+                raise ConfigError(f"config key {path!r} must be a list of strings, got {value!r}")
+            return tuple(items)
         if current and isinstance(current[0], tuple):
             try:
                 return tuple(tuple(int(x) for x in item) for item in items)
@@ -416,6 +434,10 @@ def validate(cfg: GeneratorConfig) -> GeneratorConfig:
     lo, hi = cfg.camera.yaw_deg
     if not any(w > 0 and b_lo <= hi and lo <= b_hi for v, w in cfg.camera.views.items() for b_lo, b_hi in [VIEW_BANDS[v]]):
         raise ConfigError(f"config key 'camera.views': no view family with weight > 0 overlaps camera.yaw_deg {cfg.camera.yaw_deg}")
+    if cfg.motion.real_fraction > 0:
+        from valgusml.synth.realmotion import recordings
+
+        recordings(cfg.motion.real_paths)  # ConfigError when the source is unavailable
     if cfg.tasks.reps[0] < 1 or cfg.tasks.reps[1] > 8:
         raise ConfigError(f"config key 'tasks.reps' must lie in [1, 8], got {cfg.tasks.reps}")
     if cfg.tasks.trials_per_athlete < 1:

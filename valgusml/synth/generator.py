@@ -21,7 +21,7 @@ from valgusml.synth.observation import observe_points, swap_index
 from valgusml.synth.simulation import BATCH, Simulated, layout_columns
 from valgusml.synth.tasks import Trial, sample_trial
 
-GENERATOR_VERSION = 3  # bump whenever the same config gives different sequences
+GENERATOR_VERSION = 4  # bump whenever the same config gives different sequences
 
 
 def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simulated, dict, dict]]) -> list[KeypointSequence]:
@@ -49,6 +49,7 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
             "measured": measured,
             "camera": cameras[i] if cameras is not None else None,
             "estimator": families[i].name if cfg.noise.enabled else "none",
+            "base_motion": "real" if trial.base != "analytic" else "analytic",
             "swapped_frames": int(rows.sum()),
             "units": "pixels" if cameras is not None else "metres",
         }
@@ -82,7 +83,7 @@ def analysis_row(trial: Trial, sim: Simulated) -> dict:
         "athlete_id": trial.athlete.id,
         "task": trial.task,
         "athlete": trial.athlete.profile(),
-        "trial": {"healthy_swivel_scale": sim.healthy_swivel_scale},
+        "trial": {"healthy_swivel_scale": sim.healthy_swivel_scale, "base_motion": trial.base},
     }
 
 

@@ -11,6 +11,7 @@ from valgusml.features.geometry import limb_fppa_deg
 from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_label
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.config import GeneratorConfig
+from valgusml.synth.kinematics import built_joints
 from valgusml.synth.simulation import BATCH, Simulated, emitted_joints, scale_healthy_swivel, simulate
 from valgusml.synth.tasks import Trial
 
@@ -89,12 +90,19 @@ def label_trial(
 def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:
     """Simulate, label, and tone down healthy swivel where it alone would make a valgus limb."""
     # Batches of similar length share padding; each trial's result does not depend on its batch.
-    order = sorted(range(len(trials)), key=lambda i: (trials[i].n_frames, i))
+    emit = emitted_joints(cfg.observation.skeleton)
+    real = {i for i, t in enumerate(trials) if t.params.get("real_index", -1.0) >= 0}
+    order = sorted((i for i in range(len(trials)) if i not in real), key=lambda i: (trials[i].n_frames, i))
     sims: list[Any] = [None] * len(trials)
     for b in range(0, len(order), BATCH):
         part = order[b : b + BATCH]
-        for i, sim in zip(part, simulate(cfg, [trials[i] for i in part], emitted_joints(cfg.observation.skeleton)), strict=True):
+        for i, sim in zip(part, simulate(cfg, [trials[i] for i in part], emit), strict=True):
             sims[i] = sim
+    if real:
+        from valgusml.synth.realmotion import simulate_real
+
+        for i in sorted(real):
+            sims[i] = simulate_real(cfg, trials[i], built_joints(emit))
     scale = np.ones((len(trials), 2))
     todo = list(range(len(trials)))
     results: list[Any] = [None] * len(trials)

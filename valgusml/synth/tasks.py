@@ -11,6 +11,7 @@ Every array is `(n, T)` or `(n, T, 2)` (limb axis: left, right) for n trials pad
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class Trial:
     params: dict[str, float]
     rng: np.random.Generator  # continues into the observation model (camera, noise)
     reps: dict[str, np.ndarray]  # per-rep arrays (MAX_REPS,): start, descent, pause, ascent, depth, rest, gain
+    base: str = "analytic"  # or "real:NAME", the recording the motion is built on (`realmotion`)
 
     @property
     def id(self) -> str:
@@ -69,6 +71,9 @@ FIXED_BOUNDS: dict[str, tuple[float, float]] = {
     "wobble_hz": (1.0, 3.5),
     "wobble_phase_left": (0.0, 2.0 * math.pi),
     "wobble_phase_right": (0.0, 2.0 * math.pi),
+    "real_draw": (0.0, 1.0),
+    "real_pick": (0.0, 1.0),
+    "real_start": (0.0, 1.0),
 }
 NORMALS = ("tempo", "depth", "stance", "trunk_lean", "progression_jitter", "weight_shift")
 # Per-rep draws: uniforms then normals, MAX_REPS each.
@@ -165,6 +170,9 @@ def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
     elif family in ("walking", "running"):
         natural = u["gait_duration"]
     duration = min(max(natural, ocfg.duration_s[0]), ocfg.duration_s[1])
+    real_index, real_start = -1, 0.0
+    if cfg.motion.real_fraction > 0 and u["real_draw"] < cfg.motion.real_fraction:
+        real_index, real_start, duration, athlete = _real_base(cfg, athlete, task, u, duration)
     n_frames = max(2, int(round(duration * fps)))
     pushoff = u["pushoff_draw"] < tcfg.pushoff_valgus_probability and family == "drop_vertical_jump"
     params: dict[str, float] = {
@@ -189,8 +197,34 @@ def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
         "sway_m": 1e-3 * u["sway_mm"],
         "knee_wobble": u["knee_wobble"],
         "pushoff_valgus": u["pushoff_valgus"] if pushoff else 0.0,
+        "real_index": float(real_index),  # >= 0: the base motion is this real recording (`realmotion`)
+        "real_start": real_start,
     }
-    return Trial(athlete, index, task, fps, n_frames, params, rng, reps)
+    base = "analytic" if real_index < 0 else "real:" + _recording_name(cfg, real_index)
+    return Trial(athlete, index, task, fps, n_frames, params, rng, reps, base)
+
+
+def _real_base(cfg: GeneratorConfig, athlete: Athlete, task: str, u: dict, duration: float) -> tuple[int, float, float, Athlete]:
+    """A real recording of `task` to use as the base motion (index, start s, duration s, the athlete with the
+    recorded body's height), or (-1, 0, the clip's own duration, athlete) when none fits."""
+    from valgusml.synth.realmotion import recordings, usable
+
+    threshold = cfg.labels.threshold_deg[task_family(task)][athlete.sex]
+    recs = recordings(cfg.motion.real_paths)
+    pool = [k for k, r in enumerate(recs) if r.task == task_family(task) and usable(r, threshold, cfg.labels.healthy_margin_deg)]
+    if not pool:
+        return -1, 0.0, duration, athlete
+    index = pool[min(int(u["real_pick"] * len(pool)), len(pool) - 1)]
+    rec = recs[index]
+    length = (len(rec.joints) - 1) / rec.fps
+    duration = min(length, cfg.observation.duration_s[1])
+    return index, u["real_start"] * (length - duration), duration, dataclasses.replace(athlete, height_m=rec.height_m)
+
+
+def _recording_name(cfg: GeneratorConfig, index: int) -> str:
+    from valgusml.synth.realmotion import recordings
+
+    return recordings(cfg.motion.real_paths)[index].name
 
 
 def smoothstep(x: np.ndarray) -> np.ndarray:
