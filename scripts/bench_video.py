@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,24 +24,35 @@ SIZES = {"1080p": (1920, 1080), "720p": (1280, 720)}
 
 
 def make_clip(source: Path, out: Path, size: tuple[int, int], n_frames: int | None = None) -> Path:
-    """The source rescaled to `size`, looped (forwards then backwards) to `n_frames` when given."""
+    """The source rescaled to `size`, played again from the start until `n_frames` when given (streamed: one
+    frame held at a time, so the reading processes do not inherit a large parent)."""
     import cv2
 
-    capture = cv2.VideoCapture(str(source))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
+    writer = None
+    written = 0
+    while writer is None or (n_frames and written < n_frames):
+        capture = cv2.VideoCapture(str(source))
+        if writer is None:
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), capture.get(cv2.CAP_PROP_FPS) or 30.0,
+                                     size)
+        while not n_frames or written < n_frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+            written += 1
+        capture.release()
+        if not n_frames:
             break
-        frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    order = list(range(len(frames))) + list(range(len(frames) - 1, -1, -1))
-    total = n_frames or len(frames)
-    for k in range(total):
-        writer.write(frames[order[k % len(order)]] if n_frames else frames[k])
     writer.release()
     return out
+
+
+def peak_rss_mb() -> float:
+    """VmHWM: this process's own peak (ru_maxrss would include the forked parent's pages before exec)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
 
 
 def plain_loop(path: str) -> int:
@@ -77,7 +87,7 @@ def child(kind: str, path: str, cores: int) -> None:
     start = time.perf_counter()
     n = (plain_loop if kind == "plain" else ours)(path)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"frames": n, "seconds": seconds, "fps": n / seconds, "peak_rss_mb": peak_mb}))
 
 
