@@ -112,6 +112,8 @@ class ModelInput:
 
     joints (N, W, 20, 3) float32: front-view x, y and confidence per canonical joint (confidence 0 = missing).
     measures (N, W, F) float32: `frame_measures`, NaN → 0.  mask (N, W) float32: 1 = real frame, 0 = padding.
+    scored_frames (N,) float32: frames of each window inside its recording's scored segments (a one-window
+    recording, whose segments are not searched, counts all its real frames): training picks its windows by it.
     sequence_index (N,) int64: which input sequence each window came from.  window_start_s (N,) float64: start
     time of each window in its recording.  warnings: one list of messages per input sequence.  views: the
     inferred `View` of each input sequence.  segments: per input sequence, its scored `Segment`s (reps,
@@ -121,6 +123,7 @@ class ModelInput:
     joints: np.ndarray
     measures: np.ndarray
     mask: np.ndarray
+    scored_frames: np.ndarray
     sequence_index: np.ndarray
     window_start_s: np.ndarray
     warnings: list[list[str]] = field(default_factory=list)
@@ -331,10 +334,13 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     joints = np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
     starts = window_starts(n_frames, cfg.window, cfg.stride)
     mask = _windows(np.ones(n_frames, dtype=np.float32), starts, cfg.window)
+    real = mask.sum(axis=1)
+    overlaps = segment_overlaps(segments, starts.astype(np.float64), real)
     return ModelInput(
         joints=_windows(joints, starts, cfg.window),
         measures=_windows(measures, starts, cfg.window),
         mask=mask,
+        scored_frames=(overlaps.sum(axis=0) if segments else real).astype(np.float32),
         sequence_index=np.zeros(len(starts), dtype=np.int64),
         window_start_s=starts / cfg.fps,
         warnings=[warnings],
@@ -358,6 +364,7 @@ def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None 
         joints=np.concatenate([p.joints for p in parts]),
         measures=np.concatenate([p.measures for p in parts]),
         mask=np.concatenate([p.mask for p in parts]),
+        scored_frames=np.concatenate([p.scored_frames for p in parts]),
         sequence_index=np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(parts)]),
         window_start_s=np.concatenate([p.window_start_s for p in parts]),
         warnings=[p.warnings[0] for p in parts],

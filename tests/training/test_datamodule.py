@@ -31,7 +31,7 @@ def test_setup_splits_by_athlete_and_caches(tiny_dataset, tmp_path):
     ds = dm.dataset
     cache = prepared_cache_dir(tmp_path, ds, dm.preprocess)
     assert (cache / "done.json").is_file() and sorted(p.name for p in cache.glob("*.npy")) == [
-        "joints.npy", "mask.npy", "measures.npy", "sequence_index.npy", "window_start_s.npy",
+        "joints.npy", "mask.npy", "measures.npy", "scored_frames.npy", "sequence_index.npy", "window_start_s.npy",
     ]
     seen = {}
     for name in ("train", "val", "test"):
@@ -94,3 +94,15 @@ def test_bad_inputs_fail_before_training(tiny_dataset, tmp_path):
         dm._check_train_classes()
     with pytest.raises(ConfigError, match="preprocessing"):
         _dm(tiny_dataset, tmp_path, preprocess={"window": 1})
+
+
+def test_training_windows_hold_the_scored_phase():
+    from valgusml.training.windows import training_windows
+
+    scored = np.array([0, 10, 30, 0, 0, 0, 5, 96, 96, 96], dtype=np.float32)
+    sequence = np.array([0, 0, 0, 1, 1, 2, 2, 3, 3, 3])
+    # windows without any scored frame are dropped, unless their sequence has none scored at all
+    assert training_windows(scored, sequence, None).tolist() == [1, 2, 3, 4, 6, 7, 8, 9]
+    # at most k per sequence, those holding most of the scored phase (ties: the earlier window)
+    assert training_windows(scored, sequence, 1).tolist() == [2, 3, 6, 7]
+    assert training_windows(scored, sequence, 2).tolist() == [1, 2, 3, 4, 6, 7, 8]

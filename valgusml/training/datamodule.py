@@ -27,7 +27,13 @@ from valgusml.hydra_app import to_plain
 from valgusml.labels import MECHANISMS
 from valgusml.training.batches import BatchIndexSampler, WindowTensors
 from valgusml.training.synthetic import ensure_synthetic, synthetic_dataset_dir
-from valgusml.training.windows import WINDOW_ARRAYS, prepare_dataset, preprocess_config, sequence_labels
+from valgusml.training.windows import (
+    WINDOW_ARRAYS,
+    prepare_dataset,
+    preprocess_config,
+    sequence_labels,
+    training_windows,
+)
 
 
 class ValgusDataModule(LightningDataModule):
@@ -54,6 +60,7 @@ class ValgusDataModule(LightningDataModule):
         device_resident: bool = True,
         compile_augment: bool = False,
         seed: int = 0,
+        train_windows_per_sequence: int | None = None,
     ) -> None:
         super().__init__()
         if (dataset_dir is None) == (generator is None):
@@ -68,6 +75,9 @@ class ValgusDataModule(LightningDataModule):
         self.augment_config = to_plain(augment)
         self.use_class_weights, self.require_all_classes = class_weights, require_all_classes
         self.pin_memory, self.device_resident, self.seed = pin_memory, device_resident, int(seed)
+        if train_windows_per_sequence is not None and int(train_windows_per_sequence) < 1:
+            raise ConfigError(f"data.train_windows_per_sequence must be >= 1 or null, got {train_windows_per_sequence}")
+        self.train_windows_per_sequence = None if train_windows_per_sequence is None else int(train_windows_per_sequence)
         # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step
         # unless compiled (scripts/bench_models.py --compile measures both).
         self.compile_augment = bool(compile_augment)
@@ -143,11 +153,14 @@ class ValgusDataModule(LightningDataModule):
         athlete_of_window = ds.athlete_ids[window_seq]
         for name in ("train", "val", "test"):
             rows = np.flatnonzero(np.isin(athlete_of_window, self.split.athletes(name)))
+            if name == "train":
+                chosen = training_windows(arrays["scored_frames"][rows], window_seq[rows], self.train_windows_per_sequence)
+                rows = rows[chosen]
             if len(rows) == 0:
                 raise InputError(f"{ds.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
             tensors = {k: torch.from_numpy(np.ascontiguousarray(arrays[k][rows])) for k in WINDOW_ARRAYS}
             tensors.update({k: torch.from_numpy(v[window_seq[rows]]) for k, v in labels.items()})
-            del tensors["window_start_s"]
+            del tensors["window_start_s"], tensors["scored_frames"]
             self.sets[name] = WindowTensors(tensors)
         self._check_train_classes()
         if self.augment_config:

@@ -21,8 +21,8 @@ from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, MECHANISM_INDEX
 
-CACHE_FORMAT = 2  # 2: 2D rear views mirrored into the front view (preprocess)
-WINDOW_ARRAYS = ("joints", "measures", "mask", "sequence_index", "window_start_s")
+CACHE_FORMAT = 3  # 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window
+WINDOW_ARRAYS = ("joints", "measures", "mask", "scored_frames", "sequence_index", "window_start_s")
 
 
 def config_hash(value: Any, length: int = 12) -> str:
@@ -36,6 +36,24 @@ def preprocess_config(preprocess: dict[str, Any] | None):
         return PreprocessConfig.from_dict(to_plain(preprocess) or {})
     except TypeError as exc:
         raise ConfigError(f"data.preprocess: {exc}") from None
+
+
+def training_windows(scored_frames: np.ndarray, sequence_index: np.ndarray, per_sequence: int | None) -> np.ndarray:
+    """Rows of the windows to train on: a sequence's label describes its scored phase (reps, landing), so its
+    windows that hold none of it (standing before and after, a push-off) are left out; of the rest, the
+    `per_sequence` holding most of it (all when None). A sequence with no scored window keeps all of its own.
+    Sorted, deterministic."""
+    rows = np.arange(len(sequence_index))
+    order = np.lexsort((rows, -scored_frames, sequence_index))  # by sequence, most scored frames first
+    seq_sorted = sequence_index[order]
+    first = np.r_[True, seq_sorted[1:] != seq_sorted[:-1]]
+    rank = rows - np.maximum.accumulate(np.where(first, rows, 0))  # position within its sequence
+    has_scored = np.zeros(int(sequence_index.max()) + 1 if len(rows) else 0, dtype=bool)
+    np.logical_or.at(has_scored, sequence_index, scored_frames > 0)
+    keep = (scored_frames[order] > 0) | ~has_scored[seq_sorted]
+    if per_sequence is not None:
+        keep &= rank < int(per_sequence)
+    return np.sort(order[keep])
 
 
 def prepared_cache_dir(cache_root: str | Path, dataset: Dataset, preprocess: dict[str, Any]) -> Path:
