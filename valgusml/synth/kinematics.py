@@ -132,14 +132,16 @@ def foot_forward(progression_deg: np.ndarray) -> np.ndarray:
 
 def ankle_from_ball(g: dict, forward, lateral, rho_deg, eversion_deg, navicular_drop) -> np.ndarray:
     """Ankle relative to the ball of the foot `(3, n, T, 2)`: heel rise rotates the rearfoot up about the
-    ball; eversion rolls the ankle medially; navicular drop lowers it."""
+    ball; eversion rolls the ankle medially; the collapsing arch (navicular drop) carries the talus, and the
+    malleoli with it, medially (~0.8 mm per mm of drop, design choice) and lowers them a little (0.3 mm/mm:
+    the drop is the navicular's, not the ankle joint's)."""
     b, ha = g["ball_ahead"][..., None], g["ankle_height"][..., None]
     r = np.radians(rho_deg)
     along = -b * np.cos(r) + ha * np.sin(r)
     up = b * np.sin(r) + ha * np.cos(r)
-    medial = ha * np.sin(np.radians(eversion_deg))
+    medial = ha * np.sin(np.radians(eversion_deg)) + 0.8 * navicular_drop
     rel = forward * along - lateral * medial
-    rel[2] += up - navicular_drop
+    rel[2] += up - 0.3 * navicular_drop
     return rel
 
 

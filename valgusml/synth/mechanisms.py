@@ -88,7 +88,7 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     # athlete compensates to their own degree (`hip_compensation`), trading drop for lean.
     compensation = p["hip_compensation"][..., None]
     excess = np.maximum(p["hip_pelvic_drop"][..., None] - p["pelvic_drop"][..., None], 0.0)
-    extra = a_hip * excess * (1.0 - 0.6 * compensation) * hip_drive  # the weak athlete's excess drop
+    extra = a_hip * excess * (1.0 - 0.4 * compensation) * hip_drive  # the weak athlete's excess drop
     drop = p["pelvic_drop"][..., None] * hip_drive + extra  # (n, T, 2): drop caused by each limb's single-leg load
     m["pelvic_obliquity"] = drop[..., 1] - drop[..., 0]
     m["pelvic_drop"] = drop
