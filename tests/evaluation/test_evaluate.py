@@ -6,6 +6,7 @@ the checkpoint is the exporter's own test)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,29 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
     assert np.allclose(scores.valgus_probability[:, 1] - scores.valgus_probability[:, 0], 0.1)
     assert np.array_equal(scores.mechanism_probabilities.argmax(-1)[:, 0], np.arange(n) % 5)
     assert np.array_equal(scores.severity_deg[:, 1], np.arange(n) + 10.0)
+
+
+REAL_DJ = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "opencap_validation_subject4" / "DJ1.trc"
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_DJ.is_file(), reason="../shared/realdata is absent")
+def test_transfer_table_scores_every_scorer_on_real_motion(setup, tmp_path):
+    import pandas as pd
+
+    cfg = compose_eval_config([
+        f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}", "baselines=[fppa_rule]",
+        "bootstrap.n_boot=50", f"report_dir={tmp_path}", "mlflow.enabled=false",
+        f"transfer.real_motion.paths=[{REAL_DJ}]", "transfer.real_motion.yaws=[0,180,90]",
+    ])
+    result = run_evaluation(cfg)["result"]
+    table = result.transfer
+    assert list(table["scorer"]) == ["model", "fppa_rule"]
+    assert table["real 3D agree"].between(0, 1).all()
+    assert table["real front/rear ±20° agree"].between(0, 1).all()
+    real = pd.read_csv(tmp_path / "real_motion.csv")
+    assert set(real["family"]) == {"3d", "front", "rear", "side"}
+    assert len(real) == 2 * 2 * 4  # scorers x limbs x (3D + three views)
+    assert (tmp_path / "transfer.csv").is_file()
+    html = (tmp_path / "report.html").read_text()
+    assert html.index("id='transfer'") < html.index("id='comparison'")  # the first table of the report

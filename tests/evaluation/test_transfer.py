@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import valgusml
-from valgusml.evaluation.transfer import ViewSpec, athlete_frame, render, run_suite, summarise, view_family
-from valgusml.evaluation.transfer.real_motion import task_from_name
+from valgusml.evaluation.transfer import ViewSpec, athlete_frame, render, summarise, view_family
+from valgusml.evaluation.transfer.real_motion import render_views, score_views, task_from_name
 from valgusml.features.rule import apply_rule
 from valgusml.features.view import infer_view
 from valgusml.skeleton import canonical_index
@@ -67,26 +66,29 @@ def test_rear_views_mirror_left_and_right_in_the_image_but_not_in_the_labels():
     assert rule["left"]["valgus"] == {"female": False, "male": False}
 
 
-class _RulePredictor:
+class _RuleScorer:
     """Stands in for a model: p from the 2D rule's dynamic FPPA (deterministic, no ONNX needed)."""
 
-    def predict(self, keypoints, skeleton, fps):
-        rule = apply_rule(np.asarray(keypoints, dtype=np.float64), fps, "")
-        limbs = {}
-        for limb in ("left", "right"):
-            dynamic = rule[limb]["dynamic_fppa_deg"] or 0.0
-            p = 1.0 / (1.0 + math.exp(-(dynamic - 10.0) / 2.0))
-            limbs[limb] = SimpleNamespace(valgus_probability=p, valgus=p >= 0.5)
-        view = infer_view(keypoints).to_dict()
-        return SimpleNamespace(limbs=limbs, view=view)
+    def predict(self, sequences):
+        from valgusml.scoring.arrays import ScoreArrays
+
+        prob = []
+        for seq in sequences:
+            rule = apply_rule(seq.keypoints.astype(np.float64), seq.fps, seq.task or "")
+            dynamic = [rule[limb]["dynamic_fppa_deg"] or 0.0 for limb in ("left", "right")]
+            prob.append([1.0 / (1.0 + math.exp(-(d - 10.0) / 2.0)) for d in dynamic])
+        prob = np.array(prob)
+        mech = np.zeros(prob.shape + (5,))
+        mech[..., 0] = 1.0
+        return ScoreArrays(prob, mech, np.zeros_like(prob))
 
 
 @pytest.mark.realdata
 @needs_real
 def test_the_suite_is_deterministic_and_summarised_per_view_family():
     files = [SUBJECT4 / "DJ1.trc", SUBJECT4 / "static1.trc"]
-    first = run_suite(_RulePredictor(), files, yaws=(0.0, 180.0, 90.0), seeds=(0,))
-    second = run_suite(_RulePredictor(), files, yaws=(0.0, 180.0, 90.0), seeds=(0,))
+    first = score_views(render_views(files, yaws=(0.0, 180.0, 90.0), seeds=(0,)), _RuleScorer(), 0.5)
+    second = score_views(render_views(files, yaws=(0.0, 180.0, 90.0), seeds=(0,)), _RuleScorer(), 0.5)
     assert first == second
     assert {r["family"] for r in first} == {"3d", "front", "rear", "side"}
     assert {r["file"] for r in first} == {"opencap_validation_subject4/DJ1.trc"}  # static trials are skipped

@@ -118,6 +118,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     robustness = None
     if cfg.robustness.enabled:
         robustness = run_robustness(cfg, result, data_dir, test)
+    run_transfer(cfg, result, robustness)
     report = write_report(result, cfg.report_dir, robustness=robustness, title=cfg.get("title") or _title(origin),
                           examples=_example_recordings(model, test))
     mlflow_run_id = None
@@ -149,6 +150,37 @@ def run_robustness(cfg: DictConfig, result: Any, data_dir: Path, test: list) -> 
         seed=int(cfg.bootstrap.seed),
         on_condition=lambda f, lv: log.info("robustness: %s = %s", f, lv),
     )
+
+
+def run_transfer(cfg: DictConfig, result: Any, robustness: Any) -> None:
+    """The real-motion suite (when its files exist) for every scorer, and the transfer table, into `result`."""
+    from valgusml.evaluation.transfer import (
+        DEFAULT_YAWS,
+        FAST_YAWS,
+        real_motion_rows,
+        render_views,
+        transfer_table,
+    )
+
+    section = cfg.get("transfer") or {}
+    real = section.get("real_motion") or {}
+    rows = None
+    if real.get("enabled", False):
+        paths = [p for p in (real.get("paths") or []) if Path(str(p)).exists()]
+        yaws = real.get("yaws", "fast")
+        yaws = {"fast": FAST_YAWS, "full": DEFAULT_YAWS}.get(yaws, yaws) if isinstance(yaws, str) else list(yaws)
+        if paths:
+            views = render_views(paths, yaws=[float(y) for y in yaws], seeds=[int(s) for s in real.get("seeds", [0])],
+                                 jitter_m=float(real.get("jitter_m", 0.004)))
+            log.info("real-motion suite: %d views of %d recordings", len(views), len({v.file for v in views}))
+            rows = real_motion_rows(views, {n: r.scorer for n, r in result.results.items()},
+                                    {n: r.threshold for n, r in result.results.items()})
+        else:
+            log.info("real-motion suite skipped: none of %s exists", list(real.get("paths") or []))
+    in_distribution = {name: {m: r.estimates[m].value for m in ("valgus_auroc", "mechanism_macro_f1")}
+                       for name, r in result.results.items()}
+    result.real_motion = rows
+    result.transfer = transfer_table(in_distribution, robustness, rows)
 
 
 def _title(origin: dict[str, Any]) -> str:

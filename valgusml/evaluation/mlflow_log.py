@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,12 @@ def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_i
                 if math.isfinite(value):
                     metrics.append(Metric(f"{prefix}/{name}/{metric}{suffix}", float(value), now, 0))
         metrics.append(Metric(f"{prefix}/{name}/threshold", float(r.threshold), now, 0))
+    if result.transfer is not None:
+        for row in result.transfer.to_dict("records"):
+            for column, value in row.items():
+                if isinstance(value, (int, float)) and math.isfinite(value) and column != "scorer":
+                    key = re.sub(r"[^0-9A-Za-z_/.-]+", "_", column).strip("_")
+                    metrics.append(Metric(f"{prefix}/{row['scorer']}/transfer/{key}", float(value), now, 0))
     for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1000 metrics
         client.log_batch(run_id, metrics=metrics[start : start + 900])
     client.log_artifacts(run_id, str(report_dir), "report")

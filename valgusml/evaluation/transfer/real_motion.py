@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ import numpy as np
 
 from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
 from valgusml.features.rule import apply_rule
+from valgusml.features.view import infer_view
 from valgusml.labels import LIMBS
+from valgusml.sequence import KeypointSequence
 
 DEFAULT_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0, 180.0, 160.0, -160.0, 70.0, -70.0, 90.0, -90.0)
 FAST_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 180.0, 160.0, -160.0, 90.0)
@@ -66,21 +69,30 @@ def find_recordings(paths: Iterable[str | Path]) -> list[Path]:
     return sorted(set(out))
 
 
-def _predict(predictor: Any, keypoints: np.ndarray, fps: float) -> Any:
-    return predictor.predict(keypoints.astype(np.float32), skeleton="canonical", fps=fps)
+@dataclass(frozen=True)
+class RenderedView:
+    """One real recording as one scorer input: the 3D motion itself (`family="3d"`) or a rendered 2D view, with
+    the presence rule's labels from the 3D joint centres."""
+
+    file: str
+    task: str
+    family: str
+    yaw_deg: float
+    seed: int
+    sequence: KeypointSequence
+    rule: dict[str, Any]
 
 
-def run_suite(
-    predictor: Any,
+def render_views(
     paths: Iterable[str | Path],
     yaws: Sequence[float] = DEFAULT_YAWS,
     seeds: Sequence[int] = (0, 1),
     jitter_m: float = 0.004,
-) -> list[dict[str, Any]]:
-    """One row per (file, view, seed, limb): rule labels, probability, call, inferred view."""
+) -> list[RenderedView]:
+    """Every 3D recording under `paths` as 3D and as 2D views at `yaws` x noise `seeds` (deterministic)."""
     import valgusml
 
-    rows: list[dict[str, Any]] = []
+    out: list[RenderedView] = []
     for file_index, path in enumerate(find_recordings(paths)):
         task = task_from_name(path)
         if task is None:
@@ -90,33 +102,76 @@ def run_suite(
             continue
         kp = np.where((seq.confidence > 0)[..., None], seq.keypoints, np.nan).astype(np.float64)
         rule = apply_rule(kp, seq.fps, task)
+        name = f"{path.parent.name}/{path.name}"
         world = athlete_frame(kp)
-        views: list[tuple[str, float, int, np.ndarray]] = [("3d", 0.0, -1, world)]
+        as_3d = KeypointSequence(world.astype(np.float32), "canonical", seq.fps, id=name, task=task or None)
+        out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule))
         for seed in seeds:
             noisy = world + estimator_error(world.shape[:2], seq.fps, seed=1000 * file_index + seed, jitter_m=jitter_m)
-            views += [(view_family(y), float(y), int(seed), render(noisy, ViewSpec(yaw_deg=y))) for y in yaws]
-        for family, yaw, seed, points in views:
-            prediction = _predict(predictor, points, seq.fps)
-            view = getattr(prediction, "view", None) or {}
-            for limb in LIMBS:
-                result = prediction.limbs[limb]
-                rows.append({
-                    "file": f"{path.parent.name}/{path.name}",
-                    "task": rule["task"],
-                    "family": family,
-                    "yaw_deg": yaw,
-                    "seed": seed,
-                    "limb": limb,
-                    "probability": float(result.valgus_probability),
-                    "call": bool(result.valgus),
-                    "rule_female": bool(rule[limb]["valgus"]["female"]),
-                    "rule_male": bool(rule[limb]["valgus"]["male"]),
-                    "dynamic_fppa_deg": rule[limb]["dynamic_fppa_deg"],
-                    "push_off_dynamic_fppa_deg": rule[limb].get("push_off_dynamic_fppa_deg"),
-                    "inferred_facing": view.get("facing"),
-                    "inferred_yaw_deg": view.get("yaw_deg"),
-                })
+            for yaw in yaws:
+                pixels = render(noisy, ViewSpec(yaw_deg=yaw)).astype(np.float32)
+                view_seq = KeypointSequence(pixels, "canonical", seq.fps, id=f"{name}@{yaw:g}", task=task or None)
+                out.append(RenderedView(name, rule["task"], view_family(yaw), float(yaw), int(seed), view_seq, rule))
+    return out
+
+
+def score_views(views: Sequence[RenderedView], scorer: Any, threshold: float) -> list[dict[str, Any]]:
+    """One row per (view, limb): the rule's labels, the scorer's probability and call at `threshold` (chosen
+    on validation athletes), and the view inferred from the keypoints. `scorer.predict(sequences)` returns
+    `ScoreArrays` (every evaluation scorer does; `valgusml.evaluation.scorers`)."""
+    if not views:
+        return []
+    scores = scorer.predict([v.sequence for v in views])
+    probability = np.asarray(scores.valgus_probability, dtype=np.float64)
+    rows: list[dict[str, Any]] = []
+    for i, v in enumerate(views):
+        inferred = infer_view(v.sequence.keypoints) if v.family != "3d" else None
+        for k, limb in enumerate(LIMBS):
+            rows.append({
+                "file": v.file,
+                "task": v.task,
+                "family": v.family,
+                "yaw_deg": v.yaw_deg,
+                "seed": v.seed,
+                "limb": limb,
+                "probability": float(probability[i, k]),
+                "call": bool(probability[i, k] >= threshold),
+                "rule_female": bool(v.rule[limb]["valgus"]["female"]),
+                "rule_male": bool(v.rule[limb]["valgus"]["male"]),
+                "dynamic_fppa_deg": v.rule[limb]["dynamic_fppa_deg"],
+                "push_off_dynamic_fppa_deg": v.rule[limb].get("push_off_dynamic_fppa_deg"),
+                "inferred_facing": inferred.facing if inferred else "front",
+                "inferred_yaw_deg": inferred.yaw_deg if inferred else 0.0,
+            })
     return rows
+
+
+class PredictorScorer:
+    """An exported `valgusml.Predictor` as a scorer (`predict(sequences) -> ScoreArrays`)."""
+
+    def __init__(self, predictor: Any):
+        self.predictor = predictor
+
+    def predict(self, sequences: Sequence[KeypointSequence]) -> Any:
+        from valgusml.scoring.arrays import ScoreArrays
+
+        predictions = self.predictor.predict_batch(list(sequences))
+        prob = np.array([[p.limbs[limb].valgus_probability for limb in LIMBS] for p in predictions])
+        mech = np.array([[list(p.limbs[limb].mechanism_probabilities.values()) for limb in LIMBS] for p in predictions])
+        severity = np.array([[p.limbs[limb].severity_deg for limb in LIMBS] for p in predictions])
+        return ScoreArrays(prob, mech, severity)
+
+
+def run_suite(
+    predictor: Any,
+    paths: Iterable[str | Path],
+    yaws: Sequence[float] = DEFAULT_YAWS,
+    seeds: Sequence[int] = (0, 1),
+    jitter_m: float = 0.004,
+) -> list[dict[str, Any]]:
+    """The suite for one exported predictor, at its own decision threshold."""
+    views = render_views(paths, yaws, seeds, jitter_m)
+    return score_views(views, PredictorScorer(predictor), float(predictor.decision_threshold))
 
 
 def _median(values: list[float]) -> float:

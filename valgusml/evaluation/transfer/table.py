@@ -1,0 +1,72 @@
+"""The transfer table at the top of the report: in-distribution | each shift | real motion, per scorer.
+
+- in-distribution: presence AUROC and mechanism macro-F1 on the held-out athletes (with their CIs elsewhere);
+- shifts: for each robustness factor, the worst level's AUROC and its gap to in-distribution (test sets
+  regenerated from the held-out athletes with one acquisition factor moved: rear and side views, another
+  estimator family, frame rates, clip structure, …; `valgusml.evaluation.robustness`);
+- real motion: the real-motion suite (`real_motion`): agreement of the presence call with the rule on 3D, on
+  front and rear views within ±20° of straight on, and on side views, the median view spread and the median
+  |p(3D) - p(front)|.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from valgusml.errors import InputError
+from valgusml.evaluation.transfer.real_motion import RenderedView, score_views, summarise
+
+log = logging.getLogger("valgusml.evaluate")
+
+
+def real_motion_rows(
+    views: Sequence[RenderedView], scorers: Mapping[str, Any], thresholds: Mapping[str, float]
+) -> pd.DataFrame:
+    """Every scorer on every rendered view: one long table (column `scorer`)."""
+    frames = []
+    for name, scorer in scorers.items():
+        try:
+            rows = score_views(views, scorer, thresholds[name])
+        except InputError as exc:  # a scorer that cannot read some input says so; the others go on
+            log.warning("real-motion suite: %s failed: %s", name, exc)
+            continue
+        frames.append(pd.DataFrame(rows).assign(scorer=name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def transfer_table(
+    in_distribution: Mapping[str, Mapping[str, float]],
+    robustness: pd.DataFrame | None = None,
+    real_motion: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per scorer. `in_distribution`: scorer → {"valgus_auroc", "mechanism_macro_f1"};
+    `robustness`: the long table of `robustness_table`; `real_motion`: `real_motion_rows`."""
+    rows = []
+    for name, metrics in in_distribution.items():
+        row: dict[str, Any] = {
+            "scorer": name,
+            "in-dist AUROC": metrics.get("valgus_auroc"),
+            "in-dist macro-F1": metrics.get("mechanism_macro_f1"),
+        }
+        if robustness is not None and len(robustness):
+            mine = robustness[robustness["scorer"] == name]
+            for factor in dict.fromkeys(mine["factor"]):
+                part = mine[mine["factor"] == factor].dropna(subset=["valgus_auroc"])
+                if len(part):
+                    worst = part.loc[part["valgus_auroc"].idxmin()]
+                    row[f"{factor}: worst AUROC"] = f"{worst['valgus_auroc']:.3f} ({worst['level']})"
+        if real_motion is not None and len(real_motion):
+            mine = real_motion[real_motion["scorer"] == name]
+            if len(mine):
+                summary = summarise(mine.drop(columns="scorer").to_dict("records"))
+                row["real 3D agree"] = summary.get("3d", {}).get("agreement_female")
+                row["real front/rear ±20° agree"] = summary["all"]["agreement_front_rear_20_female"]
+                row["real side agree"] = summary.get("side", {}).get("agreement_female")
+                row["real view spread (median)"] = summary["all"]["view_spread_median"]
+                row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
+        rows.append(row)
+    return pd.DataFrame(rows)
