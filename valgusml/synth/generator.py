@@ -18,7 +18,7 @@ from valgusml.synth.athletes import FLOAT, sample_athlete
 from valgusml.synth.config import GeneratorConfig, validate
 from valgusml.synth.labelling import simulate_and_label
 from valgusml.synth.observation import observe_points, swap_index
-from valgusml.synth.simulation import BATCH, Simulated, layout_columns
+from valgusml.synth.simulation import BATCH, Simulated, layout_columns, length_batches
 from valgusml.synth.tasks import Trial, sample_trial
 
 GENERATOR_VERSION = 5  # bump whenever the same config gives different sequences
@@ -107,10 +107,8 @@ def checked_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> I
     for start in range(0, len(indices), per_chunk):
         trials = trials_of(cfg, indices[start : start + per_chunk])
         results = simulate_and_label(cfg, trials)
-        order = sorted(range(len(trials)), key=lambda i: (trials[i].n_frames, i))
         done: dict[int, KeypointSequence] = {}
-        for b in range(0, len(order), BATCH):
-            chunk = order[b : b + BATCH]
+        for chunk in length_batches(trials, list(range(len(trials)))):
             for i, seq in zip(chunk, observe(cfg, [trials[i] for i in chunk], [results[i] for i in chunk]), strict=True):
                 done[i] = seq
         for i in range(len(trials)):

@@ -12,7 +12,13 @@ from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_lab
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.config import GeneratorConfig
 from valgusml.synth.kinematics import built_joints
-from valgusml.synth.simulation import BATCH, Simulated, emitted_joints, scale_healthy_swivel, simulate
+from valgusml.synth.simulation import (
+    Simulated,
+    emitted_joints,
+    length_batches,
+    scale_healthy_swivel,
+    simulate,
+)
 from valgusml.synth.tasks import Trial
 
 RESCALE_ROUNDS = 4
@@ -92,10 +98,8 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
     # Batches of similar length share padding; each trial's result does not depend on its batch.
     emit = emitted_joints(cfg.observation.skeleton)
     real = {i for i, t in enumerate(trials) if t.params.get("real_index", -1.0) >= 0}
-    order = sorted((i for i in range(len(trials)) if i not in real), key=lambda i: (trials[i].n_frames, i))
     sims: list[Any] = [None] * len(trials)
-    for b in range(0, len(order), BATCH):
-        part = order[b : b + BATCH]
+    for part in length_batches(trials, [i for i in range(len(trials)) if i not in real]):
         for i, sim in zip(part, simulate(cfg, [trials[i] for i in part], emit), strict=True):
             sims[i] = sim
     if real:

@@ -421,10 +421,12 @@ def observe_points(cfg: GeneratorConfig, trials: list, world: np.ndarray) -> tup
         if all(legs):
             pull_knees_to_line(points, *legs, np.array([f.knee_pull for f in families]))
         if cameras is not None:
-            for i, (trial, family) in enumerate(zip(trials, families, strict=True)):
-                if family.pixel_jitter_px > 0:  # white, uniform with the family's sd: a pixel grid's rounding
-                    noise = trial.rng.random(points[i, : trial.n_frames].shape, dtype=np.float32) - np.float32(0.5)
-                    points[i, : trial.n_frames] += np.float32(family.pixel_jitter_px * math.sqrt(12.0)) * noise
+            # Pixel-level error: coordinates snapped to the family's grid (heatmap resolution), an error of
+            # sd `pixel_jitter_px` whatever the athlete's size in the image; no random draws needed.
+            grid = np.array([f.pixel_jitter_px * math.sqrt(12.0) for f in families], dtype=np.float32)
+            if (grid > 0).all():
+                g = grid[:, None, None, None]
+                np.multiply(np.round(points / g), g, out=points)
         low_pass_in_place(points, fps, np.array([f.smoothing_s for f in families]))
     if cameras is not None:
         width = np.array([c["width"] for c in cameras], dtype=np.float32)[:, None, None]

@@ -25,6 +25,21 @@ from valgusml.synth.observation import (
 from valgusml.synth.tasks import FREE, Trial, _empty, programme
 
 BATCH = 64  # trials simulated together: large enough to vectorise, small enough to stay in cache
+FRAME_BUDGET = 64 * 360  # padded frames per batch: long clips go in smaller batches
+
+
+def length_batches(trials: list[Trial], indices: list[int]) -> list[list[int]]:
+    """`indices` sorted by clip length and cut into batches of at most `BATCH` trials and `FRAME_BUDGET`
+    padded frames: clips last 2-20 s at 25-120 fps, and a fixed count per batch padded every short clip to
+    the longest (+58% frames). Each trial's result does not depend on its batch."""
+    order = sorted(indices, key=lambda i: (trials[i].n_frames, i))
+    out: list[list[int]] = []
+    for i in order:
+        if out and len(out[-1]) < BATCH and (len(out[-1]) + 1) * trials[i].n_frames <= FRAME_BUDGET:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
 @dataclass
