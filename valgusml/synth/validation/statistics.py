@@ -129,7 +129,7 @@ def summary_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _cohens_d(a: np.ndarray, b: np.ndarray) -> float:
+def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
     if a.size < 2 or b.size < 2:
         return math.nan
     pooled = math.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2))
@@ -142,7 +142,7 @@ def signature_checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for mechanism, family, column, direction, why in SIGNATURES:
         cls = finite_values(r[column] for r in rows if r["family"] == family and r["class"] == mechanism)
         none = finite_values(r[column] for r in rows if r["family"] == family and r["class"] == "none")
-        d = _cohens_d(cls, none)
+        d = cohens_d(cls, none)
         if not math.isfinite(d):
             verdict = "n/a"
         elif direction == 0:

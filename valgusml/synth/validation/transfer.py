@@ -13,7 +13,7 @@ import numpy as np
 
 from valgusml.labels import MECHANISMS
 from valgusml.synth.validation.references import SIGNATURES
-from valgusml.synth.validation.statistics import finite_values
+from valgusml.synth.validation.statistics import cohens_d, finite_values
 
 # Effect sizes (Cohen's d, class vs healthy) the literature reports or implies (BIOMECH.md); None: no study
 # gives one (the direction is still checked).
@@ -39,13 +39,6 @@ VALGUS_D = {"single_leg_squat": (1.6, "16.8±5.4 vs 8.4±5.1 (Herrington 2014)")
             "lateral_step_down": (1.7, "21.7±3.6 vs 13.5±5.7 (step landing, Herrington 2014)")}
 FRONT_YAW_DEG = 25.0
 INDEPENDENCE_MAX_V = 0.1  # Cramér's V above this: the variable tells the class apart (a shortcut)
-
-
-def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
-    if a.size < 2 or b.size < 2:
-        return math.nan
-    pooled = math.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2))
-    return float((a.mean() - b.mean()) / pooled) if pooled > 0 else math.nan
 
 
 def effect_sizes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
