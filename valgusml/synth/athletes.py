@@ -78,6 +78,7 @@ class Athlete:
     pronation_static_fraction: float = 0.3
     dorsiflexion_margin_deg: float = 0.0
     hard_negatives: tuple[str, ...] = ()
+    knee_track_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))  # knee bend direction vs half the toe-out
     estimator_offsets_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def observable(self) -> dict:
@@ -182,8 +183,12 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
         stance *= 1.5
     if "narrow_stance" in hard:
         stance *= 0.72
+    knee_track = np.zeros(2)
     if "toe_out" in hard:
+        # Feet turned out by the shank (tibial torsion), the knees still tracking forward: the feet look
+        # unusual, the frontal knee geometry (and so the label) does not change.
         progression = progression + 12.0
+        knee_track = knee_track - 6.0
     if "trunk_lean" in hard:
         trunk_lean += 15.0
     if "genu_valgum" in hard:
@@ -229,6 +234,7 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
         pronation_static_fraction=uniform(rng, mcfg.pronation_static_fraction),
         dorsiflexion_margin_deg=uniform(rng, acfg.dorsiflexion_margin_deg),
         hard_negatives=tuple(hard),
+        knee_track_deg=knee_track,
         estimator_offsets_m=offsets,  # direction x position in the configured range; scaled by the noise config
     )
 

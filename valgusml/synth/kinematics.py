@@ -266,7 +266,7 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
 
     # Knees track between straight ahead and the toes (half the foot progression); kept in `m` for
     # `resolve_knees`.
-    bend = m["knee_bend"] = foot_forward(0.5 * progression)
+    bend = m["knee_bend"] = foot_forward(0.5 * progression + p["knee_track"])
     knee = knee_ik(hips, ankle, thigh, shank, bend, m["swivel"], p["structural_valgus"])
     knee = np.where(free, knee_free, knee)
 
@@ -337,7 +337,7 @@ def standing_fppa_reference(g: dict, p: dict) -> np.ndarray:
     stance = half * p["stance_ratio"][..., None]
     hips = vec(half, 0.0, np.sqrt((thigh + shank) ** 2 * 0.995 - (stance - half) ** 2))
     ankles = vec(stance, 0.0, 0.0)
-    forward = foot_forward(0.5 * p["foot_progression"])
+    forward = foot_forward(0.5 * p["foot_progression"] + p["knee_track"])
     knee = knee_ik(hips, ankles, thigh, shank, forward, np.zeros((n, 1, 2), dtype=FLOAT), p["structural_valgus"])
     frame = np.zeros((n, 1, len(CANONICAL_JOINTS), 3), dtype=FLOAT)
     for index, points in ((HIPS, hips), (KNEES, knee), (ANKLES, ankles)):

@@ -80,6 +80,7 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
     p["dorsiflexion_rom"] = limb([a.dorsiflexion_rom_deg for a in ath])
     p["healthy_swivel"] = limb([a.healthy_swivel_deg for a in ath])
     p["structural_valgus"] = limb([a.structural_valgus_deg for a in ath])
+    p["knee_track"] = limb([a.knee_track_deg for a in ath])
     p["foot_progression"] = limb([a.foot_progression_deg + t.params["progression_jitter"] for a, t in zip(ath, trials, strict=True)])
     for name in ("pelvic_drop_deg", "rearfoot_eversion_deg", "navicular_drop_mm"):
         p[name.rsplit("_", 1)[0]] = col([getattr(a, name) for a in ath])
