@@ -16,6 +16,10 @@ MECHANISMS: tuple[str, ...] = (
 DEFICITS: tuple[str, ...] = MECHANISMS[1:]
 LIMBS: tuple[str, ...] = ("left", "right")
 MECHANISM_INDEX: dict[str, int] = {name: i for i, name in enumerate(MECHANISMS)}
+# A valgus limb whose mechanism nobody knows (real motion labelled by the presence rule, `valgusml convert
+# --label-by-rule`): `"mechanism": None` in labels, this index in label arrays; mechanism losses and metrics
+# skip it, presence uses it.
+MECHANISM_UNKNOWN: int = -1
 # Axis and legend labels of plots (the evaluation report's confusion matrix, the generator's validation report).
 MECHANISM_SHORT_NAMES: dict[str, str] = {
     "none": "none",
@@ -64,6 +68,18 @@ def encode_mechanism(name: str) -> int:
         raise InputError(f"unknown mechanism {name!r}; expected one of {MECHANISMS}") from None
 
 
+def _severity(limb: str, label: dict) -> float:
+    try:
+        return float(label.get("severity_deg", float("nan")))
+    except (TypeError, ValueError):
+        raise InputError(f"labels[{limb!r}].severity_deg must be a number, got {label['severity_deg']!r}") from None
+
+
+def mechanism_index(name: str | None) -> int:
+    """The label-array index of a mechanism; `MECHANISM_UNKNOWN` for None (unknown)."""
+    return MECHANISM_UNKNOWN if name is None else MECHANISM_INDEX[name]
+
+
 def validate_limb_label(limb: str, label: Any) -> dict[str, Any]:
     """Check one limb's label and return it normalised (plain Python types, contributions summing to 1)."""
     if not isinstance(label, dict):
@@ -72,6 +88,10 @@ def validate_limb_label(limb: str, label: Any) -> dict[str, Any]:
         if key not in label:
             raise InputError(f"labels[{limb!r}] is missing {key!r}")
     valgus = bool(label["valgus"])
+    if label["mechanism"] is None:  # presence known, mechanism unknown: only a valgus limb can be so
+        if not valgus:
+            raise InputError(f"labels[{limb!r}]: a limb without valgus has mechanism 'none', not unknown (None)")
+        return {"valgus": True, "mechanism": None, "severity_deg": _severity(limb, label), "contributions": {}}
     mechanism = str(label["mechanism"])
     encode_mechanism(mechanism)
     if valgus == (mechanism == "none"):
@@ -79,10 +99,7 @@ def validate_limb_label(limb: str, label: Any) -> dict[str, Any]:
             f"labels[{limb!r}]: mechanism must be 'none' exactly when valgus is false "
             f"(valgus={valgus}, mechanism={mechanism!r})"
         )
-    try:
-        severity = float(label.get("severity_deg", float("nan")))
-    except (TypeError, ValueError):
-        raise InputError(f"labels[{limb!r}].severity_deg must be a number, got {label['severity_deg']!r}") from None
+    severity = _severity(limb, label)
     contributions = label.get("contributions") or {mechanism: 1.0}
     if not isinstance(contributions, dict):
         raise InputError(f"labels[{limb!r}].contributions must be a dict mechanism -> share")

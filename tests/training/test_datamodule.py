@@ -106,3 +106,44 @@ def test_training_windows_hold_the_scored_phase():
     # at most k per sequence, those holding most of the scored phase (ties: the earlier window)
     assert training_windows(scored, sequence, 1).tolist() == [2, 3, 6, 7]
     assert training_windows(scored, sequence, 2).tolist() == [1, 2, 3, 4, 6, 7, 8]
+
+
+def test_rule_labelled_data_joins_training_with_its_mechanism_masked(tiny_dataset, tmp_path):
+    """3D recordings labelled by the presence rule (`valgusml convert --label-by-rule`) train presence beside
+    synthetic data; their unknown mechanism is MECHANISM_UNKNOWN, which the loss ignores."""
+    from valgusml.data.convert import convert
+    from valgusml.io import trc
+    from valgusml.labels import MECHANISM_UNKNOWN
+    from valgusml.synth import generate_sequences, load_preset
+    from valgusml.training.module import ValgusLitModule
+
+    cfg = load_preset("clean", n_athletes=2, seed=5, observation__dims=3)
+    folder = tmp_path / "mocap"
+    folder.mkdir()
+    for k, seq in enumerate(generate_sequences(cfg, range(2))):
+        if seq.task.startswith("bilateral_squat") or k < 3:
+            canon = seq.to_canonical().replace(athlete_id=f"mocap{k}", labels=None)
+            trc.write(canon, folder / f"squat{k}.trc")
+    header = convert([folder], tmp_path / "rule_ds", label_by_rule=True)
+    assert header["n_labelled"] == header["n_sequences"] >= 3
+    dm = _dm(tiny_dataset, tmp_path / "cache", extra_train_dirs=[str(tmp_path / "rule_ds")])
+    dm.setup("fit")
+    plain = _dm(tiny_dataset, tmp_path / "cache")
+    plain.setup("fit")
+    train = dm.sets["train"].tensors
+    assert len(train["joints"]) > len(plain.sets["train"].tensors["joints"])
+    assert len(dm.sets["val"].tensors["joints"]) == len(plain.sets["val"].tensors["joints"])  # training only
+    # a valgus limb of the rule-labelled data has an unknown mechanism; a none limb is 'none' (index 0)
+    extra = train["mechanism"][len(plain.sets["train"].tensors["joints"]):]
+    assert set(extra.flatten().tolist()) <= {0, MECHANISM_UNKNOWN}
+    # the module's loss skips unknown mechanisms: finite, and equal to the loss of the known limbs alone
+    from valgusml.models import TCN, ValgusNet
+
+    module = ValgusLitModule(net=ValgusNet(backbone=TCN), optimizer=torch.optim.Adam)
+    out = {"valgus_logit": torch.zeros(1, 2), "mechanism_logits": torch.tensor([[[0.0, 2, 0, 0, 0], [0.0, 2, 0, 0, 0]]]),
+           "severity_deg": torch.zeros(1, 2)}
+    batch = {"valgus": torch.ones(1, 2), "mechanism": torch.tensor([[MECHANISM_UNKNOWN, 1]]),
+             "severity_deg": torch.full((1, 2), float("nan"))}
+    known = {**batch, "mechanism": torch.tensor([[1, 1]])}
+    assert torch.isfinite(module._losses(out, batch)["loss_mechanism"])
+    assert torch.allclose(module._losses(out, batch)["loss_mechanism"], module._losses(out, known)["loss_mechanism"])

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from valgusml.data.format import finalize_dataset, write_shards
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
@@ -235,8 +237,25 @@ def frontal_2d(seq: KeypointSequence) -> KeypointSequence:
     return seq.replace(keypoints=keypoints, meta={**seq.meta, "projected": "frontal_2d from 3D"})
 
 
+def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> KeypointSequence:
+    """Labels from the presence rule on the sequence's own 3D joint centres (mechanism unknown); the rule's
+    measures go to `meta["rule"]`. The task comes from the labels CSV, else the file name, else the motion."""
+    from valgusml.features.rule import apply_rule, rule_limb_labels, task_from_file_name
+
+    if seq.dims != 3:
+        raise InputError(f"{path}: --label-by-rule needs 3D joint centres (the label is defined on the 3D frontal "
+                         "plane); this file holds 2D keypoints")
+    canon = seq.to_canonical()
+    task = seq.task or task_from_file_name(path.stem) or ""
+    kp = np.where((canon.confidence > 0)[..., None], canon.keypoints, np.nan)
+    rule = apply_rule(kp, canon.fps, task)
+    return seq.replace(task=seq.task or rule["task"], labels=rule_limb_labels(rule, sex),
+                       meta={**seq.meta, "rule": rule, "labelled_by": "presence rule"})
+
+
 def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, skeleton_out: str,
-              options: dict[str, Any], dims: int | None = None) -> Iterator[KeypointSequence]:
+              options: dict[str, Any], dims: int | None = None, rule: bool = False,
+              sex: str | None = None) -> Iterator[KeypointSequence]:
     for item in items:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # recorded in seq.meta["warnings"] and counted in the summary
@@ -252,6 +271,8 @@ def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, 
             )
         except InputError as exc:
             raise InputError(f"{item.path}: labels row {row.line if row else '?'}: {exc}") from None
+        if rule and seq.labels is None:
+            seq = label_by_rule(seq, item.path, sex)
         if skeleton_out == "canonical":
             seq = seq.to_canonical()
         if dims == 2 and seq.dims == 3:
@@ -268,8 +289,11 @@ def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, 
 
 def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str | None = None,
             skeleton_out: str = "canonical", shard_size: int = 256, overwrite: bool = False,
-            options: dict[str, Any] | None = None, dims: int | None = None) -> dict[str, Any]:
-    """Library form of the command; returns the written `dataset.json` content."""
+            options: dict[str, Any] | None = None, dims: int | None = None, label_by_rule: bool = False,
+            sex: str | None = None) -> dict[str, Any]:
+    """Library form of the command; returns the written `dataset.json` content. `label_by_rule`: inputs without
+    a labels row are labelled by the presence rule on their 3D joint centres (mechanism unknown), with the
+    threshold of `sex` (None: the higher of the two)."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
@@ -302,7 +326,8 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
             yield seq
 
     try:
-        write_shards(tmp, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims)), shard_size)
+        write_shards(tmp, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims, label_by_rule, sex)),
+                     shard_size)
         header = finalize_dataset(tmp, {"created_by": "valgusml convert", "labels_csv": labels.name if labels else None,
                                         "n_inputs": len(items)})
         if out.exists():  # --overwrite: swap in the new folder, then drop the old one
@@ -338,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--person", type=int, help="tracked person to keep in multi-person files (0 = largest)")
     parser.add_argument("--shard-size", type=int, default=256, help="sequences per shard (default 256)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--label-by-rule", action="store_true",
+                        help="label 3D recordings without a labels row by the presence rule on their joint centres "
+                             "(dynamic FPPA over the scored phase vs the task threshold; mechanism unknown)")
+    parser.add_argument("--sex", choices=("female", "male"),
+                        help="whose threshold --label-by-rule uses (default: the higher of the two)")
     args = parser.parse_args(argv)
     options: dict[str, Any] = {}
     if args.fps is not None:
@@ -346,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         options["person"] = args.person
     try:
         header = convert(args.inputs, args.out, args.labels, args.format, args.skeleton_out, args.shard_size,
-                         args.overwrite, options, args.dims)
+                         args.overwrite, options, args.dims, args.label_by_rule, args.sex)
     except ValgusMLError as exc:
         print(f"valgusml convert: error: {exc}", file=sys.stderr)
         return 1

@@ -113,7 +113,10 @@ def weighted_presence(w: np.ndarray, y: np.ndarray, p: np.ndarray, threshold: fl
 
 
 def weighted_mechanism(w: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
-    """Accuracy, balanced accuracy and macro-F1 from per-replicate confusion matrices `(B, 5, 5)`."""
+    """Accuracy, balanced accuracy and macro-F1 from per-replicate confusion matrices `(B, 5, 5)`; limbs of
+    unknown mechanism (`MECHANISM_UNKNOWN`) count for nothing."""
+    known = y_true >= 0
+    w, y_true, y_pred = w[:, known], y_true[known], y_pred[known]
     cell = np.eye(N_CLASSES * N_CLASSES)[y_true * N_CLASSES + y_pred]  # (n, 25)
     cm = (w @ cell).reshape(len(w), N_CLASSES, N_CLASSES)
     true_count = cm.sum(axis=2)

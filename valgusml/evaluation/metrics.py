@@ -30,7 +30,7 @@ from sklearn.metrics import (
 )
 
 from valgusml.errors import InputError
-from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.labels import LIMBS, MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 
 ECE_BINS = 10
@@ -107,6 +107,12 @@ def mechanism_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float
     """
     y_true = np.asarray(y_true, dtype=np.int64).ravel()
     y_pred = np.asarray(y_pred, dtype=np.int64).ravel()
+    known = y_true != MECHANISM_UNKNOWN  # limbs labelled by the presence rule have no mechanism to score
+    y_true, y_pred = y_true[known], y_pred[known]
+    if not len(y_true):
+        return {"accuracy": float("nan"), "balanced_accuracy": float("nan"), "macro_f1": float("nan")} | {
+            f"{kind}_{name}": float("nan") for kind in ("precision", "recall") for name in MECHANISMS
+        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # balanced accuracy warns when a predicted class is absent from truth
         out = {
@@ -130,7 +136,9 @@ def mechanism_confusion(labels: LabelArrays, scores: ScoreArrays, threshold: flo
     """5×5 confusion matrix (rows truth, columns prediction) over MECHANISMS, pooling both limbs."""
     _check(labels, scores)
     predicted = scores.decide_mechanism(threshold).ravel()
-    return confusion_matrix(labels.mechanism.ravel(), predicted, labels=np.arange(len(MECHANISMS)))
+    truth = labels.mechanism.ravel()
+    known = truth != MECHANISM_UNKNOWN
+    return confusion_matrix(truth[known], predicted[known], labels=np.arange(len(MECHANISMS)))
 
 
 def severity_mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -12,6 +12,7 @@ Valgus in a drop jump's push-off is measured (`push_off_dynamic_fppa_deg`) but i
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,42 @@ from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, task_family
 from valgusml.sequence import KeypointSequence
 
 SEXES = ("female", "male")
+# Task from a file name, first match wins (`DJ1.trc` is a drop jump); no match → inferred from the motion;
+# static trials have no movement to score (None).
+TASK_PATTERNS: tuple[tuple[str, str | None], ...] = (
+    (r"static", None),
+    (r"^dj|drop", "drop_vertical_jump"),
+    (r"step.?down", "lateral_step_down"),
+    (r"single.?leg|balanc", "single_leg_squat_left"),
+    (r"squat", "bilateral_squat"),
+    (r"run", "running"),
+    (r"walk|gait", "walking"),
+)
+
+
+def task_from_file_name(stem: str) -> str | None:
+    """The task a file name announces, `""` to infer it from the motion, None for a static trial."""
+    for pattern, task in TASK_PATTERNS:
+        if re.search(pattern, stem.lower()):
+            return task
+    return ""
+
+
+def rule_limb_labels(rule: dict[str, Any], sex: str | None = None) -> dict[str, Any]:
+    """Per-limb labels from `apply_rule`'s output: valgus by the threshold of `sex` (unknown: the higher of
+    the two, so no limb is called valgus on a guess), mechanism unknown (None) for a valgus limb, severity the
+    peak FPPA of the scored phase."""
+    labels = {}
+    for limb in LIMBS:
+        verdicts = rule[limb]["valgus"]
+        valgus = verdicts[sex] if sex else all(verdicts.values())
+        peak = rule[limb]["peak_fppa_deg"]
+        labels[limb] = {
+            "valgus": bool(valgus),
+            "mechanism": None if valgus else "none",
+            "severity_deg": float("nan") if peak is None else float(peak),
+        }
+    return labels
 
 
 def standing_fppa(fppa: np.ndarray, flexion: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from valgusml.errors import InputError
-from valgusml.labels import LIMBS, MECHANISM_INDEX, MECHANISMS
+from valgusml.labels import LIMBS, MECHANISMS, mechanism_index
 from valgusml.sequence import KeypointSequence
 
 N_MECHANISMS = len(MECHANISMS)
@@ -91,7 +91,7 @@ class LabelArrays:
     """Ground truth of N labelled sequences as arrays, plus the grouping used by the athlete bootstrap."""
 
     valgus: np.ndarray  # (N, 2) int 0/1
-    mechanism: np.ndarray  # (N, 2) int index into MECHANISMS
+    mechanism: np.ndarray  # (N, 2) int index into MECHANISMS; MECHANISM_UNKNOWN (-1) where unknown
     severity_deg: np.ndarray  # (N, 2) float, NaN when unknown
     athlete_id: np.ndarray  # (N,) str
     task: np.ndarray  # (N,) str
@@ -124,7 +124,7 @@ class LabelArrays:
             for k, limb in enumerate(LIMBS):
                 label = seq.labels[limb]
                 valgus[i, k] = int(bool(label["valgus"]))
-                mechanism[i, k] = MECHANISM_INDEX[label["mechanism"]]
+                mechanism[i, k] = mechanism_index(label["mechanism"])
                 severity[i, k] = float(label.get("severity_deg", np.nan))
         return cls(
             valgus=valgus,

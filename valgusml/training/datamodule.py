@@ -61,6 +61,7 @@ class ValgusDataModule(LightningDataModule):
         compile_augment: bool = False,
         seed: int = 0,
         train_windows_per_sequence: int | None = None,
+        extra_train_dirs: list[str] | None = None,
     ) -> None:
         super().__init__()
         if (dataset_dir is None) == (generator is None):
@@ -78,6 +79,7 @@ class ValgusDataModule(LightningDataModule):
         if train_windows_per_sequence is not None and int(train_windows_per_sequence) < 1:
             raise ConfigError(f"data.train_windows_per_sequence must be >= 1 or null, got {train_windows_per_sequence}")
         self.train_windows_per_sequence = None if train_windows_per_sequence is None else int(train_windows_per_sequence)
+        self.extra_train_dirs = [str(d) for d in (to_plain(extra_train_dirs) or [])]
         # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step
         # unless compiled (scripts/bench_models.py --compile measures both).
         self.compile_augment = bool(compile_augment)
@@ -158,15 +160,37 @@ class ValgusDataModule(LightningDataModule):
                 rows = rows[chosen]
             if len(rows) == 0:
                 raise InputError(f"{ds.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
-            tensors = {k: torch.from_numpy(np.ascontiguousarray(arrays[k][rows])) for k in WINDOW_ARRAYS}
-            tensors.update({k: torch.from_numpy(v[window_seq[rows]]) for k, v in labels.items()})
-            del tensors["window_start_s"], tensors["scored_frames"]
-            self.sets[name] = WindowTensors(tensors)
+            self.sets[name] = WindowTensors(self._tensors(arrays, labels, rows))
+        for extra in self.extra_train_dirs:
+            self._add_training_data(extra)
         self._check_train_classes()
         if self.augment_config:
             from hydra.utils import instantiate
 
             self.augment = instantiate(self.augment_config)
+
+    @staticmethod
+    def _tensors(arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, torch.Tensor]:
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(arrays[k][rows])) for k in WINDOW_ARRAYS}
+        tensors.update({k: torch.from_numpy(v[arrays["sequence_index"][rows]]) for k, v in labels.items()})
+        del tensors["window_start_s"], tensors["scored_frames"]
+        return tensors
+
+    def _add_training_data(self, folder: str) -> None:
+        """Every athlete of another dataset folder joins TRAINING only (e.g. real motion capture labelled by the
+        presence rule with `valgusml convert --label-by-rule`, mechanism unknown: its mechanism loss is masked).
+        Evaluate on such data with `valgusml evaluate ... data_dir=FOLDER split=all`, on other athletes."""
+        extra = open_dataset(folder)
+        held_out = set(self.split.val) | set(self.split.test)
+        clash = sorted(set(extra.athletes) & held_out)
+        if clash:
+            raise InputError(f"data.extra_train_dirs: {folder} has athletes of the validation/test split {clash[:5]}; "
+                             "rename them (athlete ids must name one person across datasets)")
+        arrays = prepare_dataset(extra, self.preprocess, self.cache_dir)
+        rows = training_windows(arrays["scored_frames"], arrays["sequence_index"], self.train_windows_per_sequence)
+        added = self._tensors(arrays, sequence_labels(extra), rows)
+        train = self.sets["train"].tensors
+        self.sets["train"] = WindowTensors({k: torch.cat([train[k], added[k]]) for k in train})
 
     def _check_train_classes(self) -> None:
         train = self.sets["train"].tensors
@@ -194,7 +218,8 @@ class ValgusDataModule(LightningDataModule):
             return {"valgus_pos_weight": None, "mechanism_class_weights": None}
         valgus = train["valgus"].flatten()
         pos = float(valgus.sum())
-        counts = torch.bincount(train["mechanism"].flatten(), minlength=len(MECHANISMS)).double()
+        mechanism = train["mechanism"].flatten()
+        counts = torch.bincount(mechanism[mechanism >= 0], minlength=len(MECHANISMS)).double()  # known ones
         weights = counts.sum() / (len(MECHANISMS) * counts.clamp(min=1))
         return {
             "valgus_pos_weight": (len(valgus) - pos) / max(pos, 1.0),

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_f1_score, multiclass_f1_score
 
-from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.labels import LIMBS, MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.arrays import ScoreArrays
 
 
@@ -41,10 +41,12 @@ def split_metrics(
                          severity_deg.float().numpy())
     predicted = torch.from_numpy(scores.decide_mechanism(threshold)).flatten()
     truth = mechanism.flatten()
-    out["mechanism_macro_f1"] = float(
-        multiclass_f1_score(predicted, truth, num_classes=len(MECHANISMS), average="macro")
-    )
-    out["mechanism_accuracy"] = float((predicted == truth).float().mean())
+    known = truth != MECHANISM_UNKNOWN  # rule-labelled limbs have no mechanism to score
+    if known.any():
+        out["mechanism_macro_f1"] = float(
+            multiclass_f1_score(predicted[known], truth[known], num_classes=len(MECHANISMS), average="macro")
+        )
+        out["mechanism_accuracy"] = float((predicted[known] == truth[known]).float().mean())
     known = torch.isfinite(severity_target)
     if known.any():
         out["severity_mae_deg"] = float((severity_deg[known].float() - severity_target[known]).abs().mean())

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning import LightningModule
 
-from valgusml.labels import MECHANISMS
+from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.thresholds import choose_threshold
 from valgusml.training.metrics import split_metrics
 
@@ -81,6 +81,7 @@ class ValgusLitModule(LightningModule):
             out["mechanism_logits"].float().reshape(-1, len(MECHANISMS)),
             batch["mechanism"].reshape(-1),
             weight=self.mechanism_class_weights,
+            ignore_index=MECHANISM_UNKNOWN,  # rule-labelled real motion: presence known, mechanism not
         )
         target = batch["severity_deg"]
         known = torch.isfinite(target)

@@ -19,7 +19,7 @@ from valgusml.canonical_json import dumps
 from valgusml.data.format import Dataset
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import to_plain
-from valgusml.labels import LIMBS, MECHANISM_INDEX
+from valgusml.labels import LIMBS, mechanism_index
 
 CACHE_FORMAT = 3  # 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window
 WINDOW_ARRAYS = ("joints", "measures", "mask", "scored_frames", "sequence_index", "window_start_s")
@@ -111,7 +111,7 @@ def sequence_labels(dataset: Dataset) -> dict[str, np.ndarray]:
         for k, limb in enumerate(LIMBS):
             label = labels[limb]
             valgus[i, k] = float(bool(label["valgus"]))
-            mechanism[i, k] = MECHANISM_INDEX[label["mechanism"]]
+            mechanism[i, k] = mechanism_index(label["mechanism"])
             value = label.get("severity_deg")
             severity[i, k] = np.nan if value is None else float(value)
     return {"valgus": valgus, "mechanism": mechanism, "severity_deg": severity}

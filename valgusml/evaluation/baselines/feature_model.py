@@ -118,7 +118,8 @@ class FeatureModel:
         x = x[:, self.columns_]
         valgus, mechanism, severity = limb_targets(sequences)
         self.valgus_model_ = self._fit_classifier(x, valgus)
-        self.mechanism_model_ = self._fit_classifier(x, mechanism)
+        known = mechanism >= 0  # rule-labelled limbs: presence only
+        self.mechanism_model_ = self._fit_classifier(x[known], mechanism[known])
         ok = np.isfinite(severity)
         self.severity_model_ = self._regressor().fit(x[ok], severity[ok]) if ok.sum() >= 2 else None
         return self

@@ -127,7 +127,8 @@ class MiniRocketModel:
         mechanism = np.concatenate([labels.mechanism[seq, 0], labels.mechanism[seq, 1]])
         severity = np.concatenate([labels.severity_deg[seq, 0], labels.severity_deg[seq, 1]])
         self.valgus_model_ = self._classifier(x, valgus)
-        self.mechanism_model_ = self._classifier(x, mechanism)
+        known = mechanism >= 0  # rule-labelled limbs: presence only
+        self.mechanism_model_ = self._classifier(x[known], mechanism[known])
         ok = np.isfinite(severity)
         self.severity_model_ = (
             make_pipeline(StandardScaler(), Ridge(alpha=10.0)).fit(x[ok], severity[ok]) if ok.sum() >= 2 else None

@@ -18,7 +18,6 @@ the median |p(3D) - p(front 2D)|, and how often the inferred view matches the ca
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,34 +26,19 @@ from typing import Any
 import numpy as np
 
 from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
-from valgusml.features.rule import apply_rule
+from valgusml.features.rule import apply_rule, task_from_file_name
 from valgusml.features.view import infer_view
 from valgusml.labels import LIMBS
 from valgusml.sequence import KeypointSequence
 
 DEFAULT_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0, 180.0, 160.0, -160.0, 70.0, -70.0, 90.0, -90.0)
 FAST_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 180.0, 160.0, -160.0, 90.0)
-# Task from a file name, first match wins; a file that matches none has its task inferred from the motion;
-# static trials have no movement to score.
-TASK_PATTERNS: tuple[tuple[str, str | None], ...] = (
-    (r"static", None),
-    (r"^dj|drop", "drop_vertical_jump"),
-    (r"step.?down", "lateral_step_down"),
-    (r"single.?leg|balanc", "single_leg_squat_left"),
-    (r"squat", "bilateral_squat"),
-    (r"run", "running"),
-    (r"walk|gait", "walking"),
-)
 SUFFIXES = (".trc", ".npz", ".json", ".csv")
 
 
 def task_from_name(path: Path) -> str | None:
     """The task a file name announces (`DJ1.trc` -> drop_vertical_jump), `""` to infer it, None to skip."""
-    stem = path.stem.lower()
-    for pattern, task in TASK_PATTERNS:
-        if re.search(pattern, stem):
-            return task
-    return ""
+    return task_from_file_name(path.stem)
 
 
 def find_recordings(paths: Iterable[str | Path]) -> list[Path]:
