@@ -111,7 +111,19 @@ def test_html_report_renders_and_embeds_every_plot(evaluation, tmp_path):
 
 
 def test_robustness_factors():
-    assert set(DEFAULT_FACTORS) == {"camera_yaw_deg", "noise_jitter_mm", "fps", "duration_s", "skeleton", "dropped_frames"}
+    assert set(DEFAULT_FACTORS) == {"camera_view", "estimator_family", "noise_jitter_mm", "fps", "clip_s",
+                                    "body_height_m", "skeleton", "dropped_frames"}
+    assert [lv for lv, _ in DEFAULT_FACTORS["camera_view"]] == ["front", "oblique", "side", "rear"]
+    # every level is a valid generator config: one factor moved, the rest of the preset kept
+    from valgusml.synth import load_preset
+
+    for factor, levels in DEFAULT_FACTORS.items():
+        for level, overrides in levels:
+            cfg = load_preset("realistic", **overrides)
+            if factor == "camera_view":
+                assert {k for k, w in cfg.camera.views.items() if w > 0} == {level}
+            if factor == "estimator_family":
+                assert {k for k, w in cfg.noise.families.items() if w > 0} == {level}
     assert [lv for lv, _ in DEFAULT_FACTORS["skeleton"]] == ["halpe26", "mediapipe33", "body25", "coco17"]
     only = factors_from_config(None, ["skeleton"])
     assert list(only) == ["skeleton"]

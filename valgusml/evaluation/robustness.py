@@ -26,19 +26,35 @@ log = logging.getLogger("valgusml.evaluate")
 
 ROBUSTNESS_METRICS = ("valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg")
 
-# factor → [(level label, generator overrides)]; nested mappings are generator config sections.
-DEFAULT_FACTORS: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "camera_yaw_deg": [
-        (f"{lo}-{hi}", {"camera": {"yaw_deg": [lo, hi]}}) for lo, hi in ((0, 10), (10, 20), (20, 30), (30, 45))
-    ],
-    "noise_jitter_mm": [(str(j), {"noise": {"jitter_mm": float(j)}}) for j in (0, 6, 12, 24)],
-    "fps": [(str(f), {"observation": {"fps_choices": [float(f)]}}) for f in (25, 30, 60, 120)],
-    "duration_s": [
-        (f"{lo}-{hi}", {"observation": {"duration_s": [lo, hi]}}) for lo, hi in ((1.0, 1.5), (2.0, 2.5), (3.0, 3.5), (5.0, 5.5))
-    ],
-    "skeleton": [(s, {"observation": {"skeleton": s}}) for s in ("halpe26", "mediapipe33", "body25", "coco17")],
-    "dropped_frames": [(str(d), {"noise": {"dropout_fraction": float(d)}}) for d in (0.0, 0.05, 0.15, 0.3)],
-}
+# factor → [(level label, generator overrides)]; nested mappings are generator config sections. Weight mappings
+# (views, estimator families) list every key, since an override merges into the preset's mapping. These are
+# also the transfer table's shift suites: each level moves one acquisition factor of the held-out athletes.
+def _only(names: Iterable[str], chosen: str) -> dict[str, float]:
+    return {name: 1.0 if name == chosen else 0.0 for name in names}
+
+
+def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    from valgusml.synth.config import VIEW_BANDS
+    from valgusml.synth.estimators import FAMILIES
+
+    return {
+        "camera_view": [(v, {"camera": {"views": _only(VIEW_BANDS, v)}}) for v in VIEW_BANDS],
+        "estimator_family": [(f, {"noise": {"families": _only(FAMILIES, f)}}) for f in FAMILIES if f != "mocap"],
+        "noise_jitter_mm": [(str(j), {"noise": {"jitter_mm": float(j)}}) for j in (0, 6, 12, 24)],
+        "fps": [(str(f), {"observation": {"fps_choices": [float(f)]}}) for f in (25, 30, 60, 120)],
+        "clip_s": [
+            (f"{lo:g}-{hi:g}", {"observation": {"duration_s": [lo, hi]}}) for lo, hi in ((2.0, 4.0), (6.0, 10.0), (14.0, 20.0))
+        ],
+        "body_height_m": [
+            ("short", {"athletes": {"height_female_m": [1.50, 1.58], "height_male_m": [1.60, 1.68]}}),
+            ("tall", {"athletes": {"height_female_m": [1.76, 1.85], "height_male_m": [1.88, 1.98]}}),
+        ],
+        "skeleton": [(s, {"observation": {"skeleton": s}}) for s in ("halpe26", "mediapipe33", "body25", "coco17")],
+        "dropped_frames": [(str(d), {"noise": {"dropout_fraction": float(d)}}) for d in (0.0, 0.05, 0.15, 0.3)],
+    }
+
+
+DEFAULT_FACTORS: dict[str, list[tuple[str, dict[str, Any]]]] = _default_factors()
 
 
 def athlete_index(athlete_id: str) -> int:
