@@ -55,8 +55,9 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
     it cannot be a person (see the module docstring)."""
     kp = np.where((seq.confidence > 0)[..., None], seq.keypoints, np.nan).astype(np.float64)
     extent = _frame_extent(kp)
-    size = np.nanmax(extent, axis=1) if np.isfinite(extent).any() else np.full(len(kp), np.nan)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames where nobody is seen are NaN, not news
+        size = np.nanmax(extent, axis=1) if np.isfinite(extent).any() else np.full(len(kp), np.nan)
         magnitude = np.nanmax(np.abs(kp), axis=(1, 2)) if np.isfinite(kp).any() else np.zeros(len(kp))
         collapsed = np.isfinite(size) & (size <= 1e-6 * np.maximum(magnitude, 1e-30))
     seen = np.isfinite(size)

@@ -15,6 +15,7 @@ aeon compiles MiniRocket with numba on first use (~35 s); set NUMBA_CACHE_DIR to
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,7 +42,9 @@ def normalised_joints(joints: np.ndarray) -> np.ndarray:
     xy = joints[..., :2].astype(np.float64)
     seen = joints[..., 2] > 0
     hips = np.where(seen[..., _HIPS, None], xy[..., _HIPS, :], np.nan).mean(axis=2)  # (N, W, 2)
-    with np.errstate(invalid="ignore"):
+    # A window that never sees both hips (a side or far view) has no centre: NaN here, 0 below, no warning.
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         centre = np.nanmean(hips, axis=1, keepdims=True)[:, :, None, :]
         legs = [
             np.linalg.norm(xy[..., k, :] - xy[..., h, :], axis=-1) + np.linalg.norm(xy[..., a, :] - xy[..., k, :], axis=-1)

@@ -1,0 +1,99 @@
+"""Transfer table of exported predictors, side by side in one run (a benchmark, not a test: minutes).
+
+    python scripts/transfer_table.py exports/default /path/to/old/export \
+        --data data/synthetic-XXXX --split logs/default/runs/.../checkpoints/splits.json \
+        --other /path/to/another/generators/dataset --real ../shared/realdata --shift-athletes 20
+
+Columns: held-out athletes of `--data` (the split's test athletes), every sequence of each `--other` dataset
+(data another generator wrote), the shift suites (held-out athletes regenerated with one acquisition factor
+moved, worst level), and the real-motion suite (agreement with the presence rule on 3D, front/rear ±20°, side;
+view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+warnings.simplefilter("ignore")
+
+
+def _estimates(labels, scores, threshold: float, n_boot: int) -> dict[str, str]:
+    from valgusml.evaluation.bootstrap import athlete_bootstrap
+
+    est = athlete_bootstrap(labels, scores, threshold, n_boot=n_boot, seed=0,
+                            metrics=("valgus_auroc", "mechanism_macro_f1"))
+    return {k: f"{v.value:.3f} [{v.lo:.3f}, {v.hi:.3f}]" for k, v in est.items()}
+
+
+def main() -> None:
+    from valgusml import Predictor
+    from valgusml.data import open_dataset
+    from valgusml.evaluation.robustness import DEFAULT_FACTORS, generator_config_of, synthetic_condition_sets
+    from valgusml.evaluation.transfer import FAST_YAWS, PredictorScorer, render_views, score_views, summarise
+    from valgusml.scoring.arrays import LabelArrays
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--data", required=True, help="the dataset the first model was trained on")
+    parser.add_argument("--split", required=True, help="splits.json of that training run")
+    parser.add_argument("--other", nargs="*", default=[], help="datasets another generator wrote")
+    parser.add_argument("--real", nargs="*", default=[], help="folders of real 3D recordings")
+    parser.add_argument("--shift-athletes", type=int, default=20)
+    parser.add_argument("--shifts", nargs="*", default=["camera_view", "estimator_family", "clip_s", "body_height_m"])
+    parser.add_argument("--n-boot", type=int, default=300)
+    parser.add_argument("--out", type=Path, help="write the rows as JSON here too")
+    args = parser.parse_args()
+
+    ds = open_dataset(args.data)
+    split = json.loads(Path(args.split).read_text())
+    test_athletes = sorted(split["test"])
+    test = [ds[int(i)] for i in ds.indices_of(test_athletes)]
+    sets = {"held-out": test}
+    for other in args.other:
+        o = open_dataset(other)
+        sets[f"other: {Path(other).name}"] = [o[i] for i in range(len(o))]
+    shift_sets = list(synthetic_condition_sets(
+        generator_config_of(args.data), test_athletes[: args.shift_athletes],
+        {k: DEFAULT_FACTORS[k] for k in args.shifts}, trials_per_athlete=4)) if args.shifts else []
+    views = render_views(args.real, yaws=FAST_YAWS, seeds=(0, 1)) if args.real else []
+
+    rows = []
+    for model in args.models:
+        predictor = Predictor.load(model)
+        scorer, threshold = PredictorScorer(predictor), predictor.decision_threshold
+        row: dict[str, str] = {"model": model}
+        for name, seqs in sets.items():
+            for metric, text in _estimates(LabelArrays.from_sequences(seqs), scorer.predict(seqs), threshold,
+                                           args.n_boot).items():
+                row[f"{name} {metric}"] = text
+        worst: dict[str, tuple[float, str]] = {}
+        for factor, level, seqs in shift_sets:
+            from valgusml.evaluation.metrics import compute_metrics
+
+            auroc = compute_metrics(LabelArrays.from_sequences(seqs), scorer.predict(seqs), threshold)["valgus_auroc"]
+            if factor not in worst or auroc < worst[factor][0]:
+                worst[factor] = (auroc, level)
+        for factor, (auroc, level) in worst.items():
+            row[f"shift {factor} worst AUROC"] = f"{auroc:.3f} ({level})"
+        if views:
+            summary = summarise(score_views(views, scorer, threshold))
+            row["real 3D agree"] = f"{summary['3d']['agreement_female']:.3f}"
+            row["real front/rear ±20 agree"] = f"{summary['all']['agreement_front_rear_20_female']:.3f}"
+            row["real side agree"] = f"{summary.get('side', {}).get('agreement_female', float('nan')):.3f}"
+            row["real view spread"] = f"{summary['all']['view_spread_median']:.3f}"
+            row["real |p3D-p front|"] = f"{summary['all']['p3d_vs_front_median']:.3f}"
+        rows.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for r in rows:
+        print("| " + " | ".join(r.get(k, "") for k in keys) + " |")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
