@@ -238,3 +238,30 @@ def test_aggregate_windows_rule():
     np.testing.assert_allclose(out["mechanism_probabilities"].sum(-1), 1.0)
     single = aggregate_windows({"valgus_probability": prob[:1]}, np.array([0]), mask[:1])
     np.testing.assert_allclose(single["valgus_probability"], prob[:1])
+
+
+def test_worst_segment_rule_keeps_one_valgus_rep():
+    from valgusml.features.phases import Segment
+
+    n = 41
+    prob = np.full((n, 2), 0.01)
+    prob[19:22] = [0.9, 0.2]  # the windows that see part of the rep
+    prob[20] = [0.999, 0.2]  # the one window over all of it
+    mech = np.zeros((n, 2, 5))
+    mech[..., 0] = 1.0
+    mech[20, 0] = [0, 0, 0, 1, 0]
+    mask = np.ones((n, 96))
+    starts = np.arange(n) * 48.0
+    rep = [Segment(start=20 * 48 + 10, end=20 * 48 + 80, kind="rep", limbs=("left", "right"))]
+    seq = np.zeros(n, dtype=np.int64)
+    per_window = {"valgus_probability": prob, "mechanism_probabilities": mech}
+    with_rep = aggregate_windows(per_window, seq, mask, segments=[rep], window_start=starts)
+    # windows weighted by the frames they share with the rep: (70 x 0.999 + 38 x 0.9 + 32 x 0.9) / 140
+    np.testing.assert_allclose(with_rep["valgus_probability"][0], [(70 * 0.999 + 70 * 0.9) / 140, 0.2])
+    np.testing.assert_allclose(with_rep["mechanism_probabilities"][0, 0], [0.5, 0, 0, 0.5, 0])
+    # without segments the window rule dilutes it over the standing windows
+    assert aggregate_windows(per_window, seq, mask)["valgus_probability"][0, 0] < 0.2
+    # a limb the segment does not load falls back to the window rule
+    left_only = [Segment(rep[0].start, rep[0].end, "rep", ("left",))]
+    out = aggregate_windows(per_window, seq, mask, segments=[left_only], window_start=starts)
+    assert out["valgus_probability"][0, 1] < 0.2

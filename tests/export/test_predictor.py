@@ -249,3 +249,21 @@ def test_garbage_metadata_and_missing_folder(copy_of, tmp_path):
 def test_session_threads_are_configurable(exported):
     assert Predictor.load(exported, threads=2)._session.get_session_options().intra_op_num_threads == 2
     assert Predictor.load(exported)._session.get_session_options().intra_op_num_threads == 1
+
+
+def test_one_valgus_rep_in_minutes_of_standing_is_not_averaged_away(predictor):
+    """The recording's call is its worst rep's: two minutes of quiet standing around one valgus squat leave the
+    answer where the squat alone puts it (the old window-mean rule gave 0.05 for a rep whose window said 0.999)."""
+    from valgusml.export.example import example_keypoints
+
+    rep = example_keypoints("halpe26", seconds=3.0, fps=30.0, valgus=1.0)
+    rng = np.random.default_rng(0)
+    standing = np.repeat(rep[:1], 60 * 30, axis=0) + rng.normal(0.0, 0.3, (60 * 30, *rep.shape[1:])).astype(np.float32)
+    long = np.concatenate([standing, rep, standing])
+    alone = predictor.predict(rep, skeleton="halpe26", fps=30.0)
+    within = predictor.predict(long, skeleton="halpe26", fps=30.0)
+    reps = [s for s in within.timeline if s["kind"] == "rep"]
+    assert len(reps) == 1 and 60.0 - 0.5 <= reps[0]["start_s"] and reps[0]["end_s"] <= 63.0 + 0.5
+    for limb in ("left", "right"):
+        assert within.limbs[limb].valgus_probability == pytest.approx(reps[0]["valgus_probability"][limb], abs=1e-6)
+        assert within.limbs[limb].valgus_probability == pytest.approx(alone.limbs[limb].valgus_probability, abs=0.15)
