@@ -11,10 +11,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError
+from valgusml.hydra_app import hydra_entry
 from valgusml.paths import configs_dir
 from valgusml.synth.config import GeneratorConfig
 from valgusml.synth.presets import generator_config
@@ -42,8 +42,7 @@ def run(cfg: DictConfig) -> Path:
     return out
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="generate")
-def _hydra_main(cfg: DictConfig) -> None:
+def _generate(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except ConfigError as exc:
@@ -51,12 +50,8 @@ def _hydra_main(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for `valgusml generate`; `argv` are Hydra overrides (defaults to sys.argv[1:])."""
-    if argv is not None:
-        sys.argv = [sys.argv[0] if sys.argv else "valgusml generate", *argv]
-    _hydra_main()
-    return 0
+# Entry point for `valgusml generate`; `main(argv)` takes Hydra overrides (defaults to sys.argv[1:]).
+main = hydra_entry(_generate, CONFIG_PATH, "generate")
 
 
 if __name__ == "__main__":

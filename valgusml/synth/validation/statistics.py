@@ -170,21 +170,14 @@ def signature_checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney, ties count half); NaN with one class only."""
+    """Area under the ROC curve of the finite scores (scikit-learn's, ties count half); NaN with one class."""
+    from sklearn.metrics import roc_auc_score
+
     scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
     keep = np.isfinite(scores)
-    scores, positive = scores[keep], positive[keep]
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
+    if len(np.unique(positive[keep])) < 2:
         return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # average ranks of ties
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(positive[keep], scores[keep]))
 
 
 def yaw_band(row: dict[str, Any]) -> str:
