@@ -13,7 +13,7 @@ from valgusml.labels import MECHANISMS
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth import generate_with_analysis, load_preset
 from valgusml.synth.generator import trials_of
-from valgusml.synth.realmotion import recordings, resample
+from valgusml.synth.recordings import recordings, resample
 
 REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata"
 needs_realdata = pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata is absent")

@@ -434,10 +434,6 @@ def validate(cfg: GeneratorConfig) -> GeneratorConfig:
     lo, hi = cfg.camera.yaw_deg
     if not any(w > 0 and b_lo <= hi and lo <= b_hi for v, w in cfg.camera.views.items() for b_lo, b_hi in [VIEW_BANDS[v]]):
         raise ConfigError(f"config key 'camera.views': no view family with weight > 0 overlaps camera.yaw_deg {cfg.camera.yaw_deg}")
-    if cfg.motion.real_fraction > 0:
-        from valgusml.synth.realmotion import recordings
-
-        recordings(cfg.motion.real_paths)  # ConfigError when the source is unavailable
     if cfg.tasks.reps[0] < 1 or cfg.tasks.reps[1] > 8:
         raise ConfigError(f"config key 'tasks.reps' must lie in [1, 8], got {cfg.tasks.reps}")
     if cfg.tasks.trials_per_athlete < 1:

@@ -106,7 +106,12 @@ def generator_config(preset: str | Mapping[str, Any] | Any = "realistic", **over
                 OmegaConf.update(node, path, leaf, merge=False, force_add=True)
             except OmegaConfBaseException as exc:
                 raise ConfigError(f"config key {path!r}: cannot set it to {leaf!r} ({exc})") from None
-    return GeneratorConfig.from_dict(OmegaConf.to_container(node, resolve=True))  # type: ignore[arg-type]
+    cfg = GeneratorConfig.from_dict(OmegaConf.to_container(node, resolve=True))  # type: ignore[arg-type]
+    if cfg.motion.real_fraction > 0:  # the files, not the schema: checked here, where presets become configs
+        from valgusml.synth.recordings import recordings
+
+        recordings(cfg.motion.real_paths)  # ConfigError when the source is unavailable
+    return cfg
 
 
 def load_preset(name: str = "realistic", **overrides: Any) -> GeneratorConfig:

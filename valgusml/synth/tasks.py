@@ -207,7 +207,7 @@ def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
 def _real_base(cfg: GeneratorConfig, athlete: Athlete, task: str, u: dict, duration: float) -> tuple[int, float, float, Athlete]:
     """A real recording of `task` to use as the base motion (index, start s, duration s, the athlete with the
     recorded body's height), or (-1, 0, the clip's own duration, athlete) when none fits."""
-    from valgusml.synth.realmotion import recordings, usable
+    from valgusml.synth.recordings import recordings, usable
 
     threshold = cfg.labels.threshold_deg[task_family(task)][athlete.sex]
     recs = recordings(cfg.motion.real_paths)
@@ -222,7 +222,7 @@ def _real_base(cfg: GeneratorConfig, athlete: Athlete, task: str, u: dict, durat
 
 
 def _recording_name(cfg: GeneratorConfig, index: int) -> str:
-    from valgusml.synth.realmotion import recordings
+    from valgusml.synth.recordings import recordings
 
     return recordings(cfg.motion.real_paths)[index].name
 
