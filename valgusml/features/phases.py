@@ -111,10 +111,20 @@ def foot_height(keypoints: np.ndarray) -> np.ndarray:
     return (_quantile(low, 0.98) - low) / scale
 
 
+def raw_knee_flexion(keypoints: np.ndarray) -> np.ndarray:
+    """`(T, 2)` knee flexion in degrees as `frame_measures` gives it (3D: true angle; 2D: the foreshortening
+    proxy); the functions below take it as `flexion=` so one caller computes the frame measures once."""
+    return frame_measures(keypoints)[:, list(_FLEXION)].astype(np.float64)
+
+
+def smooth_flexion(flexion: np.ndarray, fps: float) -> np.ndarray:
+    """Knee flexion `(T, 2)` averaged over `SMOOTH_S`: what phases and the rule read."""
+    return moving_average(np.asarray(flexion, dtype=np.float64), max(1, int(round(SMOOTH_S * fps)) | 1))
+
+
 def knee_flexion(keypoints: np.ndarray, fps: float) -> np.ndarray:
-    """`(T, 2)` knee flexion in degrees (3D: true angle; 2D: the foreshortening proxy), lightly smoothed."""
-    fm = frame_measures(keypoints)
-    return moving_average(fm[:, list(_FLEXION)].astype(np.float64), max(1, int(round(SMOOTH_S * fps)) | 1))
+    """`(T, 2)` knee flexion in degrees, lightly smoothed."""
+    return smooth_flexion(raw_knee_flexion(keypoints), fps)
 
 
 def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
@@ -156,6 +166,14 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     return "bilateral_squat"
 
 
+def _standing_level(column: np.ndarray, standing: np.ndarray) -> float:
+    """One limb's standing knee flexion: the median over standing frames, else its least flexion."""
+    reference = column[standing & np.isfinite(column)]
+    if reference.size:
+        return float(np.median(reference))
+    return float(np.nanmin(column)) if np.isfinite(column).any() else math.nan
+
+
 def standing_frames(flexion: np.ndarray) -> np.ndarray:
     """`(T,)` bool: both knees within `STANDING_MARGIN_DEG` of their straightest (5th percentile) flexion."""
     out = np.ones(len(flexion), dtype=bool)
@@ -189,7 +207,7 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
     """Loaded phases of both limbs from canonical keypoints `(T, 20, 2|3)` (missing joints NaN), in time order.
 
     `task` names the movement (`drop_vertical_jump`, `single_leg_squat_left`, …); empty → inferred.
-    `flexion` `(T, 2)`: knee flexion already computed by the caller (`frame_measures`), else computed here.
+    `flexion` `(T, 2)`: `raw_knee_flexion` already computed by the caller, else computed here.
     """
     kp = np.asarray(keypoints, dtype=np.float64)
     n = len(kp)
@@ -198,10 +216,7 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
     height = foot_height(kp)
     task = task or infer_task(kp, fps, height)
     family = task_family(task)
-    if flexion is None:
-        flexion = knee_flexion(kp, fps)
-    else:
-        flexion = moving_average(np.asarray(flexion, dtype=np.float64), max(1, int(round(SMOOTH_S * fps)) | 1))
+    flexion = smooth_flexion(raw_knee_flexion(kp) if flexion is None else flexion, fps)
     with np.errstate(invalid="ignore"):
         contact = height <= CONTACT_TOLERANCE
     named = stance_from_task(task) if task else None
@@ -211,8 +226,7 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
         if named is not None and limb not in named:
             continue
         column = flexion[:, k]
-        reference = column[standing & np.isfinite(column)]
-        level = float(np.median(reference)) if reference.size else float(np.nanmin(column)) if np.isfinite(column).any() else math.nan
+        level = _standing_level(column, standing)
         if not math.isfinite(level):
             continue
         if family == "drop_vertical_jump":
@@ -294,12 +308,21 @@ def scored_mask(phase_list: list[Phase], n_frames: int, kind: str = "scored") ->
     return mask
 
 
-def loaded_mask(keypoints: np.ndarray, fps: float, task: str = "") -> np.ndarray:
+def loaded_mask(
+    keypoints: np.ndarray,
+    fps: float,
+    task: str = "",
+    flexion: np.ndarray | None = None,
+    found: list[Phase] | None = None,
+) -> np.ndarray:
     """`(T, 2)` bool: the frames the valgus rule reads. In repetitions only the deeper part of each rep
-    (flexion above standing + `LOADED_FRACTION` of its range), as the generator's load threshold does."""
+    (flexion above standing + `LOADED_FRACTION` of its range), as the generator's load threshold does.
+    `flexion` (`raw_knee_flexion`) and `found` (`phases`) when the caller has them."""
     kp = np.asarray(keypoints, dtype=np.float64)
-    found = phases(kp, fps, task)
-    flexion = knee_flexion(kp, fps)
+    raw = raw_knee_flexion(kp) if flexion is None else flexion
+    if found is None:
+        found = phases(kp, fps, task, flexion=raw)
+    flexion = smooth_flexion(raw, fps)
     standing = standing_frames(flexion)
     mask = np.zeros((len(kp), 2), dtype=bool)
     for p in found:
@@ -308,8 +331,7 @@ def loaded_mask(keypoints: np.ndarray, fps: float, task: str = "") -> np.ndarray
         k = LIMBS.index(p.limb)
         if p.kind == "rep":
             column = flexion[:, k]
-            reference = column[standing & np.isfinite(column)]
-            level = float(np.median(reference)) if reference.size else float(np.nanmin(column))
+            level = _standing_level(column, standing)
             cut = level + LOADED_FRACTION * (column[p.peak] - level)
             with np.errstate(invalid="ignore"):
                 mask[p.start : p.end, k] = column[p.start : p.end] >= cut

@@ -20,10 +20,11 @@ import numpy as np
 from valgusml.features.geometry import fppa_deg
 from valgusml.features.phases import (
     infer_task,
-    knee_flexion,
     loaded_mask,
     phases,
+    raw_knee_flexion,
     scored_mask,
+    smooth_flexion,
     standing_frames,
 )
 from valgusml.json_safe import json_float
@@ -95,10 +96,11 @@ def apply_rule(
     task = task or infer_task(kp, fps)
     family = task_family(task)
     fppa = fppa_deg(kp)
-    flexion = knee_flexion(kp, fps)
-    standing = standing_fppa(fppa, flexion)
-    loaded = loaded_mask(kp, fps, task)
-    push_off = scored_mask(phases(kp, fps, task), len(kp), kind="push_off")
+    raw = raw_knee_flexion(kp)  # the frame measures once, for every step below
+    standing = standing_fppa(fppa, smooth_flexion(raw, fps))
+    found = phases(kp, fps, task, flexion=raw)
+    loaded = loaded_mask(kp, fps, task, flexion=raw, found=found)
+    push_off = scored_mask(found, len(kp), kind="push_off")
     thresholds = VALGUS_THRESHOLD_DEG[family]
     out: dict[str, Any] = {"task": task, "task_family": family}
     for k, limb in enumerate(LIMBS):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from valgusml.features.phases import leg_length
 from valgusml.skeleton import canonical_index
 
 # Frontal width / leg length (hip -> knee -> ankle) seen from the front, measured on the real recordings of
@@ -37,7 +38,6 @@ UNREADABLE_YAW_DEG = 80.0
 
 _L_HIP, _R_HIP = canonical_index("left_hip"), canonical_index("right_hip")
 _L_SHO, _R_SHO = canonical_index("left_shoulder"), canonical_index("right_shoulder")
-_LEGS = tuple(tuple(canonical_index(f"{s}_{j}") for j in ("hip", "knee", "ankle")) for s in ("left", "right"))
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,6 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(finite)) if finite.size else math.nan
 
 
-def _leg_length(xy: np.ndarray) -> float:
-    legs = []
-    for hip, knee, ankle in _LEGS:
-        legs.append(np.hypot(*(xy[:, knee] - xy[:, hip]).T) + np.hypot(*(xy[:, ankle] - xy[:, knee]).T))
-    leg = np.concatenate(legs)
-    leg = leg[np.isfinite(leg)]
-    if not leg.size:
-        return math.nan
-    k = int(round(0.9 * (leg.size - 1)))  # the 90th percentile, nearest rank: one partition, no sort
-    return float(np.partition(leg, k)[k])
-
-
 def infer_view(keypoints: np.ndarray, sin_yaw_from_feet: float | None = None) -> View:
     """The view of canonical keypoints `(T, 20, 2|3)` (missing joints NaN). `sin_yaw_from_feet`, when the
     caller has it (`frame_measures`' `camera_yaw_deg`), signs the yaw; otherwise the sign is left positive."""
@@ -86,7 +74,7 @@ def infer_view(keypoints: np.ndarray, sin_yaw_from_feet: float | None = None) ->
     with np.errstate(invalid="ignore"):
         hip_dx = _median(kp[:, _L_HIP, 0] - kp[:, _R_HIP, 0])
         shoulder_dx = _median(kp[:, _L_SHO, 0] - kp[:, _R_SHO, 0])
-        leg = _leg_length(kp)
+        leg = leg_length(kp)
     ratios, signs = [], []
     if math.isfinite(leg) and leg > 0:
         for dx, frontal in ((hip_dx, HIP_OVER_LEG), (shoulder_dx, SHOULDER_OVER_LEG)):
