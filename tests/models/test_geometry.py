@@ -49,3 +49,58 @@ def test_the_backbone_moves_the_logit_by_at_most_the_cap():
     logits = [float(anchor(torch.full((1, 2), b), measures, mask)[0, 0]) for b in (-1e3, 0.0, 1e3)]
     assert abs(logits[1] - geometric) < 1e-5
     assert abs(logits[0] - (geometric - 3.0)) < 1e-4 and abs(logits[2] - (geometric + 3.0)) < 1e-4
+
+
+def _lifted(peak_left: float, frames: int = 40):
+    """Lifted outputs of one window: the left FPPA rises to `peak_left` in the loaded middle third."""
+    fppa = torch.zeros(1, frames, 2)
+    loaded = torch.full((1, frames, 2), -5.0)
+    middle = slice(frames // 3, 2 * frames // 3)
+    fppa[0, middle, 0] = torch.linspace(0.0, peak_left, frames // 3)
+    fppa[0, :, 1] = 30.0  # large, but never loaded: must not count
+    loaded[0, middle, 0] = 5.0
+    return fppa, loaded
+
+
+def test_lifted_evidence_is_the_peak_over_the_frames_the_lifter_calls_loaded():
+    from valgusml.models.geometry import LiftedAnchor
+
+    fppa, loaded = _lifted(14.0)
+    mask = torch.ones(1, 40)
+    peak, has = LiftedAnchor().evidence(fppa, loaded, mask)
+    assert has.tolist() == [[1.0, 0.0]]
+    assert abs(float(peak[0, 0]) - 14.0) < 1e-5 and float(peak[0, 1]) == 0.0
+    # padded frames never count, even loaded with a huge angle
+    fppa2, loaded2 = torch.cat([fppa, torch.full((1, 10, 2), 80.0)], 1), torch.cat([loaded, torch.full((1, 10, 2), 5.0)], 1)
+    peak2, _ = LiftedAnchor().evidence(fppa2, loaded2, torch.cat([mask, torch.zeros(1, 10)], 1))
+    assert torch.allclose(peak2, peak)
+
+
+def test_lifted_anchor_bounds_the_backbone_and_detaches_the_lifter():
+    from valgusml.models.geometry import LiftedAnchor
+
+    anchor = LiftedAnchor(gain=0.3, offset_deg=9.0, cap=2.0)
+    fppa, loaded = _lifted(14.0)
+    fppa.requires_grad_(True)
+    mask = torch.ones(1, 40)
+    logits = [anchor(torch.full((1, 2), b), fppa, loaded, mask)[0, 0] for b in (-1e3, 0.0, 1e3)]
+    assert abs(float(logits[1]) - 0.3 * (14.0 - 9.0)) < 1e-5
+    assert abs(float(logits[0]) - float(logits[1]) + 2.0) < 1e-4 and abs(float(logits[2]) - float(logits[1]) - 2.0) < 1e-4
+    logits[1].backward()
+    assert fppa.grad is None or float(fppa.grad.abs().sum()) == 0.0  # presence never trains the lifter
+
+
+def test_valgusnet_with_a_lifter_outputs_frames_and_needs_it_for_the_lifted_anchor():
+    import pytest
+
+    from valgusml.models import TCN, ValgusNet
+    from valgusml.models.geometry import FrameLifter, LiftedAnchor
+
+    net = ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2), lifter=lambda in_channels: FrameLifter(in_channels),
+                    anchor=LiftedAnchor)
+    joints, measures, mask = torch.randn(3, 50, 20, 3), torch.randn(3, 50, len(FRAME_MEASURES)), torch.ones(3, 50)
+    out = net.eval()(joints, measures, mask)
+    assert out["frame_fppa_deg"].shape == (3, 50, 2) and out["frame_loaded_logit"].shape == (3, 50, 2)
+    assert out["valgus_logit"].shape == (3, 2)
+    with pytest.raises(ValueError, match="needs a lifter"):
+        ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2), anchor=LiftedAnchor)

@@ -31,7 +31,8 @@ def test_setup_splits_by_athlete_and_caches(tiny_dataset, tmp_path):
     ds = dm.dataset
     cache = prepared_cache_dir(tmp_path, ds, dm.preprocess)
     assert (cache / "done.json").is_file() and sorted(p.name for p in cache.glob("*.npy")) == [
-        "joints.npy", "mask.npy", "measures.npy", "scored_frames.npy", "sequence_index.npy", "window_start_s.npy",
+        "frame_targets.npy", "joints.npy", "mask.npy", "measures.npy", "scored_frames.npy", "sequence_index.npy",
+        "window_start_s.npy",
     ]
     seen = {}
     for name in ("train", "val", "test"):
@@ -55,7 +56,8 @@ def test_batches_are_slices_and_weights_come_from_train(tiny_dataset, tmp_path):
     batches = list(dm.train_dataloader())
     n = len(dm.sets["train"])
     assert len(batches) == n // 16 and all(b["joints"].shape[0] == 16 for b in batches)
-    assert set(batches[0]) == {"joints", "measures", "mask", "sequence_index", "valgus", "mechanism", "severity_deg"}
+    assert set(batches[0]) == {"joints", "measures", "mask", "frame_targets", "sequence_index", "valgus", "mechanism",
+                               "severity_deg"}
     val = list(dm.val_dataloader())
     assert sum(len(b["mask"]) for b in val) == len(dm.sets["val"])  # evaluation keeps every window
     w = dm.class_weights()

@@ -25,6 +25,13 @@ def test_fast_dev_run_each_model(model, overrides):
     assert {"test/valgus_f1", "test/mechanism_accuracy", "test/loss"} <= set(metrics)
 
 
+def test_lifted_model_trains_its_lifter_on_the_generators_3d_frames(overrides):
+    metrics = run_training(overrides + ["model=tcn_lifted", "trainer.fast_dev_run=true", "logger=none"])
+    # the lifter is scored where the label reads the 3D frontal plane (degrees of dynamic FPPA)
+    assert 0.0 < metrics["test/frame_fppa_mae_deg"] < 30.0
+    assert 0.0 <= metrics["test/valgus_auroc"] <= 1.0
+
+
 def _mlflow(root: Path):
     from mlflow.tracking import MlflowClient
 

@@ -69,3 +69,54 @@ class GeometryAnchor(nn.Module):
         dynamic, has_load = self.evidence(measures, mask)
         residual = self.cap * torch.tanh(backbone_logit / self.cap)
         return residual + has_load * self.gain * (dynamic - self.offset)
+
+
+class FrameLifter(nn.Module):
+    """Per-frame lifter on the backbone's frame features `(B, T, C)`: each limb's dynamic FPPA on the 3D frontal
+    plane (`frame_fppa_deg (B, T, 2)`, what the label thresholds) and whether the frame is loaded in a scored
+    phase (`frame_loaded_logit (B, T, 2)`). Trained frame by frame on the generator's 3D answers
+    (`valgusml.data.frame_targets`), it learns how the camera distorts the frontal plane (yaw, rear views,
+    perspective) rather than which clips the generator labels valgus."""
+
+    def __init__(self, in_channels: int, hidden: int = 128, fppa_scale_deg: float = 10.0):
+        super().__init__()
+        self.fppa_scale_deg = float(fppa_scale_deg)
+        self.net = nn.Sequential(nn.Linear(in_channels, hidden), nn.GELU(), nn.Linear(hidden, 2 * len(LIMBS)))
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.net(features)
+        return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:]}
+
+
+class LiftedAnchor(nn.Module):
+    """The presence logit anchored on the LIFTED frontal plane: the rule applied to `FrameLifter`'s output,
+
+        evidence = max over the frames the lifter calls loaded of the lifted dynamic FPPA,
+        logit = gain x (evidence - offset) + cap x tanh(backbone_logit / cap),
+
+    so the call reads as "the knee's 3D frontal-plane angle reaches `evidence` degrees under load", and the
+    learned features move it by at most `cap` logits (task, sex). With `detach` the presence loss does not
+    train the lifter: it stays a measurement, fitted to the 3D geometry only. A window the lifter finds no load
+    in rests on the backbone alone."""
+
+    def __init__(self, gain: float = 0.3, offset_deg: float = 9.0, cap: float = 2.0, detach: bool = True):
+        super().__init__()
+        self.gain = nn.Parameter(torch.tensor(float(gain)))
+        self.offset = nn.Parameter(torch.tensor(float(offset_deg)))
+        self.cap = float(cap)
+        self.detach = bool(detach)
+
+    def evidence(self, fppa: torch.Tensor, loaded_logit: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(peak lifted dynamic FPPA (B, 2), has_load (B, 2))` over the loaded real frames."""
+        if self.detach:
+            fppa, loaded_logit = fppa.detach(), loaded_logit.detach()
+        loaded = (loaded_logit > 0) & (mask > 0)[..., None]
+        peak = torch.where(loaded, fppa, torch.full_like(fppa, -_BIG)).amax(1)
+        has_load = loaded.any(1).to(fppa.dtype)
+        return peak * has_load, has_load
+
+    def forward(self, backbone_logit: torch.Tensor, fppa: torch.Tensor, loaded_logit: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        peak, has_load = self.evidence(fppa, loaded_logit, mask)
+        residual = self.cap * torch.tanh(backbone_logit / self.cap)
+        return residual + has_load * self.gain * (peak - self.offset)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from valgusml.models.geometry import LiftedAnchor
 from valgusml.models.heads import MultiTaskHead
 from valgusml.models.streams import Streams
 
@@ -22,7 +23,9 @@ class ValgusNet(nn.Module):
     with the sizes it needs, `backbone(node_channels=, n_joints=, n_measures=)` from the streams and
     `head(in_channels=)` from the backbone's `out_channels`, so a config never repeats a size and
     `model=gru model.backbone.hidden=128` just works. `anchor` (optional, `valgusml.models.geometry`) anchors
-    the presence logit on the frontal-plane evidence of the raw frame measures.
+    the presence logit on frontal-plane evidence: the raw 2D frame measures (`GeometryAnchor`) or the lifted
+    3D angle (`LiftedAnchor`, with `lifter`: a `FrameLifter` whose per-frame outputs `frame_fppa_deg` and
+    `frame_loaded_logit (B, T, 2)` join the output dict).
     """
 
     def __init__(
@@ -31,6 +34,7 @@ class ValgusNet(nn.Module):
         head: nn.Module | Factory | None = None,
         streams: Streams | Factory | None = None,
         anchor: nn.Module | Factory | None = None,
+        lifter: nn.Module | Factory | None = None,
     ):
         super().__init__()
         if streams is None:
@@ -53,6 +57,11 @@ class ValgusNet(nn.Module):
         if anchor is not None and not isinstance(anchor, nn.Module):
             anchor = anchor()
         self.anchor = anchor
+        if lifter is not None and not isinstance(lifter, nn.Module):
+            lifter = lifter(in_channels=backbone.out_channels)
+        self.lifter = lifter
+        if isinstance(anchor, LiftedAnchor) and lifter is None:
+            raise ValueError("ValgusNet: a LiftedAnchor needs a lifter (model.lifter) to read the lifted FPPA from")
 
     @property
     def n_measures(self) -> int:
@@ -62,7 +71,14 @@ class ValgusNet(nn.Module):
         nodes, meas = self.streams(joints, measures, mask)
         features, feature_mask = self.backbone(nodes, meas, mask)
         out = self.head(features, feature_mask)
-        if self.anchor is not None:
+        if self.lifter is not None:
+            if features.shape[1] != mask.shape[1]:
+                raise ValueError(f"ValgusNet: the lifter needs one feature row per frame; the backbone gives "
+                                 f"{features.shape[1]} for {mask.shape[1]} frames")
+            out.update(self.lifter(features))
+        if isinstance(self.anchor, LiftedAnchor):
+            out["valgus_logit"] = self.anchor(out["valgus_logit"], out["frame_fppa_deg"], out["frame_loaded_logit"], mask)
+        elif self.anchor is not None:
             out["valgus_logit"] = self.anchor(out["valgus_logit"], measures, mask)
         return out
 

@@ -24,10 +24,11 @@ from valgusml.data.format import (
     shard_files_digest,
     write_shard,
 )
+from valgusml.data.frame_targets import write_frame_targets
 from valgusml.errors import ConfigError, FormatError
 from valgusml.synth.analysis import write_analysis
 from valgusml.synth.config import GeneratorConfig, validate
-from valgusml.synth.generator import GENERATOR_VERSION, checked_sequences
+from valgusml.synth.generator import GENERATOR_VERSION, sequences_with_targets
 
 GENERATOR_FILE = "generator.json"
 
@@ -39,9 +40,11 @@ def shard_plan(cfg: GeneratorConfig, shard_size: int) -> list[range]:
 
 
 def _shard_job(cfg: GeneratorConfig, out: str, shard: int, athletes: tuple[int, int]) -> tuple[int, int]:
-    pairs = list(checked_sequences(cfg, range(*athletes)))
-    write_analysis(out, shard, [row for _, row in pairs])  # before the shard: its marker says "done"
-    seqs = [seq for seq, _ in pairs]
+    triples = list(sequences_with_targets(cfg, range(*athletes)))
+    # Both before the shard: its marker says "done".
+    write_analysis(out, shard, [row for _, row, _ in triples])
+    write_frame_targets(out, shard, {seq.id: targets for seq, _, targets in triples})
+    seqs = [seq for seq, _, _ in triples]
     write_shard(out, shard, seqs)
     return shard, len(seqs)
 

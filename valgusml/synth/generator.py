@@ -21,7 +21,7 @@ from valgusml.synth.observation import observe_points, swap_index
 from valgusml.synth.simulation import BATCH, Simulated, layout_columns, length_batches
 from valgusml.synth.tasks import Trial, sample_trial
 
-GENERATOR_VERSION = 7  # bump whenever the same config gives different sequences
+GENERATOR_VERSION = 8  # 8: per-frame targets beside the shards; bump whenever the same config gives different sequences
 
 
 def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simulated, dict, dict]]) -> list[KeypointSequence]:
@@ -99,6 +99,13 @@ def generate_with_analysis(cfg: GeneratorConfig, athlete_indices: Iterable[int])
 
 def checked_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> Iterator[tuple[KeypointSequence, dict]]:
     """(sequence, analysis row) pairs for a config already validated (a dataset's shards: checked once)."""
+    return ((seq, row) for seq, row, _ in sequences_with_targets(cfg, athlete_indices))
+
+
+def sequences_with_targets(
+    cfg: GeneratorConfig, athlete_indices: Iterable[int]
+) -> Iterator[tuple[KeypointSequence, dict, np.ndarray]]:
+    """`checked_sequences` with each sequence's `(T, 4)` per-frame targets (`valgusml.data.frame_targets`)."""
     indices = [int(i) for i in athlete_indices]
     if any(i < 0 for i in indices):
         raise ConfigError(f"athlete indices must be >= 0, got {min(indices)}")
@@ -112,4 +119,4 @@ def checked_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> I
             for i, seq in zip(chunk, observe(cfg, [trials[i] for i in chunk], [results[i] for i in chunk]), strict=True):
                 done[i] = seq
         for i in range(len(trials)):
-            yield done.pop(i), analysis_row(trials[i], results[i][0])
+            yield done.pop(i), analysis_row(trials[i], results[i][0]), results[i][0].frame_targets

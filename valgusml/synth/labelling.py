@@ -93,6 +93,14 @@ def label_trial(
     return labels, measured, unexplained
 
 
+def frame_targets(cfg: GeneratorConfig, sim: Simulated, fppa: np.ndarray, standing: np.ndarray) -> np.ndarray:
+    """`(T, 4)` per-frame targets (`valgusml.data.frame_targets.FRAME_TARGET_COLUMNS`): each limb's dynamic
+    FPPA on the clean 3D frontal plane (FPPA minus standing, the quantity the label thresholds) and whether the
+    frame is loaded in the scored phase (the frames the label reads)."""
+    scored = (sim.load > cfg.labels.load_threshold) & sim.scored
+    return np.concatenate([fppa - standing[None, :], scored], axis=1).astype(np.float32)
+
+
 def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:
     """Simulate, label, and tone down healthy swivel where it alone would make a valgus limb."""
     # Batches of similar length share padding; each trial's result does not depend on its batch.
@@ -124,6 +132,7 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
                 factors[i] = factor
             else:
                 sims[i].healthy_swivel_scale = [round(float(s), 4) for s in scale[i]]  # analysis only
+                sims[i].frame_targets = frame_targets(cfg, sims[i], fppa, standing)
                 results[i] = (sims[i], labels, measured)
         if not factors:
             break

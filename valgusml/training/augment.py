@@ -8,6 +8,9 @@ and gathers. A batch is the dict the data module yields:
     measures (B, T, F)     frame measures (`valgusml.features.FRAME_MEASURES`)
     mask (B, T)            1 = real frame
     valgus (B, 2), mechanism (B, 2), severity_deg (B, 2)   targets, limb axis (left, right)
+    frame_targets (B, T, 4)  per-frame 3D targets (`valgusml.data.frame_targets`): they follow the time warp
+                           and the mirror; camera changes (rotation, yaw, jitter) leave them as they are,
+                           which is what teaches a lifter that the 3D angle does not depend on the camera
 
 Other keys pass through untouched. Every augmentation is a small `nn.Module` with a probability `p` (the
 share of samples it touches) and is a no-op in `eval()` mode. `BatchAugment` chains them; Hydra config for the
@@ -43,6 +46,7 @@ from valgusml.skeleton import CANONICAL, canonical_index
 
 Batch = dict[str, Any]
 LIMB_TARGETS = ("valgus", "mechanism", "severity_deg")
+FRAME_TARGETS = "frame_targets"
 _LEFT_HIP, _RIGHT_HIP = canonical_index("left_hip"), canonical_index("right_hip")
 _SIZE_PAIRS = [
     (canonical_index(f"{s}_{a}"), canonical_index(f"{s}_{b}"))
@@ -64,7 +68,7 @@ def to_planar(batch: Batch) -> Batch:
     out = {k: v for k, v in batch.items() if k != "joints"}
     joints = batch["joints"]
     out["x"], out["y"], out["conf"] = (joints[..., k].contiguous() for k in range(3))
-    for key in ("measures", "mask", *LIMB_TARGETS):
+    for key in ("measures", "mask", FRAME_TARGETS, *LIMB_TARGETS):
         if key in out and isinstance(out[key], torch.Tensor):
             out[key] = out[key].clone()
     return out
@@ -165,6 +169,9 @@ class Mirror(Augmentation):
         self.register_buffer(
             "flip_index", torch.as_tensor(CANONICAL.flip_index, dtype=torch.long), persistent=False
         )
+        from valgusml.data.frame_targets import FRAME_TARGET_MIRROR
+
+        self.register_buffer("target_mirror", torch.tensor(FRAME_TARGET_MIRROR, dtype=torch.long), persistent=False)
 
     def mirror(self, batch: Batch) -> Batch:
         """Mirror every sample of `batch` (deterministic, any mode; `forward` mirrors a random share)."""
@@ -186,6 +193,8 @@ class Mirror(Augmentation):
         for key in LIMB_TARGETS:
             if key in sub:
                 out[key] = sub[key].flip(1)
+        if FRAME_TARGETS in sub:
+            out[FRAME_TARGETS] = sub[FRAME_TARGETS].index_select(2, self.target_mirror)
         return out
 
 
@@ -279,7 +288,7 @@ class TimeWarp(Augmentation):
             return torch.gather(v, 1, idx[..., None].expand(-1, -1, v.shape[2]))
 
         out = {"mask": new_mask}
-        for key in ("x", "y", *(("measures",) if "measures" in sub else ())):
+        for key in ("x", "y", *(k for k in ("measures", FRAME_TARGETS) if k in sub)):
             a, b = at(sub[key], i0), at(sub[key], i1)
             out[key] = (a + (b - a) * w) * keep_frames
         ca, cb = at(sub["conf"], i0), at(sub["conf"], i1)

@@ -2,7 +2,8 @@
 
 Losses: BCE for per-limb valgus presence, CE for per-limb mechanism (over MECHANISMS, "none" included), smooth
 L1 on severity in units of `severity_scale_deg` (auxiliary; limbs without a finite severity label are
-skipped). Validation and test metrics are computed once per epoch over the whole split, after combining the
+skipped); for a network with a lifter (`model.lifter`), smooth L1 on each frame's lifted 3D dynamic FPPA and
+BCE on its loaded flag, where the data carry per-frame targets (`valgusml.data.frame_targets`). Validation and test metrics are computed once per epoch over the whole split, after combining the
 windows of each recording, so the numbers are per recording and per limb like the predictor's.
 
 Hyper-parameters are plain dicts so a checkpoint rebuilds everything: `net` (Hydra config of the network,
@@ -29,6 +30,10 @@ from valgusml.training.metrics import split_metrics
 SCHEDULERS = ("cosine", "onecycle", "none")
 
 
+# The lifter's per-frame losses count only for a model with a lifter (`model.lifter`) on data with targets.
+DEFAULT_LOSS_WEIGHTS = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, "frame_fppa": 3.0, "frame_loaded": 0.3}
+
+
 class ValgusLitModule(LightningModule):
     def __init__(
         self,
@@ -51,10 +56,10 @@ class ValgusLitModule(LightningModule):
         self.net = instantiate(net) if isinstance(net, dict) else net
         if compile:
             self.net = torch.compile(self.net)
-        weights = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, **(loss_weights or {})}
-        unknown = set(weights) - {"valgus", "mechanism", "severity"}
+        weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
+        unknown = set(weights) - set(DEFAULT_LOSS_WEIGHTS)
         if unknown:
-            raise ValueError(f"loss_weights: unknown keys {sorted(unknown)} (valgus, mechanism, severity)")
+            raise ValueError(f"loss_weights: unknown keys {sorted(unknown)} ({', '.join(DEFAULT_LOSS_WEIGHTS)})")
         self.loss_weights = weights
         self.register_buffer(
             "valgus_pos_weight", torch.tensor(float(valgus_pos_weight if valgus_pos_weight else 1.0)), persistent=False
@@ -68,6 +73,7 @@ class ValgusLitModule(LightningModule):
         self.val_metrics: dict[str, float] = {}
         self.test_metrics: dict[str, float] = {}
         self._outputs: dict[str, list[dict[str, torch.Tensor]]] = {"val": [], "test": []}
+        self._lifter_errors: dict[str, list[torch.Tensor]] = {"val": [], "test": []}
 
     # -- forward and loss ----------------------------------------------------------------------------------
     def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -92,7 +98,27 @@ class ValgusLitModule(LightningModule):
             severity = out["severity_deg"].sum() * 0.0  # keeps the graph (DDP) without moving the weights
         w = self.loss_weights
         total = w["valgus"] * valgus + w["mechanism"] * mechanism + w["severity"] * severity
-        return {"loss": total, "loss_valgus": valgus, "loss_mechanism": mechanism, "loss_severity": severity}
+        losses = {"loss": total, "loss_valgus": valgus, "loss_mechanism": mechanism, "loss_severity": severity}
+        if "frame_fppa_deg" in out and "frame_targets" in batch:
+            frame_fppa, frame_loaded = self._frame_losses(out, batch)
+            losses["loss"] = total + w["frame_fppa"] * frame_fppa + w["frame_loaded"] * frame_loaded
+            losses.update(loss_frame_fppa=frame_fppa, loss_frame_loaded=frame_loaded)
+        return losses
+
+    def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The lifter's losses on the real frames that have a 3D target: smooth L1 on the dynamic FPPA (in units
+        of `severity_scale_deg`) and BCE on the loaded flag."""
+        target = batch["frame_targets"].float()
+        real = (batch["mask"] > 0)[..., None] & torch.isfinite(target)
+        fppa_known, loaded_known = real[..., :2], real[..., 2:]
+        fppa, loaded = out["frame_fppa_deg"].float(), out["frame_loaded_logit"].float()
+        scale = self.hparams.severity_scale_deg
+        zero = fppa.sum() * 0.0  # keeps the graph (DDP) without moving the weights
+        fppa_loss = (F.smooth_l1_loss(fppa[fppa_known] / scale, target[..., :2][fppa_known] / scale)
+                     if fppa_known.any() else zero)
+        loaded_loss = (F.binary_cross_entropy_with_logits(loaded[loaded_known], target[..., 2:][loaded_known])
+                       if loaded_known.any() else zero)
+        return fppa_loss, loaded_loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self._losses(self(batch["joints"], batch["measures"], batch["mask"]), batch)
@@ -111,6 +137,8 @@ class ValgusLitModule(LightningModule):
         out = self(batch["joints"], batch["measures"], batch["mask"])
         losses = self._losses(out, batch)
         self.log(f"{stage}/loss", losses["loss"], on_epoch=True, batch_size=batch["joints"].shape[0], sync_dist=True)
+        if "frame_fppa_deg" in out and "frame_targets" in batch:
+            self._lifter_errors[stage].append(loaded_frame_errors(out["frame_fppa_deg"], batch))
         self._outputs[stage].append(
             {
                 "valgus_probability": torch.sigmoid(out["valgus_logit"].float()).detach().cpu(),
@@ -156,6 +184,10 @@ class ValgusLitModule(LightningModule):
             threshold=self.decision_threshold,
         )
         metrics["decision_threshold"] = float(self.decision_threshold)
+        errors = torch.cat(self._lifter_errors[stage]) if self._lifter_errors[stage] else torch.zeros(0)
+        self._lifter_errors[stage] = []
+        if errors.numel():  # how well the lifter reads the 3D frontal plane where the label reads it
+            metrics["frame_fppa_mae_deg"] = float(errors.mean())
         # Every rank evaluates the whole split (see the data module), so these numbers agree across ranks.
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=True)
         return metrics
@@ -233,6 +265,13 @@ class ValgusLitModule(LightningModule):
         for key in ("dataset_fingerprint", "mlflow_run_id", "split"):
             if info.get(key) is not None and key not in self.run_info:
                 self.run_info[key] = info[key]
+
+
+def loaded_frame_errors(frame_fppa: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """|lifted − 3D| dynamic FPPA on the real frames the label reads (loaded, scored), flat, on the CPU."""
+    target = batch["frame_targets"].float()
+    loaded = (batch["mask"] > 0)[..., None] & (target[..., 2:] > 0.5) & torch.isfinite(target[..., :2])
+    return (frame_fppa.float().detach() - target[..., :2])[loaded].abs().cpu()
 
 
 def per_sequence(rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -21,8 +21,9 @@ from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, mechanism_index
 
-CACHE_FORMAT = 3  # 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window
-WINDOW_ARRAYS = ("joints", "measures", "mask", "scored_frames", "sequence_index", "window_start_s")
+# 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window; 4: frame_targets
+CACHE_FORMAT = 4
+WINDOW_ARRAYS = ("joints", "measures", "mask", "frame_targets", "scored_frames", "sequence_index", "window_start_s")
 
 
 def config_hash(value: Any, length: int = 12) -> str:
@@ -61,10 +62,35 @@ def prepared_cache_dir(cache_root: str | Path, dataset: Dataset, preprocess: dic
     return Path(cache_root) / "prepared" / f"{dataset.fingerprint[:16]}-{config_hash(key)}"
 
 
+def target_windows(targets: np.ndarray | None, fps_in: float, n_windows: int, cfg) -> np.ndarray:
+    """A sequence's `(T, 4)` per-frame targets (`valgusml.data.frame_targets`) cut into the windows `prepare`
+    makes of it: resampled to `cfg.fps` the way `preprocess.resample` moves the keypoints (linear in time) and
+    windowed with the same starts. `(n_windows, W, 4)`, NaN where there is no target (padding, no targets)."""
+    from valgusml.data.frame_targets import FRAME_TARGET_COLUMNS
+    from valgusml.preprocess import resampled_length, window_starts
+
+    out = np.full((n_windows, cfg.window, len(FRAME_TARGET_COLUMNS)), np.nan, dtype=np.float32)
+    if targets is None:
+        return out
+    n_out = resampled_length(len(targets), fps_in, cfg.fps)
+    position = np.arange(n_out) * (fps_in / cfg.fps)
+    source = np.arange(len(targets))
+    resampled = np.column_stack([np.interp(position, source, column) for column in targets.T])
+    starts = window_starts(n_out, cfg.window, cfg.stride)
+    if len(starts) != n_windows:
+        raise InputError(f"per-frame targets give {len(starts)} windows where the keypoints give {n_windows}")
+    for k, start in enumerate(starts):
+        part = resampled[start : start + cfg.window]
+        out[k, : len(part)] = part
+    return out
+
+
 def prepare_dataset(
     dataset: Dataset, preprocess: dict[str, Any], cache_root: str | Path | None, chunk: int = 1024
 ) -> dict[str, np.ndarray]:
-    """Window arrays of EVERY sequence of the dataset (sequence_index = dataset index), cached as .npy."""
+    """Window arrays of EVERY sequence of the dataset (sequence_index = dataset index), cached as .npy;
+    `frame_targets` from the dataset's per-frame targets, all NaN where it has none."""
+    from valgusml.data.frame_targets import read_frame_targets
     from valgusml.preprocess import prepare_many
 
     pp = preprocess_config(preprocess)
@@ -72,13 +98,25 @@ def prepare_dataset(
     if target is not None and (target / "done.json").is_file():
         return {k: np.load(target / f"{k}.npy", allow_pickle=False) for k in WINDOW_ARRAYS}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in WINDOW_ARRAYS}
+    per_frame = read_frame_targets(dataset.root)
     for start in range(0, len(dataset), chunk):
         stop = min(len(dataset), start + chunk)
+        seqs = [dataset[i] for i in range(start, stop)]
         try:
-            prepared = prepare_many([dataset[i] for i in range(start, stop)], pp)
+            prepared = prepare_many(seqs, pp)
         except InputError as exc:
             raise InputError(f"{dataset.root}: sequences {start}-{stop - 1}: {exc}") from None
+        counts = np.bincount(prepared.sequence_index, minlength=len(seqs))
+        targets = []
+        for seq, n_windows in zip(seqs, counts.tolist(), strict=True):
+            found = per_frame.get(seq.id)
+            if found is not None and len(found) != seq.n_frames:
+                found = None  # not this sequence's targets (a stale file): train without them
+            targets.append(target_windows(found, seq.fps, n_windows, pp))
+        parts["frame_targets"].append(np.concatenate(targets))
         for k in WINDOW_ARRAYS:
+            if k == "frame_targets":
+                continue
             value = getattr(prepared, k)
             parts[k].append(value + start if k == "sequence_index" else value)
     arrays = {k: np.concatenate(v) for k, v in parts.items()}

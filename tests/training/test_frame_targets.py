@@ -1,0 +1,112 @@
+"""Per-frame 3D targets: written by the generator, cut into the model's windows like the keypoints, carried
+through the augmentations, and trained by the lifter's losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from valgusml.data import open_dataset
+from valgusml.data.frame_targets import (
+    FRAME_TARGET_COLUMNS,
+    read_frame_targets,
+    write_frame_targets,
+)
+from valgusml.preprocess import PreprocessConfig, prepare
+from valgusml.training.windows import prepare_dataset, target_windows
+
+
+def test_generator_targets_are_the_labels_own_frames(tiny_dataset):
+    ds = open_dataset(tiny_dataset)
+    targets = read_frame_targets(tiny_dataset)
+    assert set(targets) == {ds[i].id for i in range(len(ds))}
+    for i in range(0, len(ds), 5):
+        seq = ds[i]
+        frames = targets[seq.id]
+        assert frames.shape == (seq.n_frames, len(FRAME_TARGET_COLUMNS))
+        for k, limb in enumerate(("left", "right")):
+            loaded = frames[:, 2 + k] > 0.5
+            assert loaded.any() == seq.meta["measured"]["loaded"][k]
+            if loaded.any():  # the label's dynamic FPPA is the peak over the loaded frames (float16 stored)
+                assert frames[loaded, k].max() == pytest.approx(seq.meta["measured"]["dynamic_fppa_deg"][k], abs=0.05)
+                assert (frames[loaded, k].max() > seq.meta["measured"]["threshold_deg"]) == seq.labels[limb]["valgus"]
+
+
+def test_write_read_round_trip_and_a_dataset_without_targets(tmp_path):
+    frames = np.column_stack([np.linspace(-2, 20, 30), np.zeros(30), np.ones(30), np.zeros(30)])
+    write_frame_targets(tmp_path, 3, {"a": frames, "b": None})
+    back = read_frame_targets(tmp_path)
+    assert list(back) == ["a"] and np.allclose(back["a"], frames, atol=0.02)
+    assert read_frame_targets(tmp_path / "elsewhere") == {}
+
+
+def test_target_windows_follow_the_keypoints_resampling_and_windows(tiny_dataset):
+    ds = open_dataset(tiny_dataset)
+    seq = max((ds[i] for i in range(40)), key=lambda s: s.n_frames)
+    cfg = PreprocessConfig()
+    assert seq.fps != cfg.fps  # resampling is exercised
+    frames = np.column_stack([np.arange(seq.n_frames, dtype=float)] * 4)  # target = source frame index
+    model_input = prepare(seq, cfg)
+    windows = target_windows(frames, seq.fps, len(model_input), cfg)
+    assert windows.shape == (len(model_input), cfg.window, 4)
+    real = model_input.mask > 0
+    assert np.isfinite(windows[real]).all() and np.isnan(windows[~real]).all()
+    # frame t of window k sits at time window_start + t / fps: the source frame index times fps_out / fps_in
+    k = len(model_input) - 1
+    time_s = model_input.window_start_s[k] + np.arange(cfg.window)[real[k]] / cfg.fps
+    assert np.allclose(windows[k, real[k], 0], time_s * seq.fps, atol=1e-3)
+
+
+def test_prepared_dataset_carries_targets_and_nan_without_them(tiny_dataset, tmp_path):
+    ds = open_dataset(tiny_dataset)
+    arrays = prepare_dataset(ds, {}, None)
+    targets = arrays["frame_targets"]
+    assert targets.shape == (*arrays["mask"].shape, 4)
+    real = arrays["mask"] > 0
+    assert np.isfinite(targets[real]).all()
+
+
+def test_mirror_swaps_and_time_warp_moves_the_targets():
+    from valgusml.training.augment import Mirror, TimeWarp
+
+    b, t = 4, 30
+    batch = {
+        "joints": torch.rand(b, t, 20, 3) + 0.5,
+        "measures": torch.zeros(b, t, 0),
+        "mask": torch.ones(b, t),
+        "frame_targets": torch.stack([torch.arange(t, dtype=torch.float32).expand(b, t) + c * 100 for c in range(4)], -1),
+    }
+    mirrored = Mirror(p=1.0).mirror(batch)
+    assert torch.equal(mirrored["frame_targets"], batch["frame_targets"][..., [1, 0, 3, 2]])
+    warp = TimeWarp(p=1.0, speed=(1.5, 1.5), min_keep=1.0).train()
+    torch.manual_seed(0)
+    out = warp(batch)
+    real = out["mask"] > 0
+    # column c reads c * 100 + the source frame: the same source position as the measures would
+    source = out["frame_targets"][..., 0]
+    assert torch.allclose(out["frame_targets"][..., 3][real], source[real] + 300.0)
+    steps = source[0, 1 : int(real[0].sum())] - source[0, : int(real[0].sum()) - 1]
+    assert torch.allclose(steps, torch.full_like(steps, 1.5), atol=1e-4)
+
+
+def test_lifter_losses_skip_frames_without_targets():
+    from valgusml.training.module import ValgusLitModule
+
+    net = {"_target_": "valgusml.models.ValgusNet",
+           "backbone": {"_target_": "valgusml.models.TCN", "_partial_": True, "channels": 8, "n_blocks": 1},
+           "lifter": {"_target_": "valgusml.models.geometry.FrameLifter", "_partial_": True, "hidden": 8}}
+    module = ValgusLitModule(net=net, optimizer={"_target_": "torch.optim.AdamW", "_partial_": True})
+    b, t = 2, 20
+    out = {"valgus_logit": torch.zeros(b, 2), "mechanism_logits": torch.zeros(b, 2, 5), "severity_deg": torch.zeros(b, 2),
+           "frame_fppa_deg": torch.zeros(b, t, 2, requires_grad=True), "frame_loaded_logit": torch.zeros(b, t, 2)}
+    batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
+             "severity_deg": torch.zeros(b, 2), "mask": torch.ones(b, t),
+             "frame_targets": torch.full((b, t, 4), float("nan"))}
+    losses = module._losses(out, batch)
+    assert float(losses["loss_frame_fppa"].detach()) == 0.0 and torch.isfinite(losses["loss"])
+    batch["frame_targets"][0, :5] = torch.tensor([10.0, 0.0, 1.0, 0.0])  # five known frames of one window
+    losses = module._losses(out, batch)
+    # smooth L1 in units of 10 deg: |0 - 10| / 10 = 1 -> 0.5 on the left column, 0 on the right; mean 0.25
+    assert float(losses["loss_frame_fppa"]) == pytest.approx(0.25)
+    assert float(losses["loss_frame_loaded"]) == pytest.approx(np.log(2.0), rel=1e-5)
