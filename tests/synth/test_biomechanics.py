@@ -187,3 +187,14 @@ def test_hip_weakness_trades_pelvic_drop_for_trunk_lean():
         rows.append((m["pelvic_drop_deg"], m["trunk_lean_toward_deg"]))
     drop, lean = np.array(rows, dtype=float).T
     assert np.corrcoef(drop, lean)[0, 1] < 0.0  # who leans drops less
+
+
+def test_walking_deficits_reach_the_gait_threshold_as_real_toe_in_gait_does():
+    """Real gait (OpenCap subject 4): 1-3 deg of dynamic FPPA walking normally, 6-7 deg walking toed-in, against
+    a 4-5 deg threshold. Severe walking deficits must reach it; healthy walkers stay in the normal range."""
+    dynamic = {m: [d for s in cohort(m, "walking") for d in s.meta["measured"]["dynamic_fppa_deg"]]
+               for m in ("none", "hip_weakness", "pronation")}
+    assert np.median(dynamic["none"]) < 3.5
+    for mechanism in ("hip_weakness", "pronation"):
+        assert 5.0 < np.median(dynamic[mechanism]) < 15.0, mechanism
+        assert np.mean([s.labels["left"]["valgus"] for s in cohort(mechanism, "walking")]) >= 0.5, mechanism

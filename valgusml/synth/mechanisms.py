@@ -73,12 +73,13 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
 
     start = p["adductor_start_fraction"][..., None]
     pronation_load = shape(load, 3)
+    task_factor = m["deficit_swivel_factor"][..., None]  # (n, 1, 1)
     parts = [
         over_frames(p["healthy_swivel"]) * shape(load, 0) * gain + m["wobble"] * load + m["pushoff"],
-        a_hip * p["hip_swivel"][..., None] * shape(uni, 1) * m["gain"][..., None] * hip_fatigue,
-        a_add * p["adductor_swivel"][..., None] * (start + (1.0 - start) * shape(np.maximum(load, depth[..., None]), 2)) * gain,
-        a_pron * p["pronation_tibial_rotation"][..., None] * pronation_load * gain,
-        a_df * np.minimum(mcfg.dorsiflexion_swivel_per_deg * excess, mcfg.dorsiflexion_swivel_max_deg) * gain,
+        a_hip * p["hip_swivel"][..., None] * shape(uni, 1) * m["gain"][..., None] * hip_fatigue * task_factor,
+        a_add * p["adductor_swivel"][..., None] * (start + (1.0 - start) * shape(np.maximum(load, depth[..., None]), 2)) * gain * task_factor,
+        a_pron * p["pronation_tibial_rotation"][..., None] * pronation_load * gain * task_factor,
+        a_df * np.minimum(mcfg.dorsiflexion_swivel_per_deg * excess, mcfg.dorsiflexion_swivel_max_deg) * gain * task_factor,
     ]
     m["swivel_parts"] = np.stack(parts, axis=-1)  # (n, T, 2, 5)
     m["swivel"] = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]  # not .sum(-1): slow over a short axis

@@ -281,6 +281,7 @@ def _empty(n: int, T: int) -> dict[str, np.ndarray]:
         "elbow_flex": np.full((n, T, 2), 15.0, dtype=FLOAT),
         "fatigue": np.zeros((n, T), dtype=FLOAT),
         "hip_task_factor": np.ones((n, 1), dtype=FLOAT),
+        "deficit_swivel_factor": np.ones((n, 1), dtype=FLOAT),  # the deficits' knee swivel in this task
         "pelvis_y": np.zeros((n, T), dtype=FLOAT),
         "scored": np.ones((n, T, 2), dtype=bool),  # the phase the label scores (drop jump: the landing)
         "gain": np.ones((n, T), dtype=FLOAT),  # this rep's signature gain
@@ -449,6 +450,14 @@ def drop_vertical_jump(t, p, g, task):
     return m
 
 
+# A walking knee is nearly straight in stance (~20 deg), so a medial swivel about the hip-ankle axis barely
+# moves it in the frontal plane: at the shared deficit sizes, walking limbs reached the gait threshold (4-5 deg)
+# in 3% of cases (now 33%), and a model could not learn gait valgus at all (held-out AUROC 0.46). Real gait: a hip
+# rotation pattern does reach it: OpenCap subject 4's toe-in walk reads 6-7 deg of dynamic FPPA against 1-3 deg
+# for his normal walk. Walking deficits swivel this much more, so that they do too.
+WALKING_DEFICIT_SWIVEL = 2.0
+
+
 def _gait(t, p, g, task, *, running: bool):
     """Gait on a treadmill (stance balls move backward with the belt, planted on it; swing feet arc forward)
     or overground (`overground`: the whole body travels forward at the belt's speed, so stance feet stay put
@@ -500,6 +509,8 @@ def _gait(t, p, g, task, *, running: bool):
     m["pelvis_y"] = -travel
     m["fatigue"] = _fatigue(t, p)
     m["hip_task_factor"] = np.full((n, 1), 0.8 if running else 0.5, dtype=FLOAT)
+    if not running:
+        m["deficit_swivel_factor"] = np.full((n, 1), WALKING_DEFICIT_SWIVEL, dtype=FLOAT)
     return m
 
 
