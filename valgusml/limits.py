@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Any
 
 from valgusml.errors import ConfigError, InputError
@@ -101,10 +102,12 @@ ENV_PREFIX = "VALGUSML_"
 _OVERRIDE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("valgusml_limits", default=None)
 
 
-def _from_env() -> dict[str, Any]:
+_NAMES = tuple(f.name for f in fields(Limits))
+
+
+def _parse(raw_env: tuple[str | None, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in fields(Limits):
-        raw = os.environ.get(ENV_PREFIX + f.name.upper())
+    for f, raw in zip(fields(Limits), raw_env, strict=True):
         if raw is None or not raw.strip():
             continue
         try:
@@ -114,9 +117,16 @@ def _from_env() -> dict[str, Any]:
     return out
 
 
+@lru_cache(maxsize=32)
+def _limits(raw_env: tuple[str | None, ...], overrides: tuple[tuple[str, Any], ...]) -> Limits:
+    return replace(Limits(), **{**_parse(raw_env), **dict(overrides)})
+
+
 def current() -> Limits:
-    """The limits in force: defaults, then environment variables, then `override(...)` in this context."""
-    return replace(Limits(), **{**_from_env(), **(_OVERRIDE.get() or {})})
+    """The limits in force: defaults, then environment variables, then `override(...)` in this context.
+    Read on every prediction, so built once per (environment, overrides) and shared (`Limits` is frozen)."""
+    raw_env = tuple(os.environ.get(ENV_PREFIX + name.upper()) for name in _NAMES)
+    return _limits(raw_env, tuple(sorted((_OVERRIDE.get() or {}).items())))
 
 
 @contextmanager
