@@ -54,6 +54,12 @@ class FrontalEvidence(nn.Module):
         return (peak - stand) * has_load, has_load
 
 
+def anchored_logit(backbone_logit: torch.Tensor, evidence: torch.Tensor, has_load: torch.Tensor,
+                   gain: torch.Tensor, offset: torch.Tensor, cap: float) -> torch.Tensor:
+    """gain x (evidence - offset) where there is load, plus the backbone's logit bounded to +-cap."""
+    return cap * torch.tanh(backbone_logit / cap) + has_load * gain * (evidence - offset)
+
+
 class GeometryAnchor(nn.Module):
     """Presence logit anchored on `FrontalEvidence` (see the module docstring); `gain` and `offset` are learned,
     starting at a logistic slope of `gain` per degree around `offset` degrees."""
@@ -67,8 +73,7 @@ class GeometryAnchor(nn.Module):
 
     def forward(self, backbone_logit: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         dynamic, has_load = self.evidence(measures, mask)
-        residual = self.cap * torch.tanh(backbone_logit / self.cap)
-        return residual + has_load * self.gain * (dynamic - self.offset)
+        return anchored_logit(backbone_logit, dynamic, has_load, self.gain, self.offset, self.cap)
 
 
 class FrameLifter(nn.Module):
@@ -118,5 +123,4 @@ class LiftedAnchor(nn.Module):
     def forward(self, backbone_logit: torch.Tensor, fppa: torch.Tensor, loaded_logit: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
         peak, has_load = self.evidence(fppa, loaded_logit, mask)
-        residual = self.cap * torch.tanh(backbone_logit / self.cap)
-        return residual + has_load * self.gain * (peak - self.offset)
+        return anchored_logit(backbone_logit, peak, has_load, self.gain, self.offset, self.cap)

@@ -3,8 +3,9 @@
 Losses: BCE for per-limb valgus presence, CE for per-limb mechanism (over MECHANISMS, "none" included), smooth
 L1 on severity in units of `severity_scale_deg` (auxiliary; limbs without a finite severity label are
 skipped); for a network with a lifter (`model.lifter`), smooth L1 on each frame's lifted 3D dynamic FPPA and
-BCE on its loaded flag, where the data carry per-frame targets (`valgusml.data.frame_targets`). Validation and test metrics are computed once per epoch over the whole split, after combining the
-windows of each recording, so the numbers are per recording and per limb like the predictor's.
+BCE on its loaded flag, where the data carry per-frame targets (`valgusml.data.frame_targets`). Validation and
+test metrics are computed once per epoch over the whole split, after combining the windows of each recording,
+so the numbers are per recording and per limb like the predictor's.
 
 Hyper-parameters are plain dicts so a checkpoint rebuilds everything: `net` (Hydra config of the network,
 `_target_` included) and `preprocess` (PreprocessConfig dict). `on_save_checkpoint` adds a `valgusml` entry:
