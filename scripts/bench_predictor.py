@@ -56,12 +56,12 @@ def build_source(args: argparse.Namespace):
         return load_for_export(args.checkpoint)
     import torch
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
+
+    from valgusml.training.config import compose_config
 
     torch.manual_seed(0)
-    net = instantiate(
-        OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "model" / f"{args.model}.yaml"))
-    ).eval()
+    # Composed as `valgusml train model=NAME` composes it: a model file may build on another (`defaults:`).
+    net = instantiate(compose_config([f"model={args.model}"]).model).eval()
     return net, PreprocessConfig(), {"decision_threshold": 0.5, "mlflow_run_id": None}
 
 

@@ -164,12 +164,55 @@ def resample(
     nearest valid value outside its valid range, 0 for a joint never seen), the confidence (0 in long gaps,
     outside the valid range and for joints never seen), and gap statistics for the warnings.
     """
-    n_in = len(xy)
     valid = conf > 0
-    n_out = resampled_length(n_in, fps_in, fps_out)
-    pos = np.arange(n_out) * (fps_in / fps_out)  # fractional source frame of each output frame
+    never = ~valid.any(axis=0)
+    # Most recordings have no gaps: every joint is seen in every frame or in none. Then all joints of an output
+    # frame interpolate between the same two source frames (`_resample_without_gaps`, the same numbers).
+    if (valid.all(axis=0) | never).all():
+        return _resample_without_gaps(xy, conf, fps_in, fps_out, never)
+    return _resample_with_gaps(xy, conf, fps_in, fps_out, max_gap_s)
+
+
+def _source_frames(n_in: int, fps_in: float, fps_out: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fractional source frame of each output frame, and the source frames at or before (i0) and after (i1) it."""
+    pos = np.arange(resampled_length(n_in, fps_in, fps_out)) * (fps_in / fps_out)
     i0 = np.minimum(np.floor(pos + 1e-9).astype(np.int64), n_in - 1)
     i1 = np.minimum(i0 + 1, n_in - 1)
+    return pos, i0, i1
+
+
+def _resample_without_gaps(
+    xy: np.ndarray, conf: np.ndarray, fps_in: float, fps_out: float, never: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """`resample` when each joint is valid in every frame or in none: whole frames are interpolated, and
+    joints never seen are 0 with confidence 0, as `_resample_with_gaps` leaves them."""
+    pos, a, i1 = _source_frames(len(xy), fps_in, fps_out)
+    b = np.where(pos - a > 1e-9, i1, a)
+    span = (b - a).astype(np.float64)
+    w = np.clip(np.where(span > 0, (pos - a) / np.maximum(span, 1.0), 0.0), 0.0, 1.0)
+    xa, xb = xy[a], xy[b]
+    ca, cb = conf[a], conf[b]
+    out = xa + (xb - xa) * w[:, None, None]
+    out_conf = ca + (cb - ca) * w[:, None]
+    if never.any():
+        out[:, never] = 0.0
+        out_conf[:, never] = 0.0
+    stats = {
+        "filled_samples": 0,
+        "missing_joints_in_long_gaps": [],
+        "longest_filled_s": 0.0,
+        "never_seen": [CANONICAL_JOINTS[j] for j in np.flatnonzero(never)],
+    }
+    return out, out_conf.astype(np.float32), stats
+
+
+def _resample_with_gaps(
+    xy: np.ndarray, conf: np.ndarray, fps_in: float, fps_out: float, max_gap_s: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """`resample` in general: each joint interpolates between its own valid samples."""
+    n_in = len(xy)
+    valid = conf > 0
+    pos, i0, i1 = _source_frames(n_in, fps_in, fps_out)
     prev = _last_valid_index(valid)[i0]  # (n_out, J)
     nxt = _next_valid_index(valid)[np.where(pos - i0 > 1e-9, i1, i0)]
     has_prev, has_next = prev >= 0, nxt < n_in
@@ -214,12 +257,16 @@ def _frame_measures(
     them (a recording of one window has nothing to choose between: `aggregate_windows` needs none)."""
     from valgusml.features import FRAME_MEASURE_INDEX, frame_measures
 
-    kp = np.where((conf > 0)[..., None], xy, np.nan).astype(np.float32)
+    kp = xy.astype(np.float32)
+    kp[conf <= 0] = np.nan
     with np.errstate(all="ignore"):
-        m = np.asarray(frame_measures(kp), dtype=np.float32)
-        flexion = m[:, [FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in LIMBS]]
-        segments = scored_segments(phases(kp, fps, task, flexion=flexion)) if find_segments else []
-    return np.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0), segments
+        m = np.asarray(frame_measures(kp), dtype=np.float32)  # a new array: zeroed in place below
+        segments = []
+        if find_segments:
+            flexion = m[:, [FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in LIMBS]]
+            segments = scored_segments(phases(kp, fps, task, flexion=flexion))
+    m[~np.isfinite(m)] = 0.0  # as nan_to_num(nan=posinf=neginf=0), without its copies
+    return m, segments
 
 
 def n_measures() -> int:
@@ -263,6 +310,14 @@ def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:
     return int(math.floor((n_frames - 1) * fps_out / fps_in + 1e-9)) + 1
 
 
+def _with_hidden_as(keypoints: np.ndarray, hidden: np.ndarray, value: float) -> np.ndarray:
+    """A copy of `(T, J, C)` keypoints with the `(T, J)` hidden points set to `value`: as
+    `np.where(~hidden[..., None], keypoints, value)` (same dtype), without its broadcast, ~5x slower."""
+    out = keypoints.copy()
+    out[hidden] = value
+    return out
+
+
 def check_bounds(seq: KeypointSequence, cfg: PreprocessConfig, what: str = "") -> None:
     """Refuse, before any allocation, a recording whose frame rate, length or resampled length is beyond
     `valgusml.limits` (fps = 1e-6 would otherwise ask resampling for billions of frames)."""
@@ -282,11 +337,12 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     check_bounds(seq, cfg, what)
     canon = seq.to_canonical()
     conf_in = canon.confidence
-    xy_in = as_frontal_2d(np.where((conf_in > 0)[..., None], canon.keypoints, 0.0))
+    hidden = conf_in <= 0
+    xy_in = as_frontal_2d(_with_hidden_as(canon.keypoints, hidden, 0.0))
     warnings: list[str] = []
     view = FRONT_3D
     if canon.dims == 2:
-        view = infer_view(np.where((conf_in > 0)[..., None], canon.keypoints, np.nan))
+        view = infer_view(_with_hidden_as(canon.keypoints, hidden, np.nan))
         xy_in, _ = canonical_front_view(xy_in, conf_in)
 
     if abs(canon.fps - cfg.fps) > 1e-6 * cfg.fps:

@@ -11,7 +11,7 @@ import numpy as np
 
 from valgusml.errors import InputError
 from valgusml.labels import validate_labels
-from valgusml.skeleton import get_skeleton, map_to_canonical
+from valgusml.skeleton import get_skeleton, map_to_canonical, missing_points
 
 MIN_VALID_FRAMES = 2
 
@@ -69,7 +69,7 @@ class KeypointSequence:
             raise InputError(f"{what}fps must be a number, got {self.fps!r}") from None
         if not math.isfinite(fps) or fps <= 0:
             raise InputError(f"{what}fps must be finite and > 0, got {self.fps!r}")
-        missing = ~np.isfinite(kp).all(axis=-1)
+        missing = missing_points(kp)  # no infinities are left, so a point is missing exactly where it is NaN
         if self.confidence is None:
             conf = (~missing).astype(np.float32)
         else:

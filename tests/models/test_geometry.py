@@ -104,3 +104,25 @@ def test_valgusnet_with_a_lifter_outputs_frames_and_needs_it_for_the_lifted_anch
     assert out["valgus_logit"].shape == (3, 2)
     with pytest.raises(ValueError, match="needs a lifter"):
         ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2), anchor=LiftedAnchor)
+
+
+def test_local_lifter_reads_only_nearby_frames_and_builds_from_a_hydra_partial():
+    import functools
+
+    from valgusml.models import TCN, ValgusNet
+    from valgusml.models.geometry import LiftedAnchor, LocalLifter
+    from valgusml.skeleton import canonical_index
+
+    torch.manual_seed(0)
+    net = ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2),
+                    lifter=functools.partial(LocalLifter, hidden=8, kernel=5), anchor=LiftedAnchor).eval()
+    assert net.lifter.geometry[0].in_channels == net.streams.out_channels
+    joints, measures, mask = torch.rand(1, 60, 20, 3) + 0.5, torch.randn(1, 60, len(FRAME_MEASURES)), torch.ones(1, 60)
+    before = net(joints, measures, mask)["frame_fppa_deg"]
+    moved = joints.clone()
+    moved[:, 50, canonical_index("right_knee"), 0] += 0.3  # one knee in one frame
+    change = (net(moved, measures, mask)["frame_fppa_deg"] - before)[0].abs().amax(1)
+    # Two kernel-5 convolutions: frames 46-54 see frame 50; the others only through the window's body size
+    # (a statistic over all its frames), which the knee barely moves.
+    far = torch.cat([change[:46], change[55:]])
+    assert float(far.max()) < 0.2 * float(change[50])

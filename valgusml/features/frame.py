@@ -89,6 +89,7 @@ def _pair(part: str) -> list[int]:
 _HIP, _KNEE, _ANKLE, _HEEL = _pair("hip"), _pair("knee"), _pair("ankle"), _pair("heel")
 _BIG_TOE, _SMALL_TOE = _pair("big_toe"), _pair("small_toe")
 _NECK = canonical_index("neck")
+_LIMB_JOINTS = np.array(_HIP + _KNEE + _ANKLE + _HEEL + _BIG_TOE + _SMALL_TOE)
 _N_JOINTS = len(CANONICAL_JOINTS)
 
 
@@ -120,7 +121,10 @@ def _nanpercentile_cols(values: np.ndarray, q: float | np.ndarray) -> np.ndarray
 
 def _toe(coords: np.ndarray) -> np.ndarray:
     """Forefoot point per limb: mean of big and small toe, the big toe alone where the small one is missing."""
-    big, small = coords[:, _BIG_TOE], coords[:, _SMALL_TOE]
+    return _forefoot(coords[:, _BIG_TOE], coords[:, _SMALL_TOE])
+
+
+def _forefoot(big: np.ndarray, small: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(small), big, 0.5 * (big + small))
 
 
@@ -142,18 +146,39 @@ def _view_yaw(
     each foot. Seen from the front the feet point at the camera (no sideways extent); a yawed camera sees them
     sideways by foot length × sin(yaw). Toe-out is symmetric and cancels between two planted feet; when one
     foot is off the ground (single-leg tasks) only the lower one is used, less a typical toe-out.
-    `medial_sign` (2,): image-x direction of each limb's medial side. (0, 0) without feet."""
-    finite = np.isfinite(forward_dx) & np.isfinite(foot_low)
-    if not finite.any() or not math.isfinite(scale) or scale <= 0:
+    `medial_sign` (2,): image-x direction of each limb's medial side. (0, 0) without feet.
+
+    Two numbers per limb: plain Python floats (the same IEEE arithmetic) cost a fraction of numpy calls."""
+    forward, low, medial = forward_dx.tolist(), foot_low.tolist(), medial_sign.tolist()
+    finite = [math.isfinite(f) and math.isfinite(h) for f, h in zip(forward, low, strict=True)]
+    if not any(finite) or not math.isfinite(scale) or scale <= 0:
         return 0.0, 0.0
-    if finite.all() and abs(foot_low[0] - foot_low[1]) < 0.1 * scale:
-        dx = float(forward_dx.mean())
+    if all(finite) and abs(low[0] - low[1]) < 0.1 * scale:
+        dx = (forward[0] + forward[1]) / 2  # their mean
     else:
-        planted = int(np.nanargmax(np.where(finite, foot_low, np.nan)))
+        # the lower foot (largest image y) among those seen; the first on a tie, as argmax
+        planted = max((k for k in range(len(low)) if finite[k]), key=lambda k: (low[k], -k))
         toe_out = FOOT_OVER_LEG * scale * math.sin(math.radians(TYPICAL_TOE_OUT_DEG))
-        dx = float(forward_dx[planted]) + float(medial_sign[planted]) * toe_out
-    sin_yaw = float(np.clip(dx / (FOOT_OVER_LEG * scale), -0.85, 0.85))
+        dx = forward[planted] + medial[planted] * toe_out
+    sin_yaw = min(max(dx / (FOOT_OVER_LEG * scale), -0.85), 0.85)
     return dx, sin_yaw
+
+
+def _nanmean_pair(values: np.ndarray) -> float:
+    """`np.nanmean` of two values, NaN unless one is finite (as the callers guard it); plain floats, since
+    `np.nanmean` costs ~20 µs on any array."""
+    a, b = values.tolist()
+    if not (math.isfinite(a) or math.isfinite(b)):
+        return math.nan
+    if math.isnan(a) or math.isnan(b):
+        return b if math.isnan(a) else a
+    return (a + b) / 2
+
+
+def _usual_sign(signs: np.ndarray) -> np.ndarray:
+    """`(2,)` sign of the column sums of `(T, 2)` signs ±1 / NaN, NaN skipped: the sign most frames show.
+    The sums are integers, exact in any order (`np.nansum` gives the same at several times the cost)."""
+    return np.sign(np.where(np.isnan(signs), 0.0, signs).sum(axis=0))
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -198,9 +223,8 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
     """
     kp = check_canonical(keypoints)
     n_frames = kp.shape[0]
-    out = np.full((n_frames, len(FRAME_MEASURES)), np.nan, dtype=np.float32)
     if n_frames == 0:
-        return out
+        return np.full((0, len(FRAME_MEASURES)), np.nan, dtype=np.float32)
     is3d = kp.shape[2] == 3
     if is3d:
         world = kp.astype(np.float64)
@@ -209,9 +233,11 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
         fx, fy = world @ left_dir, -world[..., 2]
     else:
         fx, fy = kp[..., 0].astype(np.float64), kp[..., 1].astype(np.float64)  # x horizontal, y down
-    hip_x, hip_y, knee_x, knee_y = fx[:, _HIP], fy[:, _HIP], fx[:, _KNEE], fy[:, _KNEE]  # (T, 2 limbs)
-    ankle_x, ankle_y, heel_x, heel_y = fx[:, _ANKLE], fy[:, _ANKLE], fx[:, _HEEL], fy[:, _HEEL]
-    toe_x, toe_y = _toe(fx), _toe(fy)
+    # One gather per axis of the joints read below, then a (T, 2 limbs) view per joint pair.
+    px, py = np.take(fx, _LIMB_JOINTS, axis=1), np.take(fy, _LIMB_JOINTS, axis=1)
+    hip_x, knee_x, ankle_x, heel_x, big_x, small_x = (px[:, k : k + 2] for k in range(0, 12, 2))
+    hip_y, knee_y, ankle_y, heel_y, big_y, small_y = (py[:, k : k + 2] for k in range(0, 12, 2))
+    toe_x, toe_y = _forefoot(big_x, small_x), _forefoot(big_y, small_y)
     neck_x, neck_y = fx[:, _NECK], fy[:, _NECK]
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -237,7 +263,7 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
             leg3 = _norm(thigh3) + _norm(shank3)
             # columns: leg L/R (median → scale), heel L/R (10th percentile → flat-foot baseline)
             q = _nanpercentile_cols(np.column_stack([leg3, heel_raw]), np.array([50.0, 50.0, 10.0, 10.0]))
-            scale = float(np.nanmean(q[0:2])) if np.isfinite(q[0:2]).any() else np.nan
+            scale = _nanmean_pair(q[0:2])
             heel_base = q[2:4]
         else:
             foot_dx = toe_x - heel_x
@@ -248,9 +274,9 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
                 np.column_stack([thigh_len, shank_len, limb_len, trunk_len, heel_raw, foot_dx, foot_low]),
                 np.array([95.0, 95.0, 95.0, 95.0, 90.0, 90.0, 95.0, 10.0, 10.0, 50.0, 50.0, 50.0, 50.0]),
             )
-            scale = float(np.nanmean(q[4:6])) if np.isfinite(q[4:6]).any() else np.nan
+            scale = _nanmean_pair(q[4:6])
             heel_base = q[7:9]
-            usual_medial = np.sign(np.nansum(medial_sign, axis=0))  # the medial side in most frames
+            usual_medial = _usual_sign(medial_sign)  # the medial side in most frames
             forward_x, sin_yaw = _view_yaw(q[9:11], q[11:13], usual_medial, scale)
             yaw_deg[:] = np.degrees(np.arcsin(sin_yaw)) * usual_medial[1] if usual_medial[1] != 0 else np.nan
             if sin_yaw != 0.0:
@@ -332,10 +358,8 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
         shank_tilt,
         heel_rise,
     )
-    n_limb_cols = 2 * len(per_limb)
-    out[:, :n_limb_cols] = np.concatenate(per_limb, axis=1)
-    out[:, n_limb_cols:] = np.column_stack([separation, obliquity, lean_frontal, lean_sagittal, yaw_deg])
-    return out
+    bilateral = np.stack([separation, obliquity, lean_frontal, lean_sagittal, yaw_deg], axis=1)
+    return np.concatenate([*per_limb, bilateral], axis=1, dtype=np.float32)
 
 
 def mirror_frame_measures(measures: np.ndarray) -> np.ndarray:

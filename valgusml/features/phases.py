@@ -46,6 +46,7 @@ _FOOT = tuple(
 _HIP = tuple(canonical_index(f"{side}_hip") for side in LIMBS)
 _KNEE = tuple(canonical_index(f"{side}_knee") for side in LIMBS)
 _ANKLE = tuple(canonical_index(f"{side}_ankle") for side in LIMBS)
+_LEG_JOINTS = np.array(_HIP + _KNEE + _ANKLE)
 _FLEXION = tuple(FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in LIMBS)
 
 
@@ -82,11 +83,20 @@ def _quantile(values: np.ndarray, q: float) -> float:
 
 def leg_length(keypoints: np.ndarray) -> float:
     """Hip→knee + knee→ankle, the 90th percentile over frames and limbs (squatting foreshortens it in 2D)."""
-    kp = keypoints.astype(np.float64)
-    hip, knee, ankle = kp[:, list(_HIP)], kp[:, list(_KNEE)], kp[:, list(_ANKLE)]
-    thigh, shank = knee - hip, ankle - knee
-    leg = np.sqrt((thigh * thigh).sum(-1)) + np.sqrt((shank * shank).sum(-1))
+    # one gather of the six leg joints (cast after it, not the whole array), then views per joint pair
+    legs = np.take(keypoints, _LEG_JOINTS, axis=1).astype(np.float64)
+    hip, knee, ankle = legs[:, 0:2], legs[:, 2:4], legs[:, 4:6]
+    leg = _lengths(knee - hip) + _lengths(ankle - knee)
     return _quantile(leg, 0.9)
+
+
+def _lengths(vectors: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis, summed coordinate by coordinate in order: the same numbers as
+    `np.sqrt((v * v).sum(-1))` without a reduction over an axis of 2 or 3 (slow in numpy)."""
+    squares = vectors[..., 0] * vectors[..., 0]
+    for c in range(1, vectors.shape[-1]):
+        squares += vectors[..., c] * vectors[..., c]
+    return np.sqrt(squares)
 
 
 def foot_height(keypoints: np.ndarray) -> np.ndarray:

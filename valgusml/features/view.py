@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from valgusml.features.medians import finite_median, median
 from valgusml.features.phases import leg_length
 from valgusml.skeleton import canonical_index
 
@@ -60,20 +61,17 @@ class View:
 FRONT_3D = View("front", 0.0, 1.0)
 
 
-def _median(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.median(finite)) if finite.size else math.nan
-
-
 def infer_view(keypoints: np.ndarray, sin_yaw_from_feet: float | None = None) -> View:
     """The view of canonical keypoints `(T, 20, 2|3)` (missing joints NaN). `sin_yaw_from_feet`, when the
     caller has it (`frame_measures`' `camera_yaw_deg`), signs the yaw; otherwise the sign is left positive."""
-    kp = np.asarray(keypoints, dtype=np.float64)
+    kp = np.asarray(keypoints)
     if kp.shape[-1] == 3:
         return FRONT_3D
+    # Only the hips' and shoulders' x and the legs are read: cast those to float64, not the whole array.
+    x = kp[..., 0]
+    hip_dx = finite_median(x[:, _L_HIP].astype(np.float64) - x[:, _R_HIP].astype(np.float64))
+    shoulder_dx = finite_median(x[:, _L_SHO].astype(np.float64) - x[:, _R_SHO].astype(np.float64))
     with np.errstate(invalid="ignore"):
-        hip_dx = _median(kp[:, _L_HIP, 0] - kp[:, _R_HIP, 0])
-        shoulder_dx = _median(kp[:, _L_SHO, 0] - kp[:, _R_SHO, 0])
         leg = leg_length(kp)
     ratios, signs = [], []
     if math.isfinite(leg) and leg > 0:
@@ -129,10 +127,10 @@ def canonical_front_view(xy: np.ndarray, confidence: np.ndarray | None = None) -
     both = seen[:, _L_HIP] & seen[:, _R_HIP]
     if not both.any():
         return xy, False
-    hip_dx = np.median(xy[both, _L_HIP, 0] - xy[both, _R_HIP, 0])
-    if hip_dx >= 0:
+    left, right = xy[both, _L_HIP, 0], xy[both, _R_HIP, 0]
+    if median(left - right) >= 0:
         return xy, False
-    centre = float(np.median(0.5 * (xy[both, _L_HIP, 0] + xy[both, _R_HIP, 0])))
+    centre = median(0.5 * (left + right))
     out = xy.copy()
     out[..., 0] = 2.0 * centre - out[..., 0]
     return out, True

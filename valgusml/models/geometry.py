@@ -93,6 +93,34 @@ class FrameLifter(nn.Module):
         return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:]}
 
 
+class LocalLifter(nn.Module):
+    """A lifter that sees the geometry of a few frames only: the frontal-plane angle from the normalised joint
+    streams and raw frame measures of `2 x (kernel - 1) + 1` frames around each frame, not from the backbone's
+    clip-wide features; whether a frame is loaded (which needs the whole rep) still comes from the backbone.
+
+    `FrameLifter` reads features that have seen the whole clip, so it can learn what the generator's valgus
+    clips look like (tempo, the mechanism's whole-body pattern) instead of where the knee is; a lifter that sees
+    a third of a second of pose can only learn how the camera maps the knee's 3D frontal plane into the image.
+    """
+
+    def __init__(self, in_channels: int, frame_channels: int, hidden: int = 128, kernel: int = 5,
+                 fppa_scale_deg: float = 10.0):
+        super().__init__()
+        self.fppa_scale_deg = float(fppa_scale_deg)
+        pad = kernel // 2
+        self.geometry = nn.Sequential(
+            nn.Conv1d(frame_channels, hidden, kernel, padding=pad), nn.GELU(),
+            nn.Conv1d(hidden, hidden, kernel, padding=pad), nn.GELU(),
+            nn.Conv1d(hidden, len(LIMBS), 1),
+        )
+        self.loaded = nn.Linear(in_channels, len(LIMBS))
+
+    def forward(self, features: torch.Tensor, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`features (B, T, C)` from the backbone, `frames (B, frame_channels, T)` the per-frame streams."""
+        fppa = self.geometry(frames).transpose(1, 2) * self.fppa_scale_deg
+        return {"frame_fppa_deg": fppa, "frame_loaded_logit": self.loaded(features)}
+
+
 class LiftedAnchor(nn.Module):
     """The presence logit anchored on the LIFTED frontal plane: the rule applied to `FrameLifter`'s output,
 

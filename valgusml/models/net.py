@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from valgusml.models.geometry import LiftedAnchor
+from valgusml.models.geometry import LiftedAnchor, LocalLifter
 from valgusml.models.heads import MultiTaskHead
 from valgusml.models.streams import Streams
 
@@ -58,7 +58,10 @@ class ValgusNet(nn.Module):
             anchor = anchor()
         self.anchor = anchor
         if lifter is not None and not isinstance(lifter, nn.Module):
-            lifter = lifter(in_channels=backbone.out_channels)
+            sizes = {"in_channels": backbone.out_channels}
+            if _reads_frames(lifter):
+                sizes["frame_channels"] = streams.out_channels
+            lifter = lifter(**sizes)
         self.lifter = lifter
         if isinstance(anchor, LiftedAnchor) and lifter is None:
             raise ValueError("ValgusNet: a LiftedAnchor needs a lifter (model.lifter) to read the lifted FPPA from")
@@ -75,12 +78,24 @@ class ValgusNet(nn.Module):
             if features.shape[1] != mask.shape[1]:
                 raise ValueError(f"ValgusNet: the lifter needs one feature row per frame; the backbone gives "
                                  f"{features.shape[1]} for {mask.shape[1]} frames")
-            out.update(self.lifter(features))
+            if isinstance(self.lifter, LocalLifter):
+                b, c, t, j = nodes.shape
+                frames = torch.cat([nodes.permute(0, 1, 3, 2).reshape(b, c * j, t), meas], dim=1)
+                out.update(self.lifter(features, frames))
+            else:
+                out.update(self.lifter(features))
         if isinstance(self.anchor, LiftedAnchor):
             out["valgus_logit"] = self.anchor(out["valgus_logit"], out["frame_fppa_deg"], out["frame_loaded_logit"], mask)
         elif self.anchor is not None:
             out["valgus_logit"] = self.anchor(out["valgus_logit"], measures, mask)
         return out
+
+
+def _reads_frames(factory: Factory) -> bool:
+    """Whether a lifter factory (a class or Hydra's `functools.partial` of one) builds a `LocalLifter`, which
+    needs the per-frame stream width as well as the backbone's."""
+    target = getattr(factory, "func", factory)
+    return isinstance(target, type) and issubclass(target, LocalLifter)
 
 
 class ProbabilityWrapper(nn.Module):

@@ -287,11 +287,15 @@ def _as_sequence(
             seq = KeypointSequence(keypoints=item, skeleton=skeleton, fps=fps, confidence=confidence)
         except InputError as exc:
             raise InputError(f"{where}{exc}") from None
-    finite = np.isfinite(seq.keypoints)
-    if finite.any() and np.abs(seq.keypoints[finite]).max() > MAX_ABS_COORDINATE:
-        t, j, _ = np.argwhere(finite & (np.abs(np.nan_to_num(seq.keypoints)) > MAX_ABS_COORDINATE))[0]
-        raise InputError(
-            f"{where}keypoint of joint {seq.joints[j]!r} at frame {t} is {seq.keypoints[t, j].tolist()}: "
-            f"coordinates beyond ±{MAX_ABS_COORDINATE:g} are not pixels or metres"
-        )
+    # A cheap screen first (one pass; fmax skips the NaN of missing points, NaN when all are missing), the
+    # search for the offending point only when there is one.
+    if seq.keypoints.size and np.fmax.reduce(np.abs(seq.keypoints), axis=None) > MAX_ABS_COORDINATE:
+        finite = np.isfinite(seq.keypoints)
+        offending = np.argwhere(finite & (np.abs(np.nan_to_num(seq.keypoints)) > MAX_ABS_COORDINATE))
+        if len(offending):
+            t, j, _ = offending[0]
+            raise InputError(
+                f"{where}keypoint of joint {seq.joints[j]!r} at frame {t} is {seq.keypoints[t, j].tolist()}: "
+                f"coordinates beyond ±{MAX_ABS_COORDINATE:g} are not pixels or metres"
+            )
     return seq

@@ -1,0 +1,37 @@
+"""Medians of small 1-D arrays, equal to `np.median`'s, without its overhead.
+
+`np.median` costs ~25 µs a call however short the array (argument handling, a NaN check, `np.mean` of the
+middle pair); the predictor takes several medians of ~100 values per recording. One partition and the
+middle value(s) give the same number: the mean of the middle pair is `(low + high) / 2` in the array's
+dtype, as `np.mean` computes it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _middle(values: np.ndarray) -> float:
+    """The median of a non-empty 1-D float array without NaN."""
+    n = values.size
+    half = n // 2
+    if n % 2:
+        return float(np.partition(values, half)[half])
+    part = np.partition(values, (half - 1, half))
+    return float((part[half - 1] + part[half]) / 2)
+
+
+def median(values: np.ndarray) -> float:
+    """`float(np.median(values))` of a non-empty 1-D float array (NaN if any value is NaN)."""
+    return math.nan if np.isnan(values).any() else _middle(values)
+
+
+def finite_median(values: np.ndarray) -> float:
+    """Median of the finite values of a 1-D float array, NaN when there are none."""
+    finite = values[np.isfinite(values)]
+    return _middle(finite) if finite.size else math.nan
+
+
+__all__ = ["finite_median", "median"]
