@@ -172,3 +172,59 @@ def test_check_input_reads_the_reference_numbers(monkeypatch):
             assert f"in {int(collapsed.sum())} of" in notes[0]
         else:  # body, xy, z, head - feet
             assert _same(medians[3], head_feet)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("real_frames", [0, 1, 37, 90, 96])
+def test_single_window_aggregation_equals_general_path(monkeypatch, dtype, real_frames):
+    from valgusml import preprocess
+
+    rng = np.random.default_rng(real_frames)
+    valgus = rng.uniform(0, 1, (1, 2)).astype(dtype)
+    mechanism = rng.dirichlet(np.ones(5), (1, 2)).astype(dtype)
+    severity = rng.normal(0, 10, (1, 2)).astype(dtype)
+    severity[0, 0], mechanism[0, 1, 2] = -0.0, np.nan  # the one-row sum turns -0.0 into 0.0; NaN stays NaN
+    per_window = {"valgus_probability": valgus, "mechanism_probabilities": mechanism, "severity_deg": severity,
+                  "extra": rng.normal(size=(1, 3)).astype(dtype)}
+    mask = np.zeros((1, 96), np.float32)
+    mask[0, :real_frames] = 1.0
+    calls = [
+        {},
+        {"n_sequences": 1, "segments": [[]], "window_start": np.zeros(1)},
+        {"n_sequences": 1, "segments": None, "window_start": np.zeros(1)},
+    ]
+    fast = [preprocess.aggregate_windows(per_window, np.zeros(1, np.int64), mask, **kw) for kw in calls]
+    monkeypatch.setattr(
+        preprocess, "_single_window",
+        lambda arrays, frames: preprocess._each_sequence(arrays, np.zeros(1, np.int64), np.array([frames]), 1, None, None),
+    )
+    general = [preprocess.aggregate_windows(per_window, np.zeros(1, np.int64), mask, **kw) for kw in calls]
+    for a, b in zip(fast, general, strict=True):
+        assert list(a) == list(b)
+        assert all(_same(a[k], b[k]) for k in a)
+        assert all(np.array_equal(np.signbit(a[k]), np.signbit(b[k])) for k in a)
+
+
+@pytest.mark.parametrize("n_in, fps_in, fps_out", [(180, 60.0, 30.0), (97, 29.97, 30.0), (40, 25.0, 30.0), (1, 60.0, 30.0)])
+def test_cached_frame_plan_equals_fresh_plan(n_in, fps_in, fps_out):
+    from valgusml.preprocess import _frame_plan, _whole_frame_plan
+
+    for cached, fresh in zip(_whole_frame_plan(n_in, fps_in, fps_out), _frame_plan(n_in, fps_in, fps_out), strict=True):
+        assert _same(cached, fresh)
+        assert not cached.flags.writeable  # shared between calls: nobody may change it
+
+
+def test_float32_columns_equal_concatenate():
+    from valgusml.features.frame import _float32_columns
+
+    rng = np.random.default_rng(3)
+    for n_frames in (0, 1, 90):
+        per_limb = tuple(rng.normal(0, 10.0 ** rng.integers(-8, 40), (n_frames, 2)) for _ in range(9))
+        bilateral = tuple(rng.normal(0, 100, n_frames) for _ in range(5))
+        if n_frames:
+            per_limb[0][0, 0], per_limb[1][-1, 1], bilateral[0][0] = np.nan, np.inf, -0.0
+        with np.errstate(over="ignore"):  # float64 beyond float32's range rounds to inf (and warns) in both
+            reference = np.concatenate([*per_limb, np.stack(bilateral, axis=1)], axis=1, dtype=np.float32)
+            fast = _float32_columns(n_frames, per_limb, bilateral)
+        assert _same(fast, reference)
+        assert np.array_equal(np.signbit(fast), np.signbit(reference))

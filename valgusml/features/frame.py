@@ -358,8 +358,18 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
         shank_tilt,
         heel_rise,
     )
-    bilateral = np.stack([separation, obliquity, lean_frontal, lean_sagittal, yaw_deg], axis=1)
-    return np.concatenate([*per_limb, bilateral], axis=1, dtype=np.float32)
+    return _float32_columns(n_frames, per_limb, (separation, obliquity, lean_frontal, lean_sagittal, yaw_deg))
+
+
+def _float32_columns(n_frames: int, per_limb: tuple[np.ndarray, ...], bilateral: tuple[np.ndarray, ...]) -> np.ndarray:
+    """`np.concatenate([*per_limb, np.stack(bilateral, axis=1)], axis=1, dtype=np.float32)`: `(T, 2)` and
+    `(T,)` float64 columns rounded into one float32 array, the same cast, without the stack's temporaries."""
+    out = np.empty((n_frames, 2 * len(per_limb) + len(bilateral)), dtype=np.float32)
+    for k, pair in enumerate(per_limb):
+        out[:, 2 * k : 2 * k + 2] = pair
+    for k, column in enumerate(bilateral, start=2 * len(per_limb)):
+        out[:, k] = column
+    return out
 
 
 def mirror_frame_measures(measures: np.ndarray) -> np.ndarray:

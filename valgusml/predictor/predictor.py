@@ -49,6 +49,8 @@ MAX_ABS_COORDINATE = 1e6
 EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 # Windows per ONNX call: bounds memory for very long recordings or large batches.
 DEFAULT_MAX_BATCH_WINDOWS = 256
+# The deficit names as an array, indexed by the mechanism head's argmax in every timeline (built once).
+_DEFICIT_NAMES = np.asarray(DEFICITS)
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
@@ -259,7 +261,7 @@ class Predictor:
             probability = valgus
         probability = admit_view(probability, model_input.views[index])[0]
         # The most probable deficit where the limb is over the threshold.
-        deficit = np.asarray(DEFICITS)[np.argmax(mechanism[..., 1:], axis=-1)]
+        deficit = _DEFICIT_NAMES[np.argmax(mechanism[..., 1:], axis=-1)]
         names = np.where(probability >= self.decision_threshold, deficit, "none")
         out = []
         for k, (begin, end, kind, limbs) in enumerate(spans):
