@@ -95,7 +95,7 @@ class FrameLifter(nn.Module):
 
 class LocalLifter(nn.Module):
     """A lifter that sees the geometry of a few frames only: the frontal-plane angle from the normalised joint
-    streams and raw frame measures of `2 x (kernel - 1) + 1` frames around each frame, not from the backbone's
+    streams and normalised frame measures of `2 x (kernel - 1) + 1` frames around each frame, not from the backbone's
     clip-wide features; whether a frame is loaded (which needs the whole rep) still comes from the backbone.
 
     `FrameLifter` reads features that have seen the whole clip, so it can learn what the generator's valgus
