@@ -2,8 +2,9 @@
 
     python scripts/make_samples.py [--out data/samples]
 
-The motion is `valgusml.io.samples` (a squat with a mild right-knee valgus). The OpenPose and COCO samples
-carry a second, smaller person walking behind, so they exercise the multi-person tracking.
+The motion is `valgusml.io.samples` (a squat whose right knee collapses; labels.csv takes its presence and
+severity from the rule). The OpenPose and COCO samples carry a second, smaller person walking behind, so they
+exercise the multi-person tracking.
 """
 
 from __future__ import annotations
@@ -13,21 +14,40 @@ import csv
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
+from valgusml.features.rule import apply_rule
 from valgusml.io import coco, mediapipe, npz, openpose, samples, trc
+from valgusml.sequence import KeypointSequence
 
+# file, athlete_id, task, then the mechanism of the right knee (the left one has none). Presence and severity
+# are not written by hand: they are the rule's reading of the motion (`sample_labels`).
 LABELS = [
-    # file, athlete_id, task, then left/right valgus, mechanism, severity
-    ("squat_mediapipe.json", "A01", "bilateral_squat", False, "none", 2.0, True, "hip_weakness", 14.5),
-    ("squat_mediapipe.csv", "A01", "bilateral_squat", False, "none", 2.0, True, "hip_weakness", 14.5),
-    ("squat_openpose", "A02", "bilateral_squat", False, "none", 1.0, True, "pronation", 12.0),
-    ("squat_halpe26.json", "A02", "bilateral_squat", False, "none", 1.0, True, "pronation", 12.0),
-    ("squat_coco17.json", "A03", "bilateral_squat", None, None, None, None, None, None),  # unlabelled
-    ("squat.trc", "A03", "bilateral_squat", False, "none", 0.0, True, "limited_dorsiflexion", 11.0),
-    ("squat.npz", "A04", "bilateral_squat", False, "none", 0.0, True, "adductor_tfl_overactivity", 13.0),
+    ("squat_mediapipe.json", "A01", "bilateral_squat", "hip_weakness"),
+    ("squat_mediapipe.csv", "A01", "bilateral_squat", "hip_weakness"),
+    ("squat_openpose", "A02", "bilateral_squat", "pronation"),
+    ("squat_halpe26.json", "A02", "bilateral_squat", "pronation"),
+    ("squat_coco17.json", "A03", "bilateral_squat", None),  # unlabelled
+    ("squat.trc", "A03", "bilateral_squat", "limited_dorsiflexion"),
+    ("squat.npz", "A04", "bilateral_squat", "adductor_tfl_overactivity"),
 ]
 COLUMNS = ["file", "athlete_id", "task", "left_valgus", "left_mechanism", "left_severity_deg", "right_valgus",
            "right_mechanism", "right_severity_deg"]
+
+
+def sample_labels(squat: KeypointSequence, right_mechanism: str) -> dict[str, dict[str, Any]]:
+    """Per-limb labels of the sample motion: valgus and severity (peak FPPA, 0.1 deg) by the presence rule on its
+    3D joint centres, the label's own definition (both sexes' thresholds agree on it); the mechanism given."""
+    rule = apply_rule(squat.keypoints, squat.fps, squat.task)
+    labels = {}
+    for limb, mechanism in (("left", "none"), ("right", right_mechanism)):
+        valgus = rule[limb]["valgus"]
+        if len(set(valgus.values())) != 1:
+            raise RuntimeError(f"the sample's {limb} knee is valgus for one sex only: {rule[limb]}")
+        is_valgus = valgus["female"]
+        labels[limb] = {"valgus": is_valgus, "mechanism": mechanism if is_valgus else "none",
+                        "severity_deg": round(float(rule[limb]["peak_fppa_deg"]), 1)}
+    return labels
 
 
 def make_samples(out: Path) -> list[Path]:
@@ -46,16 +66,19 @@ def make_samples(out: Path) -> list[Path]:
                               image_names=False, track_ids=False))
     squat = samples.squat_3d(fps=60.0)
     written.append(trc.write(squat, out / "squat.trc", units="mm", up_axis="y"))
-    labelled = squat.replace(labels={
-        "left": {"valgus": False, "mechanism": "none", "severity_deg": 0.0},
-        "right": {"valgus": True, "mechanism": "adductor_tfl_overactivity", "severity_deg": 13.0},
-    })
-    written.append(npz.write(labelled, out / "squat.npz"))
+    written.append(npz.write(squat.replace(labels=sample_labels(squat, "adductor_tfl_overactivity")), out / "squat.npz"))
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(COLUMNS)
-        for row in LABELS:
-            writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v for v in row])
+        for name, athlete, task, mechanism in LABELS:
+            row: list[Any] = [name, athlete, task]
+            if mechanism is None:
+                row += [""] * 6
+            else:
+                labels = sample_labels(squat, mechanism)
+                for limb in ("left", "right"):
+                    row += [str(labels[limb]["valgus"]).lower(), labels[limb]["mechanism"], labels[limb]["severity_deg"]]
+            writer.writerow(row)
     written.append(out / "labels.csv")
     return written
 

@@ -34,8 +34,8 @@ def test_convert_samples_end_to_end(samples_dir, tmp_path, capsys):
                           "squat_mediapipe.json", "squat_openpose"}
     assert by_id["squat_coco17.json"].labels is None
     right = by_id["squat_openpose"].labels["right"]
-    assert right["valgus"] and right["mechanism"] == "pronation" and right["severity_deg"] == 12.0
-    assert by_id["squat_mediapipe.json"].labels["left"] == {"valgus": False, "mechanism": "none", "severity_deg": 2.0,
+    assert right["valgus"] and right["mechanism"] == "pronation" and right["severity_deg"] == 31.6  # the rule's peak FPPA
+    assert by_id["squat_mediapipe.json"].labels["left"] == {"valgus": False, "mechanism": "none", "severity_deg": 0.0,
                                                             "contributions": {"none": 1.0}}
     assert by_id["squat.trc"].fps == 60.0 and by_id["squat.trc"].meta["projected"].startswith("frontal")
     assert any("2 people" in w for w in by_id["squat_openpose"].meta["warnings"])

@@ -1,8 +1,9 @@
 """A small hand-built motion (a bodyweight squat) in every supported layout: the source of data/samples/.
 
 The motion is built in 3D (metres, +z up, floor at z = 0, the subject facing -y, the subject's left = +x),
-with the right knee drifting medially at depth (a mild valgus), then seen by a frontal camera for the 2D
-layouts. It is deterministic and tiny so that tests and the README can rely on it.
+with the right knee drifting 5 cm medially at depth (a clear valgus: 31.6 deg peak FPPA by the rule, the thigh
+being nearly level), then seen by a frontal camera for the 2D layouts. It is deterministic and tiny so that
+tests and the README can rely on it.
 """
 
 from __future__ import annotations
