@@ -126,3 +126,49 @@ def test_local_lifter_reads_only_nearby_frames_and_builds_from_a_hydra_partial()
     # (a statistic over all its frames), which the knee barely moves.
     far = torch.cat([change[:46], change[55:]])
     assert float(far.max()) < 0.2 * float(change[50])
+
+
+def _limb_lifted_net():
+    import functools
+
+    from valgusml.models import TCN, ValgusNet
+    from valgusml.models.geometry import LiftedAnchor, LimbLifter
+
+    torch.manual_seed(0)
+    return ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2),
+                     lifter=functools.partial(LimbLifter, hidden=8, kernel=5), anchor=LiftedAnchor).eval()
+
+
+def test_limb_lifter_reads_each_knee_from_its_own_leg():
+    from valgusml.features import FRAME_MEASURE_INDEX
+    from valgusml.skeleton import canonical_index
+
+    net = _limb_lifted_net()
+    joints, measures, mask = torch.rand(1, 60, 20, 3) + 0.5, torch.randn(1, 60, len(FRAME_MEASURES)), torch.ones(1, 60)
+    before = net(joints, measures, mask)["frame_fppa_deg"][0]
+    # The right foot (not part of the body-size estimate) and the right knee's own measure, in frame 30.
+    moved, moved_measures = joints.clone(), measures.clone()
+    moved[:, 30, canonical_index("right_big_toe"), 0] += 0.3
+    moved_measures[:, 30, FRAME_MEASURE_INDEX["right_fppa_deg"]] += 3.0
+    after = net(moved, moved_measures, mask)["frame_fppa_deg"][0]
+    torch.testing.assert_close(after[:, 0], before[:, 0])  # the left knee does not see the right leg
+    change = (after[:, 1] - before[:, 1]).abs()
+    assert float(change[30]) > 0
+    # Two kernel-5 convolutions reach 4 frames each way, the motion stream one more forwards.
+    assert float(torch.cat([change[:26], change[36:]]).max()) == 0.0
+
+
+def test_limb_lifter_reads_a_mirrored_subject_as_the_same_knees_swapped():
+    from valgusml.features.frame import mirror_frame_measures
+    from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
+
+    net = _limb_lifted_net()
+    torch.manual_seed(1)
+    joints, measures, mask = torch.rand(1, 60, 20, 3) + 0.5, torch.randn(1, 60, len(FRAME_MEASURES)), torch.ones(1, 60)
+    swap = [canonical_index(j.replace("left", "@").replace("right", "left").replace("@", "right")) for j in CANONICAL_JOINTS]
+    mirrored = joints[:, :, swap].clone()
+    mirrored[..., 0] = 2.0 - mirrored[..., 0]  # x -> c - x: the subject's left and right trade places
+    mirrored_measures = torch.from_numpy(mirror_frame_measures(measures.numpy()[0]))[None]
+    out = net(joints, measures, mask)["frame_fppa_deg"]
+    out_mirrored = net(mirrored, mirrored_measures, mask)["frame_fppa_deg"]
+    torch.testing.assert_close(out_mirrored, out.flip(-1), atol=1e-4, rtol=1e-4)

@@ -33,7 +33,7 @@ from valgusml.errors import InputError
 from valgusml.features.geometry import limb_fppa_deg
 from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
 
-_PER_LIMB = (
+PER_LIMB_MEASURES: tuple[str, ...] = (  # each limb's own columns, `left_<name>` and `right_<name>`
     "fppa_deg",
     "hip_adduction_deg",
     "medial_knee_displacement",
@@ -54,7 +54,7 @@ _BILATERAL = (
 )
 
 FRAME_MEASURES: tuple[str, ...] = tuple(
-    f"{side}_{name}" for name in _PER_LIMB for side in ("left", "right")
+    f"{side}_{name}" for name in PER_LIMB_MEASURES for side in ("left", "right")
 ) + tuple(name for name, _ in _BILATERAL)
 FRAME_MEASURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FRAME_MEASURES)}
 

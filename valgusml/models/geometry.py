@@ -93,6 +93,16 @@ class FrameLifter(nn.Module):
         return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:]}
 
 
+def _local_geometry(in_channels: int, hidden: int, kernel: int, out_channels: int) -> nn.Sequential:
+    """Two convolutions of `kernel` frames and a per-frame readout: sees `2 x (kernel - 1) + 1` frames."""
+    pad = kernel // 2
+    return nn.Sequential(
+        nn.Conv1d(in_channels, hidden, kernel, padding=pad), nn.GELU(),
+        nn.Conv1d(hidden, hidden, kernel, padding=pad), nn.GELU(),
+        nn.Conv1d(hidden, out_channels, 1),
+    )
+
+
 class LocalLifter(nn.Module):
     """A lifter that sees the geometry of a few frames only: the frontal-plane angle from the normalised joint
     streams and normalised frame measures of `2 x (kernel - 1) + 1` frames around each frame, not from the backbone's
@@ -103,21 +113,92 @@ class LocalLifter(nn.Module):
     a third of a second of pose can only learn how the camera maps the knee's 3D frontal plane into the image.
     """
 
-    def __init__(self, in_channels: int, frame_channels: int, hidden: int = 128, kernel: int = 5,
-                 fppa_scale_deg: float = 10.0):
+    reads_streams = True
+
+    def __init__(self, in_channels: int, node_channels: int, n_joints: int, n_measures: int,
+                 x_channels: tuple[int, ...] = (), hidden: int = 128, kernel: int = 5, fppa_scale_deg: float = 10.0):
         super().__init__()
         self.fppa_scale_deg = float(fppa_scale_deg)
-        pad = kernel // 2
-        self.geometry = nn.Sequential(
-            nn.Conv1d(frame_channels, hidden, kernel, padding=pad), nn.GELU(),
-            nn.Conv1d(hidden, hidden, kernel, padding=pad), nn.GELU(),
-            nn.Conv1d(hidden, len(LIMBS), 1),
-        )
+        self.geometry = _local_geometry(node_channels * n_joints + n_measures, hidden, kernel, len(LIMBS))
         self.loaded = nn.Linear(in_channels, len(LIMBS))
 
-    def forward(self, features: torch.Tensor, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`features (B, T, C)` from the backbone, `frames (B, frame_channels, T)` the per-frame streams."""
+    def forward(self, features: torch.Tensor, nodes: torch.Tensor, measures: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`features (B, T, C)` from the backbone, `nodes (B, C', T, J)` and `measures (B, F, T)` the streams."""
+        b, c, t, j = nodes.shape
+        frames = torch.cat([nodes.permute(0, 1, 3, 2).reshape(b, c * j, t), measures], dim=1)
         fppa = self.geometry(frames).transpose(1, 2) * self.fppa_scale_deg
+        return {"frame_fppa_deg": fppa, "frame_loaded_logit": self.loaded(features)}
+
+
+# What a limb's own lifter reads: its hip, knee and foot, the other hip (the pelvis), and the frame measures of
+# that limb plus the bilateral ones that say how the body and camera are turned (the mirror flips their sign).
+_LIMB_JOINTS = ("hip", "knee", "ankle", "heel", "big_toe", "small_toe")
+_LIMB_VIEW_MEASURES = (("camera_yaw_deg", -1.0), ("pelvic_obliquity_deg", -1.0), ("trunk_lean_frontal_deg", -1.0),
+                       ("trunk_lean_sagittal_deg", 1.0))
+
+
+def _limb_indices() -> tuple[list[list[int]], list[list[int]], list[float]]:
+    """Per limb: its joints (own side, then the other hip), its measure columns; and the view columns' mirror
+    signs for the left limb."""
+    from valgusml.features import FRAME_MEASURE_INDEX
+    from valgusml.features.frame import PER_LIMB_MEASURES
+    from valgusml.skeleton import canonical_index
+
+    joints, measures = [], []
+    for side, other in (("left", "right"), ("right", "left")):
+        joints.append([canonical_index(f"{side}_{j}") for j in _LIMB_JOINTS] + [canonical_index(f"{other}_hip")])
+        measures.append([FRAME_MEASURE_INDEX[f"{side}_{m}"] for m in PER_LIMB_MEASURES]
+                        + [FRAME_MEASURE_INDEX[name] for name, _ in _LIMB_VIEW_MEASURES])
+    return joints, measures, [sign for _, sign in _LIMB_VIEW_MEASURES]
+
+
+class LimbLifter(nn.Module):
+    """One lifter for both knees, each reading only its own leg: the frontal-plane angle of a limb from that
+    limb's hip, knee and foot (and the other hip) over `2 x (kernel - 1) + 1` frames, its own frame measures, and
+    the measures that say how the pelvis, trunk and camera are turned. The left limb is mirrored into the right
+    limb's frame (image x and the bilateral measures change sign), so the same weights read both knees.
+
+    A lifter that sees both legs can learn that the generator's knees usually move together and read a
+    unilateral collapse as half of one on each side; the rule it stands in for is per limb. Whether a frame is
+    loaded still comes from the backbone's clip-wide features.
+    """
+
+    reads_streams = True
+
+    def __init__(self, in_channels: int, node_channels: int, n_joints: int, n_measures: int,
+                 x_channels: tuple[int, ...] = (0,), hidden: int = 64, kernel: int = 5, fppa_scale_deg: float = 10.0):
+        super().__init__()
+        self.fppa_scale_deg = float(fppa_scale_deg)
+        joints, measures, view_signs = _limb_indices()
+        if n_measures and max(max(m) for m in measures) >= n_measures:
+            raise ValueError(f"LimbLifter reads frame measures up to column {max(max(m) for m in measures)}; "
+                             f"the streams give {n_measures}")
+        self.register_buffer("joint_index", torch.tensor(joints), persistent=False)  # (2, 7)
+        self.register_buffer("measure_index", torch.tensor(measures if n_measures else [[], []], dtype=torch.long),
+                             persistent=False)
+        x_sign = torch.ones(node_channels)
+        x_sign[list(x_channels)] = -1.0
+        measure_sign = torch.ones(len(measures[0]) if n_measures else 0)
+        if n_measures:
+            measure_sign[-len(view_signs):] = torch.tensor(view_signs)
+        # Row 0 mirrors the left limb; row 1 leaves the right one as it is.
+        self.register_buffer("node_mirror", torch.stack([x_sign, torch.ones(node_channels)])[:, :, None, None],
+                             persistent=False)
+        self.register_buffer("measure_mirror", torch.stack([measure_sign, torch.ones_like(measure_sign)])[:, :, None],
+                             persistent=False)
+        width = node_channels * len(joints[0]) + (len(measures[0]) if n_measures else 0)
+        self.geometry = _local_geometry(width, hidden, kernel, 1)
+        self.loaded = nn.Linear(in_channels, len(LIMBS))
+
+    def forward(self, features: torch.Tensor, nodes: torch.Tensor, measures: torch.Tensor) -> dict[str, torch.Tensor]:
+        b, c, t, _ = nodes.shape
+        limbs = []
+        for k in range(len(LIMBS)):
+            own = nodes.index_select(3, self.joint_index[k]) * self.node_mirror[k]  # (B, C, T, 7)
+            limb_measures = measures.index_select(1, self.measure_index[k]) * self.measure_mirror[k]
+            limbs.append(torch.cat([own.permute(0, 1, 3, 2).reshape(b, -1, t), limb_measures], dim=1))
+        stacked = torch.cat(limbs, dim=0)  # (2B, W, T): both limbs through the same weights in one call
+        fppa = self.geometry(stacked).reshape(len(LIMBS), b, t).permute(1, 2, 0) * self.fppa_scale_deg
         return {"frame_fppa_deg": fppa, "frame_loaded_logit": self.loaded(features)}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from valgusml.models.geometry import LiftedAnchor, LocalLifter
+from valgusml.models.geometry import LiftedAnchor
 from valgusml.models.heads import MultiTaskHead
 from valgusml.models.streams import Streams
 
@@ -24,8 +24,9 @@ class ValgusNet(nn.Module):
     `head(in_channels=)` from the backbone's `out_channels`, so a config never repeats a size and
     `model=gru model.backbone.hidden=128` just works. `anchor` (optional, `valgusml.models.geometry`) anchors
     the presence logit on frontal-plane evidence: the raw 2D frame measures (`GeometryAnchor`) or the lifted
-    3D angle (`LiftedAnchor`, with `lifter`: a `FrameLifter` whose per-frame outputs `frame_fppa_deg` and
-    `frame_loaded_logit (B, T, 2)` join the output dict).
+    3D angle (`LiftedAnchor`, with `lifter`: a `FrameLifter`, `LocalLifter` or `LimbLifter` whose per-frame
+    outputs `frame_fppa_deg` and `frame_loaded_logit (B, T, 2)` join the output dict; a lifter with
+    `reads_streams` is built with the streams' sizes and also reads the streams).
     """
 
     def __init__(
@@ -59,8 +60,9 @@ class ValgusNet(nn.Module):
         self.anchor = anchor
         if lifter is not None and not isinstance(lifter, nn.Module):
             sizes = {"in_channels": backbone.out_channels}
-            if _reads_frames(lifter):
-                sizes["frame_channels"] = streams.out_channels
+            if _reads_streams(lifter):
+                sizes.update(node_channels=streams.node_channels, n_joints=streams.n_joints,
+                             n_measures=streams.out_measures, x_channels=streams.x_channels)
             lifter = lifter(**sizes)
         self.lifter = lifter
         if isinstance(anchor, LiftedAnchor) and lifter is None:
@@ -78,10 +80,8 @@ class ValgusNet(nn.Module):
             if features.shape[1] != mask.shape[1]:
                 raise ValueError(f"ValgusNet: the lifter needs one feature row per frame; the backbone gives "
                                  f"{features.shape[1]} for {mask.shape[1]} frames")
-            if isinstance(self.lifter, LocalLifter):
-                b, c, t, j = nodes.shape
-                frames = torch.cat([nodes.permute(0, 1, 3, 2).reshape(b, c * j, t), meas], dim=1)
-                out.update(self.lifter(features, frames))
+            if getattr(self.lifter, "reads_streams", False):
+                out.update(self.lifter(features, nodes, meas))
             else:
                 out.update(self.lifter(features))
         if isinstance(self.anchor, LiftedAnchor):
@@ -91,11 +91,11 @@ class ValgusNet(nn.Module):
         return out
 
 
-def _reads_frames(factory: Factory) -> bool:
-    """Whether a lifter factory (a class or Hydra's `functools.partial` of one) builds a `LocalLifter`, which
-    needs the per-frame stream width as well as the backbone's."""
+def _reads_streams(factory: Factory) -> bool:
+    """Whether a lifter factory (a class or Hydra's `functools.partial` of one) builds a lifter that reads the
+    per-frame streams (`reads_streams`), which needs their sizes as well as the backbone's width."""
     target = getattr(factory, "func", factory)
-    return isinstance(target, type) and issubclass(target, LocalLifter)
+    return isinstance(target, type) and bool(getattr(target, "reads_streams", False))
 
 
 class ProbabilityWrapper(nn.Module):

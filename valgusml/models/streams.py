@@ -110,6 +110,8 @@ class Streams(nn.Module):
         self.node_channels = 2 * (int(joints) + int(bones) + int(motion)) + int(confidence)
         self.out_measures = self.n_measures if use_measures else 0
         self.out_channels = self.n_joints * self.node_channels + self.out_measures
+        # Node channels that hold an image x (they change sign when the subject is mirrored left for right).
+        self.x_channels = tuple(range(0, 2 * (int(joints) + int(bones) + int(motion)), 2))
         self.register_buffer("parent_index", torch.tensor(PARENT_INDEX, dtype=torch.long), persistent=False)
         # The measures mix degrees (up to ~180) and ratios (~0.1): a per-column BatchNorm brings them to the
         # coordinates' unit scale; its running statistics are exported with the model.
