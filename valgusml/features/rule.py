@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,44 @@ def standing_fppa(fppa: np.ndarray, flexion: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class RuleFrames:
+    """The rule's per-frame inputs for one recording: what `apply_rule` thresholds, kept for callers that score
+    spans of it (the predictor's timeline). `fppa_deg (T, 2)`, `standing_fppa_deg (2,)`, `scored (T, 2)` (frames
+    of the task's scored phase, per limb), `push_off (T, 2)`."""
+
+    task: str
+    task_family: str
+    fppa_deg: np.ndarray
+    standing_fppa_deg: np.ndarray
+    scored: np.ndarray
+    push_off: np.ndarray
+
+    def peak_frame(self, limb: int, frames: slice = slice(None)) -> int | None:
+        """The scored frame of highest FPPA within `frames` (an index into the whole recording), None if none."""
+        scored = np.where(self.scored[frames, limb], self.fppa_deg[frames, limb], np.nan)
+        if not np.isfinite(scored).any():
+            return None
+        return int(np.nanargmax(scored)) + (frames.start or 0)
+
+
+def rule_frames(keypoints: np.ndarray, fps: float, task: str = "") -> RuleFrames:
+    """`RuleFrames` of canonical keypoints `(T, 20, 2|3)`; the task is inferred from the motion when not given."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    task = task or infer_task(kp, fps)
+    fppa = fppa_deg(kp)
+    raw = raw_knee_flexion(kp)  # the frame measures once, for every step below
+    found = phases(kp, fps, task, flexion=raw)
+    return RuleFrames(
+        task=task,
+        task_family=task_family(task),
+        fppa_deg=fppa,
+        standing_fppa_deg=standing_fppa(fppa, smooth_flexion(raw, fps)),
+        scored=loaded_mask(kp, fps, task, flexion=raw, found=found),
+        push_off=scored_mask(found, len(kp), kind="push_off"),
+    )
+
+
 def apply_rule(
     keypoints: np.ndarray, fps: float, task: str = "", sex: str | None = None
 ) -> dict[str, Any]:
@@ -92,22 +131,14 @@ def apply_rule(
     `valgus` ({sex: bool}, or a bool when `sex` is given), `loaded` (any scored frame) and, for drop jumps,
     `push_off_dynamic_fppa_deg`.
     """
-    kp = np.asarray(keypoints, dtype=np.float64)
-    task = task or infer_task(kp, fps)
-    family = task_family(task)
-    fppa = fppa_deg(kp)
-    raw = raw_knee_flexion(kp)  # the frame measures once, for every step below
-    standing = standing_fppa(fppa, smooth_flexion(raw, fps))
-    found = phases(kp, fps, task, flexion=raw)
-    loaded = loaded_mask(kp, fps, task, flexion=raw, found=found)
-    push_off = scored_mask(found, len(kp), kind="push_off")
+    frames = rule_frames(keypoints, fps, task)
+    family, fppa, standing = frames.task_family, frames.fppa_deg, frames.standing_fppa_deg
     thresholds = VALGUS_THRESHOLD_DEG[family]
-    out: dict[str, Any] = {"task": task, "task_family": family}
+    out: dict[str, Any] = {"task": frames.task, "task_family": family}
     for k, limb in enumerate(LIMBS):
-        scored = np.where(loaded[:, k], fppa[:, k], np.nan)
-        has = np.isfinite(scored).any()
-        peak_frame = int(np.nanargmax(scored)) if has else -1
-        peak = float(scored[peak_frame]) if has else math.nan
+        peak_frame = frames.peak_frame(k)
+        has = peak_frame is not None
+        peak = float(fppa[peak_frame, k]) if has else math.nan
         dynamic = peak - standing[k]
         valgus = {s: bool(has and math.isfinite(dynamic) and dynamic > thresholds[s]) for s in SEXES}
         limb_out: dict[str, Any] = {
@@ -120,7 +151,7 @@ def apply_rule(
             "loaded": bool(has),
         }
         if family == "drop_vertical_jump":
-            after = np.where(push_off[:, k], fppa[:, k], np.nan)
+            after = np.where(frames.push_off[:, k], fppa[:, k], np.nan)
             limb_out["push_off_dynamic_fppa_deg"] = (
                 json_float(float(np.nanmax(after)) - standing[k], 3) if np.isfinite(after).any() else None
             )

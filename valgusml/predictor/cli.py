@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--person", type=int, help="which person of a multi-person file (0 = most prominent)")
     parser.add_argument("--output", help="write results to a .jsonl or .csv file instead of stdout")
     parser.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads (default 1)")
+    parser.add_argument("--network-on-3d", action="store_true",
+                        help="3D input: the network's valgus estimate instead of the measured frontal-plane angle")
     return parser
 
 
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     from valgusml.predictor import Predictor
 
     try:
-        predictor = Predictor.load(args.model, threads=args.threads)
+        predictor = Predictor.load(args.model, threads=args.threads, measure_3d=not args.network_on_3d)
     except ModelFileError as exc:
         print(f"valgusml predict: {exc}", file=sys.stderr)
         return 2

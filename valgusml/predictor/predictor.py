@@ -16,6 +16,7 @@ every call works on its own arrays, so one predictor may serve many threads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from valgusml.predictor.format import (
     read_metadata,
     read_model_bytes,
 )
+from valgusml.predictor.measured import MeasuredPresence, apply_measured, measured_presence
 from valgusml.predictor.results import Prediction, make_prediction
 from valgusml.predictor.sanity import check_input
 from valgusml.sequence import KeypointSequence
@@ -73,6 +75,7 @@ class Predictor:
         metadata: dict[str, Any],
         folder: Path | None = None,
         max_batch_windows: int = DEFAULT_MAX_BATCH_WINDOWS,
+        measure_3d: bool = True,
     ) -> None:
         from valgusml.preprocess import n_measures
 
@@ -83,6 +86,7 @@ class Predictor:
         self.preprocess = preprocess_config(metadata["preprocess"], where)
         self.decision_threshold = float(metadata["decision_threshold"])
         self.max_batch_windows = max(1, int(max_batch_windows))
+        self.measure_3d = bool(measure_3d)
         check_model_io(
             [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()], where
         )
@@ -98,11 +102,14 @@ class Predictor:
         providers: Sequence[str] | None = None,
         options: ort.SessionOptions | None = None,
         max_batch_windows: int = DEFAULT_MAX_BATCH_WINDOWS,
+        measure_3d: bool = True,
     ) -> Predictor:
         """Load a folder written by `valgusml export`; refuses a wrong hash, version or missing file.
 
         `threads` sets ONNX Runtime's intra-op threads (1 by default; `options` overrides everything);
-        `providers` defaults to the CPU provider.
+        `providers` defaults to the CPU provider. `measure_3d`: a 3D recording's valgus probability and
+        severity come from its measured frontal-plane angle (`valgusml.predictor.measured`); False gives the
+        network's estimate for 3D as for 2D.
         """
         folder = Path(folder)
         meta = read_metadata(folder)
@@ -121,7 +128,7 @@ class Predictor:
             hint = (" (it refers to external data that model.json's model.external_data does not list with a "
                     "sha256)" if "external data" in str(exc).lower() else "")
             raise ModelFileError(f"{model_file_path(folder, meta)}: ONNX Runtime cannot load the model{hint} ({exc})") from None
-        return cls(session, meta, folder, max_batch_windows=max_batch_windows)
+        return cls(session, meta, folder, max_batch_windows=max_batch_windows, measure_3d=measure_3d)
 
     # -- properties --------------------------------------------------------------------------------------
     @property
@@ -225,25 +232,37 @@ class Predictor:
             if not all(np.isfinite(v).all() for v in values):
                 where = f"recording {i}: " if len(canonical) > 1 else ""
                 raise InputError(f"{where}the model gave a non-finite output; the keypoints are not usable as given")
+            view = model_input.views[i].to_dict()
+            notes = sanity_notes[i] + ([view_notes[i]] if view_notes[i] else []) + model_input.warnings[i]
+            measured = measured_presence(seq, self.decision_threshold) if self.measure_3d else None
+            if measured is not None:
+                valgus, severity, read = apply_measured(measured, values[0], values[2])
+                values = (valgus, values[1], severity)
+                view["presence_from"] = {limb: ("measured" if limb in read else "network") for limb in LIMBS}
+                unread = [limb for limb in LIMBS if limb not in read]
+                if unread:
+                    notes = notes + [f"3D input: no scored phase found for the {' and '.join(unread)} knee"
+                                     f"{'s' if len(unread) > 1 else ''}; valgus probability from the network"]
             predictions.append(
                 make_prediction(
                     *values,
                     decision_threshold=self.decision_threshold,
                     canonical=seq,
-                    warnings=sanity_notes[i] + ([view_notes[i]] if view_notes[i] else []) + model_input.warnings[i],
-                    timeline=self._timeline(rows, model_input, valgus_w, mechanism_w, i),
-                    view=model_input.views[i].to_dict(),
+                    warnings=notes,
+                    timeline=self._timeline(rows, model_input, valgus_w, mechanism_w, i, measured),
+                    view=view,
                 )
             )
         return predictions
 
     def _timeline(
-        self, rows: np.ndarray, model_input: Any, valgus_w: np.ndarray, mechanism_w: np.ndarray, index: int
+        self, rows: np.ndarray, model_input: Any, valgus_w: np.ndarray, mechanism_w: np.ndarray, index: int,
+        measured: MeasuredPresence | None = None,
     ) -> list:
         """One entry per scored segment of recording `index` (rep, landing, stance; windows when the motion
         shows none, or the recording is one window long): its time span, kind, and each limb's valgus
-        probability (admitted for the view, as the recording's) and mechanism (`None` for a limb not loaded in
-        it)."""
+        probability (admitted for the view, as the recording's; for 3D input the rule over the span, as the
+        recording's) and mechanism (`None` for a limb not loaded in it)."""
         from valgusml.features.view import admit_view
         from valgusml.preprocess import segment_overlaps, segment_probabilities
 
@@ -260,6 +279,23 @@ class Predictor:
             spans = [(s, s + f / self.fps, "window", LIMBS) for s, f in zip(start.tolist(), frames.tolist(), strict=True)]
             probability = valgus
         probability = admit_view(probability, model_input.views[index])[0]
+        if measured is not None:
+            # A measured limb: each span's own rule reading; a span the rule scores no frame of keeps the
+            # network's value, capped at the recording's. The span nearest the rule's peak (the segments are
+            # found at the model's frame rate, the rule's phases at the recording's) carries the recording's
+            # value, so the recording's answer stays its worst span's.
+            probability = np.array(probability, dtype=np.float64)
+            for j in range(len(LIMBS)):
+                whole = measured.limb(j)
+                if whole is None or not spans:
+                    continue
+                for k, (begin, end, _, _) in enumerate(spans):
+                    span = measured.limb(j, begin, end)
+                    probability[k, j] = span[0] if span is not None else min(probability[k, j], whole[0])
+                distance = [max(begin - whole[2], whole[2] - end, 0.0) if LIMBS[j] in limbs else math.inf
+                            for begin, end, _, limbs in spans]
+                if math.isfinite(min(distance)):
+                    probability[int(np.argmin(distance)), j] = whole[0]
         # The most probable deficit where the limb is over the threshold.
         deficit = _DEFICIT_NAMES[np.argmax(mechanism[..., 1:], axis=-1)]
         names = np.where(probability >= self.decision_threshold, deficit, "none")

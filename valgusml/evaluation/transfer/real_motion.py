@@ -8,7 +8,8 @@ axis) is:
 (a) labelled by `valgusml.features.rule.apply_rule` on the 3D joint centres: the scored phase found from the
     motion (drop jump: initial contact to peak knee flexion), dynamic FPPA against the task threshold for
     both sexes (sex is unknown); push-off valgus is reported apart;
-(b) predicted from the 3D keypoints;
+(b) predicted from the 3D keypoints (an exported predictor reads presence off the measured angle there,
+    `valgusml.predictor.measured`, so this row checks that path; `measure_3d=False` scores the network);
 (c) rendered (`render.render`) at every yaw of `yaws` and each noise seed, and predicted from those pixels.
 
 `summarise` gives, per view family (3d, front, rear, side): agreement of the presence call with the rule,

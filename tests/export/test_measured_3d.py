@@ -1,0 +1,94 @@
+"""3D input: the valgus probability and severity come from the measured frontal-plane angle (the label's rule),
+the mechanism from the network; 2D input is untouched."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from valgusml.features.rule import apply_rule
+from valgusml.io import samples
+from valgusml.predictor import Predictor
+from valgusml.predictor.measured import MEASURED_FPPA_SEM_DEG, measured_presence
+
+
+def _squat(valgus_m: float, sex: str | None = None):
+    seq = samples.squat_3d(n_frames=90)
+    pts = samples.squat_points(90, valgus_m=valgus_m)
+    kp = np.stack([pts[j] for j in seq.joints], axis=1)
+    return seq.replace(keypoints=kp, meta={"sex": sex} if sex else {})
+
+
+def test_the_call_on_3d_is_the_rule(predictor):
+    for valgus_m, right_valgus in ((0.0, False), (0.05, True)):
+        seq = _squat(valgus_m)
+        rule = apply_rule(seq.keypoints, seq.fps, seq.task)
+        p = predictor.predict(seq)
+        assert p.limbs["right"].valgus is right_valgus and p.limbs["left"].valgus is False
+        assert p.limbs["right"].severity_deg == pytest.approx(rule["right"]["peak_fppa_deg"], abs=1e-3)
+        assert p.view["presence_from"] == {"left": "measured", "right": "measured"}
+        assert max(s["valgus_probability"]["right"] for s in p.timeline) == pytest.approx(
+            p.limbs["right"].valgus_probability, abs=1e-6)
+        if right_valgus:  # a called limb names a deficit, from the network's mechanism head
+            assert p.limbs["right"].mechanism != "none"
+
+
+def test_the_measured_probability_admits_the_error_and_the_sex():
+    seq = _squat(0.05)
+    presence = measured_presence(seq, decision_threshold=0.7)
+    thresholds = {"female": 10.0, "male": 8.0}  # bilateral squat (BIOMECH.md)
+    # Exactly at the midpoint of the sexes' thresholds the unknown-sex probability sits on the decision threshold.
+    assert presence.probability(9.0) == pytest.approx(0.7, abs=1e-9)
+    # One SEM above a known sex's threshold: Phi(1) ~ 0.84 on the logistic scale, shifted to the model's.
+    male = measured_presence(_squat(0.05, sex="male"), decision_threshold=0.5)
+    assert male.sex == "male"
+    assert male.probability(thresholds["male"] + MEASURED_FPPA_SEM_DEG) == pytest.approx(0.845, abs=0.01)
+    assert male.probability(thresholds["male"]) == pytest.approx(0.5)
+    assert presence.probability(0.0) < 0.02 < 0.99 < presence.probability(30.0)
+
+
+def test_2d_input_and_the_opt_out_keep_the_network(exported, predictor, squat):
+    assert measured_presence(samples.squat_2d("halpe26")[0].to_canonical(), 0.5) is None
+    assert "presence_from" not in predictor.predict(squat).view
+    network = Predictor.load(exported, measure_3d=False)
+    seq = _squat(0.05)
+    p_net, p_measured = network.predict(seq), predictor.predict(seq)
+    assert "presence_from" not in p_net.view
+    assert p_net.limbs["right"].valgus_probability != p_measured.limbs["right"].valgus_probability
+    assert p_net.limbs["left"].mechanism_probabilities["hip_weakness"] / (
+        1 - p_net.limbs["left"].mechanism_probabilities["none"]) == pytest.approx(
+        p_measured.limbs["left"].mechanism_probabilities["hip_weakness"] / (
+            1 - p_measured.limbs["left"].mechanism_probabilities["none"]), rel=1e-6)
+
+
+def test_a_standing_recording_falls_back_to_the_network_and_says_so(predictor):
+    still = samples.squat_3d(n_frames=90)
+    kp = np.repeat(still.keypoints[:1], 90, axis=0)
+    p = predictor.predict(still.replace(keypoints=kp))
+    assert p.view["presence_from"] == {"left": "network", "right": "network"}
+    assert any("no scored phase" in w for w in p.warnings)
+    assert all(math.isfinite(limb.valgus_probability) for limb in p.limbs.values())
+
+
+@pytest.mark.realdata
+def test_real_3d_recordings_are_read_by_the_rule_and_their_timeline_peaks_at_the_recording(predictor):
+    from valgusml import io
+    from valgusml.features.rule import rule_labels
+
+    from .conftest import REALDATA
+
+    files = sorted(REALDATA.glob("opencap_validation_subject4/*.trc")) if REALDATA.is_dir() else []
+    if not files:
+        pytest.skip(f"no real recordings in {REALDATA}")
+    for path in files[:4]:
+        seq = io.read(path)
+        p = predictor.predict(seq)
+        labels = rule_labels(seq)
+        for limb in ("left", "right"):
+            if p.view["presence_from"][limb] != "measured":
+                continue
+            assert p.limbs[limb].severity_deg == pytest.approx(labels[limb]["peak_fppa_deg"], abs=1e-3), path
+            spans = [s["valgus_probability"][limb] for s in p.timeline if s["valgus_probability"][limb] is not None]
+            assert max(spans) == pytest.approx(p.limbs[limb].valgus_probability, abs=1e-6), (path, limb)

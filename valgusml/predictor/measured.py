@@ -1,0 +1,96 @@
+"""Presence read off 3D input itself: where the frontal plane is measured, the call is the label's own rule.
+
+The label is a threshold on the knee's dynamic FPPA in the 3D frontal plane over the task's scored phase
+(`valgusml.features.rule`). A network has to estimate that angle from 2D keypoints; 3D joint centres carry it,
+so a 3D recording's presence probability comes from the measured angle, and the network keeps what geometry
+does not settle (the mechanism). The probability admits the measurement's error: a 3D FPPA is taken to be off
+by `MEASURED_FPPA_SEM_DEG` (BIOMECH.md: SEM 2-4 deg), so
+
+    P(valgus | sex) = Phi((dynamic FPPA - threshold(task, sex)) / SEM)   (logistic approximation),
+
+averaged over both sexes when the recording does not say which. It is reported on the model's scale, shifted
+so that P = 0.5 lands on the stored decision threshold: `valgus` stays `p >= decision_threshold` for every
+input. Severity is the measured peak FPPA, the label's own severity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from valgusml.features.rule import SEXES, RuleFrames, rule_frames
+from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG
+from valgusml.sequence import KeypointSequence
+
+MEASURED_FPPA_SEM_DEG = 3.0
+_LOGISTIC_PER_SD = 1.702  # sigmoid(1.702 z) ~ Phi(z)
+
+
+def recording_sex(seq: KeypointSequence) -> str | None:
+    """The athlete's sex when the recording's metadata gives it (`meta["sex"]` or `meta["athlete"]["sex"]`)."""
+    athlete = seq.meta.get("athlete")
+    sex = seq.meta.get("sex") or (athlete.get("sex") if isinstance(athlete, dict) else None)
+    return sex if sex in SEXES else None
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return math.log(p / (1.0 - p))
+
+
+@dataclass(frozen=True)
+class MeasuredPresence:
+    """The rule's frames of one 3D recording and the mapping of its angles to probabilities."""
+
+    frames: RuleFrames
+    fps: float
+    sex: str | None
+    decision_threshold: float
+
+    def probability(self, dynamic_fppa_deg: float) -> float:
+        """P(valgus) of a measured dynamic FPPA, on the model's scale (see the module docstring)."""
+        sexes = (self.sex,) if self.sex else SEXES
+        thresholds = VALGUS_THRESHOLD_DEG[self.frames.task_family]
+        slope = _LOGISTIC_PER_SD / MEASURED_FPPA_SEM_DEG
+        p = float(np.mean([1.0 / (1.0 + math.exp(-slope * (dynamic_fppa_deg - thresholds[s]))) for s in sexes]))
+        return 1.0 / (1.0 + math.exp(-(_logit(p) + _logit(self.decision_threshold))))
+
+    def limb(self, k: int, start_s: float = 0.0, end_s: float = math.inf) -> tuple[float, float, float] | None:
+        """`(probability, peak FPPA, peak time s)` of limb `k` over its scored frames between `start_s` and
+        `end_s`, None when the limb has no scored frame there."""
+        n = len(self.frames.fppa_deg)
+        span = slice(max(0, math.floor(start_s * self.fps)), min(n, math.ceil(end_s * self.fps)) if math.isfinite(end_s) else n)
+        frame = self.frames.peak_frame(k, span)
+        if frame is None:
+            return None
+        peak = float(self.frames.fppa_deg[frame, k])
+        dynamic = peak - float(self.frames.standing_fppa_deg[k])
+        if not math.isfinite(dynamic):
+            return None
+        return self.probability(dynamic), peak, frame / self.fps
+
+
+def measured_presence(canonical: KeypointSequence, decision_threshold: float) -> MeasuredPresence | None:
+    """The rule on a canonical-skeleton recording when it is 3D, None for 2D input."""
+    if canonical.keypoints.shape[-1] != 3:
+        return None
+    kp = np.where((canonical.confidence > 0)[..., None], canonical.keypoints, np.nan)
+    frames = rule_frames(kp, canonical.fps, canonical.task or "")
+    return MeasuredPresence(frames, float(canonical.fps), recording_sex(canonical), float(decision_threshold))
+
+
+def apply_measured(
+    presence: MeasuredPresence, valgus: np.ndarray, severity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`(valgus (2,), severity (2,), limbs read)`: the network's per-limb outputs with each limb the rule scores
+    replaced by its measured probability and peak FPPA."""
+    valgus, severity = np.array(valgus, dtype=np.float64), np.array(severity, dtype=np.float64)
+    read = []
+    for k, limb in enumerate(LIMBS):
+        measured = presence.limb(k)
+        if measured is not None:
+            valgus[k], severity[k] = measured[:2]
+            read.append(limb)
+    return valgus, severity, read
