@@ -14,7 +14,7 @@ def test_presets_load_and_round_trip():
     assert realistic.observation.dims == 2 and realistic.observation.skeleton == "halpe26"
     assert realistic.camera.yaw_deg == (0.0, 180.0)  # views all round: front, oblique, side, rear
     assert set(realistic.camera.views) == {"front", "oblique", "side", "rear"}
-    assert set(realistic.noise.families) == {"mediapipe", "rtmpose", "openpose"}
+    assert set(realistic.noise.families) == {"mediapipe", "rtmpose", "openpose", "mocap"}  # mocap: clean 2D
     assert load_preset("clean").noise.enabled is False
     assert load_preset("hard").noise.jitter_mm > realistic.noise.jitter_mm
     assert GeneratorConfig.from_dict(realistic.to_dict()) == realistic

@@ -26,6 +26,9 @@ Calibration (what each number is sized to; *design choice* where no study gives 
   the measured joint width, whose error (~10% of ~100 mm) shifts the centre along the limb's lateral axis;
   hip centres from pelvis-marker regressions (10-15 mm, Harrington 2007 / Leardini 1999); marker noise
   ~1 mm; occlusion gaps (NaN) of 0.05-0.5 s; no swaps, no outliers, full confidence where present.
+  Through a camera (2D) it stands for clean image keypoints (motion capture or multi-camera markerless 3D
+  reprojected); the realistic preset gives it a share so that not every 2D frontal angle a model sees
+  overshoots the 3D one (the other families' peak frontal angle does, squats seen square on most).
 """
 
 from __future__ import annotations

@@ -423,10 +423,15 @@ def observe_points(cfg: GeneratorConfig, trials: list, world: np.ndarray) -> tup
         if cameras is not None:
             # Pixel-level error: coordinates snapped to the family's grid (heatmap resolution), an error of
             # sd `pixel_jitter_px` whatever the athlete's size in the image; no random draws needed.
+            # Row by row: a family without a grid (mocap) must not switch it off for the rest of the batch.
             grid = np.array([f.pixel_jitter_px * math.sqrt(12.0) for f in families], dtype=np.float32)
-            if (grid > 0).all():
+            snapped = np.flatnonzero(grid > 0)
+            if snapped.size == n:
                 g = grid[:, None, None, None]
                 np.multiply(np.round(points / g), g, out=points)
+            elif snapped.size:
+                g = grid[snapped, None, None, None]
+                points[snapped] = np.round(points[snapped] / g) * g
         low_pass_in_place(points, fps, np.array([f.smoothing_s for f in families]))
     if cameras is not None:
         width = np.array([c["width"] for c in cameras], dtype=np.float32)[:, None, None]
