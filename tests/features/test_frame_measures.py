@@ -278,3 +278,17 @@ def test_fast_enough_for_preprocessing(poses):
         frame_measures(kp)
     per_call_ms = (time.process_time() - start) / 50 * 1e3
     assert per_call_ms < 3.0  # ~0.3 ms on an idle core; loose bound for a slow CI machine
+
+
+def test_knee_flexion_alone_is_exactly_the_frame_measures_column():
+    from valgusml.features.frame import knee_flexion_deg
+    from valgusml.io import samples
+
+    columns = [FRAME_MEASURES.index(f"{side}_knee_flexion_deg") for side in ("left", "right")]
+    squat3d = samples.squat_3d().keypoints.astype(np.float64)
+    squat3d[5, canonical_index("left_knee")] = np.nan  # a missing knee stays missing
+    squat2d = samples.squat_2d("halpe26")[0].to_canonical().keypoints
+    for kp in (squat3d, squat2d):
+        np.testing.assert_array_equal(knee_flexion_deg(kp), frame_measures(kp)[:, columns])
+    assert np.isnan(knee_flexion_deg(squat3d)[5, 0]) and knee_flexion_deg(squat3d).dtype == np.float32
+    assert float(np.nanmax(knee_flexion_deg(squat3d))) == pytest.approx(113.0, abs=1.0)  # 38 + 75 deg at depth

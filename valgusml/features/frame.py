@@ -57,6 +57,7 @@ FRAME_MEASURES: tuple[str, ...] = tuple(
     f"{side}_{name}" for name in PER_LIMB_MEASURES for side in ("left", "right")
 ) + tuple(name for name, _ in _BILATERAL)
 FRAME_MEASURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FRAME_MEASURES)}
+_FLEXION_COLUMNS = tuple(FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in ("left", "right"))
 
 
 def _mirror_spec() -> tuple[tuple[int, float], ...]:
@@ -214,6 +215,24 @@ def check_canonical(keypoints: np.ndarray) -> np.ndarray:
     return kp
 
 
+def _knee_flexion_3d(thigh: np.ndarray, shank: np.ndarray) -> np.ndarray:
+    """True knee flexion (deg) between 3D thigh and shank vectors `(..., 3)`."""
+    return np.degrees(np.arctan2(_norm(_cross(thigh, shank)), (thigh * shank).sum(-1)))
+
+
+def knee_flexion_deg(keypoints: np.ndarray) -> np.ndarray:
+    """`(T, 2)` float32 knee flexion of canonical keypoints, exactly `frame_measures`' column: 3D computes only
+    this angle (the rule's phases need nothing else, and the full measures cost ten times more); 2D's proxy
+    needs the recording's standing lengths, so it takes the full measures."""
+    kp = check_canonical(keypoints)
+    if kp.shape[2] != 3:
+        return frame_measures(kp)[:, list(_FLEXION_COLUMNS)]
+    world = kp.astype(np.float64)
+    hip, knee, ankle = world[:, _HIP], world[:, _KNEE], world[:, _ANKLE]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _knee_flexion_3d(knee - hip, ankle - knee).astype(np.float32)
+
+
 def frame_measures(keypoints: np.ndarray) -> np.ndarray:
     """Per-frame measures `(T, len(FRAME_MEASURES))` float32 from canonical keypoints `(T, 20, 2|3)`.
 
@@ -323,7 +342,7 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
         lean_frontal = np.degrees(np.arctan2(trunk_x * left_sign, -trunk_y))
 
         if is3d:
-            knee_flexion = np.degrees(np.arctan2(_norm(_cross(thigh3, shank3)), (thigh3 * shank3).sum(-1)))
+            knee_flexion = _knee_flexion_3d(thigh3, shank3)
             shank_fwd = -(shank3 @ forward)
             shank_tilt = np.degrees(np.arctan2(shank_fwd, -shank3[..., 2]))
             trunk3 = world[:, _NECK] - 0.5 * (hip3[:, 0] + hip3[:, 1])

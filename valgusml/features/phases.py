@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from valgusml.features.frame import FRAME_MEASURE_INDEX, frame_measures
+from valgusml.features.frame import knee_flexion_deg
 from valgusml.features.summary import moving_average, stance_from_task
 from valgusml.labels import LIMBS, task_family
 from valgusml.skeleton import canonical_index
@@ -47,7 +47,6 @@ _HIP = tuple(canonical_index(f"{side}_hip") for side in LIMBS)
 _KNEE = tuple(canonical_index(f"{side}_knee") for side in LIMBS)
 _ANKLE = tuple(canonical_index(f"{side}_ankle") for side in LIMBS)
 _LEG_JOINTS = np.array(_HIP + _KNEE + _ANKLE)
-_FLEXION = tuple(FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in LIMBS)
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,7 @@ def foot_height(keypoints: np.ndarray) -> np.ndarray:
 def raw_knee_flexion(keypoints: np.ndarray) -> np.ndarray:
     """`(T, 2)` knee flexion in degrees as `frame_measures` gives it (3D: true angle; 2D: the foreshortening
     proxy); the functions below take it as `flexion=` so one caller computes the frame measures once."""
-    return frame_measures(keypoints)[:, list(_FLEXION)].astype(np.float64)
+    return knee_flexion_deg(keypoints).astype(np.float64)
 
 
 def smooth_flexion(flexion: np.ndarray, fps: float) -> np.ndarray:
