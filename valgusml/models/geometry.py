@@ -131,16 +131,16 @@ class LocalLifter(nn.Module):
 
 
 # What a limb's own lifter reads: its hip, knee and foot, the other hip (the pelvis), and the frame measures of
-# that limb plus the bilateral ones that say how the body and camera are turned (the mirror flips their sign).
+# that limb plus the bilateral ones that say how the body and camera are turned.
 _LIMB_JOINTS = ("hip", "knee", "ankle", "heel", "big_toe", "small_toe")
-_LIMB_VIEW_MEASURES = (("camera_yaw_deg", -1.0), ("pelvic_obliquity_deg", -1.0), ("trunk_lean_frontal_deg", -1.0),
-                       ("trunk_lean_sagittal_deg", 1.0))
+_LIMB_VIEW_MEASURES = ("camera_yaw_deg", "pelvic_obliquity_deg", "trunk_lean_frontal_deg", "trunk_lean_sagittal_deg")
 
 
 def _limb_indices() -> tuple[list[list[int]], list[list[int]], list[float]]:
-    """Per limb: its joints (own side, then the other hip), its measure columns; and the view columns' mirror
-    signs for the left limb."""
-    from valgusml.features import FRAME_MEASURE_INDEX
+    """Per limb: its joints (own side, then the other hip) and its measure columns; and, for the left limb's
+    columns, the sign each takes under a left/right mirror (`FRAME_MEASURE_MIRROR`: 1 for a limb's own
+    measures, the bilateral ones' own sign)."""
+    from valgusml.features import FRAME_MEASURE_INDEX, FRAME_MEASURE_MIRROR
     from valgusml.features.frame import PER_LIMB_MEASURES
     from valgusml.skeleton import canonical_index
 
@@ -148,8 +148,8 @@ def _limb_indices() -> tuple[list[list[int]], list[list[int]], list[float]]:
     for side, other in (("left", "right"), ("right", "left")):
         joints.append([canonical_index(f"{side}_{j}") for j in _LIMB_JOINTS] + [canonical_index(f"{other}_hip")])
         measures.append([FRAME_MEASURE_INDEX[f"{side}_{m}"] for m in PER_LIMB_MEASURES]
-                        + [FRAME_MEASURE_INDEX[name] for name, _ in _LIMB_VIEW_MEASURES])
-    return joints, measures, [sign for _, sign in _LIMB_VIEW_MEASURES]
+                        + [FRAME_MEASURE_INDEX[name] for name in _LIMB_VIEW_MEASURES])
+    return joints, measures, [FRAME_MEASURE_MIRROR[column][1] for column in measures[0]]
 
 
 class LimbLifter(nn.Module):
@@ -169,7 +169,7 @@ class LimbLifter(nn.Module):
                  x_channels: tuple[int, ...] = (0,), hidden: int = 64, kernel: int = 5, fppa_scale_deg: float = 10.0):
         super().__init__()
         self.fppa_scale_deg = float(fppa_scale_deg)
-        joints, measures, view_signs = _limb_indices()
+        joints, measures, mirror_signs = _limb_indices()
         if n_measures and max(max(m) for m in measures) >= n_measures:
             raise ValueError(f"LimbLifter reads frame measures up to column {max(max(m) for m in measures)}; "
                              f"the streams give {n_measures}")
@@ -178,9 +178,7 @@ class LimbLifter(nn.Module):
                              persistent=False)
         x_sign = torch.ones(node_channels)
         x_sign[list(x_channels)] = -1.0
-        measure_sign = torch.ones(len(measures[0]) if n_measures else 0)
-        if n_measures:
-            measure_sign[-len(view_signs):] = torch.tensor(view_signs)
+        measure_sign = torch.tensor(mirror_signs if n_measures else [])
         # Row 0 mirrors the left limb; row 1 leaves the right one as it is.
         self.register_buffer("node_mirror", torch.stack([x_sign, torch.ones(node_channels)])[:, :, None, None],
                              persistent=False)
