@@ -150,6 +150,10 @@ class KeypointSequence:
         """`(T, C)` trajectory of one joint by name."""
         return self.keypoints[:, get_skeleton(self.skeleton).index(name)]
 
+    def seen_keypoints(self) -> np.ndarray:
+        """The keypoints with every point of confidence 0 set to NaN: what the measures and the rule read."""
+        return np.where((self.confidence > 0)[..., None], self.keypoints, np.nan)
+
     # -- conversions -------------------------------------------------------------------------------------
     def to_canonical(self) -> KeypointSequence:
         """The same motion on the canonical skeleton (missing joints NaN with confidence 0)."""

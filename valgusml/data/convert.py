@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from valgusml.data.format import finalize_dataset, write_shards
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
@@ -247,8 +245,7 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
                          "plane); this file holds 2D keypoints")
     canon = seq.to_canonical()
     task = seq.task or task_from_file_name(path.stem) or ""
-    kp = np.where((canon.confidence > 0)[..., None], canon.keypoints, np.nan)
-    rule = apply_rule(kp, canon.fps, task)
+    rule = apply_rule(canon.seen_keypoints(), canon.fps, task)
     return seq.replace(task=seq.task or rule["task"], labels=rule_limb_labels(rule, sex),
                        meta={**seq.meta, "rule": rule, "labelled_by": "presence rule"})
 

@@ -162,5 +162,4 @@ def apply_rule(
 def rule_labels(seq: KeypointSequence, sex: str | None = None) -> dict[str, Any]:
     """`apply_rule` on a sequence (mapped to the canonical skeleton; low-confidence joints are missing)."""
     canon = seq.to_canonical()
-    kp = np.where((canon.confidence > 0)[..., None], canon.keypoints, np.nan)
-    return apply_rule(kp, canon.fps, canon.task or "", sex)
+    return apply_rule(canon.seen_keypoints(), canon.fps, canon.task or "", sex)

@@ -76,8 +76,7 @@ def measured_presence(canonical: KeypointSequence, decision_threshold: float) ->
     """The rule on a canonical-skeleton recording when it is 3D, None for 2D input."""
     if canonical.keypoints.shape[-1] != 3:
         return None
-    kp = np.where((canonical.confidence > 0)[..., None], canonical.keypoints, np.nan)
-    frames = rule_frames(kp, canonical.fps, canonical.task or "")
+    frames = rule_frames(canonical.seen_keypoints(), canonical.fps, canonical.task or "")
     return MeasuredPresence(frames, float(canonical.fps), recording_sex(canonical), float(decision_threshold))
 
 

@@ -85,7 +85,7 @@ def render_views(
         seq = valgusml.io.read(path).to_canonical()
         if seq.dims != 3:
             continue
-        kp = np.where((seq.confidence > 0)[..., None], seq.keypoints, np.nan).astype(np.float64)
+        kp = seq.seen_keypoints().astype(np.float64)
         rule = apply_rule(kp, seq.fps, task)
         name = f"{path.parent.name}/{path.name}"
         world = athlete_frame(kp)
