@@ -15,6 +15,7 @@ input. Severity is the measured peak FPPA, the label's own severity.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -57,6 +58,12 @@ class MeasuredPresence:
         p = float(np.mean([1.0 / (1.0 + math.exp(-slope * (dynamic_fppa_deg - thresholds[s]))) for s in sexes]))
         return 1.0 / (1.0 + math.exp(-(_logit(p) + _logit(self.decision_threshold))))
 
+    @functools.cached_property
+    def readings(self) -> tuple[tuple[float, float, float] | None, ...]:
+        """`limb(k)` of each limb over the whole recording: the recording's answer, read once for it and its
+        timeline."""
+        return tuple(self.limb(k) for k in range(len(LIMBS)))
+
     def limb(self, k: int, start_s: float = 0.0, end_s: float = math.inf) -> tuple[float, float, float] | None:
         """`(probability, peak FPPA, peak time s)` of limb `k` over its scored frames between `start_s` and
         `end_s`, None when the limb has no scored frame there."""
@@ -87,8 +94,7 @@ def apply_measured(
     replaced by its measured probability and peak FPPA."""
     valgus, severity = np.array(valgus, dtype=np.float64), np.array(severity, dtype=np.float64)
     read = []
-    for k, limb in enumerate(LIMBS):
-        measured = presence.limb(k)
+    for k, (limb, measured) in enumerate(zip(LIMBS, presence.readings, strict=True)):
         if measured is not None:
             valgus[k], severity[k] = measured[:2]
             read.append(limb)

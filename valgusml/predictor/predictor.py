@@ -285,8 +285,7 @@ class Predictor:
             # found at the model's frame rate, the rule's phases at the recording's) carries the recording's
             # value, so the recording's answer stays its worst span's.
             probability = np.array(probability, dtype=np.float64)
-            for j in range(len(LIMBS)):
-                whole = measured.limb(j)
+            for j, whole in enumerate(measured.readings):
                 if whole is None or not spans:
                     continue
                 for k, (begin, end, _, _) in enumerate(spans):
