@@ -278,7 +278,7 @@ def _frame_measures(
 ) -> tuple[np.ndarray, list[Segment]]:
     """The frame measures (NaN → 0) and, if asked, the scored segments (reps, landings, stances) found from
     them (a recording of one window has nothing to choose between: `aggregate_windows` needs none)."""
-    from valgusml.features import FRAME_MEASURE_INDEX, frame_measures
+    from valgusml.features.frame import KNEE_FLEXION_COLUMNS, frame_measures
 
     kp = xy.astype(np.float32)
     kp[conf <= 0] = np.nan
@@ -286,7 +286,7 @@ def _frame_measures(
         m = np.asarray(frame_measures(kp), dtype=np.float32)  # a new array: zeroed in place below
         segments = []
         if find_segments:
-            flexion = m[:, [FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in LIMBS]]
+            flexion = m[:, list(KNEE_FLEXION_COLUMNS)]
             segments = scored_segments(phases(kp, fps, task, flexion=flexion))
     m[~np.isfinite(m)] = 0.0  # as nan_to_num(nan=posinf=neginf=0), without its copies
     return m, segments

@@ -57,7 +57,7 @@ FRAME_MEASURES: tuple[str, ...] = tuple(
     f"{side}_{name}" for name in PER_LIMB_MEASURES for side in ("left", "right")
 ) + tuple(name for name, _ in _BILATERAL)
 FRAME_MEASURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FRAME_MEASURES)}
-_FLEXION_COLUMNS = tuple(FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in ("left", "right"))
+KNEE_FLEXION_COLUMNS: tuple[int, ...] = tuple(FRAME_MEASURE_INDEX[f"{side}_knee_flexion_deg"] for side in ("left", "right"))
 
 
 def _mirror_spec() -> tuple[tuple[int, float], ...]:
@@ -226,7 +226,7 @@ def knee_flexion_deg(keypoints: np.ndarray) -> np.ndarray:
     needs the recording's standing lengths, so it takes the full measures."""
     kp = check_canonical(keypoints)
     if kp.shape[2] != 3:
-        return frame_measures(kp)[:, list(_FLEXION_COLUMNS)]
+        return frame_measures(kp)[:, list(KNEE_FLEXION_COLUMNS)]
     world = kp.astype(np.float64)
     hip, knee, ankle = world[:, _HIP], world[:, _KNEE], world[:, _ANKLE]
     with np.errstate(invalid="ignore", divide="ignore"):
