@@ -18,7 +18,6 @@ from typing import Any
 
 from valgusml.features.rule import apply_rule
 from valgusml.io import coco, mediapipe, npz, openpose, samples, trc
-from valgusml.sequence import KeypointSequence
 
 # file, athlete_id, task, then the mechanism of the right knee (the left one has none). Presence and severity
 # are not written by hand: they are the rule's reading of the motion (`sample_labels`).
@@ -35,10 +34,10 @@ COLUMNS = ["file", "athlete_id", "task", "left_valgus", "left_mechanism", "left_
            "right_mechanism", "right_severity_deg"]
 
 
-def sample_labels(squat: KeypointSequence, right_mechanism: str) -> dict[str, dict[str, Any]]:
-    """Per-limb labels of the sample motion: valgus and severity (peak FPPA, 0.1 deg) by the presence rule on its
-    3D joint centres, the label's own definition (both sexes' thresholds agree on it); the mechanism given."""
-    rule = apply_rule(squat.keypoints, squat.fps, squat.task)
+def sample_labels(rule: dict[str, Any], right_mechanism: str) -> dict[str, dict[str, Any]]:
+    """Per-limb labels of the sample motion from `apply_rule` on its 3D joint centres: valgus and severity (peak
+    FPPA, 0.1 deg) by the presence rule, the label's own definition (both sexes' thresholds agree on it); the
+    mechanism given."""
     labels = {}
     for limb, mechanism in (("left", "none"), ("right", right_mechanism)):
         valgus = rule[limb]["valgus"]
@@ -65,8 +64,9 @@ def make_samples(out: Path) -> list[Path]:
     written.append(coco.write(samples.squat_2d("coco17", bystander=True), out / "squat_coco17.json",
                               image_names=False, track_ids=False))
     squat = samples.squat_3d(fps=60.0)
+    rule = apply_rule(squat.keypoints, squat.fps, squat.task)
     written.append(trc.write(squat, out / "squat.trc", units="mm", up_axis="y"))
-    written.append(npz.write(squat.replace(labels=sample_labels(squat, "adductor_tfl_overactivity")), out / "squat.npz"))
+    written.append(npz.write(squat.replace(labels=sample_labels(rule, "adductor_tfl_overactivity")), out / "squat.npz"))
     with open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(COLUMNS)
@@ -75,7 +75,7 @@ def make_samples(out: Path) -> list[Path]:
             if mechanism is None:
                 row += [""] * 6
             else:
-                labels = sample_labels(squat, mechanism)
+                labels = sample_labels(rule, mechanism)
                 for limb in ("left", "right"):
                     row += [str(labels[limb]["valgus"]).lower(), labels[limb]["mechanism"], labels[limb]["severity_deg"]]
             writer.writerow(row)
