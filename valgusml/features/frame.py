@@ -94,8 +94,13 @@ _LIMB_JOINTS = np.array(_HIP + _KNEE + _ANKLE + _HEEL + _BIG_TOE + _SMALL_TOE)
 _N_JOINTS = len(CANONICAL_JOINTS)
 
 
-def _norm(v: np.ndarray) -> np.ndarray:
-    return np.sqrt((v * v).sum(axis=-1))
+def vector_lengths(vectors: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis, summed coordinate by coordinate in order: the same numbers as
+    `np.sqrt((v * v).sum(-1))` without a reduction over an axis of 2 or 3 (slow in numpy)."""
+    squares = vectors[..., 0] * vectors[..., 0]
+    for c in range(1, vectors.shape[-1]):
+        squares += vectors[..., c] * vectors[..., c]
+    return np.sqrt(squares)
 
 
 def _acos_ratio_deg(length: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -217,7 +222,7 @@ def check_canonical(keypoints: np.ndarray) -> np.ndarray:
 
 def _knee_flexion_3d(thigh: np.ndarray, shank: np.ndarray) -> np.ndarray:
     """True knee flexion (deg) between 3D thigh and shank vectors `(..., 3)`."""
-    return np.degrees(np.arctan2(_norm(_cross(thigh, shank)), (thigh * shank).sum(-1)))
+    return np.degrees(np.arctan2(vector_lengths(_cross(thigh, shank)), (thigh * shank).sum(-1)))
 
 
 def knee_flexion_deg(keypoints: np.ndarray) -> np.ndarray:
@@ -279,7 +284,7 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
             thigh3, shank3 = knee3 - hip3, ankle3 - knee3
             heel3, toe3 = world[:, _HEEL], _toe(world)
             heel_raw = heel3[..., 2] - toe3[..., 2]
-            leg3 = _norm(thigh3) + _norm(shank3)
+            leg3 = vector_lengths(thigh3) + vector_lengths(shank3)
             # columns: leg L/R (median → scale), heel L/R (10th percentile → flat-foot baseline)
             q = _nanpercentile_cols(np.column_stack([leg3, heel_raw]), np.array([50.0, 50.0, 10.0, 10.0]))
             scale = _nanmean_pair(q[0:2])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from valgusml.features.frame import knee_flexion_deg
+from valgusml.features.frame import knee_flexion_deg, vector_lengths
 from valgusml.features.summary import moving_average, stance_from_task
 from valgusml.labels import LIMBS, task_family
 from valgusml.skeleton import canonical_index
@@ -85,17 +85,8 @@ def leg_length(keypoints: np.ndarray) -> float:
     # one gather of the six leg joints (cast after it, not the whole array), then views per joint pair
     legs = np.take(keypoints, _LEG_JOINTS, axis=1).astype(np.float64)
     hip, knee, ankle = legs[:, 0:2], legs[:, 2:4], legs[:, 4:6]
-    leg = _lengths(knee - hip) + _lengths(ankle - knee)
+    leg = vector_lengths(knee - hip) + vector_lengths(ankle - knee)
     return _quantile(leg, 0.9)
-
-
-def _lengths(vectors: np.ndarray) -> np.ndarray:
-    """Euclidean norm over the last axis, summed coordinate by coordinate in order: the same numbers as
-    `np.sqrt((v * v).sum(-1))` without a reduction over an axis of 2 or 3 (slow in numpy)."""
-    squares = vectors[..., 0] * vectors[..., 0]
-    for c in range(1, vectors.shape[-1]):
-        squares += vectors[..., c] * vectors[..., c]
-    return np.sqrt(squares)
 
 
 def foot_height(keypoints: np.ndarray) -> np.ndarray:
