@@ -82,6 +82,8 @@ def main() -> None:
             summary = summarise(score_views(views, scorer, threshold))
             row["real 3D agree"] = f"{summary['3d']['agreement_female']:.3f}"
             row["real front/rear ±20 agree"] = f"{summary['all']['agreement_front_rear_20_female']:.3f}"
+            row["real ±20 agree, clear limbs"] = (f"{summary['all']['agreement_front_rear_20_clear']:.3f} "
+                                                 f"({summary['all']['clear_share_front_rear_20']:.0%} of limb-views)")
             row["real side agree"] = f"{summary.get('side', {}).get('agreement_female', float('nan')):.3f}"
             row["real view spread"] = f"{summary['all']['view_spread_median']:.3f}"
             row["real |p3D-p front|"] = f"{summary['all']['p3d_vs_front_median']:.3f}"

@@ -53,6 +53,11 @@ VALGUS_THRESHOLD_DEG: dict[str, dict[str, float]] = {
 }
 
 
+# Standard error of measurement of the frontal-plane projection angle (BIOMECH.md: 2-4 deg between sessions):
+# a dynamic FPPA within this of its threshold is a call the rule itself cannot make reliably.
+FPPA_SEM_DEG = 3.0
+
+
 def task_family(task: str) -> str:
     """`single_leg_squat_left` → `single_leg_squat`; a task without a stance side is its own family."""
     for suffix in ("_left", "_right"):

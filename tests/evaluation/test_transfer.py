@@ -10,7 +10,12 @@ import pytest
 
 import valgusml
 from valgusml.evaluation.transfer import ViewSpec, athlete_frame, render, summarise, view_family
-from valgusml.evaluation.transfer.real_motion import render_views, score_views, task_from_name
+from valgusml.evaluation.transfer.real_motion import (
+    clear_of_threshold,
+    render_views,
+    score_views,
+    task_from_name,
+)
 from valgusml.features.rule import apply_rule
 from valgusml.features.view import infer_view
 from valgusml.skeleton import canonical_index
@@ -96,3 +101,28 @@ def test_the_suite_is_deterministic_and_summarised_per_view_family():
     assert summary["front"]["facing_correct"] == 1.0 and summary["rear"]["facing_correct"] == 1.0
     assert summary["3d"]["agreement_female"] == 1.0  # the rule agrees with itself on the 3D motion
     assert 0.0 <= summary["all"]["view_spread_median"] <= 1.0
+
+
+def _row(yaw: float, fppa: float | None, call: bool, task: str = "walking", limb: str = "left") -> dict:
+    threshold = 5.0  # walking, female
+    return {"file": f"f{fppa}", "task": task, "family": view_family(yaw), "yaw_deg": yaw, "seed": 0, "limb": limb,
+            "probability": float(call), "call": call, "rule_female": fppa is not None and fppa >= threshold,
+            "rule_male": fppa is not None and fppa >= 4.0, "dynamic_fppa_deg": fppa,
+            "inferred_facing": view_family(yaw)}
+
+
+def test_agreement_on_clear_limbs_leaves_out_calls_within_the_measurement_error():
+    rows = [
+        _row(0.0, 6.2, False),  # borderline valgus (threshold 5, SEM 3) missed: counts only in the plain figure
+        _row(180.0, 4.0, True),  # borderline none called valgus: likewise
+        _row(20.0, 12.0, True),  # clear valgus, agreed
+        _row(-20.0, 1.0, True),  # clear none, called valgus
+        _row(160.0, None, False),  # no scored phase: clearly none, agreed
+        _row(90.0, 30.0, False),  # side view: not in the near-straight-on figures
+    ]
+    near = summarise(rows)["all"]
+    assert near["agreement_front_rear_20_female"] == pytest.approx(2 / 5)
+    assert near["clear_share_front_rear_20"] == pytest.approx(3 / 5)
+    assert near["agreement_front_rear_20_clear"] == pytest.approx(2 / 3)
+    assert clear_of_threshold(_row(0.0, 8.0, True)) and not clear_of_threshold(_row(0.0, 7.9, True))
+    assert clear_of_threshold(_row(0.0, 8.9, True), sex="male") and not clear_of_threshold(_row(0.0, 6.9, True), sex="male")

@@ -4,7 +4,7 @@ The label is a threshold on the knee's dynamic FPPA in the 3D frontal plane over
 (`valgusml.features.rule`). A network has to estimate that angle from 2D keypoints; 3D joint centres carry it,
 so a 3D recording's presence probability comes from the measured angle, and the network keeps what geometry
 does not settle (the mechanism). The probability admits the measurement's error: a 3D FPPA is taken to be off
-by `MEASURED_FPPA_SEM_DEG` (BIOMECH.md: SEM 2-4 deg), so
+by `MEASURED_FPPA_SEM_DEG` (`valgusml.labels.FPPA_SEM_DEG`), so
 
     P(valgus | sex) = Phi((dynamic FPPA - threshold(task, sex)) / SEM)   (logistic approximation),
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from valgusml.features.rule import SEXES, RuleFrames, rule_frames
-from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG
+from valgusml.labels import FPPA_SEM_DEG, LIMBS, VALGUS_THRESHOLD_DEG
 from valgusml.sequence import KeypointSequence
 
-MEASURED_FPPA_SEM_DEG = 3.0
+MEASURED_FPPA_SEM_DEG = FPPA_SEM_DEG
 _LOGISTIC_PER_SD = 1.702  # sigmoid(1.702 z) ~ Phi(z)
 
 

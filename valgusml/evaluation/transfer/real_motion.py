@@ -14,7 +14,10 @@ axis) is:
 
 `summarise` gives, per view family (3d, front, rear, side): agreement of the presence call with the rule,
 the median spread of a limb's probability across the front and rear views within ±20° of straight on,
-the median |p(3D) - p(front 2D)|, and how often the inferred view matches the camera.
+the median |p(3D) - p(front 2D)|, and how often the inferred view matches the camera. Agreement near straight
+on is also given over the limbs the rule calls clearly: a dynamic FPPA within the angle's measurement error
+(`labels.FPPA_SEM_DEG`) of the threshold is a call the rule itself would not repeat between sessions, so a
+disagreement there says less about the model than one on a clear limb.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
 from valgusml.features.rule import apply_rule, task_from_file_name
 from valgusml.features.view import infer_view
-from valgusml.labels import LIMBS
+from valgusml.labels import FPPA_SEM_DEG, LIMBS, VALGUS_THRESHOLD_DEG, task_family
 from valgusml.sequence import KeypointSequence
 
 DEFAULT_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0, 180.0, 160.0, -160.0, 70.0, -70.0, 90.0, -90.0)
@@ -163,11 +166,21 @@ def _median(values: list[float]) -> float:
     return float(np.median(values)) if values else float("nan")
 
 
+def clear_of_threshold(row: dict[str, Any], sex: str = "female") -> bool:
+    """Whether the rule's call on this limb stands beyond the angle's measurement error: its dynamic FPPA is at
+    least `FPPA_SEM_DEG` from the task's threshold for `sex` (a limb with no scored phase is clearly none)."""
+    fppa = row["dynamic_fppa_deg"]
+    if fppa is None or not np.isfinite(fppa):
+        return True
+    return abs(float(fppa) - VALGUS_THRESHOLD_DEG[task_family(row["task"])][sex]) >= FPPA_SEM_DEG
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per view family: `agreement_female`, `agreement_male` (share of limb-views whose call equals the rule),
     `n` (limb-views), `facing_correct` (2D only); and `all` with `view_spread_median` (max - min probability of
-    a limb over the front and rear views within ±20° of straight on, per seed) and `p3d_vs_front_median`
-    (|p(3D) - p(yaw 0)| per limb and seed)."""
+    a limb over the front and rear views within ±20° of straight on, per seed), `p3d_vs_front_median`
+    (|p(3D) - p(yaw 0)| per limb and seed), the agreement of those front and rear views with the female rule,
+    over all of them and over the limbs `clear_of_threshold` (`..._clear`, with their share)."""
     out: dict[str, dict[str, float]] = {}
     for family in ("3d", "front", "rear", "side"):
         part = [r for r in rows if r["family"] == family]
@@ -191,10 +204,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     gaps = [abs(r["probability"] - p3d[(r["file"], r["limb"])]) for r in rows
             if r["family"] == "front" and r["yaw_deg"] == 0.0 and (r["file"], r["limb"]) in p3d]
     near_agree = [r["call"] == r["rule_female"] for r in near]
+    clear = [r for r in near if clear_of_threshold(r)]
+    clear_agree = [r["call"] == r["rule_female"] for r in clear]
     out["all"] = {
         "view_spread_median": _median(spreads),
         "p3d_vs_front_median": _median(gaps),
         "agreement_front_rear_20_female": float(np.mean(near_agree)) if near_agree else float("nan"),
+        "agreement_front_rear_20_clear": float(np.mean(clear_agree)) if clear_agree else float("nan"),
+        "clear_share_front_rear_20": len(clear) / len(near) if near else float("nan"),
         "n_files": float(len({r["file"] for r in rows})),
     }
     return out

@@ -65,6 +65,7 @@ def transfer_table(
                 summary = summarise(mine.drop(columns="scorer").to_dict("records"))
                 row["real 3D agree"] = summary.get("3d", {}).get("agreement_female")
                 row["real front/rear ±20° agree"] = summary["all"]["agreement_front_rear_20_female"]
+                row["real front/rear ±20° agree (clear limbs)"] = summary["all"]["agreement_front_rear_20_clear"]
                 row["real side agree"] = summary.get("side", {}).get("agreement_female")
                 row["real view spread (median)"] = summary["all"]["view_spread_median"]
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
