@@ -51,6 +51,25 @@ def test_baseline_fits_and_predicts(make, tiny_sequences, tiny_test_sequences):
     assert (called[labels.valgus == 1] == labels.mechanism[labels.valgus == 1]).mean() >= 0.6
 
 
+@pytest.mark.parametrize("make", [FPPARule, lambda: FeatureModel("hgb", max_iter=30)])
+def test_baselines_fit_when_some_valgus_limbs_have_no_known_mechanism(make, tiny_sequences, tiny_test_sequences):
+    """Knee-alone valgus (generator) and rule-labelled real motion: presence known, mechanism unknown. The
+    mechanism part learns from the known ones only; presence from all."""
+    unknown = 0
+    sequences = []
+    for seq in tiny_sequences:
+        labels = {limb: dict(label) for limb, label in seq.labels.items()}
+        for label in labels.values():
+            if label["valgus"] and unknown % 3 == 0:
+                label.update(mechanism=None, contributions={})
+            unknown += label["valgus"]
+        sequences.append(seq.replace(labels=labels))
+    assert any(label["mechanism"] is None for seq in sequences for label in seq.labels.values())
+    scores = make().fit(sequences).predict(tiny_test_sequences)
+    _check_scores(scores, len(tiny_test_sequences))
+    assert _auroc(LabelArrays.from_sequences(tiny_test_sequences), scores) > 0.9
+
+
 def test_fppa_rule_threshold_is_a_clinical_angle(tiny_sequences):
     rule = FPPARule().fit(tiny_sequences)
     assert 5.0 < rule.threshold_deg_ < 40.0

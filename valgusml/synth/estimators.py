@@ -59,7 +59,7 @@ class EstimatorFamily:
     confidence: tuple[float, float]
     occlusion_drop: float  # confidence lost by the far leg in a side view
     occlusion_noise: float  # extra jitter (relative) of the far leg in a side view
-    pixel_jitter_px: float  # white image noise, pixels
+    pixel_jitter_px: float  # pixel-level error (sd, pixels): coordinates snapped to a grid of sqrt(12) x this (heatmap resolution)
     seed: int  # fixes the family's population directions
 
 

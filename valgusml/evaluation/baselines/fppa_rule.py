@@ -98,7 +98,7 @@ class FPPARule:
         # Severity = a + b * peak FPPA; with too few points the identity (b=1, a=0) is the clinical reading.
         self.severity_fit_ = tuple(np.polyfit(peak[ok], severity[ok], 1)) if ok.sum() >= 3 else (1.0, 0.0)
         self.cuts_: dict[str, list[_Cut]] = {}
-        affected = valgus == 1
+        affected = (valgus == 1) & (mechanism >= 0)  # the mechanism cues learn from limbs whose mechanism is known
         for mech, cues in CUES.items():
             target = mechanism[affected] == MECHANISM_INDEX[mech]
             cuts = []
