@@ -154,6 +154,15 @@ class KeypointSequence:
         """The keypoints with every point of confidence 0 set to NaN: what the measures and the rule read."""
         return np.where((self.confidence > 0)[..., None], self.keypoints, np.nan)
 
+    def meta_value(self, key: str) -> Any:
+        """`key` from `meta`, at the top level or one level down (`meta["athlete"]["sex"]`); None if absent."""
+        if key in self.meta:
+            return self.meta[key]
+        for value in self.meta.values():
+            if isinstance(value, dict) and key in value:
+                return value[key]
+        return None
+
     # -- conversions -------------------------------------------------------------------------------------
     def to_canonical(self) -> KeypointSequence:
         """The same motion on the canonical skeleton (missing joints NaN with confidence 0)."""

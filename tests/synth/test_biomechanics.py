@@ -21,13 +21,13 @@ NO_HARD_NEGATIVES = {f"hard_negatives.{k}": 0.0 for k in
 
 @cache
 def cohort(mechanism: str, task: str, n: int = 8) -> tuple:
-    """Pure, severe, bilateral cases of one mechanism doing one task, clean 3D."""
+    """Pure, severe, bilateral cases of one mechanism doing one task, clean 3D, no knee-alone valgus."""
     probs = {m: float(m == mechanism) for m in MECHANISMS}
     cfg = load_preset(
         "clean", n_athletes=n,
         **{"mechanisms.probabilities": probs, "mechanisms.pure_probability": 1.0, "mechanisms.mild_probability": 0.0,
            "mechanisms.side_probabilities": {"both": 1.0}, "tasks.probabilities": {task: 1.0},
-           "tasks.trials_per_athlete": 2, **NO_HARD_NEGATIVES},
+           "tasks.trials_per_athlete": 2, "athletes.habitual_valgus_probability": 0.0, **NO_HARD_NEGATIVES},
     )
     return tuple(generate_sequences(cfg, range(n)))
 
@@ -115,7 +115,9 @@ def test_labels_agree_with_measured_fppa():
             dynamic = label["severity_deg"] - measured["fppa_standing_deg"][k]
             assert label["valgus"] == (measured["loaded"][k] and dynamic > threshold)
             assert (label["mechanism"] != "none") == label["valgus"]
-            if label["valgus"]:
+            if label["mechanism"] is None:  # knee-alone valgus: presence by the rule, no mechanism to name
+                assert label["contributions"] == {}
+            elif label["valgus"]:
                 assert sum(label["contributions"].values()) == pytest.approx(1.0)
                 assert max(label["contributions"], key=label["contributions"].get) == label["mechanism"]
 
@@ -143,6 +145,7 @@ def test_feet_planted_bones_rigid_nothing_below_the_floor():
 
 def test_structural_genu_valgum_is_not_labelled_valgus():
     cfg = load_preset("clean", n_athletes=12, **{"mechanisms.probabilities": {"none": 1.0},
+                                                  "athletes.habitual_valgus_probability": 0.0,
                                                   **NO_HARD_NEGATIVES, "hard_negatives.genu_valgum": 1.0})
     seqs = list(generate_sequences(cfg, range(12)))
     standing = np.array([s.meta["measured"]["fppa_standing_deg"] for s in seqs])
@@ -198,3 +201,20 @@ def test_walking_deficits_reach_the_gait_threshold_as_real_toe_in_gait_does():
     for mechanism in ("hip_weakness", "pronation"):
         assert 5.0 < np.median(dynamic[mechanism]) < 15.0, mechanism
         assert np.mean([s.labels["left"]["valgus"] for s in cohort(mechanism, "walking")]) >= 0.5, mechanism
+
+
+def test_knee_alone_valgus_is_labelled_by_the_rule_with_mechanism_unknown():
+    """Athletes with no deficit but a large habitual swivel: their knees cross the threshold with none of the
+    mechanisms' signs, are labelled valgus (the rule) with mechanism unknown, and are not toned down."""
+    cfg = load_preset("clean", n_athletes=10, **{"mechanisms.probabilities": {"none": 1.0},
+                                                  "athletes.habitual_valgus_probability": 1.0,
+                                                  "mechanisms.side_probabilities": {"right": 1.0},
+                                                  "tasks.probabilities": {"bilateral_squat": 1.0}, **NO_HARD_NEGATIVES})
+    seqs = list(generate_sequences(cfg, range(10)))
+    right = [s.labels["right"] for s in seqs]
+    assert np.mean([lab["valgus"] for lab in right]) >= 0.7
+    assert all(lab["mechanism"] is None for lab in right if lab["valgus"])
+    for seq in seqs:
+        measured = seq.meta["measured"]
+        assert seq.labels["right"]["valgus"] == (measured["dynamic_fppa_deg"][1] > measured["threshold_deg"])
+        assert not seq.labels["left"]["valgus"]  # the other knee keeps a healthy swivel, toned down if need be

@@ -47,7 +47,8 @@ def test_drop_jump_label_scores_the_landing_only():
     cfg = load_preset("clean", n_athletes=16, **{"tasks.probabilities": {"drop_vertical_jump": 1.0},
                                                   "tasks.pushoff_valgus_probability": 1.0,
                                                   "tasks.pushoff_valgus_deg": [25.0, 30.0],
-                                                  "mechanisms.probabilities": {"none": 1.0}, "tasks.trials_per_athlete": 2})
+                                                  "mechanisms.probabilities": {"none": 1.0}, "tasks.trials_per_athlete": 2,
+                                                  "athletes.habitual_valgus_probability": 0.0})
     seqs = list(generate_sequences(cfg, range(16)))
     for seq in seqs:
         measured = seq.meta["measured"]
@@ -64,6 +65,12 @@ def test_hard_negatives_and_time_profiles_are_independent_of_the_class():
     for flag in HARD_NEGATIVES:
         in_healthy, in_deficit = (np.mean([flag in a.hard_negatives for a in group]) for group in (healthy, deficit))
         assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05, flag
+    # knee-alone valgus too (off in the preset): a trait of any athlete, not a sign of a deficit or of its absence
+    knee_alone = [sample_athlete(load_preset("realistic", **{"athletes.habitual_valgus_probability": 0.15}), i)
+                  for i in range(1500)]
+    in_healthy, in_deficit = (np.mean([a.habitual_valgus.any() for a in knee_alone if (a.mechanism == "none") == none])
+                              for none in (True, False))
+    assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05
     for mechanism in MECHANISMS[1:]:
         group = [a for a in athletes if a.mechanism == mechanism]
         for attr in ("drive_onset", "drive_exponent"):

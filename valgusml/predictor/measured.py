@@ -29,13 +29,6 @@ MEASURED_FPPA_SEM_DEG = FPPA_SEM_DEG
 _LOGISTIC_PER_SD = 1.702  # sigmoid(1.702 z) ~ Phi(z)
 
 
-def recording_sex(seq: KeypointSequence) -> str | None:
-    """The athlete's sex when the recording's metadata gives it (`meta["sex"]` or `meta["athlete"]["sex"]`)."""
-    athlete = seq.meta.get("athlete")
-    sex = seq.meta.get("sex") or (athlete.get("sex") if isinstance(athlete, dict) else None)
-    return sex if sex in SEXES else None
-
-
 def _logit(p: float) -> float:
     p = min(max(p, 1e-9), 1.0 - 1e-9)
     return math.log(p / (1.0 - p))
@@ -84,7 +77,8 @@ def measured_presence(canonical: KeypointSequence, decision_threshold: float) ->
     if canonical.keypoints.shape[-1] != 3:
         return None
     frames = rule_frames(canonical.seen_keypoints(), canonical.fps, canonical.task or "")
-    return MeasuredPresence(frames, float(canonical.fps), recording_sex(canonical), float(decision_threshold))
+    sex = canonical.meta_value("sex")  # meta["sex"] or meta["athlete"]["sex"]
+    return MeasuredPresence(frames, float(canonical.fps), sex if sex in SEXES else None, float(decision_threshold))
 
 
 def apply_measured(

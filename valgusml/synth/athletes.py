@@ -79,6 +79,7 @@ class Athlete:
     dorsiflexion_margin_deg: float = 0.0
     hard_negatives: tuple[str, ...] = ()
     knee_track_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))  # knee bend direction vs half the toe-out
+    habitual_valgus: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=bool))  # (2,) knee-alone valgus
     estimator_offsets_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def observable(self) -> dict:
@@ -97,6 +98,7 @@ class Athlete:
             "severity": round(self.severity, 4),
             "side": self.side,
             "hard_negatives": list(self.hard_negatives),
+            "habitual_valgus": [bool(v) for v in self.habitual_valgus],
             "structural_valgus_deg": [round(float(v), 3) for v in self.structural_valgus_deg],
             "dorsiflexion_rom_deg": [round(float(v), 3) for v in self.dorsiflexion_rom_deg],
         }
@@ -199,7 +201,7 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     offsets = rng.standard_normal((len(OFFSET_GROUPS), 3))
     offsets /= np.linalg.norm(offsets, axis=1, keepdims=True)
     offsets *= rng.random((len(OFFSET_GROUPS), 1))  # length in [0, 1]: where in the configured range
-    return Athlete(
+    athlete = Athlete(
         index=index,
         id=athlete_id(index),
         sex=sex,
@@ -237,6 +239,15 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
         knee_track_deg=knee_track,
         estimator_offsets_m=offsets,  # direction x position in the configured range; scaled by the noise config
     )
+    # Drawn after every other trait and for everyone, so the other traits keep their draws; the knees by the
+    # deficits' side odds.
+    habitual_draw = rng.random()
+    habitual_side = SIDES[rng.choice(3, p=np.array([mcfg.side_probabilities.get(s, 0.0) for s in SIDES]))]
+    habitual_swivel = uniform(rng, acfg.habitual_swivel_deg, 2)
+    if habitual_draw < acfg.habitual_valgus_probability:
+        athlete.habitual_valgus = np.array([habitual_side in ("left", "both"), habitual_side in ("right", "both")])
+        athlete.healthy_swivel_deg = np.where(athlete.habitual_valgus, habitual_swivel, athlete.healthy_swivel_deg)
+    return athlete
 
 
 # Joint groups sharing one systematic pose-estimator offset direction (magnitudes set by the noise config).

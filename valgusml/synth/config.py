@@ -56,6 +56,13 @@ class AthleteConfig:
     rearfoot_eversion_deg: Range = _range(4.0, 8.0)  # normal peak under load
     pelvic_drop_deg: Range = _range(2.0, 5.0)  # normal contralateral drop in single-leg load
     healthy_swivel_deg: Range = _range(3.0, 9.0)  # medial knee swivel of healthy athletes at full load
+    # Knee-alone valgus: a share of athletes, drawn whatever their deficit, whose knees swivel by this much
+    # instead (habit, motor control, femoral anteversion), with none of the four mechanisms' pelvis, trunk or
+    # foot signs. Where it, not a deficit, puts a knee over the threshold the limb is valgus with mechanism
+    # unknown. Without it every valgus knee in the data comes with a mechanism's signs, and a model learns to
+    # read the signs instead of the knee.
+    habitual_valgus_probability: float = 0.0
+    habitual_swivel_deg: Range = _range(8.0, 20.0)
     squat_depth_deg: Range = _range(75.0, 110.0)  # peak knee flexion, bilateral squat
     single_leg_depth_deg: Range = _range(50.0, 80.0)
     landing_depth_deg: Range = _range(65.0, 100.0)

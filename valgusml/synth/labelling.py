@@ -50,7 +50,9 @@ def label_trial(
     """Per-limb labels from the motion: FPPA measured on the clean frontal view by `valgusml.features`.
 
     Returns (labels, measured, unexplained) where `unexplained[limb]` marks a valgus limb whose swivel at the
-    peak comes mostly from healthy variation rather than a deficit (the generator then tones it down).
+    peak comes mostly from healthy variation rather than a deficit (the generator then tones it down). A knee
+    of a knee-alone valgus athlete (`Athlete.habitual_valgus`) is not toned down: it is valgus, and its
+    mechanism is unknown where the healthy swivel dominates.
     """
     threshold = cfg.labels.threshold_deg[task_family(trial.task)][trial.athlete.sex]
     under_load = sim.load > cfg.labels.load_threshold  # (T, 2)
@@ -64,10 +66,13 @@ def label_trial(
     deficit_total = parts[:, 1:].sum(axis=1)
     valgus = was_loaded & (dynamic > threshold)
     unexplained = valgus & ((deficit_total <= parts[:, 0]) | (deficit_total <= 1e-6))
+    knee_alone = unexplained & trial.athlete.habitual_valgus
     labels = {}
     for k, limb in enumerate(("left", "right")):
         peak = round(float(peaks[k]), 3)
-        if valgus[k] and deficit_total[k] > 1e-6:
+        if knee_alone[k]:
+            labels[limb] = validate_limb_label(limb, {"valgus": True, "mechanism": None, "severity_deg": peak})
+        elif valgus[k] and deficit_total[k] > 1e-6:
             shares = parts[k, 1:] / deficit_total[k]
             labels[limb] = validate_limb_label(limb, {
                 "valgus": True,
@@ -90,7 +95,7 @@ def label_trial(
         outside = np.where(unscored, fppa, -np.inf).max(axis=0)
         measured["unscored_dynamic_fppa_deg"] = [round(float(v), 3) if np.isfinite(v) else None
                                                  for v in (outside - standing).tolist()]
-    return labels, measured, unexplained
+    return labels, measured, unexplained & ~knee_alone
 
 
 def frame_targets(cfg: GeneratorConfig, sim: Simulated, fppa: np.ndarray, standing: np.ndarray) -> np.ndarray:

@@ -10,11 +10,16 @@ import numpy as np
 
 from valgusml.features.frame import FRAME_MEASURE_INDEX, frame_measures
 from valgusml.features.geometry import as_frontal_2d
-from valgusml.labels import MECHANISM_SHORT_NAMES, MECHANISMS
+from valgusml.labels import MECHANISM_SHORT_NAMES
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL
 from valgusml.synth.validation.references import TASK_ORDER
-from valgusml.synth.validation.statistics import finite_values, meta_value, reference_for
+from valgusml.synth.validation.statistics import (
+    CLASSES,
+    UNKNOWN_CLASS,
+    finite_values,
+    reference_for,
+)
 
 
 def _pyplot():
@@ -32,16 +37,17 @@ CLASS_COLOURS = {
     "adductor_tfl_overactivity": "#9467bd",
     "pronation": "#1f77b4",
     "limited_dorsiflexion": "#2ca02c",
+    UNKNOWN_CLASS: "#ff7f0e",
 }
 
 
 def _boxplot(ax, rows, family, column):
     data, labels, colours = [], [], []
-    for cls in MECHANISMS:
+    for cls in CLASSES:
         values = finite_values(r[column] for r in rows if r["family"] == family and r["class"] == cls)
         if values.size:
             data.append(values)
-            labels.append(f"{MECHANISM_SHORT_NAMES[cls]}\n{values.size}")
+            labels.append(f"{MECHANISM_SHORT_NAMES.get(cls, UNKNOWN_CLASS)}\n{values.size}")
             colours.append(CLASS_COLOURS[cls])
     if not data:
         ax.set_axis_off()
@@ -148,12 +154,12 @@ def plot_stick_figures(
     chosen = []
     fig, axes = plt.subplots(
         max(1, len(families)),
-        len(MECHANISMS),
-        figsize=(2.6 * len(MECHANISMS), 3.6 * max(1, len(families))),
+        len(CLASSES),
+        figsize=(2.6 * len(CLASSES), 3.6 * max(1, len(families))),
         squeeze=False,
     )
     for i, family in enumerate(families):
-        for j, cls in enumerate(MECHANISMS):
+        for j, cls in enumerate(CLASSES):
             ax = axes[i][j]
             group = [
                 r
@@ -164,7 +170,7 @@ def plot_stick_figures(
                 ax.set_axis_off()
                 continue
             # prefer near-frontal cameras, where a person can judge the picture
-            yaws = [abs(meta_value(sequences[r["index"]].meta, "yaw_deg") or 0.0) for r in group]
+            yaws = [abs(sequences[r["index"]].meta_value("yaw_deg") or 0.0) for r in group]
             frontal = [r for r, y in zip(group, yaws, strict=False) if y <= 15.0] or group
             median = float(np.median([r["peak_fppa_deg"] for r in frontal]))
             row = min(frontal, key=lambda r: abs(r["peak_fppa_deg"] - median))

@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from valgusml.errors import InputError
-from valgusml.labels import MECHANISMS
 from valgusml.sequence import KeypointSequence
 from valgusml.synth.validation.plots import plot_fppa, plot_measures, plot_stick_figures
 from valgusml.synth.validation.references import FRONTAL_YAW_DEG, NOMINAL_LEG_MM, REPORTED
-from valgusml.synth.validation.statistics import label_agreement, limb_rows, signature_checks, summary_table
+from valgusml.synth.validation.statistics import (
+    CLASSES,
+    label_agreement,
+    limb_rows,
+    signature_checks,
+    summary_table,
+)
 from valgusml.synth.validation.transfer import INDEPENDENCE_MAX_V, effect_sizes, fppa_error, independence
 
 
@@ -158,7 +163,7 @@ def write_report(dataset: Any, out_dir: str | Path, title: str = "Synthetic data
         )
     decimals = {column: d for _, column, _, d in REPORTED}
     for family in dict.fromkeys(e["task"] for e in table):
-        classes = [c for c in MECHANISMS if any(e["task"] == family and e["class"] == c for e in table)]
+        classes = [c for c in CLASSES if any(e["task"] == family and e["class"] == c for e in table)]
         lines += [
             "",
             f"## {family}",

@@ -23,15 +23,10 @@ from valgusml.synth.validation.references import (
     Reference,
 )
 
-
-def meta_value(meta: dict[str, Any], key: str) -> Any:
-    """`key` from the sequence meta, at the top level or one level down (e.g. meta["athlete"]["sex"])."""
-    if key in meta:
-        return meta[key]
-    for value in meta.values():
-        if isinstance(value, dict) and key in value:
-            return value[key]
-    return None
+# A limb's class: `none`, its dominant mechanism, or this for a valgus knee whose mechanism is unknown (the
+# generator's knee-alone valgus, `AthleteConfig.habitual_valgus_probability`).
+UNKNOWN_CLASS = "unknown"
+CLASSES: tuple[str, ...] = (*MECHANISMS, UNKNOWN_CLASS)
 
 
 def limb_rows(sequences: Iterable[KeypointSequence]) -> list[dict[str, Any]]:
@@ -41,8 +36,8 @@ def limb_rows(sequences: Iterable[KeypointSequence]) -> list[dict[str, Any]]:
         if seq.labels is None:
             continue
         summary = measures(seq)
-        height = meta_value(seq.meta, "height_m")
-        yaw = meta_value(seq.meta, "yaw_deg")
+        height = seq.meta_value("height_m")
+        yaw = seq.meta_value("yaw_deg")
         leg_mm = 0.491 * 1000.0 * float(height) if isinstance(height, (int, float)) else NOMINAL_LEG_MM
         for limb in summary["stance"]:
             label = seq.labels[limb]
@@ -54,14 +49,14 @@ def limb_rows(sequences: Iterable[KeypointSequence]) -> list[dict[str, Any]]:
                 "task": seq.task,
                 "family": task_family(seq.task),
                 "limb": limb,
-                "sex": meta_value(seq.meta, "sex") or "",
-                "class": label["mechanism"],
+                "sex": seq.meta_value("sex") or "",
+                "class": label["mechanism"] or UNKNOWN_CLASS,
                 "valgus": bool(label["valgus"]),
                 "label_severity_deg": label.get("severity_deg", math.nan),
                 "dims": seq.dims,
                 "skeleton": seq.skeleton,
                 "yaw_abs_deg": abs(float(yaw)) if isinstance(yaw, (int, float)) else math.nan,
-                "view": meta_value(seq.meta, "view") or ("3d" if seq.dims == 3 else "n/a"),
+                "view": seq.meta_value("view") or ("3d" if seq.dims == 3 else "n/a"),
                 "estimator": seq.meta.get("estimator", "n/a"),
                 "fps": seq.fps,
                 "duration_s": seq.duration_s,
@@ -98,7 +93,7 @@ def summary_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     families = [t for t in TASK_ORDER if any(r["family"] == t for r in rows)]
     families += sorted({r["family"] for r in rows} - set(families))
     for family in families:
-        for cls in MECHANISMS:
+        for cls in CLASSES:
             group = [r for r in rows if r["family"] == family and r["class"] == cls]
             if not group:
                 continue

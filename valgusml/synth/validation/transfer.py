@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.labels import MECHANISMS
 from valgusml.synth.validation.references import SIGNATURES
-from valgusml.synth.validation.statistics import cohens_d, finite_values
+from valgusml.synth.validation.statistics import CLASSES, cohens_d, finite_values
 
 # Effect sizes (Cohen's d, class vs healthy) the literature reports or implies (BIOMECH.md); None: no study
 # gives one (the direction is still checked).
@@ -134,7 +133,7 @@ def independence(rows: list[dict[str, Any]], analysis: dict[str, dict[str, Any]]
         shares = {}
         for level in sorted(levels, key=str):
             members = [c for c, x in zip(classes, values, strict=True) if x == level]
-            shares[str(level)] = {m: round(members.count(m) / len(members), 3) for m in MECHANISMS}
+            shares[str(level)] = {m: round(members.count(m) / len(members), 3) for m in CLASSES}
         out.append({"variable": name, "levels": len(levels), "cramers_v": v,
                     "flag": "ok" if v <= INDEPENDENCE_MAX_V else "DEPENDS on class", "class_shares": shares})
     return out
