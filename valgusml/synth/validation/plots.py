@@ -151,15 +151,16 @@ def plot_stick_figures(
     view; grey = first frame, red = the labelled limb's thigh and shank, dashed = its hip–ankle line)."""
     plt = _pyplot()
     families = [f for f in families if any(r["family"] == f for r in rows)]
+    classes = [c for c in CLASSES if c != UNKNOWN_CLASS or any(r["class"] == c for r in rows)]
     chosen = []
     fig, axes = plt.subplots(
         max(1, len(families)),
-        len(CLASSES),
-        figsize=(2.6 * len(CLASSES), 3.6 * max(1, len(families))),
+        len(classes),
+        figsize=(2.6 * len(classes), 3.6 * max(1, len(families))),
         squeeze=False,
     )
     for i, family in enumerate(families):
-        for j, cls in enumerate(CLASSES):
+        for j, cls in enumerate(classes):
             ax = axes[i][j]
             group = [
                 r
