@@ -104,12 +104,22 @@ class Athlete:
         }
 
 
+def _draw_side(mcfg, rng: np.random.Generator) -> str:
+    """left, right or both, by `mechanisms.side_probabilities`."""
+    return SIDES[rng.choice(3, p=np.array([mcfg.side_probabilities.get(s, 0.0) for s in SIDES]))]
+
+
+def _limbs_of(side: str) -> np.ndarray:
+    """`(2,)` bool: the limbs (left, right) a side names."""
+    return np.array([side in ("left", "both"), side in ("right", "both")])
+
+
 def _deficit_profile(cfg: GeneratorConfig, rng: np.random.Generator) -> tuple[str, dict[str, float], float, str]:
     mcfg = cfg.mechanisms
     names = list(MECHANISMS)
     probs = np.array([mcfg.probabilities.get(m, 0.0) for m in names])
     dominant = names[rng.choice(len(names), p=probs / probs.sum())]
-    side = SIDES[rng.choice(3, p=np.array([mcfg.side_probabilities.get(s, 0.0) for s in SIDES]))]
+    side = _draw_side(mcfg, rng)
     mild = rng.random() < mcfg.mild_probability
     severity = uniform(rng, mcfg.mild_severity if mild else mcfg.severity)
     shares = {m: 0.0 for m in DEFICITS}
@@ -139,10 +149,7 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     seg["height"] = height
 
     mechanism, shares, severity, side = _deficit_profile(cfg, rng)
-    side_factor = np.array(
-        [1.0 if side in ("left", "both") else mcfg.unaffected_side_factor,
-         1.0 if side in ("right", "both") else mcfg.unaffected_side_factor]
-    )
+    side_factor = np.where(_limbs_of(side), 1.0, mcfg.unaffected_side_factor)
     activation = severity * side_factor[:, None] * np.array([shares[m] for m in DEFICITS])[None, :]
     a_hip, a_add, a_pron, a_df = activation.max(axis=0)
 
@@ -242,10 +249,10 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     # Drawn after every other trait and for everyone, so the other traits keep their draws; the knees by the
     # deficits' side odds.
     habitual_draw = rng.random()
-    habitual_side = SIDES[rng.choice(3, p=np.array([mcfg.side_probabilities.get(s, 0.0) for s in SIDES]))]
+    habitual_side = _draw_side(mcfg, rng)
     habitual_swivel = uniform(rng, acfg.habitual_swivel_deg, 2)
     if habitual_draw < acfg.habitual_valgus_probability:
-        athlete.habitual_valgus = np.array([habitual_side in ("left", "both"), habitual_side in ("right", "both")])
+        athlete.habitual_valgus = _limbs_of(habitual_side)
         athlete.healthy_swivel_deg = np.where(athlete.habitual_valgus, habitual_swivel, athlete.healthy_swivel_deg)
     return athlete
 
