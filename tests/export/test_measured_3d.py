@@ -10,8 +10,9 @@ import pytest
 
 from valgusml.features.rule import apply_rule
 from valgusml.io import samples
+from valgusml.labels import FPPA_SEM_DEG
 from valgusml.predictor import Predictor
-from valgusml.predictor.measured import MEASURED_FPPA_SEM_DEG, measured_presence
+from valgusml.predictor.measured import measured_presence
 
 
 def _squat(valgus_m: float, sex: str | None = None):
@@ -44,7 +45,7 @@ def test_the_measured_probability_admits_the_error_and_the_sex():
     # One SEM above a known sex's threshold: Phi(1) ~ 0.84 on the logistic scale, shifted to the model's.
     male = measured_presence(_squat(0.05, sex="male"), decision_threshold=0.5)
     assert male.sex == "male"
-    assert male.probability(thresholds["male"] + MEASURED_FPPA_SEM_DEG) == pytest.approx(0.845, abs=0.01)
+    assert male.probability(thresholds["male"] + FPPA_SEM_DEG) == pytest.approx(0.845, abs=0.01)
     assert male.probability(thresholds["male"]) == pytest.approx(0.5)
     assert presence.probability(0.0) < 0.02 < 0.99 < presence.probability(30.0)
 

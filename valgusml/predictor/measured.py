@@ -4,7 +4,7 @@ The label is a threshold on the knee's dynamic FPPA in the 3D frontal plane over
 (`valgusml.features.rule`). A network has to estimate that angle from 2D keypoints; 3D joint centres carry it,
 so a 3D recording's presence probability comes from the measured angle, and the network keeps what geometry
 does not settle (the mechanism). The probability admits the measurement's error: a 3D FPPA is taken to be off
-by `MEASURED_FPPA_SEM_DEG` (`valgusml.labels.FPPA_SEM_DEG`), so
+by `valgusml.labels.FPPA_SEM_DEG` (BIOMECH.md: SEM 2-4 deg), so
 
     P(valgus | sex) = Phi((dynamic FPPA - threshold(task, sex)) / SEM)   (logistic approximation),
 
@@ -25,7 +25,6 @@ from valgusml.features.rule import SEXES, RuleFrames, rule_frames
 from valgusml.labels import FPPA_SEM_DEG, LIMBS, VALGUS_THRESHOLD_DEG
 from valgusml.sequence import KeypointSequence
 
-MEASURED_FPPA_SEM_DEG = FPPA_SEM_DEG
 _LOGISTIC_PER_SD = 1.702  # sigmoid(1.702 z) ~ Phi(z)
 
 
@@ -47,7 +46,7 @@ class MeasuredPresence:
         """P(valgus) of a measured dynamic FPPA, on the model's scale (see the module docstring)."""
         sexes = (self.sex,) if self.sex else SEXES
         thresholds = VALGUS_THRESHOLD_DEG[self.frames.task_family]
-        slope = _LOGISTIC_PER_SD / MEASURED_FPPA_SEM_DEG
+        slope = _LOGISTIC_PER_SD / FPPA_SEM_DEG
         p = float(np.mean([1.0 / (1.0 + math.exp(-slope * (dynamic_fppa_deg - thresholds[s]))) for s in sexes]))
         return 1.0 / (1.0 + math.exp(-(_logit(p) + _logit(self.decision_threshold))))
 
