@@ -35,6 +35,7 @@ from valgusml import limits
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.geometry import as_frontal_2d
 from valgusml.features.phases import Segment, phases, scored_segments
+from valgusml.features.summary import stance_from_task
 from valgusml.features.view import FRONT_3D, View, admit_view, canonical_front_view, infer_view
 from valgusml.labels import LIMBS
 from valgusml.sequence import KeypointSequence
@@ -119,6 +120,8 @@ class ModelInput:
     time of each window in its recording.  warnings: one list of messages per input sequence.  views: the
     inferred `View` of each input sequence.  segments: per input sequence, its scored `Segment`s (reps,
     landings, stances; frames at `cfg.fps`), found from the motion by `valgusml.features.phases`.
+    scored_limbs: per input sequence, the limbs its task loads (a single-leg task's stance limb; both
+    otherwise).
     """
 
     joints: np.ndarray
@@ -130,6 +133,7 @@ class ModelInput:
     warnings: list[list[str]] = field(default_factory=list)
     views: list[View] = field(default_factory=list)
     segments: list[list[Segment]] = field(default_factory=list)
+    scored_limbs: list[tuple[str, ...]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -408,6 +412,11 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
         warnings.append(
             f"gaps longer than {cfg.max_gap_s:g} s left missing for: {', '.join(stats['missing_joints_in_long_gaps'])}"
         )
+    scored_limbs = stance_from_task(canon.task or "") or LIMBS
+    if len(scored_limbs) < len(LIMBS):
+        free = " and ".join(limb for limb in LIMBS if limb not in scored_limbs)
+        warnings.append(f"task {canon.task}: only the {scored_limbs[0]} knee is loaded, so the {free} knee is "
+                        "not scored (valgus probability 0)")
     n_frames = len(xy)
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
     joints = np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
@@ -425,6 +434,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
         warnings=[warnings],
         views=[view],
         segments=[segments],
+        scored_limbs=[scored_limbs],
     )
 
 
@@ -449,6 +459,7 @@ def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None 
         warnings=[p.warnings[0] for p in parts],
         views=[p.views[0] for p in parts],
         segments=[p.segments[0] for p in parts],
+        scored_limbs=[p.scored_limbs[0] for p in parts],
     )
 
 
@@ -610,8 +621,9 @@ def aggregate_model_input(
 ) -> tuple[dict[str, np.ndarray], list[str | None]]:
     """`aggregate_windows` over a `ModelInput`'s recordings with their scored segments, then each recording's
     valgus probabilities admitted for its view (`valgusml.features.view.admit_view`: pulled towards 0.5 where a
-    side view hides the frontal plane). Returns the per-recording arrays and, per recording, the view warning
-    or None. The one rule of the predictor and of every evaluated model."""
+    side view hides the frontal plane), and 0 for a limb its task never loads (the rule scores loaded frames
+    only: the free leg of a single-leg squat cannot collapse under load). Returns the per-recording arrays and,
+    per recording, the view warning or None. The one rule of the predictor and of every evaluated model."""
     out = aggregate_windows(
         per_window,
         model_input.sequence_index,
@@ -624,6 +636,9 @@ def aggregate_model_input(
     if "valgus_probability" in out and model_input.views:
         for i, view in enumerate(model_input.views):
             out["valgus_probability"][i], notes[i] = admit_view(out["valgus_probability"][i], view)
+    if "valgus_probability" in out:
+        for i, scored in enumerate(model_input.scored_limbs):
+            out["valgus_probability"][i, [k for k, limb in enumerate(LIMBS) if limb not in scored]] = 0.0
     return out, notes
 
 

@@ -267,3 +267,28 @@ def test_one_valgus_rep_in_minutes_of_standing_is_not_averaged_away(predictor):
     for limb in ("left", "right"):
         assert within.limbs[limb].valgus_probability == pytest.approx(reps[0]["valgus_probability"][limb], abs=1e-6)
         assert within.limbs[limb].valgus_probability == pytest.approx(alone.limbs[limb].valgus_probability, abs=0.15)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("seconds", [1.0, 8.0])  # one window, and several (phases searched)
+def test_the_free_leg_of_a_single_leg_task_is_not_scored(predictor, dims, seconds):
+    """The rule scores loaded frames only, and a single-leg task loads its named limb: the other knee is never
+    valgus whatever the network says, in the answer and in every span of the timeline, and a warning says why.
+    Both limbs of the same motion stay scored when no task names a stance side."""
+    keypoints = example_keypoints("halpe26", seconds=seconds, fps=30.0, valgus=1.0)
+    if dims == 3:
+        from valgusml.io import samples
+
+        seq = samples.squat_3d(n_frames=int(30 * seconds)).replace(task="single_leg_squat_left")
+    else:
+        seq = KeypointSequence(keypoints, "halpe26", 30.0, task="single_leg_squat_left")
+    single = predictor.predict(seq)
+    both = predictor.predict(seq.replace(task=None))
+    _check(single)
+    assert single.limbs["right"].valgus_probability == 0.0 and single.limbs["right"].mechanism == "none"
+    if dims == 2:  # the stance knee keeps the network's answer (3D: the rule's, whose phases follow the task)
+        assert single.limbs["left"].valgus_probability == pytest.approx(both.limbs["left"].valgus_probability, abs=1e-9)
+    assert any("right knee is not scored" in w for w in single.warnings)
+    assert not any("not scored" in w for w in both.warnings)
+    assert all(span["valgus_probability"]["right"] in (None, 0.0) for span in single.timeline)
+    assert any(span["valgus_probability"]["left"] is not None for span in single.timeline)

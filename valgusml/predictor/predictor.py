@@ -239,7 +239,7 @@ class Predictor:
                 valgus, severity, read = apply_measured(measured, values[0], values[2])
                 values = (valgus, values[1], severity)
                 view["presence_from"] = {limb: ("measured" if limb in read else "network") for limb in LIMBS}
-                unread = [limb for limb in LIMBS if limb not in read]
+                unread = [limb for limb in model_input.scored_limbs[i] if limb not in read]
                 if unread:
                     notes = notes + [f"3D input: no scored phase found for the {' and '.join(unread)} knee"
                                      f"{'s' if len(unread) > 1 else ''}; valgus probability from the network"]
@@ -276,7 +276,8 @@ class Predictor:
             spans = [(g.start / self.fps, g.end / self.fps, g.kind, g.limbs) for g in segments]
             probability, mechanism = segment_probabilities(valgus, overlaps), np.einsum("sn,nlm->slm", weights, mechanism)
         else:
-            spans = [(s, s + f / self.fps, "window", LIMBS) for s, f in zip(start.tolist(), frames.tolist(), strict=True)]
+            scored = model_input.scored_limbs[index]
+            spans = [(s, s + f / self.fps, "window", scored) for s, f in zip(start.tolist(), frames.tolist(), strict=True)]
             probability = valgus
         probability = admit_view(probability, model_input.views[index])[0]
         if measured is not None:
