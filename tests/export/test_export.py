@@ -46,6 +46,10 @@ def test_onnx_graph_is_self_contained_with_dynamic_batch(exported):
     assert inputs["joints"][1:] == [WINDOW, 20, 3] and isinstance(inputs["joints"][0], str)
     assert inputs["mask"][1:] == [WINDOW]
     assert [o.name for o in model.graph.output] == ["valgus_probability", "mechanism_probabilities", "severity_deg"]
+    # No per-node source metadata (stack traces with this checkout's paths and line numbers): the same weights
+    # give the same bytes, and the same sha256, wherever and from whichever revision they are exported.
+    assert not any(node.metadata_props for node in model.graph.node)
+    assert "/valgusml/" not in (exported / "model.onnx").read_bytes().decode("latin-1")
 
 
 def test_parity_torch_vs_onnxruntime_on_many_batch_sizes(predictor):

@@ -152,6 +152,25 @@ def export_onnx(wrapper: torch.nn.Module, example: tuple[np.ndarray, ...], path:
     stray = [p.name for p in path.parent.iterdir() if p.name != path.name and p.name.startswith(path.stem)]
     if stray:
         raise ExportError(f"the exporter wrote external data files {stray}; model.onnx must be self-contained")
+    strip_source_metadata(path)
+
+
+def strip_source_metadata(path: Path) -> None:
+    """Drop the exporter's per-node debugging metadata (the Python stack trace of each operator, with this
+    checkout's absolute paths and line numbers, and the FX node it came from): with it, the same weights give a
+    different `model.onnx`, and so a different sha256, in every folder and after any edit to the model's source.
+    Nothing reads it at inference."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graphs = [model.graph, *(f for f in model.functions)]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            del node.metadata_props[:]
+            graphs.extend(attr.g for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH)
+            graphs.extend(attr.graphs[i] for attr in node.attribute for i in range(len(attr.graphs)))
+    onnx.save(model, str(path))
 
 
 def _torch_outputs(wrapper: torch.nn.Module, windows: tuple[np.ndarray, ...], chunk: int = 64) -> list[np.ndarray]:
