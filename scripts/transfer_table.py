@@ -2,7 +2,12 @@
 
     python scripts/transfer_table.py exports/default /path/to/old/export \
         --data data/synthetic-XXXX --split logs/default/runs/.../checkpoints/splits.json \
-        --other /path/to/another/generators/dataset --real ../shared/realdata --shift-athletes 20
+        --other /path/to/another/generators/dataset --real ../shared/realdata --shift-athletes 20 \
+        --baselines features_hgb ensemble
+
+`--baselines` names scorers of configs/eval/scorers/default.yaml: each is fitted on the split's training athletes
+and its threshold chosen on its validation athletes, as `valgusml evaluate` does; `model` in an ensemble's
+members is the first predictor given.
 
 Columns: held-out athletes of `--data` (the split's test athletes), every sequence of each `--other` dataset
 (data another generator wrote), the shift suites (held-out athletes regenerated with one acquisition factor
@@ -28,6 +33,30 @@ def _estimates(labels, scores, threshold: float, n_boot: int) -> dict[str, str]:
     return {k: f"{v.value:.3f} [{v.lo:.3f}, {v.hi:.3f}]" for k, v in est.items()}
 
 
+def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, object, float]]:
+    """`(name, scorer, threshold)` of each named baseline, fitted on the split's training athletes, its
+    threshold chosen on the validation athletes; an ensemble's `model` member is `model`."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from valgusml.evaluation.runner import resolve_threshold
+    from valgusml.scoring.arrays import LabelArrays
+
+    configs = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs" / "eval" / "scorers" / "default.yaml")
+    train, val = ([ds[int(i)] for i in ds.indices_of(sorted(split[part]))] for part in ("train", "val"))
+    built: dict[str, object] = {"model": model}
+    out = []
+    for name in names:
+        scorer = built[name] = instantiate(configs[name])
+        scorer.name = name
+        if hasattr(scorer, "bind"):
+            scorer.bind(built)
+        scorer.fit(train)
+        threshold, _ = resolve_threshold(scorer, scorer.predict(val), LabelArrays.from_sequences(val), "f1")
+        out.append((name, scorer, threshold))
+    return out
+
+
 def main() -> None:
     from valgusml import Predictor
     from valgusml.data import open_dataset
@@ -43,6 +72,7 @@ def main() -> None:
     parser.add_argument("--real", nargs="*", default=[], help="folders of real 3D recordings")
     parser.add_argument("--shift-athletes", type=int, default=20)
     parser.add_argument("--shifts", nargs="*", default=["camera_view", "estimator_family", "clip_s", "body_height_m"])
+    parser.add_argument("--baselines", nargs="*", default=[], help="scorers of configs/eval/scorers/default.yaml")
     parser.add_argument("--n-boot", type=int, default=300)
     parser.add_argument("--out", type=Path, help="write the rows as JSON here too")
     args = parser.parse_args()
@@ -60,10 +90,15 @@ def main() -> None:
         {k: DEFAULT_FACTORS[k] for k in args.shifts}, trials_per_athlete=4)) if args.shifts else []
     views = render_views(args.real, yaws=FAST_YAWS, seeds=(0, 1)) if args.real else []
 
-    rows = []
+    scorers = []
     for model in args.models:
         predictor = Predictor.load(model)
-        scorer, threshold = PredictorScorer(predictor), predictor.decision_threshold
+        scorers.append((model, PredictorScorer(predictor), predictor.decision_threshold))
+    if args.baselines:
+        scorers += _baselines(args.baselines, scorers[0][1], ds, split)
+
+    rows = []
+    for model, scorer, threshold in scorers:
         row: dict[str, str] = {"model": model}
         for name, seqs in sets.items():
             for metric, text in _estimates(LabelArrays.from_sequences(seqs), scorer.predict(seqs), threshold,

@@ -126,3 +126,42 @@ def test_nan_percentiles_match_numpy():
         expected = [np.nanpercentile(x, q, axis=-2) for q in (5, 50, 95)]
     for got, want in zip(nan_percentiles(x, [5, 50, 95]), expected, strict=True):
         np.testing.assert_allclose(got, want, equal_nan=True)
+
+
+class _Fixed:
+    """A scorer that answers the same arrays whatever it is given."""
+
+    def __init__(self, prob, mech, severity, threshold=0.5):
+        from valgusml.scoring.arrays import ScoreArrays
+
+        self.scores = ScoreArrays(np.asarray(prob, float), np.asarray(mech, float), np.asarray(severity, float))
+        self.decision_threshold = threshold
+
+    def predict(self, sequences):
+        return self.scores
+
+
+def test_ensemble_is_the_weighted_mean_of_its_members():
+    from valgusml.errors import ConfigError
+    from valgusml.evaluation.scorers import Ensemble
+
+    mech_a = np.tile([0.2, 0.8, 0.0, 0.0, 0.0], (1, 2, 1))
+    mech_b = np.tile([0.6, 0.0, 0.4, 0.0, 0.0], (1, 2, 1))
+    a = _Fixed([[0.9, 0.1]], mech_a, [[20.0, 4.0]], threshold=0.7)
+    b = _Fixed([[0.3, 0.5]], mech_b, [[np.nan, np.nan]], threshold=0.3)  # b does not estimate severity
+    ensemble = Ensemble(members=["a", "b"], weights=[3, 1]).bind({"a": a, "b": b, "ensemble": None})
+    scores = ensemble.fit([]).predict([])
+    np.testing.assert_allclose(scores.valgus_probability, [[0.75, 0.2]])
+    np.testing.assert_allclose(scores.mechanism_probabilities[0, 0], [0.3, 0.6, 0.1, 0.0, 0.0])
+    np.testing.assert_allclose(scores.severity_deg, [[20.0, 4.0]])  # the members that estimate it
+    assert ensemble.decision_threshold == pytest.approx(0.6)  # without validation data: the weighted thresholds
+    with pytest.raises(ConfigError, match="not among"):
+        Ensemble(members=["a", "c"]).bind({"a": a, "ensemble": None})
+    with pytest.raises(ConfigError, match="come after it"):
+        Ensemble(members=["a", "b"]).bind({"a": a, "ensemble": None, "b": b})
+    with pytest.raises(ConfigError, match="two or more"):
+        Ensemble(members=["a"])
+    with pytest.raises(ConfigError, match="weights"):
+        Ensemble(members=["a", "b"], weights=[1, -1])
+    with pytest.raises(ConfigError, match="no members bound"):
+        Ensemble(members=["a", "b"]).predict([])

@@ -74,13 +74,14 @@ def test_evaluate_cli_scores_held_out_athletes_and_logs_a_child_run(setup):
     report_dir = setup["root"] / "report"
     code = main([
         f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}",  # split: the checkpoint's own
-        "baselines=[fppa_rule]", "bootstrap.n_boot=100", f"report_dir={report_dir}",
-        f"mlflow.tracking_uri={setup['uri']}", f"root_dir={setup['root']}",
+        "baselines=[fppa_rule,ensemble]", "scorers.ensemble.members=[model,fppa_rule]", "bootstrap.n_boot=100",
+        f"report_dir={report_dir}", f"mlflow.tracking_uri={setup['uri']}", f"root_dir={setup['root']}",
     ])
     assert code == 0
     assert (report_dir / "report.html").is_file()
     summary = json.loads((report_dir / "metrics.json").read_text())
-    assert set(summary["scorers"]) == {"model", "fppa_rule"}
+    assert set(summary["scorers"]) == {"model", "fppa_rule", "ensemble"}
+    assert summary["scorers"]["ensemble"]["threshold_source"] == "validation"
     assert summary["info"]["n_test_athletes"] == 2 and summary["info"]["n_val_athletes"] == 2
     assert summary["scorers"]["model"]["threshold_source"] == "validation"
     client = MlflowClient(setup["uri"])

@@ -105,6 +105,9 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
     scorers = {"model": model, **build_baselines(cfg)}
+    for scorer in scorers.values():
+        if hasattr(scorer, "bind"):  # an ensemble of other scorers
+            scorer.bind(scorers)
     info["timings"] = (
         "feature baselines share one feature extraction (timed in the first of them)"
         if cfg.get("share_features", False)

@@ -8,14 +8,14 @@ window aggregation, run in torch). Both have a no-op `fit`. Baselines live in `v
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from valgusml.errors import InputError, ModelFileError
+from valgusml.errors import ConfigError, InputError, ModelFileError
 from valgusml.evaluation.baselines import FeatureModel, FPPARule, MiniRocketModel
 from valgusml.labels import LIMBS, MECHANISMS
 from valgusml.scoring.arrays import ScoreArrays
@@ -23,6 +23,7 @@ from valgusml.sequence import KeypointSequence
 
 __all__ = [
     "CheckpointModel",
+    "Ensemble",
     "ExportedModel",
     "FPPARule",
     "FeatureModel",
@@ -122,6 +123,67 @@ class CheckpointModel:
         # The same consistent distribution the exported predictor reports (P(none) = 1 - P(valgus)).
         mech = combine_mechanisms(prob, combined["mechanism_probabilities"])
         return ScoreArrays(prob, mech, combined["severity_deg"])
+
+
+class Ensemble:
+    """Soft voting over other scorers of the same evaluation: the weighted mean of their valgus and mechanism
+    probabilities (renormalised), and of the severities they estimate. Its decision threshold is chosen on the
+    validation athletes like any baseline's (the members' probabilities need not share a scale).
+
+    `members` name scorers of the evaluation (`"model"`, `"features_hgb"`, ...); `bind` hands them over, and they
+    must come before the ensemble, which only predicts: it fits nothing itself.
+    """
+
+    pretrained = True  # nothing to fit: the members are fitted by the evaluation, before it
+
+    def __init__(self, members: Sequence[str] = ("model", "features_hgb"), weights: Sequence[float] | None = None,
+                 name: str = "ensemble"):
+        self.members = [str(m) for m in members]
+        if len(self.members) < 2 or len(set(self.members)) != len(self.members):
+            raise ConfigError(f"Ensemble needs two or more different members, got {self.members}")
+        w = np.ones(len(self.members)) if weights is None else np.asarray(list(weights), dtype=np.float64)
+        if w.shape != (len(self.members),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ConfigError(f"Ensemble weights {list(weights or [])} do not fit members {self.members} "
+                              "(one non-negative weight each, not all 0)")
+        self.weights = w / w.sum()
+        self.name = name
+        self.scorers: dict[str, Any] = {}
+
+    def bind(self, scorers: Mapping[str, Any]) -> Ensemble:
+        """Take the member scorers from the evaluation's `scorers` (in which they come before this one)."""
+        names = list(scorers)
+        missing = [m for m in self.members if m not in scorers]
+        if missing:
+            raise ConfigError(f"{self.name}: members {missing} are not among the evaluation's scorers {names} "
+                              "(add them to `baselines`)")
+        mine = names.index(self.name) if self.name in names else len(names)
+        late = [m for m in self.members if names.index(m) > mine]
+        if late:
+            raise ConfigError(f"{self.name}: members {late} come after it in `baselines`; list them first")
+        self.scorers = {m: scorers[m] for m in self.members}
+        thresholds = [getattr(scorers[m], "decision_threshold", None) for m in self.members]
+        if all(t is not None for t in thresholds):
+            self.decision_threshold = float(np.dot(self.weights, thresholds))
+        return self
+
+    def fit(self, sequences: Sequence[KeypointSequence]) -> Ensemble:
+        if not self.scorers:
+            raise ConfigError(f"{self.name}: no members bound (call bind(scorers) first)")
+        return self
+
+    def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
+        if not self.scorers:
+            raise ConfigError(f"{self.name}: no members bound (call bind(scorers) first)")
+        scores = [self.scorers[m].predict(sequences) for m in self.members]
+        w = self.weights
+        prob = sum(wk * s.valgus_probability for wk, s in zip(w, scores, strict=True))
+        mech = sum(wk * s.mechanism_probabilities for wk, s in zip(w, scores, strict=True))
+        severity = np.stack([s.severity_deg for s in scores])  # NaN where a member does not estimate it
+        known = np.isfinite(severity)
+        weight = w[:, None, None] * known
+        with np.errstate(invalid="ignore"):
+            severity = (np.where(known, severity, 0.0) * weight).sum(0) / weight.sum(0)
+        return ScoreArrays(np.clip(prob, 0.0, 1.0), mech / mech.sum(-1, keepdims=True), severity)
 
 
 @dataclass
