@@ -612,8 +612,19 @@ def _each_sequence(
                 w = limb_w.reshape(limb_w.shape + (1,) * (x.ndim - 2))
             else:
                 w = f.reshape((-1,) + (1,) * (x.ndim - 1))
-            out[name][s] = (x * w).sum(0) / w.sum(0)
+            out[name][s] = _weighted_mean(x, w)
     return out
+
+
+def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`(x * w).sum(0) / w.sum(0)`, leaving out NaN entries of `x` (an output a window does not give, such as the
+    frontal angle of a window without load); NaN where no window gives one."""
+    if not np.isnan(x).any():
+        return (x * w).sum(0) / w.sum(0)
+    given = ~np.isnan(x)
+    w = w * given
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(given, x, 0.0) * w).sum(0) / w.sum(0)
 
 
 def aggregate_model_input(
@@ -636,9 +647,12 @@ def aggregate_model_input(
     if "valgus_probability" in out and model_input.views:
         for i, view in enumerate(model_input.views):
             out["valgus_probability"][i], notes[i] = admit_view(out["valgus_probability"][i], view)
-    if "valgus_probability" in out:
-        for i, scored in enumerate(model_input.scored_limbs):
-            out["valgus_probability"][i, [k for k, limb in enumerate(LIMBS) if limb not in scored]] = 0.0
+    for i, scored in enumerate(model_input.scored_limbs):
+        free = [k for k, limb in enumerate(LIMBS) if limb not in scored]
+        if "valgus_probability" in out:
+            out["valgus_probability"][i, free] = 0.0
+        if "frontal_fppa_deg" in out:
+            out["frontal_fppa_deg"][i, free] = np.nan
     return out, notes
 
 

@@ -45,7 +45,8 @@ def test_onnx_graph_is_self_contained_with_dynamic_batch(exported):
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
     assert inputs["joints"][1:] == [WINDOW, 20, 3] and isinstance(inputs["joints"][0], str)
     assert inputs["mask"][1:] == [WINDOW]
-    assert [o.name for o in model.graph.output] == ["valgus_probability", "mechanism_probabilities", "severity_deg"]
+    assert [o.name for o in model.graph.output] == ["valgus_probability", "mechanism_probabilities", "severity_deg",
+                                                 "frontal_fppa_deg"]
     # No per-node source metadata (stack traces with this checkout's paths and line numbers): the same weights
     # give the same bytes, and the same sha256, wherever and from whichever revision they are exported.
     assert not any(node.metadata_props for node in model.graph.node)

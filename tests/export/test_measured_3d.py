@@ -29,6 +29,8 @@ def test_the_call_on_3d_is_the_rule(predictor):
         p = predictor.predict(seq)
         assert p.limbs["right"].valgus is right_valgus and p.limbs["left"].valgus is False
         assert p.limbs["right"].severity_deg == pytest.approx(rule["right"]["peak_fppa_deg"], abs=1e-3)
+        for limb in ("left", "right"):  # the angle the call rests on: the rule's own dynamic FPPA
+            assert p.limbs[limb].frontal_fppa_deg == pytest.approx(rule[limb]["dynamic_fppa_deg"], abs=1e-3)
         assert p.view["presence_from"] == {"left": "measured", "right": "measured"}
         assert max(s["valgus_probability"]["right"] for s in p.timeline) == pytest.approx(
             p.limbs["right"].valgus_probability, abs=1e-6)

@@ -292,3 +292,61 @@ def test_the_free_leg_of_a_single_leg_task_is_not_scored(predictor, dims, second
     assert not any("not scored" in w for w in both.warnings)
     assert all(span["valgus_probability"]["right"] in (None, 0.0) for span in single.timeline)
     assert any(span["valgus_probability"]["left"] is not None for span in single.timeline)
+
+
+def test_a_folder_without_the_frontal_angle_output_still_loads(copy_of, exported, squat):
+    """Exports from before `frontal_fppa_deg` have three outputs: they load, answer the same, and report None."""
+    import hashlib
+
+    import onnx
+
+    model = onnx.load(str(copy_of / "model.onnx"))
+    assert [o.name for o in model.graph.output][-1] == "frontal_fppa_deg"
+    del model.graph.output[-1]
+    data = model.SerializeToString()
+    (copy_of / "model.onnx").write_bytes(data)
+    meta = json.loads((copy_of / "model.json").read_text())
+    meta["model"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (copy_of / "model.json").write_text(json.dumps(meta))
+    old = Predictor.load(copy_of)
+    assert old.output_names == ("valgus_probability", "mechanism_probabilities", "severity_deg")
+    p = old.predict(squat, fps=60.0)
+    assert all(p.limbs[limb].frontal_fppa_deg is None for limb in ("left", "right"))
+    assert p.limbs["right"].valgus_probability == Predictor.load(exported).predict(squat, fps=60.0).limbs[
+        "right"].valgus_probability
+
+
+def test_a_lifted_model_reports_the_angle_its_call_rests_on(tmp_path):
+    """With a lifter and its anchor, each limb's `frontal_fppa_deg` is the anchor's evidence for the recording
+    (a one-window recording: that window's, as torch computes it); the free leg of a single-leg task has none."""
+    import functools
+
+    import torch
+
+    from valgusml.export import export_predictor
+    from valgusml.models import TCN, MultiTaskHead, ProbabilityWrapper, ValgusNet
+    from valgusml.models.geometry import FrameLifter, LiftedAnchor
+    from valgusml.preprocess import prepare
+
+    from .conftest import parity_sequences, tiny_source
+
+    torch.manual_seed(0)
+    net = ValgusNet(backbone=functools.partial(TCN, channels=16, n_blocks=2, dropout=0.0),
+                    head=functools.partial(MultiTaskHead, hidden=16, dropout=0.0),
+                    lifter=functools.partial(FrameLifter, hidden=8), anchor=LiftedAnchor).eval()
+    with torch.no_grad():  # every frame loaded, so every limb has an angle
+        net.lifter.net[-1].bias[2:] = 5.0
+    _, cfg, info = tiny_source()
+    folder = export_predictor((net, cfg, info), tmp_path / "lifted", parity_sequences())
+    lifted = Predictor.load(folder)
+    seq = KeypointSequence(example_keypoints("halpe26", seconds=1.0, fps=30.0, valgus=1.0), "halpe26", 30.0)
+    p = lifted.predict(seq)
+    window = prepare(seq.to_canonical(), cfg)
+    with torch.no_grad():
+        expected = ProbabilityWrapper(net)(*(torch.from_numpy(a) for a in (window.joints, window.measures,
+                                                                            window.mask)))[3][0]
+    for k, limb in enumerate(("left", "right")):
+        assert p.limbs[limb].frontal_fppa_deg == pytest.approx(float(expected[k]), abs=1e-3)
+        assert p.to_dict()["limbs"][limb]["frontal_fppa_deg"] == pytest.approx(float(expected[k]), abs=1e-3)
+    single = lifted.predict(seq.replace(task="single_leg_squat_left"))
+    assert single.limbs["right"].frontal_fppa_deg is None and single.limbs["left"].frontal_fppa_deg is not None

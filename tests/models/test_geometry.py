@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from valgusml.features import FRAME_MEASURE_INDEX, FRAME_MEASURES
@@ -172,3 +173,51 @@ def test_limb_lifter_reads_a_mirrored_subject_as_the_same_knees_swapped():
     out = net(joints, measures, mask)["frame_fppa_deg"]
     out_mirrored = net(mirrored, mirrored_measures, mask)["frame_fppa_deg"]
     torch.testing.assert_close(out_mirrored, out.flip(-1), atol=1e-4, rtol=1e-4)
+
+
+def _guided_net():
+    import functools
+
+    from valgusml.models import TCN, ValgusNet
+    from valgusml.models.geometry import GuidedLifter, LiftedAnchor
+
+    torch.manual_seed(0)
+    return ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2),
+                     lifter=functools.partial(GuidedLifter, hidden=8, gate_hidden=4), anchor=LiftedAnchor).eval()
+
+
+def test_guided_lifter_mixes_the_measured_2d_angle_and_the_network_by_its_gate():
+    net = _guided_net()
+    t = np.linspace(0.0, 1.0, 60)
+    flexion = 90.0 * np.sin(np.pi * t) ** 2
+    fppa = 2.0 + 12.0 * np.sin(np.pi * t) ** 2
+    measures, mask = _measures(fppa, flexion), torch.ones(1, 60)
+    joints = torch.rand(1, 60, 20, 3) + 0.5
+    measured = net.lifter.measured(measures, mask)[0, :, 0]
+    # The measured reading is the 2D angle less its standing value (the frames within 10 deg of the straightest).
+    assert float(measured.max()) == pytest.approx(float(FrontalEvidence()(measures, mask)[0][0, 0]), abs=1e-4)
+    out = net(joints, measures, mask)
+    gate = torch.sigmoid(out["frame_fppa_gate_logit"])
+    assert gate.shape == (1, 60, 2) and float(gate.min()) > 0 and float(gate.max()) < 1
+    network = net.lifter.network(net.backbone(*net.streams(joints, measures, mask), mask)[0])["frame_fppa_deg"]
+    torch.testing.assert_close(out["frame_fppa_deg"], gate * net.lifter.measured(measures, mask) + (1 - gate) * network)
+    # A gate held open reads the 2D angle itself; shut, the network's.
+    last = net.lifter.gate[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(30.0)
+        torch.testing.assert_close(net(joints, measures, mask)["frame_fppa_deg"], net.lifter.measured(measures, mask))
+        last.bias.fill_(-30.0)
+        torch.testing.assert_close(net(joints, measures, mask)["frame_fppa_deg"], network)
+
+
+def test_guided_lifter_gate_reads_only_yaw_flexion_and_the_2d_angle():
+    """The gate sees three cues per frame and limb; a change anywhere else (here the joints) leaves it alone."""
+    net = _guided_net()
+    measures, mask = torch.randn(2, 40, len(FRAME_MEASURES)), torch.ones(2, 40)
+    joints = torch.rand(2, 40, 20, 3) + 0.5
+    gate = net(joints, measures, mask)["frame_fppa_gate_logit"]
+    torch.testing.assert_close(net(joints + 0.2 * torch.rand_like(joints), measures, mask)["frame_fppa_gate_logit"], gate)
+    turned = measures.clone()
+    turned[..., FRAME_MEASURE_INDEX["camera_yaw_deg"]] += 40.0
+    assert not torch.allclose(net(joints, turned, mask)["frame_fppa_gate_logit"], gate)

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from valgusml.features import FRAME_MEASURES
-from valgusml.models import ProbabilityWrapper, Streams, ValgusNet
+from valgusml.models import TCN, ProbabilityWrapper, Streams, ValgusNet
 from valgusml.models.gru import reverse_within_length
 from valgusml.models.stgcn import spatial_partition_adjacency
 from valgusml.skeleton import CANONICAL, canonical_index
@@ -122,10 +122,33 @@ def test_streams_normalise_to_pelvis_and_body_size():
 def test_probability_wrapper():
     wrapped = ProbabilityWrapper(build("tcn")).eval()
     with torch.no_grad():
-        prob, mech, sev = wrapped(*inputs())
+        prob, mech, sev, frontal = wrapped(*inputs())
     assert ((prob > 0) & (prob < 1)).all() and prob.shape == (2, 2)
     torch.testing.assert_close(mech.sum(-1), torch.ones(2, 2))
     assert sev.shape == (2, 2)
+    assert frontal.shape == (2, 2) and frontal.isnan().all()  # no anchor: no angle the call rests on
+
+
+def test_probability_wrapper_reports_the_angle_an_anchored_call_rests_on():
+    """With a lifter and its anchor, the fourth output is the anchor's evidence (the peak lifted dynamic FPPA over
+    the frames it calls loaded), NaN for a limb without load."""
+    import functools
+
+    from valgusml.models.geometry import FrameLifter, LiftedAnchor
+
+    torch.manual_seed(0)
+    net = ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2),
+                    lifter=functools.partial(FrameLifter, hidden=8), anchor=LiftedAnchor).eval()
+    with torch.no_grad():
+        last = net.lifter.net[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([1.2, 0.5, 5.0, -5.0]))  # FPPA 12 and 5 deg; left loaded, right never
+        out = net(*inputs())
+        frontal = ProbabilityWrapper(net)(*inputs())[3]
+    torch.testing.assert_close(frontal[:, 0], torch.full((2,), 12.0))
+    assert frontal[:, 1].isnan().all()
+    # The call is the anchor's on that evidence: gain x (12 - offset) + the bounded backbone logit.
+    assert out["frontal_fppa_deg"].shape == (2, 2) and torch.isfinite(out["valgus_logit"]).all()
 
 
 def test_reverse_within_length_is_an_involution():

@@ -110,3 +110,28 @@ def test_lifter_losses_skip_frames_without_targets():
     # smooth L1 in units of 10 deg: |0 - 10| / 10 = 1 -> 0.5 on the left column, 0 on the right; mean 0.25
     assert float(losses["loss_frame_fppa"]) == pytest.approx(0.25)
     assert float(losses["loss_frame_loaded"]) == pytest.approx(np.log(2.0), rel=1e-5)
+
+
+def test_guided_lifter_gate_learns_whether_the_2d_reading_was_right():
+    """The gate's target is 1 where the measured 2D angle is within the tolerance of the 3D answer, 0 elsewhere;
+    frames without a target do not count."""
+    from valgusml.training.module import ValgusLitModule
+
+    net = {"_target_": "valgusml.models.ValgusNet",
+           "backbone": {"_target_": "valgusml.models.TCN", "_partial_": True, "channels": 8, "n_blocks": 1},
+           "lifter": {"_target_": "valgusml.models.geometry.GuidedLifter", "_partial_": True, "hidden": 8,
+                      "tolerance_deg": 3.0}}
+    module = ValgusLitModule(net=net, optimizer={"_target_": "torch.optim.AdamW", "_partial_": True})
+    b, t = 1, 4
+    measured = torch.tensor([[[10.0, 0.0], [12.0, 0.0], [20.0, 0.0], [5.0, 0.0]]])
+    out = {"valgus_logit": torch.zeros(b, 2), "mechanism_logits": torch.zeros(b, 2, 5), "severity_deg": torch.zeros(b, 2),
+           "frame_fppa_deg": torch.zeros(b, t, 2), "frame_loaded_logit": torch.zeros(b, t, 2),
+           "frame_fppa_gate_logit": torch.full((b, t, 2), 20.0, requires_grad=True), "frame_measured_fppa_deg": measured}
+    targets = torch.full((b, t, 4), float("nan"))
+    targets[0, :3, 0] = 11.0  # left: the 2D reading is right in frames 0 and 1 (1 deg off), wrong in 2 (9 deg off)
+    batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
+             "severity_deg": torch.zeros(b, 2), "mask": torch.ones(b, t), "frame_targets": targets}
+    losses = module._losses(out, batch)
+    # logit 20 says "right" everywhere: ~0 loss on the two right frames, 20 on the wrong one; frame 3 unknown
+    assert float(losses["loss_frame_gate"]) == pytest.approx(20.0 / 3, rel=1e-3)
+    assert losses["loss"].requires_grad

@@ -84,6 +84,7 @@ def flatten_prediction(prediction: Any) -> dict[str, Any]:
         row[f"{limb}_valgus"] = lp.valgus
         row[f"{limb}_mechanism"] = lp.mechanism
         row[f"{limb}_severity_deg"] = lp.severity_deg
+        row[f"{limb}_frontal_fppa_deg"] = lp.frontal_fppa_deg if lp.frontal_fppa_deg is not None else float("nan")
     row["warnings"] = "; ".join(prediction.warnings)
     row["prediction_json"] = json.dumps(prediction.to_dict())
     return row
@@ -209,6 +210,7 @@ def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.Da
                     ColSpec(DataType.boolean, f"{limb}_valgus"),
                     ColSpec(DataType.string, f"{limb}_mechanism"),
                     ColSpec(DataType.double, f"{limb}_severity_deg"),
+                    ColSpec(DataType.double, f"{limb}_frontal_fppa_deg"),
                 )
             ],
             ColSpec(DataType.string, "warnings"),

@@ -29,6 +29,12 @@ def _measure_index(name: str) -> list[int]:
     return [FRAME_MEASURE_INDEX[f"{side}_{name}"] for side in LIMBS]
 
 
+def _bilateral_index(name: str) -> list[int]:
+    from valgusml.features import FRAME_MEASURE_INDEX
+
+    return [FRAME_MEASURE_INDEX[name]]
+
+
 class FrontalEvidence(nn.Module):
     """`(measures (B, T, F) raw, mask (B, T))` → `(dynamic_fppa_deg (B, 2), has_load (B, 2))`."""
 
@@ -198,6 +204,61 @@ class LimbLifter(nn.Module):
         stacked = torch.cat(limbs, dim=0)  # (2B, W, T): both limbs through the same weights in one call
         fppa = self.geometry(stacked).reshape(len(LIMBS), b, t).permute(1, 2, 0) * self.fppa_scale_deg
         return {"frame_fppa_deg": fppa, "frame_loaded_logit": self.loaded(features)}
+
+
+class GuidedLifter(nn.Module):
+    """`FrameLifter` leaning on the measured 2D angle where the view shows it: per frame and limb,
+
+        lifted = gate x (2D FPPA - its standing value) + (1 - gate) x FrameLifter's reading,
+
+    where the gate is the probability that the 2D reading is within `tolerance_deg` of the 3D answer, from three
+    cues only: the inferred camera yaw (`camera_yaw_deg`), the knee flexion and the size of the 2D reading. From
+    the front or behind the 2D frontal-plane angle is the 3D one up to perspective and noise (a real drop jump
+    reads within 2 deg of its 3D angle from the front), but a few degrees of yaw move a flexed knee's 2D angle by
+    tens of degrees; there the network's reading has to carry it.
+
+    The gate is trained as that probability (`frame_fppa_gate_logit`, against whether the 2D reading was right
+    on the generator's frames), not by the lifted angle's error, and enters the mix detached: trained on the
+    angle's error it learns to prefer whichever fits the generator better, which is the network, whose reading
+    shrinks towards the training mean on motion the generator did not write (a real 28-deg collapse read as 10).
+    """
+
+    reads_measures = True
+
+    def __init__(self, in_channels: int, hidden: int = 128, fppa_scale_deg: float = 10.0, gate_hidden: int = 16,
+                 standing_margin_deg: float = 10.0, tolerance_deg: float = 3.0):
+        super().__init__()
+        self.network = FrameLifter(in_channels, hidden=hidden, fppa_scale_deg=fppa_scale_deg)
+        self.standing_margin_deg = float(standing_margin_deg)
+        self.tolerance_deg = float(tolerance_deg)
+        self.register_buffer("fppa_index", torch.tensor(_measure_index("fppa_deg")), persistent=False)
+        self.register_buffer("flexion_index", torch.tensor(_measure_index("knee_flexion_deg")), persistent=False)
+        self.register_buffer("yaw_index", torch.tensor(_bilateral_index("camera_yaw_deg")), persistent=False)
+        self.gate = nn.Sequential(nn.Linear(3, gate_hidden), nn.GELU(), nn.Linear(gate_hidden, 1))
+
+    def measured(self, measures: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each frame's 2D FPPA less the limb's standing value in the window (its least flexed frames)
+        `(B, T, 2)`."""
+        fppa = measures.index_select(2, self.fppa_index)
+        flexion = measures.index_select(2, self.flexion_index)
+        real = (mask > 0)[..., None].expand_as(flexion)
+        low = torch.where(real, flexion, torch.full_like(flexion, _BIG)).amin(1)
+        standing = (real & (flexion <= (low + self.standing_margin_deg)[:, None])).to(fppa.dtype)
+        stand = (fppa * standing).sum(1) / standing.sum(1).clamp_min(1.0)
+        return fppa - stand[:, None]
+
+    def forward(self, features: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.network(features)
+        measured = self.measured(measures, mask)
+        flexion = measures.index_select(2, self.flexion_index)
+        yaw = measures.index_select(2, self.yaw_index).abs().expand_as(flexion)
+        cues = torch.stack([yaw / 30.0, flexion / 90.0, measured.abs() / 30.0], dim=-1)  # (B, T, 2, 3)
+        gate_logit = self.gate(cues).squeeze(-1)
+        gate = torch.sigmoid(gate_logit).detach()
+        out["frame_fppa_deg"] = gate * measured + (1.0 - gate) * out["frame_fppa_deg"]
+        out["frame_fppa_gate_logit"] = gate_logit
+        out["frame_measured_fppa_deg"] = measured
+        return out
 
 
 class LiftedAnchor(nn.Module):

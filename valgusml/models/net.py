@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from valgusml.models.geometry import LiftedAnchor
+from valgusml.models.geometry import LiftedAnchor, anchored_logit
 from valgusml.models.heads import MultiTaskHead
 from valgusml.models.streams import Streams
 
@@ -82,13 +82,29 @@ class ValgusNet(nn.Module):
                                  f"{features.shape[1]} for {mask.shape[1]} frames")
             if getattr(self.lifter, "reads_streams", False):
                 out.update(self.lifter(features, nodes, meas))
+            elif getattr(self.lifter, "reads_measures", False):
+                out.update(self.lifter(features, measures, mask))
             else:
                 out.update(self.lifter(features))
+        evidence = None
         if isinstance(self.anchor, LiftedAnchor):
-            out["valgus_logit"] = self.anchor(out["valgus_logit"], out["frame_fppa_deg"], out["frame_loaded_logit"], mask)
+            evidence = self.anchor.evidence(out["frame_fppa_deg"], out["frame_loaded_logit"], mask)
         elif self.anchor is not None:
-            out["valgus_logit"] = self.anchor(out["valgus_logit"], measures, mask)
+            evidence = self.anchor.evidence(measures, mask)
+        if evidence is not None:  # the anchor's own forward, with its evidence kept for `frontal_fppa_deg`
+            out["valgus_logit"] = anchored_logit(out["valgus_logit"], *evidence, self.anchor.gain, self.anchor.offset,
+                                                 self.anchor.cap)
+            out["frontal_fppa_deg"], out["frontal_has_load"] = evidence
         return out
+
+
+def frontal_angle(out: dict[str, torch.Tensor]) -> torch.Tensor:
+    """`(B, 2)` the dynamic frontal-plane angle an anchored presence call rests on: the anchor's evidence where
+    the window shows load, NaN where it does not or the network has no anchor (nothing geometric to report)."""
+    nan = torch.full_like(out["valgus_logit"], float("nan"))
+    if "frontal_fppa_deg" not in out:
+        return nan
+    return torch.where(out["frontal_has_load"] > 0, out["frontal_fppa_deg"].to(nan.dtype), nan)
 
 
 def _reads_streams(factory: Factory) -> bool:
@@ -100,7 +116,8 @@ def _reads_streams(factory: Factory) -> bool:
 
 class ProbabilityWrapper(nn.Module):
     """`(joints, measures, mask)` → `(valgus_probability (B, 2), mechanism_probabilities (B, 2, 5),
-    severity_deg (B, 2))`: sigmoid and softmax on top of `ValgusNet`, the graph that ONNX export traces."""
+    severity_deg (B, 2), frontal_fppa_deg (B, 2))`: sigmoid and softmax on top of `ValgusNet`, and the angle its
+    presence call rests on (NaN without an anchor or load); the graph that ONNX export traces."""
 
     def __init__(self, net: ValgusNet):
         super().__init__()
@@ -108,10 +125,11 @@ class ProbabilityWrapper(nn.Module):
 
     def forward(
         self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.net(joints, measures, mask)
         return (
             torch.sigmoid(out["valgus_logit"]),
             torch.softmax(out["mechanism_logits"], dim=-1),
             out["severity_deg"],
+            frontal_angle(out),
         )

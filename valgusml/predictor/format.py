@@ -4,7 +4,9 @@ A folder holds two files:
 - `model.onnx` (`MODEL_FILE`): the network with its normalisation and input streams; inputs `INPUT_NAMES`
   (`joints (batch, window, 20, 3)`, `measures (batch, window, F)`, `mask (batch, window)`), outputs
   `OUTPUT_NAMES` (`valgus_probability (batch, 2)`, `mechanism_probabilities (batch, 2, 5)`,
-  `severity_deg (batch, 2)`), dynamic batch of fixed-length windows;
+  `severity_deg (batch, 2)`) and, since this release, `frontal_fppa_deg (batch, 2)` (the dynamic frontal-plane
+  angle an anchored presence call rests on, NaN where there is none; `OPTIONAL_OUTPUT_NAMES`: older folders
+  without it keep loading), dynamic batch of fixed-length windows;
 - `model.json` (`META_FILE`): everything needed to feed it. Format version 1 keys, in the order written:
   `format_version`, `valgusml_version`, `created_utc`, `mechanisms`, `limbs`, `skeleton` ("canonical"),
   `canonical_joints`, `accepted_skeletons`, `fps`, `window`, `window_s`, `stride`, `preprocess`
@@ -49,6 +51,8 @@ MODEL_FILE = "model.onnx"
 META_FILE = "model.json"
 INPUT_NAMES = ("joints", "measures", "mask")
 OUTPUT_NAMES = ("valgus_probability", "mechanism_probabilities", "severity_deg")
+# Outputs a graph may add (older exports lack them): the angle an anchored call rests on, NaN without one.
+OPTIONAL_OUTPUT_NAMES = ("frontal_fppa_deg",)
 REQUIRED_KEYS = ("mechanisms", "preprocess", "decision_threshold", "model")
 PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "metrics", "architecture", "checkpoint", "epoch")
 
@@ -172,9 +176,10 @@ def external_session_folder(files: Mapping[str, bytes]) -> Iterator[str]:
 
 def check_model_io(inputs: Sequence[str], outputs: Sequence[str], where: Any) -> None:
     """The ONNX graph's input and output names are the format's."""
-    if set(inputs) != set(INPUT_NAMES) or set(outputs) != set(OUTPUT_NAMES):
+    if set(inputs) != set(INPUT_NAMES) or set(outputs) - set(OPTIONAL_OUTPUT_NAMES) != set(OUTPUT_NAMES):
         raise ModelFileError(
-            f"{where}: model inputs {tuple(inputs)} / outputs {tuple(outputs)}; expected {INPUT_NAMES} / {OUTPUT_NAMES}"
+            f"{where}: model inputs {tuple(inputs)} / outputs {tuple(outputs)}; expected {INPUT_NAMES} / "
+            f"{OUTPUT_NAMES} (and optionally {OPTIONAL_OUTPUT_NAMES})"
         )
 
 
@@ -260,6 +265,7 @@ def build_metadata(
             "valgus_probability": ["batch", len(LIMBS)],
             "mechanism_probabilities": ["batch", len(LIMBS), len(MECHANISMS)],
             "severity_deg": ["batch", len(LIMBS)],
+            "frontal_fppa_deg": ["batch", len(LIMBS)],
         },
         "decision_threshold": float(decision_threshold),
         **{key: provenance.get(key) for key in PROVENANCE_KEYS},

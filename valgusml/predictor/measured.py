@@ -51,14 +51,14 @@ class MeasuredPresence:
         return 1.0 / (1.0 + math.exp(-(_logit(p) + _logit(self.decision_threshold))))
 
     @functools.cached_property
-    def readings(self) -> tuple[tuple[float, float, float] | None, ...]:
+    def readings(self) -> tuple[tuple[float, float, float, float] | None, ...]:
         """`limb(k)` of each limb over the whole recording: the recording's answer, read once for it and its
         timeline."""
         return tuple(self.limb(k) for k in range(len(LIMBS)))
 
-    def limb(self, k: int, start_s: float = 0.0, end_s: float = math.inf) -> tuple[float, float, float] | None:
-        """`(probability, peak FPPA, peak time s)` of limb `k` over its scored frames between `start_s` and
-        `end_s`, None when the limb has no scored frame there."""
+    def limb(self, k: int, start_s: float = 0.0, end_s: float = math.inf) -> tuple[float, float, float, float] | None:
+        """`(probability, peak FPPA, peak time s, dynamic FPPA)` of limb `k` over its scored frames between
+        `start_s` and `end_s`, None when the limb has no scored frame there."""
         n = len(self.frames.fppa_deg)
         span = slice(max(0, math.floor(start_s * self.fps)), min(n, math.ceil(end_s * self.fps)) if math.isfinite(end_s) else n)
         frame = self.frames.peak_frame(k, span)
@@ -68,7 +68,7 @@ class MeasuredPresence:
         dynamic = peak - float(self.frames.standing_fppa_deg[k])
         if not math.isfinite(dynamic):
             return None
-        return self.probability(dynamic), peak, frame / self.fps
+        return self.probability(dynamic), peak, frame / self.fps, dynamic
 
 
 def measured_presence(canonical: KeypointSequence, decision_threshold: float) -> MeasuredPresence | None:
@@ -81,14 +81,15 @@ def measured_presence(canonical: KeypointSequence, decision_threshold: float) ->
 
 
 def apply_measured(
-    presence: MeasuredPresence, valgus: np.ndarray, severity: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`(valgus (2,), severity (2,), limbs read)`: the network's per-limb outputs with each limb the rule scores
-    replaced by its measured probability and peak FPPA."""
+    presence: MeasuredPresence, valgus: np.ndarray, severity: np.ndarray, frontal: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """`(valgus (2,), severity (2,), frontal (2,), limbs read)`: the network's per-limb outputs with each limb the
+    rule scores replaced by its measured probability, peak FPPA and dynamic FPPA."""
     valgus, severity = np.array(valgus, dtype=np.float64), np.array(severity, dtype=np.float64)
+    frontal = np.array(frontal, dtype=np.float64)
     read = []
     for k, (limb, measured) in enumerate(zip(LIMBS, presence.readings, strict=True)):
         if measured is not None:
-            valgus[k], severity[k] = measured[:2]
+            valgus[k], severity[k], _, frontal[k] = measured
             read.append(limb)
-    return valgus, severity, read
+    return valgus, severity, frontal, read

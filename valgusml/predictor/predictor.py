@@ -27,6 +27,7 @@ import onnxruntime as ort
 from valgusml.errors import InputError, ModelFileError
 from valgusml.labels import DEFICITS, LIMBS
 from valgusml.predictor.format import (
+    OPTIONAL_OUTPUT_NAMES,
     OUTPUT_NAMES,
     check_measure_names,
     check_model_io,
@@ -87,9 +88,10 @@ class Predictor:
         self.decision_threshold = float(metadata["decision_threshold"])
         self.max_batch_windows = max(1, int(max_batch_windows))
         self.measure_3d = bool(measure_3d)
-        check_model_io(
-            [i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()], where
-        )
+        outputs = [o.name for o in session.get_outputs()]
+        check_model_io([i.name for i in session.get_inputs()], outputs, where)
+        # The outputs read from every call: the required ones, then the optional ones this graph has.
+        self.output_names = OUTPUT_NAMES + tuple(name for name in OPTIONAL_OUTPUT_NAMES if name in outputs)
         check_measure_names(metadata, where)
         check_model_shapes({i.name: i.shape for i in session.get_inputs()}, self.preprocess, n_measures(), where)
 
@@ -147,9 +149,10 @@ class Predictor:
 
     # -- inference ---------------------------------------------------------------------------------------
     def run_windows(self, joints: np.ndarray, measures: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Raw model outputs for prepared windows `(N, W, ...)`, chunked into calls of `max_batch_windows`."""
+        """Raw model outputs (`output_names`) for prepared windows `(N, W, ...)`, chunked into calls of
+        `max_batch_windows`."""
         n = len(joints)
-        outs: list[list[np.ndarray]] = [[], [], []]
+        outs: list[list[np.ndarray]] = [[] for _ in self.output_names]
         for start in range(0, n, self.max_batch_windows):
             stop = start + self.max_batch_windows
             feed = {
@@ -157,7 +160,7 @@ class Predictor:
                 "measures": np.ascontiguousarray(measures[start:stop], dtype=np.float32),
                 "mask": np.ascontiguousarray(mask[start:stop], dtype=np.float32),
             }
-            for k, value in enumerate(self._session.run(list(OUTPUT_NAMES), feed)):
+            for k, value in enumerate(self._session.run(list(self.output_names), feed)):
                 outs[k].append(value)
         return tuple(np.concatenate(o, axis=0) for o in outs)
 
@@ -218,13 +221,13 @@ class Predictor:
             canonical.append(seq)
             sanity_notes.append(notes)
         model_input = prepare_many(canonical, self.preprocess)
-        valgus_w, mechanism_w, severity_w = self.run_windows(
-            model_input.joints, model_input.measures, model_input.mask
-        )
+        per_window = dict(zip(self.output_names, self.run_windows(model_input.joints, model_input.measures,
+                                                                  model_input.mask), strict=True))
+        valgus_w, mechanism_w = per_window["valgus_probability"], per_window["mechanism_probabilities"]
         self._check_outputs(valgus_w, mechanism_w)
-        per_window = dict(zip(OUTPUT_NAMES, (valgus_w, mechanism_w, severity_w), strict=True))
         aggregated, view_notes = aggregate_model_input(per_window, model_input, self.fps)
         valgus_s, mechanism_s, severity_s = (aggregated[name] for name in OUTPUT_NAMES)
+        frontal_s = aggregated.get("frontal_fppa_deg", np.full_like(valgus_s, np.nan))
         predictions = []
         for i, seq in enumerate(canonical):
             rows = np.flatnonzero(np.asarray(model_input.sequence_index) == i)
@@ -234,9 +237,10 @@ class Predictor:
                 raise InputError(f"{where}the model gave a non-finite output; the keypoints are not usable as given")
             view = model_input.views[i].to_dict()
             notes = sanity_notes[i] + ([view_notes[i]] if view_notes[i] else []) + model_input.warnings[i]
+            frontal = frontal_s[i]
             measured = measured_presence(seq, self.decision_threshold) if self.measure_3d else None
             if measured is not None:
-                valgus, severity, read = apply_measured(measured, values[0], values[2])
+                valgus, severity, frontal, read = apply_measured(measured, values[0], values[2], frontal)
                 values = (valgus, values[1], severity)
                 view["presence_from"] = {limb: ("measured" if limb in read else "network") for limb in LIMBS}
                 unread = [limb for limb in model_input.scored_limbs[i] if limb not in read]
@@ -251,6 +255,7 @@ class Predictor:
                     warnings=notes,
                     timeline=self._timeline(rows, model_input, valgus_w, mechanism_w, i, measured),
                     view=view,
+                    frontal_fppa_deg=frontal,
                 )
             )
         return predictions

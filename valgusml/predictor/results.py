@@ -37,6 +37,9 @@ class LimbPrediction:
     mechanism_probabilities: dict[str, float]
     valgus: bool
     severity_deg: float
+    # The knee's dynamic frontal-plane angle (peak under load minus standing, deg) the presence call rests on:
+    # lifted from 2D by the network, measured on 3D input; None when the model reports none or sees no load.
+    frontal_fppa_deg: float | None = None
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.__dataclass_fields__:
@@ -50,6 +53,7 @@ class LimbPrediction:
             "mechanism": self.mechanism,
             "mechanism_probabilities": dict(self.mechanism_probabilities),
             "severity_deg": self.severity_deg,
+            "frontal_fppa_deg": self.frontal_fppa_deg,
         }
 
 
@@ -120,6 +124,10 @@ class Prediction:
         )
 
 
+def _finite_or_none(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
 def combine_mechanisms(valgus_probability: np.ndarray, mechanism_probabilities: np.ndarray) -> np.ndarray:
     """`(..., 5)` distribution over MECHANISMS consistent with `(...)` valgus probabilities (see module doc)."""
     p = np.clip(np.asarray(valgus_probability, dtype=np.float64), 0.0, 1.0)
@@ -147,9 +155,11 @@ def make_prediction(
     warnings: Sequence[str],
     timeline: list[dict[str, Any]],
     view: dict[str, Any] | None = None,
+    frontal_fppa_deg: np.ndarray | None = None,
 ) -> Prediction:
     """One recording's `Prediction` from its aggregated outputs: `(2,)` valgus, `(2, 5)` mechanism head,
-    `(2,)` severity, per limb. `canonical` is the recording on the canonical skeleton (for `measures`)."""
+    `(2,)` severity and (optional, NaN = none) frontal angle, per limb. `canonical` is the recording on the
+    canonical skeleton (for `measures`)."""
     combined = combine_mechanisms(valgus, mechanism)
     limbs = {}
     for k, limb in enumerate(LIMBS):
@@ -160,6 +170,7 @@ def make_prediction(
             mechanism_probabilities={m: float(combined[k, j]) for j, m in enumerate(MECHANISMS)},
             valgus=p >= decision_threshold,
             severity_deg=float(severity[k]),
+            frontal_fppa_deg=_finite_or_none(None if frontal_fppa_deg is None else frontal_fppa_deg[k]),
         )
     worst = max(LIMBS, key=lambda name: limbs[name].valgus_probability)
     top = limbs[worst]

@@ -3,7 +3,8 @@
 Losses: BCE for per-limb valgus presence, CE for per-limb mechanism (over MECHANISMS, "none" included), smooth
 L1 on severity in units of `severity_scale_deg` (auxiliary; limbs without a finite severity label are
 skipped); for a network with a lifter (`model.lifter`), smooth L1 on each frame's lifted 3D dynamic FPPA and
-BCE on its loaded flag, where the data carry per-frame targets (`valgusml.data.frame_targets`). Validation and
+BCE on its loaded flag, where the data carry per-frame targets (`valgusml.data.frame_targets`), and for a
+`GuidedLifter` BCE on its gate (was the 2D reading right?). Validation and
 test metrics are computed once per epoch over the whole split, after combining the windows of each recording,
 so the numbers are per recording and per limb like the predictor's.
 
@@ -32,7 +33,8 @@ SCHEDULERS = ("cosine", "onecycle", "none")
 
 
 # The lifter's per-frame losses count only for a model with a lifter (`model.lifter`) on data with targets.
-DEFAULT_LOSS_WEIGHTS = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, "frame_fppa": 3.0, "frame_loaded": 0.3}
+DEFAULT_LOSS_WEIGHTS = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, "frame_fppa": 3.0, "frame_loaded": 0.3,
+                        "frame_gate": 0.3}
 
 
 class ValgusLitModule(LightningModule):
@@ -104,7 +106,21 @@ class ValgusLitModule(LightningModule):
             frame_fppa, frame_loaded = self._frame_losses(out, batch)
             losses["loss"] = total + w["frame_fppa"] * frame_fppa + w["frame_loaded"] * frame_loaded
             losses.update(loss_frame_fppa=frame_fppa, loss_frame_loaded=frame_loaded)
+            if "frame_fppa_gate_logit" in out:
+                losses["loss_frame_gate"] = self._gate_loss(out, batch)
+                losses["loss"] = losses["loss"] + w["frame_gate"] * losses["loss_frame_gate"]
         return losses
+
+    def _gate_loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """BCE of a `GuidedLifter`'s gate against whether the measured 2D reading was within its tolerance of the
+        3D answer, on the real frames that have a target."""
+        target = batch["frame_targets"].float()[..., :2]
+        known = (batch["mask"] > 0)[..., None] & torch.isfinite(target)
+        logit = out["frame_fppa_gate_logit"].float()
+        if not known.any():
+            return logit.sum() * 0.0
+        right = ((out["frame_measured_fppa_deg"].float() - target).abs() <= self.net.lifter.tolerance_deg).float()
+        return F.binary_cross_entropy_with_logits(logit[known], right[known])
 
     def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The lifter's losses on the real frames that have a 3D target: smooth L1 on the dynamic FPPA (in units
