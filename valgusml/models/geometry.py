@@ -35,6 +35,19 @@ def _bilateral_index(name: str) -> list[int]:
     return [FRAME_MEASURE_INDEX[name]]
 
 
+def _least_flexion(flexion: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """`(B, 2)` each limb's smallest knee flexion over the real frames of `(B, T, 2)`."""
+    return torch.where(real, flexion, torch.full_like(flexion, _BIG)).amin(1)
+
+
+def _standing_fppa(fppa: torch.Tensor, flexion: torch.Tensor, real: torch.Tensor, low: torch.Tensor,
+                   margin_deg: float) -> torch.Tensor:
+    """`(B, 2)` each limb's mean FPPA over its straightest real frames (flexion within `margin_deg` of `low`):
+    the standing value a dynamic FPPA is measured from."""
+    standing = (real & (flexion <= (low + margin_deg)[:, None])).to(fppa.dtype)
+    return (fppa * standing).sum(1) / standing.sum(1).clamp_min(1.0)
+
+
 class FrontalEvidence(nn.Module):
     """`(measures (B, T, F) raw, mask (B, T))` → `(dynamic_fppa_deg (B, 2), has_load (B, 2))`."""
 
@@ -50,12 +63,11 @@ class FrontalEvidence(nn.Module):
         fppa = measures.index_select(2, self.fppa_index)  # (B, T, 2)
         flexion = measures.index_select(2, self.flexion_index)
         real = (mask > 0)[..., None].expand_as(flexion)
-        low = torch.where(real, flexion, torch.full_like(flexion, _BIG)).amin(1)  # (B, 2)
+        low = _least_flexion(flexion, real)  # (B, 2)
         high = torch.where(real, flexion, torch.full_like(flexion, -_BIG)).amax(1)
         loaded = real & (flexion >= (low + self.loaded_fraction * (high - low))[:, None])
         peak = torch.where(loaded, fppa, torch.full_like(fppa, -_BIG)).amax(1)
-        standing = (real & (flexion <= (low + self.standing_margin_deg)[:, None])).to(fppa.dtype)
-        stand = (fppa * standing).sum(1) / standing.sum(1).clamp_min(1.0)
+        stand = _standing_fppa(fppa, flexion, real, low, self.standing_margin_deg)
         has_load = ((high - low) >= self.min_range_deg).to(fppa.dtype)
         return (peak - stand) * has_load, has_load
 
@@ -242,9 +254,7 @@ class GuidedLifter(nn.Module):
         fppa = measures.index_select(2, self.fppa_index)
         flexion = measures.index_select(2, self.flexion_index)
         real = (mask > 0)[..., None].expand_as(flexion)
-        low = torch.where(real, flexion, torch.full_like(flexion, _BIG)).amin(1)
-        standing = (real & (flexion <= (low + self.standing_margin_deg)[:, None])).to(fppa.dtype)
-        stand = (fppa * standing).sum(1) / standing.sum(1).clamp_min(1.0)
+        stand = _standing_fppa(fppa, flexion, real, _least_flexion(flexion, real), self.standing_margin_deg)
         return fppa - stand[:, None]
 
     def forward(self, features: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:

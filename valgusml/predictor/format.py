@@ -4,9 +4,9 @@ A folder holds two files:
 - `model.onnx` (`MODEL_FILE`): the network with its normalisation and input streams; inputs `INPUT_NAMES`
   (`joints (batch, window, 20, 3)`, `measures (batch, window, F)`, `mask (batch, window)`), outputs
   `OUTPUT_NAMES` (`valgus_probability (batch, 2)`, `mechanism_probabilities (batch, 2, 5)`,
-  `severity_deg (batch, 2)`) and, since this release, `frontal_fppa_deg (batch, 2)` (the dynamic frontal-plane
-  angle an anchored presence call rests on, NaN where there is none; `OPTIONAL_OUTPUT_NAMES`: older folders
-  without it keep loading), dynamic batch of fixed-length windows;
+  `severity_deg (batch, 2)`) and, optionally (`OPTIONAL_OUTPUT_NAMES`; folders exported before it lack it and
+  keep loading), `frontal_fppa_deg (batch, 2)` (the dynamic frontal-plane angle an anchored presence call rests
+  on, NaN where there is none), dynamic batch of fixed-length windows;
 - `model.json` (`META_FILE`): everything needed to feed it. Format version 1 keys, in the order written:
   `format_version`, `valgusml_version`, `created_utc`, `mechanisms`, `limbs`, `skeleton` ("canonical"),
   `canonical_joints`, `accepted_skeletons`, `fps`, `window`, `window_s`, `stride`, `preprocess`
