@@ -238,6 +238,13 @@ def test_aggregate_windows_rule():
     np.testing.assert_allclose(out["mechanism_probabilities"].sum(-1), 1.0)
     single = aggregate_windows({"valgus_probability": prob[:1]}, np.array([0]), mask[:1])
     np.testing.assert_allclose(single["valgus_probability"], prob[:1])
+    # An output some windows do not give (NaN: the frontal angle of a window without load) averages over the
+    # windows that give it, and stays NaN where none does.
+    frontal = np.array([[12.0, np.nan], [np.nan, np.nan], [4.0, np.nan], [8.0, np.nan]])
+    out = aggregate_windows({"valgus_probability": prob, "frontal_fppa_deg": frontal}, seq, mask)
+    np.testing.assert_allclose(out["frontal_fppa_deg"][0, 0], 12.0)  # the chosen window gives one
+    np.testing.assert_allclose(out["frontal_fppa_deg"][1, 0], (8.0 * 48 + 4.0 * 96) / 144)
+    assert np.isnan(out["frontal_fppa_deg"][:, 1]).all() and not np.signbit(out["frontal_fppa_deg"][:, 1]).any()
 
 
 def test_worst_segment_rule_keeps_one_valgus_rep():

@@ -623,8 +623,9 @@ def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return (x * w).sum(0) / w.sum(0)
     given = ~np.isnan(x)
     w = w * given
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.where(given, x, 0.0) * w).sum(0) / w.sum(0)
+    total = w.sum(0)
+    mean = (np.where(given, x, 0.0) * w).sum(0) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, mean, np.nan)  # a plain NaN (0 / 0 would give the sign-bit NaN of x86)
 
 
 def aggregate_model_input(
