@@ -38,6 +38,7 @@ TASK_FAMILIES: tuple[str, ...] = (
     "walking",
     "running",
 )
+GAIT_FAMILIES: tuple[str, ...] = ("walking", "running")  # scored per stance, not per rep or landing
 
 
 # Valgus presence thresholds on the dynamic FPPA (peak over the scored phase minus standing), degrees, per

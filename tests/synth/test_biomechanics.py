@@ -218,3 +218,32 @@ def test_knee_alone_valgus_is_labelled_by_the_rule_with_mechanism_unknown():
         measured = seq.meta["measured"]
         assert seq.labels["right"]["valgus"] == (measured["dynamic_fppa_deg"][1] > measured["threshold_deg"])
         assert not seq.labels["left"]["valgus"]  # the other knee keeps a healthy swivel, toned down if need be
+
+
+def test_in_toeing_gait_turns_the_knees_in_and_is_labelled_by_the_rule():
+    """In-toeing athletes without a deficit: walking with feet and knees turned in, their flexed stance knees
+    read 3-7 deg of dynamic FPPA (a real toe-in walk: 6-7; a normal walk 1-3) and often cross the gait
+    threshold (4-5); the label is the rule on the 3D frontal plane, with mechanism unknown; set tasks (squats)
+    keep the feet as instructed."""
+    base = {"mechanisms.probabilities": {"none": 1.0}, "athletes.habitual_valgus_probability": 0.0, **NO_HARD_NEGATIVES}
+    walking = {"tasks.probabilities": {"walking": 1.0}}
+    squats = {"tasks.probabilities": {"bilateral_squat": 1.0}}
+
+    def run(in_toeing: float, tasks: dict) -> list:
+        cfg = load_preset("clean", n_athletes=8, **base, **tasks, **{"athletes.in_toeing_probability": in_toeing})
+        return list(generate_sequences(cfg, range(8)))
+
+    toed_in, normal = run(1.0, walking), run(0.0, walking)
+    dynamic = [d for s in toed_in for d in s.meta["measured"]["dynamic_fppa_deg"]]
+    assert np.median(dynamic) > 3.5 > 1.0 > np.median([d for s in normal for d in s.meta["measured"]["dynamic_fppa_deg"]])
+    for seq in toed_in:
+        measured = seq.meta["measured"]
+        for k, limb in enumerate(("left", "right")):
+            over = measured["loaded"][k] and measured["dynamic_fppa_deg"][k] > measured["threshold_deg"]
+            assert seq.labels[limb]["valgus"] == over
+            assert seq.labels[limb]["mechanism"] is None if over else seq.labels[limb]["mechanism"] == "none"
+    assert np.mean([s.labels[limb]["valgus"] for s in toed_in for limb in ("left", "right")]) >= 0.4
+    assert not any(s.labels[limb]["valgus"] for s in normal for limb in ("left", "right"))
+    # Same athletes squatting: the trait does not act, sequence for sequence.
+    for a, b in zip(run(1.0, squats), run(0.0, squats), strict=True):
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)

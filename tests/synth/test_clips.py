@@ -71,6 +71,11 @@ def test_hard_negatives_and_time_profiles_are_independent_of_the_class():
     in_healthy, in_deficit = (np.mean([a.habitual_valgus.any() for a in knee_alone if (a.mechanism == "none") == none])
                               for none in (True, False))
     assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05
+    in_toeing = [sample_athlete(load_preset("realistic", **{"athletes.in_toeing_probability": 0.15}), i)
+                 for i in range(1500)]
+    in_healthy, in_deficit = (np.mean([a.in_toeing_deg.any() for a in in_toeing if (a.mechanism == "none") == none])
+                              for none in (True, False))
+    assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05
     for mechanism in MECHANISMS[1:]:
         group = [a for a in athletes if a.mechanism == mechanism]
         for attr in ("drive_onset", "drive_exponent"):

@@ -80,6 +80,8 @@ class Athlete:
     hard_negatives: tuple[str, ...] = ()
     knee_track_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))  # knee bend direction vs half the toe-out
     habitual_valgus: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=bool))  # (2,) knee-alone valgus
+    # (2,) how far feet and knees turn in together in gait (`AthleteConfig.in_toeing_probability`); 0 for most
+    in_toeing_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))
     estimator_offsets_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def observable(self) -> dict:
@@ -99,6 +101,7 @@ class Athlete:
             "side": self.side,
             "hard_negatives": list(self.hard_negatives),
             "habitual_valgus": [bool(v) for v in self.habitual_valgus],
+            "in_toeing_deg": [round(float(v), 3) for v in self.in_toeing_deg],
             "structural_valgus_deg": [round(float(v), 3) for v in self.structural_valgus_deg],
             "dorsiflexion_rom_deg": [round(float(v), 3) for v in self.dorsiflexion_rom_deg],
         }
@@ -254,6 +257,11 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     if habitual_draw < acfg.habitual_valgus_probability:
         athlete.habitual_valgus = _limbs_of(habitual_side)
         athlete.healthy_swivel_deg = np.where(athlete.habitual_valgus, habitual_swivel, athlete.healthy_swivel_deg)
+    # Drawn last, for the same reason (applied in gait by `simulation`).
+    in_toeing_draw = rng.random()
+    in_toeing = uniform(rng, acfg.in_toeing_deg) + rng.normal(0.0, 1.0, 2)
+    if in_toeing_draw < acfg.in_toeing_probability:
+        athlete.in_toeing_deg = np.maximum(in_toeing, 0.0)
     return athlete
 
 

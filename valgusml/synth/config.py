@@ -63,6 +63,14 @@ class AthleteConfig:
     # read the signs instead of the knee.
     habitual_valgus_probability: float = 0.0
     habitual_swivel_deg: Range = _range(8.0, 20.0)
+    # In-toeing gait (femoral anteversion): a share of athletes, drawn whatever their deficit, whose feet and
+    # knees turn in together by this much from their drawn toe-out when they walk or run (set tasks keep the
+    # feet as instructed). A flexed knee that points in projects medially onto the frontal plane, so the label
+    # (the rule on that plane) may call it valgus, with mechanism unknown where no deficit carries it. Without
+    # it the foot progression is toe-out only (2-12 deg), and a real toe-in walk is geometry no training
+    # sequence shows.
+    in_toeing_probability: float = 0.0
+    in_toeing_deg: Range = _range(8.0, 18.0)
     squat_depth_deg: Range = _range(75.0, 110.0)  # peak knee flexion, bilateral squat
     single_leg_depth_deg: Range = _range(50.0, 80.0)
     landing_depth_deg: Range = _range(65.0, 100.0)

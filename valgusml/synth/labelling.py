@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from valgusml.features.geometry import limb_fppa_deg
-from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_label
+from valgusml.labels import DEFICITS, GAIT_FAMILIES, none_label, task_family, validate_limb_label
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.config import GeneratorConfig
 from valgusml.synth.kinematics import built_joints
@@ -51,8 +51,9 @@ def label_trial(
 
     Returns (labels, measured, unexplained) where `unexplained[limb]` marks a valgus limb whose swivel at the
     peak comes mostly from healthy variation rather than a deficit (the generator then tones it down). A knee
-    of a knee-alone valgus athlete (`Athlete.habitual_valgus`) is not toned down: it is valgus, and its
-    mechanism is unknown where the healthy swivel dominates.
+    of a knee-alone valgus athlete (`Athlete.habitual_valgus`), or of an in-toeing one in gait
+    (`Athlete.in_toeing_deg`), is not toned down: it is valgus, and its mechanism is unknown where no deficit
+    dominates.
     """
     threshold = cfg.labels.threshold_deg[task_family(trial.task)][trial.athlete.sex]
     under_load = sim.load > cfg.labels.load_threshold  # (T, 2)
@@ -66,7 +67,8 @@ def label_trial(
     deficit_total = parts[:, 1:].sum(axis=1)
     valgus = was_loaded & (dynamic > threshold)
     unexplained = valgus & ((deficit_total <= parts[:, 0]) | (deficit_total <= 1e-6))
-    knee_alone = unexplained & trial.athlete.habitual_valgus
+    in_toeing = trial.athlete.in_toeing_deg.any() and task_family(trial.task) in GAIT_FAMILIES
+    knee_alone = unexplained & (trial.athlete.habitual_valgus | in_toeing)
     labels = {}
     for k, limb in enumerate(("left", "right")):
         peak = round(float(peaks[k]), 3)
