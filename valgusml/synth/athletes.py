@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from valgusml.labels import DEFICITS, MECHANISMS
+from valgusml.labels import DEFICITS, GAIT_FAMILIES, MECHANISMS, task_family
 from valgusml.synth.config import HARD_NEGATIVES, SIDES, GeneratorConfig
 
 # Simulation precision: float32 trig runs ~15x faster than float64 in numpy, and its ~1e-7 relative error is
@@ -83,6 +83,10 @@ class Athlete:
     # (2,) how far feet and knees turn in together in gait (`AthleteConfig.in_toeing_probability`); 0 for most
     in_toeing_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))
     estimator_offsets_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+    def in_toeing_for(self, task: str) -> np.ndarray:
+        """`(2,)` how far feet and knees turn in during `task`: `in_toeing_deg` in gait, 0 in set tasks."""
+        return self.in_toeing_deg * (task_family(task) in GAIT_FAMILIES)
 
     def observable(self) -> dict:
         """Traits a camera or a clinician sees without knowing the answer: the only athlete facts recorded in a

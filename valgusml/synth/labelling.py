@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from valgusml.features.geometry import limb_fppa_deg
-from valgusml.labels import DEFICITS, GAIT_FAMILIES, none_label, task_family, validate_limb_label
+from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_label
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.config import GeneratorConfig
 from valgusml.synth.kinematics import built_joints
@@ -67,8 +67,7 @@ def label_trial(
     deficit_total = parts[:, 1:].sum(axis=1)
     valgus = was_loaded & (dynamic > threshold)
     unexplained = valgus & ((deficit_total <= parts[:, 0]) | (deficit_total <= 1e-6))
-    in_toeing = trial.athlete.in_toeing_deg.any() and task_family(trial.task) in GAIT_FAMILIES
-    knee_alone = unexplained & (trial.athlete.habitual_valgus | in_toeing)
+    knee_alone = unexplained & (trial.athlete.habitual_valgus | trial.athlete.in_toeing_for(trial.task).any())
     labels = {}
     for k, limb in enumerate(("left", "right")):
         peak = round(float(peaks[k]), 3)

@@ -8,7 +8,6 @@ from functools import cache
 
 import numpy as np
 
-from valgusml.labels import GAIT_FAMILIES, task_family
 from valgusml.skeleton import CANONICAL_JOINTS
 from valgusml.synth.athletes import FLOAT, Athlete
 from valgusml.synth.config import GeneratorConfig
@@ -84,7 +83,7 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
     p["structural_valgus"] = limb([a.structural_valgus_deg for a in ath])
     # In-toeing athletes turn feet and knees in when they walk or run: the knee bend direction follows half the
     # foot progression plus the knee track, so the track takes the other half (the knees turn as far as the feet).
-    in_toe = [a.in_toeing_deg * (task_family(t.task) in GAIT_FAMILIES) for a, t in zip(ath, trials, strict=True)]
+    in_toe = [a.in_toeing_for(t.task) for a, t in zip(ath, trials, strict=True)]
     p["knee_track"] = limb([a.knee_track_deg - 0.5 * turn for a, turn in zip(ath, in_toe, strict=True)])
     p["foot_progression"] = limb([a.foot_progression_deg + t.params["progression_jitter"] - turn
                                   for a, t, turn in zip(ath, trials, in_toe, strict=True)])
