@@ -18,7 +18,7 @@ from pathlib import Path
 
 from valgusml.data import open_dataset
 from valgusml.data.splits import load_split, split_athletes
-from valgusml.evaluation.evaluate import build_baselines, compose_eval_config
+from valgusml.evaluation.evaluate import build_scorers, compose_eval_config
 from valgusml.evaluation.runner import evaluate_scorers
 
 
@@ -57,11 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{ds!r}: train {len(train)} / val {len(val)} / test {len(test)} sequences "
           f"(loaded in {time.perf_counter() - started:.1f} s)")
     cfg = compose_eval_config([f"baselines=[{','.join(args.baselines)}]"])
-    scorers = build_baselines(cfg)
+    model = None
     if args.model:
         from valgusml.evaluation.scorers import ExportedModel
 
-        scorers = {"model": ExportedModel(args.model), **scorers}
+        model = ExportedModel(args.model)
+    scorers = build_scorers(model, cfg)
     result = evaluate_scorers(scorers, train, val, test, n_boot=args.n_boot, seed=args.seed,
                               info={"dataset": str(ds.root), "dataset_fingerprint": ds.fingerprint})
     table = result.comparison_table()

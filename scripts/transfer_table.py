@@ -36,21 +36,15 @@ def _estimates(labels, scores, threshold: float, n_boot: int) -> dict[str, str]:
 def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, object, float]]:
     """`(name, scorer, threshold)` of each named baseline, fitted on the split's training athletes, its
     threshold chosen on the validation athletes; an ensemble's `model` member is `model`."""
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
+    from valgusml.evaluation.evaluate import build_scorers, compose_eval_config
     from valgusml.evaluation.runner import resolve_threshold
     from valgusml.scoring.arrays import LabelArrays
 
-    configs = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs" / "eval" / "scorers" / "default.yaml")
     train, val = ([ds[int(i)] for i in ds.indices_of(sorted(split[part]))] for part in ("train", "val"))
-    built: dict[str, object] = {"model": model}
+    scorers = build_scorers(model, compose_eval_config([f"baselines=[{','.join(names)}]"]))
     out = []
     for name in names:
-        scorer = built[name] = instantiate(configs[name])
-        scorer.name = name
-        if hasattr(scorer, "bind"):
-            scorer.bind(built)
+        scorer = scorers[name]
         scorer.fit(train)
         threshold, _ = resolve_threshold(scorer, scorer.predict(val), LabelArrays.from_sequences(val), "f1")
         out.append((name, scorer, threshold))

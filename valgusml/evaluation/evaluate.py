@@ -27,7 +27,7 @@ from valgusml.evaluation.sources import load_model, resolve_data_dir, resolve_sp
 from valgusml.hydra_app import hydra_entry
 
 log = logging.getLogger("valgusml.evaluate")
-__all__ = ["build_baselines", "compose_eval_config", "main", "run_evaluation", "translate_overrides"]
+__all__ = ["build_baselines", "build_scorers", "compose_eval_config", "main", "run_evaluation", "translate_overrides"]
 
 
 def _sequences(ds: Any, athletes: list[str], max_athletes: int | None) -> list:
@@ -48,6 +48,16 @@ def build_baselines(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError(f"scorers.{name}: {exc}") from None
         out[name].name = name
     return out
+
+
+def build_scorers(model: Any | None, cfg: DictConfig) -> dict[str, Any]:
+    """`{"model": model, **build_baselines(cfg)}` (no `model` entry for None), with every ensemble handed its
+    members (`Ensemble.bind`)."""
+    scorers = {**({"model": model} if model is not None else {}), **build_baselines(cfg)}
+    for scorer in scorers.values():
+        if hasattr(scorer, "bind"):
+            scorer.bind(scorers)
+    return scorers
 
 
 # -- the evaluation ----------------------------------------------------------------------------------------
@@ -104,10 +114,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         val = _sequences(ds, split.val, max_athletes)
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
-    scorers = {"model": model, **build_baselines(cfg)}
-    for scorer in scorers.values():
-        if hasattr(scorer, "bind"):  # an ensemble of other scorers
-            scorer.bind(scorers)
+    scorers = build_scorers(model, cfg)
     info["timings"] = (
         "feature baselines share one feature extraction (timed in the first of them)"
         if cfg.get("share_features", False)

@@ -24,7 +24,8 @@ from valgusml.synth.validation.references import (
 )
 
 # A limb's class: `none`, its dominant mechanism, or this for a valgus knee whose mechanism is unknown (the
-# generator's knee-alone valgus, `AthleteConfig.habitual_valgus_probability`).
+# generator's knee-alone valgus and in-toeing gait, `AthleteConfig.habitual_valgus_probability` and
+# `in_toeing_probability`).
 UNKNOWN_CLASS = "unknown"
 CLASSES: tuple[str, ...] = (*MECHANISMS, UNKNOWN_CLASS)
 
