@@ -129,15 +129,22 @@ def test_local_lifter_reads_only_nearby_frames_and_builds_from_a_hydra_partial()
     assert float(far.max()) < 0.2 * float(change[50])
 
 
-def _limb_lifted_net():
+def _lifted_net(lifter: type, **sizes) -> torch.nn.Module:
+    """A small TCN with `lifter` (built with `sizes`) and the lifted anchor, seeded."""
     import functools
 
     from valgusml.models import TCN, ValgusNet
-    from valgusml.models.geometry import LiftedAnchor, LimbLifter
+    from valgusml.models.geometry import LiftedAnchor
 
     torch.manual_seed(0)
     return ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2),
-                     lifter=functools.partial(LimbLifter, hidden=8, kernel=5), anchor=LiftedAnchor).eval()
+                     lifter=functools.partial(lifter, **sizes), anchor=LiftedAnchor).eval()
+
+
+def _limb_lifted_net():
+    from valgusml.models.geometry import LimbLifter
+
+    return _lifted_net(LimbLifter, hidden=8, kernel=5)
 
 
 def test_limb_lifter_reads_each_knee_from_its_own_leg():
@@ -176,14 +183,9 @@ def test_limb_lifter_reads_a_mirrored_subject_as_the_same_knees_swapped():
 
 
 def _guided_net():
-    import functools
+    from valgusml.models.geometry import GuidedLifter
 
-    from valgusml.models import TCN, ValgusNet
-    from valgusml.models.geometry import GuidedLifter, LiftedAnchor
-
-    torch.manual_seed(0)
-    return ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2),
-                     lifter=functools.partial(GuidedLifter, hidden=8, gate_hidden=4), anchor=LiftedAnchor).eval()
+    return _lifted_net(GuidedLifter, hidden=8, gate_hidden=4)
 
 
 def test_guided_lifter_mixes_the_measured_2d_angle_and_the_network_by_its_gate():
