@@ -272,3 +272,18 @@ def test_worst_segment_rule_keeps_one_valgus_rep():
     left_only = [Segment(rep[0].start, rep[0].end, "rep", ("left",))]
     out = aggregate_windows(per_window, seq, mask, segments=[left_only], window_start=starts)
     assert out["valgus_probability"][0, 1] < 0.2
+
+
+def test_normalised_coordinates_are_scaled_to_pixels_by_the_image_size():
+    """x and y of normalised coordinates are fractions of different lengths: on a 1080 x 1920 portrait frame
+    the same motion must read as it does in pixels, and without the size the predictor says it is distorted."""
+    pixels = squat(amplitude=40.0)
+    size = np.array([1080.0, 1920.0], dtype=np.float32)
+    normalised = pixels.replace(keypoints=pixels.keypoints / size,
+                                meta={"coordinates": "normalized", "image_width": 1080, "image_height": 1920})
+    as_pixels, scaled = prepare(pixels), prepare(normalised)
+    np.testing.assert_allclose(scaled.measures, as_pixels.measures, atol=0.1)  # float32 round trip
+    assert scaled.warnings == as_pixels.warnings
+    unknown = prepare(normalised.replace(meta={"coordinates": "normalized"}))
+    assert any(w.startswith("normalised image coordinates without the image size") for w in unknown.warnings[0])
+    assert not np.allclose(unknown.measures, as_pixels.measures, atol=1.0)  # and the distortion is real

@@ -332,6 +332,21 @@ def _describe(seq: KeypointSequence) -> str:
     return f"sequence {seq.id!r}: " if seq.id else ""
 
 
+def _equal_axis_units(seq: KeypointSequence, warnings: list[str]) -> np.ndarray:
+    """`seq`'s keypoints in units of the same length along x and y. Normalised image coordinates (declared by
+    the importer: `meta["coordinates"] == "normalized"`) are fractions of the image's width and of its height,
+    so on a portrait or landscape frame every frontal angle is stretched; they are scaled to pixels by the
+    image size in `meta` (`image_width` / `image_height`), or kept with a warning when it is unknown."""
+    if seq.dims != 2 or seq.meta.get("coordinates") != "normalized":
+        return seq.keypoints
+    width, height = seq.meta.get("image_width"), seq.meta.get("image_height")
+    if isinstance(width, (int, float)) and isinstance(height, (int, float)) and width > 0 and height > 0:
+        return (seq.keypoints * np.array([width, height], dtype=seq.keypoints.dtype)).astype(seq.keypoints.dtype)
+    warnings.append("normalised image coordinates without the image size: angles are distorted unless the image "
+                    "is square (give pixels, or image_width / image_height in meta, or image_size= to the reader)")
+    return seq.keypoints
+
+
 def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:
     """Frames `resample` makes of `n_frames` at `fps_in`, computed without allocating them."""
     return int(math.floor((n_frames - 1) * fps_out / fps_in + 1e-9)) + 1
@@ -365,11 +380,12 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     canon = seq.to_canonical()
     conf_in = canon.confidence
     hidden = conf_in <= 0
-    xy_in = as_frontal_2d(_with_hidden_as(canon.keypoints, hidden, 0.0))
     warnings: list[str] = []
+    keypoints = _equal_axis_units(canon, warnings)
+    xy_in = as_frontal_2d(_with_hidden_as(keypoints, hidden, 0.0))
     view = FRONT_3D
     if canon.dims == 2:
-        view = infer_view(_with_hidden_as(canon.keypoints, hidden, np.nan))
+        view = infer_view(_with_hidden_as(keypoints, hidden, np.nan))
         xy_in, _ = canonical_front_view(xy_in, conf_in)
 
     if abs(canon.fps - cfg.fps) > 1e-6 * cfg.fps:

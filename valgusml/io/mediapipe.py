@@ -16,7 +16,8 @@ for confidence; optional `frame`, `time`/`time_s`/`timestamp` (seconds) or `time
 Coordinates are kept as given: normalised ([0, 1] of the image) or pixels; `meta["coordinates"]` says which
 (detected: normalised when every coordinate lies in [-1, 2]). Normalised x and y are fractions of different
 lengths (width, height), so angles measured on them are distorted: pass `image_size=(width, height)` to get
-pixels (the JSON's own `image_width`/`image_height` are recorded in meta but not applied). `z` (MediaPipe's relative depth, not metric)
+pixels. The JSON's own `image_width`/`image_height` are recorded in meta, and the predictor scales normalised
+coordinates by them (`valgusml.preprocess`). `z` (MediaPipe's relative depth, not metric)
 is dropped: keypoints are 2D image coordinates, skeleton `mediapipe33`, confidence = visibility (1 where
 the file has none).
 """
