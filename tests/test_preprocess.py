@@ -287,3 +287,20 @@ def test_normalised_coordinates_are_scaled_to_pixels_by_the_image_size():
     unknown = prepare(normalised.replace(meta={"coordinates": "normalized"}))
     assert any(w.startswith("normalised image coordinates without the image size") for w in unknown.warnings[0])
     assert not np.allclose(unknown.measures, as_pixels.measures, atol=1.0)  # and the distortion is real
+
+
+def test_unsure_points_are_treated_as_missing_relative_to_the_joints_usual_confidence():
+    """A low-confidence guess (0.1 where the knee usually scores 0.6) lands anywhere: with min_confidence_ratio
+    it is gap-filled like a missing point, so the frame reads as its neighbours do; at 0 it is kept."""
+    clean = squat(amplitude=0.0)
+    keypoints, confidence = clean.keypoints.copy(), np.full(clean.keypoints.shape[:2], 0.6, dtype=np.float32)
+    keypoints[40, LKNEE, 0] += 120.0  # a wild guess, 2 thigh-widths off
+    confidence[40, LKNEE] = 0.1
+    guessed = clean.replace(keypoints=keypoints, confidence=confidence)
+    cfg = PreprocessConfig(min_confidence_ratio=0.5)
+    reference = prepare(clean.replace(confidence=np.full_like(confidence, 0.6)), cfg)
+    np.testing.assert_allclose(prepare(guessed, cfg).measures, reference.measures, atol=1e-3)
+    kept = prepare(guessed, PreprocessConfig())
+    assert np.abs(kept.measures - reference.measures).max() > 10.0
+    with pytest.raises(ConfigError, match="min_confidence_ratio"):
+        PreprocessConfig(min_confidence_ratio=1.0)

@@ -60,6 +60,11 @@ class PreprocessConfig:
     windows of a long recording. min_valid_frames: fewer valid frames (at `fps`) than this → `InputError`.
     max_gap_s: gaps of a joint up to this long are interpolated; longer ones stay missing (confidence 0).
     low_confidence: mean confidence of hips/knees/ankles below this adds a warning.
+    min_confidence_ratio: a point whose confidence is below this fraction of its joint's median confidence over
+    the recording is treated as missing (then gap-filled like any other gap): a pose estimator's low-confidence
+    guesses (occluded or blurred joints) land anywhere, and one such knee at the bottom of a squat reads as tens
+    of degrees of valgus. Relative, because estimators' scales differ (OpenPose's good points score 0.4-0.9,
+    MediaPipe's 0.8-1). 0 keeps every point with confidence above 0 (predictors exported before the key).
     """
 
     fps: float = 30.0
@@ -68,6 +73,7 @@ class PreprocessConfig:
     min_valid_frames: int = 10
     max_gap_s: float = 0.25
     low_confidence: float = 0.3
+    min_confidence_ratio: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -78,6 +84,7 @@ class PreprocessConfig:
             and self.min_valid_frames >= 1,
             "max_gap_s": math.isfinite(self.max_gap_s) and self.max_gap_s >= 0,
             "low_confidence": 0.0 <= self.low_confidence <= 1.0,
+            "min_confidence_ratio": 0.0 <= self.min_confidence_ratio < 1.0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -85,7 +92,7 @@ class PreprocessConfig:
                 "invalid preprocessing config: "
                 + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
                 + " (need fps > 0, window >= 2, 1 <= stride <= window, min_valid_frames >= 1, max_gap_s >= 0, "
-                "0 <= low_confidence <= 1)"
+                "0 <= low_confidence <= 1, 0 <= min_confidence_ratio < 1)"
             )
         object.__setattr__(self, "window", int(self.window))
         object.__setattr__(self, "stride", int(self.stride))
@@ -332,6 +339,17 @@ def _describe(seq: KeypointSequence) -> str:
     return f"sequence {seq.id!r}: " if seq.id else ""
 
 
+def _drop_unsure_points(confidence: np.ndarray, ratio: float) -> np.ndarray:
+    """`(T, J)` confidence with 0 where a seen point scores below `ratio` x its joint's median over the seen
+    frames (the joint's usual certainty in this recording)."""
+    seen = confidence > 0
+    usual = np.zeros(confidence.shape[1], dtype=confidence.dtype)
+    ever = seen.any(axis=0)
+    usual[ever] = np.nanmedian(np.where(seen[:, ever], confidence[:, ever], np.nan), axis=0)
+    unsure = seen & (confidence < ratio * usual)
+    return np.where(unsure, np.zeros((), confidence.dtype), confidence)
+
+
 def _equal_axis_units(seq: KeypointSequence, warnings: list[str]) -> np.ndarray:
     """`seq`'s keypoints in units of the same length along x and y. Normalised image coordinates (declared by
     the importer: `meta["coordinates"] == "normalized"`) are fractions of the image's width and of its height,
@@ -379,6 +397,8 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     check_bounds(seq, cfg, what)
     canon = seq.to_canonical()
     conf_in = canon.confidence
+    if cfg.min_confidence_ratio > 0:
+        conf_in = _drop_unsure_points(conf_in, cfg.min_confidence_ratio)
     hidden = conf_in <= 0
     warnings: list[str] = []
     keypoints = _equal_axis_units(canon, warnings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from valgusml import ConfigError
@@ -111,3 +112,14 @@ def test_configs_dir_outside_a_checkout(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)
     with pytest.raises(ConfigError, match="no configs/ folder"):
         paths.configs_dir()
+
+
+def test_foot_progression_may_toe_in():
+    """Foot progression is signed (negative: toe-in), as measured feet are; its athletes turn their toes in."""
+    from valgusml.synth.athletes import sample_athlete
+
+    cfg = load_preset("realistic", foot_progression_deg=[-8.0, -4.0], seed=3, **{"hard_negatives.toe_out": 0.0})
+    assert cfg.athletes.foot_progression_deg == (-8.0, -4.0)
+    # Limited dorsiflexion still turns the feet out (by 5-12 deg at full activation), the others keep the range.
+    progression = np.array([sample_athlete(cfg, i).foot_progression_deg.mean() for i in range(40)])
+    assert np.mean(progression < 0.0) > 0.8 and np.median(progression) < -4.0

@@ -48,7 +48,7 @@ class AthleteConfig:
     bmi: Range = _range(19.0, 28.0)
     segment_ratio_jitter: float = 0.03  # relative sd of each Winter ratio between athletes
     stance_width_ratio: Range = _range(0.95, 1.35)  # ankle separation / hip-joint-centre separation
-    foot_progression_deg: Range = _range(2.0, 12.0)  # toe-out of the planted foot
+    foot_progression_deg: Range = _range(2.0, 12.0, signed=True)  # toe-out of the planted foot (negative: toe-in)
     structural_valgus_female_deg: Range = _range(-1.0, 4.0, signed=True)  # constant under load
     structural_valgus_male_deg: Range = _range(-3.0, 2.0, signed=True)
     dorsiflexion_rom_deg: Range = _range(36.0, 45.0)  # weight-bearing lunge, normal (Backman 2011)
