@@ -304,3 +304,18 @@ def test_unsure_points_are_treated_as_missing_relative_to_the_joints_usual_confi
     assert np.abs(kept.measures - reference.measures).max() > 10.0
     with pytest.raises(ConfigError, match="min_confidence_ratio"):
         PreprocessConfig(min_confidence_ratio=1.0)
+
+
+def test_relative_confidence_gives_every_score_scale_the_same_model_input():
+    """OpenPose scores good points 0.4-0.9, MediaPipe 0.8-1: with relative_confidence the model reads each
+    recording's confidence against its own 90th percentile, so a uniform rescaling changes nothing."""
+    seq = squat()
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.6, 1.0, seq.keypoints.shape[:2]).astype(np.float32)
+    cfg = PreprocessConfig(relative_confidence=True)
+    given = prepare(seq.replace(confidence=confidence), cfg)
+    rescaled = prepare(seq.replace(confidence=0.6 * confidence), cfg)
+    np.testing.assert_allclose(rescaled.joints, given.joints, atol=1e-5)
+    assert given.joints[..., 2].max() == pytest.approx(1.0)
+    raw = prepare(seq.replace(confidence=0.6 * confidence))
+    assert raw.joints[..., 2].max() < 0.61  # as reported without it

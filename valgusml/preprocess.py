@@ -65,6 +65,9 @@ class PreprocessConfig:
     guesses (occluded or blurred joints) land anywhere, and one such knee at the bottom of a squat reads as tens
     of degrees of valgus. Relative, because estimators' scales differ (OpenPose's good points score 0.4-0.9,
     MediaPipe's 0.8-1). 0 keeps every point with confidence above 0 (predictors exported before the key).
+    relative_confidence: the confidence the model reads is divided by the recording's 90th percentile over the
+    hips, knees and ankles it shows (capped at 1), so estimators whose scores run on different scales give the
+    model the same input; False (predictors exported before the key) passes it as reported.
     """
 
     fps: float = 30.0
@@ -74,6 +77,7 @@ class PreprocessConfig:
     max_gap_s: float = 0.25
     low_confidence: float = 0.3
     min_confidence_ratio: float = 0.0
+    relative_confidence: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -85,6 +89,7 @@ class PreprocessConfig:
             "max_gap_s": math.isfinite(self.max_gap_s) and self.max_gap_s >= 0,
             "low_confidence": 0.0 <= self.low_confidence <= 1.0,
             "min_confidence_ratio": 0.0 <= self.min_confidence_ratio < 1.0,
+            "relative_confidence": isinstance(self.relative_confidence, bool),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -92,7 +97,7 @@ class PreprocessConfig:
                 "invalid preprocessing config: "
                 + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
                 + " (need fps > 0, window >= 2, 1 <= stride <= window, min_valid_frames >= 1, max_gap_s >= 0, "
-                "0 <= low_confidence <= 1, 0 <= min_confidence_ratio < 1)"
+                "0 <= low_confidence <= 1, 0 <= min_confidence_ratio < 1, relative_confidence a bool)"
             )
         object.__setattr__(self, "window", int(self.window))
         object.__setattr__(self, "stride", int(self.stride))
@@ -339,6 +344,13 @@ def _describe(seq: KeypointSequence) -> str:
     return f"sequence {seq.id!r}: " if seq.id else ""
 
 
+def _relative_confidence(confidence: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """`confidence` over the 90th percentile of the seen `core` (hip, knee, ankle) values, capped at 1."""
+    seen = core[core > 0]
+    reference = float(np.percentile(seen, 90.0)) if seen.size else 1.0
+    return np.minimum(confidence / max(reference, 1e-6), 1.0).astype(confidence.dtype)
+
+
 def _drop_unsure_points(confidence: np.ndarray, ratio: float) -> np.ndarray:
     """`(T, J)` confidence with 0 where a seen point scores below `ratio` x its joint's median over the seen
     frames (the joint's usual certainty in this recording)."""
@@ -455,7 +467,8 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         "not scored (valgus probability 0)")
     n_frames = len(xy)
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
-    joints = np.concatenate([xy, conf[..., None]], axis=-1).astype(np.float32)
+    model_conf = _relative_confidence(conf, core_conf) if cfg.relative_confidence else conf
+    joints = np.concatenate([xy, model_conf[..., None]], axis=-1).astype(np.float32)
     starts = window_starts(n_frames, cfg.window, cfg.stride)
     mask = _windows(np.ones(n_frames, dtype=np.float32), starts, cfg.window)
     real = mask.sum(axis=1)
