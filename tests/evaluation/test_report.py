@@ -112,7 +112,7 @@ def test_html_report_renders_and_embeds_every_plot(evaluation, tmp_path):
 
 def test_robustness_factors():
     assert set(DEFAULT_FACTORS) == {"camera_view", "estimator_family", "noise_jitter_mm", "fps", "clip_s",
-                                    "body_height_m", "skeleton", "dropped_frames"}
+                                    "body_height_m", "skeleton", "dropped_frames", "valgus_ceiling_deg"}
     assert [lv for lv, _ in DEFAULT_FACTORS["camera_view"]] == ["front", "oblique", "side", "rear"]
     # every level is a valid generator config: one factor moved, the rest of the preset kept
     from valgusml.synth import load_preset

@@ -247,3 +247,32 @@ def test_in_toeing_gait_turns_the_knees_in_and_is_labelled_by_the_rule():
     # Same athletes squatting: the trait does not act, sequence for sequence.
     for a, b in zip(run(1.0, squats), run(0.0, squats), strict=True):
         np.testing.assert_array_equal(a.keypoints, b.keypoints)
+
+
+def test_valgus_ceiling_keeps_deep_valgus_moderate():
+    """Without a ceiling a deficit's valgus past ~110 deg of squat reads 30-70 deg of dynamic FPPA, with none
+    in between healthy knees and those; with `valgus_ceiling_deg` every deficit-valgus knee stays at or under
+    its athlete's ceiling, still over the threshold (valgus, with its mechanism), and knees under the ceiling
+    are left as they are, so healthy limbs and the other joints do not move."""
+    base = {"mechanisms.probabilities": {"hip_weakness": 0.5, "adductor_tfl_overactivity": 0.5},
+            "athletes.squat_depth_deg": [110.0, 120.0], "tasks.probabilities": {"bilateral_squat": 1.0},
+            "mechanisms.mild_probability": 0.0, **NO_HARD_NEGATIVES}
+
+    def run(ceiling: list[float]) -> list:
+        cfg = load_preset("clean", n_athletes=8, seed=2, **base, **{"mechanisms.valgus_ceiling_deg": ceiling})
+        return list(generate_sequences(cfg, range(8)))
+
+    free, capped = run([0.0, 0.0]), run([15.0, 20.0])
+    valgus = [(a, b, k) for a, b in zip(free, capped, strict=True) for k, limb in enumerate(("left", "right"))
+              if a.labels[limb]["valgus"] and a.labels[limb]["mechanism"] is not None]
+    assert len(valgus) >= 10
+    assert np.median([a.meta["measured"]["dynamic_fppa_deg"][k] for a, _, k in valgus]) > 30.0
+    for a, b, k in valgus:
+        limb = ("left", "right")[k]
+        dynamic = b.meta["measured"]["dynamic_fppa_deg"][k]
+        assert b.meta["measured"]["threshold_deg"] < dynamic <= 20.5 + 1.0
+        assert b.labels[limb]["valgus"] and b.labels[limb]["mechanism"] == a.labels[limb]["mechanism"]
+    for a, b in zip(free, capped, strict=True):
+        below = [not a.labels[limb]["valgus"] for limb in ("left", "right")]
+        if all(below):
+            np.testing.assert_array_equal(a.keypoints, b.keypoints)

@@ -12,7 +12,7 @@ from valgusml.synth import generate_sequences, load_preset
 from valgusml.synth.generator import trials_of
 from valgusml.synth.kinematics import JOINTS, built_joints
 from valgusml.synth.observation import ar1_in_place, project, sample_camera, standard_normal32
-from valgusml.synth.simulation import emitted_joints, scale_healthy_swivel, simulate
+from valgusml.synth.simulation import emitted_joints, scale_swivel, simulate
 
 
 def test_emitted_joints_are_bit_identical_to_the_full_build():
@@ -46,7 +46,7 @@ def test_knee_only_rescaling_equals_simulating_the_scaled_athletes():
     trials = trials_of(cfg, range(4))
     factors = np.random.default_rng(0).uniform(0.0, 0.95, (len(trials), 2))
     sims = simulate(cfg, trials)
-    scale_healthy_swivel(trials, sims, factors)
+    scale_swivel(trials, sims, factors, np.ones_like(factors))
     scaled = []
     for trial, factor in zip(trials_of(cfg, range(4)), factors, strict=True):
         athlete = dataclasses.replace(trial.athlete, healthy_swivel_deg=trial.athlete.healthy_swivel_deg * factor)

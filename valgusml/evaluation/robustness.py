@@ -51,6 +51,11 @@ def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
         ],
         "skeleton": [(s, {"observation": {"skeleton": s}}) for s in ("halpe26", "mediapipe33", "body25", "coco17")],
         "dropped_frames": [(str(d), {"noise": {"dropout_fraction": float(d)}}) for d in (0.0, 0.05, 0.15, 0.3)],
+        # Not acquisition but the population: how far a deficit's knee collapses, held to the literature's
+        # valgus FPPA sizes (single-leg squat 16.8 +- 5.4 deg, step landing 21.7 +- 3.6) at any depth.
+        "valgus_ceiling_deg": [
+            (f"{lo:g}-{hi:g}", {"mechanisms": {"valgus_ceiling_deg": [lo, hi]}}) for lo, hi in ((15.0, 20.0), (20.0, 30.0))
+        ],
     }
 
 

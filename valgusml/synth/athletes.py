@@ -82,6 +82,7 @@ class Athlete:
     habitual_valgus: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=bool))  # (2,) knee-alone valgus
     # (2,) how far feet and knees turn in together in gait (`AthleteConfig.in_toeing_probability`); 0 for most
     in_toeing_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    valgus_ceiling_deg: float = 0.0  # the most dynamic FPPA a deficit's swivel reaches (`MechanismConfig`); 0: none
     estimator_offsets_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def in_toeing_for(self, task: str) -> np.ndarray:
@@ -106,6 +107,7 @@ class Athlete:
             "hard_negatives": list(self.hard_negatives),
             "habitual_valgus": [bool(v) for v in self.habitual_valgus],
             "in_toeing_deg": [round(float(v), 3) for v in self.in_toeing_deg],
+            "valgus_ceiling_deg": round(self.valgus_ceiling_deg, 3),
             "structural_valgus_deg": [round(float(v), 3) for v in self.structural_valgus_deg],
             "dorsiflexion_rom_deg": [round(float(v), 3) for v in self.dorsiflexion_rom_deg],
         }
@@ -266,6 +268,8 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     in_toeing = uniform(rng, acfg.in_toeing_deg) + rng.normal(0.0, 1.0, 2)
     if in_toeing_draw < acfg.in_toeing_probability:
         athlete.in_toeing_deg = np.maximum(in_toeing, 0.0)
+    # Drawn last, for the same reason (applied in labelling by `simulate_and_label`).
+    athlete.valgus_ceiling_deg = uniform(rng, mcfg.valgus_ceiling_deg)
     return athlete
 
 

@@ -100,6 +100,11 @@ class MechanismConfig:
     pure_probability: float = 0.4  # athlete with a single deficit; otherwise a mixture
     dominant_share: Range = _range(0.6, 0.9)
     severity: Range = _range(0.65, 1.0)
+    # The most dynamic FPPA a deficit's knee swivel may reach, drawn per athlete (off at [0, 0]). A swivel of a
+    # given size moves a deeply flexed knee much further across the frontal plane than a straight one, so
+    # without a ceiling a deficit's valgus past 115 deg of squat reads 31 deg and more while moderate collapses
+    # only happen at moderate depth; with one, where the swivel would pass it, it is scaled down to it.
+    valgus_ceiling_deg: Range = _range(0.0, 0.0)
     mild_probability: float = 0.12  # severity drawn from `mild_severity` instead (often labelled none)
     mild_severity: Range = _range(0.1, 0.4)
     unaffected_side_factor: float = 0.2  # one-sided deficits still show a little on the other limb

@@ -16,12 +16,34 @@ from valgusml.synth.simulation import (
     Simulated,
     emitted_joints,
     length_batches,
-    scale_healthy_swivel,
+    scale_swivel,
     simulate,
 )
 from valgusml.synth.tasks import Trial
 
 RESCALE_ROUNDS = 4
+CEILING_TOLERANCE_DEG = 0.5  # how close a capped knee's dynamic FPPA is brought to its athlete's valgus ceiling
+CEILING_ROUNDS = 10
+
+
+class _CeilingSearch:
+    """Per limb, the deficit swivel's overall scale that puts the knee's dynamic FPPA at the ceiling: a
+    bracketing search, stepping by the square root of the angle's ratio (the angle outgrows the swivel as the
+    thigh levels) while that stays inside the bracket, by halving it otherwise. `step` returns the factor to
+    multiply the current swivel by."""
+
+    def __init__(self) -> None:
+        self.scale, self.low, self.high = np.ones(2), np.zeros(2), np.ones(2)
+
+    def step(self, k: int, dynamic: float, ceiling: float) -> float:
+        if dynamic > ceiling:
+            self.high[k] = self.scale[k]
+        else:
+            self.low[k] = self.scale[k]
+        guess = self.scale[k] * np.sqrt(ceiling / max(dynamic, 1e-3))
+        new = guess if self.low[k] < guess < self.high[k] else 0.5 * (self.low[k] + self.high[k])
+        factor, self.scale[k] = new / self.scale[k], new
+        return float(factor)
 
 
 LEGS = slice(CANONICAL_JOINTS.index("left_hip"), CANONICAL_JOINTS.index("right_ankle") + 1)  # hips, knees, ankles
@@ -108,7 +130,8 @@ def frame_targets(cfg: GeneratorConfig, sim: Simulated, fppa: np.ndarray, standi
 
 
 def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:
-    """Simulate, label, and tone down healthy swivel where it alone would make a valgus limb."""
+    """Simulate, label, and tone down healthy swivel where it alone would make a valgus limb, and a deficit's
+    swivel where it would take the knee past the athlete's valgus ceiling (`Athlete.valgus_ceiling_deg`)."""
     # Batches of similar length share padding; each trial's result does not depend on its batch.
     emit = emitted_joints(cfg.observation.skeleton)
     real = {i for i, t in enumerate(trials) if t.params.get("real_index", -1.0) >= 0}
@@ -122,20 +145,32 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
         for i in sorted(real):
             sims[i] = simulate_real(cfg, trials[i], built_joints(emit))
     scale = np.ones((len(trials), 2))
+    capped = np.zeros((len(trials), 2), dtype=bool)
+    ceiling_search = [_CeilingSearch() for _ in trials]
     todo = list(range(len(trials)))
     results: list[Any] = [None] * len(trials)
-    for round_ in range(RESCALE_ROUNDS + 1):
-        factors: dict[int, np.ndarray] = {}
+    for round_ in range(max(RESCALE_ROUNDS, CEILING_ROUNDS) + 1):
+        factors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for i, (fppa, standing) in zip(todo, measure_fppa([sims[i] for i in todo]), strict=True):
             labels, measured, unexplained = label_trial(cfg, trials[i], sims[i], fppa, standing)
-            if unexplained.any() and round_ < RESCALE_ROUNDS:
-                factor = np.ones(2)
-                for k in np.flatnonzero(unexplained):
+            dynamic = np.asarray(measured["dynamic_fppa_deg"])
+            ceiling = trials[i].athlete.valgus_ceiling_deg
+            if ceiling > 0:  # a deficit's knee past the ceiling is brought to it (and kept there: no overshoot)
+                valgus = np.array([labels[limb]["valgus"] for limb in ("left", "right")])
+                capped[i] |= valgus & ~unexplained & (dynamic > ceiling + CEILING_TOLERANCE_DEG)
+            off_ceiling = capped[i] & (np.abs(dynamic - ceiling) > CEILING_TOLERANCE_DEG)
+            healthy_due = unexplained.any() and round_ < RESCALE_ROUNDS
+            if healthy_due or (off_ceiling.any() and round_ < CEILING_ROUNDS):
+                healthy, deficit = np.ones(2), np.ones(2)
+                for k in np.flatnonzero(unexplained if healthy_due else []):
                     target = measured["threshold_deg"] - cfg.labels.healthy_margin_deg
-                    ratio = target / max(measured["dynamic_fppa_deg"][k], 1e-6)
-                    factor[k] = float(np.clip(0.9 * ratio, 0.0, 0.95))
-                scale[i] *= factor
-                factors[i] = factor
+                    ratio = target / max(dynamic[k], 1e-6)
+                    healthy[k] = float(np.clip(0.9 * ratio, 0.0, 0.95))
+                for k in np.flatnonzero(off_ceiling if round_ < CEILING_ROUNDS else []):
+                    # The knee's whole swivel, so the deficit keeps its share of it (and the limb its mechanism)
+                    deficit[k] = healthy[k] = ceiling_search[i].step(k, float(dynamic[k]), ceiling)
+                scale[i] *= healthy
+                factors[i] = (healthy, deficit)
             else:
                 sims[i].healthy_swivel_scale = [round(float(s), 4) for s in scale[i]]  # analysis only
                 sims[i].frame_targets = frame_targets(cfg, sims[i], fppa, standing)
@@ -143,5 +178,6 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
         if not factors:
             break
         todo = list(factors)
-        scale_healthy_swivel([trials[i] for i in todo], [sims[i] for i in todo], np.array(list(factors.values())))
+        healthy_factors, deficit_factors = (np.array([factors[i][j] for i in todo]) for j in (0, 1))
+        scale_swivel([trials[i] for i in todo], [sims[i] for i in todo], healthy_factors, deficit_factors)
     return results

@@ -138,13 +138,15 @@ def simulate(cfg: GeneratorConfig, trials: list[Trial], emit: frozenset[str] | N
     ]
 
 
-def scale_healthy_swivel(trials: list[Trial], sims: list[Simulated], factors: np.ndarray) -> None:
-    """Multiply each limb's healthy swivel by `factors` `(n, 2)` and re-solve the knees, in place: all trials'
-    frames in one `resolve_knees` call (the swivel moves nothing else)."""
+def scale_swivel(trials: list[Trial], sims: list[Simulated], healthy: np.ndarray, deficit: np.ndarray) -> None:
+    """Multiply each limb's healthy swivel by `healthy` `(n, 2)` and its deficits' swivel by `deficit` `(n, 2)`,
+    and re-solve the knees, in place: all trials' frames in one `resolve_knees` call (the swivel moves nothing
+    else)."""
     lengths = [len(s.joints) for s in sims]
     per_frame = lambda values: np.repeat(np.asarray(values, dtype=FLOAT), lengths, axis=0)  # noqa: E731
-    for sim, factor in zip(sims, factors, strict=True):
-        sim.swivel_parts[..., 0] *= factor.astype(FLOAT)
+    for sim, healthy_factor, deficit_factor in zip(sims, healthy, deficit, strict=True):
+        sim.swivel_parts[..., 0] *= healthy_factor.astype(FLOAT)
+        sim.swivel_parts[..., 1:] *= deficit_factor.astype(FLOAT)[:, None]
     joints = np.concatenate([s.joints for s in sims])
     resolve_knees(
         joints,
