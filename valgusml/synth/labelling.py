@@ -27,9 +27,9 @@ CEILING_ROUNDS = 10
 
 
 class _CeilingSearch:
-    """Per limb, the deficit swivel's overall scale that puts the knee's dynamic FPPA at the ceiling: a
-    bracketing search, stepping by the square root of the angle's ratio (the angle outgrows the swivel as the
-    thigh levels) while that stays inside the bracket, by halving it otherwise. `step` returns the factor to
+    """Per limb, the scale of the knee's swivel that puts its dynamic FPPA at the ceiling: a bracketing search
+    over (0, 1], stepping by the square root of the angle's ratio (the angle outgrows the swivel as the thigh
+    levels) while that stays inside the bracket, by halving the bracket otherwise. `step` returns the factor to
     multiply the current swivel by."""
 
     def __init__(self) -> None:
@@ -161,16 +161,16 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
             off_ceiling = capped[i] & (np.abs(dynamic - ceiling) > CEILING_TOLERANCE_DEG)
             healthy_due = unexplained.any() and round_ < RESCALE_ROUNDS
             if healthy_due or (off_ceiling.any() and round_ < CEILING_ROUNDS):
-                healthy, deficit = np.ones(2), np.ones(2)
+                toning, whole = np.ones(2), np.ones(2)
                 for k in np.flatnonzero(unexplained if healthy_due else []):
                     target = measured["threshold_deg"] - cfg.labels.healthy_margin_deg
                     ratio = target / max(dynamic[k], 1e-6)
-                    healthy[k] = float(np.clip(0.9 * ratio, 0.0, 0.95))
+                    toning[k] = float(np.clip(0.9 * ratio, 0.0, 0.95))
                 for k in np.flatnonzero(off_ceiling if round_ < CEILING_ROUNDS else []):
                     # The knee's whole swivel, so the deficit keeps its share of it (and the limb its mechanism)
-                    deficit[k] = healthy[k] = ceiling_search[i].step(k, float(dynamic[k]), ceiling)
-                scale[i] *= healthy
-                factors[i] = (healthy, deficit)
+                    whole[k] = ceiling_search[i].step(k, float(dynamic[k]), ceiling)
+                scale[i] *= toning
+                factors[i] = (toning * whole, whole)
             else:
                 sims[i].healthy_swivel_scale = [round(float(s), 4) for s in scale[i]]  # analysis only
                 sims[i].frame_targets = frame_targets(cfg, sims[i], fppa, standing)
