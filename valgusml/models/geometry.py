@@ -78,20 +78,32 @@ def anchored_logit(backbone_logit: torch.Tensor, evidence: torch.Tensor, has_loa
     return cap * torch.tanh(backbone_logit / cap) + has_load * gain * (evidence - offset)
 
 
-class GeometryAnchor(nn.Module):
-    """Presence logit anchored on `FrontalEvidence` (see the module docstring); `gain` and `offset` are learned,
-    starting at a logistic slope of `gain` per degree around `offset` degrees."""
+class _Anchor(nn.Module):
+    """A presence logit anchored on frontal-plane evidence: `evidence(*inputs)` gives `(angle (B, 2), has_load
+    (B, 2))`, `logit` combines it with the backbone's logit by `anchored_logit` with the learned `gain` and
+    `offset`. `ValgusNet` calls the two apart to keep the evidence as `frontal_fppa_deg`."""
 
-    def __init__(self, gain: float = 0.4, offset_deg: float = 9.0, cap: float = 3.0, evidence: FrontalEvidence | None = None):
+    def __init__(self, gain: float, offset_deg: float, cap: float):
         super().__init__()
-        self.evidence = evidence if evidence is not None else FrontalEvidence()
         self.gain = nn.Parameter(torch.tensor(float(gain)))
         self.offset = nn.Parameter(torch.tensor(float(offset_deg)))
         self.cap = float(cap)
 
-    def forward(self, backbone_logit: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        dynamic, has_load = self.evidence(measures, mask)
-        return anchored_logit(backbone_logit, dynamic, has_load, self.gain, self.offset, self.cap)
+    def logit(self, backbone_logit: torch.Tensor, evidence: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return anchored_logit(backbone_logit, *evidence, self.gain, self.offset, self.cap)
+
+    def forward(self, backbone_logit: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.logit(backbone_logit, self.evidence(*inputs))
+
+
+class GeometryAnchor(_Anchor):
+    """Presence logit anchored on `FrontalEvidence` of the raw measures `(measures, mask)` (see the module
+    docstring); `gain` and `offset` are learned, starting at a logistic slope of `gain` per degree around
+    `offset` degrees."""
+
+    def __init__(self, gain: float = 0.4, offset_deg: float = 9.0, cap: float = 3.0, evidence: FrontalEvidence | None = None):
+        super().__init__(gain, offset_deg, cap)
+        self.evidence = evidence if evidence is not None else FrontalEvidence()
 
 
 class FrameLifter(nn.Module):
@@ -271,7 +283,7 @@ class GuidedLifter(nn.Module):
         return out
 
 
-class LiftedAnchor(nn.Module):
+class LiftedAnchor(_Anchor):
     """The presence logit anchored on the LIFTED frontal plane: the rule applied to `FrameLifter`'s output,
 
         evidence = max over the frames the lifter calls loaded of the lifted dynamic FPPA,
@@ -283,10 +295,7 @@ class LiftedAnchor(nn.Module):
     in rests on the backbone alone."""
 
     def __init__(self, gain: float = 0.3, offset_deg: float = 9.0, cap: float = 2.0, detach: bool = True):
-        super().__init__()
-        self.gain = nn.Parameter(torch.tensor(float(gain)))
-        self.offset = nn.Parameter(torch.tensor(float(offset_deg)))
-        self.cap = float(cap)
+        super().__init__(gain, offset_deg, cap)
         self.detach = bool(detach)
 
     def evidence(self, fppa: torch.Tensor, loaded_logit: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -297,8 +306,3 @@ class LiftedAnchor(nn.Module):
         peak = torch.where(loaded, fppa, torch.full_like(fppa, -_BIG)).amax(1)
         has_load = loaded.any(1).to(fppa.dtype)
         return peak * has_load, has_load
-
-    def forward(self, backbone_logit: torch.Tensor, fppa: torch.Tensor, loaded_logit: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
-        peak, has_load = self.evidence(fppa, loaded_logit, mask)
-        return anchored_logit(backbone_logit, peak, has_load, self.gain, self.offset, self.cap)

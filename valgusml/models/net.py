@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from valgusml.models.geometry import LiftedAnchor, anchored_logit
+from valgusml.models.geometry import LiftedAnchor
 from valgusml.models.heads import MultiTaskHead
 from valgusml.models.streams import Streams
 
@@ -92,8 +92,7 @@ class ValgusNet(nn.Module):
         elif self.anchor is not None:
             evidence = self.anchor.evidence(measures, mask)
         if evidence is not None:  # the anchor's own forward, with its evidence kept for `frontal_fppa_deg`
-            out["valgus_logit"] = anchored_logit(out["valgus_logit"], *evidence, self.anchor.gain, self.anchor.offset,
-                                                 self.anchor.cap)
+            out["valgus_logit"] = self.anchor.logit(out["valgus_logit"], evidence)
             out["frontal_fppa_deg"], out["frontal_has_load"] = evidence
         return out
 
