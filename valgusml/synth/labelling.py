@@ -27,23 +27,36 @@ CEILING_ROUNDS = 10
 
 
 class _CeilingSearch:
-    """Per limb, the scale of the knee's swivel that puts its dynamic FPPA at the ceiling: a bracketing search
-    over (0, 1], stepping by the square root of the angle's ratio (the angle outgrows the swivel as the thigh
-    levels) while that stays inside the bracket, by halving the bracket otherwise. `step` returns the factor to
-    multiply the current swivel by."""
+    """One trial's knees held at the athlete's valgus ceiling: a deficit's valgus knee that passes it is brought
+    back to it, and kept within `CEILING_TOLERANCE_DEG` of it after that (no overshoot below). Per limb, a
+    bracketing search over the scale (0, 1] of the knee's swivel, stepping by the square root of the angle's
+    ratio (the angle outgrows the swivel as the thigh levels) while that stays inside the bracket, by halving the
+    bracket otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, ceiling_deg: float) -> None:
+        self.ceiling = float(ceiling_deg)
+        self.held = np.zeros(2, dtype=bool)  # limbs that passed the ceiling once
         self.scale, self.low, self.high = np.ones(2), np.zeros(2), np.ones(2)
 
-    def step(self, k: int, dynamic: float, ceiling: float) -> float:
-        if dynamic > ceiling:
-            self.high[k] = self.scale[k]
-        else:
-            self.low[k] = self.scale[k]
-        guess = self.scale[k] * np.sqrt(ceiling / max(dynamic, 1e-3))
-        new = guess if self.low[k] < guess < self.high[k] else 0.5 * (self.low[k] + self.high[k])
-        factor, self.scale[k] = new / self.scale[k], new
-        return float(factor)
+    def factors(self, dynamic: np.ndarray, deficit_valgus: np.ndarray) -> np.ndarray | None:
+        """`(2,)` factors for the knees' swivel given their dynamic FPPA now, None when every held knee is at
+        the ceiling (or there is none)."""
+        if self.ceiling <= 0:
+            return None
+        self.held |= deficit_valgus & (dynamic > self.ceiling + CEILING_TOLERANCE_DEG)
+        off = np.flatnonzero(self.held & (np.abs(dynamic - self.ceiling) > CEILING_TOLERANCE_DEG))
+        if not off.size:
+            return None
+        out = np.ones(2)
+        for k in off:
+            if dynamic[k] > self.ceiling:
+                self.high[k] = self.scale[k]
+            else:
+                self.low[k] = self.scale[k]
+            guess = self.scale[k] * np.sqrt(self.ceiling / max(float(dynamic[k]), 1e-3))
+            new = guess if self.low[k] < guess < self.high[k] else 0.5 * (self.low[k] + self.high[k])
+            out[k], self.scale[k] = new / self.scale[k], new
+        return out
 
 
 LEGS = slice(CANONICAL_JOINTS.index("left_hip"), CANONICAL_JOINTS.index("right_ankle") + 1)  # hips, knees, ankles
@@ -145,8 +158,7 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
         for i in sorted(real):
             sims[i] = simulate_real(cfg, trials[i], built_joints(emit))
     scale = np.ones((len(trials), 2))
-    capped = np.zeros((len(trials), 2), dtype=bool)
-    ceiling_search = [_CeilingSearch() for _ in trials]
+    ceilings = [_CeilingSearch(t.athlete.valgus_ceiling_deg) for t in trials]
     todo = list(range(len(trials)))
     results: list[Any] = [None] * len(trials)
     for round_ in range(max(RESCALE_ROUNDS, CEILING_ROUNDS) + 1):
@@ -154,21 +166,17 @@ def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[
         for i, (fppa, standing) in zip(todo, measure_fppa([sims[i] for i in todo]), strict=True):
             labels, measured, unexplained = label_trial(cfg, trials[i], sims[i], fppa, standing)
             dynamic = np.asarray(measured["dynamic_fppa_deg"])
-            ceiling = trials[i].athlete.valgus_ceiling_deg
-            if ceiling > 0:  # a deficit's knee past the ceiling is brought to it (and kept there: no overshoot)
-                valgus = np.array([labels[limb]["valgus"] for limb in ("left", "right")])
-                capped[i] |= valgus & ~unexplained & (dynamic > ceiling + CEILING_TOLERANCE_DEG)
-            off_ceiling = capped[i] & (np.abs(dynamic - ceiling) > CEILING_TOLERANCE_DEG)
+            valgus = np.array([labels[limb]["valgus"] for limb in ("left", "right")])
+            # The knee's whole swivel, so the deficit keeps its share of it (and the limb its mechanism).
+            whole = ceilings[i].factors(dynamic, valgus & ~unexplained) if round_ < CEILING_ROUNDS else None
             healthy_due = unexplained.any() and round_ < RESCALE_ROUNDS
-            if healthy_due or (off_ceiling.any() and round_ < CEILING_ROUNDS):
-                toning, whole = np.ones(2), np.ones(2)
+            if healthy_due or whole is not None:
+                toning = np.ones(2)
                 for k in np.flatnonzero(unexplained if healthy_due else []):
                     target = measured["threshold_deg"] - cfg.labels.healthy_margin_deg
                     ratio = target / max(dynamic[k], 1e-6)
                     toning[k] = float(np.clip(0.9 * ratio, 0.0, 0.95))
-                for k in np.flatnonzero(off_ceiling if round_ < CEILING_ROUNDS else []):
-                    # The knee's whole swivel, so the deficit keeps its share of it (and the limb its mechanism)
-                    whole[k] = ceiling_search[i].step(k, float(dynamic[k]), ceiling)
+                whole = np.ones(2) if whole is None else whole
                 scale[i] *= toning
                 factors[i] = (toning * whole, whole)
             else:
