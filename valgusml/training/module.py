@@ -103,39 +103,34 @@ class ValgusLitModule(LightningModule):
         total = w["valgus"] * valgus + w["mechanism"] * mechanism + w["severity"] * severity
         losses = {"loss": total, "loss_valgus": valgus, "loss_mechanism": mechanism, "loss_severity": severity}
         if "frame_fppa_deg" in out and "frame_targets" in batch:
-            frame_fppa, frame_loaded = self._frame_losses(out, batch)
-            losses["loss"] = total + w["frame_fppa"] * frame_fppa + w["frame_loaded"] * frame_loaded
-            losses.update(loss_frame_fppa=frame_fppa, loss_frame_loaded=frame_loaded)
-            if "frame_fppa_gate_logit" in out:
-                losses["loss_frame_gate"] = self._gate_loss(out, batch)
-                losses["loss"] = losses["loss"] + w["frame_gate"] * losses["loss_frame_gate"]
+            for name, value in self._frame_losses(out, batch).items():
+                losses["loss"] = losses["loss"] + w[name] * value
+                losses[f"loss_{name}"] = value
         return losses
 
-    def _gate_loss(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """BCE of a `GuidedLifter`'s gate against whether the measured 2D reading was within its tolerance of the
-        3D answer, on the real frames that have a target."""
-        target = batch["frame_targets"].float()[..., :2]
-        known = (batch["mask"] > 0)[..., None] & torch.isfinite(target)
-        logit = out["frame_fppa_gate_logit"].float()
-        if not known.any():
-            return logit.sum() * 0.0
-        right = ((out["frame_measured_fppa_deg"].float() - target).abs() <= self.net.lifter.tolerance_deg).float()
-        return F.binary_cross_entropy_with_logits(logit[known], right[known])
-
-    def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The lifter's losses on the real frames that have a 3D target: smooth L1 on the dynamic FPPA (in units
-        of `severity_scale_deg`) and BCE on the loaded flag."""
+    def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The lifter's losses on the real frames that have a 3D target, by loss-weight name: smooth L1 on the
+        dynamic FPPA (in units of `severity_scale_deg`), BCE on the loaded flag and, for a `GuidedLifter`, BCE of
+        its gate against whether the measured 2D reading was within its tolerance of the 3D answer."""
         target = batch["frame_targets"].float()
         real = (batch["mask"] > 0)[..., None] & torch.isfinite(target)
         fppa_known, loaded_known = real[..., :2], real[..., 2:]
         fppa, loaded = out["frame_fppa_deg"].float(), out["frame_loaded_logit"].float()
         scale = self.hparams.severity_scale_deg
         zero = fppa.sum() * 0.0  # keeps the graph (DDP) without moving the weights
-        fppa_loss = (F.smooth_l1_loss(fppa[fppa_known] / scale, target[..., :2][fppa_known] / scale)
-                     if fppa_known.any() else zero)
-        loaded_loss = (F.binary_cross_entropy_with_logits(loaded[loaded_known], target[..., 2:][loaded_known])
-                       if loaded_known.any() else zero)
-        return fppa_loss, loaded_loss
+        losses = {
+            "frame_fppa": (F.smooth_l1_loss(fppa[fppa_known] / scale, target[..., :2][fppa_known] / scale)
+                           if fppa_known.any() else zero),
+            "frame_loaded": (F.binary_cross_entropy_with_logits(loaded[loaded_known], target[..., 2:][loaded_known])
+                             if loaded_known.any() else zero),
+        }
+        if "frame_fppa_gate_logit" in out:
+            logit = out["frame_fppa_gate_logit"].float()
+            right = ((out["frame_measured_fppa_deg"].float() - target[..., :2]).abs()
+                     <= self.net.lifter.tolerance_deg).float()
+            losses["frame_gate"] = (F.binary_cross_entropy_with_logits(logit[fppa_known], right[fppa_known])
+                                    if fppa_known.any() else logit.sum() * 0.0)
+        return losses
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses = self._losses(self(batch["joints"], batch["measures"], batch["mask"]), batch)
