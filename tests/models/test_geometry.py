@@ -107,6 +107,36 @@ def test_valgusnet_with_a_lifter_outputs_frames_and_needs_it_for_the_lifted_anch
         ValgusNet(backbone=lambda **kw: TCN(**kw, channels=16, n_blocks=2), anchor=LiftedAnchor)
 
 
+def test_head_reads_the_lifted_measures_summary_and_not_their_gradient():
+    from valgusml.data.frame_targets import LIFTED_MEASURES
+    from valgusml.models import TCN, ValgusNet
+    from valgusml.models.geometry import FrameLifter, LiftedAnchor
+    from valgusml.models.net import lifted_summary
+
+    def build(**kw):
+        torch.manual_seed(0)
+        return ValgusNet(backbone=lambda **k: TCN(**k, channels=16, n_blocks=2), anchor=LiftedAnchor,
+                         lifter=lambda in_channels: FrameLifter(in_channels, lift_measures=True), **kw)
+
+    net = build(head_reads_lifted_measures=True).eval()
+    assert net.head.trunk[0].in_features == 2 * 16 + 3 * len(LIFTED_MEASURES)
+    joints, measures, mask = torch.randn(2, 40, 20, 3), torch.randn(2, 40, len(FRAME_MEASURES)), torch.ones(2, 40)
+    mask[1, 25:] = 0.0
+    out = net(joints, measures, mask)
+    assert out["frame_measures_3d"].shape == (2, 40, len(LIFTED_MEASURES))
+    # the mechanism loss reaches the head's trunk but not the lifter through the summary
+    out["mechanism_logits"].sum().backward()
+    assert net.head.trunk[0].weight.grad[:, 32:].abs().sum() > 0
+    assert net.lifter.net[2].weight.grad is None or net.lifter.net[2].weight.grad.abs().sum() == 0
+    # the summary reads only the real frames: padding changes nothing
+    lifted = torch.arange(80.0).reshape(2, 40, 1)
+    summary = lifted_summary(lifted, mask)
+    assert torch.allclose(summary[1] * 30.0, torch.tensor([52.0, 64.0, 40.0]))
+    with pytest.raises(ValueError, match="lift_measures=true"):
+        ValgusNet(backbone=lambda **k: TCN(**k, channels=16, n_blocks=2), head_reads_lifted_measures=True,
+                  lifter=lambda in_channels: FrameLifter(in_channels))
+
+
 def test_local_lifter_reads_only_nearby_frames_and_builds_from_a_hydra_partial():
     import functools
 

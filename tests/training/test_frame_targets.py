@@ -10,6 +10,9 @@ import torch
 from valgusml.data import open_dataset
 from valgusml.data.frame_targets import (
     FRAME_TARGET_COLUMNS,
+    FRAME_TARGET_MIRROR_SIGN,
+    LIFTED_MEASURE_START,
+    LIFTED_MEASURES,
     read_frame_targets,
     write_frame_targets,
 )
@@ -34,11 +37,41 @@ def test_generator_targets_are_the_labels_own_frames(tiny_dataset):
 
 
 def test_write_read_round_trip_and_a_dataset_without_targets(tmp_path):
-    frames = np.column_stack([np.linspace(-2, 20, 30), np.zeros(30), np.ones(30), np.zeros(30)])
+    frames = np.column_stack([np.linspace(-2, 20, 30)] + [np.full(30, float(c)) for c in range(1, len(FRAME_TARGET_COLUMNS))])
     write_frame_targets(tmp_path, 3, {"a": frames, "b": None})
     back = read_frame_targets(tmp_path)
     assert list(back) == ["a"] and np.allclose(back["a"], frames, atol=0.02)
     assert read_frame_targets(tmp_path / "elsewhere") == {}
+
+
+def test_targets_written_before_the_lifted_measures_read_back_with_them_missing(tmp_path):
+    legacy = np.column_stack([np.linspace(-2, 20, 30), np.zeros(30), np.ones(30), np.zeros(30)])
+    write_frame_targets(tmp_path, 0, {"a": legacy})
+    back = read_frame_targets(tmp_path)["a"]
+    assert back.shape == (30, len(FRAME_TARGET_COLUMNS))
+    assert np.allclose(back[:, :LIFTED_MEASURE_START], legacy, atol=0.02)
+    assert np.isnan(back[:, LIFTED_MEASURE_START:]).all()
+    write_frame_targets(tmp_path, 1, {"b": np.zeros((30, 7))})  # neither layout: that shard is skipped
+    with pytest.warns(UserWarning, match=r"targets of 'b' have shape \(30, 7\), expected \(T, 16\)"):
+        assert list(read_frame_targets(tmp_path)) == ["a"]
+
+
+def test_lifted_measure_targets_are_the_frame_measures_of_the_clean_3d_motion():
+    """The generator's 3D measure columns are `frame_measures` on its clean 3D joints: observed in 3D without
+    noise, the sequence's own measures give them back."""
+    from valgusml.features import FRAME_MEASURE_INDEX, frame_measures
+    from valgusml.synth import generator_config
+    from valgusml.synth.generator import sequences_with_targets
+
+    cfg = generator_config("clean", seed=3, n_athletes=1, **{"observation.dims": 3})
+    (seq, _, targets), *_ = list(sequences_with_targets(cfg, [0]))
+    columns = [FRAME_MEASURE_INDEX[name] for name in LIFTED_MEASURES]
+    measured = frame_measures(seq.keypoints)[:, columns]
+    lifted = targets[:, LIFTED_MEASURE_START:]
+    assert lifted.shape == measured.shape and np.isfinite(lifted).all()
+    assert np.nanmedian(np.abs(lifted - measured)) < 1.0
+    knee = LIFTED_MEASURES.index("left_knee_flexion_deg")
+    assert lifted[:, knee].max() - lifted[:, knee].min() > 30.0  # the squat's knee bends under load
 
 
 def test_target_windows_follow_the_keypoints_resampling_and_windows(tiny_dataset):
@@ -46,10 +79,10 @@ def test_target_windows_follow_the_keypoints_resampling_and_windows(tiny_dataset
     seq = max((ds[i] for i in range(40)), key=lambda s: s.n_frames)
     cfg = PreprocessConfig()
     assert seq.fps != cfg.fps  # resampling is exercised
-    frames = np.column_stack([np.arange(seq.n_frames, dtype=float)] * 4)  # target = source frame index
+    frames = np.column_stack([np.arange(seq.n_frames, dtype=float)] * len(FRAME_TARGET_COLUMNS))  # source frame
     model_input = prepare(seq, cfg)
     windows = target_windows(frames, seq.fps, len(model_input), cfg)
-    assert windows.shape == (len(model_input), cfg.window, 4)
+    assert windows.shape == (len(model_input), cfg.window, len(FRAME_TARGET_COLUMNS))
     real = model_input.mask > 0
     assert np.isfinite(windows[real]).all() and np.isnan(windows[~real]).all()
     # frame t of window k sits at time window_start + t / fps: the source frame index times fps_out / fps_in
@@ -62,9 +95,10 @@ def test_prepared_dataset_carries_targets_and_nan_without_them(tiny_dataset, tmp
     ds = open_dataset(tiny_dataset)
     arrays = prepare_dataset(ds, {}, None)
     targets = arrays["frame_targets"]
-    assert targets.shape == (*arrays["mask"].shape, 4)
+    assert targets.shape == (*arrays["mask"].shape, len(FRAME_TARGET_COLUMNS))
     real = arrays["mask"] > 0
-    assert np.isfinite(targets[real]).all()
+    assert np.isfinite(targets[real][:, :LIFTED_MEASURE_START]).all()
+    assert np.isfinite(targets[real]).mean() > 0.99
 
 
 def test_mirror_swaps_and_time_warp_moves_the_targets():
@@ -75,10 +109,17 @@ def test_mirror_swaps_and_time_warp_moves_the_targets():
         "joints": torch.rand(b, t, 20, 3) + 0.5,
         "measures": torch.zeros(b, t, 0),
         "mask": torch.ones(b, t),
-        "frame_targets": torch.stack([torch.arange(t, dtype=torch.float32).expand(b, t) + c * 100 for c in range(4)], -1),
+        "frame_targets": torch.stack([torch.arange(t, dtype=torch.float32).expand(b, t) + c * 100
+                                      for c in range(len(FRAME_TARGET_COLUMNS))], -1),
     }
-    mirrored = Mirror(p=1.0).mirror(batch)
-    assert torch.equal(mirrored["frame_targets"], batch["frame_targets"][..., [1, 0, 3, 2]])
+    mirrored = Mirror(p=1.0).mirror(batch)["frame_targets"]
+    assert torch.equal(mirrored[..., :LIFTED_MEASURE_START], batch["frame_targets"][..., [1, 0, 3, 2]])
+    # each limb's measures swap sides; pelvic obliquity and frontal trunk lean change sign
+    left, right = (LIFTED_MEASURE_START + LIFTED_MEASURES.index(f"{side}_hip_adduction_deg") for side in ("left", "right"))
+    assert torch.equal(mirrored[..., left], batch["frame_targets"][..., right])
+    pelvis = LIFTED_MEASURE_START + LIFTED_MEASURES.index("pelvic_obliquity_deg")
+    assert torch.equal(mirrored[..., pelvis], -batch["frame_targets"][..., pelvis])
+    assert FRAME_TARGET_MIRROR_SIGN.count(-1.0) == 2
     warp = TimeWarp(p=1.0, speed=(1.5, 1.5), min_keep=1.0).train()
     torch.manual_seed(0)
     out = warp(batch)
@@ -102,14 +143,39 @@ def test_lifter_losses_skip_frames_without_targets():
            "frame_fppa_deg": torch.zeros(b, t, 2, requires_grad=True), "frame_loaded_logit": torch.zeros(b, t, 2)}
     batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
              "severity_deg": torch.zeros(b, 2), "mask": torch.ones(b, t),
-             "frame_targets": torch.full((b, t, 4), float("nan"))}
+             "frame_targets": torch.full((b, t, len(FRAME_TARGET_COLUMNS)), float("nan"))}
     losses = module._losses(out, batch)
     assert float(losses["loss_frame_fppa"].detach()) == 0.0 and torch.isfinite(losses["loss"])
-    batch["frame_targets"][0, :5] = torch.tensor([10.0, 0.0, 1.0, 0.0])  # five known frames of one window
+    batch["frame_targets"][0, :5, :4] = torch.tensor([10.0, 0.0, 1.0, 0.0])  # five known frames of one window
     losses = module._losses(out, batch)
     # smooth L1 in units of 10 deg: |0 - 10| / 10 = 1 -> 0.5 on the left column, 0 on the right; mean 0.25
     assert float(losses["loss_frame_fppa"]) == pytest.approx(0.25)
     assert float(losses["loss_frame_loaded"]) == pytest.approx(np.log(2.0), rel=1e-5)
+    assert "loss_frame_measures" not in losses  # this lifter does not lift the measures
+
+
+def test_lifted_measures_are_trained_where_their_3d_values_are_known():
+    from valgusml.training.module import ValgusLitModule
+
+    net = {"_target_": "valgusml.models.ValgusNet",
+           "backbone": {"_target_": "valgusml.models.TCN", "_partial_": True, "channels": 8, "n_blocks": 1},
+           "lifter": {"_target_": "valgusml.models.geometry.FrameLifter", "_partial_": True, "hidden": 8,
+                      "lift_measures": True}}
+    module = ValgusLitModule(net=net, optimizer={"_target_": "torch.optim.AdamW", "_partial_": True})
+    b, t, m = 2, 20, len(LIFTED_MEASURES)
+    out = module(torch.rand(b, t, 20, 3), torch.zeros(b, t, module.net.n_measures), torch.ones(b, t))
+    assert out["frame_measures_3d"].shape == (b, t, m)
+    out["frame_measures_3d"] = torch.zeros(b, t, m, requires_grad=True)
+    targets = torch.full((b, t, len(FRAME_TARGET_COLUMNS)), float("nan"))
+    batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
+             "severity_deg": torch.zeros(b, 2), "mask": torch.ones(b, t), "frame_targets": targets}
+    assert float(module._losses(out, batch)["loss_frame_measures"]) == 0.0  # legacy data: nothing known
+    targets[0, :4, LIFTED_MEASURE_START] = 20.0  # 2 units of 10 deg off: smooth L1 1.5 on four frames
+    targets[0, :4, LIFTED_MEASURE_START + 1] = 0.0
+    losses = module._losses(out, batch)
+    assert float(losses["loss_frame_measures"]) == pytest.approx(0.75)
+    losses["loss"].backward()
+    assert out["frame_measures_3d"].grad[0, :4, 0].abs().min() > 0 and out["frame_measures_3d"].grad[1].abs().max() == 0
 
 
 def test_guided_lifter_gate_learns_whether_the_2d_reading_was_right():
@@ -127,7 +193,7 @@ def test_guided_lifter_gate_learns_whether_the_2d_reading_was_right():
     out = {"valgus_logit": torch.zeros(b, 2), "mechanism_logits": torch.zeros(b, 2, 5), "severity_deg": torch.zeros(b, 2),
            "frame_fppa_deg": torch.zeros(b, t, 2), "frame_loaded_logit": torch.zeros(b, t, 2),
            "frame_fppa_gate_logit": torch.full((b, t, 2), 20.0, requires_grad=True), "frame_measured_fppa_deg": measured}
-    targets = torch.full((b, t, 4), float("nan"))
+    targets = torch.full((b, t, len(FRAME_TARGET_COLUMNS)), float("nan"))
     targets[0, :3, 0] = 11.0  # left: the 2D reading is right in frames 0 and 1 (1 deg off), wrong in 2 (9 deg off)
     batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
              "severity_deg": torch.zeros(b, 2), "mask": torch.ones(b, t), "frame_targets": targets}

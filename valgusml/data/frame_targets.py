@@ -3,9 +3,16 @@
 The label is a rule on the clean 3D frontal plane (dynamic FPPA over the loaded scored phase against a
 threshold). From 2D keypoints that plane is seen through a camera at some yaw, and the 2D FPPA of a flexed knee
 moves by tens of degrees with a few degrees of yaw. The generator knows the 3D answer for every frame, so it
-writes it beside the shards, one `<dataset>/frame_targets/NNNNN.npz` per shard (sequence id → `(T, 4)` float16,
+writes it beside the shards, one `<dataset>/frame_targets/NNNNN.npz` per shard (sequence id → `(T, C)` float16,
 columns `FRAME_TARGET_COLUMNS`): a model can learn the camera's geometry (2D → 3D frontal-plane angle) densely,
 frame by frame, instead of only a class per clip.
+
+Beside the label's angle and loaded flag, the targets carry the 3D values of the frame measures the mechanisms
+show in (`LIFTED_MEASURES`: hip adduction, rearfoot eversion, foot progression, shank tilt, knee flexion, pelvic
+obliquity, frontal trunk lean; `valgusml.features.frame_measures` on the clean 3D joints). A mechanism read
+from 2D measures learns whatever the generator's cameras and estimators do to them; one whose features are
+trained to recover the 3D values learns the body's signs. Datasets written before these columns (`(T, 4)`)
+read back with them NaN, so their measure losses are masked.
 
 These files are training targets, never model inputs (the predictor cannot see them); datasets without them
 (converted real recordings) train with the per-frame losses masked. They are not covered by the dataset's
@@ -22,16 +29,39 @@ from pathlib import Path
 import numpy as np
 
 from valgusml.errors import FormatError
+from valgusml.features import FRAME_MEASURE_INDEX, FRAME_MEASURE_MIRROR, FRAME_MEASURES
+from valgusml.labels import LIMBS
 
 FRAME_TARGETS_DIR = "frame_targets"
+# The per-limb frame measures whose 3D values are lifted, then the bilateral ones (names of `FRAME_MEASURES`).
+LIFTED_LIMB_MEASURES = ("hip_adduction_deg", "rearfoot_eversion_deg", "foot_progression_deg", "shank_tilt_deg",
+                        "knee_flexion_deg")
+LIFTED_BILATERAL_MEASURES = ("pelvic_obliquity_deg", "trunk_lean_frontal_deg")
+LIFTED_MEASURES = tuple(f"{side}_{name}" for name in LIFTED_LIMB_MEASURES for side in LIMBS) + LIFTED_BILATERAL_MEASURES
+
 FRAME_TARGET_COLUMNS = (
     "left_dynamic_fppa_deg",
     "right_dynamic_fppa_deg",
     "left_loaded",
     "right_loaded",
-)
-# Column permutation that swaps the limbs (left/right mirror): FPPA is signed medial-positive on both sides.
-FRAME_TARGET_MIRROR = (1, 0, 3, 2)
+) + tuple(f"measure_3d_{name}" for name in LIFTED_MEASURES)
+LIFTED_MEASURE_START = 4  # first column of the lifted measures
+LEGACY_COLUMNS = 4  # datasets written before the lifted measures
+
+
+def _mirror() -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Column permutation and sign that swap the limbs (left/right mirror): FPPA and the per-limb measures are
+    signed medial-positive on both sides; the bilateral measures change sign as `FRAME_MEASURE_MIRROR` says."""
+    index = [1, 0, 3, 2]
+    sign = [1.0, 1.0, 1.0, 1.0]
+    for name in LIFTED_MEASURES:
+        source, column_sign = FRAME_MEASURE_MIRROR[FRAME_MEASURE_INDEX[name]]
+        index.append(LIFTED_MEASURE_START + LIFTED_MEASURES.index(FRAME_MEASURES[source]))
+        sign.append(column_sign)
+    return tuple(index), tuple(sign)
+
+
+FRAME_TARGET_MIRROR, FRAME_TARGET_MIRROR_SIGN = _mirror()
 
 
 def frame_targets_path(root: str | Path, shard: int) -> Path:
@@ -39,7 +69,7 @@ def frame_targets_path(root: str | Path, shard: int) -> Path:
 
 
 def write_frame_targets(root: str | Path, shard: int, targets: Mapping[str, np.ndarray | None]) -> Path:
-    """Write shard `shard`'s targets atomically (sequence id → `(T, 4)`; None entries are left out)."""
+    """Write shard `shard`'s targets atomically (sequence id → `(T, C)`; None entries are left out)."""
     path = frame_targets_path(root, shard)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -51,7 +81,8 @@ def write_frame_targets(root: str | Path, shard: int, targets: Mapping[str, np.n
 
 
 def read_frame_targets(root: str | Path) -> dict[str, np.ndarray]:
-    """Every sequence's `(T, 4)` float32 targets of a dataset, by id; empty when the dataset has none."""
+    """Every sequence's `(T, C)` float32 targets of a dataset, by id (a legacy `(T, 4)` file's lifted-measure
+    columns NaN); empty when the dataset has none."""
     folder = Path(root) / FRAME_TARGETS_DIR
     out: dict[str, np.ndarray] = {}
     if not folder.is_dir():
@@ -61,10 +92,12 @@ def read_frame_targets(root: str | Path) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as data:
                 for sid in data.files:
                     value = data[sid]
-                    if value.ndim != 2 or value.shape[1] != len(FRAME_TARGET_COLUMNS):
+                    if value.ndim != 2 or value.shape[1] not in (LEGACY_COLUMNS, len(FRAME_TARGET_COLUMNS)):
                         raise FormatError(f"{path}: targets of {sid!r} have shape {value.shape}, "
                                           f"expected (T, {len(FRAME_TARGET_COLUMNS)})")
-                    out[sid] = value.astype(np.float32)
+                    full = np.full((len(value), len(FRAME_TARGET_COLUMNS)), np.nan, dtype=np.float32)
+                    full[:, : value.shape[1]] = value
+                    out[sid] = full
         except (OSError, ValueError) as exc:
             warnings.warn(f"{path}: unreadable per-frame targets, skipped ({exc})", stacklevel=2)
     return out

@@ -15,6 +15,8 @@ Everything is tensor algebra without data-dependent control flow, so it exports 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -106,21 +108,49 @@ class GeometryAnchor(_Anchor):
         self.evidence = evidence if evidence is not None else FrontalEvidence()
 
 
+def lifted_measure_columns(lift_measures: bool | Sequence[str]) -> tuple[int, ...]:
+    """Which of `LIFTED_MEASURES` a lifter reads: all (True), none (False), or those whose name without the
+    limb is listed (`["hip_adduction_deg", "pelvic_obliquity_deg"]`)."""
+    from valgusml.data.frame_targets import LIFTED_MEASURES
+
+    if isinstance(lift_measures, bool):
+        return tuple(range(len(LIFTED_MEASURES))) if lift_measures else ()
+    names = {str(name) for name in lift_measures}
+    base = [name.removeprefix("left_").removeprefix("right_") for name in LIFTED_MEASURES]
+    unknown = names - set(base)
+    if unknown:
+        raise ValueError(f"lift_measures: unknown measure(s) {sorted(unknown)}; expected some of {sorted(set(base))}")
+    return tuple(k for k, name in enumerate(base) if name in names)
+
+
 class FrameLifter(nn.Module):
     """Per-frame lifter on the backbone's frame features `(B, T, C)`: each limb's dynamic FPPA on the 3D frontal
     plane (`frame_fppa_deg (B, T, 2)`, what the label thresholds) and whether the frame is loaded in a scored
     phase (`frame_loaded_logit (B, T, 2)`). Trained frame by frame on the generator's 3D answers
     (`valgusml.data.frame_targets`), it learns how the camera distorts the frontal plane (yaw, rear views,
-    perspective) rather than which clips the generator labels valgus."""
+    perspective) rather than which clips the generator labels valgus.
 
-    def __init__(self, in_channels: int, hidden: int = 128, fppa_scale_deg: float = 10.0):
+    With `lift_measures` it also reads the 3D values of the mechanism measures (`frame_measures_3d (B, T, M)`,
+    columns `valgusml.data.frame_targets.LIFTED_MEASURES`): a training signal only, which makes the backbone's
+    features, and so the mechanism head that pools them, carry the body's 3D signs (pelvic drop, hip adduction,
+    rearfoot eversion, ankle dorsiflexion) rather than how the generator's cameras happen to show them."""
+
+    def __init__(self, in_channels: int, hidden: int = 128, fppa_scale_deg: float = 10.0,
+                 lift_measures: bool | Sequence[str] = False, measure_scale_deg: float = 30.0):
         super().__init__()
         self.fppa_scale_deg = float(fppa_scale_deg)
-        self.net = nn.Sequential(nn.Linear(in_channels, hidden), nn.GELU(), nn.Linear(hidden, 2 * len(LIMBS)))
+        self.measure_scale_deg = float(measure_scale_deg)
+        self.measure_columns = lifted_measure_columns(lift_measures)
+        self.n_measures = len(self.measure_columns)
+        self.net = nn.Sequential(nn.Linear(in_channels, hidden), nn.GELU(),
+                                 nn.Linear(hidden, 2 * len(LIMBS) + self.n_measures))
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.net(features)
-        return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:]}
+        if not self.n_measures:  # the graph (and an export's bytes) as before the measures could be lifted
+            return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:]}
+        return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:4],
+                "frame_measures_3d": out[..., 4:] * self.measure_scale_deg}
 
 
 def _local_geometry(in_channels: int, hidden: int, kernel: int, out_channels: int) -> nn.Sequential:

@@ -24,7 +24,8 @@ class MultiTaskHead(nn.Module):
     """Pooled features → `valgus_logit (B, 2)`, `mechanism_logits (B, 2, 5)`, `severity_deg (B, 2)`.
 
     Limb axis order is `LIMBS` = (left, right). Severity is an auxiliary regression in degrees
-    (`severity_scale` sets the initial output range so it starts near the target's).
+    (`severity_scale` sets the initial output range so it starts near the target's). `extra_channels` widens the
+    trunk's input for per-clip values given to `forward` as `extra`.
     """
 
     def __init__(
@@ -34,12 +35,14 @@ class MultiTaskHead(nn.Module):
         dropout: float = 0.1,
         n_mechanisms: int = len(MECHANISMS),
         severity_scale: float = 10.0,
+        extra_channels: int = 0,
     ):
         super().__init__()
         self.n_limbs, self.n_mechanisms = len(LIMBS), int(n_mechanisms)
         self.severity_scale = float(severity_scale)
+        self.extra_channels = int(extra_channels)
         self.trunk = nn.Sequential(
-            nn.Linear(2 * in_channels, hidden),
+            nn.Linear(2 * in_channels + self.extra_channels, hidden),
             nn.GELU(),
             nn.Dropout(dropout),
         )
@@ -47,8 +50,10 @@ class MultiTaskHead(nn.Module):
         self.mechanism = nn.Linear(hidden, self.n_limbs * self.n_mechanisms)
         self.severity = nn.Linear(hidden, self.n_limbs)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.trunk(masked_mean_max(features, mask))
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """`extra (B, extra_channels)`: per-clip inputs beside the pooled features (the lifted measures' summary)."""
+        pooled = masked_mean_max(features, mask)
+        h = self.trunk(pooled if extra is None else torch.cat([pooled, extra], dim=-1))
         return {
             "valgus_logit": self.valgus(h),
             "mechanism_logits": self.mechanism(h).reshape(-1, self.n_limbs, self.n_mechanisms),

@@ -26,7 +26,10 @@ class ValgusNet(nn.Module):
     the presence logit on frontal-plane evidence: the raw 2D frame measures (`GeometryAnchor`) or the lifted
     3D angle (`LiftedAnchor`, with `lifter`: a `FrameLifter`, `LocalLifter` or `LimbLifter` whose per-frame
     outputs `frame_fppa_deg` and `frame_loaded_logit (B, T, 2)` join the output dict; a lifter with
-    `reads_streams` is built with the streams' sizes and also reads the streams).
+    `reads_streams` is built with the streams' sizes and also reads the streams). With
+    `head_reads_lifted_measures` the head also reads the summary (`lifted_summary`) of the lifter's 3D mechanism
+    measures (`FrameLifter(lift_measures=True)`): the mechanism from the body's lifted 3D signs, not only from
+    features shaped by the generator's cameras.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class ValgusNet(nn.Module):
         streams: Streams | Factory | None = None,
         anchor: nn.Module | Factory | None = None,
         lifter: nn.Module | Factory | None = None,
+        head_reads_lifted_measures: bool = False,
     ):
         super().__init__()
         if streams is None:
@@ -50,23 +54,40 @@ class ValgusNet(nn.Module):
                 n_measures=streams.out_measures,
             )
         self.backbone = backbone
+        self.head_reads_lifted_measures = bool(head_reads_lifted_measures)
+        # Built in this order (head, anchor, lifter) so that a seed gives the weights it gave before the head
+        # could read the lifter; only a head that reads it needs the lifter first.
+        if self.head_reads_lifted_measures:
+            lifter = _built_lifter(lifter, backbone, streams)
+            n_lifted = int(getattr(lifter, "n_measures", 0))
+            if not n_lifted:
+                raise ValueError("ValgusNet: head_reads_lifted_measures needs a lifter that lifts the measures "
+                                 "(model.lifter.lift_measures=true)")
         if head is None:
             head = MultiTaskHead
         if not isinstance(head, nn.Module):
-            head = head(in_channels=backbone.out_channels)
+            extra = {"extra_channels": len(LIFTED_SUMMARY) * n_lifted} if self.head_reads_lifted_measures else {}
+            head = head(in_channels=backbone.out_channels, **extra)
         self.head = head
         if anchor is not None and not isinstance(anchor, nn.Module):
             anchor = anchor()
         self.anchor = anchor
-        if lifter is not None and not isinstance(lifter, nn.Module):
-            sizes = {"in_channels": backbone.out_channels}
-            if _reads_streams(lifter):
-                sizes.update(node_channels=streams.node_channels, n_joints=streams.n_joints,
-                             n_measures=streams.out_measures, x_channels=streams.x_channels)
-            lifter = lifter(**sizes)
-        self.lifter = lifter
+        self.lifter = _built_lifter(lifter, backbone, streams)
         if isinstance(anchor, LiftedAnchor) and lifter is None:
             raise ValueError("ValgusNet: a LiftedAnchor needs a lifter (model.lifter) to read the lifted FPPA from")
+
+    def _lift(self, features: torch.Tensor, nodes: torch.Tensor, meas: torch.Tensor, measures: torch.Tensor,
+              mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The lifter's per-frame outputs, from what it reads: the backbone's frame features, and the streams
+        (`reads_streams`) or the raw frame measures (`reads_measures`)."""
+        if features.shape[1] != mask.shape[1]:
+            raise ValueError(f"ValgusNet: the lifter needs one feature row per frame; the backbone gives "
+                             f"{features.shape[1]} for {mask.shape[1]} frames")
+        if getattr(self.lifter, "reads_streams", False):
+            return self.lifter(features, nodes, meas)
+        if getattr(self.lifter, "reads_measures", False):
+            return self.lifter(features, measures, mask)
+        return self.lifter(features)
 
     @property
     def n_measures(self) -> int:
@@ -75,17 +96,16 @@ class ValgusNet(nn.Module):
     def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         nodes, meas = self.streams(joints, measures, mask)
         features, feature_mask = self.backbone(nodes, meas, mask)
-        out = self.head(features, feature_mask)
-        if self.lifter is not None:
-            if features.shape[1] != mask.shape[1]:
-                raise ValueError(f"ValgusNet: the lifter needs one feature row per frame; the backbone gives "
-                                 f"{features.shape[1]} for {mask.shape[1]} frames")
-            if getattr(self.lifter, "reads_streams", False):
-                out.update(self.lifter(features, nodes, meas))
-            elif getattr(self.lifter, "reads_measures", False):
-                out.update(self.lifter(features, measures, mask))
-            else:
-                out.update(self.lifter(features))
+        # Head before lifter unless the head reads the lifter: the order in which autograd sums the two
+        # branches' gradients into `features` is part of what a seed reproduces, bit for bit.
+        if self.head_reads_lifted_measures:
+            lifted = self._lift(features, nodes, meas, measures, mask)
+            out = self.head(features, feature_mask, lifted_summary(lifted["frame_measures_3d"].detach(), mask))
+            out.update(lifted)
+        else:
+            out = self.head(features, feature_mask)
+            if self.lifter is not None:
+                out.update(self._lift(features, nodes, meas, measures, mask))
         evidence = None
         if isinstance(self.anchor, LiftedAnchor):
             evidence = self.anchor.evidence(out["frame_fppa_deg"], out["frame_loaded_logit"], mask)
@@ -97,6 +117,23 @@ class ValgusNet(nn.Module):
         return out
 
 
+LIFTED_SUMMARY = ("mean", "max", "min")  # what the head reads of each lifted measure over the real frames
+_LIFTED_SCALE_DEG = 30.0
+
+
+def lifted_summary(measures: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`(B, T, M)` lifted 3D measures → `(B, 3M)`: each one's mean, max and min over the real frames, in units of
+    30 deg. Detached by the caller: the head reads them as measurements, the mechanism loss does not bend them."""
+    real = (mask > 0)[..., None]
+    n = real.sum(1).clamp_min(1)
+    mean = torch.where(real, measures, torch.zeros_like(measures)).sum(1) / n
+    peak = torch.where(real, measures, torch.full_like(measures, -1e4)).amax(1)
+    low = torch.where(real, measures, torch.full_like(measures, 1e4)).amin(1)
+    has = real.any(1)
+    summary = torch.cat([mean, torch.where(has, peak, mean), torch.where(has, low, mean)], dim=-1)
+    return summary / _LIFTED_SCALE_DEG
+
+
 def frontal_angle(out: dict[str, torch.Tensor]) -> torch.Tensor:
     """`(B, 2)` the dynamic frontal-plane angle an anchored presence call rests on: the anchor's evidence where
     the window shows load, NaN where it does not or the network has no anchor (nothing geometric to report)."""
@@ -104,6 +141,17 @@ def frontal_angle(out: dict[str, torch.Tensor]) -> torch.Tensor:
     if "frontal_fppa_deg" not in out:
         return nan
     return torch.where(out["frontal_has_load"] > 0, out["frontal_fppa_deg"].to(nan.dtype), nan)
+
+
+def _built_lifter(lifter: nn.Module | Factory | None, backbone: nn.Module, streams: Streams) -> nn.Module | None:
+    """A lifter module from a module or a factory, given the sizes it needs."""
+    if lifter is None or isinstance(lifter, nn.Module):
+        return lifter
+    sizes = {"in_channels": backbone.out_channels}
+    if _reads_streams(lifter):
+        sizes.update(node_channels=streams.node_channels, n_joints=streams.n_joints,
+                     n_measures=streams.out_measures, x_channels=streams.x_channels)
+    return lifter(**sizes)
 
 
 def _reads_streams(factory: Factory) -> bool:

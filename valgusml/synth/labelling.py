@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.data.frame_targets import LIFTED_MEASURES
+from valgusml.features import FRAME_MEASURE_INDEX, frame_measures
 from valgusml.features.geometry import limb_fppa_deg
 from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_label
 from valgusml.skeleton import CANONICAL_JOINTS
@@ -61,6 +63,9 @@ class _CeilingSearch:
 
 LEGS = slice(CANONICAL_JOINTS.index("left_hip"), CANONICAL_JOINTS.index("right_ankle") + 1)  # hips, knees, ankles
 assert CANONICAL_JOINTS[LEGS] == ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+_LIFTED_COLUMNS = [FRAME_MEASURE_INDEX[name] for name in LIFTED_MEASURES]
 
 
 def measure_fppa(sims: list[Simulated]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -135,11 +140,12 @@ def label_trial(
 
 
 def frame_targets(cfg: GeneratorConfig, sim: Simulated, fppa: np.ndarray, standing: np.ndarray) -> np.ndarray:
-    """`(T, 4)` per-frame targets (`valgusml.data.frame_targets.FRAME_TARGET_COLUMNS`): each limb's dynamic
-    FPPA on the clean 3D frontal plane (FPPA minus standing, the quantity the label thresholds) and whether the
-    frame is loaded in the scored phase (the frames the label reads)."""
+    """`(T, C)` per-frame targets (`valgusml.data.frame_targets.FRAME_TARGET_COLUMNS`): each limb's dynamic
+    FPPA on the clean 3D frontal plane (FPPA minus standing, the quantity the label thresholds), whether the
+    frame is loaded in the scored phase (the frames the label reads), and the 3D values of `LIFTED_MEASURES`."""
     scored = (sim.load > cfg.labels.load_threshold) & sim.scored
-    return np.concatenate([fppa - standing[None, :], scored], axis=1).astype(np.float32)
+    measures = frame_measures(sim.joints[:, : len(CANONICAL_JOINTS)])[:, _LIFTED_COLUMNS]
+    return np.concatenate([fppa - standing[None, :], scored, measures], axis=1).astype(np.float32)
 
 
 def simulate_and_label(cfg: GeneratorConfig, trials: list[Trial]) -> list[tuple[Simulated, dict, dict]]:

@@ -54,7 +54,7 @@ class Simulated:
     chained: np.ndarray  # (2,) limbs whose knee is solved from hip and ankle (not a held free leg)
     scored: np.ndarray  # (T, 2) frames of the phase the label scores (a drop jump's landing; else all)
     healthy_swivel_scale: list[float] | None = None  # set by labelling: analysis only, never in seq.meta
-    frame_targets: np.ndarray | None = None  # (T, 4) set by labelling: `valgusml.data.frame_targets`
+    frame_targets: np.ndarray | None = None  # (T, C) set by labelling: `valgusml.data.frame_targets`
 
 
 # -- arrays from trials ---------------------------------------------------------------------------------------

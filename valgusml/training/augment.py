@@ -8,7 +8,7 @@ and gathers. A batch is the dict the data module yields:
     measures (B, T, F)     frame measures (`valgusml.features.FRAME_MEASURES`)
     mask (B, T)            1 = real frame
     valgus (B, 2), mechanism (B, 2), severity_deg (B, 2)   targets, limb axis (left, right)
-    frame_targets (B, T, 4)  per-frame 3D targets (`valgusml.data.frame_targets`): they follow the time warp
+    frame_targets (B, T, C)  per-frame 3D targets (`valgusml.data.frame_targets`): they follow the time warp
                            and the mirror; camera changes (rotation, yaw, jitter) leave them as they are,
                            which is what teaches a lifter that the 3D angle does not depend on the camera
 
@@ -169,9 +169,10 @@ class Mirror(Augmentation):
         self.register_buffer(
             "flip_index", torch.as_tensor(CANONICAL.flip_index, dtype=torch.long), persistent=False
         )
-        from valgusml.data.frame_targets import FRAME_TARGET_MIRROR
+        from valgusml.data.frame_targets import FRAME_TARGET_MIRROR, FRAME_TARGET_MIRROR_SIGN
 
         self.register_buffer("target_mirror", torch.tensor(FRAME_TARGET_MIRROR, dtype=torch.long), persistent=False)
+        self.register_buffer("target_sign", torch.tensor(FRAME_TARGET_MIRROR_SIGN), persistent=False)
 
     def mirror(self, batch: Batch) -> Batch:
         """Mirror every sample of `batch` (deterministic, any mode; `forward` mirrors a random share)."""
@@ -194,7 +195,7 @@ class Mirror(Augmentation):
             if key in sub:
                 out[key] = sub[key].flip(1)
         if FRAME_TARGETS in sub:
-            out[FRAME_TARGETS] = sub[FRAME_TARGETS].index_select(2, self.target_mirror)
+            out[FRAME_TARGETS] = sub[FRAME_TARGETS].index_select(2, self.target_mirror) * self.target_sign
         return out
 
 

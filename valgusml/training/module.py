@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning import LightningModule
 
+from valgusml.data.frame_targets import LIFTED_MEASURE_START
 from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.thresholds import choose_threshold
 from valgusml.training.metrics import split_metrics
@@ -34,7 +35,7 @@ SCHEDULERS = ("cosine", "onecycle", "none")
 
 # The lifter's per-frame losses count only for a model with a lifter (`model.lifter`) on data with targets.
 DEFAULT_LOSS_WEIGHTS = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, "frame_fppa": 3.0, "frame_loaded": 0.3,
-                        "frame_gate": 0.3}
+                        "frame_gate": 0.3, "frame_measures": 1.0}
 
 
 class ValgusLitModule(LightningModule):
@@ -110,20 +111,28 @@ class ValgusLitModule(LightningModule):
 
     def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The lifter's losses on the real frames that have a 3D target, by loss-weight name: smooth L1 on the
-        dynamic FPPA (in units of `severity_scale_deg`), BCE on the loaded flag and, for a `GuidedLifter`, BCE of
-        its gate against whether the measured 2D reading was within its tolerance of the 3D answer."""
+        dynamic FPPA (in units of `severity_scale_deg`), BCE on the loaded flag, smooth L1 on the lifted 3D
+        mechanism measures where the lifter gives them and, for a `GuidedLifter`, BCE of its gate against whether
+        the measured 2D reading was within its tolerance of the 3D answer."""
         target = batch["frame_targets"].float()
         real = (batch["mask"] > 0)[..., None] & torch.isfinite(target)
-        fppa_known, loaded_known = real[..., :2], real[..., 2:]
+        fppa_known, loaded_known = real[..., :2], real[..., 2:LIFTED_MEASURE_START]
         fppa, loaded = out["frame_fppa_deg"].float(), out["frame_loaded_logit"].float()
         scale = self.hparams.severity_scale_deg
         zero = fppa.sum() * 0.0  # keeps the graph (DDP) without moving the weights
         losses = {
             "frame_fppa": (F.smooth_l1_loss(fppa[fppa_known] / scale, target[..., :2][fppa_known] / scale)
                            if fppa_known.any() else zero),
-            "frame_loaded": (F.binary_cross_entropy_with_logits(loaded[loaded_known], target[..., 2:][loaded_known])
-                             if loaded_known.any() else zero),
+            "frame_loaded": (F.binary_cross_entropy_with_logits(
+                loaded[loaded_known], target[..., 2:LIFTED_MEASURE_START][loaded_known]) if loaded_known.any() else zero),
         }
+        if "frame_measures_3d" in out:
+            columns = [LIFTED_MEASURE_START + k for k in self.net.lifter.measure_columns]
+            lifted, measure_target = out["frame_measures_3d"].float(), target[..., columns]
+            measures_known = real[..., columns]
+            losses["frame_measures"] = (
+                F.smooth_l1_loss(lifted[measures_known] / scale, measure_target[measures_known] / scale)
+                if measures_known.any() else zero)
         if "frame_fppa_gate_logit" in out:
             logit = out["frame_fppa_gate_logit"].float()
             right = ((out["frame_measured_fppa_deg"].float() - target[..., :2]).abs()
@@ -282,7 +291,8 @@ class ValgusLitModule(LightningModule):
 def loaded_frame_errors(frame_fppa: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """|lifted − 3D| dynamic FPPA on the real frames the label reads (loaded, scored), flat, on the CPU."""
     target = batch["frame_targets"].float()
-    loaded = (batch["mask"] > 0)[..., None] & (target[..., 2:] > 0.5) & torch.isfinite(target[..., :2])
+    loaded = ((batch["mask"] > 0)[..., None] & (target[..., 2:LIFTED_MEASURE_START] > 0.5)
+              & torch.isfinite(target[..., :2]))
     return (frame_fppa.float().detach() - target[..., :2])[loaded].abs().cpu()
 
 

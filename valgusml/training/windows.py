@@ -21,8 +21,9 @@ from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, mechanism_index
 
-# 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window; 4: frame_targets
-CACHE_FORMAT = 4
+# 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window; 4: frame_targets;
+# 5: frame_targets with the lifted 3D measures
+CACHE_FORMAT = 5
 WINDOW_ARRAYS = ("joints", "measures", "mask", "frame_targets", "scored_frames", "sequence_index", "window_start_s")
 
 
@@ -63,9 +64,9 @@ def prepared_cache_dir(cache_root: str | Path, dataset: Dataset, preprocess: dic
 
 
 def target_windows(targets: np.ndarray | None, fps_in: float, n_windows: int, cfg) -> np.ndarray:
-    """A sequence's `(T, 4)` per-frame targets (`valgusml.data.frame_targets`) cut into the windows `prepare`
+    """A sequence's `(T, C)` per-frame targets (`valgusml.data.frame_targets`) cut into the windows `prepare`
     makes of it: resampled to `cfg.fps` the way `preprocess.resample` moves the keypoints (linear in time) and
-    windowed with the same starts. `(n_windows, W, 4)`, NaN where there is no target (padding, no targets)."""
+    windowed with the same starts. `(n_windows, W, C)`, NaN where there is no target (padding, no targets)."""
     from valgusml.data.frame_targets import FRAME_TARGET_COLUMNS
     from valgusml.preprocess import resampled_length, window_starts
 
