@@ -83,3 +83,21 @@ def test_knee_pull_towards_the_hip_ankle_line(pull):
     pull_knees_to_line(pts, (0,), (1,), (2,), np.array([pull]))
     np.testing.assert_allclose(pts[0, 0, 1], [20.0 * (1.0 - pull), 50.0], atol=1e-4)
     assert FAMILIES["mediapipe"].knee_pull > FAMILIES["openpose"].knee_pull > FAMILIES["rtmpose"].knee_pull
+
+
+def test_a_share_of_trials_come_without_feet_like_a_coco17_estimator():
+    """`noise.no_feet_fraction`: those trials report no heel or toe (NaN, confidence 0), ankles and the rest
+    as usual; the share follows the knob."""
+    over = {**FRONT, "tasks.trials_per_athlete": 4}
+    cfg = load_preset("realistic", n_athletes=12, **over, **{"noise.no_feet_fraction": 0.5})
+    seqs = list(generate_sequences(cfg, range(12)))
+    feet = [seqs[0].joints.index(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "big_toe", "small_toe")]
+    ankles = [seqs[0].joints.index(f"{side}_ankle") for side in ("left", "right")]
+    footless = [s for s in seqs if (s.confidence[:, feet] == 0).all()]
+    footless_ids = {s.id for s in footless}
+    assert 0.3 < len(footless) / len(seqs) < 0.7
+    for s in footless:
+        assert np.isnan(s.keypoints[:, feet]).all() and (s.confidence[:, ankles] > 0).mean() > 0.9
+    assert all((s.confidence[:, feet] > 0).mean() > 0.9 for s in seqs if s.id not in footless_ids)
+    none = list(generate_sequences(load_preset("realistic", n_athletes=3, **over), range(3)))
+    assert all((s.confidence[:, feet] > 0).mean() > 0.9 for s in none)

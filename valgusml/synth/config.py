@@ -274,6 +274,10 @@ class NoiseConfig:
     dropout_nan_fraction: float = 0.3  # dropped points emitted as NaN (else as a low-confidence guess)
     dropout_confidence: Range = _range(0.0, 0.25)
     confidence: Range = _range(0.65, 1.0)
+    # Share of trials whose estimator reports no foot keypoints (heels, toes): COCO-17 models (YOLO-pose,
+    # ViTPose, RTMPose-COCO) have none, and a model that only ever saw feet loses the camera yaw and the foot
+    # measures they give. Drawn only when above 0, so at 0 every sequence stays as it was.
+    no_feet_fraction: float = 0.0
     swap_probability: float = 0.03  # per sequence: a burst of left/right leg swaps (x the family's rate)
     swap_burst_s: Range = _range(0.05, 0.3)
     # Pose-estimator families (`valgusml.synth.estimators.FAMILIES`), drawn per sequence by these weights;

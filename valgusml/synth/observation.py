@@ -41,6 +41,7 @@ def _group_of(joint: str) -> str:
 
 GROUP_INDEX = np.array([OFFSET_GROUPS.index(_group_of(j)) for j in JOINTS])
 IS_FOOT = np.array([_group_of(j).endswith("_foot") or j.endswith("_ankle") for j in JOINTS])
+BELOW_ANKLE = np.array([_group_of(j).endswith("_foot") for j in JOINTS])  # heels and toes: what COCO-17 lacks
 _LEG_PARTS = ("hip", "knee", "ankle", *_FOOT_PARTS)
 
 
@@ -161,6 +162,8 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
     ncfg = cfg.noise
     n, K = len(trials), len(joints)
     foot = IS_FOOT[joints]
+    below_ankle = BELOW_ANKLE[joints]
+    no_feet = np.zeros(n, dtype=bool)
     side = LEG_SIDE[joints]
     jitter = np.zeros((n, n_frames, K * 3), dtype=np.float32)  # float32: noise needs no more
     draws = np.empty((n, K))  # per-joint confidence draws
@@ -200,6 +203,8 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
             span = max(1, int(round((ncfg.swap_burst_s[0] + swap_length * np.ptp(ncfg.swap_burst_s)) * fps)))
             start = int(swap_start * T)
             swap[i, start : min(start + span, T)] = True
+        if ncfg.no_feet_fraction > 0:  # drawn only then: at 0 the trial's random stream is untouched
+            no_feet[i] = rng.random() < ncfg.no_feet_fraction
         if n_out:
             where = u[K + 5 * count + 3 :].reshape(2, n_out)
             jump = rng.normal(0.0, 1e-3 * family.outlier_mm, (n_out, 3))
@@ -243,6 +248,7 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
         confidence[trial_of[b], frames, joint[b]] = conf[b]
         error[trial_of[b], frames, joint[b]] += guess[b]
         as_nan[trial_of[b], frames, joint[b]] = nan[b]
+    as_nan[np.ix_(no_feet, np.arange(n_frames), below_ankle)] = True
     return error, confidence, as_nan, swap
 
 
