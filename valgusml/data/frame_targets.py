@@ -29,16 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from valgusml.errors import FormatError
-from valgusml.features import FRAME_MEASURE_INDEX, FRAME_MEASURE_MIRROR, FRAME_MEASURES
-from valgusml.labels import LIMBS
+from valgusml.features import FRAME_MEASURE_INDEX, FRAME_MEASURE_MIRROR, FRAME_MEASURES, LIFTED_MEASURES
 
 FRAME_TARGETS_DIR = "frame_targets"
-# The per-limb frame measures whose 3D values are lifted, then the bilateral ones (names of `FRAME_MEASURES`).
-LIFTED_LIMB_MEASURES = ("hip_adduction_deg", "rearfoot_eversion_deg", "foot_progression_deg", "shank_tilt_deg",
-                        "knee_flexion_deg")
-LIFTED_BILATERAL_MEASURES = ("pelvic_obliquity_deg", "trunk_lean_frontal_deg")
-LIFTED_MEASURES = tuple(f"{side}_{name}" for name in LIFTED_LIMB_MEASURES for side in LIMBS) + LIFTED_BILATERAL_MEASURES
-
 FRAME_TARGET_COLUMNS = (
     "left_dynamic_fppa_deg",
     "right_dynamic_fppa_deg",

@@ -11,6 +11,7 @@ from valgusml.features.frame import (
     FRAME_MEASURE_INDEX,
     FRAME_MEASURE_MIRROR,
     FRAME_MEASURES,
+    LIFTED_MEASURES,
     frame_measures,
     mirror_frame_measures,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "FRAME_MEASURES",
     "FRAME_MEASURE_INDEX",
     "FRAME_MEASURE_MIRROR",
+    "LIFTED_MEASURES",
     "LIMB_MEASURES",
     "MEASURE_NAMES",
     "as_frontal_2d",

@@ -74,6 +74,15 @@ def _mirror_spec() -> tuple[tuple[int, float], ...]:
 
 FRAME_MEASURE_MIRROR: tuple[tuple[int, float], ...] = _mirror_spec()
 
+# The frame measures whose 3D values a lifter can learn from 2D (`valgusml.data.frame_targets`, the targets'
+# columns after the label's own): the signs the mechanisms show in, per limb, then the bilateral ones.
+LIFTED_LIMB_MEASURES: tuple[str, ...] = ("hip_adduction_deg", "rearfoot_eversion_deg", "foot_progression_deg",
+                                         "shank_tilt_deg", "knee_flexion_deg")
+LIFTED_BILATERAL_MEASURES: tuple[str, ...] = ("pelvic_obliquity_deg", "trunk_lean_frontal_deg")
+LIFTED_MEASURES: tuple[str, ...] = tuple(
+    f"{side}_{name}" for name in LIFTED_LIMB_MEASURES for side in ("left", "right")
+) + LIFTED_BILATERAL_MEASURES
+
 # Measures that need foot keypoints (heel / toes): unavailable for skeletons without feet (coco17).
 FOOT_MEASURES: tuple[str, ...] = (
     "foot_roll_in",

@@ -111,7 +111,7 @@ class GeometryAnchor(_Anchor):
 def lifted_measure_columns(lift_measures: bool | Sequence[str]) -> tuple[int, ...]:
     """Which of `LIFTED_MEASURES` a lifter reads: all (True), none (False), or those whose name without the
     limb is listed (`["hip_adduction_deg", "pelvic_obliquity_deg"]`)."""
-    from valgusml.data.frame_targets import LIFTED_MEASURES
+    from valgusml.features import LIFTED_MEASURES
 
     if isinstance(lift_measures, bool):
         return tuple(range(len(LIFTED_MEASURES))) if lift_measures else ()
@@ -131,7 +131,7 @@ class FrameLifter(nn.Module):
     perspective) rather than which clips the generator labels valgus.
 
     With `lift_measures` it also reads the 3D values of the mechanism measures (`frame_measures_3d (B, T, M)`,
-    columns `valgusml.data.frame_targets.LIFTED_MEASURES`): a training signal only, which makes the backbone's
+    columns `valgusml.features.LIFTED_MEASURES`): a training signal only, which makes the backbone's
     features, and so the mechanism head that pools them, carry the body's 3D signs (pelvic drop, hip adduction,
     rearfoot eversion, ankle dorsiflexion) rather than how the generator's cameras happen to show them."""
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.data.frame_targets import LIFTED_MEASURES
-from valgusml.features import FRAME_MEASURE_INDEX, frame_measures
+from valgusml.features import FRAME_MEASURE_INDEX, LIFTED_MEASURES, frame_measures
 from valgusml.features.geometry import limb_fppa_deg
 from valgusml.labels import DEFICITS, none_label, task_family, validate_limb_label
 from valgusml.skeleton import CANONICAL_JOINTS
