@@ -112,7 +112,8 @@ def test_html_report_renders_and_embeds_every_plot(evaluation, tmp_path):
 
 def test_robustness_factors():
     assert set(DEFAULT_FACTORS) == {"camera_view", "estimator_family", "noise_jitter_mm", "fps", "clip_s",
-                                    "body_height_m", "skeleton", "dropped_frames", "valgus_ceiling_deg"}
+                                    "body_height_m", "skeleton", "dropped_frames", "valgus_ceiling_deg",
+                                    "observation_dims"}
     assert [lv for lv, _ in DEFAULT_FACTORS["camera_view"]] == ["front", "oblique", "side", "rear"]
     # every level is a valid generator config: one factor moved, the rest of the preset kept
     from valgusml.synth import load_preset
@@ -125,6 +126,7 @@ def test_robustness_factors():
             if factor == "estimator_family":
                 assert {k for k, w in cfg.noise.families.items() if w > 0} == {level}
     assert [lv for lv, _ in DEFAULT_FACTORS["skeleton"]] == ["halpe26", "mediapipe33", "body25", "coco17"]
+    assert [load_preset("realistic", **o).observation.dims for _, o in DEFAULT_FACTORS["observation_dims"]] == [2, 3]
     only = factors_from_config(None, ["skeleton"])
     assert list(only) == ["skeleton"]
     custom = factors_from_config({"yaw": [{"level": "0", "overrides": {"camera": {"yaw_deg": [0, 0]}}}]})

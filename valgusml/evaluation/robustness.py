@@ -56,6 +56,9 @@ def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
         "valgus_ceiling_deg": [
             (f"{lo:g}-{hi:g}", {"mechanisms": {"valgus_ceiling_deg": [lo, hi]}}) for lo, hi in ((15.0, 20.0), (20.0, 30.0))
         ],
+        # The same athletes as 3D input (each estimator family's error in world metres: a markerless or
+        # monocular 3D estimate): the path a motion-capture user takes, read by the rule and the network.
+        "observation_dims": [(f"{d}d", {"observation": {"dims": d}}) for d in (2, 3)],
     }
 
 
