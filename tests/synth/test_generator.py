@@ -55,6 +55,29 @@ def test_dataset_matches_in_memory_sequences(tmp_path):
         assert stored.labels == seq.labels and stored.task == seq.task and stored.fps == seq.fps
 
 
+def test_a_dataset_regenerates_from_its_generator_json_whatever_the_key_order(tmp_path):
+    """`generator.json` stores its keys sorted; the weights of tasks, views, families and mechanisms are read in
+    their canonical order, so the recorded config (and any reordering of it) draws the trials the dataset holds
+    (the shift suites regenerate held-out athletes from it)."""
+    from valgusml.evaluation.robustness import generator_config_of
+    from valgusml.synth import generator_config
+
+    cfg = small(n_athletes=3, **{"tasks.trials_per_athlete": 4})
+    ds = generate_dataset(cfg, tmp_path / "a", workers=1, progress=False, shard_size=4)
+    recorded = generator_config_of(tmp_path / "a")
+    assert list(recorded["tasks"]["probabilities"]) == sorted(cfg.tasks.probabilities)  # as stored
+    reversed_weights = json.loads(json.dumps(cfg.to_dict()))
+    for section, key in (("tasks", "probabilities"), ("camera", "views"), ("noise", "families"),
+                         ("mechanisms", "probabilities"), ("mechanisms", "side_probabilities")):
+        reversed_weights[section][key] = dict(reversed(list(reversed_weights[section][key].items())))
+    for config in (recorded, reversed_weights):
+        again = list(generate_sequences(generator_config(config), range(3)))
+        assert [s.id for s in again] == [r["id"] for r in ds.manifest]
+        for k, seq in enumerate(again):
+            assert ds[k].task == seq.task and ds[k].meta["camera"] == seq.meta["camera"]
+            np.testing.assert_array_equal(ds[k].keypoints, seq.keypoints)
+
+
 SLOW_WRITER = """
 import sys, time
 import valgusml.synth.dataset as gen

@@ -403,7 +403,11 @@ def _apply_mapping(target: Any, data: dict[str, Any], prefix: str) -> None:
 # -- validation ---------------------------------------------------------------------------------------------
 
 
-def _check_probabilities(path: str, probs: dict[str, float], allowed: tuple[str, ...], *, complete: bool) -> None:
+def _canonical_probabilities(path: str, probs: dict[str, float], allowed: tuple[str, ...], *,
+                             complete: bool) -> dict[str, float]:
+    """`probs` checked, and in the order of `allowed`. Sampling walks the names in order (cumulative weights),
+    so without it the same weights written in another order (a `generator.json` stores its keys sorted) would
+    draw other tasks, views, families and mechanisms from the same random numbers."""
     unknown = sorted(set(probs) - set(allowed))
     if unknown:
         raise ConfigError(f"config key {path!r}: unknown name(s) {unknown}; expected some of {list(allowed)}")
@@ -415,6 +419,7 @@ def _check_probabilities(path: str, probs: dict[str, float], allowed: tuple[str,
     total = float(sum(probs.values()))
     if not math.isclose(total, 1.0, abs_tol=1e-6):
         raise ConfigError(f"config key {path!r}: probabilities must sum to 1, they sum to {total:.6g}")
+    return {name: probs[name] for name in allowed if name in probs}
 
 
 def _check_section(name: str, section: Any) -> None:
@@ -448,13 +453,16 @@ def validate(cfg: GeneratorConfig) -> GeneratorConfig:
         raise ConfigError(f"config key 'seed' must be >= 0, got {cfg.seed}")
     for name in SECTIONS:
         _check_section(name, getattr(cfg, name))
-    _check_probabilities("mechanisms.probabilities", cfg.mechanisms.probabilities, MECHANISMS, complete=False)
-    _check_probabilities("mechanisms.side_probabilities", cfg.mechanisms.side_probabilities, SIDES, complete=False)
-    _check_probabilities("tasks.probabilities", cfg.tasks.probabilities, TASKS, complete=False)
-    _check_probabilities("camera.views", cfg.camera.views, tuple(VIEW_BANDS), complete=False)
     from valgusml.synth.estimators import FAMILIES
 
-    _check_probabilities("noise.families", cfg.noise.families, tuple(FAMILIES), complete=False)
+    m, t = cfg.mechanisms, cfg.tasks
+    m.probabilities = _canonical_probabilities("mechanisms.probabilities", m.probabilities, MECHANISMS, complete=False)
+    m.side_probabilities = _canonical_probabilities("mechanisms.side_probabilities", m.side_probabilities, SIDES,
+                                                    complete=False)
+    t.probabilities = _canonical_probabilities("tasks.probabilities", t.probabilities, TASKS, complete=False)
+    cfg.camera.views = _canonical_probabilities("camera.views", cfg.camera.views, tuple(VIEW_BANDS), complete=False)
+    cfg.noise.families = _canonical_probabilities("noise.families", cfg.noise.families, tuple(FAMILIES),
+                                                  complete=False)
     lo, hi = cfg.camera.yaw_deg
     if not any(w > 0 and b_lo <= hi and lo <= b_hi for v, w in cfg.camera.views.items() for b_lo, b_hi in [VIEW_BANDS[v]]):
         raise ConfigError(f"config key 'camera.views': no view family with weight > 0 overlaps camera.yaw_deg {cfg.camera.yaw_deg}")

@@ -21,7 +21,7 @@ from valgusml.synth.observation import observe_points, swap_index
 from valgusml.synth.simulation import BATCH, Simulated, layout_columns, length_batches
 from valgusml.synth.tasks import Trial, sample_trial
 
-GENERATOR_VERSION = 12  # 12: per-frame targets carry the 3D values of the mechanism measures (sequences as v11's); 11: knee-alone valgus athletes (mechanism unknown; off in the presets, whose sequences are v10's); 8: per-frame targets beside the shards; 9: walking deficits swivel 2x; 10: pixel grid per trial (a mocap trial no longer switches it off for its batch); bump whenever the same config gives different sequences
+GENERATOR_VERSION = 13  # 13: probability mappings read in their canonical order, so a config reloaded from generator.json (keys sorted) draws the trials the dataset holds (the presets' sequences are unchanged); 12: per-frame targets carry the 3D values of the mechanism measures (sequences as v11's); 11: knee-alone valgus athletes (mechanism unknown; off in the presets, whose sequences are v10's); 8: per-frame targets beside the shards; 9: walking deficits swivel 2x; 10: pixel grid per trial (a mocap trial no longer switches it off for its batch); bump whenever the same config gives different sequences
 
 
 def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simulated, dict, dict]]) -> list[KeypointSequence]:
