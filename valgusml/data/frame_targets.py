@@ -32,21 +32,17 @@ from valgusml.errors import FormatError
 from valgusml.features import FRAME_MEASURE_INDEX, FRAME_MEASURE_MIRROR, FRAME_MEASURES, LIFTED_MEASURES
 
 FRAME_TARGETS_DIR = "frame_targets"
-FRAME_TARGET_COLUMNS = (
-    "left_dynamic_fppa_deg",
-    "right_dynamic_fppa_deg",
-    "left_loaded",
-    "right_loaded",
-) + tuple(f"measure_3d_{name}" for name in LIFTED_MEASURES)
-LIFTED_MEASURE_START = 4  # first column of the lifted measures
-LEGACY_COLUMNS = 4  # datasets written before the lifted measures
+# The label's own columns; files written before generator v12 hold only these.
+LABEL_COLUMNS = ("left_dynamic_fppa_deg", "right_dynamic_fppa_deg", "left_loaded", "right_loaded")
+FRAME_TARGET_COLUMNS = LABEL_COLUMNS + tuple(f"measure_3d_{name}" for name in LIFTED_MEASURES)
+LIFTED_MEASURE_START = len(LABEL_COLUMNS)  # first column of the lifted measures
 
 
 def _mirror() -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Column permutation and sign that swap the limbs (left/right mirror): FPPA and the per-limb measures are
     signed medial-positive on both sides; the bilateral measures change sign as `FRAME_MEASURE_MIRROR` says."""
     index = [1, 0, 3, 2]
-    sign = [1.0, 1.0, 1.0, 1.0]
+    sign = [1.0] * len(LABEL_COLUMNS)
     for name in LIFTED_MEASURES:
         source, column_sign = FRAME_MEASURE_MIRROR[FRAME_MEASURE_INDEX[name]]
         index.append(LIFTED_MEASURE_START + LIFTED_MEASURES.index(FRAME_MEASURES[source]))
@@ -85,7 +81,7 @@ def read_frame_targets(root: str | Path) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as data:
                 for sid in data.files:
                     value = data[sid]
-                    if value.ndim != 2 or value.shape[1] not in (LEGACY_COLUMNS, len(FRAME_TARGET_COLUMNS)):
+                    if value.ndim != 2 or value.shape[1] not in (len(LABEL_COLUMNS), len(FRAME_TARGET_COLUMNS)):
                         raise FormatError(f"{path}: targets of {sid!r} have shape {value.shape}, "
                                           f"expected (T, {len(FRAME_TARGET_COLUMNS)})")
                     full = np.full((len(value), len(FRAME_TARGET_COLUMNS)), np.nan, dtype=np.float32)
