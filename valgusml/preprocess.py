@@ -33,6 +33,7 @@ import numpy as np
 
 from valgusml import limits
 from valgusml.errors import ConfigError, InputError
+from valgusml.features.frame import FRAME_MEASURE_INDEX
 from valgusml.features.geometry import as_frontal_2d
 from valgusml.features.phases import Segment, phases, scored_segments
 from valgusml.features.summary import stance_from_task
@@ -50,6 +51,7 @@ _CORE = tuple(sorted({j for leg in _LEGS for j in leg}))
 _FEET = tuple(
     canonical_index(f"{s}_{j}") for s in ("left", "right") for j in ("heel", "big_toe", "small_toe")
 )
+_CAMERA_YAW = FRAME_MEASURE_INDEX["camera_yaw_deg"]
 
 
 @dataclass(frozen=True)
@@ -415,9 +417,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     warnings: list[str] = []
     keypoints = _equal_axis_units(canon, warnings)
     xy_in = as_frontal_2d(_with_hidden_as(keypoints, hidden, 0.0))
-    view = FRONT_3D
     if canon.dims == 2:
-        view = infer_view(_with_hidden_as(keypoints, hidden, np.nan))
         xy_in, _ = canonical_front_view(xy_in, conf_in)
 
     if abs(canon.fps - cfg.fps) > 1e-6 * cfg.fps:
@@ -467,6 +467,11 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         "not scored (valgus probability 0)")
     n_frames = len(xy)
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
+    view = FRONT_3D
+    if canon.dims == 2:
+        # the feet's reading of the camera's yaw, constant over frames (`frame_measures`), when they were seen
+        feet_yaw = None if len(feet_missing) == len(_FEET) else float(measures[0, _CAMERA_YAW])
+        view = infer_view(_with_hidden_as(keypoints, hidden, np.nan), feet_yaw)
     model_conf = _relative_confidence(conf, core_conf) if cfg.relative_confidence else conf
     joints = np.concatenate([xy, model_conf[..., None]], axis=-1).astype(np.float32)
     starts = window_starts(n_frames, cfg.window, cfg.stride)

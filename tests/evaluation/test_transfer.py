@@ -71,6 +71,34 @@ def test_rear_views_mirror_left_and_right_in_the_image_but_not_in_the_labels():
     assert rule["left"]["valgus"] == {"female": False, "male": False}
 
 
+def _yaw_error(read: float, true: float) -> float:
+    return abs((read - true + 180.0) % 360.0 - 180.0)
+
+
+@pytest.mark.parametrize("source", ["sample", "real"])
+def test_the_view_reads_a_signed_yaw_from_rendered_front_rear_and_side_views(source):
+    """The camera's yaw, signed, near square on from the feet (the hips' width hardly changes there) and from
+    the side by the hips' width: within 5 deg + 30% near square on, 10 deg from the side."""
+    from valgusml.features.view import read_view
+    from valgusml.io import samples
+
+    if source == "sample":
+        world = samples.squat_3d().keypoints.astype(np.float64)
+        world[..., 1] -= np.nanmean(world[..., 1])
+    else:
+        if not SUBJECT4.is_dir():
+            pytest.skip("../shared/realdata not present")
+        world = athlete_frame(valgusml.io.read(SUBJECT4 / "squats1.trc").to_canonical().keypoints.astype(np.float64))
+    for yaw in (-30.0, -15.0, 0.0, 15.0, 30.0, 160.0, -165.0, 180.0):
+        view = read_view(render(world, ViewSpec(yaw)))
+        off_axis = min(abs(yaw), 180.0 - abs(yaw))
+        assert _yaw_error(view.yaw_deg, yaw) <= 5.0 + 0.3 * off_axis, (yaw, view)
+        assert view.facing == ("front" if abs(yaw) < 90 else "rear")
+    for yaw in (-75.0, 75.0):
+        view = read_view(render(world, ViewSpec(yaw)))
+        assert view.facing == "side" and _yaw_error(view.yaw_deg, yaw) <= 10.0, (yaw, view)
+
+
 class _RuleScorer:
     """Stands in for a model: p from the 2D rule's dynamic FPPA (deterministic, no ONNX needed)."""
 

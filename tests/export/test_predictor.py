@@ -54,6 +54,19 @@ def test_contract_fields_and_json(predictor, squat):
     assert d["limbs"]["right"]["mechanism_probabilities"]["none"] == pytest.approx(1 - d["limbs"]["right"]["valgus_probability"])
 
 
+def test_the_prediction_reports_the_cameras_signed_yaw(predictor):
+    """The view's yaw keeps its sign (the camera to the athlete's left or right), also from behind."""
+    from valgusml.evaluation.transfer import ViewSpec, render
+    from valgusml.io import samples
+
+    world = samples.squat_3d().keypoints.astype(np.float64)
+    world[..., 1] -= np.nanmean(world[..., 1])
+    for yaw, facing in ((-20.0, "front"), (20.0, "front"), (160.0, "rear"), (-160.0, "rear")):
+        seq = KeypointSequence(render(world, ViewSpec(yaw)).astype(np.float32), "canonical", 30.0)
+        view = predictor.predict(seq).view
+        assert view["facing"] == facing and abs((view["yaw_deg"] - yaw + 180) % 360 - 180) < 8, (yaw, view)
+
+
 def test_mechanism_combination_rule():
     combined = combine_mechanisms(np.array([0.8, 0.1]), np.array([[0.5, 0.3, 0.1, 0.1, 0.0], [1.0, 0, 0, 0, 0]]))
     np.testing.assert_allclose(combined[0], [0.2, 0.8 * 0.6, 0.8 * 0.2, 0.8 * 0.2, 0.0])

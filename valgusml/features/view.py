@@ -7,8 +7,13 @@ their full width; a side view shows them nearly end-on. So:
 - `facing` comes from the sign of (left hip - right hip) and (left shoulder - right shoulder) along image x,
   median over the recording;
 - |yaw| comes from how wide the hips (or, unseen, the shoulders) look against the legs' length: width / leg
-  ~ cos(yaw) x the frontal ratio of an adult, with the feet's sideways extent (`frame_measures`' yaw) giving
-  the sign; a rough reading (±15-20°: people differ in build, estimators in where they put the hips);
+  ~ cos(yaw) x the frontal ratio of an adult. That reading is good from the side (±5-10° on rendered real
+  motion) and poor near square on, where cos(yaw) hardly moves and builds differ (a square-on camera read at
+  15-35°). There the feet decide: seen from a yawed camera they point sideways in the image by foot length x
+  sin(yaw) (`frame_measures`' `camera_yaw_deg`, toe-out cancelling between two feet), which reads a square-on
+  view at ~0° and ±20° at ±13°. The feet also sign the yaw: toes pointing to the subject's left in the front
+  view mean a camera to their right, and in a mirrored rear view (the feet point away from the camera) the
+  other way round;
 - `side` when |yaw| is beyond `SIDE_YAW_DEG`: the frontal plane is seen too edge-on to read a knee angle.
 
 3D input has no camera: it is read in the subject's own frontal plane (`facing="front"`, yaw 0).
@@ -32,6 +37,8 @@ from valgusml.skeleton import canonical_index
 HIP_OVER_LEG = 0.24
 SHOULDER_OVER_LEG = 0.40
 SIDE_YAW_DEG = 60.0
+# Below this |yaw| by the hips' width the feet's reading of |yaw| is used instead (see the module docstring).
+FEET_SIZE_YAW_BELOW_DEG = 45.0
 # Between these camera yaws the frontal plane fades from readable to unreadable: a valgus probability is pulled
 # towards 0.5 ("cannot tell") in proportion (`frontal_trust`).
 READABLE_YAW_DEG = 50.0
@@ -39,6 +46,7 @@ UNREADABLE_YAW_DEG = 80.0
 
 _L_HIP, _R_HIP = canonical_index("left_hip"), canonical_index("right_hip")
 _L_SHO, _R_SHO = canonical_index("left_shoulder"), canonical_index("right_shoulder")
+_FEET = [canonical_index(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "big_toe", "small_toe")]
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,11 @@ class View:
 FRONT_3D = View("front", 0.0, 1.0)
 
 
-def infer_view(keypoints: np.ndarray, sin_yaw_from_feet: float | None = None) -> View:
-    """The view of canonical keypoints `(T, 20, 2|3)` (missing joints NaN). `sin_yaw_from_feet`, when the
-    caller has it (`frame_measures`' `camera_yaw_deg`), signs the yaw; otherwise the sign is left positive."""
+def infer_view(keypoints: np.ndarray, feet_yaw_deg: float | None = None) -> View:
+    """The view of canonical keypoints `(T, 20, 2|3)` (missing joints NaN). `feet_yaw_deg` is `frame_measures`'
+    `camera_yaw_deg` of the front view the model reads (`canonical_front_view`), when the caller has it and the
+    feet were seen: it signs the yaw and sizes it near square on; without it the sign is left positive
+    (`read_view` works it out from the keypoints)."""
     kp = np.asarray(keypoints)
     if kp.shape[-1] == 3:
         return FRONT_3D
@@ -85,13 +95,35 @@ def infer_view(keypoints: np.ndarray, sin_yaw_from_feet: float | None = None) ->
     # The wider of the two pairs decides the facing: hips are the more reliable, shoulders break ties.
     facing_sign = signs[0] if len(signs) == 1 or abs(hip_dx) >= 0.5 * abs(shoulder_dx) else signs[1]
     abs_yaw = math.degrees(math.acos(max(min(cos_yaw, 1.0), 0.0)))
-    sign = 1.0 if sin_yaw_from_feet is None or not math.isfinite(sin_yaw_from_feet) else math.copysign(1.0, sin_yaw_from_feet)
+    sign = 1.0
+    if feet_yaw_deg is not None and math.isfinite(feet_yaw_deg):
+        if abs_yaw < FEET_SIZE_YAW_BELOW_DEG:
+            abs_yaw = abs(feet_yaw_deg)
+            cos_yaw = math.cos(math.radians(abs_yaw))
+        # front view: toes to the subject's left (+) = camera to their right (yaw < 0); mirrored rear: the reverse
+        sign = math.copysign(1.0, -feet_yaw_deg if facing_sign > 0 else feet_yaw_deg)
     if facing_sign < 0:  # seen from behind: yaw measured from the front, 180 - |yaw|
         yaw = sign * (180.0 - abs_yaw)
     else:
         yaw = sign * abs_yaw
     facing = "side" if abs_yaw > SIDE_YAW_DEG else ("front" if facing_sign > 0 else "rear")
     return View(facing, yaw, cos_yaw)
+
+
+def read_view(keypoints: np.ndarray, confidence: np.ndarray | None = None) -> View:
+    """`infer_view` of canonical keypoints `(T, 20, 2|3)`, the feet's reading worked out here (from the front
+    view the model would read); the preprocessing passes the one it already has."""
+    from valgusml.features.frame import FRAME_MEASURE_INDEX, frame_measures
+
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.shape[-1] == 3:
+        return FRONT_3D
+    front, _ = canonical_front_view(kp, confidence)
+    if not np.isfinite(front[:, _FEET, 0]).any():
+        return infer_view(kp)
+    with np.errstate(all="ignore"):
+        feet = finite_median(frame_measures(front)[:, FRAME_MEASURE_INDEX["camera_yaw_deg"]])
+    return infer_view(kp, feet if math.isfinite(feet) else None)
 
 
 def frontal_trust(view: View) -> float:
@@ -117,6 +149,17 @@ def admit_view(probability: np.ndarray, view: View) -> tuple[np.ndarray, str | N
         f"reliably from it; valgus probabilities pulled towards 0.5 (trust {trust:.2f}); film from the front "
         "or from behind"
     )
+
+
+def front_view_yaw_deg(yaw_deg: float) -> float:
+    """The yaw of the front view that `canonical_front_view` makes of a view at `yaw_deg`: a front view's own,
+    and for a rear view (|yaw| > 90) that of its mirror image through the frontal plane, 180 - yaw (or
+    -180 - yaw): a mirrored rear image is the body seen, front and back swapped, by a camera at that yaw. In
+    [-90, 90]; NaN stays NaN."""
+    yaw = (float(yaw_deg) + 180.0) % 360.0 - 180.0
+    if abs(yaw) <= 90.0:
+        return yaw
+    return math.copysign(180.0, yaw) - yaw
 
 
 def canonical_front_view(xy: np.ndarray, confidence: np.ndarray | None = None) -> tuple[np.ndarray, bool]:

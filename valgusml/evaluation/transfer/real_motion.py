@@ -31,7 +31,7 @@ import numpy as np
 
 from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
 from valgusml.features.rule import apply_rule, task_from_file_name
-from valgusml.features.view import infer_view
+from valgusml.features.view import read_view
 from valgusml.labels import FPPA_SEM_DEG, LIMBS, VALGUS_THRESHOLD_DEG, task_family
 from valgusml.sequence import KeypointSequence
 
@@ -113,7 +113,7 @@ def score_views(views: Sequence[RenderedView], scorer: Any, threshold: float) ->
     probability = np.asarray(scores.valgus_probability, dtype=np.float64)
     rows: list[dict[str, Any]] = []
     for i, v in enumerate(views):
-        inferred = infer_view(v.sequence.keypoints) if v.family != "3d" else None
+        inferred = read_view(v.sequence.keypoints) if v.family != "3d" else None
         for k, limb in enumerate(LIMBS):
             rows.append({
                 "file": v.file,
