@@ -13,6 +13,7 @@ from valgusml.data.frame_targets import (
     FRAME_TARGET_MIRROR_SIGN,
     LIFTED_MEASURE_START,
     LIFTED_MEASURES,
+    VIEW_COLUMN,
     read_frame_targets,
     write_frame_targets,
 )
@@ -44,15 +45,17 @@ def test_write_read_round_trip_and_a_dataset_without_targets(tmp_path):
     assert read_frame_targets(tmp_path / "elsewhere") == {}
 
 
-def test_targets_written_before_the_lifted_measures_read_back_with_them_missing(tmp_path):
-    legacy = np.column_stack([np.linspace(-2, 20, 30), np.zeros(30), np.ones(30), np.zeros(30)])
+@pytest.mark.parametrize("width", [LIFTED_MEASURE_START, VIEW_COLUMN])
+def test_targets_written_by_earlier_generators_read_back_with_the_new_columns_missing(tmp_path, width):
+    """v8-v11 wrote the label's four columns, v12-v13 the lifted measures too; the columns a file lacks are NaN."""
+    legacy = np.column_stack([np.linspace(-2, 20, 30), np.zeros(30), np.ones(30)] + [np.zeros(30)] * (width - 3))
     write_frame_targets(tmp_path, 0, {"a": legacy})
     back = read_frame_targets(tmp_path)["a"]
     assert back.shape == (30, len(FRAME_TARGET_COLUMNS))
-    assert np.allclose(back[:, :LIFTED_MEASURE_START], legacy, atol=0.02)
-    assert np.isnan(back[:, LIFTED_MEASURE_START:]).all()
-    write_frame_targets(tmp_path, 1, {"b": np.zeros((30, 7))})  # neither layout: that shard is skipped
-    with pytest.warns(UserWarning, match=r"targets of 'b' have shape \(30, 7\), expected \(T, 16\)"):
+    assert np.allclose(back[:, :width], legacy, atol=0.02)
+    assert np.isnan(back[:, width:]).all()
+    write_frame_targets(tmp_path, 1, {"b": np.zeros((30, 7))})  # no layout's width: that shard is skipped
+    with pytest.warns(UserWarning, match=rf"targets of 'b' have shape \(30, 7\), expected \(T, {len(FRAME_TARGET_COLUMNS)}\)"):
         assert list(read_frame_targets(tmp_path)) == ["a"]
 
 
@@ -67,11 +70,57 @@ def test_lifted_measure_targets_are_the_frame_measures_of_the_clean_3d_motion():
     (seq, _, targets), *_ = list(sequences_with_targets(cfg, [0]))
     columns = [FRAME_MEASURE_INDEX[name] for name in LIFTED_MEASURES]
     measured = frame_measures(seq.keypoints)[:, columns]
-    lifted = targets[:, LIFTED_MEASURE_START:]
+    lifted = targets[:, LIFTED_MEASURE_START:VIEW_COLUMN]
     assert lifted.shape == measured.shape and np.isfinite(lifted).all()
+    assert np.isnan(targets[:, VIEW_COLUMN]).all()  # 3D output: no camera, no view
     assert np.nanmedian(np.abs(lifted - measured)) < 1.0
     knee = LIFTED_MEASURES.index("left_knee_flexion_deg")
     assert lifted[:, knee].max() - lifted[:, knee].min() > 30.0  # the squat's knee bends under load
+
+
+def test_view_target_is_the_cameras_yaw_in_the_front_view_the_model_reads():
+    """Every frame of a 2D sequence carries sin(yaw) of its camera, a rear camera's as the front view its image is
+    mirrored into (180 - yaw)."""
+    from valgusml.features.view import front_view_yaw_deg
+    from valgusml.synth import generator_config
+    from valgusml.synth.generator import sequences_with_targets
+
+    cfg = generator_config("realistic", seed=5, n_athletes=2, **{"observation.duration_s": [2.0, 3.0]})
+    seen = set()
+    for seq, _, targets in sequences_with_targets(cfg, [0, 1]):
+        yaw = seq.meta["camera"]["yaw_deg"]
+        expected = np.sin(np.radians(front_view_yaw_deg(yaw)))
+        assert np.allclose(targets[:, VIEW_COLUMN], expected, atol=1e-6)
+        seen.add("rear" if abs(yaw) > 90 else "front")
+    assert seen == {"front", "rear"}
+
+
+@pytest.mark.parametrize(("yaw", "front"), [(0, 0), (25, 25), (-40, -40), (90, 90), (160, 20), (-160, -20),
+                                            (180, 0), (-180, 0), (100, 80), (200, -20)])
+def test_front_view_yaw_of_a_rear_view_is_its_mirror_through_the_frontal_plane(yaw, front):
+    from valgusml.features.view import front_view_yaw_deg
+
+    assert front_view_yaw_deg(yaw) == pytest.approx(front)
+
+
+def test_a_mirrored_rear_image_is_the_front_view_at_its_front_view_yaw():
+    """The geometry behind `front_view_yaw_deg`: a camera behind at yaw Y, its image mirrored, sees what a camera
+    in front at 180 - Y sees of the same body turned front to back (the frontal plane's x and z unchanged)."""
+    from valgusml.evaluation.transfer.render import ViewSpec, render
+    from valgusml.features.view import canonical_front_view, front_view_yaw_deg
+    from valgusml.io import samples
+
+    world = samples.squat_3d().keypoints.astype(np.float64)
+    world[..., 1] -= world[..., 1].mean()
+    turned = world * np.array([1.0, -1.0, 1.0])  # front and back swapped
+    for yaw in (160.0, -165.0, 180.0):
+        rear, mirrored = canonical_front_view(render(world, ViewSpec(yaw_deg=yaw)))
+        front = render(turned, ViewSpec(yaw_deg=front_view_yaw_deg(yaw)))
+        assert mirrored
+        rear_x = rear[..., 0] - rear[..., 0].mean(axis=1, keepdims=True)
+        front_x = front[..., 0] - front[..., 0].mean(axis=1, keepdims=True)
+        assert np.allclose(rear_x, front_x, atol=0.5)  # pixels
+        assert np.allclose(rear[..., 1], front[..., 1], atol=0.5)
 
 
 def test_target_windows_follow_the_keypoints_resampling_and_windows(tiny_dataset):
@@ -119,7 +168,9 @@ def test_mirror_swaps_and_time_warp_moves_the_targets():
     assert torch.equal(mirrored[..., left], batch["frame_targets"][..., right])
     pelvis = LIFTED_MEASURE_START + LIFTED_MEASURES.index("pelvic_obliquity_deg")
     assert torch.equal(mirrored[..., pelvis], -batch["frame_targets"][..., pelvis])
-    assert FRAME_TARGET_MIRROR_SIGN.count(-1.0) == 2
+    # a mirrored image is seen from the other side: the view's yaw changes sign
+    assert torch.equal(mirrored[..., VIEW_COLUMN], -batch["frame_targets"][..., VIEW_COLUMN])
+    assert FRAME_TARGET_MIRROR_SIGN.count(-1.0) == 3
     warp = TimeWarp(p=1.0, speed=(1.5, 1.5), min_keep=1.0).train()
     torch.manual_seed(0)
     out = warp(batch)
@@ -176,6 +227,35 @@ def test_lifted_measures_are_trained_where_their_3d_values_are_known():
     assert float(losses["loss_frame_measures"]) == pytest.approx(0.75)
     losses["loss"].backward()
     assert out["frame_measures_3d"].grad[0, :4, 0].abs().min() > 0 and out["frame_measures_3d"].grad[1].abs().max() == 0
+
+
+def test_the_view_is_trained_where_the_camera_is_known():
+    from valgusml.training.module import ValgusLitModule
+
+    def module(**lifter):
+        net = {"_target_": "valgusml.models.ValgusNet",
+               "backbone": {"_target_": "valgusml.models.TCN", "_partial_": True, "channels": 8, "n_blocks": 1},
+               "lifter": {"_target_": "valgusml.models.geometry.FrameLifter", "_partial_": True, "hidden": 8, **lifter}}
+        torch.manual_seed(0)
+        return ValgusLitModule(net=net, optimizer={"_target_": "torch.optim.AdamW", "_partial_": True})
+
+    viewing = module(lift_view=True)
+    b, t = 2, 20
+    x, mask = torch.rand(b, t, 20, 3), torch.ones(b, t)
+    out = viewing(x, torch.zeros(b, t, viewing.net.n_measures), mask)
+    assert out["frame_view_sin_yaw"].shape == (b, t) and "frame_measures_3d" not in out
+    assert "frame_view_sin_yaw" not in module()(x, torch.zeros(b, t, viewing.net.n_measures), mask)
+    out["frame_view_sin_yaw"] = torch.zeros(b, t, requires_grad=True)
+    targets = torch.full((b, t, len(FRAME_TARGET_COLUMNS)), float("nan"))
+    batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
+             "severity_deg": torch.zeros(b, 2), "mask": mask, "frame_targets": targets}
+    assert float(viewing._losses(out, batch)["loss_frame_view"]) == 0.0  # 3D or legacy data: no camera
+    targets[1, :, VIEW_COLUMN] = 0.5  # one window seen from 30 deg: smooth L1 0.125 on its frames
+    losses = viewing._losses(out, batch)
+    assert float(losses["loss_frame_view"]) == pytest.approx(0.125)
+    losses["loss"].backward()
+    grad = out["frame_view_sin_yaw"].grad
+    assert grad[1].abs().min() > 0 and grad[0].abs().max() == 0
 
 
 def test_guided_lifter_gate_learns_whether_the_2d_reading_was_right():

@@ -14,6 +14,11 @@ from 2D measures learns whatever the generator's cameras and estimators do to th
 trained to recover the 3D values learns the body's signs. Datasets written before these columns (`(T, 4)`)
 read back with them NaN, so their measure losses are masked.
 
+The last column is the camera's view: the sine of its yaw in the front view the model reads (rear views are
+mirrored into the front view, `valgusml.features.view.front_view_yaw_deg`), NaN for 3D output. A few degrees
+of yaw shift both flexed knees the same way in the image, where a collapse moves them towards each other; a
+model told the yaw can keep the two apart. Files written before generator v14 read back with it NaN.
+
 These files are training targets, never model inputs (the predictor cannot see them); datasets without them
 (converted real recordings) train with the per-frame losses masked. They are not covered by the dataset's
 fingerprint: a target file that is missing or does not match its sequence's length is reported and skipped.
@@ -34,19 +39,26 @@ from valgusml.features import FRAME_MEASURE_INDEX, FRAME_MEASURE_MIRROR, FRAME_M
 FRAME_TARGETS_DIR = "frame_targets"
 # The label's own columns; files written before generator v12 hold only these.
 LABEL_COLUMNS = ("left_dynamic_fppa_deg", "right_dynamic_fppa_deg", "left_loaded", "right_loaded")
-FRAME_TARGET_COLUMNS = LABEL_COLUMNS + tuple(f"measure_3d_{name}" for name in LIFTED_MEASURES)
+VIEW_COLUMNS = ("view_sin_yaw",)
+FRAME_TARGET_COLUMNS = LABEL_COLUMNS + tuple(f"measure_3d_{name}" for name in LIFTED_MEASURES) + VIEW_COLUMNS
 LIFTED_MEASURE_START = len(LABEL_COLUMNS)  # first column of the lifted measures
+VIEW_COLUMN = FRAME_TARGET_COLUMNS.index("view_sin_yaw")
+# Widths of the files earlier generator versions wrote (v8-v11: the label's columns; v12-v13: + the measures).
+LEGACY_WIDTHS = (len(LABEL_COLUMNS), VIEW_COLUMN)
 
 
 def _mirror() -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Column permutation and sign that swap the limbs (left/right mirror): FPPA and the per-limb measures are
-    signed medial-positive on both sides; the bilateral measures change sign as `FRAME_MEASURE_MIRROR` says."""
+    signed medial-positive on both sides; the bilateral measures change sign as `FRAME_MEASURE_MIRROR` says, and
+    so does the view's yaw (a mirrored image is seen from the other side)."""
     index = [1, 0, 3, 2]
     sign = [1.0] * len(LABEL_COLUMNS)
     for name in LIFTED_MEASURES:
         source, column_sign = FRAME_MEASURE_MIRROR[FRAME_MEASURE_INDEX[name]]
         index.append(LIFTED_MEASURE_START + LIFTED_MEASURES.index(FRAME_MEASURES[source]))
         sign.append(column_sign)
+    index.append(VIEW_COLUMN)
+    sign.append(-1.0)
     return tuple(index), tuple(sign)
 
 
@@ -70,8 +82,8 @@ def write_frame_targets(root: str | Path, shard: int, targets: Mapping[str, np.n
 
 
 def read_frame_targets(root: str | Path) -> dict[str, np.ndarray]:
-    """Every sequence's `(T, C)` float32 targets of a dataset, by id (a legacy `(T, 4)` file's lifted-measure
-    columns NaN); empty when the dataset has none."""
+    """Every sequence's `(T, C)` float32 targets of a dataset, by id (the columns a legacy file lacks NaN);
+    empty when the dataset has none."""
     folder = Path(root) / FRAME_TARGETS_DIR
     out: dict[str, np.ndarray] = {}
     if not folder.is_dir():
@@ -81,7 +93,7 @@ def read_frame_targets(root: str | Path) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as data:
                 for sid in data.files:
                     value = data[sid]
-                    if value.ndim != 2 or value.shape[1] not in (len(LABEL_COLUMNS), len(FRAME_TARGET_COLUMNS)):
+                    if value.ndim != 2 or value.shape[1] not in (*LEGACY_WIDTHS, len(FRAME_TARGET_COLUMNS)):
                         raise FormatError(f"{path}: targets of {sid!r} have shape {value.shape}, "
                                           f"expected (T, {len(FRAME_TARGET_COLUMNS)})")
                     full = np.full((len(value), len(FRAME_TARGET_COLUMNS)), np.nan, dtype=np.float32)

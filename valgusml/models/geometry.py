@@ -133,24 +133,35 @@ class FrameLifter(nn.Module):
     With `lift_measures` it also reads the 3D values of the mechanism measures (`frame_measures_3d (B, T, M)`,
     columns `valgusml.features.LIFTED_MEASURES`): a training signal only, which makes the backbone's
     features, and so the mechanism head that pools them, carry the body's 3D signs (pelvic drop, hip adduction,
-    rearfoot eversion, ankle dorsiflexion) rather than how the generator's cameras happen to show them."""
+    rearfoot eversion, ankle dorsiflexion) rather than how the generator's cameras happen to show them.
+
+    With `lift_view` it also reads the camera's view, the sine of its yaw in the front view the model sees
+    (`frame_view_sin_yaw (B, T)`, target column `view_sin_yaw`): a few degrees of yaw move both flexed knees
+    the same way in the image, a collapse moves them towards each other, and features trained to know the yaw
+    can tell the two apart."""
 
     def __init__(self, in_channels: int, hidden: int = 128, fppa_scale_deg: float = 10.0,
-                 lift_measures: bool | Sequence[str] = False, measure_scale_deg: float = 30.0):
+                 lift_measures: bool | Sequence[str] = False, measure_scale_deg: float = 30.0,
+                 lift_view: bool = False):
         super().__init__()
         self.fppa_scale_deg = float(fppa_scale_deg)
         self.measure_scale_deg = float(measure_scale_deg)
         self.measure_columns = lifted_measure_columns(lift_measures)
         self.n_measures = len(self.measure_columns)
+        self.lift_view = bool(lift_view)
         self.net = nn.Sequential(nn.Linear(in_channels, hidden), nn.GELU(),
-                                 nn.Linear(hidden, 2 * len(LIMBS) + self.n_measures))
+                                 nn.Linear(hidden, 2 * len(LIMBS) + self.n_measures + int(self.lift_view)))
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.net(features)
-        if not self.n_measures:  # the graph (and an export's bytes) as before the measures could be lifted
+        if not self.n_measures and not self.lift_view:  # the graph (and an export's bytes) as before either
             return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:]}
-        return {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:4],
-                "frame_measures_3d": out[..., 4:] * self.measure_scale_deg}
+        lifted = {"frame_fppa_deg": out[..., :2] * self.fppa_scale_deg, "frame_loaded_logit": out[..., 2:4]}
+        if self.n_measures:
+            lifted["frame_measures_3d"] = out[..., 4 : 4 + self.n_measures] * self.measure_scale_deg
+        if self.lift_view:
+            lifted["frame_view_sin_yaw"] = out[..., -1]
+        return lifted
 
 
 def _local_geometry(in_channels: int, hidden: int, kernel: int, out_channels: int) -> nn.Sequential:

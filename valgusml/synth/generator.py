@@ -8,11 +8,13 @@ crosses trials), so a sequence depends only on the config and its keys. Writing 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from valgusml.errors import ConfigError
+from valgusml.features.view import front_view_yaw_deg
 from valgusml.sequence import KeypointSequence
 from valgusml.synth.athletes import FLOAT, sample_athlete
 from valgusml.synth.config import GeneratorConfig, validate
@@ -21,7 +23,7 @@ from valgusml.synth.observation import observe_points, swap_index
 from valgusml.synth.simulation import BATCH, Simulated, layout_columns, length_batches
 from valgusml.synth.tasks import Trial, sample_trial
 
-GENERATOR_VERSION = 13  # 13: probability mappings read in their canonical order, so a config reloaded from generator.json (keys sorted) draws the trials the dataset holds (the presets' sequences are unchanged); 12: per-frame targets carry the 3D values of the mechanism measures (sequences as v11's); 11: knee-alone valgus athletes (mechanism unknown; off in the presets, whose sequences are v10's); 8: per-frame targets beside the shards; 9: walking deficits swivel 2x; 10: pixel grid per trial (a mocap trial no longer switches it off for its batch); bump whenever the same config gives different sequences
+GENERATOR_VERSION = 14  # 14: per-frame targets carry the camera's front-view yaw (sequences as v13's); 13: probability mappings read in their canonical order, so a config reloaded from generator.json (keys sorted) draws the trials the dataset holds (the presets' sequences are unchanged); 12: per-frame targets carry the 3D values of the mechanism measures (sequences as v11's); 11: knee-alone valgus athletes (mechanism unknown; off in the presets, whose sequences are v10's); 8: per-frame targets beside the shards; 9: walking deficits swivel 2x; 10: pixel grid per trial (a mocap trial no longer switches it off for its batch); bump whenever the same config gives different sequences
 
 
 def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simulated, dict, dict]]) -> list[KeypointSequence]:
@@ -68,6 +70,14 @@ def observe(cfg: GeneratorConfig, trials: list[Trial], results: list[tuple[Simul
     return out
 
 
+def with_view(targets: np.ndarray, camera: dict | None) -> np.ndarray:
+    """The simulation's per-frame targets with the view column appended: the sine of the camera's yaw in the
+    front view the model reads (`front_view_yaw_deg`), the same on every frame; NaN for 3D output."""
+    yaw = front_view_yaw_deg(camera["yaw_deg"]) if camera is not None else math.nan
+    view = np.full((len(targets), 1), math.sin(math.radians(yaw)), dtype=targets.dtype)
+    return np.concatenate([targets, view], axis=1)
+
+
 def trials_of(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> list[Trial]:
     out = []
     for index in athlete_indices:
@@ -105,7 +115,7 @@ def checked_sequences(cfg: GeneratorConfig, athlete_indices: Iterable[int]) -> I
 def sequences_with_targets(
     cfg: GeneratorConfig, athlete_indices: Iterable[int]
 ) -> Iterator[tuple[KeypointSequence, dict, np.ndarray]]:
-    """`checked_sequences` with each sequence's `(T, 4)` per-frame targets (`valgusml.data.frame_targets`)."""
+    """`checked_sequences` with each sequence's `(T, C)` per-frame targets (`valgusml.data.frame_targets`)."""
     indices = [int(i) for i in athlete_indices]
     if any(i < 0 for i in indices):
         raise ConfigError(f"athlete indices must be >= 0, got {min(indices)}")
@@ -119,4 +129,5 @@ def sequences_with_targets(
             for i, seq in zip(chunk, observe(cfg, [trials[i] for i in chunk], [results[i] for i in chunk]), strict=True):
                 done[i] = seq
         for i in range(len(trials)):
-            yield done.pop(i), analysis_row(trials[i], results[i][0]), results[i][0].frame_targets
+            seq = done.pop(i)
+            yield seq, analysis_row(trials[i], results[i][0]), with_view(results[i][0].frame_targets, seq.meta["camera"])

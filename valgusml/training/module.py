@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning import LightningModule
 
-from valgusml.data.frame_targets import LIFTED_MEASURE_START
+from valgusml.data.frame_targets import LIFTED_MEASURE_START, VIEW_COLUMN
 from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.thresholds import choose_threshold
 from valgusml.training.metrics import split_metrics
@@ -35,7 +35,7 @@ SCHEDULERS = ("cosine", "onecycle", "none")
 
 # The lifter's per-frame losses count only for a model with a lifter (`model.lifter`) on data with targets.
 DEFAULT_LOSS_WEIGHTS = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, "frame_fppa": 3.0, "frame_loaded": 0.3,
-                        "frame_gate": 0.3, "frame_measures": 1.0}
+                        "frame_gate": 0.3, "frame_measures": 1.0, "frame_view": 1.0}
 
 
 class ValgusLitModule(LightningModule):
@@ -112,8 +112,8 @@ class ValgusLitModule(LightningModule):
     def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The lifter's losses on the real frames that have a 3D target, by loss-weight name: smooth L1 on the
         dynamic FPPA (in units of `severity_scale_deg`), BCE on the loaded flag, smooth L1 on the lifted 3D
-        mechanism measures where the lifter gives them and, for a `GuidedLifter`, BCE of its gate against whether
-        the measured 2D reading was within its tolerance of the 3D answer."""
+        mechanism measures and on the view's sine of yaw where the lifter gives them and, for a `GuidedLifter`,
+        BCE of its gate against whether the measured 2D reading was within its tolerance of the 3D answer."""
         target = batch["frame_targets"].float()
         real = (batch["mask"] > 0)[..., None] & torch.isfinite(target)
         fppa_known, loaded_known = real[..., :2], real[..., 2:LIFTED_MEASURE_START]
@@ -133,6 +133,11 @@ class ValgusLitModule(LightningModule):
             losses["frame_measures"] = (
                 F.smooth_l1_loss(lifted[measures_known] / scale, measure_target[measures_known] / scale)
                 if measures_known.any() else zero)
+        if "frame_view_sin_yaw" in out:
+            view_target = target[..., VIEW_COLUMN]
+            view_known = real[..., VIEW_COLUMN]
+            losses["frame_view"] = (F.smooth_l1_loss(out["frame_view_sin_yaw"].float()[view_known], view_target[view_known])
+                                    if view_known.any() else zero)
         if "frame_fppa_gate_logit" in out:
             logit = out["frame_fppa_gate_logit"].float()
             right = ((out["frame_measured_fppa_deg"].float() - target[..., :2]).abs()
