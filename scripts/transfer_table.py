@@ -12,7 +12,9 @@ members is the first predictor given.
 Columns: held-out athletes of `--data` (the split's test athletes), every sequence of each `--other` dataset
 (data another generator wrote), the shift suites (held-out athletes regenerated with one acquisition factor
 moved, worst level), and the real-motion suite (agreement with the presence rule on 3D, front/rear ±20°, side;
-view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs.
+view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs; the
+front/rear agreement with a 95% CI over recordings, and each later model's difference from the first model's
+on the same limb-views (paired, recordings resampled).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def main() -> None:
     from valgusml.data import open_dataset
     from valgusml.evaluation.robustness import DEFAULT_FACTORS, generator_config_of, synthetic_condition_sets
     from valgusml.evaluation.transfer import FAST_YAWS, PredictorScorer, render_views, score_views, summarise
+    from valgusml.evaluation.transfer.real_motion import agreement_estimate
     from valgusml.scoring.arrays import LabelArrays
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,7 +94,7 @@ def main() -> None:
     if args.baselines:
         scorers += _baselines(args.baselines, scorers[0][1], ds, split)
 
-    rows = []
+    rows, first_views = [], None
     for model, scorer, threshold in scorers:
         row: dict[str, str] = {"model": model}
         for name, seqs in sets.items():
@@ -108,9 +111,16 @@ def main() -> None:
         for factor, (auroc, level) in worst.items():
             row[f"shift {factor} worst AUROC"] = f"{auroc:.3f} ({level})"
         if views:
-            summary = summarise(score_views(views, scorer, threshold))
+            scored = score_views(views, scorer, threshold)
+            summary = summarise(scored)
+            first_views = scored if first_views is None else first_views
+            everything = summary["all"]
             row["real 3D agree"] = f"{summary['3d']['agreement_female']:.3f}"
-            row["real front/rear ±20 agree"] = f"{summary['all']['agreement_front_rear_20_female']:.3f}"
+            row["real front/rear ±20 agree"] = (f"{everything['agreement_front_rear_20_female']:.3f} "
+                                                f"[{everything['agreement_front_rear_20_female_lo']:.3f}, "
+                                                f"{everything['agreement_front_rear_20_female_hi']:.3f}]")
+            if scored is not first_views:  # paired over the same limb-views, recordings resampled
+                row["real ±20 agree - first model's"] = str(agreement_estimate(scored, baseline=first_views))
             row["real ±20 agree, clear limbs"] = (f"{summary['all']['agreement_front_rear_20_clear']:.3f} "
                                                  f"({summary['all']['clear_share_front_rear_20']:.0%} of limb-views)")
             row["real side agree"] = f"{summary.get('side', {}).get('agreement_female', float('nan')):.3f}"

@@ -154,3 +154,30 @@ def test_agreement_on_clear_limbs_leaves_out_calls_within_the_measurement_error(
     assert near["agreement_front_rear_20_clear"] == pytest.approx(2 / 3)
     assert clear_of_threshold(_row(0.0, 8.0, True)) and not clear_of_threshold(_row(0.0, 7.9, True))
     assert clear_of_threshold(_row(0.0, 8.9, True), sex="male") and not clear_of_threshold(_row(0.0, 6.9, True), sex="male")
+
+
+def test_agreement_ci_resamples_recordings_and_a_paired_difference_is_read_on_the_same_views():
+    from valgusml.evaluation.transfer.real_motion import agreement_estimate
+
+    def recording(name: str, call: bool) -> list[dict]:
+        rows = []
+        for yaw in (0.0, 20.0, -20.0, 180.0, 160.0):
+            for limb in ("left", "right"):
+                row = _row(yaw, 12.0, call, limb=limb)  # clear valgus: the rule says yes
+                rows.append({**row, "file": name})
+        return rows
+
+    # one recording of four missed in every view: agreement 0.75, and its CI spans what drawing that recording
+    # more or less often gives, not the tight interval 40 independent limb-views would
+    rows = [r for k in range(3) for r in recording(f"ok{k}", True)] + recording("missed", False)
+    estimate = agreement_estimate(rows)
+    assert estimate.value == pytest.approx(0.75)
+    assert estimate.lo <= 0.5 and estimate.hi == 1.0
+    assert agreement_estimate(rows) == estimate  # deterministic
+    same = agreement_estimate(rows, baseline=rows)
+    assert (same.value, same.lo, same.hi) == (0.0, 0.0, 0.0)
+    better = [{**r, "call": True} for r in rows]  # another model that gets the missed recording right
+    difference = agreement_estimate(better, baseline=rows)
+    assert difference.value == pytest.approx(0.25) and difference.lo == 0.0 and difference.hi >= 0.5
+    summary = summarise(rows)["all"]
+    assert summary["agreement_front_rear_20_female_lo"] == estimate.lo

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.evaluation.bootstrap import Estimate, athlete_weights
 from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
 from valgusml.features.rule import apply_rule, task_from_file_name
 from valgusml.features.view import read_view
@@ -175,12 +176,48 @@ def clear_of_threshold(row: dict[str, Any], sex: str = "female") -> bool:
     return abs(float(fppa) - VALGUS_THRESHOLD_DEG[task_family(row["task"])][sex]) >= FPPA_SEM_DEG
 
 
+def near_square_on(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of front and rear views within ±20° of straight on (the suite's headline views)."""
+    return [r for r in rows if r["family"] in ("front", "rear")
+            and min(abs(r["yaw_deg"]), abs(abs(r["yaw_deg"]) - 180.0)) <= 20.0]
+
+
+def agreement_estimate(
+    rows: list[dict[str, Any]], baseline: list[dict[str, Any]] | None = None, clear_only: bool = False,
+    n_boot: int = 2000, seed: int = 0,
+) -> Estimate:
+    """Agreement of the front and rear views within ±20° with the female rule (over the limbs the rule calls
+    clearly with `clear_only`), or, given `baseline` (another scorer's rows of the same views), the difference
+    from its agreement; with a 95% percentile CI that resamples recordings (`athlete_weights` with the file
+    as the group). The views of one recording share its motion, so resampling limb-views would be far too
+    narrow: with 16 recordings, a few limb-views' difference is within the noise."""
+    def agree(part: list[dict[str, Any]]) -> dict[tuple, float]:
+        part = [r for r in near_square_on(part) if not clear_only or clear_of_threshold(r)]
+        return {(r["file"], r["yaw_deg"], r["seed"], r["limb"]): float(r["call"] == r["rule_female"]) for r in part}
+
+    mine = agree(rows)
+    keys = sorted(mine)
+    if baseline is not None:
+        theirs = agree(baseline)
+        keys = [k for k in keys if k in theirs]
+    if not keys:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0)
+    values = np.array([mine[k] - (theirs[k] if baseline is not None else 0.0) for k in keys])
+    weights = athlete_weights(np.array([k[0] for k in keys]), n_boot, seed)
+    totals = weights.sum(axis=1)
+    kept = totals > 0
+    replicates = (weights[kept] @ values) / totals[kept]
+    lo, hi = np.percentile(replicates, [2.5, 97.5])
+    return Estimate(float(values.mean()), float(lo), float(hi), int(kept.sum()))
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per view family: `agreement_female`, `agreement_male` (share of limb-views whose call equals the rule),
     `n` (limb-views), `facing_correct` (2D only); and `all` with `view_spread_median` (max - min probability of
     a limb over the front and rear views within ±20° of straight on, per seed), `p3d_vs_front_median`
     (|p(3D) - p(yaw 0)| per limb and seed), the agreement of those front and rear views with the female rule,
-    over all of them and over the limbs `clear_of_threshold` (`..._clear`, with their share)."""
+    over all of them (with its 95% CI over recordings, `..._lo` / `..._hi`: `agreement_estimate`) and over the
+    limbs `clear_of_threshold` (`..._clear`, with their share)."""
     out: dict[str, dict[str, float]] = {}
     for family in ("3d", "front", "rear", "side"):
         part = [r for r in rows if r["family"] == family]
@@ -195,7 +232,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         if family != "3d":
             entry["facing_correct"] = float(np.mean([r["inferred_facing"] == family for r in part]))
         out[family] = entry
-    near = [r for r in rows if r["family"] in ("front", "rear") and min(abs(r["yaw_deg"]), abs(abs(r["yaw_deg"]) - 180.0)) <= 20.0]
+    near = near_square_on(rows)
     by_limb: dict[tuple, list[float]] = {}
     for r in near:
         by_limb.setdefault((r["file"], r["limb"], r["seed"]), []).append(r["probability"])
@@ -203,14 +240,15 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     p3d = {(r["file"], r["limb"]): r["probability"] for r in rows if r["family"] == "3d"}
     gaps = [abs(r["probability"] - p3d[(r["file"], r["limb"])]) for r in rows
             if r["family"] == "front" and r["yaw_deg"] == 0.0 and (r["file"], r["limb"]) in p3d]
-    near_agree = [r["call"] == r["rule_female"] for r in near]
     clear = [r for r in near if clear_of_threshold(r)]
-    clear_agree = [r["call"] == r["rule_female"] for r in clear]
+    agreement, clear_agreement = agreement_estimate(rows), agreement_estimate(rows, clear_only=True)
     out["all"] = {
         "view_spread_median": _median(spreads),
         "p3d_vs_front_median": _median(gaps),
-        "agreement_front_rear_20_female": float(np.mean(near_agree)) if near_agree else float("nan"),
-        "agreement_front_rear_20_clear": float(np.mean(clear_agree)) if clear_agree else float("nan"),
+        "agreement_front_rear_20_female": agreement.value,
+        "agreement_front_rear_20_female_lo": agreement.lo,
+        "agreement_front_rear_20_female_hi": agreement.hi,
+        "agreement_front_rear_20_clear": clear_agreement.value,
         "clear_share_front_rear_20": len(clear) / len(near) if near else float("nan"),
         "n_files": float(len({r["file"] for r in rows})),
     }
