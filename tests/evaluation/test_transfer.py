@@ -181,3 +181,19 @@ def test_agreement_ci_resamples_recordings_and_a_paired_difference_is_read_on_th
     assert difference.value == pytest.approx(0.25) and difference.lo == 0.0 and difference.hi >= 0.5
     summary = summarise(rows)["all"]
     assert summary["agreement_front_rear_20_female_lo"] == estimate.lo
+
+
+def test_the_transfer_table_gives_each_shifts_worst_level_and_its_gap_to_in_distribution():
+    import pandas as pd
+
+    from valgusml.evaluation.transfer import transfer_table
+
+    robustness = pd.DataFrame([
+        {"factor": "leave_out_rear_views", "level": "rear", "scorer": "model", "valgus_auroc": 0.81},
+        {"factor": "camera_view", "level": "front", "scorer": "model", "valgus_auroc": 0.93},
+        {"factor": "camera_view", "level": "side", "scorer": "model", "valgus_auroc": 0.70},
+    ])
+    table = transfer_table({"model": {"valgus_auroc": 0.90, "mechanism_macro_f1": 0.5}}, robustness)
+    row = table.iloc[0]
+    assert row["leave_out_rear_views: worst AUROC"] == "0.810 (rear)" and row["leave_out_rear_views: gap"] == "-0.090"
+    assert row["camera_view: worst AUROC"] == "0.700 (side)" and row["camera_view: gap"] == "-0.200"

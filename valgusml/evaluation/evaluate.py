@@ -126,7 +126,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         share_features=bool(cfg.get("share_features", False)),
     )
     robustness = None
-    if cfg.robustness.enabled:
+    if cfg.robustness.enabled or cfg.get("leave_out"):
         robustness = run_robustness(cfg, result, data_dir, test)
     run_transfer(cfg, result, robustness)
     report = write_report(result, cfg.report_dir, robustness=robustness, title=cfg.get("title") or _title(origin),
@@ -144,13 +144,18 @@ def run_robustness(cfg: DictConfig, result: Any, data_dir: Path, test: list) -> 
     from valgusml.evaluation.robustness import (
         factors_from_config,
         generator_config_of,
+        leave_out_factor,
         robustness_table,
         synthetic_condition_sets,
     )
 
     athletes = sorted({s.athlete_id for s in test})[: int(cfg.robustness.max_athletes)]
-    factors = factors_from_config(cfg.robustness.get("factors"), cfg.robustness.get("only"))
-    sets = synthetic_condition_sets(generator_config_of(data_dir), athletes, factors,
+    base = generator_config_of(data_dir)
+    if cfg.get("leave_out"):
+        factors = leave_out_factor(cfg.leave_out, base)
+    else:
+        factors = factors_from_config(cfg.robustness.get("factors"), cfg.robustness.get("only"))
+    sets = synthetic_condition_sets(base, athletes, factors,
                                     trials_per_athlete=cfg.robustness.get("trials_per_athlete"))
     return robustness_table(
         {n: r.scorer for n, r in result.results.items()},

@@ -147,6 +147,21 @@ def robustness_table(
     return pd.DataFrame(rows)
 
 
+def leave_out_factor(left_out: Mapping[str, Any], base_config: Mapping[str, Any]) -> dict[str, list]:
+    """The one factor of a leave-one-factor-out run (`configs/leave_out/NAME.yaml`): its left-out level, as
+    `{"leave_out_NAME": [(level, test overrides)]}`. Warns when the dataset's generator config (`base_config`)
+    was not made with the factor left out: the model may then have seen the level it is tested on."""
+    from valgusml.synth import generator_config
+
+    plain = to_plain(left_out)
+    name = str(plain["name"])
+    trained = generator_config(base_config).to_dict()
+    if generator_config(base_config, **to_plain(plain["train"])).to_dict() != trained:
+        log.warning("leave_out=%s: the model's training data were not generated with this factor left out "
+                    "(train with `valgusml train ... leave_out=%s`); its level may have been seen", name, name)
+    return {f"leave_out_{name}": [(str(plain["level"]), to_plain(plain["test"]))]}
+
+
 def factors_from_config(factors: Mapping[str, Any] | None, names: Sequence[str] | None = None) -> dict[str, list]:
     """Factors from `configs/eval.yaml` (`{factor: [{level, overrides}, ...]}`), or the defaults; `names`
     keeps only some."""

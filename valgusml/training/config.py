@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import compose, to_plain
@@ -26,6 +26,22 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "train
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The run's config as plain data, without Hydra's own section (what is logged and saved)."""
     return {k: to_plain(cfg[k]) for k in cfg if k != "hydra"}
+
+
+def apply_leave_out(cfg: DictConfig) -> None:
+    """With `leave_out=NAME` (configs/leave_out/), merge its `train` generator overrides into the training data's
+    generator config in place, so the run's logged config, dataset and fingerprint are those of the data it
+    trained on. A run on a dataset folder has no generator to leave a factor out of."""
+    left_out = cfg.get("leave_out")
+    if not left_out:
+        return
+    if cfg.data.get("generator") is None:
+        raise ConfigError(f"leave_out={left_out.get('name')} needs synthetic training data (data=synthetic): it "
+                          "removes a factor from the generator config")
+    # The preset sets only some of the generator's keys; the left-out factor may name others (struct mode off).
+    merged = OmegaConf.merge(OmegaConf.create(to_plain(cfg.data.generator)), to_plain(left_out.train))
+    with open_dict(cfg.data):
+        cfg.data.generator = merged
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -29,7 +29,13 @@ from valgusml.errors import ConfigError
 from valgusml.hydra_app import hydra_entry
 from valgusml.paths import REPO_ROOT
 from valgusml.runs import mlflow_run
-from valgusml.training.config import CONFIG_DIR, check_config, compose_config, resolved_config
+from valgusml.training.config import (
+    CONFIG_DIR,
+    apply_leave_out,
+    check_config,
+    compose_config,
+    resolved_config,
+)
 from valgusml.training.instantiate import (
     build_module,
     instantiate_callbacks,
@@ -64,6 +70,7 @@ def _open_mlflow_run(cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, re
         "split_method": dm.split.method,
         **tracking.git_commit(REPO_ROOT),  # the code's commit
         **{str(k): str(v) for k, v in (cfg.get("tags") or {}).items()},
+        **({"leave_out": str(cfg.leave_out.name)} if cfg.get("leave_out") else {}),
     }
     params = tracking.flatten({k: v for k, v in resolved.items() if k not in ("paths",)})
     params.update({f"data.{k}": v for k, v in dm.summary().items()})
@@ -97,6 +104,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     check_config(cfg)
+    apply_leave_out(cfg)
     # Lightning attaches its own console handler and also propagates to the root logger (Hydra's, or
     # make run's): every line would print twice. Keep the root's, which also writes the run's log file.
     logging.getLogger("lightning").handlers.clear()

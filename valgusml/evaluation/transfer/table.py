@@ -59,6 +59,9 @@ def transfer_table(
                 if len(part):
                     worst = part.loc[part["valgus_auroc"].idxmin()]
                     row[f"{factor}: worst AUROC"] = f"{worst['valgus_auroc']:.3f} ({worst['level']})"
+                    in_distribution_auroc = metrics.get("valgus_auroc")
+                    if in_distribution_auroc is not None:
+                        row[f"{factor}: gap"] = f"{worst['valgus_auroc'] - in_distribution_auroc:+.3f}"
         if real_motion is not None and len(real_motion):
             mine = real_motion[real_motion["scorer"] == name]
             if len(mine):
