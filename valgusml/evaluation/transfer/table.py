@@ -5,8 +5,9 @@
   regenerated from the held-out athletes with one acquisition factor moved: rear and side views, another
   estimator family, frame rates, clip structure, …; `valgusml.evaluation.robustness`);
 - real motion: the real-motion suite (`real_motion`): agreement of the presence call with the rule on 3D, on
-  front and rear views within ±20° of straight on (with its 95% CI over recordings), and on side views, the
-  median view spread and the median |p(3D) - p(front)|.
+  front and rear views within ±20° of straight on (with its 95% CI over recordings, and for every other scorer
+  its paired difference from the first scorer's, the model's), and on side views, the median view spread and
+  the median |p(3D) - p(front)|.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from valgusml.errors import InputError
-from valgusml.evaluation.transfer.real_motion import RenderedView, score_views, summarise
+from valgusml.evaluation.transfer.real_motion import RenderedView, agreement_estimate, score_views, summarise
 
 log = logging.getLogger("valgusml.evaluate")
 
@@ -46,6 +47,9 @@ def transfer_table(
     """One row per scorer. `in_distribution`: scorer → {"valgus_auroc", "mechanism_macro_f1"};
     `robustness`: the long table of `robustness_table`; `real_motion`: `real_motion_rows`."""
     rows = []
+    first = next(iter(in_distribution), None)  # the model: the other scorers' real-motion agreement is paired to it
+    reference = (real_motion[real_motion["scorer"] == first].drop(columns="scorer").to_dict("records")
+                 if real_motion is not None and len(real_motion) else [])
     for name, metrics in in_distribution.items():
         row: dict[str, Any] = {
             "scorer": name,
@@ -75,5 +79,8 @@ def transfer_table(
                 row["real side agree"] = summary.get("side", {}).get("agreement_female")
                 row["real view spread (median)"] = summary["all"]["view_spread_median"]
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
+                if name != first and reference:
+                    difference = agreement_estimate(mine.drop(columns="scorer").to_dict("records"), baseline=reference)
+                    row[f"real ±20° agree - {first}'s [paired CI]"] = str(difference)
         rows.append(row)
     return pd.DataFrame(rows)
