@@ -108,6 +108,9 @@ class GeometryAnchor(_Anchor):
         self.evidence = evidence if evidence is not None else FrontalEvidence()
 
 
+MEASURE_SCALE_DEG = 30.0  # the unit of the lifted 3D measures: the lifter's output scale and the head's summary
+
+
 def lifted_measure_columns(lift_measures: bool | Sequence[str]) -> tuple[int, ...]:
     """Which of `LIFTED_MEASURES` a lifter reads: all (True), none (False), or those whose name without the
     limb is listed (`["hip_adduction_deg", "pelvic_obliquity_deg"]`)."""
@@ -141,7 +144,7 @@ class FrameLifter(nn.Module):
     can tell the two apart."""
 
     def __init__(self, in_channels: int, hidden: int = 128, fppa_scale_deg: float = 10.0,
-                 lift_measures: bool | Sequence[str] = False, measure_scale_deg: float = 30.0,
+                 lift_measures: bool | Sequence[str] = False, measure_scale_deg: float = MEASURE_SCALE_DEG,
                  lift_view: bool = False):
         super().__init__()
         self.fppa_scale_deg = float(fppa_scale_deg)

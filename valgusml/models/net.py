@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from valgusml.models.geometry import LiftedAnchor
+from valgusml.models.geometry import MEASURE_SCALE_DEG, LiftedAnchor
 from valgusml.models.heads import MultiTaskHead
 from valgusml.models.streams import Streams
 
@@ -118,12 +118,12 @@ class ValgusNet(nn.Module):
 
 
 LIFTED_SUMMARY = ("mean", "max", "min")  # what the head reads of each lifted measure over the real frames
-_LIFTED_SCALE_DEG = 30.0
 
 
 def lifted_summary(measures: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """`(B, T, M)` lifted 3D measures → `(B, 3M)`: each one's mean, max and min over the real frames, in units of
-    30 deg. Detached by the caller: the head reads them as measurements, the mechanism loss does not bend them."""
+    `MEASURE_SCALE_DEG`. Detached by the caller: the head reads them as measurements, the mechanism loss does not
+    bend them."""
     real = (mask > 0)[..., None]
     n = real.sum(1).clamp_min(1)
     mean = torch.where(real, measures, torch.zeros_like(measures)).sum(1) / n
@@ -131,7 +131,7 @@ def lifted_summary(measures: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     low = torch.where(real, measures, torch.full_like(measures, 1e4)).amin(1)
     has = real.any(1)
     summary = torch.cat([mean, torch.where(has, peak, mean), torch.where(has, low, mean)], dim=-1)
-    return summary / _LIFTED_SCALE_DEG
+    return summary / MEASURE_SCALE_DEG
 
 
 def frontal_angle(out: dict[str, torch.Tensor]) -> torch.Tensor:

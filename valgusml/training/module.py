@@ -120,24 +120,22 @@ class ValgusLitModule(LightningModule):
         fppa, loaded = out["frame_fppa_deg"].float(), out["frame_loaded_logit"].float()
         scale = self.hparams.severity_scale_deg
         zero = fppa.sum() * 0.0  # keeps the graph (DDP) without moving the weights
+
+        def smooth_l1(predicted: torch.Tensor, wanted: torch.Tensor, known: torch.Tensor, unit: float) -> torch.Tensor:
+            return F.smooth_l1_loss(predicted[known] / unit, wanted[known] / unit) if known.any() else zero
+
         losses = {
-            "frame_fppa": (F.smooth_l1_loss(fppa[fppa_known] / scale, target[..., :2][fppa_known] / scale)
-                           if fppa_known.any() else zero),
+            "frame_fppa": smooth_l1(fppa, target[..., :2], fppa_known, scale),
             "frame_loaded": (F.binary_cross_entropy_with_logits(
                 loaded[loaded_known], target[..., 2:LIFTED_MEASURE_START][loaded_known]) if loaded_known.any() else zero),
         }
         if "frame_measures_3d" in out:
             columns = [LIFTED_MEASURE_START + k for k in self.net.lifter.measure_columns]
-            lifted, measure_target = out["frame_measures_3d"].float(), target[..., columns]
-            measures_known = real[..., columns]
-            losses["frame_measures"] = (
-                F.smooth_l1_loss(lifted[measures_known] / scale, measure_target[measures_known] / scale)
-                if measures_known.any() else zero)
+            losses["frame_measures"] = smooth_l1(out["frame_measures_3d"].float(), target[..., columns],
+                                                 real[..., columns], scale)
         if "frame_view_sin_yaw" in out:
-            view_target = target[..., VIEW_COLUMN]
-            view_known = real[..., VIEW_COLUMN]
-            losses["frame_view"] = (F.smooth_l1_loss(out["frame_view_sin_yaw"].float()[view_known], view_target[view_known])
-                                    if view_known.any() else zero)
+            losses["frame_view"] = smooth_l1(out["frame_view_sin_yaw"].float(), target[..., VIEW_COLUMN],
+                                             real[..., VIEW_COLUMN], 1.0)
         if "frame_fppa_gate_logit" in out:
             logit = out["frame_fppa_gate_logit"].float()
             right = ((out["frame_measured_fppa_deg"].float() - target[..., :2]).abs()

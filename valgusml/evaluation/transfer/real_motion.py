@@ -241,14 +241,15 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     gaps = [abs(r["probability"] - p3d[(r["file"], r["limb"])]) for r in rows
             if r["family"] == "front" and r["yaw_deg"] == 0.0 and (r["file"], r["limb"]) in p3d]
     clear = [r for r in near if clear_of_threshold(r)]
-    agreement, clear_agreement = agreement_estimate(rows), agreement_estimate(rows, clear_only=True)
+    clear_agree = [r["call"] == r["rule_female"] for r in clear]
+    agreement = agreement_estimate(rows)
     out["all"] = {
         "view_spread_median": _median(spreads),
         "p3d_vs_front_median": _median(gaps),
         "agreement_front_rear_20_female": agreement.value,
         "agreement_front_rear_20_female_lo": agreement.lo,
         "agreement_front_rear_20_female_hi": agreement.hi,
-        "agreement_front_rear_20_clear": clear_agreement.value,
+        "agreement_front_rear_20_clear": float(np.mean(clear_agree)) if clear_agree else float("nan"),
         "clear_share_front_rear_20": len(clear) / len(near) if near else float("nan"),
         "n_files": float(len({r["file"] for r in rows})),
     }

@@ -69,7 +69,8 @@ def transfer_table(
         if real_motion is not None and len(real_motion):
             mine = real_motion[real_motion["scorer"] == name]
             if len(mine):
-                summary = summarise(mine.drop(columns="scorer").to_dict("records"))
+                records = mine.drop(columns="scorer").to_dict("records")
+                summary = summarise(records)
                 row["real 3D agree"] = summary.get("3d", {}).get("agreement_female")
                 row["real front/rear ±20° agree"] = summary["all"]["agreement_front_rear_20_female"]
                 # 95% CI over recordings: 16 real recordings make it wide (a few limb-views are within it)
@@ -80,7 +81,7 @@ def transfer_table(
                 row["real view spread (median)"] = summary["all"]["view_spread_median"]
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
                 if name != first and reference:
-                    difference = agreement_estimate(mine.drop(columns="scorer").to_dict("records"), baseline=reference)
+                    difference = agreement_estimate(records, baseline=reference)
                     row[f"real ±20° agree - {first}'s [paired CI]"] = str(difference)
         rows.append(row)
     return pd.DataFrame(rows)
