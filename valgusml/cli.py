@@ -14,6 +14,7 @@ COMMANDS = {
     "train": ("valgusml.training.train", "main", "train a model, tracked in MLflow (Hydra overrides)"),
     "evaluate": ("valgusml.evaluation.evaluate", "main", "evaluate on held-out athletes (Hydra overrides)"),
     "export": ("valgusml.export.cli", "main", "export a run or checkpoint as a predictor folder"),
+    "ensemble": ("valgusml.export.ensemble", "main", "average exported predictors into one predictor folder"),
     "predict": ("valgusml.viz.cli", "main", "predict from pose or video files (--overlay/--plot pictures)"),
     "keypoints": ("valgusml.io.video", "main", "pose keypoints from a video (MediaPipe, offline) to a CSV/JSON"),
     "convert": ("valgusml.data.convert", "main", "turn pose files plus a labels CSV into a dataset"),

@@ -120,10 +120,10 @@ def test_export_refuses_to_clobber_a_foreign_folder(tmp_path):
     out = tmp_path / "important"
     out.mkdir()
     (out / "thesis.tex").write_text("x")
-    from valgusml.export.onnx import _replace_dir
+    from valgusml.export.folder import replace_dir
 
     src = tmp_path / "src"
     src.mkdir()
     with pytest.raises(ExportError, match="not a predictor folder"):
-        _replace_dir(src, out)
+        replace_dir(src, out)
     assert (out / "thesis.tex").exists()

@@ -195,3 +195,23 @@ def test_rest_compact_payload_gives_the_same_answer(logged):
     nested = model.predict(example)
     compact = model.predict(__import__("pandas").DataFrame([{"keypoints_npy": encode_array(keypoints), "fps": 30.0}]))
     assert compact["valgus_probability"].iloc[0] == pytest.approx(nested["valgus_probability"].iloc[0], abs=1e-6)
+
+
+def test_an_ensemble_is_logged_and_registered_like_an_export(logged, exported, tmp_path, capsys):
+    from valgusml.export import export_predictor
+    from valgusml.export.ensemble import main as ensemble_main
+    from valgusml.predictor import Predictor
+
+    from .conftest import parity_sequences, tiny_source
+
+    uri = logged[0]
+    other = export_predictor(tiny_source(1), tmp_path / "seed1", parity_sequences())
+    out = tmp_path / "ensemble"
+    assert ensemble_main([str(out), str(exported), str(other), "--log-mlflow", "--tracking-uri", uri]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    model = mlflow.pyfunc.load_model(record["model_uri"])
+    _, example = signature_and_example()
+    expected = Predictor.load(out).predict(
+        __import__("numpy").asarray(example["keypoints"][0], dtype="float32"), skeleton="halpe26", fps=30.0
+    )
+    assert model.predict(example)["valgus_probability"].iloc[0] == pytest.approx(expected.valgus_probability, abs=1e-6)

@@ -11,7 +11,7 @@ from typing import Any
 
 _LAZY = {
     "export_predictor": "valgusml.export.onnx",
-    "ExportError": "valgusml.export.onnx",
+    "ExportError": "valgusml.export.folder",
     "check_parity": "valgusml.export.onnx",
     "log_predictor_to_mlflow": "valgusml.export.pyfunc",
     "ValgusPyfunc": "valgusml.export.pyfunc",

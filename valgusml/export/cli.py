@@ -29,7 +29,7 @@ def find_checkpoint(run_id: str, tracking_uri: str | None, dst: Path) -> Path:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from valgusml.export.onnx import ExportError
+    from valgusml.export.folder import ExportError
     from valgusml.export.pyfunc import default_tracking_uri
 
     client = MlflowClient(tracking_uri=tracking_uri or default_tracking_uri())
@@ -99,6 +99,18 @@ def validation_sequences(info: dict[str, Any], data: str | None) -> list[Any]:
     return [ds[int(i)] for i in indices[:MAX_PARITY_SEQUENCES]]
 
 
+def log_to_mlflow(folder: Path, tracking_uri: str | None, run_id: str | None = None) -> None:
+    """Log a predictor folder as a registered pyfunc model (into `run_id`, else a new run) and print its URI."""
+    import mlflow
+
+    from valgusml.export.pyfunc import log_predictor_to_mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    model_info = log_predictor_to_mlflow(folder, run_id=run_id)
+    print(json.dumps({"model_uri": model_info.model_uri, "version": model_info.registered_model_version}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valgusml export", description="Export a trained model as a predictor folder (model.onnx + model.json)."
@@ -146,14 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         if args.log_mlflow:
-            import mlflow
-
-            from valgusml.export.pyfunc import log_predictor_to_mlflow
-
-            if args.tracking_uri:
-                mlflow.set_tracking_uri(args.tracking_uri)
-            model_info = log_predictor_to_mlflow(out, run_id=meta.get("training_run_id") or run_id)
-            print(json.dumps({"model_uri": model_info.model_uri, "version": model_info.registered_model_version}))
+            log_to_mlflow(out, args.tracking_uri, run_id=meta.get("training_run_id") or run_id)
     except (ValgusMLError, OSError) as exc:
         print(f"valgusml export: error: {exc}", file=sys.stderr)
         return 1

@@ -28,12 +28,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from valgusml.errors import ModelFileError, ValgusMLError
+from valgusml.errors import ModelFileError
+from valgusml.export.folder import (
+    N_RANDOM_PARITY_WINDOWS,
+    PARITY_TOLERANCE,
+    SEVERITY_TOLERANCE_DEG,
+    ExportError,
+    max_abs_diff,
+    random_windows,
+    replace_dir,
+)
 from valgusml.json_safe import to_jsonable
 from valgusml.predictor import Predictor
 from valgusml.predictor.format import (
     INPUT_NAMES,
-    META_FILE,
     MODEL_FILE,
     OPTIONAL_OUTPUT_NAMES,
     OUTPUT_NAMES,
@@ -41,17 +49,9 @@ from valgusml.predictor.format import (
     write_metadata,
 )
 from valgusml.sequence import KeypointSequence
-from valgusml.skeleton import CANONICAL_JOINTS
 
 log = logging.getLogger(__name__)
 
-PARITY_TOLERANCE = 1e-4  # max |Δ| of probabilities, torch vs onnxruntime
-SEVERITY_TOLERANCE_DEG = 1e-2
-N_RANDOM_PARITY_WINDOWS = 8  # always added: exercise padding masks and missing joints
-
-
-class ExportError(ValgusMLError):
-    """The network could not be exported, or the exported model does not reproduce it."""
 
 
 # -- sources ------------------------------------------------------------------------------------------------
@@ -74,28 +74,6 @@ def load_source(source: Any) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
 
 
 # -- parity inputs ------------------------------------------------------------------------------------------
-def random_windows(n: int, window: int, n_measures: int, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Plausible-shaped windows: a standing figure with jitter, some joints missing, some frames padded."""
-    rng = np.random.default_rng(seed)
-    base = np.zeros((len(CANONICAL_JOINTS), 2), np.float32)
-    for k, joint in enumerate(CANONICAL_JOINTS):
-        side = -1.0 if joint.startswith("left_") else (1.0 if joint.startswith("right_") else 0.0)
-        height = {"nose": 0.0, "neck": 0.15, "shoulder": 0.18, "elbow": 0.45, "wrist": 0.7, "hip": 0.9,
-                  "knee": 1.35, "ankle": 1.8, "heel": 1.85, "big_toe": 1.88, "small_toe": 1.87}
-        part = joint.split("_", 1)[1] if side else joint
-        base[k] = (side * (0.2 if part in ("shoulder", "elbow", "wrist") else 0.12), height[part])
-    xy = base[None, None] * 300 + 500 + rng.normal(0, 5, (n, window, len(CANONICAL_JOINTS), 2)).astype(np.float32)
-    conf = rng.uniform(0.3, 1.0, (n, window, len(CANONICAL_JOINTS))).astype(np.float32)
-    conf[rng.random(conf.shape) < 0.05] = 0.0
-    xy[conf == 0] = 0.0
-    mask = np.ones((n, window), np.float32)
-    for i in range(n):
-        mask[i, rng.integers(window // 2, window + 1):] = 0.0
-    joints = np.concatenate([xy, conf[..., None]], axis=-1) * mask[..., None, None]
-    measures = rng.normal(0, 5, (n, window, n_measures)).astype(np.float32) * mask[..., None]
-    return joints.astype(np.float32), measures.astype(np.float32), mask
-
-
 def parity_windows(
     sequences: Sequence[KeypointSequence] | None, cfg: Any, n_measures: int
 ) -> tuple[tuple[np.ndarray, ...], dict[str, Any]]:
@@ -184,16 +162,6 @@ def _torch_outputs(wrapper: torch.nn.Module, windows: tuple[np.ndarray, ...], ch
     return [np.concatenate(o) for o in outs]
 
 
-def _max_abs_diff(expected: np.ndarray, got: np.ndarray) -> float:
-    """Max |expected - got|; an output that is NaN in one and not in the other (the frontal angle of a window
-    without load) differs infinitely, NaN in both does not differ."""
-    expected, got = expected.astype(np.float64), got.astype(np.float64)
-    if (np.isnan(expected) != np.isnan(got)).any():
-        return float("inf")
-    both = ~np.isnan(expected)
-    return float(np.max(np.abs(expected[both] - got[both]), initial=0.0))
-
-
 def check_parity(wrapper: torch.nn.Module, predictor: Predictor, windows: tuple[np.ndarray, ...]) -> dict[str, Any]:
     """Max |torch − onnxruntime| over the parity windows, in one batch and one window at a time."""
     expected = _torch_outputs(wrapper, windows)
@@ -203,8 +171,8 @@ def check_parity(wrapper: torch.nn.Module, predictor: Predictor, windows: tuple[
     for name, got in zip(OUTPUT_NAMES, batched, strict=False):
         if not np.isfinite(got).all():
             raise ExportError(f"parity: onnxruntime output {name!r} is not finite")
-    diff = [_max_abs_diff(e, b) for e, b in zip(expected, batched, strict=True)]
-    diff_single = [_max_abs_diff(e[: len(s)], s) for e, s in zip(expected, single_out, strict=True)]
+    diff = [max_abs_diff(e, b) for e, b in zip(expected, batched, strict=True)]
+    diff_single = [max_abs_diff(e[: len(s)], s) for e, s in zip(expected, single_out, strict=True)]
     prob = max(diff[0], diff[1], diff_single[0], diff_single[1])
     severity = max(diff[2], diff_single[2])
     frontal = max(diff[3:] + diff_single[3:], default=0.0)
@@ -306,24 +274,9 @@ def export_predictor(
         parity = check_parity(wrapper, Predictor.load(tmp), windows)
         parity.update(described)
         write_metadata(tmp, metadata(cfg, info, model_bytes, parity, describe_net(net, info)))
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("exported predictor to %s (parity %.2g)", out_dir, parity["max_abs_diff_probability"])
     return out_dir
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Rename `src` to `dst`; an existing `dst` is moved aside first and removed only after the swap."""
-    old = None
-    if dst.exists():
-        if not (dst / META_FILE).exists() and any(dst.iterdir()):
-            raise ExportError(f"{dst} exists and is not a predictor folder; refusing to replace it")
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dst, old)
-    src.chmod(0o755)  # mkdtemp made it private; the predictor folder is an ordinary shareable folder
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

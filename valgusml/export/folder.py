@@ -1,0 +1,70 @@
+"""What every way of writing a predictor folder shares, without torch: the export's error, the parity inputs
+and tolerances, and the atomic swap of a finished folder into place (`valgusml.export.onnx` writes a network's
+folder, `valgusml.export.ensemble` the mean of several folders)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from valgusml.errors import ValgusMLError
+from valgusml.predictor.format import META_FILE
+from valgusml.skeleton import CANONICAL_JOINTS
+
+PARITY_TOLERANCE = 1e-4  # max |Δ| of probabilities, torch vs onnxruntime
+SEVERITY_TOLERANCE_DEG = 1e-2
+N_RANDOM_PARITY_WINDOWS = 8  # always added: exercise padding masks and missing joints
+
+
+class ExportError(ValgusMLError):
+    """The network could not be exported, or the exported model does not reproduce it."""
+
+
+def random_windows(n: int, window: int, n_measures: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Plausible-shaped windows: a standing figure with jitter, some joints missing, some frames padded."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((len(CANONICAL_JOINTS), 2), np.float32)
+    for k, joint in enumerate(CANONICAL_JOINTS):
+        side = -1.0 if joint.startswith("left_") else (1.0 if joint.startswith("right_") else 0.0)
+        height = {"nose": 0.0, "neck": 0.15, "shoulder": 0.18, "elbow": 0.45, "wrist": 0.7, "hip": 0.9,
+                  "knee": 1.35, "ankle": 1.8, "heel": 1.85, "big_toe": 1.88, "small_toe": 1.87}
+        part = joint.split("_", 1)[1] if side else joint
+        base[k] = (side * (0.2 if part in ("shoulder", "elbow", "wrist") else 0.12), height[part])
+    xy = base[None, None] * 300 + 500 + rng.normal(0, 5, (n, window, len(CANONICAL_JOINTS), 2)).astype(np.float32)
+    conf = rng.uniform(0.3, 1.0, (n, window, len(CANONICAL_JOINTS))).astype(np.float32)
+    conf[rng.random(conf.shape) < 0.05] = 0.0
+    xy[conf == 0] = 0.0
+    mask = np.ones((n, window), np.float32)
+    for i in range(n):
+        mask[i, rng.integers(window // 2, window + 1):] = 0.0
+    joints = np.concatenate([xy, conf[..., None]], axis=-1) * mask[..., None, None]
+    measures = rng.normal(0, 5, (n, window, n_measures)).astype(np.float32) * mask[..., None]
+    return joints.astype(np.float32), measures.astype(np.float32), mask
+
+
+def max_abs_diff(expected: np.ndarray, got: np.ndarray) -> float:
+    """Max |expected - got|; an output that is NaN in one and not in the other (the frontal angle of a window
+    without load) differs infinitely, NaN in both does not differ."""
+    expected, got = expected.astype(np.float64), got.astype(np.float64)
+    if (np.isnan(expected) != np.isnan(got)).any():
+        return float("inf")
+    both = ~np.isnan(expected)
+    return float(np.max(np.abs(expected[both] - got[both]), initial=0.0))
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst`; an existing `dst` is moved aside first and removed only after the swap."""
+    old = None
+    if dst.exists():
+        if not (dst / META_FILE).exists() and any(dst.iterdir()):
+            raise ExportError(f"{dst} exists and is not a predictor folder; refusing to replace it")
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dst, old)
+    src.chmod(0o755)  # mkdtemp made it private; the predictor folder is an ordinary shareable folder
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
