@@ -7,6 +7,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from valgusml.errors import ConfigError
 from valgusml.synth import generate_sequences, load_preset
 from valgusml.synth.estimators import FAMILIES, pull_knees_to_line
 
@@ -101,3 +102,21 @@ def test_a_share_of_trials_come_without_feet_like_a_coco17_estimator():
     assert all((s.confidence[:, feet] > 0).mean() > 0.9 for s in seqs if s.id not in footless_ids)
     none = list(generate_sequences(load_preset("realistic", n_athletes=3, **over), range(3)))
     assert all((s.confidence[:, feet] > 0).mean() > 0.9 for s in none)
+
+
+def test_a_share_of_trials_come_without_small_toes_like_mediapipe():
+    """`noise.no_small_toe_fraction`: those trials report heels and big toes but no small toe (NaN, confidence
+    0 in every frame); the share follows the knob, and the other trials keep theirs."""
+    over = {**FRONT, "tasks.trials_per_athlete": 4}
+    cfg = load_preset("realistic", n_athletes=12, **over, **{"noise.no_small_toe_fraction": 0.5})
+    seqs = list(generate_sequences(cfg, range(12)))
+    small = [seqs[0].joints.index(f"{side}_small_toe") for side in ("left", "right")]
+    kept = [seqs[0].joints.index(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "big_toe")]
+    toeless = [s for s in seqs if (s.confidence[:, small] == 0).all()]
+    assert 0.3 < len(toeless) / len(seqs) < 0.7
+    for s in toeless:
+        assert np.isnan(s.keypoints[:, small]).all() and (s.confidence[:, kept] > 0).mean() > 0.9
+    toeless_ids = {s.id for s in toeless}
+    assert all((s.confidence[:, small] > 0).mean() > 0.9 for s in seqs if s.id not in toeless_ids)
+    with pytest.raises(ConfigError, match="no_small_toe_fraction"):
+        load_preset("realistic", n_athletes=2, **{"noise.no_small_toe_fraction": 1.5})

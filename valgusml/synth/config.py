@@ -278,6 +278,9 @@ class NoiseConfig:
     # ViTPose, RTMPose-COCO) have none, and a model that only ever saw feet loses the camera yaw and the foot
     # measures they give. Drawn only when above 0, so at 0 every sequence stays as it was.
     no_feet_fraction: float = 0.0
+    # Share of trials whose estimator reports heels and one toe but no small toe: MediaPipe's 33 landmarks (a
+    # heel and a foot tip per foot), the commonest layout integrators bring. Drawn only when above 0.
+    no_small_toe_fraction: float = 0.0
     swap_probability: float = 0.03  # per sequence: a burst of left/right leg swaps (x the family's rate)
     swap_burst_s: Range = _range(0.05, 0.3)
     # Pose-estimator families (`valgusml.synth.estimators.FAMILIES`), drawn per sequence by these weights;
@@ -504,6 +507,9 @@ def validate(cfg: GeneratorConfig) -> GeneratorConfig:
         lo, hi = getattr(cfg.noise, key)
         if hi > 1.0:
             raise ConfigError(f"config key 'noise.{key}' must lie in [0, 1], got {(lo, hi)}")
+    for key in ("no_feet_fraction", "no_small_toe_fraction"):
+        if not 0.0 <= getattr(cfg.noise, key) <= 1.0:
+            raise ConfigError(f"config key 'noise.{key}' must lie in [0, 1], got {getattr(cfg.noise, key)}")
     if cfg.observation.fps_choices and cfg.noise.jitter_time_constant_s <= 0:
         raise ConfigError("config key 'noise.jitter_time_constant_s' must be > 0")
     return cfg

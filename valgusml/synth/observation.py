@@ -42,6 +42,7 @@ def _group_of(joint: str) -> str:
 GROUP_INDEX = np.array([OFFSET_GROUPS.index(_group_of(j)) for j in JOINTS])
 IS_FOOT = np.array([_group_of(j).endswith("_foot") or j.endswith("_ankle") for j in JOINTS])
 BELOW_ANKLE = np.array([_group_of(j).endswith("_foot") for j in JOINTS])  # heels and toes: what COCO-17 lacks
+SMALL_TOE = np.array([j.endswith("_small_toe") for j in JOINTS])  # what MediaPipe's 33 landmarks lack
 _LEG_PARTS = ("hip", "knee", "ankle", *_FOOT_PARTS)
 
 
@@ -162,8 +163,8 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
     ncfg = cfg.noise
     n, K = len(trials), len(joints)
     foot = IS_FOOT[joints]
-    below_ankle = BELOW_ANKLE[joints]
-    no_feet = np.zeros(n, dtype=bool)
+    # Joints a trial's estimator does not report at all (its layout lacks them): NaN in every frame.
+    unreported = np.zeros((n, K), dtype=bool)
     side = LEG_SIDE[joints]
     jitter = np.zeros((n, n_frames, K * 3), dtype=np.float32)  # float32: noise needs no more
     draws = np.empty((n, K))  # per-joint confidence draws
@@ -203,8 +204,11 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
             span = max(1, int(round((ncfg.swap_burst_s[0] + swap_length * np.ptp(ncfg.swap_burst_s)) * fps)))
             start = int(swap_start * T)
             swap[i, start : min(start + span, T)] = True
-        if ncfg.no_feet_fraction > 0:  # drawn only then: at 0 the trial's random stream is untouched
-            no_feet[i] = rng.random() < ncfg.no_feet_fraction
+        # Each drawn only when above 0: at 0 the trial's random stream is untouched.
+        if ncfg.no_feet_fraction > 0 and rng.random() < ncfg.no_feet_fraction:
+            unreported[i] |= BELOW_ANKLE[joints]
+        if ncfg.no_small_toe_fraction > 0 and rng.random() < ncfg.no_small_toe_fraction:
+            unreported[i] |= SMALL_TOE[joints]
         if n_out:
             where = u[K + 5 * count + 3 :].reshape(2, n_out)
             jump = rng.normal(0.0, 1e-3 * family.outlier_mm, (n_out, 3))
@@ -248,7 +252,7 @@ def estimator_noise(cfg: GeneratorConfig, trials: list, n_frames: int, joints: n
         confidence[trial_of[b], frames, joint[b]] = conf[b]
         error[trial_of[b], frames, joint[b]] += guess[b]
         as_nan[trial_of[b], frames, joint[b]] = nan[b]
-    as_nan[np.ix_(no_feet, np.arange(n_frames), below_ankle)] = True
+    as_nan |= unreported[:, None, :]
     return error, confidence, as_nan, swap
 
 
