@@ -90,6 +90,7 @@ def test_training_data_never_show_the_left_out_level_and_the_test_athletes_show_
 def test_the_evaluation_scores_the_left_out_level_and_warns_when_the_model_saw_it(caplog):
     trained, _ = _configs("rear_views")
     left_out = _left_out("rear_views")
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="valgusml.evaluate"):
         factor = leave_out_factor(left_out, trained)
     assert factor == {"leave_out_rear_views": [("rear", left_out["test"])]}
@@ -103,3 +104,14 @@ def test_a_dataset_folder_has_no_factor_to_leave_out(tmp_path):
     cfg = compose_config(["data=folder", f"data.dataset_dir={tmp_path}", "leave_out=task"])
     with pytest.raises(ConfigError, match="leave_out=task needs synthetic training data"):
         apply_leave_out(cfg)
+
+
+def test_a_leave_out_run_drops_the_teacher_which_saw_every_level(caplog):
+    """The default recipe distils from a teacher trained on every level: through its targets the left-out
+    level would reach the network, so `leave_out=` trains without it, and says so."""
+    assert compose_config(["experiment=default"]).data.teacher  # the default has one
+    cfg = compose_config(["experiment=default", "leave_out=task"])
+    with caplog.at_level(logging.WARNING, logger="valgusml.training.config"):
+        apply_leave_out(cfg)
+    assert cfg.data.teacher is None
+    assert "training without data.teacher" in caplog.text

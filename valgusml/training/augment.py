@@ -45,7 +45,7 @@ from torch import nn
 from valgusml.skeleton import CANONICAL, canonical_index
 
 Batch = dict[str, Any]
-LIMB_TARGETS = ("valgus", "mechanism", "severity_deg")
+LIMB_TARGETS = ("valgus", "mechanism", "severity_deg", "teacher_valgus", "teacher_mechanism")
 FRAME_TARGETS = "frame_targets"
 _LEFT_HIP, _RIGHT_HIP = canonical_index("left_hip"), canonical_index("right_hip")
 _SIZE_PAIRS = [

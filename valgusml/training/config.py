@@ -3,6 +3,7 @@ and turned into plain data for logging."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import compose, to_plain
 from valgusml.paths import configs_dir
+
+log = logging.getLogger(__name__)
 
 CONFIG_DIR = str(configs_dir())
 
@@ -42,6 +45,11 @@ def apply_leave_out(cfg: DictConfig) -> None:
     merged = OmegaConf.merge(OmegaConf.create(to_plain(cfg.data.generator)), to_plain(left_out.train))
     with open_dict(cfg.data):
         cfg.data.generator = merged
+        if cfg.data.get("teacher"):
+            # A teacher trained on every level would hand the left-out one to the network through its targets.
+            log.warning("leave_out=%s: training without data.teacher=%s, which saw every level",
+                        left_out.get("name"), cfg.data.teacher)
+            cfg.data.teacher = None
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -54,6 +62,10 @@ def check_config(cfg: DictConfig) -> None:
     data = cfg.data
     if OmegaConf.is_missing(data, "dataset_dir"):
         raise ConfigError("data=folder needs data.dataset_dir=PATH (a dataset folder, e.g. from `valgusml convert`)")
+    if data.get("teacher"):
+        from valgusml.training.teacher import resolve_teacher
+
+        resolve_teacher(data.teacher)
     if data.get("dataset_dir") and not Path(data.dataset_dir).is_dir():
         raise InputError(
             f"data.dataset_dir={data.dataset_dir} does not exist; make a dataset with `valgusml convert` or "

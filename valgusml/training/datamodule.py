@@ -62,6 +62,7 @@ class ValgusDataModule(LightningDataModule):
         seed: int = 0,
         train_windows_per_sequence: int | None = None,
         extra_train_dirs: list[str] | None = None,
+        teacher: str | None = None,
     ) -> None:
         super().__init__()
         if (dataset_dir is None) == (generator is None):
@@ -80,6 +81,7 @@ class ValgusDataModule(LightningDataModule):
             raise ConfigError(f"data.train_windows_per_sequence must be >= 1 or null, got {train_windows_per_sequence}")
         self.train_windows_per_sequence = None if train_windows_per_sequence is None else int(train_windows_per_sequence)
         self.extra_train_dirs = [str(d) for d in (to_plain(extra_train_dirs) or [])]
+        self.teacher = str(teacher) if teacher else None  # a predictor folder whose soft targets join training
         # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step
         # unless compiled (scripts/bench_models.py --compile measures both).
         self.compile_augment = bool(compile_augment)
@@ -163,6 +165,8 @@ class ValgusDataModule(LightningDataModule):
             self.sets[name] = WindowTensors(self._tensors(arrays, labels, rows))
         for extra in self.extra_train_dirs:
             self._add_training_data(extra)
+        if self.teacher:
+            self._add_teacher_targets(self.teacher)
         self._check_train_classes()
         if self.augment_config:
             from hydra.utils import instantiate
@@ -191,6 +195,15 @@ class ValgusDataModule(LightningDataModule):
         added = self._tensors(arrays, sequence_labels(extra), rows)
         train = self.sets["train"].tensors
         self.sets["train"] = WindowTensors({k: torch.cat([train[k], added[k]]) for k in train})
+
+    def _add_teacher_targets(self, folder: str) -> None:
+        """The teacher's probabilities on every training window (`valgusml.training.teacher`)."""
+        from valgusml.training.teacher import teacher_targets
+
+        train = self.sets["train"].tensors
+        soft = teacher_targets(folder, *(train[k].numpy() for k in ("joints", "measures", "mask")),
+                               threads=max(1, torch.get_num_threads()))
+        self.sets["train"] = WindowTensors({**train, **{k: torch.from_numpy(v) for k, v in soft.items()}})
 
     def _check_train_classes(self) -> None:
         train = self.sets["train"].tensors

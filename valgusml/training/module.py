@@ -35,7 +35,8 @@ SCHEDULERS = ("cosine", "onecycle", "none")
 
 # The lifter's per-frame losses count only for a model with a lifter (`model.lifter`) on data with targets.
 DEFAULT_LOSS_WEIGHTS = {"valgus": 1.0, "mechanism": 1.0, "severity": 0.1, "frame_fppa": 3.0, "frame_loaded": 0.3,
-                        "frame_gate": 0.3, "frame_measures": 1.0, "frame_view": 1.0}
+                        "frame_gate": 0.3, "frame_measures": 1.0, "frame_view": 1.0, "distill_valgus": 0.0,
+                        "distill_mechanism": 0.0}
 
 
 class ValgusLitModule(LightningModule):
@@ -107,7 +108,22 @@ class ValgusLitModule(LightningModule):
             for name, value in self._frame_losses(out, batch).items():
                 losses["loss"] = losses["loss"] + w[name] * value
                 losses[f"loss_{name}"] = value
+        if "teacher_valgus" in batch:  # training windows of a run with data.teacher
+            for name, value in self._distill_losses(out, batch).items():
+                losses["loss"] = losses["loss"] + w[name] * value
+                losses[f"loss_{name}"] = value
         return losses
+
+    @staticmethod
+    def _distill_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Cross-entropy of the network's presence and mechanism against the teacher's probabilities (soft
+        targets, `valgusml.training.teacher`)."""
+        mechanism_log_p = F.log_softmax(out["mechanism_logits"].float(), dim=-1)
+        return {
+            "distill_valgus": F.binary_cross_entropy_with_logits(out["valgus_logit"].float(),
+                                                                 batch["teacher_valgus"].float()),
+            "distill_mechanism": -(batch["teacher_mechanism"].float() * mechanism_log_p).sum(-1).mean(),
+        }
 
     def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The lifter's losses on the real frames that have a 3D target, by loss-weight name: smooth L1 on the

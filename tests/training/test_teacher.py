@@ -1,0 +1,102 @@
+"""Distillation (`data.teacher`): a predictor folder's probabilities on the training windows join the training
+set only, follow the mirror like the labels, and pull the network towards them."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from valgusml.errors import ConfigError  # noqa: E402
+from valgusml.training.augment import Mirror  # noqa: E402
+from valgusml.training.datamodule import ValgusDataModule  # noqa: E402
+from valgusml.training.module import ValgusLitModule  # noqa: E402
+from valgusml.training.teacher import teacher_targets  # noqa: E402
+
+
+def _teacher(folder, window: int | None = None):
+    """An untrained tiny network exported with the data module's preprocessing (or another window)."""
+    from valgusml.export import export_predictor
+    from valgusml.models import TCN, MultiTaskHead, ValgusNet
+    from valgusml.preprocess import PreprocessConfig
+
+    torch.manual_seed(0)
+    net = ValgusNet(backbone=functools.partial(TCN, channels=8, n_blocks=1, dropout=0.0),
+                    head=functools.partial(MultiTaskHead, hidden=8, dropout=0.0)).eval()
+    cfg = PreprocessConfig() if window is None else PreprocessConfig(window=window, stride=window // 2)
+    return export_predictor((net, cfg, {"decision_threshold": 0.5}), folder)
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    return _teacher(tmp_path_factory.mktemp("teacher") / "predictor")
+
+
+def test_the_teachers_probabilities_join_the_training_windows_only(tiny_dataset, shared_cache, teacher):
+    from valgusml.predictor import Predictor
+
+    dm = ValgusDataModule(dataset_dir=str(tiny_dataset), cache_dir=str(shared_cache), batch_size=16, augment=None,
+                          teacher=str(teacher))
+    dm.setup()
+    train = dm.sets["train"].tensors
+    assert train["teacher_valgus"].shape == train["valgus"].shape
+    assert train["teacher_mechanism"].shape == (*train["valgus"].shape, 5)
+    assert not any(k.startswith("teacher") for k in dm.sets["val"].tensors)
+    assert not any(k.startswith("teacher") for k in dm.sets["test"].tensors)
+    rows = slice(0, 7)
+    expected = Predictor.load(teacher).run_windows(*(train[k][rows].numpy() for k in ("joints", "measures", "mask")))
+    np.testing.assert_allclose(train["teacher_valgus"][rows].numpy(), expected[0], atol=1e-6)
+    np.testing.assert_allclose(train["teacher_mechanism"][rows].numpy(), expected[1], atol=1e-6)
+    np.testing.assert_allclose(train["teacher_mechanism"].sum(-1).numpy(), 1.0, atol=1e-5)
+
+
+def test_a_teacher_that_reads_other_windows_is_refused(tmp_path):
+    other = _teacher(tmp_path / "other", window=48)
+    joints, measures, mask = np.zeros((2, 64, 20, 3), np.float32), np.zeros((2, 64, 30), np.float32), np.ones((2, 64), np.float32)
+    with pytest.raises(ConfigError, match="windows of 48 frames"):
+        teacher_targets(other, joints, measures, mask)
+
+
+def test_the_mirror_swaps_the_teachers_limbs_with_the_labels():
+    batch = {
+        "joints": torch.rand(1, 8, 20, 3), "measures": torch.zeros(1, 8, 0), "mask": torch.ones(1, 8),
+        "valgus": torch.tensor([[0, 1]]), "teacher_valgus": torch.tensor([[0.2, 0.9]]),
+        "teacher_mechanism": torch.tensor([[[1.0, 0, 0, 0, 0], [0, 0, 0.5, 0.5, 0]]]),
+    }
+    out = Mirror(p=1.0).mirror(batch)
+    assert out["valgus"].tolist() == [[1, 0]]
+    assert out["teacher_valgus"][0].tolist() == pytest.approx([0.9, 0.2])
+    assert out["teacher_mechanism"][0, 0].tolist() == [0, 0, 0.5, 0.5, 0]
+
+
+def test_the_distillation_loss_is_least_where_the_network_agrees_with_its_teacher():
+    teacher_p = torch.tensor([[0.2, 0.9]])
+    teacher_mech = torch.tensor([[[0.7, 0.1, 0.1, 0.05, 0.05], [0.1, 0.6, 0.1, 0.1, 0.1]]])
+    batch = {"teacher_valgus": teacher_p, "teacher_mechanism": teacher_mech}
+
+    def losses(logit_shift: float):
+        out = {"valgus_logit": torch.logit(teacher_p) + logit_shift,
+               "mechanism_logits": torch.log(teacher_mech) + torch.tensor([logit_shift, 0, 0, 0, 0])}
+        return ValgusLitModule._distill_losses(out, batch)
+
+    agree, off = losses(0.0), losses(0.8)
+    for name in ("distill_valgus", "distill_mechanism"):
+        assert agree[name] < off[name] < losses(1.6)[name]
+    # At agreement the presence term is the teacher's own entropy: nothing left to learn.
+    entropy = -(teacher_p * teacher_p.log() + (1 - teacher_p) * (1 - teacher_p).log()).mean()
+    assert agree["distill_valgus"].item() == pytest.approx(entropy.item(), rel=1e-5)
+
+
+def test_the_shipped_teacher_is_found_from_anywhere_and_a_missing_one_is_named(tmp_path, monkeypatch):
+    from valgusml.training.config import check_config, compose_config
+    from valgusml.training.teacher import resolve_teacher
+
+    monkeypatch.chdir(tmp_path)
+    assert (resolve_teacher("data/pretrained/tcn_gpu_ensemble") / "model.onnx").is_file()
+    with pytest.raises(ConfigError, match="data.teacher=nowhere/teacher: no such predictor folder"):
+        resolve_teacher("nowhere/teacher")
+    with pytest.raises(ConfigError, match="no such predictor folder"):
+        check_config(compose_config(["experiment=default", "data.teacher=nowhere/teacher"]))
