@@ -39,7 +39,6 @@ from valgusml.export.folder import (
     random_windows,
     replace_dir,
 )
-from valgusml.labels import LIMBS
 from valgusml.predictor import Predictor
 from valgusml.predictor.format import (
     MODEL_FILE,
@@ -50,6 +49,7 @@ from valgusml.predictor.format import (
     read_model_bytes,
     write_metadata,
 )
+from valgusml.predictor.results import limb_arrays
 from valgusml.sequence import KeypointSequence
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,7 @@ def validation_threshold(predictor: Predictor, sequences: Sequence[KeypointSeque
     from valgusml.scoring.arrays import LabelArrays
     from valgusml.scoring.thresholds import choose_threshold
 
-    predictions = predictor.predict_batch(list(sequences))
-    probability = np.array([[p.limbs[limb].valgus_probability for limb in LIMBS] for p in predictions], float)
+    probability = limb_arrays(predictor.predict_batch(list(sequences)))[0]
     truth = LabelArrays.from_sequences(list(sequences)).valgus.astype(float)
     known = np.isfinite(probability) & np.isfinite(truth)
     if not known.any():

@@ -138,6 +138,15 @@ def combine_mechanisms(valgus_probability: np.ndarray, mechanism_probabilities: 
     return np.concatenate([(1.0 - p)[..., None], p[..., None] * conditional], axis=-1)
 
 
+def limb_arrays(predictions: Sequence[Prediction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(valgus_probability (N, 2), mechanism_probabilities (N, 2, 5), severity_deg (N, 2))` of predictions,
+    limbs in `LIMBS` order: what scorers and threshold choices read of a batch."""
+    limbs = [[p.limbs[limb] for limb in LIMBS] for p in predictions]
+    return (np.array([[limb.valgus_probability for limb in row] for row in limbs], dtype=np.float64),
+            np.array([[list(limb.mechanism_probabilities.values()) for limb in row] for row in limbs], dtype=np.float64),
+            np.array([[limb.severity_deg for limb in row] for row in limbs], dtype=np.float64))
+
+
 def mechanism_name(valgus_probability: float, combined: np.ndarray, decision_threshold: float) -> str:
     """`none` below the threshold, else the most probable deficit of a combined distribution."""
     if valgus_probability < decision_threshold:

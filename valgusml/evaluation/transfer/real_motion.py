@@ -142,13 +142,10 @@ class PredictorScorer:
         self.predictor = predictor
 
     def predict(self, sequences: Sequence[KeypointSequence]) -> Any:
+        from valgusml.predictor.results import limb_arrays
         from valgusml.scoring.arrays import ScoreArrays
 
-        predictions = self.predictor.predict_batch(list(sequences))
-        prob = np.array([[p.limbs[limb].valgus_probability for limb in LIMBS] for p in predictions])
-        mech = np.array([[list(p.limbs[limb].mechanism_probabilities.values()) for limb in LIMBS] for p in predictions])
-        severity = np.array([[p.limbs[limb].severity_deg for limb in LIMBS] for p in predictions])
-        return ScoreArrays(prob, mech, severity)
+        return ScoreArrays(*limb_arrays(self.predictor.predict_batch(list(sequences))))
 
 
 def run_suite(
