@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,11 +140,41 @@ def test_coco17_warns_about_missing_feet():
     assert np.isfinite(out.joints).all() and np.isfinite(out.measures).all()
 
 
-def test_mediapipe_warns_about_small_toes_only():
+def test_mediapipe_gets_its_small_toes_placed_and_says_so():
     out = prepare(squat("mediapipe33"))
     warnings = " | ".join(out.warnings[0])
-    assert "missing foot keypoints: left_small_toe, right_small_toe" in warnings
-    assert "missing feet" not in warnings
+    assert "placed from the big toe, heel and hips (this layout has none): left_small_toe, right_small_toe" in warnings
+    assert "missing" not in warnings
+    small = [canonical_index(f"{s}_small_toe") for s in ("left", "right")]
+    assert (out.joints[0, out.mask[0] > 0][:, small, 2] > 0).all()
+
+
+def test_placed_small_toes_land_near_the_real_ones():
+    """The shipped halpe26 squat with its small toes removed, as MediaPipe reports it: each placed small toe is
+    on its own foot's outer side and nearer the real one than the big toe is (which a network trained with
+    small toes reads instead of none at all)."""
+    import warnings
+
+    from valgusml import io
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = io.read(Path(__file__).resolve().parents[1] / "data" / "samples" / "squat_halpe26.json")
+    joints = list(full.joints)
+    keypoints, confidence = full.keypoints.copy(), full.confidence.copy()
+    for side in ("left", "right"):
+        keypoints[:, joints.index(f"{side}_small_toe")] = np.nan
+        confidence[:, joints.index(f"{side}_small_toe")] = 0.0
+    with_toes = prepare(full)
+    placed = prepare(KeypointSequence(keypoints, full.skeleton, full.fps, confidence=confidence))
+    assert any(w.startswith("placed from the big toe") for w in placed.warnings[0])
+    frames = with_toes.mask > 0
+    for side, outward in (("left", 1.0), ("right", -1.0)):
+        small, big = canonical_index(f"{side}_small_toe"), canonical_index(f"{side}_big_toe")
+        real, guess = with_toes.joints[frames][:, small, :2], placed.joints[frames][:, small, :2]
+        big_toe = with_toes.joints[frames][:, big, :2]
+        assert np.linalg.norm(guess - real, axis=1).mean() < 0.6 * np.linalg.norm(big_toe - real, axis=1).mean()
+        assert (outward * (guess[:, 0] - big_toe[:, 0]) > 0).mean() > 0.95  # the subject's left is image +x
 
 
 def test_too_short_raises_input_error():

@@ -19,3 +19,15 @@ def configs_dir() -> Path:
             "(git clone, then pip install -e .)"
         )
     return path
+
+
+def resolve_in_checkout(path: str | Path, what: str, *, folder: bool = False, noun: str | None = None) -> Path:
+    """`path` as given (absolute, or relative to the working directory), else relative to the checkout, so what
+    the checkout ships (`data/pretrained/...`) is found from any working directory. `ConfigError` naming
+    `what` (the config key) when neither is a folder (`folder=True`) or a file; `noun` says what was sought."""
+    exists = Path.is_dir if folder else Path.is_file
+    for candidate in (Path(path), REPO_ROOT / path):
+        if exists(candidate):
+            return candidate
+    noun = noun or ("folder" if folder else "file")
+    raise ConfigError(f"{what}={path}: no such {noun} (here or in the checkout {REPO_ROOT})")

@@ -1,5 +1,6 @@
-"""The shipped pretrained predictors (`data/pretrained/tcn_gpu`, trained on a GPU, and `tcn_gpu_ensemble`, the
-mean of five such trainings; README says how) load with numpy + onnxruntime and answer the shipped samples."""
+"""The shipped pretrained predictors (`data/pretrained/tcn_gpu`, trained on a GPU, `tcn_gpu_ensemble`, the
+mean of five such trainings, and `tcn_student`, the default network pretrained on a GPU from that mean; README
+says how) load with numpy + onnxruntime and answer the shipped samples."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from valgusml import Predictor
 
 PRETRAINED = Path(__file__).resolve().parents[2] / "data" / "pretrained" / "tcn_gpu"
 ENSEMBLE = PRETRAINED.with_name("tcn_gpu_ensemble")
+STUDENT = PRETRAINED.with_name("tcn_student")
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 
@@ -62,4 +64,36 @@ def test_the_shipped_ensemble_agrees_with_the_samples_labels(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prediction = Predictor.load(ENSEMBLE).predict(valgusml.io.read(SAMPLES / name))
+    assert prediction.limbs["right"].valgus is True and prediction.limbs["left"].valgus is False
+
+
+def test_the_shipped_student_is_the_default_network_and_its_weights_fit_the_default_recipe():
+    """`make run` starts from `tcn_student/weights.pt` (experiment=default, init_from): the weights must fit the
+    recipe's network and preprocessing exactly, and come from athletes none of make run's data holds."""
+    import torch
+
+    from valgusml.hydra_app import to_plain
+    from valgusml.training.config import compose_config
+    from valgusml.training.init_weights import read_weights
+    from valgusml.training.windows import preprocess_config
+
+    cfg = compose_config(["experiment=default"])
+    assert (Path(__file__).resolve().parents[2] / cfg.init_from) == STUDENT / "weights.pt"
+    state, model, preprocess, source = read_weights(STUDENT / "weights.pt")
+    assert model == to_plain(cfg.model)
+    assert preprocess == preprocess_config(to_plain(cfg.data.preprocess)).to_dict()
+    assert all(isinstance(v, torch.Tensor) and torch.isfinite(v.float()).all() for v in state.values())
+    # Generator seed 2's athletes (make run's are seed 0's, the teacher's seed 1's).
+    meta = Predictor.load(STUDENT).metadata
+    assert source["dataset_fingerprint"] == meta["dataset_fingerprint"]
+    assert source["dataset_fingerprint"] != Predictor.load(ENSEMBLE).metadata["dataset_fingerprint"]
+    assert meta["architecture"]["config"] == model
+
+
+@pytest.mark.parametrize("name", ["squat_halpe26.json", "squat_openpose", "squat.npz"])
+def test_the_shipped_student_agrees_with_the_samples_labels(name):
+    """As the ensemble it learnt from: right knee valgus, left not, in the halpe26 and BODY_25 layouts and in 3D."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prediction = Predictor.load(STUDENT).predict(valgusml.io.read(SAMPLES / name))
     assert prediction.limbs["right"].valgus is True and prediction.limbs["left"].valgus is False

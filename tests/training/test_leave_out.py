@@ -19,8 +19,9 @@ LEAVE_OUTS = sorted(p.stem for p in (Path(configs_dir()) / "leave_out").glob("*.
 
 
 def _configs(name: str) -> tuple[dict, dict]:
-    """(training generator config, test generator config) of `leave_out=name` on the default recipe."""
-    cfg = compose_config(["experiment=default", f"leave_out={name}"])
+    """(training generator config, test generator config) of `leave_out=name` on the default recipe trained from
+    scratch (its pretrained start saw every level)."""
+    cfg = compose_config(["experiment=default_scratch", f"leave_out={name}"])
     apply_leave_out(cfg)
     trained = to_plain(cfg.data.generator)
     return trained, to_plain(cfg.leave_out.test)
@@ -109,9 +110,20 @@ def test_a_dataset_folder_has_no_factor_to_leave_out(tmp_path):
 def test_a_leave_out_run_drops_the_teacher_which_saw_every_level(caplog):
     """The default recipe distils from a teacher trained on every level: through its targets the left-out
     level would reach the network, so `leave_out=` trains without it, and says so."""
-    assert compose_config(["experiment=default"]).data.teacher  # the default has one
-    cfg = compose_config(["experiment=default", "leave_out=task"])
+    assert compose_config(["experiment=default_scratch"]).data.teacher  # the default has one
+    cfg = compose_config(["experiment=default_scratch", "leave_out=task"])
     with caplog.at_level(logging.WARNING, logger="valgusml.training.config"):
         apply_leave_out(cfg)
     assert cfg.data.teacher is None
     assert "training without data.teacher" in caplog.text
+
+
+def test_a_leave_out_run_refuses_a_pretrained_start_which_saw_every_level():
+    """The default recipe fine-tunes weights pretrained on every level: `leave_out=` on it is refused, naming
+    the recipe that trains from scratch, before any data are generated."""
+    cfg = compose_config(["experiment=default", "leave_out=rear_views"])
+    with pytest.raises(ConfigError, match="experiment=default_scratch leave_out=rear_views"):
+        apply_leave_out(cfg)
+    scratch = compose_config(["experiment=default_scratch", "leave_out=rear_views"])
+    assert scratch.init_from is None and scratch.trainer.max_epochs == 20
+    apply_leave_out(scratch)

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import compose, to_plain
-from valgusml.paths import configs_dir
+from valgusml.paths import configs_dir, resolve_in_checkout
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,14 @@ def apply_leave_out(cfg: DictConfig) -> None:
     left_out = cfg.get("leave_out")
     if not left_out:
         return
+    name = left_out.get("name")
     if cfg.data.get("generator") is None:
-        raise ConfigError(f"leave_out={left_out.get('name')} needs synthetic training data (data=synthetic): it "
+        raise ConfigError(f"leave_out={name} needs synthetic training data (data=synthetic): it "
                           "removes a factor from the generator config")
+    if cfg.get("init_from"):
+        # Pretrained weights saw every level; a fine-tuning schedule without them would train a weak network.
+        raise ConfigError(f"leave_out={name}: init_from={cfg.init_from} was trained on every level of the factor; "
+                          f"train from scratch: experiment=default_scratch leave_out={name} (or init_from=null)")
     # The preset sets only some of the generator's keys; the left-out factor may name others (struct mode off).
     merged = OmegaConf.merge(OmegaConf.create(to_plain(cfg.data.generator)), to_plain(left_out.train))
     with open_dict(cfg.data):
@@ -48,7 +53,7 @@ def apply_leave_out(cfg: DictConfig) -> None:
         if cfg.data.get("teacher"):
             # A teacher trained on every level would hand the left-out one to the network through its targets.
             log.warning("leave_out=%s: training without data.teacher=%s, which saw every level",
-                        left_out.get("name"), cfg.data.teacher)
+                        name, cfg.data.teacher)
             cfg.data.teacher = None
 
 
@@ -59,6 +64,8 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"config has no {key!r} section")
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist")
+    if cfg.get("init_from"):
+        resolve_in_checkout(cfg.init_from, "init_from", noun="weights file or checkpoint")
     data = cfg.data
     if OmegaConf.is_missing(data, "dataset_dir"):
         raise ConfigError("data=folder needs data.dataset_dir=PATH (a dataset folder, e.g. from `valgusml convert`)")

@@ -26,12 +26,9 @@ TEACHER_TARGETS = ("teacher_valgus", "teacher_mechanism")
 def resolve_teacher(folder: str | Path) -> Path:
     """The teacher's folder: as given (absolute, or relative to the working directory), else relative to the
     checkout (the shipped `data/pretrained/...` from anywhere); `ConfigError` when neither exists."""
-    from valgusml.paths import REPO_ROOT
+    from valgusml.paths import resolve_in_checkout
 
-    for path in (Path(folder), REPO_ROOT / folder):
-        if path.is_dir():
-            return path
-    raise ConfigError(f"data.teacher={folder}: no such predictor folder (here or in the checkout {REPO_ROOT})")
+    return resolve_in_checkout(folder, "data.teacher", folder=True, noun="predictor folder")
 
 
 def teacher_targets(folder: str | Path, joints: np.ndarray, measures: np.ndarray, mask: np.ndarray,

@@ -161,6 +161,7 @@ def _fit_and_finish(
 ) -> dict[str, float]:
     module = build_module(cfg, dm)
     module.run_info.update(dataset_fingerprint=dm.fingerprint, mlflow_run_id=run_id, split=dm.split.to_dict())
+    _init_weights(cfg, module, resume_from)
     loggers = instantiate_loggers(cfg, run_id)
     callbacks = instantiate_callbacks(cfg, ckpt_dir, logging=bool(loggers) and not cfg.trainer.get("fast_dev_run"))
     if str(cfg.trainer.get("strategy") or "auto") != "auto":
@@ -190,6 +191,18 @@ def _fit_and_finish(
     if trainer.global_rank == 0:
         _finish(cfg, trainer, module, dm, best, ckpt_dir, run_id, tracking_uri, metrics)
     return metrics
+
+
+def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> None:
+    """Start the network from `init_from`'s weights; a resumed run's checkpoint holds its own, which win."""
+    if not cfg.get("init_from"):
+        return
+    if resume_from is not None:
+        log.info("init_from=%s ignored: resuming from %s, whose weights win", cfg.init_from, resume_from)
+        return
+    from valgusml.training.init_weights import load_initial_weights
+
+    module.run_info["init_from"] = str(load_initial_weights(module, cfg.init_from))
 
 
 def _finish(

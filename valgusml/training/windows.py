@@ -22,8 +22,8 @@ from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, mechanism_index
 
 # 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window; 4: frame_targets;
-# 5: frame_targets with the lifted 3D measures; 6: and the view's yaw
-CACHE_FORMAT = 6
+# 5: frame_targets with the lifted 3D measures; 6: and the view's yaw; 7: small toes a layout lacks placed
+CACHE_FORMAT = 7
 WINDOW_ARRAYS = ("joints", "measures", "mask", "frame_targets", "scored_frames", "sequence_index", "window_start_s")
 
 

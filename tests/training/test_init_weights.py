@@ -1,0 +1,126 @@
+"""`init_from`: a training's network starts from pretrained weights (a weights file or a checkpoint), and only
+from weights made for the same network on windows prepared alike."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tests.training.conftest import base_overrides, run_training  # noqa: E402
+from valgusml.errors import ConfigError  # noqa: E402
+from valgusml.training.init_weights import load_initial_weights, save_weights  # noqa: E402
+from valgusml.training.module import ValgusLitModule  # noqa: E402
+
+# A network small enough that one epoch of the tiny dataset takes seconds.
+TINY_MODEL = ["model=tcn", "model.backbone.channels=8", "model.backbone.n_blocks=1", "model.head.hidden=8"]
+# Buffers that a training step updates whatever the learning rate.
+RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_dataset, shared_cache) -> tuple[Path, Path, list[str]]:
+    """`(best checkpoint, weights file, overrides)` of one epoch of the tiny network."""
+    root = tmp_path_factory.mktemp("trained")
+    overrides = base_overrides(root, tiny_dataset, shared_cache) + TINY_MODEL + ["logger=none", "test=false"]
+    run_training(overrides + ["trainer.max_epochs=1"])
+    (best,) = root.glob("logs/smoke/runs/*/checkpoints/best-*.ckpt")
+    return best, save_weights(best, root / "weights.pt"), overrides
+
+
+def _fresh_module(checkpoint: Path, **model_changes) -> ValgusLitModule:
+    """A module built as training builds it, from the checkpoint's model config (with `model_changes` to the
+    backbone) and preprocessing, with freshly initialised weights."""
+    hparams = torch.load(checkpoint, map_location="cpu", weights_only=True)["hyper_parameters"]
+    net = {**hparams["net"], "backbone": {**hparams["net"]["backbone"], **model_changes}}
+    torch.manual_seed(123)
+    return ValgusLitModule(net=net, optimizer={}, preprocess=hparams["preprocess"])
+
+
+def _net_state(state_dict: dict) -> dict:
+    return {k.removeprefix("net."): v for k, v in state_dict.items() if k.startswith("net.")}
+
+
+def test_a_weights_file_holds_plain_containers_the_safe_loader_reads(trained):
+    best, weights, _ = trained
+    saved = torch.load(weights, map_location="cpu", weights_only=True)
+    assert saved["format"] == "valgusml-weights-1"
+    assert saved["model"]["backbone"]["channels"] == 8 and saved["preprocess"]["window"] == 96
+    assert len(saved["source"]["dataset_fingerprint"]) == 64 and saved["source"]["epoch"] == 0
+    expected = _net_state(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    assert saved["net"].keys() == expected.keys()
+    assert all(torch.equal(saved["net"][k], expected[k]) for k in expected)
+
+
+@pytest.mark.parametrize("source", ["weights", "checkpoint"])
+def test_the_network_starts_from_the_weights(trained, source, caplog):
+    best, weights, _ = trained
+    path = weights if source == "weights" else best
+    expected = torch.load(weights, map_location="cpu", weights_only=True)["net"]
+    module = _fresh_module(best)
+    before = module.net.state_dict()
+    assert not all(torch.equal(before[k], expected[k]) for k in expected)
+
+    with caplog.at_level(logging.INFO, logger="valgusml.train"):
+        assert load_initial_weights(module, path) == path
+    after = module.net.state_dict()
+    assert all(torch.equal(after[k], expected[k]) for k in expected)
+    assert f"network weights from {path} (epoch 0, dataset " in caplog.text
+
+
+def test_weights_of_another_network_are_refused_naming_the_key(trained):
+    best, weights, _ = trained
+    with pytest.raises(ConfigError, match=r"model config differs .* at backbone\.channels \(this run 16, weights 8\)"):
+        load_initial_weights(_fresh_module(best, channels=16), weights)
+
+
+def test_weights_of_other_windows_are_refused_naming_the_key(trained):
+    best, weights, _ = trained
+    module = _fresh_module(best)
+    module.hparams["preprocess"] = {**module.hparams["preprocess"], "window": 48}
+    with pytest.raises(ConfigError, match=r"preprocessing differs .* at window \(this run 48, weights 96\)"):
+        load_initial_weights(module, weights)
+
+
+def test_a_missing_file_is_named_by_the_loader_and_by_the_config_check(trained, tmp_path, monkeypatch):
+    from valgusml.training.config import check_config, compose_config
+
+    best, _, _ = trained
+    with pytest.raises(ConfigError, match="init_from=nowhere/weights.pt: no such weights file"):
+        load_initial_weights(_fresh_module(best), "nowhere/weights.pt")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="init_from=nowhere/weights.pt: no such weights file"):
+        check_config(compose_config(["experiment=smoke", "init_from=nowhere/weights.pt"]))
+
+
+def test_a_training_starts_from_the_weights_with_a_fresh_epoch_count(trained, tmp_path):
+    _, weights, overrides = trained
+    root = tmp_path / "second"
+    overrides = [o for o in overrides if not o.startswith("paths.root_dir")] + [f"paths.root_dir={root}"]
+    # With a learning rate of 0 the trained parameters are the starting ones: the weights file's.
+    run_training(overrides + [f"init_from={weights}", "trainer.max_epochs=1", "module.optimizer.lr=0"])
+    (last,) = root.glob("logs/smoke/runs/*/checkpoints/last.ckpt")
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    assert checkpoint["epoch"] == 0
+    trained_net = _net_state(checkpoint["state_dict"])
+    expected = torch.load(weights, map_location="cpu", weights_only=True)["net"]
+    assert trained_net.keys() == expected.keys()
+    for key in expected:
+        if not key.endswith(RUNNING_STATS):
+            assert torch.equal(trained_net[key], expected[key]), key
+
+
+def test_the_command_line_writes_the_same_weights_and_names_a_bad_checkpoint(trained, tmp_path, capsys):
+    from valgusml.training.init_weights import main
+
+    best, weights, _ = trained
+    assert main([str(best), str(tmp_path / "w.pt")]) == 0
+    written = torch.load(tmp_path / "w.pt", map_location="cpu", weights_only=True)
+    expected = torch.load(weights, map_location="cpu", weights_only=True)
+    assert written.keys() == expected.keys()
+    assert all(torch.equal(written["net"][k], v) for k, v in expected["net"].items())
+    assert main([str(tmp_path / "nowhere.ckpt"), str(tmp_path / "x.pt")]) == 1
+    assert "nowhere.ckpt does not exist" in capsys.readouterr().err

@@ -1,0 +1,185 @@
+"""Start a training's network from pretrained weights (`init_from`): a transfer-learning start, not a resume.
+
+The default recipe starts from a network pretrained on a GPU, because 2 CPU cores in 10 minutes cannot train one
+as well as the GPU can. Only the network's weights are taken: the optimiser, the learning-rate schedule and the
+epoch count start afresh (to continue a run, use `resume` / `ckpt_path`).
+
+Weights come from a valgusml training checkpoint (`.ckpt`) or from the smaller file `save_weights` writes from
+one: `{"format", "net" (state dict), "model" (network config), "preprocess", "source" (where they came from)}`,
+plain containers that `torch.load(..., weights_only=True)` reads. They load only into a network of the same
+config, trained on windows prepared the same way; anything else is a `ConfigError` naming what differs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from valgusml.errors import ConfigError, ValgusMLError
+from valgusml.json_safe import to_jsonable
+from valgusml.paths import resolve_in_checkout
+from valgusml.runs.checkpoint import NET_PREFIX, read_checkpoint
+
+WEIGHTS_FORMAT = "valgusml-weights-1"
+# torch.compile wraps the network as `_orig_mod`: weights are stored without it, so compiled and plain runs share.
+COMPILED_PREFIX = "_orig_mod."
+SOURCE_KEYS = ("dataset_fingerprint", "split", "val_metrics", "test_metrics", "decision_threshold", "mlflow_run_id")
+SHOWN = 5  # differing keys named in a message; the rest are counted
+
+log = logging.getLogger("valgusml.train")
+
+
+def save_weights(ckpt_path: str | Path, out_path: str | Path) -> Path:
+    """Write the network weights, model config and preprocessing of training checkpoint `ckpt_path` to
+    `out_path` (`torch.save` of plain containers, format `valgusml-weights-1`). Returns `out_path`."""
+    checkpoint = read_checkpoint(ckpt_path)
+    hparams = checkpoint["hyper_parameters"]
+    info = checkpoint.get("valgusml") or {}
+    source = {key: info[key] for key in SOURCE_KEYS if info.get(key) is not None}
+    if isinstance(source.get("split"), dict):
+        # Athlete ids name athletes of the weights' own dataset only: their counts say enough.
+        split = source["split"]
+        source["split"] = {**{k: v for k, v in split.items() if not isinstance(v, list)},
+                           **{f"n_{k}": len(v) for k, v in split.items() if isinstance(v, list)}}
+    source.update(checkpoint=Path(ckpt_path).name, epoch=checkpoint.get("epoch"),
+                  global_step=checkpoint.get("global_step"))
+    weights = {
+        "format": WEIGHTS_FORMAT,
+        "net": {k: v.detach().to("cpu", copy=True) for k, v in _net_state(checkpoint["state_dict"]).items()},
+        "model": _plain(hparams["net"]),
+        "preprocess": _plain(hparams.get("preprocess") or {}),
+        "source": to_jsonable(source),
+    }
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(weights, out_path)
+    return out_path
+
+
+def load_initial_weights(module: Any, path: str | Path) -> Path:
+    """Load the network weights of `path` (a weights file or a training checkpoint; relative paths are tried
+    against the working directory, then the checkout) into `module.net`. `ConfigError` when the file is missing
+    or unreadable, or its preprocessing, model config or state dict differ from the module's. Returns the path
+    used."""
+    resolved = resolve_in_checkout(path, "init_from", noun="weights file or checkpoint")
+    state, model, preprocess, source = read_weights(resolved)
+    hparams = module.hparams
+    _check_same(f"init_from={path}: the preprocessing", hparams.get("preprocess") or {}, preprocess)
+    if hparams.get("net") is not None:  # a module given a built network keeps no config to compare
+        _check_same(f"init_from={path}: the model config", hparams["net"], model)
+    net = getattr(module.net, "_orig_mod", module.net)
+    _check_state(f"init_from={path}", net.state_dict(), state)
+    net.load_state_dict(state, strict=True)
+    log.info("init_from: network weights from %s%s (fresh optimiser, schedule and epochs: not a resume)",
+             resolved, _describe(source))
+    return resolved
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict, dict]:
+    """`(net state dict, model config, preprocess, source)` of a weights file or a training checkpoint."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"init_from={path}: not a readable torch file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict):
+        payload = {}
+    if payload.get("format") == WEIGHTS_FORMAT:
+        return payload["net"], payload["model"], payload.get("preprocess") or {}, payload.get("source") or {}
+    hparams = payload.get("hyper_parameters") or {}
+    if "state_dict" in payload and "net" in hparams:
+        info = payload.get("valgusml") or {}
+        source = {"dataset_fingerprint": info.get("dataset_fingerprint"), "epoch": payload.get("epoch")}
+        return _net_state(payload["state_dict"]), hparams["net"], hparams.get("preprocess") or {}, source
+    raise ConfigError(
+        f"init_from={path}: neither a valgusml training checkpoint nor a weights file ({WEIGHTS_FORMAT})"
+    )
+
+
+def _net_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's entries of a LightningModule state dict, keyed as the bare network's."""
+    return {k[len(NET_PREFIX):].replace(COMPILED_PREFIX, ""): v
+            for k, v in state_dict.items() if k.startswith(NET_PREFIX)}
+
+
+def _plain(value: Any) -> Any:
+    """Plain dicts and lists (hyper-parameters may come as dict subclasses or tuples)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _describe(source: dict) -> str:
+    """` (epoch 39, dataset 1a2b3c4d5e6f)`: what the weights' checkpoint says of itself, where it says it."""
+    parts = []
+    if source.get("epoch") is not None:
+        parts.append(f"epoch {source['epoch']}")
+    if source.get("dataset_fingerprint"):
+        parts.append(f"dataset {str(source['dataset_fingerprint'])[:12]}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+# -- compatibility ------------------------------------------------------------------------------------------
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as `{"a.b": leaf}`; lists and empty dicts are leaves."""
+    if not isinstance(value, dict) or not value:
+        return {prefix.removesuffix("."): value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(_flatten(item, f"{prefix}{key}."))
+    return flat
+
+
+def _check_same(what: str, ours: dict, theirs: dict) -> None:
+    """`ConfigError` naming the dotted keys where this run's config and the weights' differ."""
+    mine, saved = _flatten(_plain(ours)), _flatten(_plain(theirs))
+    missing = object()
+    differing = sorted(k for k in mine.keys() | saved.keys() if mine.get(k, missing) != saved.get(k, missing))
+    if not differing:
+        return
+    shown = ", ".join(f"{k} (this run {mine.get(k, '<unset>')!r}, weights {saved.get(k, '<unset>')!r})"
+                      for k in differing[:SHOWN])
+    more = f" and {len(differing) - SHOWN} more" if len(differing) > SHOWN else ""
+    raise ConfigError(f"{what} differs from the weights' at {shown}{more}")
+
+
+def _check_state(what: str, ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> None:
+    """`ConfigError` naming the first state-dict keys that are missing, unexpected or of another shape."""
+    problems = [f"{k} missing from the weights" for k in ours if k not in theirs]
+    problems += [f"{k} not in this network" for k in theirs if k not in ours]
+    problems += [f"{k} shape {tuple(theirs[k].shape)} in the weights, {tuple(ours[k].shape)} here"
+                 for k in ours if k in theirs and tuple(theirs[k].shape) != tuple(ours[k].shape)]
+    if problems:
+        more = f" and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
+        raise ConfigError(f"{what}: the weights do not fit this network: {'; '.join(problems[:SHOWN])}{more}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m valgusml.training.init_weights CHECKPOINT OUT`: write a checkpoint's weights file."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m valgusml.training.init_weights",
+                                     description="Write a training checkpoint's network weights for init_from.")
+    parser.add_argument("checkpoint", help="a valgusml training's .ckpt")
+    parser.add_argument("out", help="the weights file to write (e.g. data/pretrained/NAME/weights.pt)")
+    args = parser.parse_args(argv)
+    try:
+        print(save_weights(args.checkpoint, args.out))
+    except (ValgusMLError, OSError) as exc:
+        print(f"init_weights: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
