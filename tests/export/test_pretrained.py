@@ -56,11 +56,11 @@ def test_the_shipped_ensemble_is_five_gpu_trainings_with_a_threshold_chosen_for_
     assert meta["dataset_fingerprint"] == Predictor.load(PRETRAINED).metadata["dataset_fingerprint"]
 
 
-@pytest.mark.parametrize("name", ["squat_halpe26.json", "squat_openpose", "squat.npz"])
+@pytest.mark.parametrize("name", ["squat_halpe26.json", "squat_openpose", "squat_mediapipe.csv", "squat.npz"])
 def test_the_shipped_ensemble_agrees_with_the_samples_labels(name):
     """The right knee collapses at depth (labels.csv, by the rule on the 3D motion), the left does not: the
-    ensemble calls both right in the halpe26 and BODY_25 layouts and in 3D (MediaPipe's, without small toes,
-    it still misses: README)."""
+    ensemble calls both right in the halpe26, BODY_25 and MediaPipe layouts (its small toes placed by the
+    preprocessing) and in 3D."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prediction = Predictor.load(ENSEMBLE).predict(valgusml.io.read(SAMPLES / name))
@@ -90,9 +90,9 @@ def test_the_shipped_student_is_the_default_network_and_its_weights_fit_the_defa
     assert meta["architecture"]["config"] == model
 
 
-@pytest.mark.parametrize("name", ["squat_halpe26.json", "squat_openpose", "squat.npz"])
+@pytest.mark.parametrize("name", ["squat_halpe26.json", "squat_openpose", "squat_mediapipe.csv", "squat.npz"])
 def test_the_shipped_student_agrees_with_the_samples_labels(name):
-    """As the ensemble it learnt from: right knee valgus, left not, in the halpe26 and BODY_25 layouts and in 3D."""
+    """As the ensemble it learnt from: right knee valgus, left not, in every layout with feet and in 3D."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prediction = Predictor.load(STUDENT).predict(valgusml.io.read(SAMPLES / name))
