@@ -124,3 +124,18 @@ def test_the_command_line_writes_the_same_weights_and_names_a_bad_checkpoint(tra
     assert all(torch.equal(written["net"][k], v) for k, v in expected["net"].items())
     assert main([str(tmp_path / "nowhere.ckpt"), str(tmp_path / "x.pt")]) == 1
     assert "nowhere.ckpt does not exist" in capsys.readouterr().err
+
+
+def test_weights_trained_on_the_same_dataset_are_named_in_a_warning(trained, caplog):
+    """Its held-out athletes may be the weights' training athletes: loading says so."""
+    best, weights, _ = trained
+    module = _fresh_module(best)
+    module.run_info["dataset_fingerprint"] = torch.load(weights, weights_only=True)["source"]["dataset_fingerprint"]
+    with caplog.at_level(logging.WARNING, logger="valgusml.train"):
+        load_initial_weights(module, weights)
+    assert "trained on this very dataset" in caplog.text
+    caplog.clear()
+    module.run_info["dataset_fingerprint"] = "another"
+    with caplog.at_level(logging.WARNING, logger="valgusml.train"):
+        load_initial_weights(module, weights)
+    assert "trained on this very dataset" not in caplog.text

@@ -73,6 +73,10 @@ def load_initial_weights(module: Any, path: str | Path) -> Path:
     net = getattr(module.net, "_orig_mod", module.net)
     _check_state(f"init_from={path}", net.state_dict(), state)
     net.load_state_dict(state, strict=True)
+    trained_on = source.get("dataset_fingerprint")
+    if trained_on and trained_on == getattr(module, "run_info", {}).get("dataset_fingerprint"):
+        log.warning("init_from=%s: these weights were trained on this very dataset (%s): its validation and test "
+                    "athletes may be among theirs, so its held-out figures are not held out", path, trained_on[:12])
     log.info("init_from: network weights from %s%s (fresh optimiser, schedule and epochs: not a resume)",
              resolved, _describe(source))
     return resolved
