@@ -3,6 +3,7 @@ from weights made for the same network on windows prepared alike."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -105,6 +106,9 @@ def test_a_training_starts_from_the_weights_with_a_fresh_epoch_count(trained, tm
     (last,) = root.glob("logs/smoke/runs/*/checkpoints/last.ckpt")
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     assert checkpoint["epoch"] == 0
+    # Where it started is part of its provenance (the export's model.json carries it on).
+    assert checkpoint["valgusml"]["init_from"] == {"path": str(weights),
+                                                    "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
     trained_net = _net_state(checkpoint["state_dict"])
     expected = torch.load(weights, map_location="cpu", weights_only=True)["net"]
     assert trained_net.keys() == expected.keys()

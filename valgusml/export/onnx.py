@@ -234,6 +234,7 @@ def metadata(
         "architecture": architecture,
         "checkpoint": info.get("checkpoint"),
         "epoch": info.get("epoch"),
+        "init_from": info.get("init_from"),
     }
     return build_metadata(
         cfg,

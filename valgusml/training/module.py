@@ -293,6 +293,7 @@ class ValgusLitModule(LightningModule):
             "split": self.run_info.get("split"),
             "val_metrics": dict(self.val_metrics),
             "test_metrics": dict(self.test_metrics),
+            **({"init_from": self.run_info["init_from"]} if self.run_info.get("init_from") else {}),
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ the Hydra entry returns `cfg.optimized_metric` for sweepers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -194,15 +195,20 @@ def _fit_and_finish(
 
 
 def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> None:
-    """Start the network from `init_from`'s weights; a resumed run's checkpoint holds its own, which win."""
+    """Start the network from `init_from`'s weights; a resumed run's checkpoint holds its own, which win (its
+    provenance still names where the run started)."""
     if not cfg.get("init_from"):
         return
-    if resume_from is not None:
-        log.info("init_from=%s ignored: resuming from %s, whose weights win", cfg.init_from, resume_from)
-        return
+    from valgusml.paths import resolve_in_checkout
     from valgusml.training.init_weights import load_initial_weights
 
-    module.run_info["init_from"] = str(load_initial_weights(module, cfg.init_from))
+    if resume_from is not None:
+        log.info("init_from=%s not loaded: resuming from %s, whose weights win", cfg.init_from, resume_from)
+        path = resolve_in_checkout(cfg.init_from, "init_from")
+    else:
+        path = load_initial_weights(module, cfg.init_from)
+    module.run_info["init_from"] = {"path": str(cfg.init_from),
+                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def _finish(
