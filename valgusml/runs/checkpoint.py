@@ -32,6 +32,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def net_state_dict(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """The network's entries of a LightningModule state dict, keyed as the bare network's. torch.compile wraps
+    the module as `_orig_mod`; that is stripped too, so compiled and plain runs read alike."""
+    return {k[len(NET_PREFIX):].replace("_orig_mod.", ""): v for k, v in state_dict.items() if k.startswith(NET_PREFIX)}
+
+
 def load_for_export(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     """`(net.eval() in float32, PreprocessConfig, info)`; info = the checkpoint's `valgusml` entry plus
     `net_config`, `epoch` and `global_step`."""
@@ -45,9 +51,7 @@ def load_for_export(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, A
         net = instantiate(hparams["net"])
     except Exception as exc:
         raise ModelFileError(f"{path}: cannot rebuild the network from its config ({exc})") from None
-    state = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
-    # torch.compile wraps the module as `_orig_mod`; strip it so compiled and plain runs export alike.
-    state = {k.replace("_orig_mod.", ""): v for k, v in state.items()}
+    state = net_state_dict(checkpoint["state_dict"])
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

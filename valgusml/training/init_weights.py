@@ -21,11 +21,9 @@ import torch
 from valgusml.errors import ConfigError, ValgusMLError
 from valgusml.json_safe import to_jsonable
 from valgusml.paths import resolve_in_checkout
-from valgusml.runs.checkpoint import NET_PREFIX, read_checkpoint
+from valgusml.runs.checkpoint import net_state_dict, read_checkpoint
 
 WEIGHTS_FORMAT = "valgusml-weights-1"
-# torch.compile wraps the network as `_orig_mod`: weights are stored without it, so compiled and plain runs share.
-COMPILED_PREFIX = "_orig_mod."
 SOURCE_KEYS = ("dataset_fingerprint", "split", "val_metrics", "test_metrics", "decision_threshold", "mlflow_run_id")
 SHOWN = 5  # differing keys named in a message; the rest are counted
 
@@ -48,14 +46,16 @@ def save_weights(ckpt_path: str | Path, out_path: str | Path) -> Path:
                   global_step=checkpoint.get("global_step"))
     weights = {
         "format": WEIGHTS_FORMAT,
-        "net": {k: v.detach().to("cpu", copy=True) for k, v in _net_state(checkpoint["state_dict"]).items()},
+        "net": {k: v.detach().to("cpu", copy=True) for k, v in net_state_dict(checkpoint["state_dict"]).items()},
         "model": _plain(hparams["net"]),
         "preprocess": _plain(hparams.get("preprocess") or {}),
         "source": to_jsonable(source),
     }
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(weights, out_path)
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    torch.save(weights, partial)
+    partial.replace(out_path)  # an interrupted save leaves the previous file whole
     return out_path
 
 
@@ -99,16 +99,10 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict, dict]
     if "state_dict" in payload and "net" in hparams:
         info = payload.get("valgusml") or {}
         source = {"dataset_fingerprint": info.get("dataset_fingerprint"), "epoch": payload.get("epoch")}
-        return _net_state(payload["state_dict"]), hparams["net"], hparams.get("preprocess") or {}, source
+        return net_state_dict(payload["state_dict"]), hparams["net"], hparams.get("preprocess") or {}, source
     raise ConfigError(
         f"init_from={path}: neither a valgusml training checkpoint nor a weights file ({WEIGHTS_FORMAT})"
     )
-
-
-def _net_state(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The network's entries of a LightningModule state dict, keyed as the bare network's."""
-    return {k[len(NET_PREFIX):].replace(COMPILED_PREFIX, ""): v
-            for k, v in state_dict.items() if k.startswith(NET_PREFIX)}
 
 
 def _plain(value: Any) -> Any:
