@@ -47,8 +47,8 @@ def save_weights(ckpt_path: str | Path, out_path: str | Path) -> Path:
     weights = {
         "format": WEIGHTS_FORMAT,
         "net": {k: v.detach().to("cpu", copy=True) for k, v in net_state_dict(checkpoint["state_dict"]).items()},
-        "model": _plain(hparams["net"]),
-        "preprocess": _plain(hparams.get("preprocess") or {}),
+        "model": to_jsonable(hparams["net"]),
+        "preprocess": to_jsonable(hparams.get("preprocess") or {}),
         "source": to_jsonable(source),
     }
     out_path = Path(out_path)
@@ -105,15 +105,6 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict, dict]
     )
 
 
-def _plain(value: Any) -> Any:
-    """Plain dicts and lists (hyper-parameters may come as dict subclasses or tuples)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _describe(source: dict) -> str:
     """` (epoch 39, dataset 1a2b3c4d5e6f)`: what the weights' checkpoint says of itself, where it says it."""
     parts = []
@@ -139,7 +130,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def _check_same(what: str, ours: dict, theirs: dict) -> None:
     """`ConfigError` naming the dotted keys where this run's config and the weights' differ."""
-    mine, saved = _flatten(_plain(ours)), _flatten(_plain(theirs))
+    mine, saved = _flatten(to_jsonable(ours)), _flatten(to_jsonable(theirs))
     missing = object()
     differing = sorted(k for k in mine.keys() | saved.keys() if mine.get(k, missing) != saved.get(k, missing))
     if not differing:

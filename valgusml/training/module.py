@@ -104,14 +104,14 @@ class ValgusLitModule(LightningModule):
         w = self.loss_weights
         total = w["valgus"] * valgus + w["mechanism"] * mechanism + w["severity"] * severity
         losses = {"loss": total, "loss_valgus": valgus, "loss_mechanism": mechanism, "loss_severity": severity}
+        extra: dict[str, torch.Tensor] = {}
         if "frame_fppa_deg" in out and "frame_targets" in batch:
-            for name, value in self._frame_losses(out, batch).items():
-                losses["loss"] = losses["loss"] + w[name] * value
-                losses[f"loss_{name}"] = value
+            extra.update(self._frame_losses(out, batch))
         if "teacher_valgus" in batch:  # training windows of a run with data.teacher
-            for name, value in self._distill_losses(out, batch).items():
-                losses["loss"] = losses["loss"] + w[name] * value
-                losses[f"loss_{name}"] = value
+            extra.update(self._distill_losses(out, batch))
+        for name, value in extra.items():
+            losses["loss"] = losses["loss"] + w[name] * value
+            losses[f"loss_{name}"] = value
         return losses
 
     @staticmethod
