@@ -45,6 +45,18 @@ def parity_sequences() -> list[KeypointSequence]:
     ]
 
 
+def labelled_sequences(n: int = 12) -> list[KeypointSequence]:
+    """Recordings with presence labels, one athlete each: valgus squats and straight ones, alternating."""
+    out = []
+    for i in range(n):
+        valgus = i % 2 == 1
+        keypoints = example_keypoints("halpe26", seconds=2.0, fps=30.0, valgus=1.0 if valgus else 0.0, seed=i)
+        labels = {limb: {"valgus": valgus, "mechanism": "hip_weakness" if valgus else "none", "severity_deg": 10.0 * valgus}
+                  for limb in ("left", "right")}
+        out.append(KeypointSequence(keypoints, "halpe26", 30.0, id=f"s{i}", athlete_id=f"a{i}", labels=labels))
+    return out
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory) -> Path:
     from valgusml.export import export_predictor

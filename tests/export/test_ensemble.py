@@ -17,9 +17,8 @@ from valgusml.export.example import example_keypoints
 from valgusml.export.folder import random_windows
 from valgusml.predictor import Predictor
 from valgusml.scoring.thresholds import choose_threshold
-from valgusml.sequence import KeypointSequence
 
-from .conftest import WINDOW, parity_sequences, tiny_source
+from .conftest import WINDOW, labelled_sequences, parity_sequences, tiny_source
 
 
 def _member(tmp_path_factory, seed: int, threshold: float, window: int = WINDOW):
@@ -36,18 +35,6 @@ def _member(tmp_path_factory, seed: int, threshold: float, window: int = WINDOW)
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, exported):
     return [exported, _member(tmp_path_factory, 1, 0.30), _member(tmp_path_factory, 2, 0.60)]
-
-
-def _labelled(n: int = 12) -> list[KeypointSequence]:
-    """Recordings with presence labels: valgus squats and straight ones."""
-    out = []
-    for i in range(n):
-        valgus = i % 2 == 1
-        keypoints = example_keypoints("halpe26", seconds=2.0, fps=30.0, valgus=1.0 if valgus else 0.0, seed=i)
-        labels = {limb: {"valgus": valgus, "mechanism": "hip_weakness" if valgus else "none", "severity_deg": 10.0 * valgus}
-                  for limb in ("left", "right")}
-        out.append(KeypointSequence(keypoints, "halpe26", 30.0, id=f"s{i}", athlete_id=f"a{i}", labels=labels))
-    return out
 
 
 def test_the_ensemble_gives_its_members_mean_on_every_output(members, tmp_path):
@@ -78,7 +65,7 @@ def test_without_validation_the_threshold_is_the_members_median_and_model_json_s
 
 
 def test_with_validation_the_threshold_is_chosen_for_the_mean(members, tmp_path):
-    validation = _labelled()
+    validation = labelled_sequences()
     out = export_ensemble(members[:2], tmp_path / "e", validation, validation_source="here")
     meta = json.loads((out / "model.json").read_text())
     ensemble = Predictor.load(out)

@@ -15,7 +15,34 @@ from valgusml.export.onnx import check_parity, random_windows
 from valgusml.labels import MECHANISMS
 from valgusml.predictor import Predictor
 
-from .conftest import WINDOW, parity_sequences, tiny_source
+from .conftest import WINDOW, labelled_sequences, parity_sequences, tiny_source
+
+
+def test_the_threshold_is_chosen_on_validation_recordings_as_the_predictor_answers(tmp_path, caplog):
+    """Training chose 0.42 on its window rows; the folder gets the threshold its own answers on the validation
+    athletes' recordings call best, by the checkpoint's rule, and says where it came from."""
+    from valgusml.export.folder import validation_threshold
+
+    validation = labelled_sequences()
+    out = export_predictor(tiny_source(), tmp_path / "f1", parity_sequences(), validation)
+    meta = json.loads((out / "model.json").read_text())
+    chosen = validation_threshold(Predictor.load(out), validation)
+    assert chosen is not None and chosen != pytest.approx(0.42)
+    assert meta["decision_threshold"] == pytest.approx(chosen)
+    assert meta["metrics"]["decision_threshold_from"] == {"rule": "f1 on validation athletes", "sequences": 12,
+                                                          "checkpoint_threshold": 0.42}
+    net, cfg, info = tiny_source()
+    out = export_predictor((net, cfg, {**info, "threshold_rule": "youden"}), tmp_path / "youden", None, validation)
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["decision_threshold"] == pytest.approx(validation_threshold(Predictor.load(out), validation, "youden"))
+    assert meta["metrics"]["decision_threshold_from"]["rule"] == "youden on validation athletes"
+
+    straight = [seq for seq in validation if not seq.labels["left"]["valgus"]]
+    with caplog.at_level("WARNING", logger="valgusml.export.onnx"):
+        out = export_predictor(tiny_source(), tmp_path / "one-class", None, straight)
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["decision_threshold"] == 0.42 and "do not hold both classes" in caplog.text
+    assert meta["metrics"]["decision_threshold_from"] == {"rule": "the checkpoint's (its validation windows)"}
 
 
 def test_folder_holds_exactly_model_and_metadata(exported):
@@ -27,6 +54,7 @@ def test_folder_holds_exactly_model_and_metadata(exported):
     assert (meta["fps"], meta["window"], meta["stride"]) == (30.0, WINDOW, 16)
     assert meta["preprocess"]["min_valid_frames"] == 8
     assert meta["decision_threshold"] == 0.42
+    assert meta["metrics"]["decision_threshold_from"] == {"rule": "the checkpoint's (its validation windows)"}
     assert meta["dataset_fingerprint"] == "test-fingerprint"
     assert meta["metrics"]["test"] == {"valgus_auroc": 0.5}
     assert meta["architecture"]["backbone"] == "TCN" and meta["architecture"]["parameters"] > 0

@@ -84,6 +84,11 @@ def test_the_shipped_student_is_the_default_network_and_its_weights_fit_the_defa
     assert preprocess == preprocess_config(to_plain(cfg.data.preprocess)).to_dict()
     assert all(isinstance(v, torch.Tensor) and torch.isfinite(v.float()).all() for v in state.values())
     # Generator seed 2's athletes (make run's are seed 0's, the teacher's seed 1's).
+    assert source["generator_seed"] == compose_config(["experiment=student_gpu"]).data.generator_seed == 2
+    assert source["generator_seed"] != cfg.data.generator_seed
+    # The folders say so too, and the teacher's seed is neither make run's nor the start's.
+    assert Predictor.load(STUDENT).metadata["generator_seed"] == 2
+    assert Predictor.load(ENSEMBLE).metadata["generator_seed"] == 1 != cfg.data.generator_seed
     meta = Predictor.load(STUDENT).metadata
     assert source["dataset_fingerprint"] == meta["dataset_fingerprint"]
     assert source["dataset_fingerprint"] != Predictor.load(ENSEMBLE).metadata["dataset_fingerprint"]

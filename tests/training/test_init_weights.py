@@ -143,3 +143,20 @@ def test_weights_trained_on_the_same_dataset_are_named_in_a_warning(trained, cap
     with caplog.at_level(logging.WARNING, logger="valgusml.train"):
         load_initial_weights(module, weights)
     assert "trained on this very dataset" not in caplog.text
+
+
+def test_weights_trained_on_the_same_generator_seeds_athletes_are_named_in_a_warning(trained, tiny_dataset, caplog):
+    """Another dataset of the same seed (another size, say) holds the same athletes: loading says so too."""
+    from valgusml.synth.dataset import generator_seed_of
+
+    best, weights, _ = trained
+    seed = generator_seed_of(tiny_dataset)
+    assert seed is not None and torch.load(weights, weights_only=True)["source"]["generator_seed"] == seed
+    assert torch.load(best, weights_only=True)["valgusml"]["generator_seed"] == seed
+    module = _fresh_module(best)
+    for run_seed, warned in ((seed, True), (seed + 1, False), (None, False)):
+        module.run_info.update(dataset_fingerprint="another", generator_seed=run_seed)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="valgusml.train"):
+            load_initial_weights(module, weights)
+        assert (f"trained on athletes of generator seed {seed}" in caplog.text) is warned

@@ -17,8 +17,9 @@ from valgusml.training.module import ValgusLitModule  # noqa: E402
 from valgusml.training.teacher import teacher_targets  # noqa: E402
 
 
-def _teacher(folder, window: int | None = None):
-    """An untrained tiny network exported with the data module's preprocessing (or another window)."""
+def _teacher(folder, window: int | None = None, generator_seed: int | None = None):
+    """An untrained tiny network exported with the data module's preprocessing (or another window), said to
+    have trained on `generator_seed`'s athletes."""
     from valgusml.export import export_predictor
     from valgusml.models import TCN, MultiTaskHead, ValgusNet
     from valgusml.preprocess import PreprocessConfig
@@ -27,7 +28,7 @@ def _teacher(folder, window: int | None = None):
     net = ValgusNet(backbone=functools.partial(TCN, channels=8, n_blocks=1, dropout=0.0),
                     head=functools.partial(MultiTaskHead, hidden=8, dropout=0.0)).eval()
     cfg = PreprocessConfig() if window is None else PreprocessConfig(window=window, stride=window // 2)
-    return export_predictor((net, cfg, {"decision_threshold": 0.5}), folder)
+    return export_predictor((net, cfg, {"decision_threshold": 0.5, "generator_seed": generator_seed}), folder)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +101,55 @@ def test_the_shipped_teacher_is_found_from_anywhere_and_a_missing_one_is_named(t
         resolve_teacher("nowhere/teacher")
     with pytest.raises(ConfigError, match="no such predictor folder"):
         check_config(compose_config(["experiment=default", "data.teacher=nowhere/teacher"]))
+
+
+def test_the_teachers_pass_is_kept_and_read_back_for_the_same_teacher_and_windows(tmp_path, teacher, monkeypatch):
+    from valgusml.predictor import Predictor
+
+    rng = np.random.default_rng(0)
+    _, window, n_measures = Predictor.load(teacher).metadata["inputs"]["measures"]
+    joints = rng.normal(size=(5, window, 20, 3)).astype(np.float32)
+    measures = rng.normal(size=(5, window, n_measures)).astype(np.float32)
+    mask = np.ones((5, window), np.float32)
+    first = teacher_targets(teacher, joints, measures, mask, cache_dir=tmp_path)
+    kept = list((tmp_path / "teacher").glob("*.npz"))
+    assert len(kept) == 1 and not list((tmp_path / "teacher").glob(".*"))  # no partial file left behind
+
+    runs = []
+    real_run = Predictor.run_windows
+    monkeypatch.setattr(Predictor, "run_windows", lambda self, *a: runs.append(1) or real_run(self, *a))
+    again = teacher_targets(teacher, joints, measures, mask, cache_dir=tmp_path)
+    assert runs == []  # read back, not run
+    for name in first:
+        np.testing.assert_array_equal(again[name], first[name])
+
+    moved = joints.copy()
+    moved[0, 0, 0, 0] += 1.0  # one coordinate of one window: another key
+    teacher_targets(teacher, moved, measures, mask, cache_dir=tmp_path)
+    assert runs == [1] and len(list((tmp_path / "teacher").glob("*.npz"))) == 2
+
+    kept[0].write_bytes(b"not an npz")  # a damaged file is computed again and replaced
+    repaired = teacher_targets(teacher, joints, measures, mask, cache_dir=tmp_path)
+    assert runs == [1, 1]
+    np.testing.assert_array_equal(repaired["teacher_valgus"], first["teacher_valgus"])
+    assert teacher_targets(teacher, joints, measures, mask, cache_dir=tmp_path) and runs == [1, 1]
+
+
+def test_a_teacher_trained_on_the_runs_generator_seed_is_named_in_a_warning(tiny_dataset, shared_cache, tmp_path,
+                                                                            caplog):
+    """Its athletes are the run's own (athlete `index` of a seed is one person in every dataset of that seed)."""
+    import json
+    import logging
+
+    from valgusml.synth.dataset import generator_seed_of
+
+    seed = generator_seed_of(tiny_dataset)
+    for teacher_seed, warned in ((seed, True), (seed + 1, False)):
+        teacher = _teacher(tmp_path / f"teacher-{teacher_seed}", generator_seed=teacher_seed)
+        assert json.loads((teacher / "model.json").read_text())["generator_seed"] == teacher_seed
+        dm = ValgusDataModule(dataset_dir=str(tiny_dataset), cache_dir=str(shared_cache), batch_size=16,
+                              augment=None, teacher=str(teacher))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="valgusml.train"):
+            dm.setup()
+        assert (f"trained on athletes of generator seed {seed}" in caplog.text) is warned

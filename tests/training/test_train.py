@@ -102,3 +102,24 @@ def test_bad_configs_fail_before_training(overrides, tmp_path):
         run_training([o for o in overrides if not o.startswith("data.dataset_dir")])
     with pytest.raises(InputError, match="no last.ckpt"):
         run_training(overrides + ["resume=true"])
+
+
+def test_the_runs_predictor_takes_its_threshold_from_the_validation_athletes_recordings(overrides, tmp_path):
+    """A training that exports hands its validation recordings to the exporter, which chooses the threshold
+    on them as the predictor answers; the checkpoint's own is kept beside it."""
+    from valgusml.data import open_dataset
+    from valgusml.export.folder import validation_threshold
+    from valgusml.predictor import Predictor
+
+    export_dir = tmp_path / "predictor"
+    run_training([o for o in overrides if o != "export=false"]
+                 + ["trainer.max_epochs=1", "logger=none", f"export_dir={export_dir}"])
+    (ckpt_dir,) = {p.parent for p in tmp_path.glob("logs/smoke/runs/*/checkpoints/last.ckpt")}
+    split = json.loads((ckpt_dir / "splits.json").read_text())
+    dataset = open_dataset(next(o.split("=", 1)[1] for o in overrides if o.startswith("data.dataset_dir=")))
+    validation = [dataset[int(i)] for i in dataset.indices_of(split["val"])]
+    meta = json.loads((export_dir / "model.json").read_text())
+    source = meta["metrics"]["decision_threshold_from"]
+    assert source["rule"] == "f1 on validation athletes" and source["sequences"] == len(validation)
+    assert meta["decision_threshold"] == pytest.approx(validation_threshold(Predictor.load(export_dir), validation))
+    assert source["checkpoint_threshold"] == pytest.approx(meta["metrics"]["val"]["decision_threshold"])

@@ -80,7 +80,8 @@ def dataset_dir_of_run(checkpoint: Path) -> str | None:
 
 
 def validation_sequences(info: dict[str, Any], data: str | None) -> list[Any]:
-    """Up to MAX_PARITY_SEQUENCES recordings of the validation athletes (all athletes when the split is unknown)."""
+    """The recordings of the checkpoint's validation athletes (every recording when the split is unknown: then
+    only the first MAX_PARITY_SEQUENCES, for parity)."""
     path = data or info.get("dataset_dir") or info.get("dataset_path")
     if not path and info.get("checkpoint"):
         path = dataset_dir_of_run(Path(info["checkpoint"]))
@@ -95,8 +96,8 @@ def validation_sequences(info: dict[str, Any], data: str | None) -> list[Any]:
     if fingerprint and ds.fingerprint != fingerprint:
         log.warning("data set %s has fingerprint %s, the checkpoint was trained on %s", path, ds.fingerprint, fingerprint)
     val = list((info.get("split") or {}).get("val") or [])
-    indices = list(ds.indices_of(val)) if val else list(range(len(ds)))
-    return [ds[int(i)] for i in indices[:MAX_PARITY_SEQUENCES]]
+    indices = list(ds.indices_of(val)) if val else list(range(min(len(ds), MAX_PARITY_SEQUENCES)))
+    return [ds[int(i)] for i in indices]
 
 
 def log_to_mlflow(folder: Path, tracking_uri: str | None, run_id: str | None = None) -> None:
@@ -145,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             if run_id and not info.get("mlflow_run_id"):
                 info["mlflow_run_id"] = run_id
             sequences = validation_sequences(info, args.data)
-            out = export_predictor((net, cfg, info), args.out, sequences)
+            # The threshold is chosen on validation athletes only: none when the split is unknown.
+            has_split = bool((info.get("split") or {}).get("val"))
+            out = export_predictor((net, cfg, info), args.out, sequences[:MAX_PARITY_SEQUENCES],
+                                   sequences if has_split else None)
         meta = read_metadata(out)
         print(
             json.dumps(

@@ -38,6 +38,7 @@ from valgusml.export.folder import (
     max_abs_diff,
     random_windows,
     replace_dir,
+    validation_threshold,
 )
 from valgusml.predictor import Predictor
 from valgusml.predictor.format import (
@@ -49,7 +50,6 @@ from valgusml.predictor.format import (
     read_model_bytes,
     write_metadata,
 )
-from valgusml.predictor.results import limb_arrays
 from valgusml.sequence import KeypointSequence
 
 log = logging.getLogger(__name__)
@@ -133,20 +133,6 @@ def check_mean_parity(ensemble: Predictor, members: Sequence[Predictor], windows
     return result
 
 
-def validation_threshold(predictor: Predictor, sequences: Sequence[KeypointSequence]) -> float:
-    """The F1-best presence threshold of `predictor` on labelled `sequences` (limbs without a label or a
-    probability left out)."""
-    from valgusml.scoring.arrays import LabelArrays
-    from valgusml.scoring.thresholds import choose_threshold
-
-    probability = limb_arrays(predictor.predict_batch(list(sequences)))[0]
-    truth = LabelArrays.from_sequences(list(sequences)).valgus.astype(float)
-    known = np.isfinite(probability) & np.isfinite(truth)
-    if not known.any():
-        raise ExportError("no validation limb has both a label and a probability; cannot choose a threshold")
-    return choose_threshold(probability[known], truth[known])
-
-
 def export_ensemble(
     members: Sequence[str | Path],
     out_dir: str | Path,
@@ -169,6 +155,8 @@ def export_ensemble(
     member_predictors = [Predictor.load(folder) for folder, _, _ in read]
     fingerprints = {meta.get("dataset_fingerprint") for meta in metas}
     fingerprint = fingerprints.pop() if len(fingerprints) == 1 else None  # members of one data set
+    seeds = {meta.get("generator_seed") for meta in metas}
+    generator_seed = seeds.pop() if len(seeds) == 1 else None  # members of one seed's athletes
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -181,7 +169,7 @@ def export_ensemble(
                          "decision_threshold": meta["decision_threshold"], "architecture": meta.get("architecture")}
                         for folder, meta, _ in read],
         }
-        provenance = {"dataset_fingerprint": fingerprint,
+        provenance = {"dataset_fingerprint": fingerprint, "generator_seed": generator_seed,
                       "metrics": {"decision_threshold_from": threshold_from}, "architecture": architecture}
         write_metadata(tmp, build_metadata(cfg, threshold, model_bytes, provenance=provenance,
                                            tool_versions={"onnx_version": onnx.__version__}, parity=parity))
@@ -194,13 +182,13 @@ def export_ensemble(
         ensemble = Predictor.load(tmp)
         windows = random_windows(N_RANDOM_PARITY_WINDOWS * 4, int(cfg.window), ensemble.metadata["inputs"]["measures"][2])
         parity = check_mean_parity(ensemble, member_predictors, windows)
-        if validation:
-            threshold = validation_threshold(ensemble, validation)
+        threshold = validation_threshold(ensemble, validation) if validation else None
+        if threshold is not None:
             threshold_from = {"rule": "f1 on validation athletes", "sequences": len(validation),
                               "source": validation_source}
         else:
-            log.warning("ensemble: no validation recordings; the threshold is the median of the members' (%.3f)",
-                        median)
+            log.warning("ensemble: no validation recordings of both classes; the threshold is the median of the "
+                        "members' (%.3f)", median)
             threshold, threshold_from = median, {"rule": "median of the members' thresholds"}
         write(threshold, parity, threshold_from)
         replace_dir(tmp, out_dir)

@@ -1,12 +1,15 @@
 """What every way of writing a predictor folder shares, without torch: the export's error, the parity inputs
-and tolerances, and the atomic swap of a finished folder into place (`valgusml.export.onnx` writes a network's
-folder, `valgusml.export.ensemble` the mean of several folders)."""
+and tolerances, the decision threshold chosen on validation recordings as the predictor answers them, and the
+atomic swap of a finished folder into place (`valgusml.export.onnx` writes a network's folder,
+`valgusml.export.ensemble` the mean of several folders)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +24,23 @@ N_RANDOM_PARITY_WINDOWS = 8  # always added: exercise padding masks and missing 
 
 class ExportError(ValgusMLError):
     """The network could not be exported, or the exported model does not reproduce it."""
+
+
+def validation_threshold(predictor: Any, sequences: Sequence[Any], rule: str = "f1") -> float | None:
+    """The `rule`-best presence threshold (`valgusml.scoring.thresholds`) of a loaded `Predictor` on labelled
+    recordings, each limb scored as the predictor answers it (its worst rep, side views admitted, a single-leg
+    task's free leg 0); limbs without a label or a probability are left out. None when the rest do not hold
+    both classes: no threshold can be learnt from them."""
+    from valgusml.predictor.results import limb_arrays
+    from valgusml.scoring.arrays import LabelArrays
+    from valgusml.scoring.thresholds import choose_threshold
+
+    probability = limb_arrays(predictor.predict_batch(list(sequences)))[0]
+    truth = LabelArrays.from_sequences(list(sequences)).valgus.astype(float)
+    known = np.isfinite(probability) & np.isfinite(truth)
+    if len(np.unique(truth[known])) < 2:
+        return None
+    return choose_threshold(probability[known], truth[known], rule=rule)
 
 
 def random_windows(n: int, window: int, n_measures: int, seed: int = 0) -> tuple[np.ndarray, ...]:

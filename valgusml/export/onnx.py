@@ -10,6 +10,12 @@ predictor cannot drift apart.
 The folder is written to a temporary sibling and renamed into place, so a reader never sees half an export.
 Parity: the written folder is loaded with `valgusml.Predictor` (the very path users take) and its window
 outputs are compared with PyTorch eager on validation windows; a gap above `PARITY_TOLERANCE` aborts the export.
+
+Threshold: given the validation athletes' recordings (`threshold_sequences`), the decision threshold is chosen
+again on them through that loaded predictor, by the checkpoint's rule. Training chooses it on its validation
+windows combined per recording, without the predictor's view admission, segments or free-leg rule, so the
+threshold a user's calls rest on is set where their probabilities come from. Without them the checkpoint's
+threshold stands. `model.json` says which (`metrics.decision_threshold_from`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from valgusml.export.folder import (
     max_abs_diff,
     random_windows,
     replace_dir,
+    validation_threshold,
 )
 from valgusml.json_safe import to_jsonable
 from valgusml.predictor import Predictor
@@ -224,13 +231,22 @@ def decision_threshold(info: dict[str, Any]) -> float:
 
 
 def metadata(
-    cfg: Any, info: dict[str, Any], model_bytes: bytes, parity: dict[str, Any], architecture: dict[str, Any] | None = None
+    cfg: Any,
+    info: dict[str, Any],
+    model_bytes: bytes,
+    parity: dict[str, Any],
+    architecture: dict[str, Any] | None = None,
+    threshold_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`model.json` for this export: the format's keys (`valgusml.predictor.format`) and the checkpoint's provenance."""
+    metrics = {"val": info.get("val_metrics") or {}, "test": info.get("test_metrics") or {}}
+    if threshold_from is not None:
+        metrics["decision_threshold_from"] = threshold_from
     provenance = {
         "training_run_id": info.get("mlflow_run_id"),
         "dataset_fingerprint": info.get("dataset_fingerprint"),
-        "metrics": {"val": info.get("val_metrics") or {}, "test": info.get("test_metrics") or {}},
+        "generator_seed": info.get("generator_seed"),
+        "metrics": metrics,
         "architecture": architecture,
         "checkpoint": info.get("checkpoint"),
         "epoch": info.get("epoch"),
@@ -251,11 +267,15 @@ def export_predictor(
     source: Any,
     out_dir: str | os.PathLike,
     parity_sequences: Sequence[KeypointSequence] | None = None,
+    threshold_sequences: Sequence[KeypointSequence] | None = None,
 ) -> Path:
     """Write the predictor folder `out_dir` (model.onnx + model.json) from a checkpoint or (net, cfg, info).
 
     `parity_sequences`: validation recordings whose windows are run through torch and onnxruntime; the export
     fails with ExportError when their probabilities differ by more than `PARITY_TOLERANCE`.
+    `threshold_sequences`: labelled recordings of the validation athletes (all of them, ideally); the decision
+    threshold is chosen on them as the exported predictor answers (module docstring). Without them, or when
+    they hold one class only, the checkpoint's threshold stands.
     Returns `out_dir`. An existing folder is replaced only once the new one passed every check.
     """
     from valgusml.features import FRAME_MEASURES
@@ -272,12 +292,31 @@ def export_predictor(
         model_bytes = model_path.read_bytes()
         # Provisional metadata so the Predictor can load the folder for the parity run; rewritten below.
         write_metadata(tmp, metadata(cfg, info, model_bytes, {"passed": None}))
-        parity = check_parity(wrapper, Predictor.load(tmp), windows)
+        written = Predictor.load(tmp)
+        parity = check_parity(wrapper, written, windows)
         parity.update(described)
-        write_metadata(tmp, metadata(cfg, info, model_bytes, parity, describe_net(net, info)))
+        info, threshold_from = _threshold_on_validation(written, info, threshold_sequences)
+        write_metadata(tmp, metadata(cfg, info, model_bytes, parity, describe_net(net, info), threshold_from))
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("exported predictor to %s (parity %.2g)", out_dir, parity["max_abs_diff_probability"])
+    log.info("exported predictor to %s (parity %.2g, threshold %.3f)", out_dir, parity["max_abs_diff_probability"],
+             info["decision_threshold"])
     return out_dir
+
+
+def _threshold_on_validation(
+    predictor: Predictor, info: dict[str, Any], sequences: Sequence[KeypointSequence] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`(info with the threshold the folder gets, where it came from)`."""
+    stored = decision_threshold(info)
+    rule = str(info.get("threshold_rule") or "f1")
+    chosen = validation_threshold(predictor, sequences, rule=rule) if sequences else None
+    if chosen is None:
+        if sequences:
+            log.warning("export: the validation recordings do not hold both classes; keeping the checkpoint's "
+                        "threshold %.3f", stored)
+        return {**info, "decision_threshold": stored}, {"rule": "the checkpoint's (its validation windows)"}
+    return {**info, "decision_threshold": chosen}, {"rule": f"{rule} on validation athletes",
+                                                    "sequences": len(sequences), "checkpoint_threshold": stored}

@@ -12,8 +12,9 @@ A folder holds two files:
   `canonical_joints`, `accepted_skeletons`, `fps`, `window`, `window_s`, `stride`, `preprocess`
   (`PreprocessConfig.to_dict()`), `measure_names` (the frame measures the model was trained on), `inputs`,
   `outputs` (shapes), `decision_threshold`, the provenance keys (`PROVENANCE_KEYS`: training run, dataset
-  fingerprint, metrics, architecture, checkpoint, epoch, init_from: the weights the training started from,
-  path and sha256, or null), `model` (`file`, `sha256`, `bytes` and the versions of
+  fingerprint, generator_seed: the seed whose athletes it trained on, null unless generated, metrics,
+  architecture, checkpoint, epoch, init_from: the weights the training started from, path and sha256, or
+  null), `model` (`file`, `sha256`, `bytes` and the versions of
   the tools that wrote and checked it) and `parity` (the export's torch-vs-onnxruntime check).
 
 A reader needs only `format_version`, `REQUIRED_KEYS` and, when present, `measure_names`; every other key is
@@ -55,8 +56,8 @@ OUTPUT_NAMES = ("valgus_probability", "mechanism_probabilities", "severity_deg")
 # Outputs a graph may add (older exports lack them): the angle an anchored call rests on, NaN without one.
 OPTIONAL_OUTPUT_NAMES = ("frontal_fppa_deg",)
 REQUIRED_KEYS = ("mechanisms", "preprocess", "decision_threshold", "model")
-PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "metrics", "architecture", "checkpoint", "epoch",
-                   "init_from")
+PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "generator_seed", "metrics", "architecture", "checkpoint",
+                   "epoch", "init_from")
 
 
 def sha256_bytes(data: bytes) -> str:

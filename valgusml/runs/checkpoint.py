@@ -40,7 +40,7 @@ def net_state_dict(state_dict: dict[str, Any]) -> dict[str, Any]:
 
 def load_for_export(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
     """`(net.eval() in float32, PreprocessConfig, info)`; info = the checkpoint's `valgusml` entry plus
-    `net_config`, `epoch` and `global_step`."""
+    `net_config`, `threshold_rule` (how training chose its threshold), `epoch` and `global_step`."""
     from hydra.utils import instantiate
 
     from valgusml.preprocess import PreprocessConfig
@@ -61,6 +61,7 @@ def load_for_export(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, A
     info = dict(checkpoint.get("valgusml") or {})
     info.update(
         net_config=hparams["net"],
+        threshold_rule=hparams.get("threshold_rule", "f1"),
         epoch=checkpoint.get("epoch"),
         global_step=checkpoint.get("global_step"),
     )

@@ -168,5 +168,19 @@ def generate_dataset(
     return open_dataset(out)
 
 
+def generator_seed_of(dataset_dir: str | Path) -> int | None:
+    """The seed a generated dataset's athletes were drawn with, None for a folder the generator did not write.
+    Athlete `index` of a seed is drawn from its own spawn key, so datasets of one seed share their first
+    athletes whatever their sizes: the seed is what says two datasets hold the same people."""
+    marker = Path(dataset_dir) / GENERATOR_FILE
+    if not marker.is_file():
+        return None
+    try:
+        seed = json.loads(marker.read_text())["config"]["seed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(seed) if isinstance(seed, int) else None
+
+
 def expected_sequences(cfg: GeneratorConfig) -> int:
     return cfg.n_athletes * cfg.tasks.trials_per_athlete

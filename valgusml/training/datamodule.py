@@ -197,12 +197,16 @@ class ValgusDataModule(LightningDataModule):
         self.sets["train"] = WindowTensors({k: torch.cat([train[k], added[k]]) for k in train})
 
     def _add_teacher_targets(self, folder: str) -> None:
-        """The teacher's probabilities on every training window (`valgusml.training.teacher`)."""
+        """The teacher's probabilities on every training window (`valgusml.training.teacher`), kept beside the
+        prepared windows under `cache_dir`."""
+        from valgusml.synth.dataset import generator_seed_of
         from valgusml.training.teacher import teacher_targets
 
         train = self.sets["train"].tensors
+        run_info = {"dataset_fingerprint": self.fingerprint, "generator_seed": generator_seed_of(self.root)}
         soft = teacher_targets(folder, *(train[k].numpy() for k in ("joints", "measures", "mask")),
-                               threads=max(1, torch.get_num_threads()))
+                               threads=max(1, torch.get_num_threads()), cache_dir=self.cache_dir,
+                               run_info=run_info)
         self.sets["train"] = WindowTensors({**train, **{k: torch.from_numpy(v) for k, v in soft.items()}})
 
     def _check_train_classes(self) -> None:

@@ -1,8 +1,8 @@
 """What happens after training, through the export stage's public functions.
 
 `export` writes the predictor with `valgusml.export.export_predictor`, checking ONNX against torch on a few
-validation recordings; `after_training` hands the finished run to `valgusml.export.log_predictor_to_mlflow`
-(which logs and registers the pyfunc model).
+validation recordings and choosing its decision threshold on all of them; `after_training` hands the finished
+run to `valgusml.export.log_predictor_to_mlflow` (which logs and registers the pyfunc model).
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ log = logging.getLogger("valgusml.train")
 N_PARITY_SEQUENCES = 8
 
 
-def parity_sequences(dm: Any, n: int = N_PARITY_SEQUENCES) -> list[Any]:
-    """A few validation recordings, for the exporter to check ONNX against torch on real inputs."""
+def validation_recordings(dm: Any) -> list[Any]:
+    """Every recording of the run's validation athletes."""
     ds = dm.dataset
-    index = ds.indices_of(dm.split.val)[:n]
-    return [ds[int(i)] for i in index]
+    return [ds[int(i)] for i in ds.indices_of(dm.split.val)]
 
 
 def export(ckpt_path: Path, export_dir: Path, dm: Any) -> Path:
     from valgusml.export import export_predictor
 
-    return Path(export_predictor(ckpt_path, export_dir, parity_sequences(dm)))
+    validation = validation_recordings(dm)
+    return Path(export_predictor(ckpt_path, export_dir, validation[:N_PARITY_SEQUENCES], validation))
 
 
 def after_training(run_id: str, ckpt_path: Path | None, export_dir: Path | None, tracking_uri: str | None = None) -> None:

@@ -24,7 +24,8 @@ from valgusml.paths import resolve_in_checkout
 from valgusml.runs.checkpoint import net_state_dict, read_checkpoint
 
 WEIGHTS_FORMAT = "valgusml-weights-1"
-SOURCE_KEYS = ("dataset_fingerprint", "split", "val_metrics", "test_metrics", "decision_threshold", "mlflow_run_id")
+SOURCE_KEYS = ("dataset_fingerprint", "generator_seed", "split", "val_metrics", "test_metrics", "decision_threshold",
+               "mlflow_run_id")
 SHOWN = 5  # differing keys named in a message; the rest are counted
 
 log = logging.getLogger("valgusml.train")
@@ -73,10 +74,7 @@ def load_initial_weights(module: Any, path: str | Path) -> Path:
     net = getattr(module.net, "_orig_mod", module.net)
     _check_state(f"init_from={path}", net.state_dict(), state)
     net.load_state_dict(state, strict=True)
-    trained_on = source.get("dataset_fingerprint")
-    if trained_on and trained_on == getattr(module, "run_info", {}).get("dataset_fingerprint"):
-        log.warning("init_from=%s: these weights were trained on this very dataset (%s): its validation and test "
-                    "athletes may be among theirs, so its held-out figures are not held out", path, trained_on[:12])
+    warn_of_shared_athletes(f"init_from={path}", source, getattr(module, "run_info", {}))
     log.info("init_from: network weights from %s%s (fresh optimiser, schedule and epochs: not a resume)",
              resolved, _describe(source))
     return resolved
@@ -98,11 +96,28 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict, dict]
     hparams = payload.get("hyper_parameters") or {}
     if "state_dict" in payload and "net" in hparams:
         info = payload.get("valgusml") or {}
-        source = {"dataset_fingerprint": info.get("dataset_fingerprint"), "epoch": payload.get("epoch")}
+        source = {"dataset_fingerprint": info.get("dataset_fingerprint"), "generator_seed": info.get("generator_seed"),
+                  "epoch": payload.get("epoch")}
         return net_state_dict(payload["state_dict"]), hparams["net"], hparams.get("preprocess") or {}, source
     raise ConfigError(
         f"init_from={path}: neither a valgusml training checkpoint nor a weights file ({WEIGHTS_FORMAT})"
     )
+
+
+def warn_of_shared_athletes(what: str, source: dict, run_info: dict) -> None:
+    """A model trained on this run's dataset, or on any dataset of its generator seed (athlete `index` of a
+    seed is the same person at every dataset size), may have learnt from the run's validation and test
+    athletes: `what` (`init_from=...`, `data.teacher=...`) is named in a warning. `source` and `run_info` hold
+    `dataset_fingerprint` and `generator_seed` where known."""
+    trained_on, seed = source.get("dataset_fingerprint"), source.get("generator_seed")
+    if trained_on and trained_on == run_info.get("dataset_fingerprint"):
+        shared = f"this very dataset ({trained_on[:12]})"
+    elif seed is not None and seed == run_info.get("generator_seed"):
+        shared = f"athletes of generator seed {seed}, as this run's data are (data.generator_seed)"
+    else:
+        return
+    log.warning("%s: trained on %s: the run's validation and test athletes may be among its own, so its "
+                "held-out figures are not held out", what, shared)
 
 
 def _describe(source: dict) -> str:
@@ -112,6 +127,8 @@ def _describe(source: dict) -> str:
         parts.append(f"epoch {source['epoch']}")
     if source.get("dataset_fingerprint"):
         parts.append(f"dataset {str(source['dataset_fingerprint'])[:12]}")
+    if source.get("generator_seed") is not None:
+        parts.append(f"generator seed {source['generator_seed']}")
     return f" ({', '.join(parts)})" if parts else ""
 
 

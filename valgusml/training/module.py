@@ -10,7 +10,7 @@ so the numbers are per recording and per limb like the predictor's.
 
 Hyper-parameters are plain dicts so a checkpoint rebuilds everything: `net` (Hydra config of the network,
 `_target_` included) and `preprocess` (PreprocessConfig dict). `on_save_checkpoint` adds a `valgusml` entry:
-{decision_threshold, dataset_fingerprint, mlflow_run_id, split, val_metrics, test_metrics}.
+{decision_threshold, dataset_fingerprint, mlflow_run_id, split, generator_seed, val_metrics, test_metrics}.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class ValgusLitModule(LightningModule):
             raise ValueError(f"mechanism_class_weights needs {len(MECHANISMS)} values, got {len(cw)}")
         self.register_buffer("mechanism_class_weights", torch.tensor(cw, dtype=torch.float32), persistent=False)
         self.decision_threshold = 0.5
-        self.run_info: dict[str, Any] = {}  # dataset_fingerprint, mlflow_run_id, split: set by the training app
+        # dataset_fingerprint, mlflow_run_id, split, generator_seed (None unless generated): set by the training app
+        self.run_info: dict[str, Any] = {}
         self.val_metrics: dict[str, float] = {}
         self.test_metrics: dict[str, float] = {}
         self._outputs: dict[str, list[dict[str, torch.Tensor]]] = {"val": [], "test": []}
@@ -291,6 +292,7 @@ class ValgusLitModule(LightningModule):
             "dataset_fingerprint": self.run_info.get("dataset_fingerprint"),
             "mlflow_run_id": self.run_info.get("mlflow_run_id"),
             "split": self.run_info.get("split"),
+            "generator_seed": self.run_info.get("generator_seed"),
             "val_metrics": dict(self.val_metrics),
             "test_metrics": dict(self.test_metrics),
             **({"init_from": self.run_info["init_from"]} if self.run_info.get("init_from") else {}),
@@ -303,7 +305,7 @@ class ValgusLitModule(LightningModule):
         info = checkpoint.get("valgusml") or {}
         self.decision_threshold = float(info.get("decision_threshold", 0.5))
         self.val_metrics = dict(info.get("val_metrics") or {})
-        for key in ("dataset_fingerprint", "mlflow_run_id", "split"):
+        for key in ("dataset_fingerprint", "mlflow_run_id", "split", "generator_seed"):
             if info.get(key) is not None and key not in self.run_info:
                 self.run_info[key] = info[key]
 

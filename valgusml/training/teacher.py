@@ -9,16 +9,27 @@ at the price of one pass over the training windows. The teacher sees exactly the
 labels, and the other augmentations leave them, as they leave the labels.
 
 A teacher must not have trained on the student's validation or test athletes: the shipped GPU predictors were
-trained on generator seed 1's athletes, none of which is in a generator seed 0 dataset.
+trained on generator seed 1's athletes, none of which is in a generator seed 0 dataset. A teacher whose
+`model.json` names the run's own dataset or generator seed is named in a warning.
+
+The pass costs as long as an epoch or two of a CPU training (about 45 s for `make run`'s windows on one
+thread), so its result is kept under the data cache (`<cache_dir>/teacher/`), keyed by the teacher's
+`model.json` (which holds its weights' sha256) and the bytes of the windows it read: a sweep or a rerun on the
+same data and split reads it back; any other teacher, window or preprocessing misses the key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
 from valgusml.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 TEACHER_TARGETS = ("teacher_valgus", "teacher_mechanism")
 
@@ -32,19 +43,73 @@ def resolve_teacher(folder: str | Path) -> Path:
 
 
 def teacher_targets(folder: str | Path, joints: np.ndarray, measures: np.ndarray, mask: np.ndarray,
-                    threads: int = 1) -> dict[str, np.ndarray]:
+                    threads: int = 1, cache_dir: str | Path | None = None,
+                    run_info: dict | None = None) -> dict[str, np.ndarray]:
     """`{"teacher_valgus": (N, 2), "teacher_mechanism": (N, 2, 5)}` float32: the teacher's probabilities for
-    prepared windows `joints (N, W, 20, 3)`, `measures (N, W, F)`, `mask (N, W)`."""
+    prepared windows `joints (N, W, 20, 3)`, `measures (N, W, F)`, `mask (N, W)`; kept under `cache_dir` (None:
+    not kept) and read back from there for the same teacher and windows. `run_info` (`dataset_fingerprint`,
+    `generator_seed` of the training data) is checked against the athletes the teacher trained on."""
     from valgusml.predictor import Predictor
+    from valgusml.predictor.format import META_FILE
+    from valgusml.training.init_weights import warn_of_shared_athletes
 
-    teacher = Predictor.load(resolve_teacher(folder), threads=threads)
+    resolved = resolve_teacher(folder)
+    teacher = Predictor.load(resolved, threads=threads)
+    warn_of_shared_athletes(f"data.teacher={folder}", teacher.metadata, run_info or {})
     window, n_measures = teacher.metadata["window"], teacher.metadata["inputs"]["measures"][2]
     if joints.shape[1] != window or measures.shape[2] != n_measures:
         raise ConfigError(
             f"data.teacher {folder}: it reads windows of {window} frames and {n_measures} measures, the training "
             f"windows have {joints.shape[1]} and {measures.shape[2]}; a teacher must share data.preprocess"
         )
+    cached = None
+    if cache_dir is not None:
+        cached = cache_file(cache_dir, (resolved / META_FILE).read_bytes(), joints, measures, mask)
+        found = read_cached(cached, len(joints))
+        if found is not None:
+            log.info("data.teacher %s: probabilities of %d training windows read from %s", folder, len(joints), cached)
+            return found
     valgus, mechanism = teacher.run_windows(joints, measures, mask)[:2]
     if not (np.isfinite(valgus).all() and np.isfinite(mechanism).all()):
         raise ConfigError(f"data.teacher {folder}: the teacher gave non-finite probabilities")
-    return {"teacher_valgus": valgus.astype(np.float32), "teacher_mechanism": mechanism.astype(np.float32)}
+    out = {"teacher_valgus": valgus.astype(np.float32), "teacher_mechanism": mechanism.astype(np.float32)}
+    if cached is not None:
+        write_cached(cached, out)
+    return out
+
+
+def cache_file(cache_dir: str | Path, teacher_meta: bytes, *windows: np.ndarray) -> Path:
+    """`<cache_dir>/teacher/<key>.npz`, the key a sha256 of the teacher's `model.json` and of each window
+    array's dtype, shape and bytes."""
+    digest = hashlib.sha256(teacher_meta)
+    for array in windows:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)
+    return Path(cache_dir) / "teacher" / f"{digest.hexdigest()[:32]}.npz"
+
+
+def read_cached(path: Path, n_windows: int) -> dict[str, np.ndarray] | None:
+    """The kept targets, or None when there are none or the file is not whole (then they are computed again)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as kept:
+            out = {name: np.asarray(kept[name], dtype=np.float32) for name in TEACHER_TARGETS}
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        log.warning("data.teacher: ignoring the unreadable cache file %s (%s)", path, exc)
+        return None
+    shapes_fit = out["teacher_valgus"].shape == (n_windows, 2) and out["teacher_mechanism"].shape[:2] == (n_windows, 2)
+    if not shapes_fit or not all(np.isfinite(v).all() for v in out.values()):
+        log.warning("data.teacher: ignoring the cache file %s, which does not fit these windows", path)
+        return None
+    return out
+
+
+def write_cached(path: Path, targets: dict[str, np.ndarray]) -> None:
+    """Written whole or not at all: a partial file beside it, renamed once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    with open(partial, "wb") as handle:
+        np.savez(handle, **targets)
+    os.replace(partial, path)
