@@ -84,6 +84,13 @@ def test_checkpoint_holds_what_export_needs(overrides, tmp_path):
     assert set(info) >= {"decision_threshold", "dataset_fingerprint", "mlflow_run_id", "split", "val_metrics", "test_metrics"}
     assert info["test_metrics"]["mechanism_macro_f1"] == pytest.approx(metrics["test/mechanism_macro_f1"])
     assert 0.0 < info["decision_threshold"] < 1.0 and info["val_metrics"]["decision_threshold"] == info["decision_threshold"]
+    # `valgusml export CKPT` finds the validation athletes' recordings from the checkpoint alone.
+    from valgusml.export.cli import validation_sequences
+
+    dataset_dir = next(o.split("=", 1)[1] for o in overrides if o.startswith("data.dataset_dir="))
+    assert Path(info["dataset_dir"]).resolve() == Path(dataset_dir).resolve()
+    validation = validation_sequences(info, None)
+    assert validation and {seq.athlete_id for seq in validation} == set(info["split"]["val"])
 
 
 def test_same_seed_deterministic_gives_identical_metrics(overrides):

@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             sequences = validation_sequences(info, args.data)
             # The threshold is chosen on validation athletes only: none when the split is unknown.
             has_split = bool((info.get("split") or {}).get("val"))
+            if not (has_split and sequences):
+                log.warning("no validation athletes' recordings found (--data DATASET names them): the "
+                            "checkpoint's decision threshold is kept")
             out = export_predictor((net, cfg, info), args.out, sequences[:MAX_PARITY_SEQUENCES],
                                    sequences if has_split else None)
         meta = read_metadata(out)

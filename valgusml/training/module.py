@@ -10,7 +10,8 @@ so the numbers are per recording and per limb like the predictor's.
 
 Hyper-parameters are plain dicts so a checkpoint rebuilds everything: `net` (Hydra config of the network,
 `_target_` included) and `preprocess` (PreprocessConfig dict). `on_save_checkpoint` adds a `valgusml` entry:
-{decision_threshold, dataset_fingerprint, mlflow_run_id, split, generator_seed, val_metrics, test_metrics}.
+{decision_threshold, dataset_fingerprint, dataset_dir, mlflow_run_id, split, generator_seed, val_metrics,
+test_metrics}.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class ValgusLitModule(LightningModule):
             raise ValueError(f"mechanism_class_weights needs {len(MECHANISMS)} values, got {len(cw)}")
         self.register_buffer("mechanism_class_weights", torch.tensor(cw, dtype=torch.float32), persistent=False)
         self.decision_threshold = 0.5
-        # dataset_fingerprint, mlflow_run_id, split, generator_seed (None unless generated): set by the training app
+        # dataset_fingerprint, dataset_dir, mlflow_run_id, split, generator_seed (None unless generated): set by
+        # the training app
         self.run_info: dict[str, Any] = {}
         self.val_metrics: dict[str, float] = {}
         self.test_metrics: dict[str, float] = {}
@@ -290,6 +292,7 @@ class ValgusLitModule(LightningModule):
         return {
             "decision_threshold": float(self.decision_threshold),
             "dataset_fingerprint": self.run_info.get("dataset_fingerprint"),
+            "dataset_dir": self.run_info.get("dataset_dir"),
             "mlflow_run_id": self.run_info.get("mlflow_run_id"),
             "split": self.run_info.get("split"),
             "generator_seed": self.run_info.get("generator_seed"),
@@ -305,7 +308,7 @@ class ValgusLitModule(LightningModule):
         info = checkpoint.get("valgusml") or {}
         self.decision_threshold = float(info.get("decision_threshold", 0.5))
         self.val_metrics = dict(info.get("val_metrics") or {})
-        for key in ("dataset_fingerprint", "mlflow_run_id", "split", "generator_seed"):
+        for key in ("dataset_fingerprint", "dataset_dir", "mlflow_run_id", "split", "generator_seed"):
             if info.get(key) is not None and key not in self.run_info:
                 self.run_info[key] = info[key]
 

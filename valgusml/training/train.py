@@ -164,7 +164,7 @@ def _fit_and_finish(
     from valgusml.synth.dataset import generator_seed_of
 
     module.run_info.update(dataset_fingerprint=dm.fingerprint, mlflow_run_id=run_id, split=dm.split.to_dict(),
-                           generator_seed=generator_seed_of(dm.root))
+                           dataset_dir=str(Path(dm.root).resolve()), generator_seed=generator_seed_of(dm.root))
     _init_weights(cfg, module, resume_from)
     loggers = instantiate_loggers(cfg, run_id)
     callbacks = instantiate_callbacks(cfg, ckpt_dir, logging=bool(loggers) and not cfg.trainer.get("fast_dev_run"))
