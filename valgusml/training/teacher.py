@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from valgusml.errors import ConfigError
+from valgusml.labels import LIMBS, MECHANISMS
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def read_cached(path: Path, n_windows: int) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, KeyError, EOFError) as exc:
         log.warning("data.teacher: ignoring the unreadable cache file %s (%s)", path, exc)
         return None
-    shapes_fit = out["teacher_valgus"].shape == (n_windows, 2) and out["teacher_mechanism"].shape[:2] == (n_windows, 2)
+    shapes_fit = (out["teacher_valgus"].shape == (n_windows, len(LIMBS))
+                  and out["teacher_mechanism"].shape == (n_windows, len(LIMBS), len(MECHANISMS)))
     if not shapes_fit or not all(np.isfinite(v).all() for v in out.values()):
         log.warning("data.teacher: ignoring the cache file %s, which does not fit these windows", path)
         return None
