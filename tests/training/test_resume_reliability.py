@@ -64,3 +64,17 @@ def test_a_run_that_fails_is_marked_failed(overrides, tmp_path, monkeypatch):
 def test_max_epochs_below_one_is_a_config_error(overrides, value):
     with pytest.raises(ConfigError, match=rf"trainer.max_epochs must be an integer >= 1, got {value}"):
         run_training(overrides + [f"trainer.max_epochs={value}"])
+
+
+def test_last_ckpt_is_the_latest_state_even_when_the_monitored_metric_did_not_improve(overrides, tmp_path):
+    """`resume=true` continues from last.ckpt: it must be the latest validated state, not the best one, or a run
+    interrupted after a check that did not improve would lose the epochs since its best (Lightning's
+    `save_last` writes last.ckpt only when the best changes)."""
+    import torch
+
+    # With a learning rate of 0 the second epoch's metrics equal the first's: the best stays at epoch 0.
+    run_training(overrides + ["trainer.max_epochs=2", "module.optimizer.lr=0", "logger=none"])
+    (ckpt_dir,) = {p.parent for p in tmp_path.glob("logs/smoke/runs/*/checkpoints/last.ckpt")}
+    assert sorted(p.name for p in ckpt_dir.glob("*.ckpt")) == ["best-epoch000.ckpt", "last.ckpt"]
+    last = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 1 and last["global_step"] == 2 * 3  # limit_train_batches=3 per epoch

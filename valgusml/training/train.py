@@ -178,7 +178,7 @@ def _fit_and_finish(
         raise ConfigError(f"trainer: {exc}") from None
 
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
-    checkpoint_cb = trainer.checkpoint_callback
+    checkpoint_cb = _best_checkpoint_callback(trainer)
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb and checkpoint_cb.best_model_path else None
     val_metrics = dict(module.val_metrics)
     if best is not None and best.is_file():
@@ -195,6 +195,13 @@ def _fit_and_finish(
     if trainer.global_rank == 0:
         _finish(cfg, trainer, module, dm, best, ckpt_dir, run_id, tracking_uri, metrics)
     return metrics
+
+
+def _best_checkpoint_callback(trainer: Any) -> Any:
+    """The checkpoint callback that keeps the best by the monitored metric (`callbacks.model_checkpoint`), not
+    the one that keeps the latest state (`callbacks.last_checkpoint`, no monitor); None without one."""
+    monitored = [cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)]
+    return monitored[0] if monitored else trainer.checkpoint_callback
 
 
 def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> None:
