@@ -724,19 +724,39 @@ def aggregate_model_input(
     side view hides the frontal plane), and 0 for a limb its task never loads (the rule scores loaded frames
     only: the free leg of a single-leg squat cannot collapse under load). Returns the per-recording arrays and,
     per recording, the view warning or None. The one rule of the predictor and of every evaluated model."""
+    return aggregate_recordings(
+        per_window, model_input.sequence_index, model_input.mask, model_input.window_start_s, fps,
+        model_input.n_sequences, model_input.segments, model_input.views, model_input.scored_limbs,
+    )
+
+
+def aggregate_recordings(
+    per_window: Mapping[str, np.ndarray],
+    sequence_index: np.ndarray,
+    mask: np.ndarray,
+    window_start_s: np.ndarray,
+    fps: float,
+    n_sequences: int,
+    segments: Sequence[Sequence[Segment]],
+    views: Sequence[View],
+    scored_limbs: Sequence[tuple[str, ...]],
+) -> tuple[dict[str, np.ndarray], list[str | None]]:
+    """`aggregate_model_input` from its parts (`sequence_index` in `range(n_sequences)`; `segments`, `views`,
+    `scored_limbs` one per recording or empty), for callers that hold windows without a `ModelInput`: the
+    training loop's validation and test windows."""
     out = aggregate_windows(
         per_window,
-        model_input.sequence_index,
-        model_input.mask,
-        n_sequences=model_input.n_sequences,
-        segments=model_input.segments or None,
-        window_start=np.asarray(model_input.window_start_s) * fps,
+        sequence_index,
+        mask,
+        n_sequences=n_sequences,
+        segments=segments or None,
+        window_start=np.asarray(window_start_s) * fps,
     )
-    notes: list[str | None] = [None] * model_input.n_sequences
-    if "valgus_probability" in out and model_input.views:
-        for i, view in enumerate(model_input.views):
+    notes: list[str | None] = [None] * n_sequences
+    if "valgus_probability" in out and views:
+        for i, view in enumerate(views):
             out["valgus_probability"][i], notes[i] = admit_view(out["valgus_probability"][i], view)
-    for i, scored in enumerate(model_input.scored_limbs):
+    for i, scored in enumerate(scored_limbs):
         free = [k for k, limb in enumerate(LIMBS) if limb not in scored]
         if "valgus_probability" in out:
             out["valgus_probability"][i, free] = 0.0
@@ -748,6 +768,7 @@ def aggregate_model_input(
 __all__ = [
     "ModelInput",
     "aggregate_model_input",
+    "aggregate_recordings",
     "PreprocessConfig",
     "aggregate_windows",
     "check_bounds",

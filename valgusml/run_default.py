@@ -25,8 +25,8 @@ TARGETS = {
 # run in `valgusml evaluate`, outside make run's 10-minute budget.
 MAKE_RUN_BASELINES = ("fppa_rule", "features_hgb")
 # The summary reads the exported predictor's answers on the held-out athletes (the report's `model` row: the
-# folder's own threshold, each limb's worst rep, side views admitted), the numbers a user of the folder gets.
-# The training loop's test metrics (MLflow's test/*) combine windows without those steps; they stand in only
+# folder's own threshold, each limb's worst rep, side views admitted, with CIs), the numbers a user of the
+# folder gets. The training loop's test metrics (MLflow's test/*, the same answers without CIs) stand in only
 # when nothing was exported.
 SHOWN = (
     ("valgus_left_auroc", "presence AUROC, left"),

@@ -16,7 +16,7 @@ def tiny_dataset(tmp_path_factory):
 from valgusml.errors import ConfigError, InputError  # noqa: E402
 from valgusml.training.batches import BatchIndexSampler  # noqa: E402
 from valgusml.training.datamodule import ValgusDataModule  # noqa: E402
-from valgusml.training.windows import prepared_cache_dir  # noqa: E402
+from valgusml.training.windows import SEQUENCE_ARRAYS, WINDOW_ARRAYS, prepared_cache_dir  # noqa: E402
 
 
 def _dm(dataset, cache, **kw):
@@ -30,10 +30,9 @@ def test_setup_splits_by_athlete_and_caches(tiny_dataset, tmp_path):
     dm.setup("fit")
     ds = dm.dataset
     cache = prepared_cache_dir(tmp_path, ds, dm.preprocess)
-    assert (cache / "done.json").is_file() and sorted(p.name for p in cache.glob("*.npy")) == [
-        "frame_targets.npy", "joints.npy", "mask.npy", "measures.npy", "scored_frames.npy", "sequence_index.npy",
-        "window_start_s.npy",
-    ]
+    assert (cache / "done.json").is_file() and sorted(p.name for p in cache.glob("*.npy")) == sorted(
+        f"{k}.npy" for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS)
+    assert {"frame_targets", "window_start_s", "view_facing", "segment_start"} <= set(WINDOW_ARRAYS + SEQUENCE_ARRAYS)
     seen = {}
     for name in ("train", "val", "test"):
         tensors = dm.sets[name].tensors
@@ -149,3 +148,20 @@ def test_rule_labelled_data_joins_training_with_its_mechanism_masked(tiny_datase
     known = {**batch, "mechanism": torch.tensor([[1, 1]])}
     assert torch.isfinite(module._losses(out, batch)["loss_mechanism"])
     assert torch.allclose(module._losses(out, batch)["loss_mechanism"], module._losses(out, known)["loss_mechanism"])
+
+
+def test_the_cache_keeps_what_the_predictors_rule_needs_of_each_recording(tiny_dataset, tmp_path):
+    """Views, loaded limbs and scored segments come back from the cache as `prepare` found them."""
+    from valgusml.preprocess import PreprocessConfig, prepare_many
+
+    dm = _dm(tiny_dataset, tmp_path)
+    dm.setup("fit")
+    indices = np.array(dm.dataset.indices_of(dm.split.test))
+    prepared = prepare_many([dm.dataset[int(i)] for i in indices], PreprocessConfig.from_dict(dm.preprocess))
+    again = _dm(tiny_dataset, tmp_path)  # a second module reads the cache the first one wrote
+    again.setup("fit")
+    for cached in (dm.recordings(indices), again.recordings(indices)):
+        assert cached["views"] == prepared.views
+        assert cached["scored_limbs"] == [tuple(s) for s in prepared.scored_limbs]
+        assert cached["segments"] == prepared.segments
+    assert any(prepared.segments) and {v.facing for v in prepared.views} <= {"front", "rear", "side"}

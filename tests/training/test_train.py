@@ -130,3 +130,31 @@ def test_the_runs_predictor_takes_its_threshold_from_the_validation_athletes_rec
     assert source["rule"] == "f1 on validation athletes" and source["sequences"] == len(validation)
     assert meta["decision_threshold"] == pytest.approx(validation_threshold(Predictor.load(export_dir), validation))
     assert source["checkpoint_threshold"] == pytest.approx(meta["metrics"]["val"]["decision_threshold"])
+    # Training combines its validation windows by the predictor's own rule, so it chose the same threshold.
+    assert source["checkpoint_threshold"] == pytest.approx(meta["decision_threshold"], abs=1e-4)
+
+
+def test_the_training_loops_test_metrics_are_the_exported_predictors(overrides, tmp_path):
+    """MLflow's test/* metrics read as the folder answers (worst scored segment, side views admitted, a free leg
+    0): the exported predictor scores the same test recordings alike at the checkpoint's threshold."""
+    from valgusml.data import open_dataset
+    from valgusml.evaluation.metrics import compute_metrics
+    from valgusml.evaluation.transfer import PredictorScorer
+    from valgusml.predictor import Predictor
+    from valgusml.scoring.arrays import LabelArrays
+
+    export_dir = tmp_path / "predictor"
+    metrics = run_training([o for o in overrides if o != "export=false"]
+                           + ["trainer.max_epochs=1", "logger=none", f"export_dir={export_dir}"])
+    (ckpt_dir,) = {p.parent for p in tmp_path.glob("logs/smoke/runs/*/checkpoints/last.ckpt")}
+    split = json.loads((ckpt_dir / "splits.json").read_text())
+    dataset = open_dataset(next(o.split("=", 1)[1] for o in overrides if o.startswith("data.dataset_dir=")))
+    test = [dataset[int(i)] for i in dataset.indices_of(split["test"])]
+    folder = Predictor.load(export_dir)
+    answered = compute_metrics(LabelArrays.from_sequences(test), PredictorScorer(folder).predict(test),
+                               metrics["test/decision_threshold"])
+    # (test/valgus_auroc is the mean of the limbs' AUROCs, the evaluation's pools the limbs: compared per limb)
+    for ours, theirs in (("valgus_auroc_left", "valgus_left_auroc"), ("valgus_auroc_right", "valgus_right_auroc"),
+                         ("valgus_f1", "valgus_f1"), ("mechanism_macro_f1", "mechanism_macro_f1"),
+                         ("severity_mae_deg", "severity_mae_deg")):
+        assert metrics[f"test/{ours}"] == pytest.approx(answered[theirs], abs=2e-3), ours

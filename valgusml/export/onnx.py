@@ -12,10 +12,11 @@ Parity: the written folder is loaded with `valgusml.Predictor` (the very path us
 outputs are compared with PyTorch eager on validation windows; a gap above `PARITY_TOLERANCE` aborts the export.
 
 Threshold: given the validation athletes' recordings (`threshold_sequences`), the decision threshold is chosen
-again on them through that loaded predictor, by the checkpoint's rule. Training chooses it on its validation
-windows combined per recording, without the predictor's view admission, segments or free-leg rule, so the
-threshold a user's calls rest on is set where their probabilities come from. Without them the checkpoint's
-threshold stands. `model.json` says which (`metrics.decision_threshold_from`).
+again on them through that loaded predictor, by the checkpoint's rule, so the threshold a user's calls rest on
+is set where their probabilities come from. Training chooses it by the same rule on the same recordings (up
+to ONNX's rounding); checkpoints of earlier versions combined windows without the predictor's view
+admission, segments and free-leg rule, and read 0.651 where their folder's answers call 0.578 best. Without
+them the checkpoint's threshold stands. `model.json` says which (`metrics.decision_threshold_from`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ from valgusml.labels import MECHANISMS
 from valgusml.training.batches import BatchIndexSampler, WindowTensors
 from valgusml.training.synthetic import ensure_synthetic, synthetic_dataset_dir
 from valgusml.training.windows import (
+    SEQUENCE_ARRAYS,
     WINDOW_ARRAYS,
+    decode_recordings,
     prepare_dataset,
     preprocess_config,
     sequence_labels,
@@ -92,6 +94,7 @@ class ValgusDataModule(LightningDataModule):
         self.dataset: Dataset | None = None
         self.split: Split | None = None
         self.sets: dict[str, WindowTensors] = {}
+        self._recording_arrays: dict[str, np.ndarray] = {}  # SEQUENCE_ARRAYS of the whole dataset, by setup
 
     # -- where the data is ----------------------------------------------------------------------------------
     @property
@@ -162,7 +165,9 @@ class ValgusDataModule(LightningDataModule):
                 rows = rows[chosen]
             if len(rows) == 0:
                 raise InputError(f"{ds.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
-            self.sets[name] = WindowTensors(self._tensors(arrays, labels, rows))
+            # Validation and test windows keep their start: the predictor's rule combines them by scored segment.
+            self.sets[name] = WindowTensors(self._tensors(arrays, labels, rows, keep_start=name != "train"))
+        self._recording_arrays = {k: arrays[k] for k in SEQUENCE_ARRAYS}
         for extra in self.extra_train_dirs:
             self._add_training_data(extra)
         if self.teacher:
@@ -174,11 +179,19 @@ class ValgusDataModule(LightningDataModule):
             self.augment = instantiate(self.augment_config)
 
     @staticmethod
-    def _tensors(arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, torch.Tensor]:
+    def _tensors(arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray], rows: np.ndarray,
+                 keep_start: bool = False) -> dict[str, torch.Tensor]:
         tensors = {k: torch.from_numpy(np.ascontiguousarray(arrays[k][rows])) for k in WINDOW_ARRAYS}
         tensors.update({k: torch.from_numpy(v[arrays["sequence_index"][rows]]) for k, v in labels.items()})
-        del tensors["window_start_s"], tensors["scored_frames"]
+        del tensors["scored_frames"]
+        if not keep_start:
+            del tensors["window_start_s"]
         return tensors
+
+    def recordings(self, sequence_index: np.ndarray) -> dict[str, list]:
+        """`{"segments", "views", "scored_limbs"}` of the dataset's sequences `sequence_index`: what the
+        predictor's rule (`valgusml.preprocess.aggregate_recordings`) needs to combine their windows."""
+        return decode_recordings(self._recording_arrays, np.asarray(sequence_index))
 
     def _add_training_data(self, folder: str) -> None:
         """Every athlete of another dataset folder joins TRAINING only (e.g. real motion capture labelled by the

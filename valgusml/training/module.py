@@ -5,8 +5,9 @@ L1 on severity in units of `severity_scale_deg` (auxiliary; limbs without a fini
 skipped); for a network with a lifter (`model.lifter`), smooth L1 on each frame's lifted 3D dynamic FPPA and
 BCE on its loaded flag, where the data carry per-frame targets (`valgusml.data.frame_targets`), and for a
 `GuidedLifter` BCE on its gate (was the 2D reading right?). Validation and
-test metrics are computed once per epoch over the whole split, after combining the windows of each recording,
-so the numbers are per recording and per limb like the predictor's.
+test metrics are computed once per epoch over the whole split, after combining the windows of each recording
+by the predictor's own rule (`per_sequence`), so the numbers, the validation threshold and the checkpoint
+they choose are the exported predictor's.
 
 Hyper-parameters are plain dicts so a checkpoint rebuilds everything: `net` (Hydra config of the network,
 `_target_` included) and `preprocess` (PreprocessConfig dict). `on_save_checkpoint` adds a `valgusml` entry:
@@ -192,6 +193,7 @@ class ValgusLitModule(LightningModule):
                 "severity_target": batch["severity_deg"].cpu(),
                 "sequence_index": batch["sequence_index"].cpu(),
                 "mask": batch["mask"].cpu(),
+                **({"window_start_s": batch["window_start_s"].cpu()} if "window_start_s" in batch else {}),
             }
         )
 
@@ -202,11 +204,18 @@ class ValgusLitModule(LightningModule):
         self._eval_step("test", batch)
 
     def _collect(self, stage: str) -> dict[str, torch.Tensor]:
-        """All windows of the split, combined into one row per recording (the predictor's rule)."""
+        """All windows of the split, combined into one row per recording by the predictor's rule, with the
+        recordings' views, loaded limbs and scored segments where the data module knows them."""
         outputs = self._outputs[stage]
         self._outputs[stage] = []
         cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
-        return per_sequence(cat)
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if "window_start_s" not in cat or not hasattr(datamodule, "recordings"):
+            return per_sequence(cat)
+        from valgusml.preprocess import PreprocessConfig
+
+        fps = PreprocessConfig.from_dict(self.hparams.get("preprocess") or {}).fps
+        return per_sequence(cat, datamodule.recordings, fps)
 
     def _epoch_metrics(self, stage: str) -> dict[str, float] | None:
         if not self._outputs[stage]:
@@ -321,21 +330,33 @@ def loaded_frame_errors(frame_fppa: torch.Tensor, batch: dict[str, torch.Tensor]
     return (frame_fppa.float().detach() - target[..., :2])[loaded].abs().cpu()
 
 
-def per_sequence(rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Combine window rows of the same recording with `valgusml.preprocess.aggregate_windows`.
+def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray], dict] | None = None,
+                 fps: float | None = None) -> dict[str, torch.Tensor]:
+    """Combine window rows of the same recording into one.
 
-    Labels are per recording, so the first window's label stands for all of them.
+    With `recordings` (dataset sequence indices -> their `segments`, `views`, `scored_limbs`, as
+    `ValgusDataModule.recordings` gives) and the windows' `window_start_s`, by the predictor's own rule
+    (`valgusml.preprocess.aggregate_recordings`: worst scored segment, side views admitted, a free leg 0), so
+    the metrics, the validation threshold and the checkpoint chosen by them are the exported predictor's.
+    Without, by `aggregate_windows` alone. Labels are per recording: the first window's stands for all.
     """
     index = rows["sequence_index"].numpy()
     unique, first, dense = np.unique(index, return_index=True, return_inverse=True)
-    if len(unique) == len(index):
-        return rows
-    from valgusml.preprocess import aggregate_windows
-
     predicted = ("valgus_probability", "mechanism_probabilities", "severity_deg")
-    combined = aggregate_windows(
-        {k: rows[k].numpy() for k in predicted}, dense, rows["mask"].numpy(), n_sequences=len(unique)
-    )
+    per_window = {k: rows[k].numpy() for k in predicted}
+    if recordings is not None:
+        from valgusml.preprocess import aggregate_recordings
+
+        found = recordings(unique)
+        combined, _ = aggregate_recordings(per_window, dense, rows["mask"].numpy(), rows["window_start_s"].numpy(),
+                                           float(fps), len(unique), found["segments"], found["views"],
+                                           found["scored_limbs"])
+    elif len(unique) == len(index):
+        return rows
+    else:
+        from valgusml.preprocess import aggregate_windows
+
+        combined = aggregate_windows(per_window, dense, rows["mask"].numpy(), n_sequences=len(unique))
     out = {k: torch.as_tensor(np.asarray(combined[k], dtype=np.float32)) for k in predicted}
     for k in ("valgus", "mechanism", "severity_target", "sequence_index"):
         out[k] = rows[k][torch.as_tensor(first)]

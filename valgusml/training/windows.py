@@ -1,4 +1,6 @@
-"""Window arrays of a whole dataset: preprocessed ONCE, cached on disk as plain .npy, plus per-sequence labels.
+"""Window arrays of a whole dataset: preprocessed ONCE, cached on disk as plain .npy, plus per-sequence labels
+and what the predictor's rule needs to combine a recording's windows (`SEQUENCE_ARRAYS`: its inferred view, the
+limbs its task loads and its scored segments), so validation and test read as the exported predictor answers.
 
 The cache is keyed by dataset fingerprint + preprocessing config (`prepared_cache_dir`), so a changed dataset or
 config never reuses stale windows, and parallel jobs may fill it at once (the first to finish wins).
@@ -22,9 +24,15 @@ from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, mechanism_index
 
 # 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window; 4: frame_targets;
-# 5: frame_targets with the lifted 3D measures; 6: and the view's yaw; 7: small toes a layout lacks placed
-CACHE_FORMAT = 7
+# 5: frame_targets with the lifted 3D measures; 6: and the view's yaw; 7: small toes a layout lacks placed;
+# 8: SEQUENCE_ARRAYS
+CACHE_FORMAT = 8
 WINDOW_ARRAYS = ("joints", "measures", "mask", "frame_targets", "scored_frames", "sequence_index", "window_start_s")
+# One row per sequence (view_*, scored_limbs) or per scored segment (segment_*; segment_sequence says whose).
+SEQUENCE_ARRAYS = ("view_facing", "view_yaw_deg", "view_frontal_visibility", "scored_limbs", "segment_sequence",
+                   "segment_start", "segment_end", "segment_kind", "segment_limbs")
+FACINGS = ("front", "rear", "side")
+SEGMENT_KINDS = ("rep", "landing", "push_off", "stance")
 
 
 def config_hash(value: Any, length: int = 12) -> str:
@@ -89,16 +97,17 @@ def target_windows(targets: np.ndarray | None, fps_in: float, n_windows: int, cf
 def prepare_dataset(
     dataset: Dataset, preprocess: dict[str, Any], cache_root: str | Path | None, chunk: int = 1024
 ) -> dict[str, np.ndarray]:
-    """Window arrays of EVERY sequence of the dataset (sequence_index = dataset index), cached as .npy;
-    `frame_targets` from the dataset's per-frame targets, all NaN where it has none."""
+    """Window arrays of EVERY sequence of the dataset (sequence_index = dataset index) and its `SEQUENCE_ARRAYS`
+    (`decode_recordings` reads them), cached as .npy; `frame_targets` from the dataset's per-frame targets, all
+    NaN where it has none."""
     from valgusml.data.frame_targets import read_frame_targets
     from valgusml.preprocess import prepare_many
 
     pp = preprocess_config(preprocess)
     target = prepared_cache_dir(cache_root, dataset, pp.to_dict()) if cache_root is not None else None
     if target is not None and (target / "done.json").is_file():
-        return {k: np.load(target / f"{k}.npy", allow_pickle=False) for k in WINDOW_ARRAYS}
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in WINDOW_ARRAYS}
+        return {k: np.load(target / f"{k}.npy", allow_pickle=False) for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS}
     per_frame = read_frame_targets(dataset.root)
     for start in range(0, len(dataset), chunk):
         stop = min(len(dataset), start + chunk)
@@ -120,6 +129,8 @@ def prepare_dataset(
                 continue
             value = getattr(prepared, k)
             parts[k].append(value + start if k == "sequence_index" else value)
+        for k, value in encode_recordings(prepared, start).items():
+            parts[k].append(value)
     arrays = {k: np.concatenate(v) for k, v in parts.items()}
     if target is not None:
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -134,6 +145,46 @@ def prepare_dataset(
         except OSError:  # another process finished first: its copy is identical
             shutil.rmtree(tmp, ignore_errors=True)
     return arrays
+
+
+def encode_recordings(prepared: Any, first_index: int = 0) -> dict[str, np.ndarray]:
+    """`SEQUENCE_ARRAYS` of a `ModelInput`'s recordings (numbered from `first_index`)."""
+    views, limbs = prepared.views, prepared.scored_limbs
+    segments = [(first_index + i, seg) for i, found in enumerate(prepared.segments) for seg in found]
+    return {
+        "view_facing": np.array([FACINGS.index(v.facing) for v in views], dtype=np.int8),
+        "view_yaw_deg": np.array([v.yaw_deg for v in views], dtype=np.float64),
+        "view_frontal_visibility": np.array([v.frontal_visibility for v in views], dtype=np.float64),
+        "scored_limbs": np.array([[limb in scored for limb in LIMBS] for scored in limbs], dtype=bool).reshape(-1, 2),
+        "segment_sequence": np.array([i for i, _ in segments], dtype=np.int64),
+        "segment_start": np.array([seg.start for _, seg in segments], dtype=np.int64),
+        "segment_end": np.array([seg.end for _, seg in segments], dtype=np.int64),
+        "segment_kind": np.array([SEGMENT_KINDS.index(seg.kind) for _, seg in segments], dtype=np.int8),
+        "segment_limbs": np.array([[limb in seg.limbs for limb in LIMBS] for _, seg in segments],
+                                  dtype=bool).reshape(-1, 2),
+    }
+
+
+def decode_recordings(arrays: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, list]:
+    """`{"segments", "views", "scored_limbs"}` of the dataset sequences `indices`, in that order: what
+    `valgusml.preprocess.aggregate_recordings` reads."""
+    from valgusml.features.phases import Segment
+    from valgusml.features.view import View
+
+    by_sequence: dict[int, list] = {}
+    owner = arrays["segment_sequence"]
+    for k in np.flatnonzero(np.isin(owner, indices)):
+        limbs = tuple(limb for limb, on in zip(LIMBS, arrays["segment_limbs"][k], strict=True) if on)
+        by_sequence.setdefault(int(owner[k]), []).append(Segment(
+            int(arrays["segment_start"][k]), int(arrays["segment_end"][k]),
+            SEGMENT_KINDS[int(arrays["segment_kind"][k])], limbs))
+    return {
+        "segments": [by_sequence.get(int(i), []) for i in indices],
+        "views": [View(FACINGS[int(arrays["view_facing"][i])], float(arrays["view_yaw_deg"][i]),
+                       float(arrays["view_frontal_visibility"][i])) for i in indices],
+        "scored_limbs": [tuple(limb for limb, on in zip(LIMBS, arrays["scored_limbs"][i], strict=True) if on)
+                         for i in indices],
+    }
 
 
 def sequence_labels(dataset: Dataset) -> dict[str, np.ndarray]:
