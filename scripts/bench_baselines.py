@@ -50,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         ds.athlete_ids, "fractions", val_fraction=0.15, test_fraction=0.2, seed=args.seed,
         dataset_fingerprint=ds.fingerprint)
 
-    def load(athletes):
-        return [ds[int(i)] for i in ds.indices_of(athletes)]
-
-    train, val, test = load(split.train), load(split.val), load(split.test)
+    train, val, test = (ds.sequences_of(athletes) for athletes in (split.train, split.val, split.test))
     print(f"{ds!r}: train {len(train)} / val {len(val)} / test {len(test)} sequences "
           f"(loaded in {time.perf_counter() - started:.1f} s)")
     cfg = compose_eval_config([f"baselines=[{','.join(args.baselines)}]"])

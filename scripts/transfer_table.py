@@ -42,7 +42,7 @@ def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, obje
     from valgusml.evaluation.runner import resolve_threshold
     from valgusml.scoring.arrays import LabelArrays
 
-    train, val = ([ds[int(i)] for i in ds.indices_of(sorted(split[part]))] for part in ("train", "val"))
+    train, val = (ds.sequences_of(split[part]) for part in ("train", "val"))
     scorers = build_scorers(model, compose_eval_config([f"baselines=[{','.join(names)}]"]))
     out = []
     for name in names:
@@ -77,7 +77,7 @@ def main() -> None:
     ds = open_dataset(args.data)
     split = json.loads(Path(args.split).read_text())
     test_athletes = sorted(split["test"])
-    test = [ds[int(i)] for i in ds.indices_of(test_athletes)]
+    test = ds.sequences_of(test_athletes)
     sets = {"held-out": test}
     for other in args.other:
         o = open_dataset(other)

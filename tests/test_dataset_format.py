@@ -30,6 +30,7 @@ def test_write_and_read_back(tmp_path):
     ds = write_dataset(tmp_path / "ds", seqs, shard_size=2, meta={"why": "test"})
     assert len(ds) == 5 and ds.skeleton == "canonical" and ds.dims == 2 and ds.meta == {"why": "test"}
     assert ds.athletes == ["a0", "a1", "a2"] and ds.indices_of(["a1"]).tolist() == [1, 4]
+    assert [seq.id for seq in ds.sequences_of(["a2", "a1"])] == [seqs[i].id for i in (1, 2, 4)]  # dataset order
     for orig, back in zip(seqs, ds, strict=True):
         np.testing.assert_array_equal(back.keypoints, orig.keypoints)
         np.testing.assert_array_equal(back.confidence, orig.confidence)

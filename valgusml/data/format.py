@@ -492,6 +492,10 @@ class Dataset:
         wanted = set(athletes)
         return np.flatnonzero([a in wanted for a in self.athlete_ids])
 
+    def sequences_of(self, athletes: Iterable[str]) -> list[KeypointSequence]:
+        """Every sequence of `athletes`, in dataset order."""
+        return [self[int(i)] for i in self.indices_of(athletes)]
+
     def __repr__(self) -> str:
         return (
             f"Dataset({str(self.root)!r}, sequences={len(self)}, athletes={len(self.athletes)}, "

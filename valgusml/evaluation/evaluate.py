@@ -32,7 +32,7 @@ __all__ = ["build_baselines", "build_scorers", "compose_eval_config", "main", "r
 
 def _sequences(ds: Any, athletes: list[str], max_athletes: int | None) -> list:
     athletes = sorted(athletes)[: int(max_athletes)] if max_athletes else sorted(athletes)
-    return [ds[int(i)] for i in ds.indices_of(athletes)]
+    return ds.sequences_of(athletes)
 
 
 def build_baselines(cfg: DictConfig) -> dict[str, Any]:

@@ -96,8 +96,7 @@ def validation_sequences(info: dict[str, Any], data: str | None) -> list[Any]:
     if fingerprint and ds.fingerprint != fingerprint:
         log.warning("data set %s has fingerprint %s, the checkpoint was trained on %s", path, ds.fingerprint, fingerprint)
     val = list((info.get("split") or {}).get("val") or [])
-    indices = list(ds.indices_of(val)) if val else list(range(min(len(ds), MAX_PARITY_SEQUENCES)))
-    return [ds[int(i)] for i in indices]
+    return ds.sequences_of(val) if val else [ds[i] for i in range(min(len(ds), MAX_PARITY_SEQUENCES))]
 
 
 def log_to_mlflow(folder: Path, tracking_uri: str | None, run_id: str | None = None) -> None:

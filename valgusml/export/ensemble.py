@@ -207,11 +207,10 @@ def validation_recordings(data: str | Path, split: str | Path) -> list[KeypointS
         athletes = json.loads(Path(split).read_text())["val"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{split}: not a splits.json with a 'val' list of athletes ({exc})") from None
-    ds = open_dataset(data)
-    indices = list(ds.indices_of(sorted(athletes)))
-    if not indices:
+    recordings = open_dataset(data).sequences_of(athletes)
+    if not recordings:
         raise ExportError(f"{data}: none of the {len(athletes)} validation athletes of {split} is in this data set")
-    return [ds[int(i)] for i in indices]
+    return recordings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,6 +119,13 @@ class ValgusDataModule(LightningDataModule):
     def fingerprint(self) -> str:
         return self._open().fingerprint
 
+    def athletes_source(self) -> dict[str, Any]:
+        """`{"dataset_fingerprint", "generator_seed"}`: which athletes these are, as weights and teachers record
+        theirs (`init_weights.warn_of_shared_athletes` compares them; the seed is None unless generated)."""
+        from valgusml.synth.dataset import generator_seed_of
+
+        return {"dataset_fingerprint": self.fingerprint, "generator_seed": generator_seed_of(self.root)}
+
     def _open(self) -> Dataset:
         if self.dataset is None:
             if not (self.root / "dataset.json").is_file() and self.generator is not None:
@@ -212,14 +219,12 @@ class ValgusDataModule(LightningDataModule):
     def _add_teacher_targets(self, folder: str) -> None:
         """The teacher's probabilities on every training window (`valgusml.training.teacher`), kept beside the
         prepared windows under `cache_dir`."""
-        from valgusml.synth.dataset import generator_seed_of
         from valgusml.training.teacher import teacher_targets
 
         train = self.sets["train"].tensors
-        run_info = {"dataset_fingerprint": self.fingerprint, "generator_seed": generator_seed_of(self.root)}
         soft = teacher_targets(folder, *(train[k].numpy() for k in ("joints", "measures", "mask")),
                                threads=max(1, torch.get_num_threads()), cache_dir=self.cache_dir,
-                               run_info=run_info)
+                               run_info=self.athletes_source())
         self.sets["train"] = WindowTensors({**train, **{k: torch.from_numpy(v) for k, v in soft.items()}})
 
     def _check_train_classes(self) -> None:

@@ -15,16 +15,10 @@ log = logging.getLogger("valgusml.train")
 N_PARITY_SEQUENCES = 8
 
 
-def validation_recordings(dm: Any) -> list[Any]:
-    """Every recording of the run's validation athletes."""
-    ds = dm.dataset
-    return [ds[int(i)] for i in ds.indices_of(dm.split.val)]
-
-
 def export(ckpt_path: Path, export_dir: Path, dm: Any) -> Path:
     from valgusml.export import export_predictor
 
-    validation = validation_recordings(dm)
+    validation = dm.dataset.sequences_of(dm.split.val)
     return Path(export_predictor(ckpt_path, export_dir, validation[:N_PARITY_SEQUENCES], validation))
 
 

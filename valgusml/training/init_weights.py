@@ -36,21 +36,12 @@ def save_weights(ckpt_path: str | Path, out_path: str | Path) -> Path:
     `out_path` (`torch.save` of plain containers, format `valgusml-weights-1`). Returns `out_path`."""
     checkpoint = read_checkpoint(ckpt_path)
     hparams = checkpoint["hyper_parameters"]
-    info = checkpoint.get("valgusml") or {}
-    source = {key: info[key] for key in SOURCE_KEYS if info.get(key) is not None}
-    if isinstance(source.get("split"), dict):
-        # Athlete ids name athletes of the weights' own dataset only: their counts say enough.
-        split = source["split"]
-        source["split"] = {**{k: v for k, v in split.items() if not isinstance(v, list)},
-                           **{f"n_{k}": len(v) for k, v in split.items() if isinstance(v, list)}}
-    source.update(checkpoint=Path(ckpt_path).name, epoch=checkpoint.get("epoch"),
-                  global_step=checkpoint.get("global_step"))
     weights = {
         "format": WEIGHTS_FORMAT,
         "net": {k: v.detach().to("cpu", copy=True) for k, v in net_state_dict(checkpoint["state_dict"]).items()},
         "model": to_jsonable(hparams["net"]),
         "preprocess": to_jsonable(hparams.get("preprocess") or {}),
-        "source": to_jsonable(source),
+        "source": to_jsonable(checkpoint_source(checkpoint, Path(ckpt_path).name)),
     }
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,13 +86,25 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict, dict]
         return payload["net"], payload["model"], payload.get("preprocess") or {}, payload.get("source") or {}
     hparams = payload.get("hyper_parameters") or {}
     if "state_dict" in payload and "net" in hparams:
-        info = payload.get("valgusml") or {}
-        source = {"dataset_fingerprint": info.get("dataset_fingerprint"), "generator_seed": info.get("generator_seed"),
-                  "epoch": payload.get("epoch")}
+        source = checkpoint_source(payload, path.name)
         return net_state_dict(payload["state_dict"]), hparams["net"], hparams.get("preprocess") or {}, source
     raise ConfigError(
         f"init_from={path}: neither a valgusml training checkpoint nor a weights file ({WEIGHTS_FORMAT})"
     )
+
+
+def checkpoint_source(checkpoint: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a training checkpoint says of where its weights came from (`SOURCE_KEYS` of its `valgusml` entry,
+    the split as counts, its file name, epoch and step): a weights file's `source`."""
+    info = checkpoint.get("valgusml") or {}
+    source = {key: info[key] for key in SOURCE_KEYS if info.get(key) is not None}
+    if isinstance(source.get("split"), dict):
+        # Athlete ids name athletes of the weights' own dataset only: their counts say enough.
+        split = source["split"]
+        source["split"] = {**{k: v for k, v in split.items() if not isinstance(v, list)},
+                           **{f"n_{k}": len(v) for k, v in split.items() if isinstance(v, list)}}
+    source.update(checkpoint=name, epoch=checkpoint.get("epoch"), global_step=checkpoint.get("global_step"))
+    return source
 
 
 def warn_of_shared_athletes(what: str, source: dict, run_info: dict) -> None:

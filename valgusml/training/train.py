@@ -161,10 +161,8 @@ def _fit_and_finish(
     cfg: DictConfig, dm: Any, ckpt_dir: Path, resume_from: Path | None, run_id: str | None, tracking_uri: str | None
 ) -> dict[str, float]:
     module = build_module(cfg, dm)
-    from valgusml.synth.dataset import generator_seed_of
-
-    module.run_info.update(dataset_fingerprint=dm.fingerprint, mlflow_run_id=run_id, split=dm.split.to_dict(),
-                           dataset_dir=str(Path(dm.root).resolve()), generator_seed=generator_seed_of(dm.root))
+    module.run_info.update(dm.athletes_source(), mlflow_run_id=run_id, split=dm.split.to_dict(),
+                           dataset_dir=str(Path(dm.root).resolve()))
     _init_weights(cfg, module, resume_from)
     loggers = instantiate_loggers(cfg, run_id)
     callbacks = instantiate_callbacks(cfg, ckpt_dir, logging=bool(loggers) and not cfg.trainer.get("fast_dev_run"))
