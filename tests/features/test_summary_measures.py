@@ -85,6 +85,18 @@ def test_single_leg_squat_pelvic_drop_is_contralateral(poses):
     assert m2["right"]["pelvic_drop_deg"] == pytest.approx(8.0 / math.cos(math.radians(15.0)), abs=1.0)
 
 
+def test_a_step_downs_stance_foot_is_loaded_on_its_step(poses):
+    # The free foot reaches below the step at the bottom of the rep; the stance foot on the step is then the
+    # higher one, which once read as "lifted" and dropped the deepest frames from every measure.
+    _, depth = squat(poses, peak_flexion=60.0, single_leg="left")
+    frames = [poses.build(flexion_deg=60.0 * d, knee_medial=(0.06 * d, 0.0), lift=(0.0, 0.15 - 0.35 * d)) for d in depth]
+    kp = poses.seq(frames)
+    m = measures(KeypointSequence(kp, "canonical", FPS, task="lateral_step_down_left"))
+    assert m["stance"] == ["left"]
+    assert m["left"]["peak_knee_flexion_deg"] == pytest.approx(60.0, abs=3.0)  # 41 when the bottom was dropped
+    assert m["left"]["peak_fppa_deg"] == pytest.approx(float(fppa_deg(kp)[:, 0].max()), abs=0.01)
+
+
 def test_contact_is_detected_from_the_feet_when_the_task_is_unknown(poses):
     kp, _ = squat(poses, peak_flexion=50.0, single_leg="left")
     m = measures(KeypointSequence(poses.camera(kp), "canonical", FPS, task=""))

@@ -174,14 +174,33 @@ def _standing_level(column: np.ndarray, standing: np.ndarray) -> float:
     return float(np.nanmin(column)) if np.isfinite(column).any() else math.nan
 
 
-def standing_frames(flexion: np.ndarray) -> np.ndarray:
-    """`(T,)` bool: both knees within `STANDING_MARGIN_DEG` of their straightest (5th percentile) flexion."""
-    out = np.ones(len(flexion), dtype=bool)
+def straight_frames(column: np.ndarray) -> np.ndarray:
+    """`(T,)` bool: one knee's flexion `(T,)` within `STANDING_MARGIN_DEG` of its straightest (5th percentile);
+    all True when the knee is never seen."""
+    straightest = _quantile(column, 0.05)
+    if not math.isfinite(straightest):
+        return np.ones(len(column), dtype=bool)
     with np.errstate(invalid="ignore"):
-        for k in range(2):
-            straightest = _quantile(flexion[:, k], 0.05)
-            if math.isfinite(straightest):
-                out &= flexion[:, k] <= straightest + STANDING_MARGIN_DEG
+        return column <= straightest + STANDING_MARGIN_DEG
+
+
+def standing_frames(flexion: np.ndarray) -> np.ndarray:
+    """`(T,)` bool: both knees near straight at once (`straight_frames`): quiet standing. Gait has none, as
+    its knees straighten in turn."""
+    return straight_frames(flexion[:, 0]) & straight_frames(flexion[:, 1])
+
+
+def support_height(height: np.ndarray, task: str) -> np.ndarray:
+    """`foot_height` `(T, 2)` with a single-leg task's stance foot measured from its own lowest position: a
+    step-down's stance foot stands on a step all along, above the floor its free foot reaches, and is in
+    contact there (without a named side both feet are). Other tasks' feet keep the common floor."""
+    named = stance_from_task(task)
+    if named is None and task_family(task) != "lateral_step_down":
+        return height
+    out = height.copy()
+    for k, limb in enumerate(LIMBS):
+        if named in (None, (limb,)) and np.isfinite(height[:, k]).any():
+            out[:, k] = height[:, k] - _quantile(height[:, k], 0.02)
     return out
 
 
@@ -218,7 +237,7 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
     family = task_family(task)
     flexion = smooth_flexion(raw_knee_flexion(kp) if flexion is None else flexion, fps)
     with np.errstate(invalid="ignore"):
-        contact = height <= CONTACT_TOLERANCE
+        contact = support_height(height, task) <= CONTACT_TOLERANCE
     named = stance_from_task(task) if task else None
     standing = standing_frames(flexion)
     out: list[Phase] = []

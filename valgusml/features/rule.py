@@ -27,6 +27,7 @@ from valgusml.features.phases import (
     scored_mask,
     smooth_flexion,
     standing_frames,
+    straight_frames,
 )
 from valgusml.json_safe import json_float
 from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, task_family
@@ -72,14 +73,18 @@ def rule_limb_labels(rule: dict[str, Any], sex: str | None = None) -> dict[str, 
 
 
 def standing_fppa(fppa: np.ndarray, flexion: np.ndarray) -> np.ndarray:
-    """`(2,)` standing FPPA per limb: the median over frames with both knees near straight."""
+    """`(2,)` standing FPPA per limb: the median over frames with both knees near straight (quiet standing);
+    where there are none (walking and running straighten one knee at a time), over the frames with the limb's
+    own knee near straight."""
     standing = standing_frames(flexion)
     out = np.full(2, np.nan)
     for k in range(2):
-        values = fppa[standing, k]
-        values = values[np.isfinite(values)]
-        if values.size:
-            out[k] = float(np.median(values))
+        for frames in (standing, straight_frames(flexion[:, k])):
+            values = fppa[frames, k]
+            values = values[np.isfinite(values)]
+            if values.size:
+                out[k] = float(np.median(values))
+                break
     return out
 
 

@@ -133,9 +133,10 @@ def contact_mask(front: np.ndarray, scale: float, task: str = "") -> np.ndarray:
 
     A foot is on the ground when its lowest point is within `CONTACT_TOLERANCE` leg lengths of its lowest
     position in the recording (found per limb: with a yawed camera the far foot's floor line sits higher in
-    the image) and not that much higher than the other foot in the same frame (the free foot of a single-leg
-    squat is lifted all the time, so its own lowest position is not the floor). `front` is the frontal view
-    (y down) of canonical keypoints.
+    the image) and, without a named stance limb, not that much higher than the other foot in the same frame
+    (the free foot of a single-leg squat is lifted all the time, so its own lowest position is not the floor).
+    A named stance foot needs no such check, and may not have it: a step-down's stands on a step, above the
+    free foot at the bottom of every rep. `front` is the frontal view (y down) of canonical keypoints.
     """
     n_frames = front.shape[0]
     mask = np.zeros((n_frames, 2), dtype=bool)
@@ -152,7 +153,7 @@ def contact_mask(front: np.ndarray, scale: float, task: str = "") -> np.ndarray:
             if (named is not None and side not in named) or not finite.any():
                 continue
             floor = np.percentile(low[finite, k], 95.0)
-            mask[:, k] = finite & (floor - low[:, k] < tolerance) & ~above_other[:, k]
+            mask[:, k] = finite & (floor - low[:, k] < tolerance) & (named is not None or ~above_other[:, k])
     return mask
 
 
