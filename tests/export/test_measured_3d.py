@@ -13,6 +13,7 @@ from valgusml.io import samples
 from valgusml.labels import FPPA_SEM_DEG
 from valgusml.predictor import Predictor
 from valgusml.predictor.measured import measured_presence
+from valgusml.sequence import KeypointSequence
 
 
 def _squat(valgus_m: float, sex: str | None = None):
@@ -75,6 +76,58 @@ def test_a_standing_recording_falls_back_to_the_network_and_says_so(predictor):
     assert all(math.isfinite(limb.valgus_probability) for limb in p.limbs.values())
 
 
+def test_estimated_3d_is_read_by_the_network_and_says_so(predictor):
+    from valgusml.predictor.measured import MEASURED_3D_MAX_JITTER, segment_length_jitter
+
+    steady = _squat(0.05)
+    assert segment_length_jitter(steady.to_canonical()) < 0.1 * MEASURED_3D_MAX_JITTER
+    # 1 cm of independent error per joint and frame, an estimator's: the segments' lengths jitter by percents
+    noise = np.random.default_rng(0).normal(0.0, 0.01, steady.keypoints.shape)
+    estimated = steady.replace(keypoints=(steady.keypoints + noise).astype(np.float32))
+    assert segment_length_jitter(estimated.to_canonical()) > 3 * MEASURED_3D_MAX_JITTER
+    assert measured_presence(estimated.to_canonical(), 0.5) is None
+    p = predictor.predict(estimated)
+    assert p.view["presence_from"] == {"left": "network", "right": "network"}
+    assert any("estimated 3D" in w for w in p.warnings)
+    network = Predictor.load(predictor.folder, measure_3d=False).predict(estimated)
+    for limb in ("left", "right"):
+        assert p.limbs[limb].valgus_probability == pytest.approx(network.limbs[limb].valgus_probability, abs=1e-9)
+    assert not any("estimated 3D" in w for w in predictor.predict(steady).warnings)
+
+
+def test_segment_jitter_reads_the_same_at_any_frame_rate():
+    from valgusml.predictor.measured import segment_length_jitter
+
+    noisy = samples.squat_3d(n_frames=180).keypoints + np.random.default_rng(1).normal(0.0, 0.01, (180, 20, 3))
+    at_60 = KeypointSequence(noisy.astype(np.float32), "canonical", 60.0)
+    at_30 = KeypointSequence(noisy[::2].astype(np.float32), "canonical", 30.0)
+    assert segment_length_jitter(at_60.to_canonical()) == pytest.approx(
+        segment_length_jitter(at_30.to_canonical()), rel=1e-6)
+
+
+@pytest.mark.realdata
+def test_real_motion_capture_is_measured_and_markerless_3d_is_estimated(predictor):
+    """OpenCap's lab motion capture holds its segments steady from frame to frame (the rule reads it); Pose2Sim's
+    triangulated OpenPose keypoints do not (the network reads them)."""
+    from valgusml import io
+    from valgusml.predictor.measured import MEASURED_3D_MAX_JITTER, segment_length_jitter
+
+    from .conftest import REALDATA
+
+    mocap = sorted(REALDATA.glob("opencap_validation_subject*/*.trc")) if REALDATA.is_dir() else []
+    markerless = sorted(REALDATA.glob("pose2sim_demo/*.trc")) if REALDATA.is_dir() else []
+    if not mocap or not markerless:
+        pytest.skip(f"no real recordings in {REALDATA}")
+    for path in mocap:
+        assert segment_length_jitter(io.read(path).to_canonical()) < MEASURED_3D_MAX_JITTER, path
+    for path in markerless:
+        seq = io.read(path)
+        assert segment_length_jitter(seq.to_canonical()) > 2 * MEASURED_3D_MAX_JITTER, path
+        p = predictor.predict(seq)
+        assert p.view["presence_from"] == {"left": "network", "right": "network"}, path
+        assert any("estimated 3D" in w for w in p.warnings), path
+
+
 @pytest.mark.realdata
 def test_real_3d_recordings_are_read_by_the_rule_and_their_timeline_peaks_at_the_recording(predictor):
     from valgusml import io
@@ -89,6 +142,7 @@ def test_real_3d_recordings_are_read_by_the_rule_and_their_timeline_peaks_at_the
         seq = io.read(path)
         p = predictor.predict(seq)
         labels = rule_labels(seq)
+        assert "measured" in p.view["presence_from"].values(), path
         for limb in ("left", "right"):
             if p.view["presence_from"][limb] != "measured":
                 continue

@@ -39,7 +39,12 @@ from valgusml.predictor.format import (
     read_metadata,
     read_model_bytes,
 )
-from valgusml.predictor.measured import MeasuredPresence, apply_measured, measured_presence
+from valgusml.predictor.measured import (
+    MeasuredPresence,
+    apply_measured,
+    estimated_3d_warning,
+    measured_presence,
+)
 from valgusml.predictor.results import Prediction, make_prediction
 from valgusml.predictor.sanity import check_input
 from valgusml.sequence import KeypointSequence
@@ -110,8 +115,9 @@ class Predictor:
 
         `threads` sets ONNX Runtime's intra-op threads (1 by default; `options` overrides everything);
         `providers` defaults to the CPU provider. `measure_3d`: a 3D recording's valgus probability and
-        severity come from its measured frontal-plane angle (`valgusml.predictor.measured`); False gives the
-        network's estimate for 3D as for 2D.
+        severity come from its measured frontal-plane angle (`valgusml.predictor.measured`) where its joint
+        centres are rigid (estimated 3D is the network's, with a warning); False gives the network's estimate for
+        all 3D as for 2D.
         """
         folder = Path(folder)
         meta = read_metadata(folder)
@@ -238,7 +244,11 @@ class Predictor:
             view = model_input.views[i].to_dict()
             notes = sanity_notes[i] + ([view_notes[i]] if view_notes[i] else []) + model_input.warnings[i]
             frontal = frontal_s[i]
-            measured = measured_presence(seq, self.decision_threshold) if self.measure_3d else None
+            estimated = estimated_3d_warning(seq) if self.measure_3d else None
+            measured = measured_presence(seq, self.decision_threshold) if self.measure_3d and not estimated else None
+            if estimated:
+                notes = notes + [estimated]
+                view["presence_from"] = dict.fromkeys(LIMBS, "network")
             if measured is not None:
                 valgus, severity, frontal, read = apply_measured(measured, values[0], values[2], frontal)
                 values = (valgus, values[1], severity)

@@ -8,8 +8,9 @@ axis) is:
 (a) labelled by `valgusml.features.rule.apply_rule` on the 3D joint centres: the scored phase found from the
     motion (drop jump: initial contact to peak knee flexion), dynamic FPPA against the task threshold for
     both sexes (sex is unknown); push-off valgus is reported apart;
-(b) predicted from the 3D keypoints (an exported predictor reads presence off the measured angle there,
-    `valgusml.predictor.measured`, so this row checks that path; `measure_3d=False` scores the network);
+(b) predicted from the 3D keypoints (an exported predictor reads presence off the measured angle of steady
+    joint centres, `valgusml.predictor.measured`, so for motion capture this row checks that path; estimated
+    3D such as Pose2Sim's goes to the network; `measure_3d=False` scores the network for all);
 (c) rendered (`render.render`) at every yaw of `yaws` and each noise seed, and predicted from those pixels.
 
 `summarise` gives, per view family (3d, front, rear, side): agreement of the presence call with the rule,
