@@ -36,6 +36,12 @@ CONTACT_TOLERANCE = 0.06
 # Airborne: both feet this far above the floor (leg lengths), for at least FLIGHT_MIN_S.
 FLIGHT_HEIGHT = 0.08
 FLIGHT_MIN_S = 0.08
+# Task inference (`infer_task`), in leg lengths and seconds: the pelvis's up-and-down within a second in a
+# drop jump (the generators' drop jumps 0.50-0.75, 5th-95th percentile; every other task 0.21 or less); a planted
+# foot's range; a single-leg squat's free foot above the stance foot.
+JUMP_BOUNCE = 0.35
+PLANTED_RANGE = 0.1
+FREE_FOOT_LIFT = 0.12
 # Standing: knee flexion within this many degrees of the recording's straightest frames.
 STANDING_MARGIN_DEG = 10.0
 SMOOTH_S = 0.1
@@ -139,31 +145,54 @@ def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
 
 
 def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None) -> str:
-    """A task read from the motion when none is given: a flight phase is a drop jump; the pelvis travelling
-    over a leg length or feet alternating in contact is walking; one foot up most of the time is a single-leg
-    squat on the other; anything else a bilateral squat (scored like every repetition task). `height`: the
-    feet's `foot_height`, when the caller has it."""
-    if height is None:
-        height = foot_height(keypoints)
-    if not np.isfinite(height).any():
-        return "bilateral_squat"
-    if flight_frames(height, fps).any():
-        return "drop_vertical_jump"
-    with np.errstate(invalid="ignore"):
-        up = height > CONTACT_TOLERANCE
-    up_share = up.mean(axis=0)
-    if up_share.max() > 0.4 and up_share.min() < 0.1:
-        return f"single_leg_squat_{LIMBS[int(np.argmin(up_share))]}"
+    """A task read from the motion when none is given, in this order:
+
+    - the pelvis bouncing up and down by more than `JUMP_BOUNCE` leg lengths within a second: a drop jump;
+    - both feet planted all along (`planted_feet`): a bilateral squat, or a single-leg squat on the lower foot
+      when the other is held more than `FREE_FOOT_LIFT` above it;
+    - one foot planted: a single-leg task on it, a step-down when the free foot reaches below it;
+    - otherwise gait, called walking (running is scored by its stances the same way).
+
+    Image height alone cannot tell a foot off the ground from a foot nearer the camera, so nothing here needs
+    both feet's heights against one floor line: that read every step-down and most walks filmed from the front
+    as drop jumps, and squats filmed from an angle as single-leg. `height`: the feet's `foot_height`, when the
+    caller has it."""
     kp = np.asarray(keypoints, dtype=np.float64)
-    if kp.shape[-1] == 3:
-        pelvis = kp[:, list(_HIP), :2].mean(axis=1)
-        pelvis = pelvis[np.isfinite(pelvis).all(axis=1)]
-        if len(pelvis) and np.linalg.norm(pelvis.max(0) - pelvis.min(0)) > leg_length(kp):
-            return "walking"
-    switches = np.abs(np.diff(up.astype(int), axis=0)).sum(axis=0) if len(up) > 1 else np.zeros(2)
-    if (up[:, 0] != up[:, 1]).mean() > 0.2 and switches.min() >= 2:
-        return "walking"
-    return "bilateral_squat"
+    if height is None:
+        height = foot_height(kp)
+    scale = leg_length(kp)
+    if not np.isfinite(height).any() or not math.isfinite(scale) or scale <= 0:
+        return "bilateral_squat"
+    hips = kp[:, list(_HIP)].mean(axis=1)
+    up = hips[:, 2] if kp.shape[-1] == 3 else -hips[:, 1]
+    bounce = up - moving_average(up[:, None], max(1, int(round(fps)) | 1))[:, 0]
+    if (_quantile(bounce, 0.98) - _quantile(bounce, 0.02)) / scale > JUMP_BOUNCE:
+        return "drop_vertical_jump"
+    planted = planted_feet(kp, scale)
+    if planted.all():
+        lift = _quantile(height[:, 0] - height[:, 1], 0.5)  # > 0: the left foot is the higher
+        if not abs(lift) > FREE_FOOT_LIFT:
+            return "bilateral_squat"
+        return f"single_leg_squat_{LIMBS[1 if lift > 0 else 0]}"
+    if planted.any():
+        stance = int(np.argmax(planted))
+        if _quantile(height[:, 1 - stance], 0.02) < _quantile(height[:, stance], 0.5) - 0.5 * FREE_FOOT_LIFT:
+            return f"lateral_step_down_{LIMBS[stance]}"
+        return f"single_leg_squat_{LIMBS[stance]}"
+    return "walking"
+
+
+def planted_feet(keypoints: np.ndarray, scale: float) -> np.ndarray:
+    """`(2,)` bool: each foot's centre stays within `PLANTED_RANGE` leg lengths (5th-95th percentile, on every
+    axis) over the recording."""
+    out = np.zeros(2, dtype=bool)
+    with np.errstate(all="ignore"):
+        for k in range(2):
+            points = keypoints[:, list(_FOOT[k])]
+            centre = np.nansum(points, axis=1) / np.isfinite(points).sum(axis=1)  # NaN where the foot is unseen
+            spans = [_quantile(centre[:, a], 0.95) - _quantile(centre[:, a], 0.05) for a in range(centre.shape[-1])]
+            out[k] = all(math.isfinite(span) and span < PLANTED_RANGE * scale for span in spans)
+    return out
 
 
 def _standing_level(column: np.ndarray, standing: np.ndarray) -> float:
