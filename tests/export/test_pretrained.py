@@ -56,11 +56,11 @@ def test_the_shipped_ensemble_is_five_gpu_trainings_with_a_threshold_chosen_for_
     assert meta["dataset_fingerprint"] == Predictor.load(PRETRAINED).metadata["dataset_fingerprint"]
 
 
-@pytest.mark.parametrize("name", ["squat_halpe26.json", "squat_openpose", "squat_mediapipe.csv", "squat.npz"])
+@pytest.mark.parametrize("name", ["squat_halpe26.json", "squat_openpose", "squat_mediapipe.csv", "squat.npz", "squat.trc"])
 def test_the_shipped_ensemble_agrees_with_the_samples_labels(name):
     """The right knee collapses at depth (labels.csv, by the rule on the 3D motion), the left does not: the
     ensemble calls both right in the halpe26, BODY_25 and MediaPipe layouts (its small toes placed by the
-    preprocessing) and in 3D."""
+    preprocessing) and in 3D (the TRC sample names no task: its reps are found from the motion)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prediction = Predictor.load(ENSEMBLE).predict(valgusml.io.read(SAMPLES / name))

@@ -62,6 +62,13 @@ def test_the_task_is_read_from_the_motion(preset):
     assert jumps <= 2  # a drop jump is found by its bounce, and nothing else is one
 
 
+def test_a_quick_squat_is_not_a_drop_jump():
+    # 0.75 s down and up: the pelvis moves as far within a second as in a drop jump, but the feet stay put.
+    squat = valgusml.io.read(Path(__file__).resolve().parents[2] / "data" / "samples" / "squat.trc").to_canonical()
+    assert squat.duration_s < 1.0 and not squat.task
+    assert infer_task(squat.seen_keypoints().astype(np.float64), squat.fps) == "bilateral_squat"
+
+
 @pytest.mark.realdata
 @needs_real
 def test_real_tasks_are_read_from_the_motion_in_3d_and_from_the_front_back_and_an_angle():

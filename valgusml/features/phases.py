@@ -147,10 +147,11 @@ def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
 def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None) -> str:
     """A task read from the motion when none is given, in this order:
 
-    - the pelvis bouncing up and down by more than `JUMP_BOUNCE` leg lengths within a second: a drop jump;
     - both feet planted all along (`planted_feet`): a bilateral squat, or a single-leg squat on the lower foot
       when the other is held more than `FREE_FOOT_LIFT` above it;
     - one foot planted: a single-leg task on it, a step-down when the free foot reaches below it;
+    - feet that move, with the pelvis bouncing up and down by more than `JUMP_BOUNCE` leg lengths within a
+      second: a drop jump (a quick squat's pelvis moves as far, but its feet stay put);
     - otherwise gait, called walking (running is scored by its stances the same way).
 
     Image height alone cannot tell a foot off the ground from a foot nearer the camera, so nothing here needs
@@ -163,11 +164,6 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     scale = leg_length(kp)
     if not np.isfinite(height).any() or not math.isfinite(scale) or scale <= 0:
         return "bilateral_squat"
-    hips = kp[:, list(_HIP)].mean(axis=1)
-    up = hips[:, 2] if kp.shape[-1] == 3 else -hips[:, 1]
-    bounce = up - moving_average(up[:, None], max(1, int(round(fps)) | 1))[:, 0]
-    if (_quantile(bounce, 0.98) - _quantile(bounce, 0.02)) / scale > JUMP_BOUNCE:
-        return "drop_vertical_jump"
     planted = planted_feet(kp, scale)
     if planted.all():
         lift = _quantile(height[:, 0] - height[:, 1], 0.5)  # > 0: the left foot is the higher
@@ -179,6 +175,11 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
         if _quantile(height[:, 1 - stance], 0.02) < _quantile(height[:, stance], 0.5) - 0.5 * FREE_FOOT_LIFT:
             return f"lateral_step_down_{LIMBS[stance]}"
         return f"single_leg_squat_{LIMBS[stance]}"
+    hips = kp[:, list(_HIP)].mean(axis=1)
+    up = hips[:, 2] if kp.shape[-1] == 3 else -hips[:, 1]
+    bounce = up - moving_average(up[:, None], max(1, int(round(fps)) | 1))[:, 0]
+    if (_quantile(bounce, 0.98) - _quantile(bounce, 0.02)) / scale > JUMP_BOUNCE:
+        return "drop_vertical_jump"
     return "walking"
 
 
