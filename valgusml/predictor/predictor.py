@@ -116,8 +116,8 @@ class Predictor:
         `threads` sets ONNX Runtime's intra-op threads (1 by default; `options` overrides everything);
         `providers` defaults to the CPU provider. `measure_3d`: a 3D recording's valgus probability and
         severity come from its measured frontal-plane angle (`valgusml.predictor.measured`) where its joint
-        centres are rigid (estimated 3D is the network's, with a warning); False gives the network's estimate for
-        all 3D as for 2D.
+        centres hold steady from frame to frame (estimated 3D is the network's, with a warning); False gives the
+        network's estimate for all 3D as for 2D.
         """
         folder = Path(folder)
         meta = read_metadata(folder)
