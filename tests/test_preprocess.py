@@ -350,3 +350,24 @@ def test_relative_confidence_gives_every_score_scale_the_same_model_input():
     assert given.joints[..., 2].max() == pytest.approx(1.0)
     raw = prepare(seq.replace(confidence=0.6 * confidence))
     assert raw.joints[..., 2].max() < 0.61  # as reported without it
+
+
+def test_a_recording_with_no_task_stands_on_the_foot_that_stays_put():
+    """Without a task name a single-leg task is read from the motion only when one foot stays put and the other
+    moves; then the free knee is not scored, and the warning says why. Two planted feet keep both knees."""
+    from valgusml.synth import generate_sequences, load_preset
+
+    tasks = {"single_leg_squat_right": 0.5, "bilateral_squat": 0.5}
+    cfg = load_preset("clean", n_athletes=4, seed=2, tasks__probabilities=tasks, tasks__trials_per_athlete=2)
+    seen = set()
+    for seq in generate_sequences(cfg, range(4)):
+        unnamed = prepare(seq.replace(task=""))
+        if seq.task == "single_leg_squat_right":
+            assert unnamed.scored_limbs == [("right",)]
+            assert any("no task given: the right foot stays put" in w for w in unnamed.warnings[0])
+        else:
+            assert unnamed.scored_limbs == [("left", "right")]
+            assert not any("no task given" in w for w in unnamed.warnings[0])
+        assert prepare(seq).scored_limbs == [("right",) if seq.task.endswith("right") else ("left", "right")]
+        seen.add(seq.task)
+    assert seen == set(tasks)

@@ -35,7 +35,7 @@ from valgusml import limits
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.frame import FRAME_MEASURE_INDEX
 from valgusml.features.geometry import as_frontal_2d
-from valgusml.features.phases import Segment, phases, scored_segments
+from valgusml.features.phases import Segment, phases, planted_stance, scored_segments
 from valgusml.features.summary import stance_from_task
 from valgusml.features.view import FRONT_3D, View, admit_view, canonical_front_view, infer_view
 from valgusml.labels import LIMBS
@@ -300,6 +300,12 @@ def _resample_with_gaps(
     return out, out_conf.astype(np.float32), stats
 
 
+def _planted_stance(canon: KeypointSequence, xy: np.ndarray, conf: np.ndarray) -> str | None:
+    """`planted_stance` of a recording: on its own 3D keypoints (a free foot swinging forward moves in depth,
+    which the front view loses), on the model's front view at the model's rate for 2D."""
+    return planted_stance(canon.seen_keypoints() if canon.dims == 3 else np.where(conf[..., None] > 0, xy, np.nan))
+
+
 def _frame_measures(
     xy: np.ndarray, conf: np.ndarray, fps: float, task: str, find_segments: bool
 ) -> tuple[np.ndarray, list[Segment]]:
@@ -499,6 +505,12 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
         free = " and ".join(limb for limb in LIMBS if limb not in scored_limbs)
         warnings.append(f"task {canon.task}: only the {scored_limbs[0]} knee is loaded, so the {free} knee is "
                         "not scored (valgus probability 0)")
+    elif not canon.task and (stance := _planted_stance(canon, xy, conf)) is not None:
+        scored_limbs = (stance,)
+        free = next(limb for limb in LIMBS if limb != stance)
+        warnings.append(f"no task given: the {stance} foot stays put while the {free} one moves, read as a "
+                        f"single-leg task on the {stance} leg, so the {free} knee is not scored (valgus probability "
+                        "0); name the task to score both")
     n_frames = len(xy)
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
     view = FRONT_3D

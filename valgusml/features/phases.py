@@ -183,6 +183,20 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     return "walking"
 
 
+def planted_stance(keypoints: np.ndarray) -> str | None:
+    """The limb a recording with no task name stands on when exactly one foot stays put and the other moves,
+    else None. Of `infer_task`'s readings this is the one sure enough to leave the other knee unscored: on 800
+    sequences of each generator it named a single-leg task 313 and 279 times, a bilateral squat twice; a
+    single-leg task read from two planted feet at different heights is a bilateral squat about half the time
+    (a camera at an angle sets the far foot higher in the image)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    scale = leg_length(kp)
+    if not math.isfinite(scale) or scale <= 0:
+        return None
+    planted = planted_feet(kp, scale)
+    return LIMBS[int(np.argmax(planted))] if planted.sum() == 1 else None
+
+
 def planted_feet(keypoints: np.ndarray, scale: float) -> np.ndarray:
     """`(2,)` bool: each foot's centre stays within `PLANTED_RANGE` leg lengths (5th-95th percentile, on every
     axis) over the recording."""
