@@ -40,7 +40,7 @@ SHOWN = (
 TRAINING_KEYS = {  # the training loop's names for the same measures
     "valgus_left_auroc": "test/valgus_auroc_left",
     "valgus_right_auroc": "test/valgus_auroc_right",
-    "valgus_auroc": "test/valgus_auroc",
+    "valgus_auroc": "test/valgus_auroc_pooled",  # the report pools the limbs; test/valgus_auroc is their mean
     "valgus_f1": "test/valgus_f1",
     "mechanism_macro_f1": "test/mechanism_macro_f1",
     "mechanism_accuracy": "test/mechanism_accuracy",

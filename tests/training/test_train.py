@@ -153,8 +153,9 @@ def test_the_training_loops_test_metrics_are_the_exported_predictors(overrides, 
     folder = Predictor.load(export_dir)
     answered = compute_metrics(LabelArrays.from_sequences(test), PredictorScorer(folder).predict(test),
                                metrics["test/decision_threshold"])
-    # (test/valgus_auroc is the mean of the limbs' AUROCs, the evaluation's pools the limbs: compared per limb)
+    # (test/valgus_auroc is the mean of the limbs' AUROCs; test/valgus_auroc_pooled pools them as the evaluation)
     for ours, theirs in (("valgus_auroc_left", "valgus_left_auroc"), ("valgus_auroc_right", "valgus_right_auroc"),
+                         ("valgus_auroc_pooled", "valgus_auroc"),
                          ("valgus_f1", "valgus_f1"), ("mechanism_macro_f1", "mechanism_macro_f1"),
                          ("severity_mae_deg", "severity_mae_deg")):
         assert metrics[f"test/{ours}"] == pytest.approx(answered[theirs], abs=2e-3), ours

@@ -1,7 +1,8 @@
 """Held-out metrics computed once per epoch from all predictions of a split (torchmetrics functional).
 
-Per-sequence, per-limb: presence AUROC (each limb and mean), F1 at the decision threshold, mechanism macro-F1
-over MECHANISMS, severity MAE in degrees (limbs with a finite severity label only).
+Per-sequence, per-limb: presence AUROC (each limb, their mean, and both limbs pooled as the evaluation report
+pools them), F1 at the decision threshold, mechanism macro-F1 over MECHANISMS, severity MAE in degrees (limbs
+with a finite severity label only).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def split_metrics(
         aurocs.append(value)
     if aurocs:
         out["valgus_auroc"] = float(np.mean(aurocs))
+    pooled = valgus_int.flatten()
+    if pooled.min() != pooled.max():  # both limbs as one set of calls, as the evaluation report scores them
+        out["valgus_auroc_pooled"] = float(binary_auroc(valgus_probability.flatten().float(), pooled))
     out["valgus_f1"] = float(binary_f1_score(valgus_probability.flatten().float(), valgus_int.flatten(), threshold=threshold))
     # The call the predictor and the evaluation make: `none` below the validation threshold, else the most
     # probable deficit. Checkpoints are selected on this, so training optimises what ships.
