@@ -153,3 +153,33 @@ def test_a_teacher_trained_on_the_runs_generator_seed_is_named_in_a_warning(tiny
         with caplog.at_level(logging.WARNING, logger="valgusml.train"):
             dm.setup()
         assert (f"trained on athletes of generator seed {seed}" in caplog.text) is warned
+
+
+def test_a_cache_write_leaves_no_partial_file_behind(tmp_path, monkeypatch):
+    """A failed write removes its partial file; a killed writer's is removed by the next write; a live
+    writer's stays."""
+    import os
+    import subprocess
+    import sys
+
+    from valgusml.training import teacher as teacher_module
+
+    path = tmp_path / "teacher" / "key.npz"
+    targets = {"teacher_valgus": np.zeros((2, 2), np.float32)}
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = path.parent / f".{path.name}.partial-{int(done.stdout)}"
+    live = path.parent / f".{path.name}.partial-{os.getppid()}"
+    path.parent.mkdir(parents=True)
+    killed.write_bytes(b"half")
+    live.write_bytes(b"half")
+
+    def failing_savez(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(teacher_module.np, "savez", failing_savez)
+    with pytest.raises(OSError, match="disk full"):
+        teacher_module.write_cached(path, targets)
+    assert not path.exists() and not (path.parent / f".{path.name}.partial-{os.getpid()}").exists()
+    monkeypatch.undo()
+    teacher_module.write_cached(path, targets)
+    assert path.is_file() and not killed.exists() and live.exists()

@@ -109,9 +109,27 @@ def read_cached(path: Path, n_windows: int) -> dict[str, np.ndarray] | None:
 
 
 def write_cached(path: Path, targets: dict[str, np.ndarray]) -> None:
-    """Written whole or not at all: a partial file beside it, renamed once complete."""
+    """Written whole or not at all: a partial file beside it, renamed once complete, removed if writing fails.
+    Partial files that killed writers left behind are removed too (a live writer's stay)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    with open(partial, "wb") as handle:
-        np.savez(handle, **targets)
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb") as handle:
+            np.savez(handle, **targets)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    for left in path.parent.glob(f".{path.name}.partial-*"):
+        pid = left.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            left.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's, or not knowable here: kept
+    return True
