@@ -79,12 +79,12 @@ def standing_fppa(fppa: np.ndarray, flexion: np.ndarray) -> np.ndarray:
     standing = standing_frames(flexion)
     out = np.full(2, np.nan)
     for k in range(2):
-        for frames in (standing, straight_frames(flexion[:, k])):
-            values = fppa[frames, k]
-            values = values[np.isfinite(values)]
-            if values.size:
-                out[k] = float(np.median(values))
-                break
+        values = fppa[standing, k]
+        if not np.isfinite(values).any():  # the limb's own straight frames, only when needed
+            values = fppa[straight_frames(flexion[:, k]), k]
+        values = values[np.isfinite(values)]
+        if values.size:
+            out[k] = float(np.median(values))
     return out
 
 

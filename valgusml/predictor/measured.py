@@ -116,14 +116,22 @@ def estimated_3d_warning(canonical: KeypointSequence) -> str | None:
             "better than the frontal-plane angle measured on it")
 
 
+def read_measured(canonical: KeypointSequence, decision_threshold: float) -> tuple[MeasuredPresence | None, str | None]:
+    """`(measured_presence, estimated_3d_warning)` of a recording, its joints' steadiness read once: the rule's
+    frames for steady 3D, the warning for estimated 3D, neither for 2D."""
+    warning = estimated_3d_warning(canonical)
+    if canonical.keypoints.shape[-1] != 3 or warning is not None:
+        return None, warning
+    frames = rule_frames(canonical.seen_keypoints(), canonical.fps, canonical.task or "")
+    sex = canonical.meta_value("sex")  # meta["sex"] or meta["athlete"]["sex"]
+    presence = MeasuredPresence(frames, float(canonical.fps), sex if sex in SEXES else None, float(decision_threshold))
+    return presence, None
+
+
 def measured_presence(canonical: KeypointSequence, decision_threshold: float) -> MeasuredPresence | None:
     """The rule on a canonical-skeleton recording when it is 3D with steady joint centres, None for 2D input
     and for estimated 3D (`estimated_3d_warning`)."""
-    if canonical.keypoints.shape[-1] != 3 or estimated_3d_warning(canonical) is not None:
-        return None
-    frames = rule_frames(canonical.seen_keypoints(), canonical.fps, canonical.task or "")
-    sex = canonical.meta_value("sex")  # meta["sex"] or meta["athlete"]["sex"]
-    return MeasuredPresence(frames, float(canonical.fps), sex if sex in SEXES else None, float(decision_threshold))
+    return read_measured(canonical, decision_threshold)[0]
 
 
 def apply_measured(

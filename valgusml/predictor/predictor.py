@@ -39,12 +39,7 @@ from valgusml.predictor.format import (
     read_metadata,
     read_model_bytes,
 )
-from valgusml.predictor.measured import (
-    MeasuredPresence,
-    apply_measured,
-    estimated_3d_warning,
-    measured_presence,
-)
+from valgusml.predictor.measured import MeasuredPresence, apply_measured, read_measured
 from valgusml.predictor.results import Prediction, make_prediction
 from valgusml.predictor.sanity import check_input
 from valgusml.sequence import KeypointSequence
@@ -244,8 +239,7 @@ class Predictor:
             view = model_input.views[i].to_dict()
             notes = sanity_notes[i] + ([view_notes[i]] if view_notes[i] else []) + model_input.warnings[i]
             frontal = frontal_s[i]
-            estimated = estimated_3d_warning(seq) if self.measure_3d else None
-            measured = measured_presence(seq, self.decision_threshold) if self.measure_3d and not estimated else None
+            measured, estimated = read_measured(seq, self.decision_threshold) if self.measure_3d else (None, None)
             if estimated:
                 notes = notes + [estimated]
                 view["presence_from"] = dict.fromkeys(LIMBS, "network")
