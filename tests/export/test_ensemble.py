@@ -21,8 +21,9 @@ from valgusml.scoring.thresholds import choose_threshold
 from .conftest import WINDOW, labelled_sequences, parity_sequences, tiny_source
 
 
-def _member(tmp_path_factory, seed: int, threshold: float, window: int = WINDOW):
+def _member(tmp_path_factory, seed: int, threshold: float, window: int = WINDOW, **provenance):
     net, cfg, info = tiny_source(seed)
+    info.update(provenance)
     if window != WINDOW:
         from valgusml.preprocess import PreprocessConfig
 
@@ -53,6 +54,15 @@ def test_the_ensemble_gives_its_members_mean_on_every_output(members, tmp_path):
     # A whole recording goes through it like through any export.
     prediction = ensemble.predict(example_keypoints("halpe26", seconds=3.0, fps=60.0, valgus=1.0), fps=60.0)
     assert 0.0 <= prediction.valgus_probability <= 1.0
+
+
+def test_model_json_names_every_seed_whose_athletes_a_member_learnt_from(tmp_path_factory, tmp_path):
+    """A teacher or a start made of members must warn a run of any of their athletes' seeds."""
+    plain = _member(tmp_path_factory, 3, 0.4, generator_seed=1)
+    continued = _member(tmp_path_factory, 4, 0.5, generator_seed=1, generator_seeds=[1, 2])
+    assert json.loads((continued / "model.json").read_text())["generator_seeds"] == [1, 2]
+    meta = json.loads((export_ensemble([plain, continued], tmp_path / "e") / "model.json").read_text())
+    assert meta["generator_seed"] == 1 and meta["generator_seeds"] == [1, 2]
 
 
 def test_without_validation_the_threshold_is_the_members_median_and_model_json_says_so(members, tmp_path):

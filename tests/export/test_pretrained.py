@@ -16,6 +16,7 @@ PRETRAINED = Path(__file__).resolve().parents[2] / "data" / "pretrained" / "tcn_
 ENSEMBLE = PRETRAINED.with_name("tcn_gpu_ensemble")
 STUDENT = PRETRAINED.with_name("tcn_student")
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+STUDENT_SEEDS = [2, 3, 4, 5]  # generator seeds whose athletes the shipped start learnt from (README)
 
 
 def test_the_pretrained_predictor_loads_and_says_where_it_came_from():
@@ -73,6 +74,7 @@ def test_the_shipped_student_is_the_default_network_and_its_weights_fit_the_defa
     import torch
 
     from valgusml.hydra_app import to_plain
+    from valgusml.predictor.format import seeds_learnt_from
     from valgusml.training.config import compose_config
     from valgusml.training.init_weights import read_weights
     from valgusml.training.windows import preprocess_config
@@ -83,12 +85,19 @@ def test_the_shipped_student_is_the_default_network_and_its_weights_fit_the_defa
     assert model == to_plain(cfg.model)
     assert preprocess == preprocess_config(to_plain(cfg.data.preprocess)).to_dict()
     assert all(isinstance(v, torch.Tensor) and torch.isfinite(v.float()).all() for v in state.values())
-    # Generator seed 2's athletes (make run's are seed 0's, the teacher's seed 1's).
-    assert source["generator_seed"] == compose_config(["experiment=student_gpu"]).data.generator_seed == 2
-    assert source["generator_seed"] != cfg.data.generator_seed
+    # Athletes of generator seed 2 (the GPU pretraining, experiment=student_gpu) and of the seeds it was trained
+    # on further (experiment=student_cpu), none of them make run's seed 0 or the teacher's seed 1.
+    learnt_from = seeds_learnt_from(source)
+    assert learnt_from == STUDENT_SEEDS
+    assert compose_config(["experiment=student_gpu"]).data.generator_seed == learnt_from[0]
+    assert source["generator_seed"] == learnt_from[-1]
+    assert cfg.data.generator_seed not in learnt_from
     # The folders say so too, and the teacher's seed is neither make run's nor the start's.
-    assert Predictor.load(STUDENT).metadata["generator_seed"] == 2
+    assert seeds_learnt_from(Predictor.load(STUDENT).metadata) == STUDENT_SEEDS
     assert Predictor.load(ENSEMBLE).metadata["generator_seed"] == 1 != cfg.data.generator_seed
+    assert 1 not in learnt_from
+    # `experiment=student_cpu` run as is trains the shipped start further on athletes new to it.
+    assert compose_config(["experiment=student_cpu"]).data.generator_seed not in learnt_from
     meta = Predictor.load(STUDENT).metadata
     assert source["dataset_fingerprint"] == meta["dataset_fingerprint"]
     assert source["dataset_fingerprint"] != Predictor.load(ENSEMBLE).metadata["dataset_fingerprint"]

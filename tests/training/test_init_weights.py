@@ -66,7 +66,7 @@ def test_the_network_starts_from_the_weights(trained, source, caplog):
     assert not all(torch.equal(before[k], expected[k]) for k in expected)
 
     with caplog.at_level(logging.INFO, logger="valgusml.train"):
-        assert load_initial_weights(module, path) == path
+        assert load_initial_weights(module, path)[0] == path
     after = module.net.state_dict()
     assert all(torch.equal(after[k], expected[k]) for k in expected)
     assert f"network weights from {path} (epoch 0, dataset " in caplog.text
@@ -97,8 +97,16 @@ def test_a_missing_file_is_named_by_the_loader_and_by_the_config_check(trained, 
         check_config(compose_config(["experiment=smoke", "init_from=nowhere/weights.pt"]))
 
 
-def test_a_training_starts_from_the_weights_with_a_fresh_epoch_count(trained, tmp_path):
+def test_a_training_starts_from_the_weights_with_a_fresh_epoch_count(trained, tiny_dataset, tmp_path):
+    from valgusml.synth.dataset import generator_seed_of
+
     _, weights, overrides = trained
+    # Weights that learnt from another seed's athletes before this one's (a pretrained start trained further).
+    seed = generator_seed_of(tiny_dataset)
+    payload = torch.load(weights, map_location="cpu", weights_only=True)
+    payload["source"]["generator_seeds"] = [seed + 7]
+    weights = tmp_path / "continued.pt"
+    torch.save(payload, weights)
     root = tmp_path / "second"
     overrides = [o for o in overrides if not o.startswith("paths.root_dir")] + [f"paths.root_dir={root}"]
     # With a learning rate of 0 the trained parameters are the starting ones: the weights file's.
@@ -106,9 +114,15 @@ def test_a_training_starts_from_the_weights_with_a_fresh_epoch_count(trained, tm
     (last,) = root.glob("logs/smoke/runs/*/checkpoints/last.ckpt")
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     assert checkpoint["epoch"] == 0
-    # Where it started is part of its provenance (the export's model.json carries it on).
+    # Where it started is part of its provenance (the export's model.json carries it on), and so is every seed
+    # whose athletes the network has learnt from: the start's and the run's own.
     assert checkpoint["valgusml"]["init_from"] == {"path": str(weights),
-                                                    "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+                                                    "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+                                                    "generator_seeds": [seed + 7]}
+    assert checkpoint["valgusml"]["generator_seed"] == seed
+    assert checkpoint["valgusml"]["generator_seeds"] == [seed, seed + 7]
+    assert save_weights(last, tmp_path / "again.pt") and torch.load(
+        tmp_path / "again.pt", weights_only=True)["source"]["generator_seeds"] == [seed, seed + 7]
     trained_net = _net_state(checkpoint["state_dict"])
     expected = torch.load(weights, map_location="cpu", weights_only=True)["net"]
     assert trained_net.keys() == expected.keys()
@@ -160,3 +174,23 @@ def test_weights_trained_on_the_same_generator_seeds_athletes_are_named_in_a_war
         with caplog.at_level(logging.WARNING, logger="valgusml.train"):
             load_initial_weights(module, weights)
         assert (f"trained on athletes of generator seed {seed}" in caplog.text) is warned
+
+
+def test_weights_that_learnt_from_several_seeds_warn_of_each(trained, tiny_dataset, tmp_path, caplog):
+    """A start trained further on another seed's athletes still holds the first seed's: both are warned of."""
+    from valgusml.synth.dataset import generator_seed_of
+
+    best, weights, _ = trained
+    seed = generator_seed_of(tiny_dataset)
+    payload = torch.load(weights, map_location="cpu", weights_only=True)
+    payload["source"]["generator_seeds"] = [seed + 2, seed + 3]
+    continued = tmp_path / "continued.pt"
+    torch.save(payload, continued)
+    module = _fresh_module(best)
+    for run_seed, warned in ((seed + 2, True), (seed + 3, True), (seed + 4, False)):
+        module.run_info.update(dataset_fingerprint="another", generator_seed=run_seed)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="valgusml.train"):
+            load_initial_weights(module, continued)
+        assert (f"trained on athletes of generator seed {run_seed}" in caplog.text) is warned
+        assert f"generator seeds {seed + 2}, {seed + 3})" in caplog.text

@@ -48,6 +48,7 @@ from valgusml.predictor.format import (
     preprocess_config,
     read_metadata,
     read_model_bytes,
+    seeds_learnt_from,
     write_metadata,
 )
 from valgusml.sequence import KeypointSequence
@@ -157,6 +158,7 @@ def export_ensemble(
     fingerprint = fingerprints.pop() if len(fingerprints) == 1 else None  # members of one data set
     seeds = {meta.get("generator_seed") for meta in metas}
     generator_seed = seeds.pop() if len(seeds) == 1 else None  # members of one seed's athletes
+    learnt_from = sorted({seed for meta in metas for seed in seeds_learnt_from(meta)}) or None
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -170,6 +172,7 @@ def export_ensemble(
                         for folder, meta, _ in read],
         }
         provenance = {"dataset_fingerprint": fingerprint, "generator_seed": generator_seed,
+                      "generator_seeds": learnt_from,
                       "metrics": {"decision_threshold_from": threshold_from}, "architecture": architecture}
         write_metadata(tmp, build_metadata(cfg, threshold, model_bytes, provenance=provenance,
                                            tool_versions={"onnx_version": onnx.__version__}, parity=parity))

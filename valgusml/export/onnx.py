@@ -247,6 +247,7 @@ def metadata(
         "training_run_id": info.get("mlflow_run_id"),
         "dataset_fingerprint": info.get("dataset_fingerprint"),
         "generator_seed": info.get("generator_seed"),
+        "generator_seeds": info.get("generator_seeds"),
         "metrics": metrics,
         "architecture": architecture,
         "checkpoint": info.get("checkpoint"),

@@ -12,7 +12,8 @@ A folder holds two files:
   `canonical_joints`, `accepted_skeletons`, `fps`, `window`, `window_s`, `stride`, `preprocess`
   (`PreprocessConfig.to_dict()`), `measure_names` (the frame measures the model was trained on), `inputs`,
   `outputs` (shapes), `decision_threshold`, the provenance keys (`PROVENANCE_KEYS`: training run, dataset
-  fingerprint, generator_seed: the seed whose athletes it trained on, null unless generated, metrics,
+  fingerprint, generator_seed: the seed whose athletes it trained on, null unless generated, generator_seeds:
+  those and the seeds its `init_from` weights learnt from (members' for an ensemble), metrics,
   architecture, checkpoint, epoch, init_from: the weights the training started from, path and sha256, or
   null), `model` (`file`, `sha256`, `bytes` and the versions of
   the tools that wrote and checked it) and `parity` (the export's torch-vs-onnxruntime check).
@@ -56,8 +57,17 @@ OUTPUT_NAMES = ("valgus_probability", "mechanism_probabilities", "severity_deg")
 # Outputs a graph may add (older exports lack them): the angle an anchored call rests on, NaN without one.
 OPTIONAL_OUTPUT_NAMES = ("frontal_fppa_deg",)
 REQUIRED_KEYS = ("mechanisms", "preprocess", "decision_threshold", "model")
-PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "generator_seed", "metrics", "architecture", "checkpoint",
-                   "epoch", "init_from")
+PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "generator_seed", "generator_seeds", "metrics",
+                   "architecture", "checkpoint", "epoch", "init_from")
+
+
+def seeds_learnt_from(source: dict) -> list[int]:
+    """The generator seeds whose athletes weights learnt from: their own training's and, for weights that
+    started from others (`init_from`), every seed those learnt from (`generator_seeds`); older files and
+    exported folders name their own `generator_seed` only."""
+    if source.get("generator_seeds") is not None:
+        return sorted(int(seed) for seed in source["generator_seeds"])
+    return [] if source.get("generator_seed") is None else [int(source["generator_seed"])]
 
 
 def sha256_bytes(data: bytes) -> str:

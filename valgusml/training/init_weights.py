@@ -21,11 +21,12 @@ import torch
 from valgusml.errors import ConfigError, ValgusMLError
 from valgusml.json_safe import to_jsonable
 from valgusml.paths import resolve_in_checkout
+from valgusml.predictor.format import seeds_learnt_from
 from valgusml.runs.checkpoint import net_state_dict, read_checkpoint
 
 WEIGHTS_FORMAT = "valgusml-weights-1"
-SOURCE_KEYS = ("dataset_fingerprint", "generator_seed", "split", "val_metrics", "test_metrics", "decision_threshold",
-               "mlflow_run_id")
+SOURCE_KEYS = ("dataset_fingerprint", "generator_seed", "generator_seeds", "split", "val_metrics", "test_metrics",
+               "decision_threshold", "mlflow_run_id")
 SHOWN = 5  # differing keys named in a message; the rest are counted
 
 log = logging.getLogger("valgusml.train")
@@ -51,11 +52,11 @@ def save_weights(ckpt_path: str | Path, out_path: str | Path) -> Path:
     return out_path
 
 
-def load_initial_weights(module: Any, path: str | Path) -> Path:
+def load_initial_weights(module: Any, path: str | Path) -> tuple[Path, dict[str, Any]]:
     """Load the network weights of `path` (a weights file or a training checkpoint; relative paths are tried
     against the working directory, then the checkout) into `module.net`. `ConfigError` when the file is missing
     or unreadable, or its preprocessing, model config or state dict differ from the module's. Returns the path
-    used."""
+    used and the weights' `source`."""
     resolved = resolve_in_checkout(path, "init_from", noun="weights file or checkpoint")
     state, model, preprocess, source = read_weights(resolved)
     hparams = module.hparams
@@ -68,7 +69,7 @@ def load_initial_weights(module: Any, path: str | Path) -> Path:
     warn_of_shared_athletes(f"init_from={path}", source, getattr(module, "run_info", {}))
     log.info("init_from: network weights from %s%s (fresh optimiser, schedule and epochs: not a resume)",
              resolved, _describe(source))
-    return resolved
+    return resolved, source
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -111,11 +112,11 @@ def warn_of_shared_athletes(what: str, source: dict, run_info: dict) -> None:
     """A model trained on this run's dataset, or on any dataset of its generator seed (athlete `index` of a
     seed is the same person at every dataset size), may have learnt from the run's validation and test
     athletes: `what` (`init_from=...`, `data.teacher=...`) is named in a warning. `source` and `run_info` hold
-    `dataset_fingerprint` and `generator_seed` where known."""
-    trained_on, seed = source.get("dataset_fingerprint"), source.get("generator_seed")
+    `dataset_fingerprint` and `generator_seed` (`source` also `generator_seeds`) where known."""
+    trained_on, seed = source.get("dataset_fingerprint"), run_info.get("generator_seed")
     if trained_on and trained_on == run_info.get("dataset_fingerprint"):
         shared = f"this very dataset ({trained_on[:12]})"
-    elif seed is not None and seed == run_info.get("generator_seed"):
+    elif seed is not None and seed in seeds_learnt_from(source):
         shared = f"athletes of generator seed {seed}, as this run's data are (data.generator_seed)"
     else:
         return
@@ -130,8 +131,9 @@ def _describe(source: dict) -> str:
         parts.append(f"epoch {source['epoch']}")
     if source.get("dataset_fingerprint"):
         parts.append(f"dataset {str(source['dataset_fingerprint'])[:12]}")
-    if source.get("generator_seed") is not None:
-        parts.append(f"generator seed {source['generator_seed']}")
+    seeds = seeds_learnt_from(source)
+    if seeds:
+        parts.append(f"generator seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}")
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -305,10 +305,19 @@ class ValgusLitModule(LightningModule):
             "mlflow_run_id": self.run_info.get("mlflow_run_id"),
             "split": self.run_info.get("split"),
             "generator_seed": self.run_info.get("generator_seed"),
+            "generator_seeds": self.seeds_learnt_from(),
             "val_metrics": dict(self.val_metrics),
             "test_metrics": dict(self.test_metrics),
             **({"init_from": self.run_info["init_from"]} if self.run_info.get("init_from") else {}),
         }
+
+    def seeds_learnt_from(self) -> list[int] | None:
+        """The generator seeds whose athletes these weights learnt from: the run's own data and whatever its
+        `init_from` weights learnt from (None where neither is known)."""
+        seeds = set((self.run_info.get("init_from") or {}).get("generator_seeds") or [])
+        if self.run_info.get("generator_seed") is not None:
+            seeds.add(int(self.run_info["generator_seed"]))
+        return sorted(seeds) if seeds else None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["valgusml"] = self.checkpoint_info()

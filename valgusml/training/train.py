@@ -208,15 +208,18 @@ def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> Non
     if not cfg.get("init_from"):
         return
     from valgusml.paths import resolve_in_checkout
-    from valgusml.training.init_weights import load_initial_weights
+    from valgusml.predictor.format import seeds_learnt_from
+    from valgusml.training.init_weights import load_initial_weights, read_weights
 
     if resume_from is not None:
         log.info("init_from=%s not loaded: resuming from %s, whose weights win", cfg.init_from, resume_from)
         path = resolve_in_checkout(cfg.init_from, "init_from")
+        source = read_weights(path)[3]
     else:
-        path = load_initial_weights(module, cfg.init_from)
+        path, source = load_initial_weights(module, cfg.init_from)
     module.run_info["init_from"] = {"path": str(cfg.init_from),
-                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                    "generator_seeds": seeds_learnt_from(source)}
 
 
 def _finish(
