@@ -35,10 +35,11 @@ def split_metrics(
         aurocs.append(value)
     if aurocs:
         out["valgus_auroc"] = float(np.mean(aurocs))
-    pooled = valgus_int.flatten()
-    if pooled.min() != pooled.max():  # both limbs as one set of calls, as the evaluation report scores them
-        out["valgus_auroc_pooled"] = float(binary_auroc(valgus_probability.flatten().float(), pooled))
-    out["valgus_f1"] = float(binary_f1_score(valgus_probability.flatten().float(), valgus_int.flatten(), threshold=threshold))
+    # Both limbs as one set of calls, as the evaluation report scores them.
+    pooled_probability, pooled = valgus_probability.flatten().float(), valgus_int.flatten()
+    if pooled.min() != pooled.max():
+        out["valgus_auroc_pooled"] = float(binary_auroc(pooled_probability, pooled))
+    out["valgus_f1"] = float(binary_f1_score(pooled_probability, pooled, threshold=threshold))
     # The call the predictor and the evaluation make: `none` below the validation threshold, else the most
     # probable deficit. Checkpoints are selected on this, so training optimises what ships.
     scores = ScoreArrays(valgus_probability.float().numpy(), mechanism_probabilities.float().numpy(),

@@ -29,6 +29,7 @@ from lightning import LightningModule
 
 from valgusml.data.frame_targets import LIFTED_MEASURE_START, VIEW_COLUMN
 from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
+from valgusml.predictor.format import seeds_learnt_from
 from valgusml.scoring.thresholds import choose_threshold
 from valgusml.training.metrics import split_metrics
 
@@ -314,9 +315,8 @@ class ValgusLitModule(LightningModule):
     def seeds_learnt_from(self) -> list[int] | None:
         """The generator seeds whose athletes these weights learnt from: the run's own data and whatever its
         `init_from` weights learnt from (None where neither is known)."""
-        seeds = set((self.run_info.get("init_from") or {}).get("generator_seeds") or [])
-        if self.run_info.get("generator_seed") is not None:
-            seeds.add(int(self.run_info["generator_seed"]))
+        seeds = set(seeds_learnt_from(self.run_info.get("init_from") or {}))
+        seeds.update(seeds_learnt_from({"generator_seed": self.run_info.get("generator_seed")}))
         return sorted(seeds) if seeds else None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
