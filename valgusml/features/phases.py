@@ -42,6 +42,15 @@ FLIGHT_MIN_S = 0.08
 JUMP_BOUNCE = 0.35
 PLANTED_RANGE = 0.1
 FREE_FOOT_LIFT = 0.12
+# Gait: a stride (one foot's strike to its next) shorter than this is running. Walking cadences run 100-130
+# steps a minute (strides of 0.9-1.2 s), running 150-190 (0.63-0.8 s): the cut is 141 steps a minute. The
+# stride is the first autocorrelation peak of the feet's height within STRIDE_RANGE_S, whose height reaches
+# STRIDE_MIN_CORRELATION; the height is high-passed at STRIDE_HIGHPASS_HZ first, since walking towards the
+# camera drifts the 2D floor line.
+RUNNING_STRIDE_S = 0.85
+STRIDE_RANGE_S = (0.4, 1.8)
+STRIDE_MIN_CORRELATION = 0.2
+STRIDE_HIGHPASS_HZ = 0.5
 # Standing: knee flexion within this many degrees of the recording's straightest frames.
 STANDING_MARGIN_DEG = 10.0
 SMOOTH_S = 0.1
@@ -152,7 +161,9 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     - one foot planted: a single-leg task on it, a step-down when the free foot reaches below it;
     - feet that move, with the pelvis bouncing up and down by more than `JUMP_BOUNCE` leg lengths within a
       second: a drop jump (a quick squat's pelvis moves as far, but its feet stay put);
-    - otherwise gait, called walking (running is scored by its stances the same way).
+    - otherwise gait: running when its stride is shorter than `RUNNING_STRIDE_S` (`stride_period_s`), else
+      walking (a recording of one stride or less reads as walking; both are scored by their stances, against
+      their own thresholds).
 
     Image height alone cannot tell a foot off the ground from a foot nearer the camera, so nothing here needs
     both feet's heights against one floor line: that read every step-down and most walks filmed from the front
@@ -180,7 +191,35 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     bounce = up - moving_average(up[:, None], max(1, int(round(fps)) | 1))[:, 0]
     if (_quantile(bounce, 0.98) - _quantile(bounce, 0.02)) / scale > JUMP_BOUNCE:
         return "drop_vertical_jump"
-    return "walking"
+    return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
+
+
+def stride_period_s(height: np.ndarray, fps: float) -> float:
+    """The gait's stride in seconds from the feet's height `(T, 2)` (`foot_height`): the first peak of the
+    feet's mean autocorrelation within `STRIDE_RANGE_S`, each foot's height high-passed; NaN when no peak
+    reaches `STRIDE_MIN_CORRELATION` (fewer than two strides, a foot unseen for half the recording)."""
+    from scipy.signal import butter, correlate, find_peaks, sosfiltfilt
+
+    lowest, highest = (int(round(s * fps)) for s in STRIDE_RANGE_S)
+    if len(height) < 2 * max(lowest, 8):  # no room for two strides (nor for the filter's edge padding)
+        return math.nan
+    frames = np.arange(len(height))
+    highpass = butter(2, STRIDE_HIGHPASS_HZ, "highpass", fs=fps, output="sos")
+    correlations = []
+    for column in np.asarray(height, dtype=np.float64).T:
+        seen = np.isfinite(column)
+        if seen.mean() < 0.5:
+            continue
+        signal = sosfiltfilt(highpass, np.interp(frames, frames[seen], column[seen]))
+        signal -= signal.mean()
+        power = float(signal @ signal)
+        if power > 0:
+            correlations.append(correlate(signal, signal)[len(signal) - 1 : len(signal) + highest] / power)
+    if not correlations:
+        return math.nan
+    peaks, _ = find_peaks(np.mean(correlations, axis=0), height=STRIDE_MIN_CORRELATION)
+    peaks = peaks[peaks >= lowest]
+    return float(peaks[0] / fps) if peaks.size else math.nan
 
 
 def planted_stance(keypoints: np.ndarray) -> str | None:
