@@ -35,7 +35,7 @@ def test_setup_splits_by_athlete_and_caches(tiny_dataset, tmp_path):
     assert {"frame_targets", "window_start_s", "view_facing", "segment_start"} <= set(WINDOW_ARRAYS + SEQUENCE_ARRAYS)
     seen = {}
     for name in ("train", "val", "test"):
-        tensors = dm.sets[name].tensors
+        tensors = dm.split_set(name).tensors
         athletes = set(ds.athlete_ids[tensors["sequence_index"].numpy()].tolist())
         assert athletes == set(dm.split.athletes(name))
         for a in athletes:
@@ -47,6 +47,60 @@ def test_setup_splits_by_athlete_and_caches(tiny_dataset, tmp_path):
     again = _dm(tiny_dataset, tmp_path)
     again.setup("fit")
     assert torch.equal(again.sets["val"].tensors["joints"], dm.sets["val"].tensors["joints"])
+
+
+def test_cached_windows_stay_on_disk_and_match_a_fresh_preparation(tiny_dataset, tmp_path):
+    # A split copies its own rows out of memory-mapped arrays: the whole dataset's windows are never held in
+    # memory at once (3,000 athletes' are ~5 GB), and what a split holds is its own writable copy.
+    from valgusml.synth.dataset import open_dataset
+    from valgusml.training.windows import prepare_dataset
+
+    ds = open_dataset(tiny_dataset)
+    fresh = prepare_dataset(ds, {}, None)
+    built = prepare_dataset(ds, {}, tmp_path)  # prepares, writes the cache, reads it back
+    cached = prepare_dataset(ds, {}, tmp_path)
+    for arrays in (built, cached):
+        assert set(arrays) == set(fresh)
+        for k, v in arrays.items():
+            assert isinstance(v, np.memmap) and not v.flags.writeable, k
+            np.testing.assert_array_equal(v, fresh[k], err_msg=k)
+    dm = _dm(tiny_dataset, tmp_path)
+    dm.setup("fit")
+    assert all(t.numpy().flags.writeable for t in dm.sets["train"].tensors.values())
+    # The test windows are made when first asked for, so a run that never tests never holds them.
+    assert set(dm.sets) == {"train", "val"}
+    counted = dm.summary()["test_windows"]
+    assert len(dm.split_set("test")) == counted and set(dm.sets) == {"train", "val", "test"}
+    assert dm.summary()["test_windows"] == counted
+
+
+def test_an_interrupted_preparation_resumes_at_its_first_missing_chunk(tiny_dataset, tmp_path, monkeypatch):
+    from valgusml.synth.dataset import open_dataset
+    from valgusml.training import windows
+
+    ds = open_dataset(tiny_dataset)
+    assert len(ds) > 12
+    real, made = windows._prepare_chunk, []
+
+    def interrupted(dataset, pp, start, chunk):
+        if start >= 2 * chunk:
+            raise KeyboardInterrupt
+        made.append(start)
+        return real(dataset, pp, start, chunk)
+
+    monkeypatch.setattr(windows, "_prepare_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        windows.prepare_dataset(ds, {}, tmp_path, chunk=4)
+    assert made == [0, 4]
+    made.clear()
+    monkeypatch.setattr(windows, "_prepare_chunk", lambda *a: made.append(a[2]) or real(*a))
+    resumed = windows.prepare_dataset(ds, {}, tmp_path, chunk=4)
+    assert made == list(range(8, len(ds), 4))  # the two chunks on disk are not made again
+    fresh = windows.prepare_dataset(ds, {}, None)
+    for k, v in fresh.items():
+        np.testing.assert_array_equal(resumed[k], v, err_msg=k)
+    cache = windows.prepared_cache_dir(tmp_path, ds, windows.preprocess_config({}).to_dict())
+    assert list(cache.parent.iterdir()) == [cache]  # no chunk or temporary folder left beside it
 
 
 def test_batches_are_slices_and_weights_come_from_train(tiny_dataset, tmp_path):

@@ -46,7 +46,7 @@ def test_the_teachers_probabilities_join_the_training_windows_only(tiny_dataset,
     assert train["teacher_valgus"].shape == train["valgus"].shape
     assert train["teacher_mechanism"].shape == (*train["valgus"].shape, 5)
     assert not any(k.startswith("teacher") for k in dm.sets["val"].tensors)
-    assert not any(k.startswith("teacher") for k in dm.sets["test"].tensors)
+    assert not any(k.startswith("teacher") for k in dm.split_set("test").tensors)
     rows = slice(0, 7)
     expected = Predictor.load(teacher).run_windows(*(train[k][rows].numpy() for k in ("joints", "measures", "mask")))
     np.testing.assert_allclose(train["teacher_valgus"][rows].numpy(), expected[0], atol=1e-6)

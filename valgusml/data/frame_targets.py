@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +81,10 @@ def write_frame_targets(root: str | Path, shard: int, targets: Mapping[str, np.n
     return path
 
 
-def read_frame_targets(root: str | Path) -> dict[str, np.ndarray]:
-    """Every sequence's `(T, C)` float32 targets of a dataset, by id (the columns a legacy file lacks NaN);
-    empty when the dataset has none."""
+def read_frame_targets(root: str | Path, ids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Every sequence's `(T, C)` float32 targets of a dataset, by id (the columns a legacy file lacks NaN), or
+    only those of sequences `ids`; empty when the dataset has none."""
+    wanted = None if ids is None else set(ids)
     folder = Path(root) / FRAME_TARGETS_DIR
     out: dict[str, np.ndarray] = {}
     if not folder.is_dir():
@@ -91,7 +92,7 @@ def read_frame_targets(root: str | Path) -> dict[str, np.ndarray]:
     for path in sorted(folder.glob("*.npz")):
         try:
             with np.load(path, allow_pickle=False) as data:
-                for sid in data.files:
+                for sid in data.files if wanted is None else wanted.intersection(data.files):
                     value = data[sid]
                     if value.ndim != 2 or value.shape[1] not in (*LEGACY_WIDTHS, len(FRAME_TARGET_COLUMNS)):
                         raise FormatError(f"{path}: targets of {sid!r} have shape {value.shape}, "

@@ -93,7 +93,9 @@ class ValgusDataModule(LightningDataModule):
         self._prepared = False
         self.dataset: Dataset | None = None
         self.split: Split | None = None
-        self.sets: dict[str, WindowTensors] = {}
+        self.sets: dict[str, WindowTensors] = {}  # train and val by setup; test when first asked for (`split_set`)
+        self._windows: dict[str, np.ndarray] = {}  # the dataset's prepared windows (memory-mapped when cached)
+        self._labels: dict[str, np.ndarray] = {}
         self._recording_arrays: dict[str, np.ndarray] = {}  # SEQUENCE_ARRAYS of the whole dataset, by setup
 
     # -- where the data is ----------------------------------------------------------------------------------
@@ -156,25 +158,18 @@ class ValgusDataModule(LightningDataModule):
             raise ConfigError(f"data.split: {exc}") from None
 
     def setup(self, stage: str | None = None) -> None:
+        """The split and the training and validation windows; the test windows wait for `split_set("test")`
+        (a run with `test: false` never holds them: a third of a 3,000-athlete student run's memory)."""
         if self.sets:
             return
         ds = self._open()
         self.split = self.make_split()
         assert_disjoint(self.split)
-        arrays = prepare_dataset(ds, self.preprocess, self.cache_dir)
-        labels = sequence_labels(ds)
-        window_seq = arrays["sequence_index"]
-        athlete_of_window = ds.athlete_ids[window_seq]
-        for name in ("train", "val", "test"):
-            rows = np.flatnonzero(np.isin(athlete_of_window, self.split.athletes(name)))
-            if name == "train":
-                chosen = training_windows(arrays["scored_frames"][rows], window_seq[rows], self.train_windows_per_sequence)
-                rows = rows[chosen]
-            if len(rows) == 0:
-                raise InputError(f"{ds.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
-            # Validation and test windows keep their start: the predictor's rule combines them by scored segment.
-            self.sets[name] = WindowTensors(self._tensors(arrays, labels, rows, keep_start=name != "train"))
-        self._recording_arrays = {k: arrays[k] for k in SEQUENCE_ARRAYS}
+        self._windows = prepare_dataset(ds, self.preprocess, self.cache_dir)
+        self._labels = sequence_labels(ds)
+        for name in ("train", "val"):
+            self.split_set(name)
+        self._recording_arrays = {k: self._windows[k] for k in SEQUENCE_ARRAYS}
         for extra in self.extra_train_dirs:
             self._add_training_data(extra)
         if self.teacher:
@@ -184,6 +179,26 @@ class ValgusDataModule(LightningDataModule):
             from hydra.utils import instantiate
 
             self.augment = instantiate(self.augment_config)
+
+    def split_set(self, name: str) -> WindowTensors:
+        """The windows of split `name` ("train", "val", "test"), made from the prepared windows when first asked
+        for. Training keeps the windows that hold most of each sequence's scored phase; validation and test keep
+        every window and its start (the predictor's rule combines them by scored segment)."""
+        if name in self.sets:
+            return self.sets[name]
+        if not self._windows:
+            self.setup()
+            return self.split_set(name)
+        ds = self._open()
+        window_seq = self._windows["sequence_index"]
+        rows = np.flatnonzero(np.isin(ds.athlete_ids[window_seq], self.split.athletes(name)))
+        if name == "train":
+            rows = rows[training_windows(self._windows["scored_frames"][rows], window_seq[rows],
+                                         self.train_windows_per_sequence)]
+        if len(rows) == 0:
+            raise InputError(f"{ds.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
+        self.sets[name] = WindowTensors(self._tensors(self._windows, self._labels, rows, keep_start=name != "train"))
+        return self.sets[name]
 
     @staticmethod
     def _tensors(arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray], rows: np.ndarray,
@@ -264,9 +279,15 @@ class ValgusDataModule(LightningDataModule):
     def summary(self) -> dict[str, Any]:
         ds = self._open()
         out = {"dataset": str(ds.root), "fingerprint": ds.fingerprint, "sequences": len(ds)}
-        for name, data in self.sets.items():
+        if self.split is None:
+            return out
+        for name in ("train", "val", "test"):
             out[f"{name}_athletes"] = len(self.split.athletes(name))
-            out[f"{name}_windows"] = len(data)
+            if name in self.sets:
+                out[f"{name}_windows"] = len(self.sets[name])
+            else:  # not made yet: counted, not built
+                out[f"{name}_windows"] = int(np.isin(ds.athlete_ids[self._windows["sequence_index"]],
+                                                     self.split.athletes(name)).sum())
         return out
 
     # -- loaders --------------------------------------------------------------------------------------------
@@ -287,9 +308,7 @@ class ValgusDataModule(LightningDataModule):
         return data
 
     def _loader(self, name: str, train: bool) -> DataLoader:
-        if not self.sets:
-            self.setup()
-        data = self._on_device(self.sets[name])
+        data = self._on_device(self.split_set(name))
         rank, world = self._rank() if train else (0, 1)
         sampler = BatchIndexSampler(
             len(data),

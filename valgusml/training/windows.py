@@ -99,52 +99,87 @@ def prepare_dataset(
 ) -> dict[str, np.ndarray]:
     """Window arrays of EVERY sequence of the dataset (sequence_index = dataset index) and its `SEQUENCE_ARRAYS`
     (`decode_recordings` reads them), cached as .npy; `frame_targets` from the dataset's per-frame targets, all
-    NaN where it has none."""
+    NaN where it has none.
+
+    With a cache, each chunk of `chunk` sequences goes to disk as it is made and the arrays are joined on disk,
+    so no more than one chunk's arrays are held in memory (3,000 athletes' windows are ~5 GB); an interrupted preparation
+    starts again at its first missing chunk. The arrays come back memory-mapped, read-only: a split copies its
+    own rows and the rest stay on disk."""
+    pp = preprocess_config(preprocess)
+    if cache_root is None:
+        parts = [_prepare_chunk(dataset, pp, start, chunk) for start in range(0, len(dataset), chunk)]
+        return {k: np.concatenate([part[k] for part in parts]) for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS}
+    target = prepared_cache_dir(cache_root, dataset, pp.to_dict())
+    if (target / "done.json").is_file():
+        return _load_prepared(target)
+    # A chunk is a folder of .npy files named by its first sequence, renamed into place whole: a chunk on disk
+    # is complete, and any process that makes it makes the same bytes.
+    chunks = target.with_name(f".{target.name}.chunks-{chunk}")
+    chunks.mkdir(parents=True, exist_ok=True)
+    folders = []
+    for start in range(0, len(dataset), chunk):
+        folder = chunks / f"{start:09d}"
+        if not folder.is_dir():
+            part_tmp = chunks / f".{start:09d}.tmp-{os.getpid()}"
+            shutil.rmtree(part_tmp, ignore_errors=True)  # this process's own, left by an interruption
+            part_tmp.mkdir()
+            for k, value in _prepare_chunk(dataset, pp, start, chunk).items():
+                np.save(part_tmp / f"{k}.npy", value, allow_pickle=False)
+            os.replace(part_tmp, folder)
+        folders.append(folder)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS:
+        # Chunk by chunk from disk into a file-backed array: memory never holds a key's whole array.
+        pieces = [np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False) for folder in folders]
+        joined = np.lib.format.open_memmap(tmp / f"{k}.npy", mode="w+", dtype=pieces[0].dtype,
+                                           shape=(sum(len(piece) for piece in pieces), *pieces[0].shape[1:]))
+        offset = 0
+        for piece in pieces:
+            joined[offset : offset + len(piece)] = piece
+            offset += len(piece)
+        joined.flush()
+        del joined, pieces
+    info = {"dataset": str(dataset.root), "fingerprint": dataset.fingerprint, "preprocess": pp.to_dict()}
+    (tmp / "done.json").write_text(json.dumps(info, indent=1))
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process finished first: its copy is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(chunks, ignore_errors=True)
+    return _load_prepared(target)
+
+
+def _prepare_chunk(dataset: Dataset, pp: Any, start: int, chunk: int) -> dict[str, np.ndarray]:
+    """`prepare_dataset`'s arrays of sequences `[start, start + chunk)`, `sequence_index` counted from 0 for the
+    whole dataset."""
     from valgusml.data.frame_targets import read_frame_targets
     from valgusml.preprocess import prepare_many
 
-    pp = preprocess_config(preprocess)
-    target = prepared_cache_dir(cache_root, dataset, pp.to_dict()) if cache_root is not None else None
-    if target is not None and (target / "done.json").is_file():
-        return {k: np.load(target / f"{k}.npy", allow_pickle=False) for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS}
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS}
-    per_frame = read_frame_targets(dataset.root)
-    for start in range(0, len(dataset), chunk):
-        stop = min(len(dataset), start + chunk)
-        seqs = [dataset[i] for i in range(start, stop)]
-        try:
-            prepared = prepare_many(seqs, pp)
-        except InputError as exc:
-            raise InputError(f"{dataset.root}: sequences {start}-{stop - 1}: {exc}") from None
-        counts = np.bincount(prepared.sequence_index, minlength=len(seqs))
-        targets = []
-        for seq, n_windows in zip(seqs, counts.tolist(), strict=True):
-            found = per_frame.get(seq.id)
-            if found is not None and len(found) != seq.n_frames:
-                found = None  # not this sequence's targets (a stale file): train without them
-            targets.append(target_windows(found, seq.fps, n_windows, pp))
-        parts["frame_targets"].append(np.concatenate(targets))
-        for k in WINDOW_ARRAYS:
-            if k == "frame_targets":
-                continue
-            value = getattr(prepared, k)
-            parts[k].append(value + start if k == "sequence_index" else value)
-        for k, value in encode_recordings(prepared, start).items():
-            parts[k].append(value)
-    arrays = {k: np.concatenate(v) for k, v in parts.items()}
-    if target is not None:
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for k, v in arrays.items():
-            np.save(tmp / f"{k}.npy", v, allow_pickle=False)
-        info = {"dataset": str(dataset.root), "fingerprint": dataset.fingerprint, "preprocess": pp.to_dict()}
-        (tmp / "done.json").write_text(json.dumps(info, indent=1))
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: its copy is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    return arrays
+    stop = min(len(dataset), start + chunk)
+    seqs = [dataset[i] for i in range(start, stop)]
+    try:
+        prepared = prepare_many(seqs, pp)
+    except InputError as exc:
+        raise InputError(f"{dataset.root}: sequences {start}-{stop - 1}: {exc}") from None
+    per_frame = read_frame_targets(dataset.root, [seq.id for seq in seqs])
+    counts = np.bincount(prepared.sequence_index, minlength=len(seqs))
+    targets = []
+    for seq, n_windows in zip(seqs, counts.tolist(), strict=True):
+        found = per_frame.get(seq.id)
+        if found is not None and len(found) != seq.n_frames:
+            found = None  # not this sequence's targets (a stale file): train without them
+        targets.append(target_windows(found, seq.fps, n_windows, pp))
+    out = {k: getattr(prepared, k) for k in WINDOW_ARRAYS if k != "frame_targets"}
+    out["sequence_index"] = out["sequence_index"] + start
+    out["frame_targets"] = np.concatenate(targets)
+    out.update(encode_recordings(prepared, start))
+    return out
+
+
+def _load_prepared(folder: Path) -> dict[str, np.ndarray]:
+    return {k: np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS}
 
 
 def encode_recordings(prepared: Any, first_index: int = 0) -> dict[str, np.ndarray]:
