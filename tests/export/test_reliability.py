@@ -222,6 +222,26 @@ def test_all_joints_at_one_point_is_refused(predictor, squat):
         predictor.predict(np.zeros_like(squat) + 321.0, fps=60.0)
 
 
+@pytest.mark.parametrize("dims", [2, 3])
+def test_an_unknown_task_is_named_and_read_from_the_motion(predictor, squat, dims):
+    # A 3D recording with a task the rule has no threshold for failed with a KeyError from deep inside it.
+    from valgusml.features.rule import apply_rule
+    from valgusml.io.samples import squat_3d
+    from valgusml.sequence import KeypointSequence
+
+    seq = (KeypointSequence(keypoints=squat, fps=60.0, skeleton="halpe26") if dims == 2 else squat_3d(60, 30.0))
+    unnamed = predictor.predict(seq.replace(task=""))
+    unknown = predictor.predict(seq.replace(task="swimming"))
+    assert [w for w in unknown.warnings if w not in unnamed.warnings] == [
+        "unknown task 'swimming' (expected one of bilateral_squat, single_leg_squat, drop_vertical_jump, "
+        "lateral_step_down, walking, running; single-leg ones may end in _left or _right): the task is read "
+        "from the motion instead"]
+    assert unknown.limbs == unnamed.limbs
+    assert predictor.predict(seq.replace(task="single_leg_squat")).warnings == unnamed.warnings  # a family is known
+    with pytest.raises(InputError, match="unknown task 'swimming'; expected one of bilateral_squat"):
+        apply_rule(seq.to_canonical().seen_keypoints(), 30.0, "swimming")
+
+
 def test_y_up_image_is_named(predictor, squat):
     flipped = squat.copy()
     flipped[..., 1] = 1080.0 - flipped[..., 1]

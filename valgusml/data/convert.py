@@ -239,12 +239,13 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
     """Labels from the presence rule on the sequence's own 3D joint centres (mechanism unknown); the rule's
     measures go to `meta["rule"]`. The task comes from the labels CSV, else the file name, else the motion."""
     from valgusml.features.rule import apply_rule, rule_limb_labels, task_from_file_name
+    from valgusml.labels import check_task
 
     if seq.dims != 3:
         raise InputError(f"{path}: --label-by-rule needs 3D joint centres (the label is defined on the 3D frontal "
                          "plane); this file holds 2D keypoints")
     canon = seq.to_canonical()
-    task = seq.task or task_from_file_name(path.stem) or ""
+    task = check_task(seq.task or task_from_file_name(path.stem) or "", f"{path}: ")
     rule = apply_rule(canon.seen_keypoints(), canon.fps, task)
     return seq.replace(task=seq.task or rule["task"], labels=rule_limb_labels(rule, sex),
                        meta={**seq.meta, "rule": rule, "labelled_by": "presence rule"})

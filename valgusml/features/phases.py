@@ -16,6 +16,7 @@ the real-motion suite and rule-labelling of users' mocap all find the same phase
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -194,17 +195,26 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
 
 
+@functools.lru_cache(maxsize=16)
+def _stride_highpass(fps: float) -> np.ndarray:
+    """The second-order Butterworth high-pass `stride_period_s` filters with (designing it costs more than
+    filtering a recording)."""
+    from scipy.signal import butter
+
+    return butter(2, STRIDE_HIGHPASS_HZ, "highpass", fs=fps, output="sos")
+
+
 def stride_period_s(height: np.ndarray, fps: float) -> float:
     """The gait's stride in seconds from the feet's height `(T, 2)` (`foot_height`): the first peak of the
     feet's mean autocorrelation within `STRIDE_RANGE_S`, each foot's height high-passed; NaN when no peak
     reaches `STRIDE_MIN_CORRELATION` (fewer than two strides, a foot unseen for half the recording)."""
-    from scipy.signal import butter, correlate, find_peaks, sosfiltfilt
+    from scipy.signal import correlate, find_peaks, sosfiltfilt
 
     lowest, highest = (int(round(s * fps)) for s in STRIDE_RANGE_S)
     if len(height) < 2 * max(lowest, 8):  # no room for two strides (nor for the filter's edge padding)
         return math.nan
     frames = np.arange(len(height))
-    highpass = butter(2, STRIDE_HIGHPASS_HZ, "highpass", fs=fps, output="sos")
+    highpass = _stride_highpass(float(fps))
     correlations = []
     for column in np.asarray(height, dtype=np.float64).T:
         seen = np.isfinite(column)

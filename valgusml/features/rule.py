@@ -30,7 +30,7 @@ from valgusml.features.phases import (
     straight_frames,
 )
 from valgusml.json_safe import json_float
-from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, task_family
+from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, check_task, task_family
 from valgusml.sequence import KeypointSequence
 
 SEXES = ("female", "male")
@@ -112,7 +112,7 @@ class RuleFrames:
 def rule_frames(keypoints: np.ndarray, fps: float, task: str = "") -> RuleFrames:
     """`RuleFrames` of canonical keypoints `(T, 20, 2|3)`; the task is inferred from the motion when not given."""
     kp = np.asarray(keypoints, dtype=np.float64)
-    task = task or infer_task(kp, fps)
+    task = check_task(task) or infer_task(kp, fps)
     fppa = fppa_deg(kp)
     raw = raw_knee_flexion(kp)  # the frame measures once, for every step below
     found = phases(kp, fps, task, flexion=raw)

@@ -9,6 +9,7 @@ where no sensible answer exists.
 - 2D whose body is much wider than tall → not an upright person in an image (world x/y from above?) → warning;
 - 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`;
 - 3D whose feet are above the head (+z is not up) or whose body is not 0.5-3 units tall (not metres) → warning;
+- a task name the rule does not know (`valgusml.labels.is_known_task`) → read from the motion instead → warning;
 - a body size no camera or unit gives (under 0.01 or over 100,000 units) → rescaled to a typical size (the
   model reads shapes, not sizes, but float arithmetic inside it does not span 1e-6 to 1e6 equally) → warning.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from valgusml.errors import InputError
 from valgusml.features.medians import finite_median
+from valgusml.labels import TASK_FAMILIES, is_known_task
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import canonical_index
 
@@ -119,6 +121,10 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
         notes.append(f"implausible scale: the body spans {body:.3g} units; rescaled by {factor:.3g} "
                      "(neither pixels, normalised image units nor metres?)")
         seq = seq.replace(keypoints=(seq.keypoints.astype(np.float64) * factor).astype(np.float32))
+    if seq.task and not is_known_task(seq.task):
+        notes.append(f"unknown task {seq.task!r} (expected one of {', '.join(TASK_FAMILIES)}; single-leg ones may "
+                     "end in _left or _right): the task is read from the motion instead")
+        seq = seq.replace(task="")
     return seq, notes
 
 
