@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,19 @@ def test_the_transfer_table_gives_each_shifts_worst_level_and_its_gap_to_in_dist
     row = table.iloc[0]
     assert row["leave_out_rear_views: worst AUROC"] == "0.810 (rear)" and row["leave_out_rear_views: gap"] == "-0.090"
     assert row["camera_view: worst AUROC"] == "0.700 (side)" and row["camera_view: gap"] == "-0.200"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", "c0a5b57^{commit}"],
+                                   capture_output=True).returncode != 0, reason="no git history (shallow clone?)")
+def test_the_other_generator_data_set_is_rebuilt_from_history(tmp_path):
+    # The transfer tables' "other generator" column: generator v2 run from its commit, the same 1,600
+    # sequences (fingerprint) every table in the README was scored on.
+    out = tmp_path / "v2"
+    subprocess.run([str(ROOT / "scripts" / "other_generator_data.sh"), str(out)], check=True, capture_output=True)
+    ds = valgusml.data.open_dataset(out)
+    assert (len(ds), ds.fingerprint[:16]) == (1600, "a447bc92a659bd92")
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert "valgusml-v2" not in worktrees  # its throwaway worktree is gone
