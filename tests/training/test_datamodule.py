@@ -103,6 +103,27 @@ def test_an_interrupted_preparation_resumes_at_its_first_missing_chunk(tiny_data
     assert list(cache.parent.iterdir()) == [cache]  # no chunk or temporary folder left beside it
 
 
+def test_a_parallel_preparation_that_finishes_first_is_used(tiny_dataset, tmp_path, monkeypatch):
+    # Two runs of a sweep preparing the same data share its chunks; the one that finishes first removes them.
+    from valgusml.synth.dataset import open_dataset
+    from valgusml.training import windows
+
+    ds = open_dataset(tiny_dataset)
+    join = windows._join_chunks
+
+    def the_other_finishes_first(folders, out):
+        monkeypatch.setattr(windows, "_join_chunks", join)
+        windows.prepare_dataset(ds, {}, tmp_path, chunk=4)  # the other run: joins, publishes, cleans up
+        join(folders, out)  # this one: its chunks are gone
+
+    monkeypatch.setattr(windows, "_join_chunks", the_other_finishes_first)
+    arrays = windows.prepare_dataset(ds, {}, tmp_path, chunk=4)
+    for k, v in windows.prepare_dataset(ds, {}, None).items():
+        np.testing.assert_array_equal(arrays[k], v, err_msg=k)
+    cache = windows.prepared_cache_dir(tmp_path, ds, windows.preprocess_config({}).to_dict())
+    assert list(cache.parent.iterdir()) == [cache]
+
+
 def test_batches_are_slices_and_weights_come_from_train(tiny_dataset, tmp_path):
     dm = _dm(tiny_dataset, tmp_path)
     dm.setup("fit")

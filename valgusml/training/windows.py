@@ -101,10 +101,10 @@ def prepare_dataset(
     (`decode_recordings` reads them), cached as .npy; `frame_targets` from the dataset's per-frame targets, all
     NaN where it has none.
 
-    With a cache, each chunk of `chunk` sequences goes to disk as it is made and the arrays are joined on disk,
-    so no more than one chunk's arrays are held in memory (3,000 athletes' windows are ~5 GB); an interrupted preparation
-    starts again at its first missing chunk. The arrays come back memory-mapped, read-only: a split copies its
-    own rows and the rest stay on disk."""
+    With a cache, each chunk of `chunk` sequences goes to disk as it is made and the arrays are joined on
+    disk, so memory holds one chunk's arrays at most (3,000 athletes' windows are ~5 GB); an interrupted
+    preparation starts again at its first missing chunk. The arrays come back memory-mapped, read-only: a split
+    copies its own rows and the rest stay on disk."""
     pp = preprocess_config(preprocess)
     if cache_root is None:
         parts = [_prepare_chunk(dataset, pp, start, chunk) for start in range(0, len(dataset), chunk)]
@@ -112,35 +112,19 @@ def prepare_dataset(
     target = prepared_cache_dir(cache_root, dataset, pp.to_dict())
     if (target / "done.json").is_file():
         return _load_prepared(target)
-    # A chunk is a folder of .npy files named by its first sequence, renamed into place whole: a chunk on disk
-    # is complete, and any process that makes it makes the same bytes.
     chunks = target.with_name(f".{target.name}.chunks-{chunk}")
-    chunks.mkdir(parents=True, exist_ok=True)
-    folders = []
-    for start in range(0, len(dataset), chunk):
-        folder = chunks / f"{start:09d}"
-        if not folder.is_dir():
-            part_tmp = chunks / f".{start:09d}.tmp-{os.getpid()}"
-            shutil.rmtree(part_tmp, ignore_errors=True)  # this process's own, left by an interruption
-            part_tmp.mkdir()
-            for k, value in _prepare_chunk(dataset, pp, start, chunk).items():
-                np.save(part_tmp / f"{k}.npy", value, allow_pickle=False)
-            os.replace(part_tmp, folder)
-        folders.append(folder)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS:
-        # Chunk by chunk from disk into a file-backed array: memory never holds a key's whole array.
-        pieces = [np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False) for folder in folders]
-        joined = np.lib.format.open_memmap(tmp / f"{k}.npy", mode="w+", dtype=pieces[0].dtype,
-                                           shape=(sum(len(piece) for piece in pieces), *pieces[0].shape[1:]))
-        offset = 0
-        for piece in pieces:
-            joined[offset : offset + len(piece)] = piece
-            offset += len(piece)
-        joined.flush()
-        del joined, pieces
+    try:
+        folders = _write_chunks(dataset, pp, chunk, chunks)
+        tmp.mkdir(parents=True)
+        _join_chunks(folders, tmp)
+    except FileNotFoundError:
+        # Another process preparing the same data (a parallel sweep) finished first and removed the chunks.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "done.json").is_file():
+            raise
+        return _load_prepared(target)
     info = {"dataset": str(dataset.root), "fingerprint": dataset.fingerprint, "preprocess": pp.to_dict()}
     (tmp / "done.json").write_text(json.dumps(info, indent=1))
     try:
@@ -149,6 +133,43 @@ def prepare_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(chunks, ignore_errors=True)
     return _load_prepared(target)
+
+
+def _write_chunks(dataset: Dataset, pp: Any, chunk: int, chunks: Path) -> list[Path]:
+    """Each chunk's arrays as a folder of .npy files under `chunks`, named by its first sequence and renamed
+    into place whole: a chunk folder is complete, and any process that makes it makes the same bytes, so one
+    already there (an interrupted or a parallel preparation) is kept."""
+    chunks.mkdir(parents=True, exist_ok=True)
+    folders = []
+    for start in range(0, len(dataset), chunk):
+        folder = chunks / f"{start:09d}"
+        if not folder.is_dir():
+            part = chunks / f".{start:09d}.tmp-{os.getpid()}"
+            shutil.rmtree(part, ignore_errors=True)  # this process's own, left by an interruption
+            part.mkdir()
+            for k, value in _prepare_chunk(dataset, pp, start, chunk).items():
+                np.save(part / f"{k}.npy", value, allow_pickle=False)
+            try:
+                os.replace(part, folder)
+            except OSError:  # made meanwhile by another process
+                shutil.rmtree(part, ignore_errors=True)
+        folders.append(folder)
+    return folders
+
+
+def _join_chunks(folders: list[Path], out: Path) -> None:
+    """Each array's chunks, in order, into one .npy under `out`, through a file-backed array: memory never
+    holds a whole array."""
+    for k in WINDOW_ARRAYS + SEQUENCE_ARRAYS:
+        pieces = [np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False) for folder in folders]
+        joined = np.lib.format.open_memmap(out / f"{k}.npy", mode="w+", dtype=pieces[0].dtype,
+                                           shape=(sum(len(piece) for piece in pieces), *pieces[0].shape[1:]))
+        offset = 0
+        for piece in pieces:
+            joined[offset : offset + len(piece)] = piece
+            offset += len(piece)
+        joined.flush()
+        del joined, pieces
 
 
 def _prepare_chunk(dataset: Dataset, pp: Any, start: int, chunk: int) -> dict[str, np.ndarray]:
