@@ -67,6 +67,9 @@ def task_family(task: str) -> str:
     return task
 
 
+KNOWN_TASKS_TEXT = f"{', '.join(TASK_FAMILIES)} (single-leg ones may end in _left or _right)"
+
+
 def is_known_task(task: str) -> bool:
     """A task the rule and the predictor score: a family of `TASK_FAMILIES`, a single-leg one with or
     without its stance side (`single_leg_squat_left`, `lateral_step_down`)."""
@@ -76,8 +79,8 @@ def is_known_task(task: str) -> bool:
 def check_task(task: str, where: str = "") -> str:
     """`task` when empty or known (`is_known_task`), else `InputError` naming the tasks there are."""
     if task and not is_known_task(task):
-        raise InputError(f"{where}unknown task {task!r}; expected one of {', '.join(TASK_FAMILIES)} (single-leg "
-                         "ones may end in _left or _right), or no task to read it from the motion")
+        raise InputError(f"{where}unknown task {task!r}; expected one of {KNOWN_TASKS_TEXT}, or no task to read it "
+                         "from the motion")
     return task
 
 

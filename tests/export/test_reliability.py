@@ -233,9 +233,8 @@ def test_an_unknown_task_is_named_and_read_from_the_motion(predictor, squat, dim
     unnamed = predictor.predict(seq.replace(task=""))
     unknown = predictor.predict(seq.replace(task="swimming"))
     assert [w for w in unknown.warnings if w not in unnamed.warnings] == [
-        "unknown task 'swimming' (expected one of bilateral_squat, single_leg_squat, drop_vertical_jump, "
-        "lateral_step_down, walking, running; single-leg ones may end in _left or _right): the task is read "
-        "from the motion instead"]
+        "unknown task 'swimming', read from the motion instead; expected one of bilateral_squat, single_leg_squat, "
+        "drop_vertical_jump, lateral_step_down, walking, running (single-leg ones may end in _left or _right)"]
     assert unknown.limbs == unnamed.limbs
     assert predictor.predict(seq.replace(task="single_leg_squat")).warnings == unnamed.warnings  # a family is known
     with pytest.raises(InputError, match="unknown task 'swimming'; expected one of bilateral_squat"):

@@ -211,8 +211,8 @@ def stride_period_s(height: np.ndarray, fps: float) -> float:
     from scipy.signal import correlate, find_peaks, sosfiltfilt
 
     lowest, highest = (int(round(s * fps)) for s in STRIDE_RANGE_S)
-    if len(height) < 2 * max(lowest, 8):  # no room for two strides (nor for the filter's edge padding)
-        return math.nan
+    if len(height) < 2 * max(lowest, 8) or not fps > 4 * STRIDE_HIGHPASS_HZ:
+        return math.nan  # no room for two strides (nor for the filter's edge padding), or too few frames a second
     frames = np.arange(len(height))
     highpass = _stride_highpass(float(fps))
     correlations = []

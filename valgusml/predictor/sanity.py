@@ -20,7 +20,7 @@ import numpy as np
 
 from valgusml.errors import InputError
 from valgusml.features.medians import finite_median
-from valgusml.labels import TASK_FAMILIES, is_known_task
+from valgusml.labels import KNOWN_TASKS_TEXT, is_known_task
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import canonical_index
 
@@ -122,8 +122,7 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                      "(neither pixels, normalised image units nor metres?)")
         seq = seq.replace(keypoints=(seq.keypoints.astype(np.float64) * factor).astype(np.float32))
     if seq.task and not is_known_task(seq.task):
-        notes.append(f"unknown task {seq.task!r} (expected one of {', '.join(TASK_FAMILIES)}; single-leg ones may "
-                     "end in _left or _right): the task is read from the motion instead")
+        notes.append(f"unknown task {seq.task!r}, read from the motion instead; expected one of {KNOWN_TASKS_TEXT}")
         seq = seq.replace(task="")
     return seq, notes
 
