@@ -28,7 +28,6 @@ from valgusml.labels import MECHANISMS
 from valgusml.training.batches import BatchIndexSampler, WindowTensors
 from valgusml.training.synthetic import ensure_synthetic, synthetic_dataset_dir
 from valgusml.training.windows import (
-    SEQUENCE_ARRAYS,
     WINDOW_ARRAYS,
     decode_recordings,
     prepare_dataset,
@@ -94,9 +93,9 @@ class ValgusDataModule(LightningDataModule):
         self.dataset: Dataset | None = None
         self.split: Split | None = None
         self.sets: dict[str, WindowTensors] = {}  # train and val by setup; test when first asked for (`split_set`)
-        self._windows: dict[str, np.ndarray] = {}  # the dataset's prepared windows (memory-mapped when cached)
+        # The dataset's prepared windows and SEQUENCE_ARRAYS (memory-mapped when cached), by setup.
+        self._windows: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
-        self._recording_arrays: dict[str, np.ndarray] = {}  # SEQUENCE_ARRAYS of the whole dataset, by setup
 
     # -- where the data is ----------------------------------------------------------------------------------
     @property
@@ -169,7 +168,6 @@ class ValgusDataModule(LightningDataModule):
         self._labels = sequence_labels(ds)
         for name in ("train", "val"):
             self.split_set(name)
-        self._recording_arrays = {k: self._windows[k] for k in SEQUENCE_ARRAYS}
         for extra in self.extra_train_dirs:
             self._add_training_data(extra)
         if self.teacher:
@@ -189,16 +187,18 @@ class ValgusDataModule(LightningDataModule):
         if not self._windows:
             self.setup()
             return self.split_set(name)
-        ds = self._open()
-        window_seq = self._windows["sequence_index"]
-        rows = np.flatnonzero(np.isin(ds.athlete_ids[window_seq], self.split.athletes(name)))
+        rows = np.flatnonzero(self._in_split(name))
         if name == "train":
-            rows = rows[training_windows(self._windows["scored_frames"][rows], window_seq[rows],
+            rows = rows[training_windows(self._windows["scored_frames"][rows], self._windows["sequence_index"][rows],
                                          self.train_windows_per_sequence)]
         if len(rows) == 0:
-            raise InputError(f"{ds.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
+            raise InputError(f"{self.root}: split {name!r} has no windows (athletes {self.split.athletes(name)[:5]})")
         self.sets[name] = WindowTensors(self._tensors(self._windows, self._labels, rows, keep_start=name != "train"))
         return self.sets[name]
+
+    def _in_split(self, name: str) -> np.ndarray:
+        """`(n_windows,)` bool: the prepared windows of split `name`'s athletes."""
+        return np.isin(self._open().athlete_ids[self._windows["sequence_index"]], self.split.athletes(name))
 
     @staticmethod
     def _tensors(arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray], rows: np.ndarray,
@@ -213,7 +213,7 @@ class ValgusDataModule(LightningDataModule):
     def recordings(self, sequence_index: np.ndarray) -> dict[str, list]:
         """`{"segments", "views", "scored_limbs"}` of the dataset's sequences `sequence_index`: what the
         predictor's rule (`valgusml.preprocess.aggregate_recordings`) needs to combine their windows."""
-        return decode_recordings(self._recording_arrays, np.asarray(sequence_index))
+        return decode_recordings(self._windows, np.asarray(sequence_index))
 
     def _add_training_data(self, folder: str) -> None:
         """Every athlete of another dataset folder joins TRAINING only (e.g. real motion capture labelled by the
@@ -283,11 +283,8 @@ class ValgusDataModule(LightningDataModule):
             return out
         for name in ("train", "val", "test"):
             out[f"{name}_athletes"] = len(self.split.athletes(name))
-            if name in self.sets:
-                out[f"{name}_windows"] = len(self.sets[name])
-            else:  # not made yet: counted, not built
-                out[f"{name}_windows"] = int(np.isin(ds.athlete_ids[self._windows["sequence_index"]],
-                                                     self.split.athletes(name)).sum())
+            # a split not made yet is counted, not built
+            out[f"{name}_windows"] = len(self.sets[name]) if name in self.sets else int(self._in_split(name).sum())
         return out
 
     # -- loaders --------------------------------------------------------------------------------------------
