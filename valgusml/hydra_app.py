@@ -35,11 +35,28 @@ def hydra_entry(
 
     `argv` replaces the command line (the `valgusml` CLI passes what follows its subcommand); `translate`, if
     given, rewrites the arguments (from `argv` or the command line) before Hydra reads them. Hydra's own stack
-    traces stay short unless HYDRA_FULL_ERROR is set.
+    traces stay short unless HYDRA_FULL_ERROR is set; a valgusml error (`valgusml.errors.ValgusMLError`: a bad
+    value, file or folder the user gave) is one line on stderr and exit status 1, not a traceback.
     """
+    import functools
+
     import hydra
 
-    hydra_main = hydra.main(version_base="1.3", config_path=config_dir, config_name=config_name)(task)
+    from valgusml.errors import ValgusMLError
+
+    @functools.wraps(task)
+    def reported(cfg: Any) -> Any:
+        try:
+            return task(cfg)
+        except ValgusMLError as exc:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            # Raised inside the job, Hydra would print the traceback; SystemExit passes through it.
+            command = sys.argv[0] if sys.argv and sys.argv[0].startswith("valgusml") else f"valgusml {config_name}"
+            print(f"{command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    hydra_main = hydra.main(version_base="1.3", config_path=config_dir, config_name=config_name)(reported)
 
     def main(argv: list[str] | None = None) -> int:
         if translate is not None:

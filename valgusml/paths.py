@@ -21,6 +21,18 @@ def configs_dir() -> Path:
     return path
 
 
+def relative_to_checkout(path: str | Path | None) -> str | None:
+    """`path` relative to the checkout when it lies inside it, else as given: what an exported folder records of
+    where it came from (the run's checkpoint) must not name one machine's folders, and `resolve_in_checkout`
+    finds it again from any working directory of any clone."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def resolve_in_checkout(path: str | Path, what: str, *, folder: bool = False, noun: str | None = None) -> Path:
     """`path` as given (absolute, or relative to the working directory), else relative to the checkout, so what
     the checkout ships (`data/pretrained/...`) is found from any working directory. `ConfigError` naming

@@ -212,3 +212,37 @@ def test_transfer_table_scores_every_scorer_on_real_motion(setup, tmp_path):
     assert (tmp_path / "transfer.csv").is_file()
     html = (tmp_path / "report.html").read_text()
     assert html.index("id='transfer'") < html.index("id='comparison'")  # the first table of the report
+
+
+def test_exported_checkpoint_path_is_checkout_relative_and_found_from_anywhere(tmp_path, monkeypatch):
+    """An exported folder names its run's checkpoint relative to the checkout, so its split is found from any
+    working directory of any clone (an absolute path names one machine's folders)."""
+    from omegaconf import OmegaConf
+
+    from valgusml import paths
+    from valgusml.data.splits import Split
+    from valgusml.evaluation import sources
+
+    assert paths.relative_to_checkout(paths.REPO_ROOT / "logs" / "run" / "best.ckpt") == "logs/run/best.ckpt"
+    assert paths.relative_to_checkout(tmp_path / "best.ckpt") == str(tmp_path / "best.ckpt")
+    assert paths.relative_to_checkout(None) is None
+    checkout = tmp_path / "clone"
+    (checkout / "logs" / "run").mkdir(parents=True)
+    split = Split(train=["a00"], val=["a01"], test=["a02"], method="fractions", dataset_fingerprint="0" * 16)
+    (checkout / "logs" / "run" / "splits.json").write_text(json.dumps(split.to_dict()))
+    monkeypatch.setattr(sources, "REPO_ROOT", checkout)
+    monkeypatch.chdir(tmp_path)
+    found = sources.resolve_split(OmegaConf.create({}), {"checkpoint": "logs/run/best.ckpt"})
+    assert list(found.test) == ["a02"] and found.dataset_fingerprint == "0" * 16
+
+
+def test_app_reports_a_valgusml_error_in_one_line(tmp_path, monkeypatch, capsys):
+    """A bad value given to a Hydra app is one line on stderr and exit status 1, not Hydra's traceback."""
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["valgusml evaluate"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mlflow.enabled=false", f"report_dir={tmp_path}"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "valgusml evaluate: ConfigError: nothing to evaluate" in err and "Traceback" not in err

@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError, InputError, ModelFileError
+from valgusml.paths import REPO_ROOT
 
 log = logging.getLogger("valgusml.evaluate")
 
@@ -86,8 +87,11 @@ def resolve_split(cfg: DictConfig, origin: dict[str, Any]):
     if origin.get("split"):
         return Split.from_dict(dict(origin["split"]))
     checkpoint = origin.get("checkpoint")
-    if checkpoint and (Path(checkpoint).parent / "splits.json").is_file():
-        return load_split(Path(checkpoint).parent / "splits.json")
+    if checkpoint:
+        # An exported folder names its checkpoint relative to the checkout (`paths.relative_to_checkout`).
+        for folder in (Path(checkpoint).parent, REPO_ROOT / Path(checkpoint).parent):
+            if (folder / "splits.json").is_file():
+                return load_split(folder / "splits.json")
     if cfg.get("predictor") and (Path(cfg.predictor) / "splits.json").is_file():
         return load_split(Path(cfg.predictor) / "splits.json")
     run_id = origin.get("training_run_id")

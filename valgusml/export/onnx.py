@@ -47,6 +47,7 @@ from valgusml.export.folder import (
     validation_threshold,
 )
 from valgusml.json_safe import to_jsonable
+from valgusml.paths import relative_to_checkout
 from valgusml.predictor import Predictor
 from valgusml.predictor.format import (
     INPUT_NAMES,
@@ -250,7 +251,7 @@ def metadata(
         "generator_seeds": info.get("generator_seeds"),
         "metrics": metrics,
         "architecture": architecture,
-        "checkpoint": info.get("checkpoint"),
+        "checkpoint": relative_to_checkout(info.get("checkpoint")),
         "epoch": info.get("epoch"),
         "init_from": info.get("init_from"),
     }

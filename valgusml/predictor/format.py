@@ -14,9 +14,9 @@ A folder holds two files:
   `outputs` (shapes), `decision_threshold`, the provenance keys (`PROVENANCE_KEYS`: training run, dataset
   fingerprint, generator_seed: the seed whose athletes it trained on, null unless generated, generator_seeds:
   those and the seeds its `init_from` weights learnt from (members' for an ensemble), metrics,
-  architecture, checkpoint, epoch, init_from: the weights the training started from, path and sha256, or
-  null), `model` (`file`, `sha256`, `bytes` and the versions of
-  the tools that wrote and checked it) and `parity` (the export's torch-vs-onnxruntime check).
+  architecture, checkpoint (relative to the checkout when it lies inside it), epoch, init_from: the weights
+  the training started from, path and sha256, or null), `model` (`file`, `sha256`, `bytes` and the versions
+  of the tools that wrote and checked it) and `parity` (the export's torch-vs-onnxruntime check).
 
 A reader needs only `format_version`, `REQUIRED_KEYS` and, when present, `measure_names`; every other key is
 information. Older folders of a supported version keep loading: nothing here may start requiring a new key.
