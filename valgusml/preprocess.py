@@ -729,16 +729,16 @@ def _weighted_mean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def aggregate_model_input(
-    per_window: Mapping[str, np.ndarray], model_input: ModelInput, fps: float
+    per_window: Mapping[str, np.ndarray], model_input: ModelInput, fps: float, neutral: float = 0.5
 ) -> tuple[dict[str, np.ndarray], list[str | None]]:
     """`aggregate_windows` over a `ModelInput`'s recordings with their scored segments, then each recording's
-    valgus probabilities admitted for its view (`valgusml.features.view.admit_view`: pulled towards 0.5 where a
-    side view hides the frontal plane), and 0 for a limb its task never loads (the rule scores loaded frames
+    valgus probabilities admitted for its view (`valgusml.features.view.admit_view`: pulled towards `neutral`,
+    0.5 or just under a lower decision threshold, where a side view hides the frontal plane), and 0 for a limb its task never loads (the rule scores loaded frames
     only: the free leg of a single-leg squat cannot collapse under load). Returns the per-recording arrays and,
     per recording, the view warning or None. The one rule of the predictor and of every evaluated model."""
     return aggregate_recordings(
         per_window, model_input.sequence_index, model_input.mask, model_input.window_start_s, fps,
-        model_input.n_sequences, model_input.segments, model_input.views, model_input.scored_limbs,
+        model_input.n_sequences, model_input.segments, model_input.views, model_input.scored_limbs, neutral,
     )
 
 
@@ -752,6 +752,7 @@ def aggregate_recordings(
     segments: Sequence[Sequence[Segment]],
     views: Sequence[View],
     scored_limbs: Sequence[tuple[str, ...]],
+    neutral: float = 0.5,
 ) -> tuple[dict[str, np.ndarray], list[str | None]]:
     """`aggregate_model_input` from its parts (`sequence_index` in `range(n_sequences)`; `segments`, `views`,
     `scored_limbs` one per recording or empty), for callers that hold windows without a `ModelInput`: the
@@ -767,7 +768,7 @@ def aggregate_recordings(
     notes: list[str | None] = [None] * n_sequences
     if "valgus_probability" in out and views:
         for i, view in enumerate(views):
-            out["valgus_probability"][i], notes[i] = admit_view(out["valgus_probability"][i], view)
+            out["valgus_probability"][i], notes[i] = admit_view(out["valgus_probability"][i], view, neutral)
     for i, scored in enumerate(scored_limbs):
         free = [k for k, limb in enumerate(LIMBS) if limb not in scored]
         if "valgus_probability" in out:

@@ -67,6 +67,30 @@ def test_the_prediction_reports_the_cameras_signed_yaw(predictor):
         assert view["facing"] == facing and abs((view["yaw_deg"] - yaw + 180) % 360 - 180) < 8, (yaw, view)
 
 
+def test_a_side_view_is_never_called_valgus_for_being_unreadable(predictor):
+    """Admitting a side view pulls its probabilities towards 0.5, or to just under a decision threshold below
+    0.5 (this folder's is 0.42): admission can take a valgus call back but never make one."""
+    from valgusml.evaluation.transfer import ViewSpec, render
+    from valgusml.features.view import View, admission_neutral, admit_view
+    from valgusml.io import samples
+
+    assert predictor.decision_threshold < 0.5
+    assert admission_neutral(0.62) == 0.5 and admission_neutral(None) == 0.5
+    assert admission_neutral(0.42) == pytest.approx(0.42 - 1e-4) and admission_neutral(0.5) < 0.5
+    side_on = View("side", 90.0, 0.0)
+    admitted, note = admit_view(np.array([0.1, 0.9]), side_on, admission_neutral(0.42))
+    assert (admitted < 0.42).all() and "pulled towards 0.4199" in note
+    world = samples.squat_3d().keypoints.astype(np.float64)
+    world[..., 1] -= np.nanmean(world[..., 1])
+    seq = KeypointSequence(render(world, ViewSpec(90.0)).astype(np.float32), "canonical", 30.0)
+    p = predictor.predict(seq)
+    assert p.view["facing"] == "side" and any("side view" in w for w in p.warnings)
+    for limb in ("left", "right"):
+        assert p.limbs[limb].valgus_probability < predictor.decision_threshold and not p.limbs[limb].valgus
+    assert all(v is None or v < predictor.decision_threshold
+               for span in p.timeline for v in span["valgus_probability"].values())
+
+
 def test_mechanism_combination_rule():
     combined = combine_mechanisms(np.array([0.8, 0.1]), np.array([[0.5, 0.3, 0.1, 0.1, 0.0], [1.0, 0, 0, 0, 0]]))
     np.testing.assert_allclose(combined[0], [0.2, 0.8 * 0.6, 0.8 * 0.2, 0.8 * 0.2, 0.0])

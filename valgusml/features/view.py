@@ -40,9 +40,12 @@ SIDE_YAW_DEG = 60.0
 # Below this |yaw| by the hips' width the feet's reading of |yaw| is used instead (see the module docstring).
 FEET_SIZE_YAW_BELOW_DEG = 45.0
 # Between these camera yaws the frontal plane fades from readable to unreadable: a valgus probability is pulled
-# towards 0.5 ("cannot tell") in proportion (`frontal_trust`).
+# towards 0.5 ("cannot tell"; `admission_neutral`) in proportion (`frontal_trust`).
 READABLE_YAW_DEG = 50.0
 UNREADABLE_YAW_DEG = 80.0
+# How far below a decision threshold under 0.5 the pull stops (`admission_neutral`): clear of the 6 decimals
+# a prediction's probability is written with.
+_NEUTRAL_MARGIN = 1e-4
 
 _L_HIP, _R_HIP = canonical_index("left_hip"), canonical_index("right_hip")
 _L_SHO, _R_SHO = canonical_index("left_shoulder"), canonical_index("right_shoulder")
@@ -136,18 +139,27 @@ def frontal_trust(view: View) -> float:
     return float(min(max((visibility - none) / (full - none), 0.0), 1.0))
 
 
-def admit_view(probability: np.ndarray, view: View) -> tuple[np.ndarray, str | None]:
-    """Valgus probabilities pulled towards 0.5 as far as the view hides the frontal plane, and the warning
-    that says so (None for a readable view)."""
+def admission_neutral(decision_threshold: float | None = None) -> float:
+    """Where `admit_view` pulls an unreadable view's probabilities: 0.5, or just below a decision threshold
+    under 0.5, so that admitting a view can take a valgus call back but never make one (a model whose
+    threshold is 0.4 would otherwise call every side view valgus)."""
+    if decision_threshold is None or not decision_threshold < 0.5 + _NEUTRAL_MARGIN:
+        return 0.5
+    return max(0.0, float(decision_threshold) - _NEUTRAL_MARGIN)
+
+
+def admit_view(probability: np.ndarray, view: View, neutral: float = 0.5) -> tuple[np.ndarray, str | None]:
+    """Valgus probabilities pulled towards `neutral` (`admission_neutral`) as far as the view hides the
+    frontal plane, and the warning that says so (None for a readable view)."""
     trust = frontal_trust(view)
     if trust >= 1.0:
         return probability, None
-    adjusted = 0.5 + (np.asarray(probability, dtype=np.float64) - 0.5) * trust
+    adjusted = neutral + (np.asarray(probability, dtype=np.float64) - neutral) * trust
     yaw = f"{abs(view.yaw_deg):.0f}" if math.isfinite(view.yaw_deg) else "?"
     return adjusted, (
         f"side view (camera ~{yaw} deg from the front): the knee's frontal-plane angle cannot be read "
-        f"reliably from it; valgus probabilities pulled towards 0.5 (trust {trust:.2f}); film from the front "
-        "or from behind"
+        f"reliably from it; valgus probabilities pulled towards {neutral:.4g} (trust {trust:.2f}); film from the "
+        "front or from behind"
     )
 
 

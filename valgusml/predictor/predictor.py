@@ -95,6 +95,13 @@ class Predictor:
         check_measure_names(metadata, where)
         check_model_shapes({i.name: i.shape for i in session.get_inputs()}, self.preprocess, n_measures(), where)
 
+    @property
+    def _neutral(self) -> float:
+        """Where a side view's probabilities are pulled: never onto this predictor's threshold or over it."""
+        from valgusml.features.view import admission_neutral
+
+        return admission_neutral(self.decision_threshold)
+
     @classmethod
     def load(
         cls,
@@ -226,7 +233,7 @@ class Predictor:
                                                                   model_input.mask), strict=True))
         valgus_w, mechanism_w = per_window["valgus_probability"], per_window["mechanism_probabilities"]
         self._check_outputs(valgus_w, mechanism_w)
-        aggregated, view_notes = aggregate_model_input(per_window, model_input, self.fps)
+        aggregated, view_notes = aggregate_model_input(per_window, model_input, self.fps, self._neutral)
         valgus_s, mechanism_s, severity_s = (aggregated[name] for name in OUTPUT_NAMES)
         frontal_s = aggregated.get("frontal_fppa_deg", np.full_like(valgus_s, np.nan))
         predictions = []
@@ -288,7 +295,7 @@ class Predictor:
             scored = model_input.scored_limbs[index]
             spans = [(s, s + f / self.fps, "window", scored) for s, f in zip(start.tolist(), frames.tolist(), strict=True)]
             probability = valgus
-        probability = admit_view(probability, model_input.views[index])[0]
+        probability = admit_view(probability, model_input.views[index], self._neutral)[0]
         if measured is not None:
             # A measured limb: each span's own rule reading; a span the rule scores no frame of keeps the
             # network's value, capped at the recording's. The span nearest the rule's peak (the segments are
