@@ -733,9 +733,10 @@ def aggregate_model_input(
 ) -> tuple[dict[str, np.ndarray], list[str | None]]:
     """`aggregate_windows` over a `ModelInput`'s recordings with their scored segments, then each recording's
     valgus probabilities admitted for its view (`valgusml.features.view.admit_view`: pulled towards `neutral`,
-    0.5 or just under a lower decision threshold, where a side view hides the frontal plane), and 0 for a limb its task never loads (the rule scores loaded frames
-    only: the free leg of a single-leg squat cannot collapse under load). Returns the per-recording arrays and,
-    per recording, the view warning or None. The one rule of the predictor and of every evaluated model."""
+    0.5 or just under a lower decision threshold, where a side view hides the frontal plane), and 0 for a limb
+    its task never loads (the rule scores loaded frames only: the free leg of a single-leg squat cannot collapse
+    under load). Returns the per-recording arrays and, per recording, the view warning or None. The one rule of
+    the predictor and of every evaluated model."""
     return aggregate_recordings(
         per_window, model_input.sequence_index, model_input.mask, model_input.window_start_s, fps,
         model_input.n_sequences, model_input.segments, model_input.views, model_input.scored_limbs, neutral,
