@@ -99,6 +99,7 @@ class CheckpointModel:
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
         import torch
 
+        from valgusml.features.view import admission_neutral
         from valgusml.predictor import combine_mechanisms
         from valgusml.preprocess import aggregate_model_input, prepare_many
 
@@ -118,7 +119,9 @@ class CheckpointModel:
                 outs["mechanism_probabilities"].append(torch.softmax(out["mechanism_logits"], -1).double().numpy())
                 outs["severity_deg"].append(out["severity_deg"].double().numpy())
         per_window = {k: np.concatenate(v) for k, v in outs.items()}
-        combined, _ = aggregate_model_input(per_window, model_input, self.preprocess.fps)
+        # Side views admitted as the exported predictor of this checkpoint admits them (its threshold's neutral).
+        neutral = admission_neutral(self.decision_threshold)
+        combined, _ = aggregate_model_input(per_window, model_input, self.preprocess.fps, neutral)
         prob = np.clip(combined["valgus_probability"], 0.0, 1.0)
         # The same consistent distribution the exported predictor reports (P(none) = 1 - P(valgus)).
         mech = combine_mechanisms(prob, combined["mechanism_probabilities"])
