@@ -28,14 +28,14 @@ class ExportError(ValgusMLError):
 
 def validation_threshold(predictor: Any, sequences: Sequence[Any], rule: str = "f1") -> float | None:
     """The `rule`-best presence threshold (`valgusml.scoring.thresholds`) of a loaded `Predictor` on labelled
-    recordings, each limb scored as the predictor answers it (its worst rep, side views admitted, a single-leg
-    task's free leg 0); limbs without a label or a probability are left out. None when the rest do not hold
-    both classes: no threshold can be learnt from them."""
+    recordings, each limb scored as the predictor answers it (its worst rep, side views admitted towards 0.5:
+    `Predictor.threshold_free`, a single-leg task's free leg 0); limbs without a label or a probability are
+    left out. None when the rest do not hold both classes: no threshold can be learnt from them."""
     from valgusml.predictor.results import limb_arrays
     from valgusml.scoring.arrays import LabelArrays
     from valgusml.scoring.thresholds import choose_threshold
 
-    probability = limb_arrays(predictor.predict_batch(list(sequences)))[0]
+    probability = limb_arrays(predictor.threshold_free().predict_batch(list(sequences)))[0]
     truth = LabelArrays.from_sequences(list(sequences)).valgus.astype(float)
     known = np.isfinite(probability) & np.isfinite(truth)
     if len(np.unique(truth[known])) < 2:

@@ -16,6 +16,7 @@ every call works on its own arrays, so one predictor may serve many threads.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,6 +87,7 @@ class Predictor:
         where = self.folder or "model"
         self.preprocess = preprocess_config(metadata["preprocess"], where)
         self.decision_threshold = float(metadata["decision_threshold"])
+        self._threshold_free = False
         self.max_batch_windows = max(1, int(max_batch_windows))
         self.measure_3d = bool(measure_3d)
         outputs = [o.name for o in session.get_outputs()]
@@ -100,7 +102,15 @@ class Predictor:
         """Where a side view's probabilities are pulled: never onto this predictor's threshold or over it."""
         from valgusml.features.view import admission_neutral
 
-        return admission_neutral(self.decision_threshold)
+        return admission_neutral(None if self._threshold_free else self.decision_threshold)
+
+    def threshold_free(self) -> Predictor:
+        """This predictor (the same session) answering with side views admitted towards 0.5 whatever its
+        threshold: the answers a decision threshold is chosen on (`valgusml.export.folder.validation_threshold`,
+        as training chooses it), since where a threshold under 0.5 pulls them depends on that threshold."""
+        free = copy.copy(self)
+        free._threshold_free = True
+        return free
 
     @classmethod
     def load(

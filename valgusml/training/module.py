@@ -204,29 +204,35 @@ class ValgusLitModule(LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step("test", batch)
 
-    def _collect(self, stage: str) -> dict[str, torch.Tensor]:
-        """All windows of the split, combined into one row per recording by the predictor's rule, with the
-        recordings' views, loaded limbs and scored segments where the data module knows them."""
-        outputs = self._outputs[stage]
-        self._outputs[stage] = []
-        cat = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+    def _per_recording(self, windows: dict[str, torch.Tensor], neutral: float = 0.5) -> dict[str, torch.Tensor]:
+        """A split's windows combined into one row per recording by the predictor's rule (side views admitted
+        towards `neutral`), with the recordings' views, loaded limbs and scored segments where the data module
+        knows them."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-        if "window_start_s" not in cat or not hasattr(datamodule, "recordings"):
-            return per_sequence(cat)
+        if "window_start_s" not in windows or not hasattr(datamodule, "recordings"):
+            return per_sequence(windows)
         from valgusml.preprocess import PreprocessConfig
 
         fps = PreprocessConfig.from_dict(self.hparams.get("preprocess") or {}).fps
-        return per_sequence(cat, datamodule.recordings, fps)
+        return per_sequence(windows, datamodule.recordings, fps, neutral)
 
     def _epoch_metrics(self, stage: str) -> dict[str, float] | None:
+        from valgusml.features.view import admission_neutral
+
         if not self._outputs[stage]:
             return None
-        rows = self._collect(stage)
+        outputs, self._outputs[stage] = self._outputs[stage], []
+        windows = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+        rows = self._per_recording(windows)
         if stage == "val" and not self.trainer.sanity_checking:
             # Chosen on validation athletes only; test metrics use the threshold of the selected checkpoint.
+            # Chosen on answers whose side views are admitted towards 0.5, as the export chooses it again.
             self.decision_threshold = choose_threshold(
                 rows["valgus_probability"].numpy(), rows["valgus"].numpy(), self.hparams.threshold_rule
             )
+        neutral = admission_neutral(self.decision_threshold)
+        if neutral != 0.5:  # a threshold under 0.5: scored as the exported predictor answers at it
+            rows = self._per_recording(windows, neutral)
         metrics = split_metrics(
             rows["valgus_probability"],
             rows["mechanism_probabilities"],
@@ -340,13 +346,14 @@ def loaded_frame_errors(frame_fppa: torch.Tensor, batch: dict[str, torch.Tensor]
 
 
 def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray], dict] | None = None,
-                 fps: float | None = None) -> dict[str, torch.Tensor]:
+                 fps: float | None = None, neutral: float = 0.5) -> dict[str, torch.Tensor]:
     """Combine window rows of the same recording into one.
 
     With `recordings` (dataset sequence indices -> their `segments`, `views`, `scored_limbs`, as
     `ValgusDataModule.recordings` gives) and the windows' `window_start_s`, by the predictor's own rule
-    (`valgusml.preprocess.aggregate_recordings`: worst scored segment, side views admitted, a free leg 0), so
-    the metrics, the validation threshold and the checkpoint chosen by them are the exported predictor's.
+    (`valgusml.preprocess.aggregate_recordings`: worst scored segment, side views admitted towards `neutral`,
+    a free leg 0), so the metrics, the validation threshold and the checkpoint chosen by them are the exported
+    predictor's.
     Without, by `aggregate_windows` alone. Labels are per recording: the first window's stands for all.
     """
     index = rows["sequence_index"].numpy()
@@ -359,7 +366,7 @@ def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray
         found = recordings(unique)
         combined, _ = aggregate_recordings(per_window, dense, rows["mask"].numpy(), rows["window_start_s"].numpy(),
                                            float(fps), len(unique), found["segments"], found["views"],
-                                           found["scored_limbs"])
+                                           found["scored_limbs"], neutral)
     elif len(unique) == len(index):
         return rows
     else:
