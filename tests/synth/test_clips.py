@@ -66,13 +66,13 @@ def test_hard_negatives_and_time_profiles_are_independent_of_the_class():
         in_healthy, in_deficit = (np.mean([flag in a.hard_negatives for a in group]) for group in (healthy, deficit))
         assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05, flag
     # knee-alone valgus too (off in the preset): a trait of any athlete, not a sign of a deficit or of its absence
-    knee_alone = [sample_athlete(load_preset("realistic", **{"athletes.habitual_valgus_probability": 0.15}), i)
-                  for i in range(1500)]
+    knee_alone_cfg = load_preset("realistic", **{"athletes.habitual_valgus_probability": 0.15})
+    knee_alone = [sample_athlete(knee_alone_cfg, i) for i in range(1500)]
     in_healthy, in_deficit = (np.mean([a.habitual_valgus.any() for a in knee_alone if (a.mechanism == "none") == none])
                               for none in (True, False))
     assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05
-    in_toeing = [sample_athlete(load_preset("realistic", **{"athletes.in_toeing_probability": 0.15}), i)
-                 for i in range(1500)]
+    in_toeing_cfg = load_preset("realistic", **{"athletes.in_toeing_probability": 0.15})
+    in_toeing = [sample_athlete(in_toeing_cfg, i) for i in range(1500)]
     in_healthy, in_deficit = (np.mean([a.in_toeing_deg.any() for a in in_toeing if (a.mechanism == "none") == none])
                               for none in (True, False))
     assert abs(in_healthy - in_deficit) < 0.06 and in_deficit > 0.05
