@@ -23,7 +23,7 @@ def configs_dir() -> Path:
 
 def relative_to_checkout(path: str | Path | None) -> str | None:
     """`path` relative to the checkout when it lies inside it, else as given: what an exported folder records of
-    where it came from (the run's checkpoint) must not name one machine's folders, and `resolve_in_checkout`
+    where it came from (the run's checkpoint) must not name one machine's folders, and `find_in_checkout`
     finds it again from any working directory of any clone."""
     if path is None:
         return None
@@ -33,13 +33,19 @@ def relative_to_checkout(path: str | Path | None) -> str | None:
         return str(path)
 
 
-def resolve_in_checkout(path: str | Path, what: str, *, folder: bool = False, noun: str | None = None) -> Path:
+def find_in_checkout(path: str | Path, *, folder: bool = False) -> Path | None:
     """`path` as given (absolute, or relative to the working directory), else relative to the checkout, so what
-    the checkout ships (`data/pretrained/...`) is found from any working directory. `ConfigError` naming
-    `what` (the config key) when neither is a folder (`folder=True`) or a file; `noun` says what was sought."""
+    the checkout ships (`data/pretrained/...`) or names relative to itself is found from any working directory;
+    None when neither is a folder (`folder=True`) or a file."""
     exists = Path.is_dir if folder else Path.is_file
-    for candidate in (Path(path), REPO_ROOT / path):
-        if exists(candidate):
-            return candidate
+    return next((candidate for candidate in (Path(path), REPO_ROOT / path) if exists(candidate)), None)
+
+
+def resolve_in_checkout(path: str | Path, what: str, *, folder: bool = False, noun: str | None = None) -> Path:
+    """`find_in_checkout`, with a `ConfigError` naming `what` (the config key) when nothing is there; `noun`
+    says what was sought."""
+    found = find_in_checkout(path, folder=folder)
+    if found is not None:
+        return found
     noun = noun or ("folder" if folder else "file")
     raise ConfigError(f"{what}={path}: no such {noun} (here or in the checkout {REPO_ROOT})")

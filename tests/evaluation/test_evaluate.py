@@ -230,7 +230,7 @@ def test_exported_checkpoint_path_is_checkout_relative_and_found_from_anywhere(t
     (checkout / "logs" / "run").mkdir(parents=True)
     split = Split(train=["a00"], val=["a01"], test=["a02"], method="fractions", dataset_fingerprint="0" * 16)
     (checkout / "logs" / "run" / "splits.json").write_text(json.dumps(split.to_dict()))
-    monkeypatch.setattr(sources, "REPO_ROOT", checkout)
+    monkeypatch.setattr(paths, "REPO_ROOT", checkout)
     monkeypatch.chdir(tmp_path)
     found = sources.resolve_split(OmegaConf.create({}), {"checkpoint": "logs/run/best.ckpt"})
     assert list(found.test) == ["a02"] and found.dataset_fingerprint == "0" * 16

@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError, InputError, ModelFileError
-from valgusml.paths import REPO_ROOT
+from valgusml.paths import find_in_checkout
 
 log = logging.getLogger("valgusml.evaluate")
 
@@ -87,11 +87,9 @@ def resolve_split(cfg: DictConfig, origin: dict[str, Any]):
     if origin.get("split"):
         return Split.from_dict(dict(origin["split"]))
     checkpoint = origin.get("checkpoint")
-    if checkpoint:
-        # An exported folder names its checkpoint relative to the checkout (`paths.relative_to_checkout`).
-        for folder in (Path(checkpoint).parent, REPO_ROOT / Path(checkpoint).parent):
-            if (folder / "splits.json").is_file():
-                return load_split(folder / "splits.json")
+    # An exported folder names its checkpoint relative to the checkout (`paths.relative_to_checkout`).
+    if checkpoint and (split_file := find_in_checkout(Path(checkpoint).parent / "splits.json")) is not None:
+        return load_split(split_file)
     if cfg.get("predictor") and (Path(cfg.predictor) / "splits.json").is_file():
         return load_split(Path(cfg.predictor) / "splits.json")
     run_id = origin.get("training_run_id")
