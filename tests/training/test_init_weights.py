@@ -194,3 +194,53 @@ def test_weights_that_learnt_from_several_seeds_warn_of_each(trained, tiny_datas
             load_initial_weights(module, continued)
         assert (f"trained on athletes of generator seed {run_seed}" in caplog.text) is warned
         assert f"generator seeds {seed + 2}, {seed + 3})" in caplog.text
+
+
+def test_init_blend_ships_the_mean_of_the_trained_and_the_starting_weights(trained, tmp_path):
+    """WiSE-FT: the best checkpoint's network is blended with its start, validated again for its own threshold,
+    saved beside it, and that blend is what the run tests and exports."""
+    import json
+
+    _, weights, overrides = trained
+    root = tmp_path / "blend"
+    overrides = [o for o in overrides if not o.startswith(("paths.root_dir", "export=", "test="))]
+    metrics = run_training(overrides + [f"paths.root_dir={root}", f"init_from={weights}", "init_blend=0.25",
+                                        "trainer.max_epochs=1", "test=true", "export=true",
+                                        f"export_dir={root / 'predictor'}"])
+    (fine_tuned,) = root.glob("logs/smoke/runs/*/checkpoints/best-epoch000.ckpt")
+    blended = torch.load(fine_tuned.with_name("best-epoch000-blend0.25.ckpt"), map_location="cpu", weights_only=True)
+    trained_net = _net_state(torch.load(fine_tuned, map_location="cpu", weights_only=True)["state_dict"])
+    start = torch.load(weights, map_location="cpu", weights_only=True)["net"]
+    blended_net = _net_state(blended["state_dict"])
+    assert blended_net.keys() == trained_net.keys()
+    moved = 0
+    for key, value in trained_net.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(blended_net[key], 0.25 * value + 0.75 * start[key])
+            moved += not torch.equal(value, start[key])
+        else:  # batch counts are the trained network's
+            assert torch.equal(blended_net[key], value), key
+    assert moved > 10  # one epoch moved the weights, so the blend is neither end
+
+    info = blended["valgusml"]
+    assert info["init_from"]["blend"] == 0.25 and info["init_from"]["path"] == str(weights)
+    # Validated again: the run's val metrics and threshold are the blend's, and so is the test that follows.
+    assert info["val_metrics"]["decision_threshold"] == pytest.approx(info["decision_threshold"])
+    assert metrics["val/mechanism_macro_f1"] == pytest.approx(info["val_metrics"]["mechanism_macro_f1"])
+    assert metrics["test/decision_threshold"] == pytest.approx(info["decision_threshold"], abs=1e-4)
+    assert info["test_metrics"]["valgus_auroc"] == pytest.approx(metrics["test/valgus_auroc"])
+    exported = json.loads((root / "predictor" / "model.json").read_text())
+    assert exported["init_from"]["blend"] == 0.25
+    assert exported["checkpoint"].endswith("best-epoch000-blend0.25.ckpt")
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["init_blend=0.5"], "init_blend=0.5 blends the trained weights with init_from's, and init_from is not set"),
+    (["init_from=data/pretrained/tcn_student/weights.pt", "init_blend=1.5"], r"init_blend must be a number in \(0, 1\]"),
+    (["init_from=data/pretrained/tcn_student/weights.pt", "init_blend=0"], r"init_blend must be a number in \(0, 1\]"),
+])
+def test_a_bad_init_blend_is_refused_before_any_work(overrides, message):
+    from valgusml.training.config import check_config, compose_config
+
+    with pytest.raises(ConfigError, match=message):
+        check_config(compose_config(["experiment=smoke", *overrides]))

@@ -8,6 +8,12 @@ Weights come from a valgusml training checkpoint (`.ckpt`) or from the smaller f
 one: `{"format", "net" (state dict), "model" (network config), "preprocess", "source" (where they came from)}`,
 plain containers that `torch.load(..., weights_only=True)` reads. They load only into a network of the same
 config, trained on windows prepared the same way; anything else is a `ConfigError` naming what differs.
+
+`init_blend` (`blend_with_initial`) ends such a fine-tuning in weight space: the shipped network is a weighted
+mean of the fine-tuned weights and the starting ones (WiSE-FT: Wortsman et al., "Robust fine-tuning of
+zero-shot models", CVPR 2022). A start that learnt from many more athletes than the fine-tuning sees keeps most
+of what it knew; a short fine-tuning on a small or narrow data set (a few hundred athletes, a user's own
+rule-labelled mocap) otherwise pulls the network towards that set's particulars.
 """
 
 from __future__ import annotations
@@ -70,6 +76,25 @@ def load_initial_weights(module: Any, path: str | Path) -> tuple[Path, dict[str,
     log.info("init_from: network weights from %s%s (fresh optimiser, schedule and epochs: not a resume)",
              resolved, _describe(source))
     return resolved, source
+
+
+def blend_state(trained: dict[str, torch.Tensor], initial: dict[str, torch.Tensor],
+                kept: float) -> dict[str, torch.Tensor]:
+    """`kept * trained + (1 - kept) * initial` for every floating-point entry (weights and normalisation
+    statistics alike); integer entries (batch-norm batch counts) stay the trained network's."""
+    return {key: (kept * value + (1.0 - kept) * initial[key].to(value.dtype)) if value.is_floating_point() else value
+            for key, value in trained.items()}
+
+
+def blend_with_initial(module: Any, trained: dict[str, torch.Tensor], path: str | Path, kept: float) -> None:
+    """Load `blend_state(trained, init weights of path, kept)` into `module.net`: `ConfigError` when the weights
+    do not fit (as `load_initial_weights`)."""
+    if not 0.0 < kept <= 1.0:
+        raise ConfigError(f"init_blend must lie in (0, 1] (the share of the fine-tuned weights kept), got {kept!r}")
+    initial = read_weights(resolve_in_checkout(path, "init_from", noun="weights file or checkpoint"))[0]
+    _check_state(f"init_from={path}", trained, initial)
+    net = getattr(module.net, "_orig_mod", module.net)
+    net.load_state_dict(blend_state(trained, initial, kept), strict=True)
 
 
 # -- reading ------------------------------------------------------------------------------------------------

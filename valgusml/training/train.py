@@ -178,6 +178,8 @@ def _fit_and_finish(
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
     checkpoint_cb = _best_checkpoint_callback(trainer)
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb and checkpoint_cb.best_model_path else None
+    if cfg.get("init_blend") is not None and best is not None and best.is_file():
+        best = _blend_with_init(cfg, trainer, module, dm, best)
     val_metrics = dict(module.val_metrics)
     if best is not None and best.is_file():
         from valgusml.runs.checkpoint import read_checkpoint
@@ -220,6 +222,28 @@ def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> Non
     module.run_info["init_from"] = {"path": str(cfg.init_from),
                                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                                     "generator_seeds": seeds_learnt_from(source)}
+
+
+def _blend_with_init(cfg: DictConfig, trainer: Any, module: Any, dm: Any, best: Path) -> Path:
+    """`init_blend`: the best checkpoint's network blended with its `init_from` start
+    (`init_weights.blend_with_initial`), validated again (the blend's own decision threshold and val metrics) and
+    saved beside it as `<best>-blend<share>.ckpt`, which the test, the export and MLflow then use."""
+    from valgusml.runs.checkpoint import net_state_dict, read_checkpoint
+    from valgusml.training.init_weights import blend_with_initial
+
+    kept = float(cfg.init_blend)
+    checkpoint = read_checkpoint(best)
+    before = (checkpoint.get("valgusml") or {}).get("val_metrics") or {}
+    blend_with_initial(module, net_state_dict(checkpoint["state_dict"]), cfg.init_from, kept)
+    module.run_info["init_from"] = {**module.run_info["init_from"], "blend": kept}
+    trainer.validate(module, datamodule=dm, verbose=False)
+    blended = best.with_name(f"{best.stem}-blend{kept:g}.ckpt")
+    trainer.save_checkpoint(blended)
+    monitored = str(cfg.monitor.metric).removeprefix("val/")
+    log.info("init_blend=%g: %s keeps that share of its fine-tuned weights, the rest %s's; %s %.4f -> %.4f",
+             kept, blended.name, cfg.init_from, cfg.monitor.metric,
+             before.get(monitored, float("nan")), module.val_metrics.get(monitored, float("nan")))
+    return blended
 
 
 def _finish(
