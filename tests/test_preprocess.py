@@ -132,12 +132,52 @@ def test_3d_input_is_projected_to_the_front_view():
     assert (xy[:, head, 1] < xy[:, ankle, 1]).all()  # y down
 
 
-def test_coco17_warns_about_missing_feet():
+def test_coco17_gets_its_feet_placed_and_says_so():
     out = prepare(squat("coco17"))
-    assert any(w.startswith("missing feet") for w in out.warnings[0])
+    warnings = " | ".join(out.warnings[0])
+    assert "missing feet: no heel or toe keypoints (e.g. coco17), placed from the ankle" in warnings
+    assert "cannot be seen" in warnings and "placed from the big toe" not in warnings
     feet = [canonical_index(f"{s}_{j}") for s in ("left", "right") for j in ("heel", "big_toe", "small_toe")]
-    assert not out.joints[0, :, feet, 2].any()  # confidence 0 tells the model
+    assert (out.joints[0, out.mask[0] > 0][:, feet, 2] > 0).all()
     assert np.isfinite(out.joints).all() and np.isfinite(out.measures).all()
+
+
+def _without_feet(seq: KeypointSequence) -> KeypointSequence:
+    joints = list(seq.joints)
+    keypoints, confidence = seq.keypoints.copy(), seq.confidence.copy()
+    for side in ("left", "right"):
+        for joint in ("heel", "big_toe", "small_toe"):
+            keypoints[:, joints.index(f"{side}_{joint}")] = np.nan
+            confidence[:, joints.index(f"{side}_{joint}")] = 0.0
+    return KeypointSequence(keypoints, seq.skeleton, seq.fps, confidence=confidence)
+
+
+@pytest.mark.parametrize("yaw_deg", [0.0, 90.0, -90.0])
+def test_placed_feet_land_nearer_the_real_ones_than_the_ankle(yaw_deg):
+    """A halpe26 squat seen from the front and from either side, its heels and toes removed as a COCO-17
+    estimator reports it: each placed point is nearer the real one than the ankle is, and from the side the
+    toes point the way the face does."""
+    from valgusml.evaluation.transfer.render import ViewSpec, render
+    from valgusml.io.samples import squat_points
+    from valgusml.skeleton import CANONICAL_JOINTS
+
+    points = squat_points(n_frames=90)
+    world = np.stack([points[j] for j in CANONICAL_JOINTS], axis=1)
+    full = KeypointSequence(render(world, ViewSpec(yaw_deg=yaw_deg)).astype(np.float32), "canonical", 30.0)
+    with_feet, placed = prepare(full), prepare(_without_feet(full))
+    assert any(w.startswith("missing feet: no heel or toe keypoints (e.g. coco17), placed") for w in placed.warnings[0])
+    frames = with_feet.mask > 0
+    for side in ("left", "right"):
+        ankle = with_feet.joints[frames][:, canonical_index(f"{side}_ankle"), :2]
+        for joint in ("heel", "big_toe", "small_toe"):
+            index = canonical_index(f"{side}_{joint}")
+            real, guess = with_feet.joints[frames][:, index, :2], placed.joints[frames][:, index, :2]
+            assert np.linalg.norm(guess - real, axis=1).mean() < 0.8 * np.linalg.norm(ankle - real, axis=1).mean(), joint
+        if yaw_deg:
+            toe = placed.joints[frames][:, canonical_index(f"{side}_big_toe"), 0] - ankle[:, 0]
+            face = (with_feet.joints[frames][:, canonical_index("nose"), 0]
+                    - with_feet.joints[frames][:, canonical_index("neck"), 0])
+            assert (np.sign(toe) == np.sign(face)).mean() > 0.95
 
 
 def test_mediapipe_gets_its_small_toes_placed_and_says_so():
