@@ -64,10 +64,11 @@ _TOES = {side: tuple(canonical_index(f"{side}_{j}") for j in ("small_toe", "big_
 # Where a layout has no foot point at all (coco17), each heel and toe is placed from the ankle: ankle + a x shank
 # (ankle - knee) + b x outward hip line (own hip - other hip) + c x the face's sideways offset (nose - neck
 # along x: which way the toes point in a side view), the least-squares fit over 933,000 limb-frames of the
-# generator's halpe26 2D (make run's data, every view and estimator family; the two sides' fits agree within
-# 0.03 and are averaged). RMS error against the ankle itself: heel 13 / 18, big toe 27 / 47, small toe 24 / 45
-# px. Frames without a seen nose and neck use the fit without the face (16, 45, 38 px). A fourth term, the hip
-# line turned 90 deg (front from rear), cut the toes' error to 21 px but read the skeleton shift no better.
+# generator's halpe26 2D (make run's data, every view and estimator family; scripts/fit_foot_placement.py; the
+# two sides' fits agree within 0.03 and are averaged). RMS error against the ankle itself: heel 13 / 18, big
+# toe 27 / 47, small toe 24 / 45 px. Frames without a seen nose and neck use the fit without the face (16, 45,
+# 38 px). A fourth term, the hip line turned 90 deg (front from rear), cut the toes' error to 21 px but read
+# the skeleton shift no better.
 _FOOT_FROM_LEG = {  # joint: ((shank, hip line, face x), (shank, hip line) without the face)
     "heel": ((0.051, -0.035, -0.438), (0.066, -0.034)),
     "big_toe": ((0.190, 0.103, 1.740), (0.130, 0.100)),

@@ -151,6 +151,37 @@ def test_probability_wrapper_reports_the_angle_an_anchored_call_rests_on():
     assert out["frontal_fppa_deg"].shape == (2, 2) and torch.isfinite(out["valgus_logit"]).all()
 
 
+def test_mirror_average_reads_a_mirrored_subject_as_the_same_knees_swapped():
+    """`mirror_average`: in evaluation the network answers a window and its left/right mirror alike, limbs
+    swapped, exactly; its mirror is the training augmentation's; training runs the network as it is."""
+    from valgusml.training.augment import Mirror
+    from valgusml.training.config import compose_config
+
+    torch.manual_seed(0)
+    net = instantiate(compose_config(["model=tcn_lifted", "+model.mirror_average=true"]).model).eval()
+    joints, measures, mask = inputs()
+    mirrored_joints, mirrored_measures = net.mirror(joints, measures)
+    with torch.no_grad():
+        out = net(joints, measures, mask)
+        of_mirror = net(mirrored_joints, mirrored_measures, mask)
+        own = net._forward(joints, measures, mask)
+        augmented = Mirror(p=1.0).mirror({"joints": joints, "measures": measures, "mask": mask})
+        as_trained = net._forward(augmented["joints"], augmented["measures"], mask)
+        as_here = net._forward(mirrored_joints, mirrored_measures, mask)
+    for key in ("valgus_logit", "mechanism_logits", "severity_deg", "frontal_fppa_deg"):
+        torch.testing.assert_close(of_mirror[key], out[key].flip(1), msg=key)
+        torch.testing.assert_close(as_here[key], as_trained[key], atol=1e-4, rtol=1e-4, msg=key)
+    assert not torch.allclose(out["valgus_logit"], own["valgus_logit"])  # the mean is not the network alone
+    assert out["frame_fppa_deg"].shape == own["frame_fppa_deg"].shape
+    twice = net.mirror(mirrored_joints, mirrored_measures)
+    assert torch.equal(twice[0], joints) and torch.equal(twice[1], measures)
+    net.train()
+    torch.manual_seed(1)
+    trained = net(joints, measures, mask)["valgus_logit"]
+    torch.manual_seed(1)
+    torch.testing.assert_close(trained, net._forward(joints, measures, mask)["valgus_logit"])
+
+
 def test_reverse_within_length_is_an_involution():
     x = torch.arange(12.0).reshape(2, 6, 1)
     mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.float32)

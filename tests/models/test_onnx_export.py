@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from valgusml.features import FRAME_MEASURES
 from valgusml.models import ProbabilityWrapper
+from valgusml.training.config import compose_config
 
 ort = pytest.importorskip("onnxruntime")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "model"
@@ -33,14 +33,15 @@ def sample(b: int, t: int, seed: int):
 
 # The default TCN as shipped; ST-GCN shrunk to two blocks (same ops: graph conv, strided temporal conv, limb
 # pooling) because export time grows with the graph and the suite has a time budget.
-CASES = {"tcn": [], "stgcn": ["backbone.channels=[8,8]", "backbone.strides=[1,2]"]}
+CASES = {"tcn": [], "stgcn": ["model.backbone.channels=[8,8]", "model.backbone.strides=[1,2]"],
+         "tcn_lifted": ["+model.mirror_average=true"]}  # the default's: lifter, anchor and the mirror mean
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", list(CASES))
 def test_export_matches_torch(name, tmp_path):
     torch.manual_seed(0)
-    cfg = OmegaConf.merge(OmegaConf.load(CONFIGS / f"{name}.yaml"), OmegaConf.from_dotlist(CASES[name]))
+    cfg = compose_config([f"model={name}", *CASES[name]]).model
     wrapped = ProbabilityWrapper(instantiate(cfg)).eval()
     batch, time = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=8, max=4096)
     path = tmp_path / f"{name}.onnx"

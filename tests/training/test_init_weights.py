@@ -244,3 +244,16 @@ def test_a_bad_init_blend_is_refused_before_any_work(overrides, message):
 
     with pytest.raises(ConfigError, match=message):
         check_config(compose_config(["experiment=smoke", *overrides]))
+
+
+def test_weights_load_into_a_network_that_also_averages_its_mirror(trained):
+    """`mirror_average` changes what the network computes in evaluation, not its weights: the weights of a
+    network without it load into one with it (the default recipe's start has none)."""
+    best, weights, _ = trained
+    hparams = torch.load(best, map_location="cpu", weights_only=True)["hyper_parameters"]
+    module = ValgusLitModule(net={**hparams["net"], "mirror_average": True}, optimizer={},
+                             preprocess=hparams["preprocess"])
+    load_initial_weights(module, weights)
+    assert module.net.mirror_average
+    expected = torch.load(weights, map_location="cpu", weights_only=True)["net"]
+    assert all(torch.equal(module.net.state_dict()[k], v) for k, v in expected.items())

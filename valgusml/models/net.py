@@ -40,8 +40,12 @@ class ValgusNet(nn.Module):
         anchor: nn.Module | Factory | None = None,
         lifter: nn.Module | Factory | None = None,
         head_reads_lifted_measures: bool = False,
+        mirror_average: bool = False,
     ):
         super().__init__()
+        self.mirror_average = bool(mirror_average)
+        if self.mirror_average:
+            self.mirror = InputMirror()
         if streams is None:
             streams = Streams()
         elif not isinstance(streams, nn.Module):
@@ -94,6 +98,31 @@ class ValgusNet(nn.Module):
         return self.streams.n_measures
 
     def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
+        if self.mirror_average and not self.training:
+            return self._mirror_averaged(joints, measures, mask)
+        return self._forward(joints, measures, mask)
+
+    def _mirror_averaged(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
+        """`mirror_average` (evaluation only): each window and its left/right mirror in one batch, the per-limb
+        outputs of the mirror swapped back and the two averaged. Training mirrors half the windows at random, so
+        the network is nearly mirror-symmetric; what is left of the asymmetry is noise the mean removes. Per-frame
+        outputs are the window's own."""
+        n = joints.shape[0]
+        mirrored_joints, mirrored_measures = self.mirror(joints, measures)
+        both = self._forward(torch.cat([joints, mirrored_joints]), torch.cat([measures, mirrored_measures]),
+                             torch.cat([mask, mask]))
+        out = {key: value[:n] for key, value in both.items()}
+        for key in ("valgus_logit", "mechanism_logits", "severity_deg"):
+            out[key] = 0.5 * (both[key][:n] + both[key][n:].flip(1))
+        if "frontal_has_load" in both:
+            own_load, mirror_load = both["frontal_has_load"][:n] > 0, both["frontal_has_load"][n:].flip(1) > 0
+            own_fppa, mirror_fppa = both["frontal_fppa_deg"][:n], both["frontal_fppa_deg"][n:].flip(1)
+            out["frontal_fppa_deg"] = torch.where(own_load & mirror_load, 0.5 * (own_fppa + mirror_fppa),
+                                                  torch.where(own_load, own_fppa, mirror_fppa))
+            out["frontal_has_load"] = (own_load | mirror_load).to(both["frontal_has_load"].dtype)
+        return out
+
+    def _forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         nodes, meas = self.streams(joints, measures, mask)
         features, feature_mask = self.backbone(nodes, meas, mask)
         # Head before lifter unless the head reads the lifter: the order in which autograd sums the two
@@ -115,6 +144,33 @@ class ValgusNet(nn.Module):
             out["valgus_logit"] = self.anchor.logit(out["valgus_logit"], evidence)
             out["frontal_fppa_deg"], out["frontal_has_load"] = evidence
         return out
+
+
+class InputMirror(nn.Module):
+    """`(joints (B, T, 20, 3), measures (B, T, F))` of the left/right mirrored subject: x negated (the streams
+    centre on the pelvis, so no offset is needed), joints swapped by `CANONICAL.flip_index`, measures permuted
+    and signed by `FRAME_MEASURE_MIRROR`. An involution."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from valgusml.features import FRAME_MEASURE_MIRROR
+        from valgusml.skeleton import CANONICAL
+
+        index = torch.tensor([int(k) for k, _ in FRAME_MEASURE_MIRROR], dtype=torch.long)
+        sign = torch.tensor([float(s) for _, s in FRAME_MEASURE_MIRROR])
+        source = torch.empty_like(index)  # column k of the input goes to index[k]: gather from `source`
+        source[index] = torch.arange(len(index))
+        self.register_buffer("measure_source", source, persistent=False)
+        self.register_buffer("measure_sign", sign[source], persistent=False)
+        self.register_buffer("joint_source", torch.as_tensor(CANONICAL.flip_index, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("x_sign", torch.tensor([-1.0, 1.0, 1.0]), persistent=False)
+
+    def forward(self, joints: torch.Tensor, measures: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mirrored = joints.index_select(2, self.joint_source) * self.x_sign.to(joints.dtype)
+        if measures.shape[-1] != len(self.measure_source):
+            return mirrored, measures
+        return mirrored, measures.index_select(2, self.measure_source) * self.measure_sign.to(measures.dtype)
 
 
 LIFTED_SUMMARY = ("mean", "max", "min")  # what the head reads of each lifted measure over the real frames

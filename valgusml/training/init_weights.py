@@ -68,7 +68,7 @@ def load_initial_weights(module: Any, path: str | Path) -> tuple[Path, dict[str,
     hparams = module.hparams
     _check_same(f"init_from={path}: the preprocessing", hparams.get("preprocess") or {}, preprocess)
     if hparams.get("net") is not None:  # a module given a built network keeps no config to compare
-        _check_same(f"init_from={path}: the model config", hparams["net"], model)
+        _check_same(f"init_from={path}: the model config", _weights_config(hparams["net"]), _weights_config(model))
     net = getattr(module.net, "_orig_mod", module.net)
     _check_state(f"init_from={path}", net.state_dict(), state)
     net.load_state_dict(state, strict=True)
@@ -173,6 +173,15 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     for key, item in value.items():
         flat.update(_flatten(item, f"{prefix}{key}."))
     return flat
+
+
+# Model config keys that change what a network computes at evaluation, not its weights.
+EVALUATION_ONLY_KEYS = ("mirror_average",)
+
+
+def _weights_config(model: dict) -> dict:
+    """A model config without `EVALUATION_ONLY_KEYS`: weights fit any network that differs only there."""
+    return {k: v for k, v in to_jsonable(model).items() if k not in EVALUATION_ONLY_KEYS}
 
 
 def _check_same(what: str, ours: dict, theirs: dict) -> None:
