@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -149,15 +149,19 @@ class ValgusNet(nn.Module):
 class InputMirror(nn.Module):
     """`(joints (B, T, 20, 3), measures (B, T, F))` of the left/right mirrored subject: x negated (the streams
     centre on the pelvis, so no offset is needed), joints swapped by `CANONICAL.flip_index`, measures permuted
-    and signed by `FRAME_MEASURE_MIRROR`. An involution."""
+    and signed by `measure_mirror` (`FRAME_MEASURE_MIRROR`: column k goes to column index[k] with sign[k]). An
+    involution. The training augmentation (`training.augment.Mirror`) gathers with the same buffers."""
 
-    def __init__(self) -> None:
+    def __init__(self, measure_mirror: Sequence[Sequence[float]] | None = None) -> None:
         super().__init__()
-        from valgusml.features import FRAME_MEASURE_MIRROR
         from valgusml.skeleton import CANONICAL
 
-        index = torch.tensor([int(k) for k, _ in FRAME_MEASURE_MIRROR], dtype=torch.long)
-        sign = torch.tensor([float(s) for _, s in FRAME_MEASURE_MIRROR])
+        if measure_mirror is None:
+            from valgusml.features import FRAME_MEASURE_MIRROR
+
+            measure_mirror = FRAME_MEASURE_MIRROR
+        index = torch.tensor([int(k) for k, _ in measure_mirror], dtype=torch.long)
+        sign = torch.tensor([float(s) for _, s in measure_mirror])
         source = torch.empty_like(index)  # column k of the input goes to index[k]: gather from `source`
         source[index] = torch.arange(len(index))
         self.register_buffer("measure_source", source, persistent=False)

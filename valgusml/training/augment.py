@@ -42,7 +42,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from valgusml.skeleton import CANONICAL, canonical_index
+from valgusml.models.net import InputMirror
+from valgusml.skeleton import canonical_index
 
 Batch = dict[str, Any]
 LIMB_TARGETS = ("valgus", "mechanism", "severity_deg", "teacher_valgus", "teacher_mechanism")
@@ -155,20 +156,11 @@ class Mirror(Augmentation):
 
     def __init__(self, p: float = 0.5, measure_mirror: Sequence[Sequence[float]] | None = None):
         super().__init__(p)
-        if measure_mirror is None:
-            from valgusml.features import FRAME_MEASURE_MIRROR
+        inputs = InputMirror(measure_mirror)  # the buffers the network's own mirror mean gathers with
+        self.register_buffer("measure_source", inputs.measure_source, persistent=False)
+        self.register_buffer("measure_sign", inputs.measure_sign, persistent=False)
+        self.register_buffer("flip_index", inputs.joint_source, persistent=False)
 
-            measure_mirror = FRAME_MEASURE_MIRROR
-        index = torch.tensor([int(k) for k, _ in measure_mirror], dtype=torch.long)
-        sign = torch.tensor([float(s) for _, s in measure_mirror])
-        # Column k goes to index[k] with sign[k]; as a gather: out[..., c] = in[..., source[c]] * sign[source[c]].
-        source = torch.empty_like(index)
-        source[index] = torch.arange(len(index))
-        self.register_buffer("measure_source", source, persistent=False)
-        self.register_buffer("measure_sign", sign[source], persistent=False)
-        self.register_buffer(
-            "flip_index", torch.as_tensor(CANONICAL.flip_index, dtype=torch.long), persistent=False
-        )
         from valgusml.data.frame_targets import FRAME_TARGET_MIRROR, FRAME_TARGET_MIRROR_SIGN
 
         self.register_buffer("target_mirror", torch.tensor(FRAME_TARGET_MIRROR, dtype=torch.long), persistent=False)
