@@ -68,7 +68,7 @@ def load_initial_weights(module: Any, path: str | Path) -> tuple[Path, dict[str,
     hparams = module.hparams
     _check_same(f"init_from={path}: the preprocessing", hparams.get("preprocess") or {}, preprocess)
     if hparams.get("net") is not None:  # a module given a built network keeps no config to compare
-        _check_same(f"init_from={path}: the model config", _weights_config(hparams["net"]), _weights_config(model))
+        _check_same(f"init_from={path}: the model config", weights_config(hparams["net"]), weights_config(model))
     net = getattr(module.net, "_orig_mod", module.net)
     _check_state(f"init_from={path}", net.state_dict(), state)
     net.load_state_dict(state, strict=True)
@@ -179,7 +179,7 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 EVALUATION_ONLY_KEYS = ("mirror_average",)
 
 
-def _weights_config(model: dict) -> dict:
+def weights_config(model: dict) -> dict:
     """A model config without `EVALUATION_ONLY_KEYS`: weights fit any network that differs only there."""
     return {k: v for k, v in to_jsonable(model).items() if k not in EVALUATION_ONLY_KEYS}
 
