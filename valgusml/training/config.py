@@ -70,9 +70,9 @@ def check_config(cfg: DictConfig) -> None:
     if blend is not None:
         if not cfg.get("init_from"):
             raise ConfigError(f"init_blend={blend} blends the trained weights with init_from's, and init_from is not set")
-        if isinstance(blend, bool) or not isinstance(blend, (int, float)) or not 0.0 < blend <= 1.0:
-            raise ConfigError(f"init_blend must be a number in (0, 1] (the share of the fine-tuned weights kept), "
-                              f"got {blend!r}")
+        from valgusml.training.init_weights import check_blend_share
+
+        check_blend_share(blend)
     data = cfg.data
     if OmegaConf.is_missing(data, "dataset_dir"):
         raise ConfigError("data=folder needs data.dataset_dir=PATH (a dataset folder, e.g. from `valgusml convert`)")

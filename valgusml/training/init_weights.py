@@ -86,11 +86,19 @@ def blend_state(trained: dict[str, torch.Tensor], initial: dict[str, torch.Tenso
             for key, value in trained.items()}
 
 
+def check_blend_share(share: Any) -> float:
+    """`init_blend` as a float, or `ConfigError` unless it is a number in (0, 1] (the share of the fine-tuned
+    weights kept)."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 < share <= 1.0:
+        raise ConfigError(f"init_blend must be a number in (0, 1] (the share of the fine-tuned weights kept), "
+                          f"got {share!r}")
+    return float(share)
+
+
 def blend_with_initial(module: Any, trained: dict[str, torch.Tensor], path: str | Path, kept: float) -> None:
-    """Load `blend_state(trained, init weights of path, kept)` into `module.net`: `ConfigError` when the weights
-    do not fit (as `load_initial_weights`)."""
-    if not 0.0 < kept <= 1.0:
-        raise ConfigError(f"init_blend must lie in (0, 1] (the share of the fine-tuned weights kept), got {kept!r}")
+    """Load `blend_state(trained, init weights of path, kept)` into `module.net`: `ConfigError` when `kept` is
+    not a share (`check_blend_share`) or the weights do not fit (as `load_initial_weights`)."""
+    kept = check_blend_share(kept)
     initial = read_weights(resolve_in_checkout(path, "init_from", noun="weights file or checkpoint"))[0]
     _check_state(f"init_from={path}", trained, initial)
     net = getattr(module.net, "_orig_mod", module.net)
