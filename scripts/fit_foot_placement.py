@@ -18,26 +18,23 @@ import warnings
 import numpy as np
 
 from valgusml.labels import LIMBS
+from valgusml.preprocess import foot_placement_basis
 from valgusml.skeleton import canonical_index
 
 FOOT_POINTS = ("heel", "big_toe", "small_toe")
 
 
 def leg_vectors(keypoints: np.ndarray, confidence: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
-    """`(vectors (n, 3, 2): shank, hip line, face x; offsets (n, 3, 2) of the foot points from the ankle)` over
-    the frames of one canonical 2D sequence that show all of them."""
+    """`(vectors (n, 3, 2): shank, hip line, face x, as the placement reads them (`foot_placement_basis`);
+    offsets (n, 3, 2) of the real foot points from the ankle)` over the frames of one canonical 2D sequence that
+    show the leg, both hips, the face and every foot point."""
     other = next(limb for limb in LIMBS if limb != side)
-    joints = {name: canonical_index(name) for name in
-              [f"{side}_{j}" for j in ("hip", "knee", "ankle", *FOOT_POINTS)] + [f"{other}_hip", "nose", "neck"]}
-    index = list(joints.values())
+    index = [canonical_index(name) for name in
+             [f"{side}_{j}" for j in ("hip", "knee", "ankle", *FOOT_POINTS)] + [f"{other}_hip", "nose", "neck"]]
     seen = (confidence[:, index] > 0).all(axis=1) & np.isfinite(keypoints[:, index]).all(axis=(1, 2))
     k = keypoints[seen].astype(np.float64)
-    ankle = k[:, joints[f"{side}_ankle"]]
-    face = k[:, joints["nose"]] - k[:, joints["neck"]]
-    vectors = np.stack([ankle - k[:, joints[f"{side}_knee"]],
-                        k[:, joints[f"{side}_hip"]] - k[:, joints[f"{other}_hip"]],
-                        np.stack([face[:, 0], np.zeros(len(face))], axis=1)], axis=1)
-    offsets = np.stack([k[:, joints[f"{side}_{j}"]] - ankle for j in FOOT_POINTS], axis=1)
+    ankle, vectors, _ = foot_placement_basis(k, confidence[seen], side)
+    offsets = np.stack([k[:, canonical_index(f"{side}_{j}"), :2] - ankle for j in FOOT_POINTS], axis=1)
     return vectors, offsets
 
 

@@ -437,6 +437,23 @@ def _place_missing_small_toes(keypoints: np.ndarray, conf: np.ndarray,
     return keypoints, conf
 
 
+def foot_placement_basis(keypoints: np.ndarray, conf: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray]:
+    """What `_FOOT_FROM_LEG` places `side`'s foot points from, per frame of canonical 2D `keypoints (T, J, >=2)`:
+    `(ankle (T, 2), vectors (T, 3, 2): shank (ankle - knee), outward hip line (own hip - other hip), the face's
+    sideways offset (nose - neck along x; zero where either is unseen), face_seen (T,))`. The placement and its
+    fit (`scripts/fit_foot_placement.py`) both read it."""
+    own_hip, other_hip = _HIPS if side == LIMBS[0] else _HIPS[::-1]
+    _, knee, ankle = _LEGS[LIMBS.index(side)]
+    face_seen = (conf[:, [_NOSE, _NECK]] > 0).all(axis=1)
+    face = np.zeros((len(keypoints), 2))
+    face[face_seen, 0] = keypoints[face_seen, _NOSE, 0] - keypoints[face_seen, _NECK, 0]
+    origin = keypoints[:, ankle, :2]
+    vectors = np.stack([origin - keypoints[:, knee, :2], keypoints[:, own_hip, :2] - keypoints[:, other_hip, :2],
+                        face], axis=1)
+    return origin, vectors, face_seen
+
+
 def _place_missing_feet(keypoints: np.ndarray, conf: np.ndarray,
                         warnings: list[str]) -> tuple[np.ndarray, np.ndarray, bool]:
     """Heels and toes of a layout with no foot point at all (`_FOOT_FROM_LEG`), placed in the frames that show
@@ -446,17 +463,13 @@ def _place_missing_feet(keypoints: np.ndarray, conf: np.ndarray,
     if (conf[:, list(_FEET)] > 0).any():
         return keypoints, conf, False
     keypoints, conf = keypoints.copy(), conf.copy()
-    face_seen = (conf[:, [_NOSE, _NECK]] > 0).all(axis=1)
-    face = np.zeros((len(keypoints), 2))
-    face[face_seen, 0] = keypoints[face_seen, _NOSE, 0] - keypoints[face_seen, _NECK, 0]
     placed = False
-    for side, (hip, knee, ankle), (own_hip, other_hip) in zip(LIMBS, _LEGS, (_HIPS, _HIPS[::-1]), strict=True):
+    for side, (hip, knee, ankle), other_hip in zip(LIMBS, _LEGS, _HIPS[::-1], strict=True):
         seen = (conf[:, [hip, knee, ankle, other_hip]] > 0).all(axis=1)
         if not seen.any():
             continue
-        origin = keypoints[:, ankle, :2]
-        shank = origin - keypoints[:, knee, :2]
-        hip_line = keypoints[:, own_hip, :2] - keypoints[:, other_hip, :2]
+        origin, vectors, face_seen = foot_placement_basis(keypoints, conf, side)
+        shank, hip_line, face = vectors[:, 0], vectors[:, 1], vectors[:, 2]
         for joint, (with_face, without_face) in _FOOT_FROM_LEG.items():
             a, b = (np.where(face_seen, with_face[i], without_face[i])[:, None] for i in (0, 1))
             point = origin + a * shank + b * hip_line + with_face[2] * face
