@@ -11,8 +11,8 @@ members is the first predictor given.
 
 Columns: held-out athletes of `--data` (the split's test athletes), every sequence of each `--other` dataset
 (data another generator wrote), the shift suites (held-out athletes regenerated with one acquisition factor
-moved, worst level), and the real-motion suite (agreement with the presence rule on 3D, front/rear ±20°, side;
-view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs; the
+moved, worst level), each set's worst task, and the real-motion suite (agreement with the presence rule on 3D,
+front/rear ±20°, side; view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs; the
 front/rear agreement with a 95% CI over recordings, and each later model's difference from the first model's
 on the same limb-views (paired, recordings resampled).
 """
@@ -56,6 +56,7 @@ def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, obje
 def main() -> None:
     from valgusml import Predictor
     from valgusml.data import open_dataset
+    from valgusml.evaluation.metrics import per_task_table
     from valgusml.evaluation.robustness import DEFAULT_FACTORS, generator_config_of, synthetic_condition_sets
     from valgusml.evaluation.transfer import FAST_YAWS, PredictorScorer, render_views, score_views, summarise
     from valgusml.evaluation.transfer.real_motion import agreement_estimate
@@ -98,9 +99,13 @@ def main() -> None:
     for model, scorer, threshold in scorers:
         row: dict[str, str] = {"model": model}
         for name, seqs in sets.items():
-            for metric, text in _estimates(LabelArrays.from_sequences(seqs), scorer.predict(seqs), threshold,
-                                           args.n_boot).items():
+            labels, scores = LabelArrays.from_sequences(seqs), scorer.predict(seqs)
+            for metric, text in _estimates(labels, scores, threshold, args.n_boot).items():
                 row[f"{name} {metric}"] = text
+            # a set's mean hides a task it cannot read (the other generator's walking read 0.68 against 0.95)
+            by_task = per_task_table(labels, scores, threshold).dropna(subset=["valgus_auroc"])
+            worst = by_task.loc[by_task["valgus_auroc"].idxmin()]
+            row[f"{name} worst task AUROC"] = f"{worst['valgus_auroc']:.3f} ({worst['task']})"
         worst: dict[str, tuple[float, str]] = {}
         for factor, level, seqs in shift_sets:
             from valgusml.evaluation.metrics import compute_metrics

@@ -113,7 +113,7 @@ def test_html_report_renders_and_embeds_every_plot(evaluation, tmp_path):
 def test_robustness_factors():
     assert set(DEFAULT_FACTORS) == {"camera_view", "estimator_family", "noise_jitter_mm", "fps", "clip_s",
                                     "body_height_m", "skeleton", "dropped_frames", "valgus_ceiling_deg",
-                                    "observation_dims"}
+                                    "observation_dims", "gait_step_width", "pelvic_drop_share"}
     assert [lv for lv, _ in DEFAULT_FACTORS["camera_view"]] == ["front", "oblique", "side", "rear"]
     # every level is a valid generator config: one factor moved, the rest of the preset kept
     from valgusml.synth import load_preset
@@ -127,6 +127,10 @@ def test_robustness_factors():
                 assert {k for k, w in cfg.noise.families.items() if w > 0} == {level}
     assert [lv for lv, _ in DEFAULT_FACTORS["skeleton"]] == ["halpe26", "mediapipe33", "body25", "coco17"]
     assert [load_preset("realistic", **o).observation.dims for _, o in DEFAULT_FACTORS["observation_dims"]] == [2, 3]
+    gait = [load_preset("realistic", **o) for _, o in DEFAULT_FACTORS["gait_step_width"]]
+    assert all({k for k, w in cfg.tasks.probabilities.items() if w > 0} == {"walking", "running"} for cfg in gait)
+    assert [cfg.athletes.gait_step_width_ratio for cfg in gait] == [(0.35, 1.0), (0.05, 0.25), (0.9, 1.1)]
+    assert [load_preset("realistic", **o).hard_negatives.pelvic_drop for _, o in DEFAULT_FACTORS["pelvic_drop_share"]] == [0, 1]
     only = factors_from_config(None, ["skeleton"])
     assert list(only) == ["skeleton"]
     custom = factors_from_config({"yaw": [{"level": "0", "overrides": {"camera": {"yaw_deg": [0, 0]}}}]})

@@ -16,7 +16,7 @@ from valgusml.synth.kinematics import J
 from valgusml.synth.simulation import simulate
 
 NO_HARD_NEGATIVES = {f"hard_negatives.{k}": 0.0 for k in
-                     ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum")}
+                     ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum", "pelvic_drop")}
 
 
 @cache
@@ -179,8 +179,41 @@ def test_gait_signatures_narrow_steps_and_early_heel_off():
     width_none, heel_none = _step_width_and_heel_up(cohort("none", "walking"))
     width_add, _ = _step_width_and_heel_up(cohort("adductor_tfl_overactivity", "walking"))
     _, heel_df = _step_width_and_heel_up(cohort("limited_dorsiflexion", "walking"))
-    assert width_add < 0.6 * width_none  # adductors pull the steps narrow (crossing at full activation)
+    assert width_add < 0.6 * width_none  # adductors pull the steps narrow
     assert heel_df > heel_none + 0.05  # a tight calf lifts the heel earlier in stance
+
+
+def test_healthy_athletes_walk_narrow_too():
+    """Step width is every athlete's trait: with one width for every healthy walker and narrow steps only from
+    adductor overactivity, the default model once called most healthy midline walkers valgus."""
+    widths = [_step_width_and_heel_up([seq])[0] for seq in cohort("none", "walking")]
+    assert max(widths) > 3.0 * min(widths)  # drawn per athlete, not one template
+    narrow = load_preset(
+        "clean", n_athletes=8,
+        **{"mechanisms.probabilities": {m: float(m == "none") for m in MECHANISMS}, "tasks.probabilities": {"walking": 1.0},
+           "tasks.trials_per_athlete": 2, **NO_HARD_NEGATIVES, "hard_negatives.narrow_stance": 1.0},
+    )
+    width_narrow, _ = _step_width_and_heel_up(list(generate_sequences(narrow, range(8))))
+    width_add, _ = _step_width_and_heel_up(cohort("adductor_tfl_overactivity", "walking"))
+    assert width_narrow < 0.4 * np.mean(widths)  # the narrow-stance hard negatives walk narrow
+    assert width_narrow < 1.5 * width_add  # about as narrow as severe adductor overactivity
+
+
+def test_healthy_athletes_may_drop_the_pelvis_as_a_weak_hip_does():
+    """The pelvic-drop hard negative: a weak hip's pelvis and trunk on healthy knees, so that a large drop alone
+    says nothing about the knee (the default model once called most such walkers valgus)."""
+    cfg = load_preset(
+        "clean", n_athletes=8,
+        **{"mechanisms.probabilities": {m: float(m == "none") for m in MECHANISMS}, "tasks.probabilities": {SLS: 1.0},
+           "tasks.trials_per_athlete": 2, **NO_HARD_NEGATIVES, "hard_negatives.pelvic_drop": 1.0},
+    )
+    seqs = list(generate_sequences(cfg, range(8)))
+    drop = np.nanmean([measures(s)["left"]["pelvic_drop_deg"] for s in seqs])
+    lean = np.nanmean([measures(s)["left"]["trunk_lean_toward_deg"] for s in seqs])
+    assert drop > mean_measure("none", SLS, "pelvic_drop_deg") + 2.0
+    assert drop > mean_measure("hip_weakness", SLS, "pelvic_drop_deg") - 2.0
+    assert lean > mean_measure("none", SLS, "trunk_lean_toward_deg") + 1.0
+    assert not any(s.labels[limb]["valgus"] for s in seqs for limb in ("left", "right"))
 
 
 def test_hip_weakness_trades_pelvic_drop_for_trunk_lean():

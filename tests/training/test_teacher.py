@@ -14,7 +14,7 @@ from valgusml.errors import ConfigError  # noqa: E402
 from valgusml.training.augment import Mirror  # noqa: E402
 from valgusml.training.datamodule import ValgusDataModule  # noqa: E402
 from valgusml.training.module import ValgusLitModule  # noqa: E402
-from valgusml.training.teacher import teacher_targets  # noqa: E402
+from valgusml.training.teacher import bound_by_labels, teacher_targets  # noqa: E402
 
 
 def _teacher(folder, window: int | None = None, generator_seed: int | None = None):
@@ -52,6 +52,31 @@ def test_the_teachers_probabilities_join_the_training_windows_only(tiny_dataset,
     np.testing.assert_allclose(train["teacher_valgus"][rows].numpy(), expected[0], atol=1e-6)
     np.testing.assert_allclose(train["teacher_mechanism"][rows].numpy(), expected[1], atol=1e-6)
     np.testing.assert_allclose(train["teacher_mechanism"].sum(-1).numpy(), 1.0, atol=1e-5)
+
+
+def test_a_bounded_teacher_softens_labels_and_never_overturns_them(tiny_dataset, shared_cache, teacher):
+    valgus = np.array([[0, 1], [1, 0]])
+    mechanism = np.array([[0, 3], [2, -1]])  # -1: rule-labelled, mechanism unknown
+    soft = {"teacher_valgus": np.array([[0.9, 0.2], [0.7, 0.1]], np.float32),
+            "teacher_mechanism": np.array([[[0.1, 0.6, 0.1, 0.1, 0.1], [0.7, 0.1, 0.1, 0.05, 0.05]],
+                                           [[0.2, 0.1, 0.6, 0.05, 0.05], [0.1, 0.2, 0.3, 0.2, 0.2]]], np.float32)}
+    out = bound_by_labels(soft, valgus, mechanism)
+    # presence: clipped at 0.5 on the label's side; where the teacher agrees it is kept
+    np.testing.assert_allclose(out["teacher_valgus"], [[0.5, 0.5], [0.7, 0.1]])
+    # mechanism: the label's class raised to 0.5, the others keeping their proportions
+    np.testing.assert_allclose(out["teacher_mechanism"][0, 0], [0.5, 1 / 3, 1 / 18, 1 / 18, 1 / 18], rtol=1e-6)
+    np.testing.assert_allclose(out["teacher_mechanism"][0, 1], [0.7 * 0.5 / 0.95, 0.1 * 0.5 / 0.95, 0.1 * 0.5 / 0.95, 0.5,
+                                                                0.05 * 0.5 / 0.95], rtol=1e-6)
+    np.testing.assert_array_equal(out["teacher_mechanism"][1], soft["teacher_mechanism"][1])  # agrees / unknown
+    # the data module applies it to the training windows with data.teacher_bounded
+    dm = ValgusDataModule(dataset_dir=str(tiny_dataset), cache_dir=str(shared_cache), batch_size=16, augment=None,
+                          teacher=str(teacher), teacher_bounded=True)
+    dm.setup()
+    train = dm.sets["train"].tensors
+    label, presence = train["valgus"].numpy(), train["teacher_valgus"].numpy()
+    assert (presence[label == 1] >= 0.5).all() and (presence[label == 0] <= 0.5).all()
+    chosen = np.take_along_axis(train["teacher_mechanism"].numpy(), train["mechanism"].numpy().clip(0)[..., None], -1)
+    assert (chosen[train["mechanism"].numpy() >= 0] >= 0.5 - 1e-6).all()
 
 
 def test_a_teacher_that_reads_other_windows_is_refused(tmp_path):

@@ -34,7 +34,7 @@ def _only(names: Iterable[str], chosen: str) -> dict[str, float]:
 
 
 def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    from valgusml.synth.config import VIEW_BANDS
+    from valgusml.synth.config import TASKS, VIEW_BANDS
     from valgusml.synth.estimators import FAMILIES
 
     return {
@@ -56,6 +56,18 @@ def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
         "valgus_ceiling_deg": [
             (f"{lo:g}-{hi:g}", {"mechanisms": {"valgus_ceiling_deg": [lo, hi]}}) for lo, hi in ((15.0, 20.0), (20.0, 30.0))
         ],
+        # The population again: everyone walking or running, with their drawn step widths, all on narrow steps
+        # (about the midline, as the narrowest healthy runners and severe adductor overactivity step) or all
+        # wide. Narrow steps were a valgus cue the generator once gave only to deficits (README, Transfer: gait
+        # step width); a model that reads the knee keeps its AUROC on every level.
+        "gait_step_width": [
+            (level, {"tasks": {"probabilities": {t: 0.5 * (t in ("walking", "running")) for t in TASKS}},
+                     **({"athletes": {"gait_step_width_ratio": width}} if width else {})})
+            for level, width in (("drawn", None), ("narrow", [0.05, 0.25]), ("wide", [0.9, 1.1]))
+        ],
+        # ... and every athlete with a weak hip's pelvic drop and trunk lean (the pelvic-drop hard negative; "0":
+        # no one, "1": everyone), which the generator once gave only to hip weakness.
+        "pelvic_drop_share": [(f"{share:g}", {"hard_negatives": {"pelvic_drop": share}}) for share in (0.0, 1.0)],
         # The same athletes as 3D input (each estimator family's error in world metres: a markerless or
         # monocular 3D estimate): the path a motion-capture user takes, read by the rule and the network.
         "observation_dims": [(f"{d}d", {"observation": {"dims": d}}) for d in (2, 3)],

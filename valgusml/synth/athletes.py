@@ -83,6 +83,8 @@ class Athlete:
     # (2,) how far feet and knees turn in together in gait (`AthleteConfig.in_toeing_probability`); 0 for most
     in_toeing_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))
     valgus_ceiling_deg: float = 0.0  # the most dynamic FPPA a deficit's swivel reaches (`MechanismConfig`); 0: none
+    gait_step_width_ratio: float = 0.9  # step width in walking / hip-joint-centre separation (`AthleteConfig`)
+    trunk_lean_toward_deg: float = 0.0  # lean over the stance leg at full single-leg load beside a weak hip's
     estimator_offsets_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
     def in_toeing_for(self, task: str) -> np.ndarray:
@@ -108,6 +110,7 @@ class Athlete:
             "habitual_valgus": [bool(v) for v in self.habitual_valgus],
             "in_toeing_deg": [round(float(v), 3) for v in self.in_toeing_deg],
             "valgus_ceiling_deg": round(self.valgus_ceiling_deg, 3),
+            "gait_step_width_ratio": round(self.gait_step_width_ratio, 4),
             "structural_valgus_deg": [round(float(v), 3) for v in self.structural_valgus_deg],
             "dorsiflexion_rom_deg": [round(float(v), 3) for v in self.dorsiflexion_rom_deg],
         }
@@ -187,12 +190,12 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     squat_depth = uniform(rng, acfg.squat_depth_deg)
     trunk_lean = uniform(rng, acfg.trunk_lean_deg)
 
-    flags = rng.random(len(HARD_NEGATIVES))
+    flags = rng.random(len(HARD_NEGATIVES) - 1)  # pelvic_drop, added last, is drawn last (below)
     valgum = uniform(rng, hcfg.genu_valgum_deg)
     deep = uniform(rng, hcfg.deep_squat_depth_deg)
     valgum_sides = rng.normal(0.0, 0.5, 2)
     # Drawn for every athlete whatever the deficit: an unusual posture says nothing about the class.
-    hard = [name for name, u in zip(HARD_NEGATIVES, flags, strict=True) if u < getattr(hcfg, name)]
+    hard = [name for name, u in zip(HARD_NEGATIVES[:-1], flags, strict=True) if u < getattr(hcfg, name)]
     if "narrow_stance" in hard and "wide_stance" in hard:
         hard.remove("wide_stance")
     if "deep_squat" in hard:
@@ -270,6 +273,21 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
         athlete.in_toeing_deg = np.maximum(in_toeing, 0.0)
     # Drawn last, for the same reason (applied in labelling by `simulate_and_label`).
     athlete.valgus_ceiling_deg = uniform(rng, mcfg.valgus_ceiling_deg)
+    # Drawn last, for the same reason; the stance hard negatives walk narrow or wide too (applied by `tasks`).
+    step_width = uniform(rng, acfg.gait_step_width_ratio)
+    if "narrow_stance" in hard:
+        step_width *= 0.45
+    if "wide_stance" in hard:
+        step_width *= 1.3
+    athlete.gait_step_width_ratio = step_width
+    # Drawn last, for the same reason: a weak hip's pelvis and trunk on any athlete (applied by `mechanisms`).
+    pelvic_flag = rng.random()
+    pelvic_drop = uniform(rng, mcfg.hip_pelvic_drop_deg)
+    lean = uniform(rng, mcfg.hip_trunk_lean_deg) * (0.4 + athlete.hip_compensation)  # as a weak hip compensates
+    if pelvic_flag < hcfg.pelvic_drop:
+        athlete.hard_negatives = (*athlete.hard_negatives, "pelvic_drop")
+        athlete.pelvic_drop_deg = max(athlete.pelvic_drop_deg, pelvic_drop)
+        athlete.trunk_lean_toward_deg = lean
     return athlete
 
 

@@ -29,7 +29,8 @@ TASKS: tuple[str, ...] = (
     "running",
 )
 SIDES: tuple[str, ...] = ("left", "right", "both")
-HARD_NEGATIVES: tuple[str, ...] = ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum")
+HARD_NEGATIVES: tuple[str, ...] = ("deep_squat", "wide_stance", "narrow_stance", "toe_out", "trunk_lean", "genu_valgum",
+                                   "pelvic_drop")
 
 Range = tuple[float, float]
 
@@ -48,6 +49,12 @@ class AthleteConfig:
     bmi: Range = _range(19.0, 28.0)
     segment_ratio_jitter: float = 0.03  # relative sd of each Winter ratio between athletes
     stance_width_ratio: Range = _range(0.95, 1.35)  # ankle separation / hip-joint-centre separation
+    # Gait step width (the feet's lines of progress apart / hip-joint-centre separation, walking; runners land
+    # 0.2 closer to the midline, a narrow one across it), drawn for everyone. With one fixed width for every
+    # healthy walker and narrow steps only from adductor overactivity, the default model learnt narrow steps as
+    # valgus: it called 78% of healthy limbs walking on the midline valgus, where the rule on their knees says
+    # none (README, Transfer: gait step width).
+    gait_step_width_ratio: Range = _range(0.35, 1.0)
     foot_progression_deg: Range = _range(2.0, 12.0, signed=True)  # toe-out of the planted foot (negative: toe-in)
     structural_valgus_female_deg: Range = _range(-1.0, 4.0, signed=True)  # constant under load
     structural_valgus_male_deg: Range = _range(-3.0, 2.0, signed=True)
@@ -124,6 +131,7 @@ class MechanismConfig:
     adductor_swivel_deg: Range = _range(10.0, 15.0)
     adductor_start_fraction: Range = _range(0.15, 0.6)  # share of the pull already present standing / shallow
     adductor_stance_narrowing: float = 0.3  # relative narrowing of the stance at full severity
+    adductor_gait_narrowing: float = 0.8  # relative narrowing of the gait step width at full activation
     adductor_pelvic_drop_factor: float = 0.35  # normal drop is multiplied by 1 - factor*activation
     # pronation
     pronation_navicular_drop_mm: Range = _range(10.0, 16.0)
@@ -147,10 +155,15 @@ class HardNegativeConfig:
 
     deep_squat: float = 0.2
     wide_stance: float = 0.15
-    narrow_stance: float = 0.15
+    narrow_stance: float = 0.15  # narrow squat stance and narrow gait steps (x0.72 and x0.45; wide: x1.5, x1.3)
     toe_out: float = 0.15
     trunk_lean: float = 0.15
     genu_valgum: float = 0.15
+    # A weak hip's pelvis and trunk (contralateral drop from `mechanisms.hip_pelvic_drop_deg`, a lean over the
+    # stance leg from `hip_trunk_lean_deg`) on knees that need not collapse. Without it a large drop came only
+    # with hip weakness, and the default model called 77% of healthy walkers with one valgus (README, Transfer:
+    # gait step width and pelvic drop).
+    pelvic_drop: float = 0.15
     genu_valgum_deg: Range = _range(4.0, 8.0)
     deep_squat_depth_deg: Range = _range(110.0, 125.0)
 

@@ -96,11 +96,13 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     # The dropping (swing) side also swings forward: the pelvis rotates (design choice, 0.25 deg per deg of
     # excess drop; positive rotation brings the right side forward).
     m["pelvis_rot"] = m["pelvis_rot"] + 0.25 * (extra[..., 0] - extra[..., 1])
-    lean = (1.5 + a_hip * p["hip_trunk_lean"][..., None] * (0.4 + compensation)) * hip_drive  # over the stance leg
+    # over the stance leg; `trunk_lean_toward_deg`: the pelvic-drop hard negative's, without a weak hip
+    lean = (1.5 + p["trunk_lean_toward_deg"][..., None] + a_hip * p["hip_trunk_lean"][..., None] * (0.4 + compensation)) * hip_drive
     m["trunk_lateral"] = lean[..., 0] - lean[..., 1] + m["trunk_sway"]
     gait = over_frames((m["kind"] == GAIT)[:, None, :])
-    # Gait: adductors pull the swing foot across: narrow steps, crossing the midline at full activation.
-    m["ball"][..., 0] = np.where(gait, m["ball"][..., 0] * (1.0 - 1.2 * a_add), m["ball"][..., 0])
+    # Gait: adductors pull the swing foot in: narrower steps than the athlete's own (healthy athletes walk narrow
+    # too, so a narrow step alone says nothing about the knee).
+    m["ball"][..., 0] = np.where(gait, m["ball"][..., 0] * (1.0 - mcfg.adductor_gait_narrowing * a_add), m["ball"][..., 0])
     # Gait: a tight calf lifts the heel early and tips the trunk forward.
     m["rho"] = m["rho"] + np.where(gait, a_df * m["early_heel_rise"], 0.0)
     df_lean_per_limb = a_df * p["dorsiflexion_trunk_lean"][..., None] * np.minimum(excess / 10.0, 1.0)

@@ -93,7 +93,8 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
         p[name.rsplit("_", 1)[0]] = col([a.effects[name] for a in ath])
     p["drive_onset"] = np.array([a.drive_onset for a in ath], dtype=FLOAT)[:, None, None, :]  # (n, 1, 1, 5)
     p["drive_exponent"] = np.array([a.drive_exponent for a in ath], dtype=FLOAT)[:, None, None, :]
-    for name in ("adductor_start_fraction", "pronation_static_fraction", "dorsiflexion_margin_deg", "hip_compensation"):
+    for name in ("adductor_start_fraction", "pronation_static_fraction", "dorsiflexion_margin_deg", "hip_compensation",
+                 "trunk_lean_toward_deg"):
         p[name] = col([getattr(a, name) for a in ath])
     return p
 

@@ -192,6 +192,7 @@ def sample_trial(cfg: GeneratorConfig, athlete: Athlete, index: int) -> Trial:
         "trunk_lean": athlete.trunk_lean_deg + z["trunk_lean"],
         "arm_style": float(athlete.arm_style if u["arm_draw"] < 0.8 else min(int(3 * u["arm_style_draw"]), 2)),
         "stance_ratio": athlete.stance_width_ratio * math.exp(0.05 * z["stance"]),
+        "step_width_ratio": athlete.gait_step_width_ratio + 0.05 * z["stance"],
         "progression_jitter": 1.5 * z["progression_jitter"],
         "weight_shift": float(np.clip(tcfg.weight_shift_sd * z["weight_shift"], -0.25, 0.25)),
         "sway_m": 1e-3 * u["sway_mm"],
@@ -471,7 +472,7 @@ def _gait(t, p, g, task, *, running: bool):
     # Distance the belt carries a stance foot (the ankle travels less than the body: heel-to-toe roll).
     belt = 0.7 * p["speed"] * stride * stance_fraction
     clearance = 0.22 if running else 0.10
-    half = 0.5 * g["hip_width"] * (0.75 if running else 0.9)
+    half = 0.5 * g["hip_width"] * (p["step_width_ratio"] - (0.2 if running else 0.0))
     z_pelvis = g["hip_stand"] - (0.05 if running else 0.025)
     pelvis_z = np.zeros_like(t)
     travel = p["overground"] * belt / (stride * stance_fraction) * (t - 0.5 * p["duration"])  # forward = -y

@@ -64,6 +64,7 @@ class ValgusDataModule(LightningDataModule):
         train_windows_per_sequence: int | None = None,
         extra_train_dirs: list[str] | None = None,
         teacher: str | None = None,
+        teacher_bounded: bool = False,
     ) -> None:
         super().__init__()
         if (dataset_dir is None) == (generator is None):
@@ -83,6 +84,7 @@ class ValgusDataModule(LightningDataModule):
         self.train_windows_per_sequence = None if train_windows_per_sequence is None else int(train_windows_per_sequence)
         self.extra_train_dirs = [str(d) for d in (to_plain(extra_train_dirs) or [])]
         self.teacher = str(teacher) if teacher else None  # a predictor folder whose soft targets join training
+        self.teacher_bounded = bool(teacher_bounded)  # the teacher softens a label, never overturns it
         # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step
         # unless compiled (scripts/bench_models.py --compile measures both).
         self.compile_augment = bool(compile_augment)
@@ -234,12 +236,14 @@ class ValgusDataModule(LightningDataModule):
     def _add_teacher_targets(self, folder: str) -> None:
         """The teacher's probabilities on every training window (`valgusml.training.teacher`), kept beside the
         prepared windows under `cache_dir`."""
-        from valgusml.training.teacher import teacher_targets
+        from valgusml.training.teacher import bound_by_labels, teacher_targets
 
         train = self.sets["train"].tensors
         soft = teacher_targets(folder, *(train[k].numpy() for k in ("joints", "measures", "mask")),
                                threads=max(1, torch.get_num_threads()), cache_dir=self.cache_dir,
                                run_info=self.athletes_source())
+        if self.teacher_bounded:
+            soft = bound_by_labels(soft, train["valgus"].numpy(), train["mechanism"].numpy())
         self.sets["train"] = WindowTensors({**train, **{k: torch.from_numpy(v) for k, v in soft.items()}})
 
     def _check_train_classes(self) -> None:

@@ -79,6 +79,32 @@ def teacher_targets(folder: str | Path, joints: np.ndarray, measures: np.ndarray
     return out
 
 
+def bound_by_labels(soft: dict[str, np.ndarray], valgus: np.ndarray, mechanism: np.ndarray) -> dict[str, np.ndarray]:
+    """The teacher's probabilities moved towards the labels just far enough that each label's class keeps at
+    least half the probability: the teacher may soften a label, never overturn it (`data.teacher_bounded`).
+
+    Each distribution p becomes (1 - s) p + s onehot(label), with the least s in [0, 1] that gives the label's
+    class 0.5; the other classes keep their proportions. Presence uses `valgus (N, 2)` 0/1; the mechanism
+    `mechanism (N, 2)`, whose unknown entries (`MECHANISM_UNKNOWN`, rule-labelled data) keep the teacher's.
+
+    Why: a teacher learns the shortcuts of the data it was trained on. The shipped GPU ensemble called 85% of
+    healthy limbs walking on the midline valgus (the rule on their knees says none), a cue generator v14 gave
+    only to deficits; unbounded, it teaches that to the student through data that no longer carry it."""
+    out = dict(soft)
+    presence = soft["teacher_valgus"].astype(np.float64)
+    label = valgus.astype(np.float64)
+    # for presence the move is a clip at 0.5 on the label's side
+    out["teacher_valgus"] = np.where(label > 0.5, np.maximum(presence, 0.5), np.minimum(presence, 0.5)).astype(np.float32)
+    distribution = soft["teacher_mechanism"].astype(np.float64)
+    known = mechanism >= 0
+    onehot = np.zeros_like(distribution)
+    np.put_along_axis(onehot, np.where(known, mechanism, 0)[..., None].astype(np.int64), 1.0, axis=-1)
+    p_label = (distribution * onehot).sum(-1)
+    share = np.clip((0.5 - p_label) / np.maximum(1.0 - p_label, 1e-12), 0.0, 1.0) * known
+    out["teacher_mechanism"] = ((1.0 - share[..., None]) * distribution + share[..., None] * onehot).astype(np.float32)
+    return out
+
+
 def cache_file(cache_dir: str | Path, teacher_meta: bytes, *windows: np.ndarray) -> Path:
     """`<cache_dir>/teacher/<key>.npz`, the key a sha256 of the teacher's `model.json` and of each window
     array's dtype, shape and bytes."""
