@@ -12,8 +12,8 @@ members is the first predictor given.
 Columns: held-out athletes of `--data` (the split's test athletes), every sequence of each `--other` dataset
 (data another generator wrote), the shift suites (held-out athletes regenerated with one acquisition factor
 moved, worst level), each set's worst task, and the real-motion suite (agreement with the presence rule on 3D,
-front/rear ±20°, side; view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs; the
-front/rear agreement with a 95% CI over recordings, and each later model's difference from the first model's
+front/rear ±20°, side; view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95%
+athlete-bootstrap CIs; the front/rear agreement with a 95% CI over recordings, and each later model's difference from the first model's
 on the same limb-views (paired, recordings resampled).
 """
 
@@ -104,8 +104,8 @@ def main() -> None:
                 row[f"{name} {metric}"] = text
             # a set's mean hides a task it cannot read (the other generator's walking read 0.68 against 0.95)
             by_task = per_task_table(labels, scores, threshold).dropna(subset=["valgus_auroc"])
-            worst = by_task.loc[by_task["valgus_auroc"].idxmin()]
-            row[f"{name} worst task AUROC"] = f"{worst['valgus_auroc']:.3f} ({worst['task']})"
+            worst_task = by_task.loc[by_task["valgus_auroc"].idxmin()]
+            row[f"{name} worst task AUROC"] = f"{worst_task['valgus_auroc']:.3f} ({worst_task['task']})"
         worst: dict[str, tuple[float, str]] = {}
         for factor, level, seqs in shift_sets:
             from valgusml.evaluation.metrics import compute_metrics

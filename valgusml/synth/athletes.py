@@ -190,12 +190,13 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     squat_depth = uniform(rng, acfg.squat_depth_deg)
     trunk_lean = uniform(rng, acfg.trunk_lean_deg)
 
-    flags = rng.random(len(HARD_NEGATIVES) - 1)  # pelvic_drop, added last, is drawn last (below)
+    postures = HARD_NEGATIVES[:-1]  # pelvic_drop, added last, is drawn last (below), so these keep their draws
+    flags = rng.random(len(postures))
     valgum = uniform(rng, hcfg.genu_valgum_deg)
     deep = uniform(rng, hcfg.deep_squat_depth_deg)
     valgum_sides = rng.normal(0.0, 0.5, 2)
     # Drawn for every athlete whatever the deficit: an unusual posture says nothing about the class.
-    hard = [name for name, u in zip(HARD_NEGATIVES[:-1], flags, strict=True) if u < getattr(hcfg, name)]
+    hard = [name for name, u in zip(postures, flags, strict=True) if u < getattr(hcfg, name)]
     if "narrow_stance" in hard and "wide_stance" in hard:
         hard.remove("wide_stance")
     if "deep_squat" in hard:
