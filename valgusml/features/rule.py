@@ -32,8 +32,16 @@ from valgusml.features.phases import (
 from valgusml.json_safe import json_float
 from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, check_task, task_family
 from valgusml.sequence import KeypointSequence
+from valgusml.skeleton import canonical_index
 
 SEXES = ("female", "male")
+# Largest frame-to-frame change of the legs' segment lengths (`segment_length_jitter`) at which the rule's angle
+# is read as measured: marker-based joint centres stay below it, estimated 3D does not (`valgusml.predictor.measured`).
+MEASURED_3D_MAX_JITTER = 0.004
+_JITTER_FPS = 30.0
+_LEG_SEGMENTS = tuple(
+    (canonical_index(f"{side}_{a}"), canonical_index(f"{side}_{b}")) for side in LIMBS for a, b in (("hip", "knee"), ("knee", "ankle"))
+)
 # Task from a file name, first match wins (`DJ1.trc` is a drop jump); no match → inferred from the motion;
 # static trials have no movement to score (None).
 TASK_PATTERNS: tuple[tuple[str, str | None], ...] = (
@@ -168,3 +176,19 @@ def rule_labels(seq: KeypointSequence, sex: str | None = None) -> dict[str, Any]
     """`apply_rule` on a sequence (mapped to the canonical skeleton; low-confidence joints are missing)."""
     canon = seq.to_canonical()
     return apply_rule(canon.seen_keypoints(), canon.fps, canon.task or "", sex)
+
+
+def segment_length_jitter(canonical: KeypointSequence) -> float:
+    """How much the legs' segments change length from one frame to the next in a canonical 3D recording: the
+    median absolute second difference of each thigh's and shank's length over frames about 1/30 s apart (the
+    same for any frame rate), relative to its mean length; the median over the four (NaN when none is seen in
+    three such frames). The rule's peak over frames picks up estimated 3D's frame-by-frame error."""
+    step = max(1, int(round(canonical.fps / _JITTER_FPS)))
+    kp = canonical.seen_keypoints()[::step]
+    jitter = []
+    for a, b in _LEG_SEGMENTS:
+        length = np.linalg.norm(kp[:, a] - kp[:, b], axis=-1)
+        length = length[np.isfinite(length)]
+        if length.size >= 3 and length.mean() > 0:
+            jitter.append(float(np.median(np.abs(np.diff(length, 2))) / length.mean()))
+    return float(np.median(jitter)) if jitter else math.nan

@@ -30,18 +30,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from valgusml.features.rule import SEXES, RuleFrames, rule_frames
+from valgusml.features.rule import (
+    MEASURED_3D_MAX_JITTER,
+    SEXES,
+    RuleFrames,
+    rule_frames,
+    segment_length_jitter,
+)
 from valgusml.labels import FPPA_SEM_DEG, LIMBS, VALGUS_THRESHOLD_DEG
 from valgusml.sequence import KeypointSequence
-from valgusml.skeleton import canonical_index
 
 _LOGISTIC_PER_SD = 1.702  # sigmoid(1.702 z) ~ Phi(z)
-# Largest frame-to-frame change of the legs' segment lengths (`segment_length_jitter`) the rule's angle is read at.
-MEASURED_3D_MAX_JITTER = 0.004
-_JITTER_FPS = 30.0
-_LEG_SEGMENTS = tuple(
-    (canonical_index(f"{side}_{a}"), canonical_index(f"{side}_{b}")) for side in LIMBS for a, b in (("hip", "knee"), ("knee", "ankle"))
-)
 
 
 def _logit(p: float) -> float:
@@ -85,22 +84,6 @@ class MeasuredPresence:
         if not math.isfinite(dynamic):
             return None
         return self.probability(dynamic), peak, frame / self.fps, dynamic
-
-
-def segment_length_jitter(canonical: KeypointSequence) -> float:
-    """How much the legs' segments change length from one frame to the next in a canonical 3D recording: the
-    median absolute second difference of each thigh's and shank's length over frames about 1/30 s apart (the
-    same for any frame rate), relative to its mean length; the median over the four (NaN when none is seen in
-    three such frames)."""
-    step = max(1, int(round(canonical.fps / _JITTER_FPS)))
-    kp = canonical.seen_keypoints()[::step]
-    jitter = []
-    for a, b in _LEG_SEGMENTS:
-        length = np.linalg.norm(kp[:, a] - kp[:, b], axis=-1)
-        length = length[np.isfinite(length)]
-        if length.size >= 3 and length.mean() > 0:
-            jitter.append(float(np.median(np.abs(np.diff(length, 2))) / length.mean()))
-    return float(np.median(jitter)) if jitter else math.nan
 
 
 def estimated_3d_warning(canonical: KeypointSequence) -> str | None:
