@@ -132,6 +132,19 @@ def test_the_suite_is_deterministic_and_summarised_per_view_family():
     assert 0.0 <= summary["all"]["view_spread_median"] <= 1.0
 
 
+@pytest.mark.realdata
+@needs_real
+def test_rows_say_when_the_rule_read_estimated_3d():
+    """Pose2Sim's triangulated keypoints are estimated 3D (the rule's label can carry their error); OpenCap's lab
+    motion capture is not."""
+    markerless = sorted((SUBJECT4.parent / "pose2sim_demo").glob("*.trc"))
+    if not markerless:
+        pytest.skip("no Pose2Sim recordings")
+    rows = score_views(render_views([SUBJECT4 / "DJ1.trc", markerless[0]], yaws=(0.0,), seeds=(0,)), _RuleScorer(), 0.5)
+    flagged = {r["file"]: r["rule_on_estimated_3d"] for r in rows}
+    assert flagged == {"opencap_validation_subject4/DJ1.trc": False, f"pose2sim_demo/{markerless[0].name}": True}
+
+
 def _row(yaw: float, fppa: float | None, call: bool, task: str = "walking", limb: str = "left") -> dict:
     threshold = 5.0  # walking, female
     return {"file": f"f{fppa}", "task": task, "family": view_family(yaw), "yaw_deg": yaw, "seed": 0, "limb": limb,

@@ -7,7 +7,9 @@ axis) is:
 
 (a) labelled by `valgusml.features.rule.apply_rule` on the 3D joint centres: the scored phase found from the
     motion (drop jump: initial contact to peak knee flexion), dynamic FPPA against the task threshold for
-    both sexes (sex is unknown); push-off valgus is reported apart;
+    both sexes (sex is unknown); push-off valgus is reported apart; rows say when that 3D is estimated
+    (`rule_on_estimated_3d`: the legs' segments jitter past `MEASURED_3D_MAX_JITTER`, as markerless 3D's do), where
+    the estimator's frame-by-frame error can move the label;
 (b) predicted from the 3D keypoints (an exported predictor reads presence off the measured angle of steady
     joint centres, `valgusml.predictor.measured`, so for motion capture this row checks that path; estimated
     3D such as Pose2Sim's goes to the network; `measure_3d=False` scores the network for all);
@@ -32,7 +34,12 @@ import numpy as np
 
 from valgusml.evaluation.bootstrap import Estimate, athlete_weights
 from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
-from valgusml.features.rule import apply_rule, task_from_file_name
+from valgusml.features.rule import (
+    MEASURED_3D_MAX_JITTER,
+    apply_rule,
+    segment_length_jitter,
+    task_from_file_name,
+)
 from valgusml.features.view import read_view
 from valgusml.labels import FPPA_SEM_DEG, LIMBS, VALGUS_THRESHOLD_DEG, task_family
 from valgusml.sequence import KeypointSequence
@@ -71,6 +78,8 @@ class RenderedView:
     seed: int
     sequence: KeypointSequence
     rule: dict[str, Any]
+    # The rule read estimated 3D (markerless): its frame-by-frame error can move the label (`convert` warns too).
+    rule_on_estimated_3d: bool = False
 
 
 def render_views(
@@ -92,16 +101,18 @@ def render_views(
             continue
         kp = seq.seen_keypoints().astype(np.float64)
         rule = apply_rule(kp, seq.fps, task)
+        estimated = bool(segment_length_jitter(seq) > MEASURED_3D_MAX_JITTER)
         name = f"{path.parent.name}/{path.name}"
         world = athlete_frame(kp)
         as_3d = KeypointSequence(world.astype(np.float32), "canonical", seq.fps, id=name, task=task or None)
-        out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule))
+        out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule, estimated))
         for seed in seeds:
             noisy = world + estimator_error(world.shape[:2], seq.fps, seed=1000 * file_index + seed, jitter_m=jitter_m)
             for yaw in yaws:
                 pixels = render(noisy, ViewSpec(yaw_deg=yaw)).astype(np.float32)
                 view_seq = KeypointSequence(pixels, "canonical", seq.fps, id=f"{name}@{yaw:g}", task=task or None)
-                out.append(RenderedView(name, rule["task"], view_family(yaw), float(yaw), int(seed), view_seq, rule))
+                out.append(RenderedView(name, rule["task"], view_family(yaw), float(yaw), int(seed), view_seq, rule,
+                                        estimated))
     return out
 
 
@@ -130,6 +141,7 @@ def score_views(views: Sequence[RenderedView], scorer: Any, threshold: float) ->
                 "rule_male": bool(v.rule[limb]["valgus"]["male"]),
                 "dynamic_fppa_deg": v.rule[limb]["dynamic_fppa_deg"],
                 "push_off_dynamic_fppa_deg": v.rule[limb].get("push_off_dynamic_fppa_deg"),
+                "rule_on_estimated_3d": v.rule_on_estimated_3d,
                 "inferred_facing": inferred.facing if inferred else "front",
                 "inferred_yaw_deg": inferred.yaw_deg if inferred else 0.0,
             })
