@@ -203,6 +203,14 @@ def test_lifter_losses_skip_frames_without_targets():
     assert float(losses["loss_frame_fppa"]) == pytest.approx(0.25)
     assert float(losses["loss_frame_loaded"]) == pytest.approx(np.log(2.0), rel=1e-5)
     assert "loss_frame_measures" not in losses  # this lifter does not lift the measures
+    # In units of 4 deg the same 10-deg miss is linear: 10 / 4 - 0.5 = 2 on the left column; mean 1.0. The
+    # severity loss keeps its own unit.
+    module = ValgusLitModule(net=net, optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
+                             frame_fppa_scale_deg=4.0)
+    batch["severity_deg"][0, 0] = 10.0
+    losses = module._losses(out, batch)
+    assert float(losses["loss_frame_fppa"]) == pytest.approx(1.0)
+    assert float(losses["loss_severity"]) == pytest.approx(0.5 * 1.0**2 / 4)  # (10 / 10)^2 / 2, one limb of four
 
 
 def test_lifted_measures_are_trained_where_their_3d_values_are_known():

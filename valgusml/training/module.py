@@ -53,6 +53,7 @@ class ValgusLitModule(LightningModule):
         valgus_pos_weight: float | None = None,
         mechanism_class_weights: list[float] | None = None,
         severity_scale_deg: float = 10.0,
+        frame_fppa_scale_deg: float | None = None,
         threshold_rule: str = "f1",
         compile: bool = False,
     ) -> None:
@@ -140,13 +141,14 @@ class ValgusLitModule(LightningModule):
         fppa_known, loaded_known = real[..., :2], real[..., 2:LIFTED_MEASURE_START]
         fppa, loaded = out["frame_fppa_deg"].float(), out["frame_loaded_logit"].float()
         scale = self.hparams.severity_scale_deg
+        fppa_scale = self.hparams.get("frame_fppa_scale_deg") or scale
         zero = fppa.sum() * 0.0  # keeps the graph (DDP) without moving the weights
 
         def smooth_l1(predicted: torch.Tensor, wanted: torch.Tensor, known: torch.Tensor, unit: float) -> torch.Tensor:
             return F.smooth_l1_loss(predicted[known] / unit, wanted[known] / unit) if known.any() else zero
 
         losses = {
-            "frame_fppa": smooth_l1(fppa, target[..., :2], fppa_known, scale),
+            "frame_fppa": smooth_l1(fppa, target[..., :2], fppa_known, fppa_scale),
             "frame_loaded": (F.binary_cross_entropy_with_logits(
                 loaded[loaded_known], target[..., 2:LIFTED_MEASURE_START][loaded_known]) if loaded_known.any() else zero),
         }
