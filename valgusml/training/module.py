@@ -133,9 +133,10 @@ class ValgusLitModule(LightningModule):
 
     def _frame_losses(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The lifter's losses on the real frames that have a 3D target, by loss-weight name: smooth L1 on the
-        dynamic FPPA (in units of `severity_scale_deg`), BCE on the loaded flag, smooth L1 on the lifted 3D
-        mechanism measures and on the view's sine of yaw where the lifter gives them and, for a `GuidedLifter`,
-        BCE of its gate against whether the measured 2D reading was within its tolerance of the 3D answer."""
+        dynamic FPPA (in units of `frame_fppa_scale_deg`, by default the severity's), BCE on the loaded flag,
+        smooth L1 on the lifted 3D mechanism measures and on the view's sine of yaw where the lifter gives them
+        and, for a `GuidedLifter`, BCE of its gate against whether the measured 2D reading was within its
+        tolerance of the 3D answer."""
         target = batch["frame_targets"].float()
         real = (batch["mask"] > 0)[..., None] & torch.isfinite(target)
         fppa_known, loaded_known = real[..., :2], real[..., 2:LIFTED_MEASURE_START]
