@@ -46,6 +46,15 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
             instantiate(node, **extra)
 
 
+def test_every_distilling_recipe_bounds_its_teacher():
+    # The shipped teacher learnt two generator shortcuts (narrow gait steps, a weak hip's pelvis); unbounded it
+    # overrules the labels that took them out (README, Transfer: narrow steps and a dropping pelvis).
+    distilling = [e for e in EXPERIMENTS if compose_config([f"experiment={e}"]).data.get("teacher")]
+    assert {"default", "student_cpu", "student_gpu"} <= set(distilling)
+    for experiment in distilling:
+        assert compose_config([f"experiment={experiment}"]).data.teacher_bounded is True, experiment
+
+
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in GROUPS.items() for o in opts])
 def test_every_group_option_composes(group, option, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
