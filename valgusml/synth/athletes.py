@@ -36,6 +36,12 @@ def athlete_id(index: int) -> str:
     return f"a{index:06d}"
 
 
+def hip_lean_share(compensation):
+    """How much of a weak hip's trunk lean (`hip_trunk_lean_deg`) an athlete shows, from their `hip_compensation`
+    (0: the pelvis drops, 1: the trunk leans instead): 0.4 to 1.4. A float or an array, as given."""
+    return 0.4 + compensation
+
+
 def uniform(rng: np.random.Generator, bounds: tuple[float, float], size: int | None = None) -> np.ndarray | float:
     lo, hi = bounds
     return rng.uniform(lo, hi, size) if size is not None else float(rng.uniform(lo, hi))
@@ -284,7 +290,7 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
     # Drawn last, for the same reason: a weak hip's pelvis and trunk on any athlete (applied by `mechanisms`).
     pelvic_flag = rng.random()
     pelvic_drop = uniform(rng, mcfg.hip_pelvic_drop_deg)
-    lean = uniform(rng, mcfg.hip_trunk_lean_deg) * (0.4 + athlete.hip_compensation)  # as a weak hip compensates
+    lean = uniform(rng, mcfg.hip_trunk_lean_deg) * hip_lean_share(athlete.hip_compensation)  # as a weak hip's
     if pelvic_flag < hcfg.pelvic_drop:
         athlete.hard_negatives = (*athlete.hard_negatives, "pelvic_drop")
         athlete.pelvic_drop_deg = max(athlete.pelvic_drop_deg, pelvic_drop)

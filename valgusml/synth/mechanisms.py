@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from valgusml.synth.athletes import FLOAT
+from valgusml.synth.athletes import FLOAT, hip_lean_share
 from valgusml.synth.config import GeneratorConfig
 from valgusml.synth.tasks import CHAIN, GAIT, smoothstep
 
@@ -97,7 +97,7 @@ def apply_mechanisms(cfg: GeneratorConfig, m: dict, p: dict) -> dict:
     # excess drop; positive rotation brings the right side forward).
     m["pelvis_rot"] = m["pelvis_rot"] + 0.25 * (extra[..., 0] - extra[..., 1])
     # over the stance leg; `trunk_lean_toward_deg`: the pelvic-drop hard negative's, without a weak hip
-    lean = (1.5 + p["trunk_lean_toward_deg"][..., None] + a_hip * p["hip_trunk_lean"][..., None] * (0.4 + compensation)) * hip_drive
+    lean = (1.5 + p["trunk_lean_toward_deg"][..., None] + a_hip * p["hip_trunk_lean"][..., None] * hip_lean_share(compensation)) * hip_drive
     m["trunk_lateral"] = lean[..., 0] - lean[..., 1] + m["trunk_sway"]
     gait = over_frames((m["kind"] == GAIT)[:, None, :])
     # Gait: adductors pull the swing foot in: narrower steps than the athlete's own (healthy athletes walk narrow
