@@ -32,6 +32,16 @@ def cohort(mechanism: str, task: str, n: int = 8) -> tuple:
     return tuple(generate_sequences(cfg, range(n)))
 
 
+def healthy_with(hard_negative: str, task: str, n: int = 8) -> list:
+    """Healthy athletes (no deficit) doing one task, every one of them with one hard negative, clean 3D."""
+    cfg = load_preset(
+        "clean", n_athletes=n,
+        **{"mechanisms.probabilities": {m: float(m == "none") for m in MECHANISMS}, "tasks.probabilities": {task: 1.0},
+           "tasks.trials_per_athlete": 2, **NO_HARD_NEGATIVES, f"hard_negatives.{hard_negative}": 1.0},
+    )
+    return list(generate_sequences(cfg, range(n)))
+
+
 def mean_measure(mechanism: str, task: str, name: str, limb: str = "left") -> float:
     values = []
     for seq in cohort(mechanism, task):
@@ -188,12 +198,7 @@ def test_healthy_athletes_walk_narrow_too():
     adductor overactivity, the default model once called most healthy midline walkers valgus."""
     widths = [_step_width_and_heel_up([seq])[0] for seq in cohort("none", "walking")]
     assert max(widths) > 3.0 * min(widths)  # drawn per athlete, not one template
-    narrow = load_preset(
-        "clean", n_athletes=8,
-        **{"mechanisms.probabilities": {m: float(m == "none") for m in MECHANISMS}, "tasks.probabilities": {"walking": 1.0},
-           "tasks.trials_per_athlete": 2, **NO_HARD_NEGATIVES, "hard_negatives.narrow_stance": 1.0},
-    )
-    width_narrow, _ = _step_width_and_heel_up(list(generate_sequences(narrow, range(8))))
+    width_narrow, _ = _step_width_and_heel_up(healthy_with("narrow_stance", "walking"))
     width_add, _ = _step_width_and_heel_up(cohort("adductor_tfl_overactivity", "walking"))
     assert width_narrow < 0.4 * np.mean(widths)  # the narrow-stance hard negatives walk narrow
     assert width_narrow < 1.5 * width_add  # about as narrow as severe adductor overactivity
@@ -202,12 +207,7 @@ def test_healthy_athletes_walk_narrow_too():
 def test_healthy_athletes_may_drop_the_pelvis_as_a_weak_hip_does():
     """The pelvic-drop hard negative: a weak hip's pelvis and trunk on healthy knees, so that a large drop alone
     says nothing about the knee (the default model once called most such walkers valgus)."""
-    cfg = load_preset(
-        "clean", n_athletes=8,
-        **{"mechanisms.probabilities": {m: float(m == "none") for m in MECHANISMS}, "tasks.probabilities": {SLS: 1.0},
-           "tasks.trials_per_athlete": 2, **NO_HARD_NEGATIVES, "hard_negatives.pelvic_drop": 1.0},
-    )
-    seqs = list(generate_sequences(cfg, range(8)))
+    seqs = healthy_with("pelvic_drop", SLS)
     drop = np.nanmean([measures(s)["left"]["pelvic_drop_deg"] for s in seqs])
     lean = np.nanmean([measures(s)["left"]["trunk_lean_toward_deg"] for s in seqs])
     assert drop > mean_measure("none", SLS, "pelvic_drop_deg") + 2.0
