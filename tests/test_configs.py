@@ -48,7 +48,7 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
 
 def test_every_distilling_recipe_bounds_its_teacher():
     # The shipped teacher learnt two generator shortcuts (narrow gait steps, a weak hip's pelvis); unbounded it
-    # overrules the labels that took them out (README, Transfer: narrow steps and a dropping pelvis).
+    # overrules the labels that took them out (docs/experiments.md: narrow steps and a dropping pelvis).
     distilling = [e for e in EXPERIMENTS if compose_config([f"experiment={e}"]).data.get("teacher")]
     assert {"default", "student_cpu", "student_gpu"} <= set(distilling)
     for experiment in distilling:

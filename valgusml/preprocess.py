@@ -56,7 +56,7 @@ _CAMERA_YAW = FRAME_MEASURE_INDEX["camera_yaw_deg"]
 # back towards the heel: small toe = big toe + 0.289 x (own hip - other hip) + 0.133 x (heel - big toe), the
 # least-squares fit over 477,000 frames of the generator's halpe26 2D (RMS error 0.60 of the toe-to-toe
 # offset, against 1.0 for the big toe itself). Every network was trained with small toes; without them it
-# reads a valgus squat as none (README, Transfer: small toes).
+# reads a valgus squat as none (docs/experiments.md, Transfer: small toes).
 _SMALL_TOE_ALONG_HIP_LINE = 0.289
 _SMALL_TOE_TOWARDS_HEEL = 0.133
 _HIP_LEFT, _HIP_RIGHT = _HIPS
@@ -458,8 +458,8 @@ def _place_missing_feet(keypoints: np.ndarray, conf: np.ndarray,
                         warnings: list[str]) -> tuple[np.ndarray, np.ndarray, bool]:
     """Heels and toes of a layout with no foot point at all (`_FOOT_FROM_LEG`), placed in the frames that show
     the leg and both hips, with the lower of the ankle's and knee's confidence. Every network was trained with
-    feet; without them it reads a valgus squat as none (README, Transfer: feet placed). Returns the keypoints,
-    confidences and whether feet were placed."""
+    feet; without them it reads a valgus squat as none (docs/experiments.md, Transfer: feet placed). Returns the
+    keypoints, confidences and whether feet were placed."""
     if (conf[:, list(_FEET)] > 0).any():
         return keypoints, conf, False
     keypoints, conf = keypoints.copy(), conf.copy()

@@ -220,7 +220,7 @@ ROOT = Path(__file__).resolve().parents[2]
                                    capture_output=True).returncode != 0, reason="no git history (shallow clone?)")
 def test_the_other_generator_data_set_is_rebuilt_from_history(tmp_path):
     # The transfer tables' "other generator" column: generator v2 run from its commit, the same 1,600
-    # sequences (fingerprint) every table in the README was scored on.
+    # sequences (fingerprint) every transfer table in docs/experiments.md was scored on.
     out = tmp_path / "v2"
     subprocess.run([str(ROOT / "scripts" / "other_generator_data.sh"), str(out)], check=True, capture_output=True)
     ds = valgusml.data.open_dataset(out)

@@ -1,6 +1,6 @@
 """The shipped pretrained predictors (`data/pretrained/tcn_gpu`, trained on a GPU, `tcn_gpu_ensemble`, the
-mean of five such trainings, and `tcn_student`, the default network pretrained on a GPU from that mean; README
-says how) load with numpy + onnxruntime and answer the shipped samples."""
+mean of five such trainings, and `tcn_student`, the default network pretrained on a GPU from that mean;
+docs/experiments.md says how) load with numpy + onnxruntime and answer the shipped samples."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def test_the_shipped_student_is_the_default_network_and_its_weights_fit_the_defa
 
 # The seed-6 stage (generator v15, bounded teacher) reads the 2D samples' right knee at p 0.51-0.56 against its
 # threshold 0.621 (the previous start 0.83-0.84); make run's fine-tune from it calls them right (0.70-0.73 against
-# 0.597). Strict: when a start calls them again, this fails and the mark must go (README, Transfer: narrow steps).
+# 0.597). Strict: when a start calls them again, this fails and the mark must go (docs/experiments.md: narrow
+# steps and a dropping pelvis).
 _START_MISSES_2D = pytest.mark.xfail(strict=True, reason="the v15 start reads the 2D samples' right knee below its threshold")
 
 

@@ -48,4 +48,4 @@ def test_opencap_drop_jump_right_knee_valgus_matches_the_readme():
     seq = vio.read(path)
     assert seq.meta["medial_shift_m"] == {"left_knee": 0.05, "right_knee": 0.05, "left_ankle": 0.035, "right_ankle": 0.035}
     peak_left, peak_right = np.nanmax(fppa_deg(seq.keypoints), axis=0)
-    assert 12.0 <= peak_right <= 22.0 and peak_left < peak_right  # README: roughly 15-20° on the right at landing
+    assert 12.0 <= peak_right <= 22.0 and peak_left < peak_right  # realdata/README.md: roughly 15-20° at landing

@@ -58,8 +58,8 @@ def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
         ],
         # The population again: everyone walking or running, with their drawn step widths, all on narrow steps
         # (about the midline, as the narrowest healthy runners and severe adductor overactivity step) or all
-        # wide. Narrow steps were a valgus cue the generator once gave only to deficits (README, Transfer: narrow
-        # steps and a dropping pelvis); a model that reads the knee keeps its AUROC on every level.
+        # wide. Narrow steps were a valgus cue the generator once gave only to deficits (docs/experiments.md:
+        # narrow steps and a dropping pelvis); a model that reads the knee keeps its AUROC on every level.
         "gait_step_width": [
             (level, {"tasks": {"probabilities": {t: 0.5 * (t in ("walking", "running")) for t in TASKS}},
                      **({"athletes": {"gait_step_width_ratio": width}} if width else {})})

@@ -3,8 +3,8 @@
     valgusml ensemble OUT MEMBER MEMBER... [--data DATASET --split splits.json]
 
 Networks trained from different seeds of one recipe disagree where the data say little; their mean ranks and
-calibrates better than any one of them (README: the GPU recipe's five seeds). The mean is one `model.onnx`:
-each member's graph under its own name prefix, all reading the same three inputs, and one `Mean` node per
+calibrates better than any one of them (docs/experiments.md: five GPU trainings averaged). The mean is one
+`model.onnx`: each member's graph under its own name prefix, all reading the same three inputs, and one `Mean` node per
 output. `Predictor` loads it like any export, so integrators need nothing new. The members' outputs are
 probabilities, so the mean is soft voting; where a member's frontal angle is NaN (no anchored call), so is the
 mean's.

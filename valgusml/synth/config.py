@@ -53,7 +53,7 @@ class AthleteConfig:
     # 0.2 closer to the midline, a narrow one across it), drawn for everyone. With one fixed width for every
     # healthy walker and narrow steps only from adductor overactivity, the default model learnt narrow steps as
     # valgus: it called 78% of healthy limbs walking on the midline valgus, where the rule on their knees says
-    # none (README, Transfer: narrow steps and a dropping pelvis).
+    # none (docs/experiments.md: narrow steps and a dropping pelvis).
     gait_step_width_ratio: Range = _range(0.35, 1.0)
     foot_progression_deg: Range = _range(2.0, 12.0, signed=True)  # toe-out of the planted foot (negative: toe-in)
     structural_valgus_female_deg: Range = _range(-1.0, 4.0, signed=True)  # constant under load
@@ -161,8 +161,8 @@ class HardNegativeConfig:
     genu_valgum: float = 0.15
     # A weak hip's pelvis and trunk (contralateral drop from `mechanisms.hip_pelvic_drop_deg`, a lean over the
     # stance leg from `hip_trunk_lean_deg`) on knees that need not collapse. Without it a large drop came only
-    # with hip weakness, and the default model called 77% of healthy walkers with one valgus (README, Transfer:
-    # narrow steps and a dropping pelvis).
+    # with hip weakness, and the default model called 77% of healthy walkers with one valgus
+    # (docs/experiments.md: narrow steps and a dropping pelvis).
     pelvic_drop: float = 0.15
     genu_valgum_deg: Range = _range(4.0, 8.0)
     deep_squat_depth_deg: Range = _range(110.0, 125.0)

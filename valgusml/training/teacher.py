@@ -2,11 +2,11 @@
 the training windows, for knowledge distillation (`data.teacher`, `module.loss_weights.distill_*`).
 
 The small network `make run` affords errs the same way whatever its seed, while a wide one trained longer errs
-by chance and its seeds' mean reads data no generator seed of theirs wrote better than any of them (README,
-Transfer). A teacher's probabilities carry that reading, and its uncertainty, into the small network's training
-at the price of one pass over the training windows. The teacher sees exactly the arrays the student does
-(`valgusml.preprocess` prepares both), before augmentation; the mirror swaps its per-limb targets with the
-labels, and the other augmentations leave them, as they leave the labels.
+by chance and its seeds' mean reads data no generator seed of theirs wrote better than any of them
+(docs/experiments.md: five GPU trainings averaged). A teacher's probabilities carry that reading, and its
+uncertainty, into the small network's training at the price of one pass over the training windows. The teacher
+sees exactly the arrays the student does (`valgusml.preprocess` prepares both), before augmentation; the mirror
+swaps its per-limb targets with the labels, and the other augmentations leave them, as they leave the labels.
 
 A teacher must not have trained on the student's validation or test athletes: the shipped GPU predictors were
 trained on generator seed 1's athletes, none of which is in a generator seed 0 dataset. A teacher whose
