@@ -411,3 +411,27 @@ def test_a_recording_with_no_task_stands_on_the_foot_that_stays_put():
         assert prepare(seq).scored_limbs == [("right",) if seq.task.endswith("right") else ("left", "right")]
         seen.add(seq.task)
     assert seen == set(tasks)
+
+
+def test_gait_seen_in_2d_is_flagged_as_read_low():
+    """Walking and running in 2D carry the warning that a few degrees of collapse may be read low: named, or
+    unnamed where the motion shows stances (a recording longer than one window); squats in 2D and gait in 3D
+    do not."""
+    from valgusml.preprocess import GAIT_IN_2D_WARNING
+    from valgusml.synth import generate_sequences, load_preset
+
+    tasks = {"walking": 1 / 3, "running": 1 / 3, "bilateral_squat": 1 / 3}
+    unnamed_gait_flagged = 0
+    for dims in (2, 3):
+        cfg = load_preset("clean", n_athletes=3, seed=4, tasks__probabilities=tasks, tasks__trials_per_athlete=3,
+                          observation__dims=dims, observation__duration_s=[5.0, 6.0])
+        sequences = list(generate_sequences(cfg, range(3)))
+        assert {seq.task for seq in sequences} == set(tasks)
+        for seq in sequences:
+            gait_2d = dims == 2 and seq.task != "bilateral_squat"
+            assert (GAIT_IN_2D_WARNING in prepare(seq).warnings[0]) == gait_2d, (dims, seq.task)
+            unnamed = prepare(seq.replace(task=""))
+            stances = any(segment.kind == "stance" for segment in unnamed.segments[0])
+            assert (GAIT_IN_2D_WARNING in unnamed.warnings[0]) == (dims == 2 and stances), (dims, seq.task)
+            unnamed_gait_flagged += gait_2d and stances
+    assert unnamed_gait_flagged >= 4

@@ -38,7 +38,7 @@ from valgusml.features.geometry import as_frontal_2d
 from valgusml.features.phases import Segment, phases, planted_stance, scored_segments
 from valgusml.features.summary import stance_from_task
 from valgusml.features.view import FRONT_3D, View, admit_view, canonical_front_view, infer_view
-from valgusml.labels import LIMBS
+from valgusml.labels import LIMBS, task_family
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
 
@@ -75,6 +75,16 @@ _FOOT_FROM_LEG = {  # joint: ((shank, hip line, face x), (shank, hip line) witho
     "small_toe": ((0.183, 0.376, 1.462), (0.133, 0.374)),
 }
 _NOSE, _NECK = canonical_index("nose"), canonical_index("neck")
+# Seen in 2D, a walking or running knee's collapse under load (a few degrees) is about what a camera 25 deg off
+# square puts on a knee flexed 15-20 deg (6-9 deg), and the lifter, which cannot know the yaw that closely, reads
+# it low: on held-out athletes' loaded gait frames whose 3D angle passes 5 deg, 3.0 deg against 6.7 walking and
+# 4.7 against 8.8 running; a real toe-in walk from the front 2.6-2.8 against 6.2-7.0 (docs/experiments.md).
+GAIT_IN_2D_WARNING = (
+    "gait seen in 2D: a walking or running knee collapses by a few degrees, about what the camera's yaw alone "
+    "shows on a flexed knee, so gait valgus near the threshold may be read low; 3D input (motion capture) is "
+    "read by the rule"
+)
+_GAIT_FAMILIES = ("walking", "running")
 
 
 @dataclass(frozen=True)
@@ -339,6 +349,14 @@ def _frame_measures(
     return m, segments
 
 
+def _is_gait(task: str | None, segments: list[Segment]) -> bool:
+    """Walking or running: by the task's name, or, unnamed, by the stances the motion shows (a recording of one
+    window has no phases read, since reading the task would cost a third of a prediction: none)."""
+    if task:
+        return task_family(task) in _GAIT_FAMILIES
+    return any(segment.kind == "stance" for segment in segments)
+
+
 def n_measures() -> int:
     from valgusml.features import FRAME_MEASURES
 
@@ -576,6 +594,8 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         "0); name the task to score both")
     n_frames = len(xy)
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
+    if canon.dims == 2 and _is_gait(canon.task, segments):
+        warnings.append(GAIT_IN_2D_WARNING)
     view = FRONT_3D
     if canon.dims == 2:
         # the feet's reading of the camera's yaw, constant over frames (`frame_measures`), when they were seen
