@@ -4,10 +4,10 @@
 
 Networks trained from different seeds of one recipe disagree where the data say little; their mean ranks and
 calibrates better than any one of them (docs/experiments.md: five GPU trainings averaged). The mean is one
-`model.onnx`: each member's graph under its own name prefix, all reading the same three inputs, and one `Mean` node per
-output. `Predictor` loads it like any export, so integrators need nothing new. The members' outputs are
-probabilities, so the mean is soft voting; where a member's frontal angle is NaN (no anchored call), so is the
-mean's.
+`model.onnx`: each member's graph under its own name prefix, all reading the same three inputs, and one `Mean`
+node per output. `Predictor` loads it like any export, so integrators need nothing new. The members' outputs
+are probabilities, so the mean is soft voting; where a member's frontal angle is NaN (no anchored call), so is
+the mean's.
 
 Members must be fed alike: the same preprocessing, frame measures, window and ONNX opset. The decision threshold
 is chosen for the mean, by F1 on the validation athletes of `--data` named by `--split` (the members' own
