@@ -75,10 +75,11 @@ _FOOT_FROM_LEG = {  # joint: ((shank, hip line, face x), (shank, hip line) witho
     "small_toe": ((0.183, 0.376, 1.462), (0.133, 0.374)),
 }
 _NOSE, _NECK = canonical_index("nose"), canonical_index("neck")
-# Seen in 2D, a walking or running knee's collapse under load (a few degrees) is about what a camera 25 deg off
-# square puts on a knee flexed 15-20 deg (6-9 deg), and the lifter, which cannot know the yaw that closely, reads
-# it low: on held-out athletes' loaded gait frames whose 3D angle passes 5 deg, 3.0 deg against 6.7 walking and
-# 4.7 against 8.8 running; a real toe-in walk from the front 2.6-2.8 against 6.2-7.0 (docs/experiments.md).
+# Seen in 2D, a walking or running knee's collapse under load (a few degrees) is about what a camera 25 deg
+# off square puts on a knee flexed 15-20 deg (6-9 deg), and the lifter, which cannot know the yaw that closely,
+# reads it low: on held-out athletes' loaded gait frames whose 3D angle passes 5 deg, 3.0 deg against 6.7
+# walking and 4.7 against 8.8 running; a real toe-in walk from the front 2.6-2.8 against 6.2-7.0
+# (docs/experiments.md: gait seen in 2D says so).
 GAIT_IN_2D_WARNING = (
     "gait seen in 2D: a walking or running knee collapses by a few degrees, about what the camera's yaw alone "
     "shows on a flexed knee, so gait valgus near the threshold may be read low; 3D input (motion capture) is "
@@ -476,8 +477,8 @@ def _place_missing_feet(keypoints: np.ndarray, conf: np.ndarray,
                         warnings: list[str]) -> tuple[np.ndarray, np.ndarray, bool]:
     """Heels and toes of a layout with no foot point at all (`_FOOT_FROM_LEG`), placed in the frames that show
     the leg and both hips, with the lower of the ankle's and knee's confidence. Every network was trained with
-    feet; without them it reads a valgus squat as none (docs/experiments.md, Transfer: feet placed). Returns the
-    keypoints, confidences and whether feet were placed."""
+    feet; without them it reads a valgus squat as none (docs/experiments.md, Transfer: feet placed). Returns
+    the keypoints, confidences and whether feet were placed."""
     if (conf[:, list(_FEET)] > 0).any():
         return keypoints, conf, False
     keypoints, conf = keypoints.copy(), conf.copy()
