@@ -35,7 +35,14 @@ from valgusml import limits
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.frame import FRAME_MEASURE_INDEX
 from valgusml.features.geometry import as_frontal_2d
-from valgusml.features.phases import Segment, phases, planted_stance, scored_segments
+from valgusml.features.phases import (
+    Segment,
+    movement_family,
+    phases,
+    planted_feet,
+    planted_stance,
+    scored_segments,
+)
 from valgusml.features.summary import stance_from_task
 from valgusml.features.view import FRONT_3D, View, admit_view, canonical_front_view, infer_view
 from valgusml.labels import LIMBS, task_family
@@ -325,10 +332,11 @@ def _resample_with_gaps(
     return out, out_conf.astype(np.float32), stats
 
 
-def _planted_stance(canon: KeypointSequence, xy: np.ndarray, conf: np.ndarray) -> str | None:
-    """`planted_stance` of a recording: on its own 3D keypoints (a free foot swinging forward moves in depth,
+def _planted_feet(canon: KeypointSequence, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """`planted_feet` of a recording: on its own 3D keypoints (a free foot swinging forward moves in depth,
     which the front view loses), on the model's front view at the model's rate for 2D."""
-    return planted_stance(canon.seen_keypoints() if canon.dims == 3 else np.where(conf[..., None] > 0, xy, np.nan))
+    seen = canon.seen_keypoints() if canon.dims == 3 else np.where(conf[..., None] > 0, xy, np.nan)
+    return planted_feet(np.asarray(seen, dtype=np.float64))
 
 
 def _frame_measures(
@@ -350,12 +358,18 @@ def _frame_measures(
     return m, segments
 
 
-def _is_gait(task: str | None, segments: list[Segment]) -> bool:
-    """Walking or running: by the task's name, or, unnamed, by the stances the motion shows (a recording of one
-    window has no phases read, since reading the task would cost a third of a prediction: none)."""
+def _is_gait(task: str | None, segments: list[Segment], planted: np.ndarray | None, xy: np.ndarray,
+             conf: np.ndarray, fps: float) -> bool:
+    """Walking or running: by the task's name; unnamed, by the stances found (segments are sought in recordings
+    longer than one window), else by the movement read from the front view at the model's rate, which a
+    planted foot rules out (`planted`: `_planted_feet`) without reading the rest."""
     if task:
         return task_family(task) in _GAIT_FAMILIES
-    return any(segment.kind == "stance" for segment in segments)
+    if segments:
+        return any(segment.kind == "stance" for segment in segments)
+    if planted is not None and planted.any():
+        return False
+    return movement_family(np.where(conf[..., None] > 0, xy, np.nan), fps) == "gait"
 
 
 def n_measures() -> int:
@@ -583,11 +597,12 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
             f"gaps longer than {cfg.max_gap_s:g} s left missing for: {', '.join(stats['missing_joints_in_long_gaps'])}"
         )
     scored_limbs = stance_from_task(canon.task or "") or LIMBS
+    planted = None if canon.task else _planted_feet(canon, xy, conf)
     if len(scored_limbs) < len(LIMBS):
         free = " and ".join(limb for limb in LIMBS if limb not in scored_limbs)
         warnings.append(f"task {canon.task}: only the {scored_limbs[0]} knee is loaded, so the {free} knee is "
                         "not scored (valgus probability 0)")
-    elif not canon.task and (stance := _planted_stance(canon, xy, conf)) is not None:
+    elif planted is not None and (stance := planted_stance(planted)) is not None:
         scored_limbs = (stance,)
         free = next(limb for limb in LIMBS if limb != stance)
         warnings.append(f"no task given: the {stance} foot stays put while the {free} one moves, read as a "
@@ -595,7 +610,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         "0); name the task to score both")
     n_frames = len(xy)
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
-    if canon.dims == 2 and _is_gait(canon.task, segments):
+    if canon.dims == 2 and _is_gait(canon.task, segments, planted, xy, conf, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
     view = FRONT_3D
     if canon.dims == 2:

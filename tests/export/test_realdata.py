@@ -32,3 +32,19 @@ def test_predicts_every_real_recording(predictor):
             assert 0.0 <= segment["start_s"] < segment["end_s"] <= seq.duration_s + 0.1, path
         assert p.view["facing"] == "front", path  # 3D input is read in the subject's own frontal plane
         json.dumps(p.to_dict(), allow_nan=False)
+
+
+def test_real_walks_seen_in_2d_say_their_collapse_may_be_read_low(predictor):
+    # The warning a 2D gait prediction carries, on real motion rendered from the front and from behind with the
+    # task not named: every walk (1.3-1.4 s, shorter than one window: read from the movement), no drop jump
+    # or squat. The Pose2Sim balancing trial is read as gait as well (its free leg swings), and warned alike.
+    from valgusml.evaluation.transfer.real_motion import render_views
+    from valgusml.preprocess import GAIT_IN_2D_WARNING
+
+    views = [v for v in render_views([REALDATA], yaws=(0.0, 180.0), seeds=(0,)) if v.family != "3d"]
+    predictions = predictor.predict_batch([v.sequence.replace(task="") for v in views])
+    warned = {(v.file, v.family): GAIT_IN_2D_WARNING in p.warnings for v, p in zip(views, predictions, strict=True)}
+    walks = {key: flag for key, flag in warned.items() if "walking" in key[0]}
+    set_tasks = {key: flag for key, flag in warned.items() if "DJ" in key[0] or "squats" in key[0]}
+    assert len(walks) == 8 and all(walks.values()), walks
+    assert len(set_tasks) == 20 and not any(set_tasks.values()), set_tasks

@@ -155,7 +155,7 @@ def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
 
 
 def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None) -> str:
-    """A task read from the motion when none is given, in this order:
+    """A task read from the motion when none is given (`movement_family`, gait told apart by its stride):
 
     - both feet planted all along (`planted_feet`): a bilateral squat, or a single-leg squat on the lower foot
       when the other is held more than `FREE_FOOT_LIFT` above it;
@@ -170,6 +170,18 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     both feet's heights against one floor line: that read every step-down and most walks filmed from the front
     as drop jumps, and squats filmed from an angle as single-leg. `height`: the feet's `foot_height`, when the
     caller has it."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if height is None:
+        height = foot_height(kp)
+    task = movement_family(kp, fps, height)
+    if task != "gait":
+        return task
+    return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
+
+
+def movement_family(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None) -> str:
+    """`infer_task`'s reading with walking and running left as one, "gait": the stride's period that tells them
+    apart costs more than the rest of the reading together."""
     kp = np.asarray(keypoints, dtype=np.float64)
     if height is None:
         height = foot_height(kp)
@@ -192,7 +204,7 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     bounce = up - moving_average(up[:, None], max(1, int(round(fps)) | 1))[:, 0]
     if (_quantile(bounce, 0.98) - _quantile(bounce, 0.02)) / scale > JUMP_BOUNCE:
         return "drop_vertical_jump"
-    return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
+    return "gait"
 
 
 @functools.lru_cache(maxsize=16)
@@ -232,24 +244,23 @@ def stride_period_s(height: np.ndarray, fps: float) -> float:
     return float(peaks[0] / fps) if peaks.size else math.nan
 
 
-def planted_stance(keypoints: np.ndarray) -> str | None:
-    """The limb a recording with no task name stands on when exactly one foot stays put and the other moves,
-    else None. Of `infer_task`'s readings this is the one sure enough to leave the other knee unscored: on 800
+def planted_stance(planted: np.ndarray) -> str | None:
+    """The limb a recording with no task name stands on when exactly one foot stays put and the other moves
+    (`planted`: `planted_feet`), else None. Of `infer_task`'s readings this is the one sure enough to leave the other knee unscored: on 800
     sequences of each generator it named a single-leg task 313 and 279 times, a bilateral squat twice; a
     single-leg task read from two planted feet at different heights is a bilateral squat about half the time
     (a camera at an angle sets the far foot higher in the image)."""
-    kp = np.asarray(keypoints, dtype=np.float64)
-    scale = leg_length(kp)
-    if not math.isfinite(scale) or scale <= 0:
-        return None
-    planted = planted_feet(kp, scale)
-    return LIMBS[int(np.argmax(planted))] if planted.sum() == 1 else None
+    return LIMBS[int(np.argmax(planted))] if int(np.sum(planted)) == 1 else None
 
 
-def planted_feet(keypoints: np.ndarray, scale: float) -> np.ndarray:
+def planted_feet(keypoints: np.ndarray, scale: float | None = None) -> np.ndarray:
     """`(2,)` bool: each foot's centre stays within `PLANTED_RANGE` leg lengths (5th-95th percentile, on every
-    axis) over the recording."""
+    axis) over the recording; `scale`: the `leg_length`, when the caller has it (neither foot, without one)."""
     out = np.zeros(2, dtype=bool)
+    if scale is None:
+        scale = leg_length(keypoints)
+    if not math.isfinite(scale) or scale <= 0:
+        return out
     with np.errstate(all="ignore"):
         for k in range(2):
             points = keypoints[:, list(_FOOT[k])]
