@@ -246,10 +246,10 @@ def stride_period_s(height: np.ndarray, fps: float) -> float:
 
 def planted_stance(planted: np.ndarray) -> str | None:
     """The limb a recording with no task name stands on when exactly one foot stays put and the other moves
-    (`planted`: `planted_feet`), else None. Of `infer_task`'s readings this is the one sure enough to leave the other knee unscored: on 800
-    sequences of each generator it named a single-leg task 313 and 279 times, a bilateral squat twice; a
-    single-leg task read from two planted feet at different heights is a bilateral squat about half the time
-    (a camera at an angle sets the far foot higher in the image)."""
+    (`planted`: `planted_feet`), else None. Of `infer_task`'s readings this is the one sure enough to leave the
+    other knee unscored: on 800 sequences of each generator it named a single-leg task 313 and 279 times, a
+    bilateral squat twice; a single-leg task read from two planted feet at different heights is a bilateral
+    squat about half the time (a camera at an angle sets the far foot higher in the image)."""
     return LIMBS[int(np.argmax(planted))] if int(np.sum(planted)) == 1 else None
 
 
