@@ -332,11 +332,11 @@ def _resample_with_gaps(
     return out, out_conf.astype(np.float32), stats
 
 
-def _planted_feet(canon: KeypointSequence, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+def _planted_feet(canon: KeypointSequence, front_seen: np.ndarray) -> np.ndarray:
     """`planted_feet` of a recording: on its own 3D keypoints (a free foot swinging forward moves in depth,
-    which the front view loses), on the model's front view at the model's rate for 2D."""
-    seen = canon.seen_keypoints() if canon.dims == 3 else np.where(conf[..., None] > 0, xy, np.nan)
-    return planted_feet(np.asarray(seen, dtype=np.float64))
+    which the front view loses), on `front_seen` (the model's front view at the model's rate, unseen points
+    NaN) for 2D."""
+    return planted_feet(np.asarray(canon.seen_keypoints(), dtype=np.float64) if canon.dims == 3 else front_seen)
 
 
 def _frame_measures(
@@ -358,18 +358,18 @@ def _frame_measures(
     return m, segments
 
 
-def _is_gait(task: str | None, segments: list[Segment], planted: np.ndarray | None, xy: np.ndarray,
-             conf: np.ndarray, fps: float) -> bool:
+def _is_gait(task: str | None, segments: list[Segment], planted: np.ndarray | None,
+             front_seen: np.ndarray | None, fps: float) -> bool:
     """Walking or running: by the task's name; unnamed, by the stances found (segments are sought in recordings
-    longer than one window), else by the movement read from the front view at the model's rate, which a
-    planted foot rules out (`planted`: `_planted_feet`) without reading the rest."""
+    longer than one window), else by the movement read from `front_seen` (the front view at the model's rate,
+    unseen points NaN), which a planted foot rules out (`planted`: `_planted_feet`) without reading the rest."""
     if task:
         return task_family(task) in _GAIT_FAMILIES
     if segments:
         return any(segment.kind == "stance" for segment in segments)
     if planted is not None and planted.any():
         return False
-    return movement_family(np.where(conf[..., None] > 0, xy, np.nan), fps) == "gait"
+    return movement_family(front_seen, fps) == "gait"
 
 
 def n_measures() -> int:
@@ -597,7 +597,9 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
             f"gaps longer than {cfg.max_gap_s:g} s left missing for: {', '.join(stats['missing_joints_in_long_gaps'])}"
         )
     scored_limbs = stance_from_task(canon.task or "") or LIMBS
-    planted = None if canon.task else _planted_feet(canon, xy, conf)
+    # An unnamed 2D recording's front view with unseen points NaN, read once for its stance leg and for gait.
+    front_seen = np.where(conf[..., None] > 0, xy, np.nan) if not canon.task and canon.dims == 2 else None
+    planted = None if canon.task else _planted_feet(canon, front_seen)
     if len(scored_limbs) < len(LIMBS):
         free = " and ".join(limb for limb in LIMBS if limb not in scored_limbs)
         warnings.append(f"task {canon.task}: only the {scored_limbs[0]} knee is loaded, so the {free} knee is "
@@ -610,7 +612,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         "0); name the task to score both")
     n_frames = len(xy)
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
-    if canon.dims == 2 and _is_gait(canon.task, segments, planted, xy, conf, cfg.fps):
+    if canon.dims == 2 and _is_gait(canon.task, segments, planted, front_seen, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
     view = FRONT_3D
     if canon.dims == 2:
