@@ -4,10 +4,15 @@
 # c0a5b57, before generator v3 rewrote it (~3-s clips of one rep, cameras 0-45 deg off the front, one
 # estimator's error model, no clip structure or time profiles drawn). No model here trained on it.
 # The old code runs from a throwaway git worktree with this checkout's .venv.
-#   scripts/other_generator_data.sh [OUT]      (default OUT: data/other-generator-v2; ~1 min on 2 cores)
+#   scripts/other_generator_data.sh [OUT] [OVERRIDE...]   (default OUT: data/other-generator-v2; ~1 min on 2 cores)
+# Overrides go to that generator's Hydra app: `preset.observation.skeleton=mediapipe33` writes the same motion
+# in MediaPipe's 33-point layout, the second layout the independent sets are scored on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=$(realpath -m "${1:-data/other-generator-v2}")
+shift || true
+OVERRIDES=""
+for override in "$@"; do OVERRIDES+="'$override', "; done
 REV=c0a5b57
 PY="$PWD/.venv/bin/python"
 WORKTREE=$(mktemp -d)/valgusml-v2
@@ -21,5 +26,5 @@ import sys
 import valgusml.synth.generator as generator
 assert generator.GENERATOR_VERSION == 2, generator.__file__
 from valgusml.cli import main
-sys.exit(main(['generate', 'n_athletes=200', 'seed=7', 'out=$OUT', 'progress=false']))
+sys.exit(main(['generate', 'n_athletes=200', 'seed=7', 'out=$OUT', 'progress=false', $OVERRIDES]))
 "

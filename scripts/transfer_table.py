@@ -27,14 +27,6 @@ from pathlib import Path
 warnings.simplefilter("ignore")
 
 
-def _estimates(labels, scores, threshold: float, n_boot: int) -> dict[str, str]:
-    from valgusml.evaluation.bootstrap import athlete_bootstrap
-
-    est = athlete_bootstrap(labels, scores, threshold, n_boot=n_boot, seed=0,
-                            metrics=("valgus_auroc", "mechanism_macro_f1"))
-    return {k: f"{v.value:.3f} [{v.lo:.3f}, {v.hi:.3f}]" for k, v in est.items()}
-
-
 def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, object, float]]:
     """`(name, scorer, threshold)` of each named baseline, fitted on the split's training athletes, its
     threshold chosen on the validation athletes; an ensemble's `model` member is `model`."""
@@ -56,9 +48,16 @@ def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, obje
 def main() -> None:
     from valgusml import Predictor
     from valgusml.data import open_dataset
-    from valgusml.evaluation.metrics import per_task_table
+    from valgusml.evaluation.metrics import compute_metrics
     from valgusml.evaluation.robustness import DEFAULT_FACTORS, generator_config_of, synthetic_condition_sets
-    from valgusml.evaluation.transfer import FAST_YAWS, PredictorScorer, render_views, score_views, summarise
+    from valgusml.evaluation.transfer import (
+        FAST_YAWS,
+        PredictorScorer,
+        other_data_rows,
+        render_views,
+        score_views,
+        summarise,
+    )
     from valgusml.evaluation.transfer.real_motion import agreement_estimate
     from valgusml.scoring.arrays import LabelArrays
 
@@ -98,18 +97,14 @@ def main() -> None:
     rows, first_views = [], None
     for model, scorer, threshold in scorers:
         row: dict[str, str] = {"model": model}
-        for name, seqs in sets.items():
-            labels, scores = LabelArrays.from_sequences(seqs), scorer.predict(seqs)
-            for metric, text in _estimates(labels, scores, threshold, args.n_boot).items():
-                row[f"{name} {metric}"] = text
-            # a set's mean hides a task it cannot read (the other generator's walking read 0.68 against 0.95)
-            by_task = per_task_table(labels, scores, threshold).dropna(subset=["valgus_auroc"])
-            worst_task = by_task.loc[by_task["valgus_auroc"].idxmin()]
-            row[f"{name} worst task AUROC"] = f"{worst_task['valgus_auroc']:.3f} ({worst_task['task']})"
+        for record in other_data_rows(sets, {model: scorer}, {model: threshold}, n_boot=args.n_boot).to_dict("records"):
+            name = record["dataset"]
+            for metric in ("valgus_auroc", "mechanism_macro_f1"):
+                row[f"{name} {metric}"] = f"{record[metric]:.3f} [{record[metric + '_lo']:.3f}, {record[metric + '_hi']:.3f}]"
+            row[f"{name} worst task AUROC"] = record["worst_task"]
+            row[f"{name} worst mechanism F1"] = record["worst_mechanism"]
         worst: dict[str, tuple[float, str]] = {}
         for factor, level, seqs in shift_sets:
-            from valgusml.evaluation.metrics import compute_metrics
-
             auroc = compute_metrics(LabelArrays.from_sequences(seqs), scorer.predict(seqs), threshold)["valgus_auroc"]
             if factor not in worst or auroc < worst[factor][0]:
                 worst[factor] = (auroc, level)

@@ -184,6 +184,39 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
     assert np.array_equal(scores.severity_deg[:, 1], np.arange(n) + 10.0)
 
 
+@pytest.mark.slow
+def test_other_data_gets_its_own_columns_in_the_transfer_table(setup, tmp_path):
+    import pandas as pd
+
+    from valgusml.data import open_dataset
+    from valgusml.evaluation.metrics import compute_metrics
+    from valgusml.scoring.arrays import LabelArrays
+
+    cfg = compose_eval_config([
+        f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}", "baselines=[fppa_rule]",
+        "bootstrap.n_boot=50", "robustness.n_boot=50", f"report_dir={tmp_path}", "mlflow.enabled=false",
+        "transfer.real_motion.enabled=false", f"transfer.other_data=[{setup['data']}]",
+    ])
+    result = run_evaluation(cfg)["result"]
+    table = result.transfer.set_index("scorer")
+    everything = [s for s in open_dataset(setup["data"])]
+    for name, scored in result.results.items():  # every sequence of the folder, at the scorer's own threshold
+        expected = compute_metrics(LabelArrays.from_sequences(everything), scored.scorer.predict(everything),
+                                   scored.threshold)
+        assert table.loc[name, "data: AUROC"] == pytest.approx(expected["valgus_auroc"])
+        assert table.loc[name, "data: macro-F1"] == pytest.approx(expected["mechanism_macro_f1"])
+        assert table.loc[name, "data: AUROC CI low"] <= table.loc[name, "data: AUROC"]
+        assert table.loc[name, "data: worst task AUROC"].endswith("(bilateral_squat)")
+    rows = pd.read_csv(tmp_path / "other_data.csv")
+    assert list(rows["scorer"]) == ["model", "fppa_rule"] and set(rows["n_sequences"]) == {len(everything)}
+    with pytest.raises(ConfigError, match="not a data set folder"):
+        run_evaluation(compose_eval_config([
+            f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}", "baselines=[]", "bootstrap.n_boot=20",
+            f"report_dir={tmp_path / 'missing'}", "mlflow.enabled=false", "transfer.real_motion.enabled=false",
+            f"transfer.other_data=[{tmp_path / 'no-such-data'}]",
+        ]))
+
+
 REAL_DJ = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "opencap_validation_subject4" / "DJ1.trc"
 
 

@@ -12,8 +12,10 @@ from valgusml.evaluation.metrics import (
     mechanism_confusion,
     per_athlete_table,
     per_task_table,
+    worst_mechanism_f1,
+    worst_task_auroc,
 )
-from valgusml.labels import MECHANISM_INDEX
+from valgusml.labels import MECHANISM_INDEX, MECHANISM_UNKNOWN
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 from valgusml.scoring.thresholds import choose_threshold
 
@@ -79,6 +81,32 @@ def test_mechanism_metrics_follow_the_threshold_rule(hand_made):
     cm = mechanism_confusion(labels, scores, 0.5)
     assert cm.sum() == 4 and cm[0, 0] == 1 and cm[0, 3] == 1 and cm[3, 0] == 1 and cm[1, 1] == 1
     assert m["severity_mae_deg"] == pytest.approx((2 + 3 + 0 + 4) / 4)
+
+
+def test_the_class_and_the_task_read_worst_are_named(hand_made):
+    labels, scores = hand_made
+    # truth: hip, pronation, none, none; called: hip, none, pronation, none -> F1 hip 1, none 0.5, pronation 0;
+    # limited dorsiflexion and adductor overactivity are in no truth and are not scored
+    assert worst_mechanism_f1(labels, scores, 0.5) == (0.0, "pronation")
+    assert worst_mechanism_f1(labels, scores, 0.3)[1] == "none"  # .4 called: pronation right, none 1/2 -> 2/3
+    assert worst_task_auroc(labels, scores, 0.5) is None  # each task has one class only: no AUROC
+    walking = LabelArrays(
+        valgus=np.array([[1, 0], [1, 0], [1, 0]]),
+        mechanism=np.array([[1, 0], [1, 0], [1, 0]]),
+        severity_deg=np.full((3, 2), 10.0),
+        athlete_id=np.array(["a", "b", "c"]),
+        task=np.array(["bilateral_squat", "walking", "walking"]),
+        sequence_id=np.array(["s0", "s1", "s2"]),
+    )
+    ranked = ScoreArrays(
+        valgus_probability=np.array([[0.9, 0.1], [0.6, 0.7], [0.8, 0.2]]),  # walking: 3 of 4 pairs right
+        mechanism_probabilities=_one_hot([("hip_weakness", "none")] * 3),
+        severity_deg=np.full((3, 2), 10.0),
+    )
+    assert worst_task_auroc(walking, ranked, 0.5) == (pytest.approx(0.75), "walking")
+    unknown = LabelArrays(**{**walking.__dict__, "mechanism": np.full((3, 2), MECHANISM_UNKNOWN)})
+    assert worst_mechanism_f1(unknown, ranked, 0.5) is None  # rule-labelled data: no mechanism to read
+    assert mechanism_confusion(unknown, ranked, 0.5).shape == (5, 5)  # all zero, where scikit-learn raised
 
 
 def test_tables_per_task_and_athlete(hand_made):

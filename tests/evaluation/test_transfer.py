@@ -1,4 +1,5 @@
-"""The real-motion transfer suite: the renderer's geometry, rear views, determinism, view inference."""
+"""The transfer suites: the real-motion renderer's geometry, rear views, determinism, view inference; other
+labelled data scored whole; the transfer table."""
 
 from __future__ import annotations
 
@@ -213,6 +214,51 @@ def test_the_transfer_table_gives_each_shifts_worst_level_and_its_gap_to_in_dist
     assert row["camera_view: worst AUROC"] == "0.700 (side)" and row["camera_view: gap"] == "-0.200"
 
 
+class _Reads:
+    """A stand-in scorer: the labels themselves (`flip=False`: every call right) or their opposite."""
+
+    def __init__(self, flip: bool = False, fails: bool = False):
+        self.flip, self.fails = flip, fails
+
+    def predict(self, sequences):
+        from valgusml.errors import InputError
+        from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+
+        if self.fails:
+            raise InputError("cannot read canonical keypoints")
+        labels = LabelArrays.from_sequences(sequences)
+        valgus = (1 - labels.valgus) if self.flip else labels.valgus
+        mechanism = np.eye(5)[np.where(labels.mechanism < 0, 0, labels.mechanism)]
+        return ScoreArrays(0.1 + 0.8 * valgus, mechanism, labels.severity_deg)
+
+
+def test_other_data_sets_are_scored_whole_with_the_task_and_class_they_read_worst(tmp_path, tiny_test_sequences):
+    from valgusml.data import write_dataset
+    from valgusml.errors import ConfigError
+    from valgusml.evaluation.transfer import open_other_data, other_data_rows, transfer_table
+
+    for parent in ("gen_a", "gen_b"):  # two folders of one name are told apart by their parents
+        write_dataset(tmp_path / parent / "lab", tiny_test_sequences, shard_size=64)
+    datasets = open_other_data([tmp_path / "gen_a" / "lab", tmp_path / "gen_b" / "lab"])
+    assert list(datasets) == ["gen_a/lab", "gen_b/lab"] and len(datasets["gen_a/lab"]) == len(tiny_test_sequences)
+    scorers = {"right": _Reads(), "wrong": _Reads(flip=True), "unreadable": _Reads(fails=True)}
+    rows = other_data_rows(datasets, scorers, dict.fromkeys(scorers, 0.5), n_boot=50)
+    assert set(rows["scorer"]) == {"right", "wrong"}  # the one that cannot read the data is left out, not fatal
+    right = rows[rows["scorer"] == "right"].iloc[0]
+    assert (right["valgus_auroc"], right["valgus_auroc_lo"], right["mechanism_macro_f1"]) == (1.0, 1.0, 1.0)
+    assert right["worst_task"] == "1.000 (bilateral_squat)" and right["n_athletes"] == 5
+    wrong = rows[rows["scorer"] == "wrong"].iloc[0]
+    assert wrong["valgus_auroc"] == 0.0 and wrong["worst_mechanism"].startswith("0.000 (")
+
+    table = transfer_table({"right": {"valgus_auroc": 0.9}, "wrong": {"valgus_auroc": 0.1}}, other_data=rows)
+    by_scorer = table.set_index("scorer")
+    assert by_scorer.loc["right", "gen_b/lab: AUROC"] == 1.0 and by_scorer.loc["wrong", "gen_a/lab: AUROC"] == 0.0
+    assert by_scorer.loc["right", "gen_a/lab: macro-F1 CI low"] == 1.0
+    assert by_scorer.loc["right", "gen_a/lab: worst task AUROC"] == "1.000 (bilateral_squat)"
+    with pytest.raises(ConfigError, match="missing"):
+        open_other_data([tmp_path / "missing"])
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -225,5 +271,11 @@ def test_the_other_generator_data_set_is_rebuilt_from_history(tmp_path):
     subprocess.run([str(ROOT / "scripts" / "other_generator_data.sh"), str(out)], check=True, capture_output=True)
     ds = valgusml.data.open_dataset(out)
     assert (len(ds), ds.fingerprint[:16]) == (1600, "a447bc92a659bd92")
+    # the same motion in MediaPipe's 33-point layout, the independent sets' second layout
+    layout = tmp_path / "v2-mediapipe33"
+    subprocess.run([str(ROOT / "scripts" / "other_generator_data.sh"), str(layout),
+                    "preset.observation.skeleton=mediapipe33"], check=True, capture_output=True)
+    ds = valgusml.data.open_dataset(layout)
+    assert (len(ds), ds.skeleton, ds.fingerprint[:16]) == (1600, "mediapipe33", "4b65be11ac2aeb96")
     worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
     assert "valgusml-v2" not in worktrees  # its throwaway worktree is gone

@@ -88,6 +88,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     from valgusml.data import open_dataset
     from valgusml.evaluation.report import write_report
     from valgusml.evaluation.runner import evaluate_scorers
+    from valgusml.evaluation.transfer import open_other_data
 
     if cfg.split not in ("test", "all"):
         raise ConfigError(f"split must be 'test' or 'all', got {cfg.split!r}")
@@ -114,6 +115,8 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         val = _sequences(ds, split.val, max_athletes)
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
+    # Read before any scoring, so that a wrong path is told at once.
+    other_data = open_other_data(list((cfg.get("transfer") or {}).get("other_data") or []))
     scorers = build_scorers(model, cfg)
     info["timings"] = (
         "feature baselines share one feature extraction (timed in the first of them)"
@@ -128,7 +131,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     robustness = None
     if cfg.robustness.enabled or cfg.get("leave_out"):
         robustness = run_robustness(cfg, result, data_dir, test)
-    run_transfer(cfg, result, robustness)
+    run_transfer(cfg, result, robustness, other_data)
     report = write_report(result, cfg.report_dir, robustness=robustness, title=cfg.get("title") or _title(origin),
                           examples=_example_recordings(model, test))
     mlflow_run_id = None
@@ -167,17 +170,26 @@ def run_robustness(cfg: DictConfig, result: Any, data_dir: Path, test: list) -> 
     )
 
 
-def run_transfer(cfg: DictConfig, result: Any, robustness: Any) -> None:
-    """The real-motion suite (when its files exist) for every scorer, and the transfer table, into `result`."""
+def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict[str, list] | None = None) -> None:
+    """The other data sets (`open_other_data`'s) and the real-motion suite (when its files exist) for every
+    scorer, and the transfer table, into `result`."""
     from valgusml.evaluation.transfer import (
         DEFAULT_YAWS,
         FAST_YAWS,
+        other_data_rows,
         real_motion_rows,
         render_views,
         transfer_table,
     )
 
     section = cfg.get("transfer") or {}
+    scorers = {n: r.scorer for n, r in result.results.items()}
+    thresholds = {n: r.threshold for n, r in result.results.items()}
+    other = None
+    if other_data:
+        log.info("other data: %s", ", ".join(f"{name} ({len(seqs)} sequences)" for name, seqs in other_data.items()))
+        other = other_data_rows(other_data, scorers, thresholds, n_boot=int(cfg.robustness.n_boot),
+                                seed=int(cfg.bootstrap.seed))
     real = section.get("real_motion") or {}
     rows = None
     if real.get("enabled", False):
@@ -188,14 +200,13 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any) -> None:
             views = render_views(paths, yaws=[float(y) for y in yaws], seeds=[int(s) for s in real.get("seeds", [0])],
                                  jitter_m=float(real.get("jitter_m", 0.004)))
             log.info("real-motion suite: %d views of %d recordings", len(views), len({v.file for v in views}))
-            rows = real_motion_rows(views, {n: r.scorer for n, r in result.results.items()},
-                                    {n: r.threshold for n, r in result.results.items()})
+            rows = real_motion_rows(views, scorers, thresholds)
         else:
             log.info("real-motion suite skipped: none of %s exists", list(real.get("paths") or []))
     in_distribution = {name: {m: r.estimates[m].value for m in ("valgus_auroc", "mechanism_macro_f1")}
                        for name, r in result.results.items()}
-    result.real_motion = rows
-    result.transfer = transfer_table(in_distribution, robustness, rows)
+    result.real_motion, result.other_data = rows, other
+    result.transfer = transfer_table(in_distribution, robustness, rows, other)
 
 
 def _title(origin: dict[str, Any]) -> str:

@@ -138,7 +138,21 @@ def mechanism_confusion(labels: LabelArrays, scores: ScoreArrays, threshold: flo
     predicted = scores.decide_mechanism(threshold).ravel()
     truth = labels.mechanism.ravel()
     known = truth != MECHANISM_UNKNOWN
+    if not known.any():  # rule-labelled data only: no mechanism to count (scikit-learn refuses empty input)
+        return np.zeros((len(MECHANISMS), len(MECHANISMS)), dtype=np.int64)
     return confusion_matrix(truth[known], predicted[known], labels=np.arange(len(MECHANISMS)))
+
+
+def worst_mechanism_f1(labels: LabelArrays, scores: ScoreArrays, threshold: float) -> tuple[float, str] | None:
+    """`(F1, class)` of the class (`none` or a deficit, among those in the truth) the mechanism call reads worst:
+    a macro-F1 hides one deficit that another generator draws otherwise. None with no known mechanism."""
+    confusion = mechanism_confusion(labels, scores, threshold)
+    present = np.flatnonzero(confusion.sum(axis=1))
+    if not len(present):
+        return None
+    f1 = 2 * np.diag(confusion)[present] / (confusion.sum(axis=1)[present] + confusion.sum(axis=0)[present])
+    worst = int(np.argmin(f1))
+    return float(f1[worst]), MECHANISMS[present[worst]]
 
 
 def severity_mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -196,6 +210,16 @@ def grouped_table(
 
 def per_task_table(labels: LabelArrays, scores: ScoreArrays, threshold: float) -> pd.DataFrame:
     return grouped_table(labels, scores, threshold, labels.task, "task")
+
+
+def worst_task_auroc(labels: LabelArrays, scores: ScoreArrays, threshold: float) -> tuple[float, str] | None:
+    """`(AUROC, task)` of the task whose presence is read worst: a set's mean hides a task it cannot read.
+    None when no task holds both classes."""
+    by_task = per_task_table(labels, scores, threshold).dropna(subset=["valgus_auroc"])
+    if not len(by_task):
+        return None
+    worst = by_task.loc[by_task["valgus_auroc"].idxmin()]
+    return float(worst["valgus_auroc"]), str(worst["task"])
 
 
 def per_athlete_table(labels: LabelArrays, scores: ScoreArrays, threshold: float) -> pd.DataFrame:

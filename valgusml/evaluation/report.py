@@ -160,6 +160,8 @@ def write_report(
         result.transfer.to_csv(out_dir / "transfer.csv", index=False)
     if result.real_motion is not None:
         result.real_motion.to_csv(out_dir / "real_motion.csv", index=False)
+    if result.other_data is not None:
+        result.other_data.to_csv(out_dir / "other_data.csv", index=False)
     if cv is not None:
         cv.to_csv(out_dir / "cv.csv", index=False)
 
@@ -169,8 +171,10 @@ def write_report(
     info = pd.DataFrame([{"key": k, "value": v} for k, v in {"created (UTC)": created, **result.info}.items()])
     if result.transfer is not None and len(result.transfer):
         parts += [
-            "<h2 id='transfer'>Transfer: in-distribution, shifts, real motion</h2>",
-            "<p class='note'>In-distribution: held-out athletes of the training data. Shifts: the held-out "
+            "<h2 id='transfer'>Transfer: in-distribution, other data, shifts, real motion</h2>",
+            "<p class='note'>In-distribution: held-out athletes of the training data. Other data (when given: "
+            "transfer.other_data): every sequence of a labelled data set no scorer trained on, with 95% CIs "
+            "that resample its athletes, and the task and the mechanism class it reads worst. Shifts: the held-out "
             "athletes regenerated with one acquisition factor moved (worst level shown; see Robustness). Real "
             "motion: real 3D recordings given as 3D and rendered through the camera model at views all round, "
             "their presence call compared with the rule applied to their own 3D joint centres (female "

@@ -55,10 +55,11 @@ class EvaluationResult:
     labels: LabelArrays
     results: dict[str, ScorerResult]
     info: dict[str, Any] = field(default_factory=dict)
-    # The transfer table (`valgusml.evaluation.transfer.transfer_table`) and the real-motion rows behind it,
-    # when the evaluation ran them.
+    # The transfer table (`valgusml.evaluation.transfer.transfer_table`) and the real-motion and other-data
+    # rows behind it, when the evaluation ran them.
     transfer: pd.DataFrame | None = None
     real_motion: pd.DataFrame | None = None
+    other_data: pd.DataFrame | None = None
 
     def comparison_table(self, formatted: bool = True) -> pd.DataFrame:
         """One row per scorer: headline metrics (value [lo, hi] when `formatted`), threshold, costs."""

@@ -1,5 +1,6 @@
-"""Transfer: how a model does on data its generator did not write (real motion, other views, shifts)."""
+"""Transfer: how a model does on data its generator did not write (real motion, other data, other views, shifts)."""
 
+from valgusml.evaluation.transfer.other_data import open_other_data, other_data_rows
 from valgusml.evaluation.transfer.real_motion import (
     DEFAULT_YAWS,
     FAST_YAWS,
@@ -20,6 +21,8 @@ __all__ = [
     "RenderedView",
     "ViewSpec",
     "athlete_frame",
+    "open_other_data",
+    "other_data_rows",
     "real_motion_rows",
     "render",
     "render_views",

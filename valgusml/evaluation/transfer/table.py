@@ -1,6 +1,8 @@
-"""The transfer table at the top of the report: in-distribution | each shift | real motion, per scorer.
+"""The transfer table at the top of the report: in-distribution | other data | each shift | real motion, per scorer.
 
 - in-distribution: presence AUROC and mechanism macro-F1 on the held-out athletes (with their CIs elsewhere);
+- other data: the same two with their CIs on each labelled data set no scorer trained on, and the task and the
+  mechanism class it reads worst (`other_data`);
 - shifts: for each robustness factor, the worst level's AUROC and its gap to in-distribution (test sets
   regenerated from the held-out athletes with one acquisition factor moved: rear and side views, another
   estimator family, frame rates, clip structure, …; `valgusml.evaluation.robustness`);
@@ -43,9 +45,11 @@ def transfer_table(
     in_distribution: Mapping[str, Mapping[str, float]],
     robustness: pd.DataFrame | None = None,
     real_motion: pd.DataFrame | None = None,
+    other_data: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per scorer. `in_distribution`: scorer → {"valgus_auroc", "mechanism_macro_f1"};
-    `robustness`: the long table of `robustness_table`; `real_motion`: `real_motion_rows`."""
+    `robustness`: the long table of `robustness_table`; `real_motion`: `real_motion_rows`; `other_data`:
+    `other_data_rows`."""
     rows = []
     first = next(iter(in_distribution), None)  # the model: the other scorers' real-motion agreement is paired to it
     reference = (real_motion[real_motion["scorer"] == first].drop(columns="scorer").to_dict("records")
@@ -56,6 +60,15 @@ def transfer_table(
             "in-dist AUROC": metrics.get("valgus_auroc"),
             "in-dist macro-F1": metrics.get("mechanism_macro_f1"),
         }
+        if other_data is not None and len(other_data):
+            for record in other_data[other_data["scorer"] == name].to_dict("records"):
+                dataset = record["dataset"]
+                for metric, label in (("valgus_auroc", "AUROC"), ("mechanism_macro_f1", "macro-F1")):
+                    row[f"{dataset}: {label}"] = record[metric]
+                    row[f"{dataset}: {label} CI low"] = record[f"{metric}_lo"]
+                    row[f"{dataset}: {label} CI high"] = record[f"{metric}_hi"]
+                row[f"{dataset}: worst task AUROC"] = record["worst_task"]
+                row[f"{dataset}: worst mechanism F1"] = record["worst_mechanism"]
         if robustness is not None and len(robustness):
             mine = robustness[robustness["scorer"] == name]
             for factor in dict.fromkeys(mine["factor"]):

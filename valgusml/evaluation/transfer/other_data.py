@@ -1,0 +1,79 @@
+"""Labelled data that no scorer trained on (another generator's, a lab's recordings through `valgusml convert`),
+scored whole by every scorer at its own threshold: the transfer table's columns between in-distribution and the
+shifts (`valgusml evaluate transfer.other_data=[DIR, ...]`).
+
+Each data set gives presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs, and the two things a
+set's mean hides: the task it reads worst (AUROC) and the mechanism class it reads worst (F1).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from valgusml.errors import ConfigError, InputError
+from valgusml.sequence import KeypointSequence
+
+log = logging.getLogger("valgusml.evaluate")
+
+OTHER_DATA_METRICS = ("valgus_auroc", "mechanism_macro_f1")
+
+
+def open_other_data(paths: Sequence[str | Path]) -> dict[str, list[KeypointSequence]]:
+    """Every sequence of each data set folder, under its folder name (with its parent's where two share one).
+    A folder that is not there is an error: unlike the real-motion defaults, these were asked for by name."""
+    from valgusml.data import open_dataset
+
+    folders = [Path(str(p)).expanduser() for p in paths]
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError(f"transfer.other_data: {folder} is not a data set folder")
+    names = [f.name for f in folders]
+    names = [f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name for f in folders]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"transfer.other_data names one data set twice: {[str(f) for f in folders]}")
+    out = {}
+    for name, folder in zip(names, folders, strict=True):
+        ds = open_dataset(folder)
+        out[name] = [ds[i] for i in range(len(ds))]
+    return out
+
+
+def other_data_rows(
+    datasets: Mapping[str, Sequence[KeypointSequence]],
+    scorers: Mapping[str, Any],
+    thresholds: Mapping[str, float],
+    n_boot: int = 300,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per (data set, scorer): `valgus_auroc`, `mechanism_macro_f1` (each with `_lo`, `_hi`), the
+    worst task's AUROC and the worst mechanism class's F1 (as "0.705 (walking)"), and the set's size."""
+    from valgusml.evaluation.bootstrap import athlete_bootstrap
+    from valgusml.evaluation.metrics import worst_mechanism_f1, worst_task_auroc
+    from valgusml.scoring.arrays import LabelArrays
+
+    rows = []
+    for dataset, sequences in datasets.items():
+        labels = LabelArrays.from_sequences(list(sequences))
+        for name, scorer in scorers.items():
+            try:
+                scores = scorer.predict(list(sequences))
+            except InputError as exc:  # a scorer that cannot read this data says so; the others go on
+                log.warning("other data %s: %s failed: %s", dataset, name, exc)
+                continue
+            threshold = thresholds[name]
+            estimates = athlete_bootstrap(labels, scores, threshold, n_boot=n_boot, seed=seed,
+                                          metrics=OTHER_DATA_METRICS)
+            row: dict[str, Any] = {"dataset": dataset, "scorer": name, "n_sequences": len(sequences),
+                                   "n_athletes": len(set(labels.athlete_id))}
+            for metric, estimate in estimates.items():
+                row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = estimate.value, estimate.lo, estimate.hi
+            for column, worst in (("worst_task", worst_task_auroc(labels, scores, threshold)),
+                                  ("worst_mechanism", worst_mechanism_f1(labels, scores, threshold))):
+                row[column] = f"{worst[0]:.3f} ({worst[1]})" if worst is not None else None
+            rows.append(row)
+    return pd.DataFrame(rows)
