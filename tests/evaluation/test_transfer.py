@@ -255,6 +255,8 @@ def test_other_data_sets_are_scored_whole_with_the_task_and_class_they_read_wors
     assert by_scorer.loc["right", "gen_b/lab: AUROC"] == 1.0 and by_scorer.loc["wrong", "gen_a/lab: AUROC"] == 0.0
     assert by_scorer.loc["right", "gen_a/lab: macro-F1 CI low"] == 1.0
     assert by_scorer.loc["right", "gen_a/lab: worst task AUROC"] == "1.000 (bilateral_squat)"
+    capped = open_other_data([tmp_path / "gen_a" / "lab"], max_athletes=2)["lab"]
+    assert sorted({s.athlete_id for s in capped}) == sorted({s.athlete_id for s in tiny_test_sequences})[:2]
     with pytest.raises(ConfigError, match="missing"):
         open_other_data([tmp_path / "missing"])
 

@@ -116,7 +116,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
     # Read before any scoring, so that a wrong path is told at once.
-    other_data = open_other_data(list((cfg.get("transfer") or {}).get("other_data") or []))
+    other_data = open_other_data(list((cfg.get("transfer") or {}).get("other_data") or []), cfg.get("max_athletes"))
     scorers = build_scorers(model, cfg)
     info["timings"] = (
         "feature baselines share one feature extraction (timed in the first of them)"

@@ -23,9 +23,10 @@ log = logging.getLogger("valgusml.evaluate")
 OTHER_DATA_METRICS = ("valgus_auroc", "mechanism_macro_f1")
 
 
-def open_other_data(paths: Sequence[str | Path]) -> dict[str, list[KeypointSequence]]:
-    """Every sequence of each data set folder, under its folder name (with its parent's where two share one).
-    A folder that is not there is an error: unlike the real-motion defaults, these were asked for by name."""
+def open_other_data(paths: Sequence[str | Path], max_athletes: int | None = None) -> dict[str, list[KeypointSequence]]:
+    """Every sequence of each data set folder (of its first `max_athletes` athletes by id, if given), under its
+    folder name (with its parent's where two share one). A folder that is not there is an error: unlike the
+    real-motion defaults, these were asked for by name."""
     from valgusml.data import open_dataset
 
     folders = [Path(str(p)).expanduser() for p in paths]
@@ -39,7 +40,8 @@ def open_other_data(paths: Sequence[str | Path]) -> dict[str, list[KeypointSeque
     out = {}
     for name, folder in zip(names, folders, strict=True):
         ds = open_dataset(folder)
-        out[name] = [ds[i] for i in range(len(ds))]
+        athletes = sorted(ds.athletes)
+        out[name] = ds.sequences_of(athletes[: int(max_athletes)] if max_athletes else athletes)
     return out
 
 
