@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--split", required=True, help="splits.json of that training run")
     parser.add_argument("--other", nargs="*", default=[], help="datasets another generator wrote")
     parser.add_argument("--real", nargs="*", default=[], help="folders of real 3D recordings")
+    parser.add_argument("--real-estimators", nargs="+", default=["generic"],
+                        help="how the real views are filmed: generic, and/or mediapipe rtmpose openpose mocap")
     parser.add_argument("--shift-athletes", type=int, default=20)
     parser.add_argument("--shifts", nargs="*", default=["camera_view", "estimator_family", "clip_s", "body_height_m"])
     parser.add_argument("--baselines", nargs="*", default=[], help="scorers of configs/eval/scorers/default.yaml")
@@ -85,7 +87,7 @@ def main() -> None:
     shift_sets = list(synthetic_condition_sets(
         generator_config_of(args.data), test_athletes[: args.shift_athletes],
         {k: DEFAULT_FACTORS[k] for k in args.shifts}, trials_per_athlete=4)) if args.shifts else []
-    views = render_views(args.real, yaws=FAST_YAWS, seeds=(0, 1)) if args.real else []
+    views = render_views(args.real, yaws=FAST_YAWS, seeds=(0, 1), estimators=args.real_estimators) if args.real else []
 
     scorers = []
     for model in args.models:
@@ -123,6 +125,9 @@ def main() -> None:
                 row["real ±20 agree - first model's"] = str(agreement_estimate(scored, baseline=first_views))
             row["real ±20 agree, clear limbs"] = (f"{summary['all']['agreement_front_rear_20_clear']:.3f} "
                                                  f"({summary['all']['clear_share_front_rear_20']:.0%} of limb-views)")
+            if "by_estimator" in summary:
+                estimator, agreement = min(summary["by_estimator"].items(), key=lambda item: item[1])
+                row["real ±20 agree, worst estimator"] = f"{agreement:.3f} ({estimator})"
             row["real side agree"] = f"{summary.get('side', {}).get('agreement_female', float('nan')):.3f}"
             row["real view spread"] = f"{summary['all']['view_spread_median']:.3f}"
             row["real |p3D-p front|"] = f"{summary['all']['p3d_vs_front_median']:.3f}"

@@ -73,6 +73,73 @@ def test_rear_views_mirror_left_and_right_in_the_image_but_not_in_the_labels():
     assert rule["left"]["valgus"] == {"female": False, "male": False}
 
 
+def _generated_world(**overrides) -> tuple[np.ndarray, float]:
+    from valgusml.synth import generate_sequences, generator_config
+
+    cfg = generator_config("realistic", n_athletes=1, **{"observation.dims": 3, "noise.enabled": False,
+                                                         "tasks.probabilities": {"bilateral_squat": 1.0}, **overrides})
+    seq = next(iter(generate_sequences(cfg, [0]))).to_canonical()
+    return athlete_frame(seq.keypoints.astype(np.float64)), seq.fps
+
+
+def test_a_pose_estimator_family_films_the_motion_with_its_own_error():
+    from valgusml.evaluation.transfer.render import framing_distance_m, render_through
+    from valgusml.features.geometry import limb_fppa_deg
+
+    world, fps = _generated_world()
+    clean = render(world, ViewSpec(0.0))
+    mocap, confidence = render_through(world, fps, ViewSpec(0.0), "mocap", seed=3)
+    assert np.nanmedian(np.abs(mocap - clean)) < 3.0 and confidence.max() == 1.0  # markers: pixels off, no more
+    again = render_through(world, fps, ViewSpec(0.0), "mediapipe", seed=3)[0]
+    np.testing.assert_array_equal(again, render_through(world, fps, ViewSpec(0.0), "mediapipe", seed=3)[0])
+    assert np.nanmedian(np.abs(again - clean)) > np.nanmedian(np.abs(mocap - clean))
+
+    # MediaPipe pulls the knee towards the hip-ankle line (it regresses towards the average pose): a collapsing
+    # knee reads a smaller frontal angle through it than through marker-based motion capture.
+    hip, knee, ankle = ([canonical_index(f"{side}_{j}") for side in ("left", "right")] for j in ("hip", "knee", "ankle"))
+    caved = world.copy()
+    caved[:, knee[0], 0] -= 0.08  # 8 cm medially: the athlete's left knee towards the midline
+
+    def left_fppa(pixels):  # y up, as the frontal angle is read
+        x, y = pixels[..., 0], -pixels[..., 1]
+        return np.nanmedian(limb_fppa_deg(x[:, hip], y[:, hip], x[:, knee], y[:, knee], x[:, ankle], y[:, ankle])[:, 0])
+
+    seen = {f: left_fppa(render_through(caved, fps, ViewSpec(0.0), f, seed=0)[0]) for f in ("mocap", "mediapipe")}
+    assert seen["mediapipe"] < seen["mocap"] - 1.0, seen
+
+    # A gap in the recording stays a gap: the family's smoothing does not carry it on.
+    gappy = world.copy()
+    gappy[10:20, knee[0]] = np.nan
+    filmed = render_through(gappy, fps, ViewSpec(0.0), "mediapipe", seed=0)[0]
+    assert np.isnan(filmed[10:20, knee[0]]).all() and np.isfinite(filmed[25:, knee[0]]).mean() > 0.9
+
+    # A walk towards the camera is filmed from further back, so that it stays in the frame.
+    walk = world.copy()
+    walk[..., 1] -= np.linspace(-1.5, 1.5, len(walk))[:, None]  # 3 m towards a camera in front (-y)
+    distance = framing_distance_m(walk, 0.0)
+    assert distance > 3.5 and framing_distance_m(walk, 90.0) == pytest.approx(3.5)
+    pixels = render(walk, ViewSpec(0.0, distance_m=distance))
+    assert np.nanmax(pixels[..., 1]) < 1080 and np.nanmin(pixels[..., 1]) > 0
+
+
+@pytest.mark.realdata
+@needs_real
+def test_real_views_filmed_through_each_estimator_family_are_told_apart():
+    files = [SUBJECT4 / "DJ1.trc"]
+    generic = render_views(files, yaws=(0.0, 180.0), seeds=(0,))
+    both = render_views(files, yaws=(0.0, 180.0), seeds=(0,), estimators=("generic", "openpose"))
+    assert [v.estimator for v in both] == ["none", "generic", "generic", "openpose", "openpose"]
+    for a, b in zip(generic, both[:3], strict=True):  # the generic views are the same with a family beside them
+        np.testing.assert_array_equal(a.sequence.keypoints, b.sequence.keypoints)
+    filmed = both[3:]
+    assert all(v.sequence.confidence is not None and v.rule == both[0].rule for v in filmed)
+    rows = score_views(both, _RuleScorer(), 0.5)
+    assert {r["estimator"] for r in rows} == {"none", "generic", "openpose"}
+    summary = summarise(rows)
+    assert set(summary["by_estimator"]) == {"generic", "openpose"}
+    assert "by_estimator" not in summarise(score_views(generic, _RuleScorer(), 0.5))
+
+
 def _yaw_error(read: float, true: float) -> float:
     return abs((read - true + 180.0) % 360.0 - 180.0)
 

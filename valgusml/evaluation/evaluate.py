@@ -198,7 +198,8 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
         yaws = {"fast": FAST_YAWS, "full": DEFAULT_YAWS}.get(yaws, yaws) if isinstance(yaws, str) else list(yaws)
         if paths:
             views = render_views(paths, yaws=[float(y) for y in yaws], seeds=[int(s) for s in real.get("seeds", [0])],
-                                 jitter_m=float(real.get("jitter_m", 0.004)))
+                                 jitter_m=float(real.get("jitter_m", 0.004)),
+                                 estimators=list(real.get("estimators", ["generic"])))
             log.info("real-motion suite: %d views of %d recordings", len(views), len({v.file for v in views}))
             rows = real_motion_rows(views, scorers, thresholds)
         else:

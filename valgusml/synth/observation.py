@@ -400,10 +400,13 @@ def _swap_burst(rows: np.ndarray, centre: int, span: int) -> None:
     rows[max(0, centre - span // 2) : max(0, centre - span // 2) + span] = True
 
 
-def observe_points(cfg: GeneratorConfig, trials: list, world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, list]:
+def observe_points(
+    cfg: GeneratorConfig, trials: list, world: np.ndarray, cameras: list[dict] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, list]:
     """What a pose estimator reports for the clean layout joints `world` `(n, T, K, 3)` of a batch (float32,
     padded): points `(n, T, K, D)` (pixels or metres), confidence `(n, T, K)`, left/right swap rows `(n, T)`,
-    the cameras (or None) and the estimator family of each trial.
+    the cameras (or None) and the estimator family of each trial. `cameras` (2D only): one camera dict per
+    trial to film it with, instead of drawing them (the real-motion suite's fixed views).
 
     Order: family and camera draws; world error (offsets, jitter, occlusion, outliers, dropouts); projection
     (lens distortion); the family's pull of the knee towards the hip-ankle line, pixel jitter and smoothing
@@ -414,8 +417,9 @@ def observe_points(cfg: GeneratorConfig, trials: list, world: np.ndarray) -> tup
     index = layout_index(obs.skeleton)
     n, T, K = world.shape[:3]
     families = [pick_family(ncfg.families, float(t.rng.random())) for t in trials]
-    cameras = None
-    if obs.dims == 2:
+    if obs.dims != 2:
+        cameras = None
+    elif cameras is None:
         cameras = [sample_camera(cfg, t.rng, t.athlete.height_m, travel_m(t)) for t in trials]
     yaws = [c["yaw_deg"] for c in cameras] if cameras is not None else None
     fps = np.array([t.fps for t in trials])

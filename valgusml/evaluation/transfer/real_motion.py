@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 
 from valgusml.evaluation.bootstrap import Estimate, athlete_weights
-from valgusml.evaluation.transfer.render import ViewSpec, athlete_frame, estimator_error, render, view_family
+from valgusml.evaluation.transfer.render import (
+    ViewSpec,
+    athlete_frame,
+    estimator_error,
+    framing_distance_m,
+    render,
+    render_through,
+    view_family,
+)
 from valgusml.features.rule import (
     MEASURED_3D_MAX_JITTER,
     apply_rule,
@@ -80,6 +88,9 @@ class RenderedView:
     rule: dict[str, Any]
     # The rule read estimated 3D (markerless): its frame-by-frame error can move the label (`convert` warns too).
     rule_on_estimated_3d: bool = False
+    # How a 2D view was filmed: `generic` (`render.estimator_error`) or a pose-estimator family of the generator
+    # (`render.render_through`); `none` for the 3D input.
+    estimator: str = "generic"
 
 
 def render_views(
@@ -87,8 +98,12 @@ def render_views(
     yaws: Sequence[float] = DEFAULT_YAWS,
     seeds: Sequence[int] = (0, 1),
     jitter_m: float = 0.004,
+    estimators: Sequence[str] = ("generic",),
 ) -> list[RenderedView]:
-    """Every 3D recording under `paths` as 3D and as 2D views at `yaws` x noise `seeds` (deterministic)."""
+    """Every 3D recording under `paths` as 3D and as 2D views at `yaws` x noise `seeds` x `estimators`
+    (deterministic): `generic` is a joint-centre offset and `jitter_m` of AR(1) jitter; a family name of
+    `valgusml.synth.estimators.FAMILIES` (mediapipe, rtmpose, openpose, mocap) films it through that family's
+    error model, as the generator films its own athletes."""
     import valgusml
 
     out: list[RenderedView] = []
@@ -105,14 +120,24 @@ def render_views(
         name = f"{path.parent.name}/{path.name}"
         world = athlete_frame(kp)
         as_3d = KeypointSequence(world.astype(np.float32), "canonical", seq.fps, id=name, task=task or None)
-        out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule, estimated))
-        for seed in seeds:
-            noisy = world + estimator_error(world.shape[:2], seq.fps, seed=1000 * file_index + seed, jitter_m=jitter_m)
-            for yaw in yaws:
-                pixels = render(noisy, ViewSpec(yaw_deg=yaw)).astype(np.float32)
-                view_seq = KeypointSequence(pixels, "canonical", seq.fps, id=f"{name}@{yaw:g}", task=task or None)
-                out.append(RenderedView(name, rule["task"], view_family(yaw), float(yaw), int(seed), view_seq, rule,
-                                        estimated))
+        out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule, estimated, "none"))
+        for estimator in estimators:
+            for seed in seeds:
+                noise_seed = 1000 * file_index + seed
+                if estimator == "generic":
+                    noisy = world + estimator_error(world.shape[:2], seq.fps, seed=noise_seed, jitter_m=jitter_m)
+                for yaw in yaws:
+                    confidence = None
+                    if estimator == "generic":
+                        pixels = render(noisy, ViewSpec(yaw_deg=yaw)).astype(np.float32)
+                    else:  # an estimator loses what leaves the image: the camera stands back from a walk
+                        view = ViewSpec(yaw_deg=yaw, distance_m=framing_distance_m(world, yaw))
+                        pixels, confidence = render_through(world, seq.fps, view, estimator, noise_seed)
+                    suffix = "" if estimator == "generic" else f"/{estimator}"
+                    view_seq = KeypointSequence(pixels, "canonical", seq.fps, id=f"{name}@{yaw:g}{suffix}",
+                                                task=task or None, confidence=confidence)
+                    out.append(RenderedView(name, rule["task"], view_family(yaw), float(yaw), int(seed), view_seq,
+                                            rule, estimated, estimator))
     return out
 
 
@@ -134,6 +159,7 @@ def score_views(views: Sequence[RenderedView], scorer: Any, threshold: float) ->
                 "family": v.family,
                 "yaw_deg": v.yaw_deg,
                 "seed": v.seed,
+                "estimator": v.estimator,
                 "limb": limb,
                 "probability": float(probability[i, k]),
                 "call": bool(probability[i, k] >= threshold),
@@ -227,7 +253,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     a limb over the front and rear views within ±20° of straight on, per seed), `p3d_vs_front_median`
     (|p(3D) - p(yaw 0)| per limb and seed), the agreement of those front and rear views with the female rule,
     over all of them (with its 95% CI over recordings, `..._lo` / `..._hi`: `agreement_estimate`) and over the
-    limbs `clear_of_threshold` (`..._clear`, with their share)."""
+    limbs `clear_of_threshold` (`..._clear`, with their share); where the views were filmed through more than one
+    estimator, `by_estimator`: that agreement for each."""
     out: dict[str, dict[str, float]] = {}
     for family in ("3d", "front", "rear", "side"):
         part = [r for r in rows if r["family"] == family]
@@ -245,7 +272,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     near = near_square_on(rows)
     by_limb: dict[tuple, list[float]] = {}
     for r in near:
-        by_limb.setdefault((r["file"], r["limb"], r["seed"]), []).append(r["probability"])
+        by_limb.setdefault((r["file"], r["limb"], r["seed"], r.get("estimator", "generic")), []).append(r["probability"])
     spreads = [max(v) - min(v) for v in by_limb.values() if len(v) > 1]
     p3d = {(r["file"], r["limb"]): r["probability"] for r in rows if r["family"] == "3d"}
     gaps = [abs(r["probability"] - p3d[(r["file"], r["limb"])]) for r in rows
@@ -263,4 +290,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         "clear_share_front_rear_20": len(clear) / len(near) if near else float("nan"),
         "n_files": float(len({r["file"] for r in rows})),
     }
+    estimators = sorted({r.get("estimator", "generic") for r in near})
+    if len(estimators) > 1:
+        out["by_estimator"] = {e: agreement_estimate([r for r in rows if r.get("estimator", "generic") == e]).value
+                               for e in estimators}
     return out

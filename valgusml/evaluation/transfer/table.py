@@ -90,6 +90,9 @@ def transfer_table(
                 row["real ±20° agree CI low"] = summary["all"]["agreement_front_rear_20_female_lo"]
                 row["real ±20° agree CI high"] = summary["all"]["agreement_front_rear_20_female_hi"]
                 row["real front/rear ±20° agree (clear limbs)"] = summary["all"]["agreement_front_rear_20_clear"]
+                if "by_estimator" in summary:  # filmed through several pose-estimator families: the worst
+                    estimator, agreement = min(summary["by_estimator"].items(), key=lambda item: item[1])
+                    row["real ±20° agree, worst estimator"] = f"{agreement:.3f} ({estimator})"
                 row["real side agree"] = summary.get("side", {}).get("agreement_female")
                 row["real view spread (median)"] = summary["all"]["view_spread_median"]
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
