@@ -138,6 +138,10 @@ def test_real_views_filmed_through_each_estimator_family_are_told_apart():
     summary = summarise(rows)
     assert set(summary["by_estimator"]) == {"generic", "openpose"}
     assert "by_estimator" not in summarise(score_views(generic, _RuleScorer(), 0.5))
+    from valgusml.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="openpos"):
+        render_views(files, yaws=(0.0,), seeds=(0,), estimators=("openpos",))
 
 
 def _yaw_error(read: float, true: float) -> float:

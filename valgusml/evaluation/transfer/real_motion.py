@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.errors import ConfigError
 from valgusml.evaluation.bootstrap import Estimate, athlete_weights
 from valgusml.evaluation.transfer.render import (
     ViewSpec,
@@ -105,7 +106,11 @@ def render_views(
     `valgusml.synth.estimators.FAMILIES` (mediapipe, rtmpose, openpose, mocap) films it through that family's
     error model, as the generator films its own athletes."""
     import valgusml
+    from valgusml.synth.estimators import FAMILIES
 
+    unknown = [e for e in estimators if e != "generic" and e not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"real-motion estimators {unknown} unknown; expected generic or one of {sorted(FAMILIES)}")
     out: list[RenderedView] = []
     for file_index, path in enumerate(find_recordings(paths)):
         task = task_from_name(path)

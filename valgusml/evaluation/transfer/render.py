@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.errors import ConfigError
 from valgusml.features.geometry import frontal_axes
 from valgusml.skeleton import canonical_index
 from valgusml.synth.observation import AIM_HEIGHT_FRACTION, camera_matrices, observe_points, swap_index
@@ -140,7 +141,7 @@ def _filming_config(family: str) -> Any:
     from valgusml.synth.estimators import FAMILIES
 
     if family not in FAMILIES:
-        raise ValueError(f"unknown pose-estimator family {family!r}; expected one of {sorted(FAMILIES)}")
+        raise ConfigError(f"unknown pose-estimator family {family!r}; expected one of {sorted(FAMILIES)}")
     return generator_config("realistic", **{"noise.families": {family: 1.0}, "observation.dims": 2,
                                             "observation.skeleton": "canonical"})
 
