@@ -137,6 +137,9 @@ def test_real_views_filmed_through_each_estimator_family_are_told_apart():
     assert {r["estimator"] for r in rows} == {"none", "generic", "openpose"}
     summary = summarise(rows)
     assert set(summary["by_estimator"]) == {"generic", "openpose"}
+    near = [r for r in rows if r["family"] in ("front", "rear")]  # every view here is square on
+    assert summary["all"]["agreement_front_rear_20_female"] == pytest.approx(
+        np.mean([r["call"] == r["rule_female"] for r in near]))  # pooled over both estimators' views
     assert "by_estimator" not in summarise(score_views(generic, _RuleScorer(), 0.5))
     from valgusml.errors import ConfigError
 

@@ -234,7 +234,8 @@ def agreement_estimate(
     narrow: with 16 recordings, a few limb-views' difference is within the noise."""
     def agree(part: list[dict[str, Any]]) -> dict[tuple, float]:
         part = [r for r in near_square_on(part) if not clear_only or clear_of_threshold(r)]
-        return {(r["file"], r["yaw_deg"], r["seed"], r["limb"]): float(r["call"] == r["rule_female"]) for r in part}
+        return {(r["file"], r["yaw_deg"], r["seed"], r.get("estimator", "generic"), r["limb"]):
+                float(r["call"] == r["rule_female"]) for r in part}
 
     mine = agree(rows)
     keys = sorted(mine)
