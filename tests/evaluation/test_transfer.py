@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,40 @@ def test_a_pose_estimator_family_films_the_motion_with_its_own_error():
     assert distance > 3.5 and framing_distance_m(walk, 90.0) == pytest.approx(3.5)
     pixels = render(walk, ViewSpec(0.0, distance_m=distance))
     assert np.nanmax(pixels[..., 1]) < 1080 and np.nanmin(pixels[..., 1]) > 0
+
+
+def test_a_labelled_3d_data_set_is_filmed_from_any_view_with_its_labels(tmp_path):
+    from valgusml.data import open_dataset, write_dataset
+    from valgusml.errors import ConfigError, InputError
+    from valgusml.evaluation.transfer.film import film_sequences
+    from valgusml.synth import generate_sequences, generator_config
+
+    cfg = generator_config("realistic", n_athletes=2, **{"observation.dims": 3, "tasks.trials_per_athlete": 2,
+                                                         "tasks.probabilities": {"bilateral_squat": 1.0}})
+    source = list(generate_sequences(cfg, [0, 1]))
+    rear = list(film_sequences(source, (150.0, 180.0), "openpose", seed=4))
+    assert [(s.id, s.athlete_id, s.task, s.labels) for s in rear] == [
+        (s.id, s.athlete_id, s.task, s.labels) for s in source]
+    assert all(s.dims == 2 and s.confidence is not None and s.meta["estimator"] == "openpose" for s in rear)
+    assert all(150.0 <= abs(s.meta["camera"]["yaw_deg"]) <= 180.0 for s in rear)
+    assert all(infer_view(s.keypoints).facing == "rear" for s in rear)  # read as filmed: from behind
+    again = list(film_sequences(source, (150.0, 180.0), "openpose", seed=4))
+    assert all(np.array_equal(a.keypoints, b.keypoints, equal_nan=True) for a, b in zip(rear, again, strict=True))
+    front = list(film_sequences(source, (0.0, 10.0)))  # generic error
+    assert all(infer_view(s.keypoints).facing == "front" and s.meta["estimator"] == "generic" for s in front)
+    with pytest.raises(InputError, match="2D"):
+        next(film_sequences(rear))
+    with pytest.raises(ConfigError, match="yaw band"):
+        next(film_sequences(source, (45.0, 0.0)))
+
+    # the script writes it as a data set `valgusml evaluate transfer.other_data=` reads
+    write_dataset(tmp_path / "mocap", source, shard_size=64)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "film_dataset.py"), str(tmp_path / "mocap"),
+                    str(tmp_path / "filmed"), "--yaw", "150", "180", "--estimator", "openpose", "--seed", "4"],
+                   check=True, capture_output=True)
+    filmed = open_dataset(tmp_path / "filmed")
+    assert len(filmed) == len(source) and filmed.dims == 2
+    np.testing.assert_array_equal(filmed[0].keypoints, rear[0].keypoints)
 
 
 @pytest.mark.realdata

@@ -1,0 +1,68 @@
+"""A labelled 3D data set filmed as 2D: every sequence through the project's camera at a yaw drawn in a band,
+with the generic estimator error or one of the generator's pose-estimator families, its labels kept.
+
+Another generator's 3D output (`scripts/other_generator_data.sh OUT preset.observation.dims=3`) or a lab's
+motion capture labelled by the presence rule (`valgusml convert --label-by-rule`) becomes a 2D evaluation set at
+views and estimators its source never had (from behind, through OpenPose), for `valgusml evaluate
+transfer.other_data=[...]` (`scripts/film_dataset.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from valgusml.errors import ConfigError, InputError
+from valgusml.evaluation.transfer.render import (
+    ViewSpec,
+    athlete_frame,
+    estimator_error,
+    framing_distance_m,
+    render,
+    render_through,
+)
+from valgusml.sequence import KeypointSequence
+
+
+def film_sequences(
+    sequences: Iterable[KeypointSequence],
+    yaw_deg: tuple[float, float] = (0.0, 45.0),
+    estimator: str = "generic",
+    seed: int = 0,
+    jitter_m: float = 0.004,
+) -> Iterator[KeypointSequence]:
+    """Each 3D sequence filmed from a camera whose |yaw| is drawn uniformly in `yaw_deg` (either side: 0 in
+    front, 180 behind), through `estimator` (`generic`: a joint-centre offset and `jitter_m` of AR(1) jitter;
+    or a family of `valgusml.synth.estimators`); canonical 2D pixels with the sequence's id, athlete, task and
+    labels, the camera and the estimator in `meta`. Deterministic in `seed` and the sequence order."""
+    from valgusml.synth.estimators import FAMILIES
+
+    lo, hi = (float(v) for v in yaw_deg)
+    if not 0.0 <= lo <= hi <= 180.0:
+        raise ConfigError(f"yaw band {yaw_deg} must satisfy 0 <= low <= high <= 180 (degrees from the front)")
+    if estimator != "generic" and estimator not in FAMILIES:
+        raise ConfigError(f"estimator {estimator!r} unknown; expected generic or one of {sorted(FAMILIES)}")
+    rng = np.random.default_rng(seed)
+    for index, seq in enumerate(sequences):
+        canonical = seq.to_canonical()
+        if canonical.dims != 3:
+            raise InputError(f"sequence {seq.id!r} is {canonical.dims}D: only 3D motion can be filmed from a new view")
+        yaw = float(rng.uniform(lo, hi) * rng.choice([-1.0, 1.0]))
+        noise_seed = int(rng.integers(2**31))
+        world = athlete_frame(canonical.seen_keypoints().astype(np.float64))
+        confidence = None
+        if estimator == "generic":
+            view = ViewSpec(yaw_deg=yaw)
+            noisy = world + estimator_error(world.shape[:2], canonical.fps, seed=noise_seed, jitter_m=jitter_m)
+            pixels = render(noisy, view).astype(np.float32)
+        else:  # an estimator loses what leaves the image: the camera stands back from a walk
+            view = ViewSpec(yaw_deg=yaw, distance_m=framing_distance_m(world, yaw))
+            pixels, confidence = render_through(world, canonical.fps, view, estimator, noise_seed)
+        meta = {**(seq.meta or {}), "units": "pixels", "camera": view.camera(), "estimator": estimator,
+                "filmed_from": {"source": seq.source, "sequence": index}}
+        yield KeypointSequence(
+            keypoints=pixels, skeleton="canonical", fps=canonical.fps, confidence=confidence, id=seq.id,
+            athlete_id=seq.athlete_id, task=seq.task, source=f"filmed:{seq.source}" if seq.source else "filmed",
+            labels=seq.labels, meta=meta,
+        )
