@@ -185,7 +185,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
 
 
 @pytest.mark.slow
-def test_other_data_gets_its_own_columns_in_the_transfer_table(setup, tmp_path):
+def test_other_data_gets_its_own_columns_in_the_transfer_table(setup, tmp_path, capsys):
     import pandas as pd
 
     from valgusml.data import open_dataset
@@ -209,6 +209,8 @@ def test_other_data_gets_its_own_columns_in_the_transfer_table(setup, tmp_path):
         assert table.loc[name, "data: worst task AUROC"].endswith("(bilateral_squat)")
     rows = pd.read_csv(tmp_path / "other_data.csv")
     assert list(rows["scorer"]) == ["model", "fppa_rule"] and set(rows["n_sequences"]) == {len(everything)}
+    printed = capsys.readouterr().out  # the console summary shows them too, after the held-out table
+    assert printed.index("held-out athletes") < printed.index("other data, every sequence") < printed.index("report:")
     with pytest.raises(ConfigError, match="not a data set folder"):
         run_evaluation(compose_eval_config([
             f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}", "baselines=[]", "bootstrap.n_boot=20",

@@ -215,22 +215,39 @@ def _title(origin: dict[str, Any]) -> str:
 
 
 def _print_summary(result: Any, report: Path) -> None:
+    import pandas as pd
+
+    columns = ["scorer", "valgus_auroc", "valgus_f1", "mechanism_macro_f1", "severity_mae_deg", "predict_ms_per_sequence"]
+    tables = [("held-out athletes: value [95% athlete-bootstrap CI]", result.comparison_table()[columns])]
+    if result.other_data is not None and len(result.other_data):
+        other = result.other_data
+
+        def ci(metric: str) -> list[str]:
+            bounds = zip(other[metric], other[f"{metric}_lo"], other[f"{metric}_hi"], strict=True)
+            return [f"{value:.3f} [{lo:.3f}, {hi:.3f}]" for value, lo, hi in bounds]
+
+        tables.append(("other data, every sequence: value [95% athlete-bootstrap CI]", pd.DataFrame({
+            "dataset": other["dataset"], "scorer": other["scorer"], "valgus_auroc": ci("valgus_auroc"),
+            "mechanism_macro_f1": ci("mechanism_macro_f1"), "worst task (AUROC)": other["worst_task"],
+            "worst mechanism (F1)": other["worst_mechanism"],
+        })))
     try:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title="held-out athletes: value [95% athlete-bootstrap CI]")
-        frame = result.comparison_table()
-        columns = ["scorer", "valgus_auroc", "valgus_f1", "mechanism_macro_f1", "severity_mae_deg", "predict_ms_per_sequence"]
-        for c in columns:
-            table.add_column(c)
-        for _, row in frame.iterrows():
-            table.add_row(*[str(row[c]) for c in columns])
         console = Console(width=max(Console().width, 150))
-        console.print(table)
+        for title, frame in tables:
+            table = Table(title=title)
+            for c in frame.columns:
+                table.add_column(str(c))
+            for _, row in frame.iterrows():
+                table.add_row(*[str(v) for v in row])
+            console.print(table)
         console.print(f"report: {report}")
     except ImportError:
-        print(result.comparison_table().to_string(index=False))
+        for title, frame in tables:
+            print(title)
+            print(frame.to_string(index=False))
         print(f"report: {report}")
 
 
