@@ -146,6 +146,11 @@ def test_a_labelled_3d_data_set_is_filmed_from_any_view_with_its_labels(tmp_path
         next(film_sequences(rear))
     with pytest.raises(ConfigError, match="yaw band"):
         next(film_sequences(source, (45.0, 0.0)))
+    hipless = source[0].to_canonical()
+    hipless = hipless.replace(keypoints=np.where(np.isin(np.arange(hipless.n_joints), [canonical_index("left_hip")])[
+        None, :, None], np.nan, hipless.keypoints))
+    with pytest.raises(InputError, match=f"{hipless.id}.*both hips"):
+        next(film_sequences([hipless]))
 
     # the script writes it as a data set `valgusml evaluate transfer.other_data=` reads
     write_dataset(tmp_path / "mocap", source, shard_size=64)

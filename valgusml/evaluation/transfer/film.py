@@ -50,7 +50,10 @@ def film_sequences(
             raise InputError(f"sequence {seq.id!r} is {canonical.dims}D: only 3D motion can be filmed from a new view")
         yaw = float(rng.uniform(lo, hi) * rng.choice([-1.0, 1.0]))
         noise_seed = int(rng.integers(2**31))
-        world = athlete_frame(canonical.seen_keypoints().astype(np.float64))
+        try:
+            world = athlete_frame(canonical.seen_keypoints().astype(np.float64))
+        except ValueError as exc:
+            raise InputError(f"sequence {seq.id!r}: {exc}") from None
         confidence = None
         if estimator == "generic":
             view = ViewSpec(yaw_deg=yaw)
