@@ -14,14 +14,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from valgusml.errors import ConfigError, InputError
-from valgusml.evaluation.transfer.render import (
-    ViewSpec,
-    athlete_frame,
-    estimator_error,
-    framing_distance_m,
-    render,
-    render_through,
-)
+from valgusml.evaluation.transfer.render import athlete_frame, check_estimators, film
 from valgusml.sequence import KeypointSequence
 
 
@@ -36,13 +29,10 @@ def film_sequences(
     front, 180 behind), through `estimator` (`generic`: a joint-centre offset and `jitter_m` of AR(1) jitter;
     or a family of `valgusml.synth.estimators`); canonical 2D pixels with the sequence's id, athlete, task and
     labels, the camera and the estimator in `meta`. Deterministic in `seed` and the sequence order."""
-    from valgusml.synth.estimators import FAMILIES
-
     lo, hi = (float(v) for v in yaw_deg)
     if not 0.0 <= lo <= hi <= 180.0:
         raise ConfigError(f"yaw band {yaw_deg} must satisfy 0 <= low <= high <= 180 (degrees from the front)")
-    if estimator != "generic" and estimator not in FAMILIES:
-        raise ConfigError(f"estimator {estimator!r} unknown; expected generic or one of {sorted(FAMILIES)}")
+    check_estimators([estimator])
     rng = np.random.default_rng(seed)
     for index, seq in enumerate(sequences):
         canonical = seq.to_canonical()
@@ -54,14 +44,7 @@ def film_sequences(
             world = athlete_frame(canonical.seen_keypoints().astype(np.float64))
         except ValueError as exc:
             raise InputError(f"sequence {seq.id!r}: {exc}") from None
-        confidence = None
-        if estimator == "generic":
-            view = ViewSpec(yaw_deg=yaw)
-            noisy = world + estimator_error(world.shape[:2], canonical.fps, seed=noise_seed, jitter_m=jitter_m)
-            pixels = render(noisy, view).astype(np.float32)
-        else:  # an estimator loses what leaves the image: the camera stands back from a walk
-            view = ViewSpec(yaw_deg=yaw, distance_m=framing_distance_m(world, yaw))
-            pixels, confidence = render_through(world, canonical.fps, view, estimator, noise_seed)
+        pixels, confidence, view = film(world, canonical.fps, yaw, estimator, noise_seed, jitter_m)
         meta = {**(seq.meta or {}), "units": "pixels", "camera": view.camera(), "estimator": estimator,
                 "filmed_from": {"source": seq.source, "sequence": index}}
         yield KeypointSequence(

@@ -32,17 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.errors import ConfigError
 from valgusml.evaluation.bootstrap import Estimate, athlete_weights
-from valgusml.evaluation.transfer.render import (
-    ViewSpec,
-    athlete_frame,
-    estimator_error,
-    framing_distance_m,
-    render,
-    render_through,
-    view_family,
-)
+from valgusml.evaluation.transfer.render import athlete_frame, check_estimators, film, view_family
 from valgusml.features.rule import (
     MEASURED_3D_MAX_JITTER,
     apply_rule,
@@ -106,11 +97,8 @@ def render_views(
     `valgusml.synth.estimators.FAMILIES` (mediapipe, rtmpose, openpose, mocap) films it through that family's
     error model, as the generator films its own athletes."""
     import valgusml
-    from valgusml.synth.estimators import FAMILIES
 
-    unknown = [e for e in estimators if e != "generic" and e not in FAMILIES]
-    if unknown:
-        raise ConfigError(f"real-motion estimators {unknown} unknown; expected generic or one of {sorted(FAMILIES)}")
+    check_estimators(estimators)
     out: list[RenderedView] = []
     for file_index, path in enumerate(find_recordings(paths)):
         task = task_from_name(path)
@@ -128,16 +116,8 @@ def render_views(
         out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule, estimated, "none"))
         for estimator in estimators:
             for seed in seeds:
-                noise_seed = 1000 * file_index + seed
-                if estimator == "generic":
-                    noisy = world + estimator_error(world.shape[:2], seq.fps, seed=noise_seed, jitter_m=jitter_m)
-                for yaw in yaws:
-                    confidence = None
-                    if estimator == "generic":
-                        pixels = render(noisy, ViewSpec(yaw_deg=yaw)).astype(np.float32)
-                    else:  # an estimator loses what leaves the image: the camera stands back from a walk
-                        view = ViewSpec(yaw_deg=yaw, distance_m=framing_distance_m(world, yaw))
-                        pixels, confidence = render_through(world, seq.fps, view, estimator, noise_seed)
+                for yaw in yaws:  # one seed, one body error: every view of it sees the same
+                    pixels, confidence, _ = film(world, seq.fps, yaw, estimator, 1000 * file_index + seed, jitter_m)
                     suffix = "" if estimator == "generic" else f"/{estimator}"
                     view_seq = KeypointSequence(pixels, "canonical", seq.fps, id=f"{name}@{yaw:g}{suffix}",
                                                 task=task or None, confidence=confidence)

@@ -18,6 +18,7 @@ line, smoothing, far-leg occlusion, left/right swaps), as the generator makes it
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -187,3 +188,27 @@ def _bridged(world: np.ndarray) -> np.ndarray:
             for c in range(3):
                 out[~seen, j, c] = np.interp(frames[~seen], frames[seen], out[seen, j, c])
     return out
+
+
+def check_estimators(names: Sequence[str]) -> None:
+    """ConfigError unless every name is `generic` or a pose-estimator family of the generator."""
+    from valgusml.synth.estimators import FAMILIES
+
+    unknown = [name for name in names if name != "generic" and name not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"estimators {unknown} unknown; expected generic or one of {sorted(FAMILIES)}")
+
+
+def film(world: np.ndarray, fps: float, yaw_deg: float, estimator: str = "generic", seed: int = 0,
+         jitter_m: float = 0.004) -> tuple[np.ndarray, np.ndarray | None, ViewSpec]:
+    """Canonical world points `(T, J, 3)` filmed from `yaw_deg`: pixels `(T, J, 2)`, confidence (None for the
+    generic error) and the camera. `generic`: `estimator_error` (`seed`, `jitter_m`) at the default distance;
+    a family: `render_through`, the camera stood back as far as `framing_distance_m` says (an estimator loses
+    what leaves the image)."""
+    if estimator == "generic":
+        view = ViewSpec(yaw_deg=yaw_deg)
+        noisy = world + estimator_error(world.shape[:2], fps, seed=seed, jitter_m=jitter_m)
+        return render(noisy, view).astype(np.float32), None, view
+    view = ViewSpec(yaw_deg=yaw_deg, distance_m=framing_distance_m(world, yaw_deg))
+    pixels, confidence = render_through(world, fps, view, estimator, seed)
+    return pixels, confidence, view
