@@ -58,7 +58,7 @@ def main() -> None:
         score_views,
         summarise,
     )
-    from valgusml.evaluation.transfer.real_motion import agreement_estimate
+    from valgusml.evaluation.transfer.real_motion import agreement_estimate, worst_estimator
     from valgusml.scoring.arrays import LabelArrays
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,9 +125,8 @@ def main() -> None:
                 row["real ±20 agree - first model's"] = str(agreement_estimate(scored, baseline=first_views))
             row["real ±20 agree, clear limbs"] = (f"{summary['all']['agreement_front_rear_20_clear']:.3f} "
                                                  f"({summary['all']['clear_share_front_rear_20']:.0%} of limb-views)")
-            if "by_estimator" in summary:
-                estimator, agreement = min(summary["by_estimator"].items(), key=lambda item: item[1])
-                row["real ±20 agree, worst estimator"] = f"{agreement:.3f} ({estimator})"
+            if (worst := worst_estimator(summary)) is not None:
+                row["real ±20 agree, worst estimator"] = worst
             row["real side agree"] = f"{summary.get('side', {}).get('agreement_female', float('nan')):.3f}"
             row["real view spread"] = f"{summary['all']['view_spread_median']:.3f}"
             row["real |p3D-p front|"] = f"{summary['all']['p3d_vs_front_median']:.3f}"

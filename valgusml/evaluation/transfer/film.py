@@ -44,7 +44,7 @@ def film_sequences(
             world = athlete_frame(canonical.seen_keypoints().astype(np.float64))
         except ValueError as exc:
             raise InputError(f"sequence {seq.id!r}: {exc}") from None
-        pixels, confidence, view = film(world, canonical.fps, yaw, estimator, noise_seed, jitter_m)
+        [(pixels, confidence, view)] = film(world, canonical.fps, [yaw], estimator, noise_seed, jitter_m)
         meta = {**(seq.meta or {}), "units": "pixels", "camera": view.camera(), "estimator": estimator,
                 "filmed_from": {"source": seq.source, "sequence": index}}
         yield KeypointSequence(

@@ -199,16 +199,19 @@ def check_estimators(names: Sequence[str]) -> None:
         raise ConfigError(f"estimators {unknown} unknown; expected generic or one of {sorted(FAMILIES)}")
 
 
-def film(world: np.ndarray, fps: float, yaw_deg: float, estimator: str = "generic", seed: int = 0,
-         jitter_m: float = 0.004) -> tuple[np.ndarray, np.ndarray | None, ViewSpec]:
-    """Canonical world points `(T, J, 3)` filmed from `yaw_deg`: pixels `(T, J, 2)`, confidence (None for the
-    generic error) and the camera. `generic`: `estimator_error` (`seed`, `jitter_m`) at the default distance;
-    a family: `render_through`, the camera stood back as far as `framing_distance_m` says (an estimator loses
-    what leaves the image)."""
+def film(world: np.ndarray, fps: float, yaws: Sequence[float], estimator: str = "generic", seed: int = 0,
+         jitter_m: float = 0.004) -> list[tuple[np.ndarray, np.ndarray | None, ViewSpec]]:
+    """Canonical world points `(T, J, 3)` filmed from each of `yaws` by one estimator with one body error
+    (`seed`): per yaw, pixels `(T, J, 2)`, confidence (None for the generic error) and the camera. `generic`:
+    `estimator_error` (`seed`, `jitter_m`), drawn once and seen by every view, at the default distance; a
+    family: `render_through`, the camera stood back as far as `framing_distance_m` says (an estimator loses what
+    leaves the image)."""
     if estimator == "generic":
-        view = ViewSpec(yaw_deg=yaw_deg)
         noisy = world + estimator_error(world.shape[:2], fps, seed=seed, jitter_m=jitter_m)
-        return render(noisy, view).astype(np.float32), None, view
-    view = ViewSpec(yaw_deg=yaw_deg, distance_m=framing_distance_m(world, yaw_deg))
-    pixels, confidence = render_through(world, fps, view, estimator, seed)
-    return pixels, confidence, view
+        views = [ViewSpec(yaw_deg=yaw) for yaw in yaws]
+        return [(render(noisy, view).astype(np.float32), None, view) for view in views]
+    out = []
+    for yaw in yaws:
+        view = ViewSpec(yaw_deg=yaw, distance_m=framing_distance_m(world, yaw))
+        out.append((*render_through(world, fps, view, estimator, seed), view))
+    return out

@@ -21,7 +21,13 @@ from typing import Any
 import pandas as pd
 
 from valgusml.errors import InputError
-from valgusml.evaluation.transfer.real_motion import RenderedView, agreement_estimate, score_views, summarise
+from valgusml.evaluation.transfer.real_motion import (
+    RenderedView,
+    agreement_estimate,
+    score_views,
+    summarise,
+    worst_estimator,
+)
 
 log = logging.getLogger("valgusml.evaluate")
 
@@ -90,9 +96,8 @@ def transfer_table(
                 row["real ±20° agree CI low"] = summary["all"]["agreement_front_rear_20_female_lo"]
                 row["real ±20° agree CI high"] = summary["all"]["agreement_front_rear_20_female_hi"]
                 row["real front/rear ±20° agree (clear limbs)"] = summary["all"]["agreement_front_rear_20_clear"]
-                if "by_estimator" in summary:  # filmed through several pose-estimator families: the worst
-                    estimator, agreement = min(summary["by_estimator"].items(), key=lambda item: item[1])
-                    row["real ±20° agree, worst estimator"] = f"{agreement:.3f} ({estimator})"
+                if (worst := worst_estimator(summary)) is not None:  # filmed through several estimators
+                    row["real ±20° agree, worst estimator"] = worst
                 row["real side agree"] = summary.get("side", {}).get("agreement_female")
                 row["real view spread (median)"] = summary["all"]["view_spread_median"]
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
