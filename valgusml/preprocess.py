@@ -369,7 +369,7 @@ def _is_gait(task: str | None, segments: list[Segment], planted: np.ndarray | No
         return any(segment.kind == "stance" for segment in segments)
     if planted is not None and planted.any():
         return False
-    return movement_family(front_seen, fps) == "gait"
+    return movement_family(front_seen, fps, planted=planted) == "gait"
 
 
 def n_measures() -> int:

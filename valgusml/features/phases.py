@@ -179,16 +179,19 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
 
 
-def movement_family(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None) -> str:
+def movement_family(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None,
+                    planted: np.ndarray | None = None) -> str:
     """`infer_task`'s reading with walking and running left as one, "gait": the stride's period that tells them
-    apart costs more than the rest of the reading together."""
+    apart costs more than the rest of the reading together. `height` and `planted` (`foot_height`,
+    `planted_feet` of these keypoints): when the caller has them."""
     kp = np.asarray(keypoints, dtype=np.float64)
     if height is None:
         height = foot_height(kp)
     scale = leg_length(kp)
     if not np.isfinite(height).any() or not math.isfinite(scale) or scale <= 0:
         return "bilateral_squat"
-    planted = planted_feet(kp, scale)
+    if planted is None:
+        planted = planted_feet(kp, scale)
     if planted.all():
         lift = _quantile(height[:, 0] - height[:, 1], 0.5)  # > 0: the left foot is the higher
         if not abs(lift) > FREE_FOOT_LIFT:
