@@ -29,9 +29,9 @@ warnings.simplefilter("ignore")
 
 def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, object, float]]:
     """`(name, scorer, threshold)` of each named baseline, fitted on the split's training athletes, its
-    threshold chosen on the validation athletes; an ensemble's `model` member is `model`."""
+    threshold and mechanism offsets chosen on the validation athletes; an ensemble's `model` member is `model`."""
     from valgusml.evaluation.evaluate import build_scorers, compose_eval_config
-    from valgusml.evaluation.runner import resolve_threshold
+    from valgusml.evaluation.runner import resolve_mechanism_offsets, resolve_threshold
     from valgusml.scoring.arrays import LabelArrays
 
     train, val = (ds.sequences_of(split[part]) for part in ("train", "val"))
@@ -40,7 +40,9 @@ def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, obje
     for name in names:
         scorer = scorers[name]
         scorer.fit(train)
-        threshold, _ = resolve_threshold(scorer, scorer.predict(val), LabelArrays.from_sequences(val), "f1")
+        val_scores, val_labels = scorer.predict(val), LabelArrays.from_sequences(val)
+        threshold, _ = resolve_threshold(scorer, val_scores, val_labels, "f1")
+        scorer, _, _ = resolve_mechanism_offsets(scorer, val_scores, val_labels, threshold)
         out.append((name, scorer, threshold))
     return out
 

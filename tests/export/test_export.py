@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -43,6 +44,63 @@ def test_the_threshold_is_chosen_on_validation_recordings_as_the_predictor_answe
     meta = json.loads((out / "model.json").read_text())
     assert meta["decision_threshold"] == 0.42 and "do not hold both classes" in caplog.text
     assert meta["metrics"]["decision_threshold_from"] == {"rule": "the checkpoint's (its validation windows)"}
+
+
+def test_the_mechanism_offsets_are_chosen_on_validation_recordings_and_change_the_call(tmp_path):
+    """With two or more deficits among the validation labels the folder gets the offsets its own answers there
+    call best (the offsets of `choose_mechanism_offsets` on the predictor's answers without them); with one
+    deficit, none, and the folder calls the most probable deficit."""
+    from valgusml.labels import DEFICITS
+    from valgusml.predictor.results import limb_arrays
+    from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+    from valgusml.scoring.mechanism_offsets import choose_mechanism_offsets
+
+    validation = labelled_sequences(16)
+    for i, seq in enumerate(validation):  # the valgus recordings' deficits cycle through all four
+        if seq.labels["left"]["valgus"]:
+            for limb in ("left", "right"):
+                seq.labels[limb]["mechanism"] = DEFICITS[(i // 2 + (limb == "right")) % len(DEFICITS)]
+    out = export_predictor(tiny_source(), tmp_path / "offsets", None, validation)
+    meta = json.loads((out / "model.json").read_text())
+    assert list(meta["mechanism_offsets"]) == list(DEFICITS)
+    assert list(meta)[list(meta).index("decision_threshold") + 1] == "mechanism_offsets"
+    assert meta["metrics"]["mechanism_offsets_from"]["sequences"] == 16
+    offsets = np.array(list(meta["mechanism_offsets"].values()))
+    assert np.ptp(offsets) > 0 and offsets.sum() == pytest.approx(0.0, abs=1e-3)
+
+    # The same folder without them: its answers are the network's; the offsets are those they call best.
+    plain = tmp_path / "plain"
+    shutil.copytree(out, plain)
+    del meta["mechanism_offsets"]
+    (plain / "model.json").write_text(json.dumps(meta))
+    unweighed = Predictor.load(plain)
+    scores = ScoreArrays(*limb_arrays(unweighed.predict_batch(validation)))
+    chosen = choose_mechanism_offsets(scores, LabelArrays.from_sequences(validation), unweighed.decision_threshold)
+    np.testing.assert_allclose(offsets, chosen, atol=1e-4)
+    weighed = Predictor.load(out)
+    np.testing.assert_allclose(weighed.mechanism_offsets, offsets)
+    for a, b in zip(weighed.predict_batch(validation), unweighed.predict_batch(validation), strict=True):
+        for limb in ("left", "right"):
+            pa, pb = a.limbs[limb].mechanism_probabilities, b.limbs[limb].mechanism_probabilities
+            assert pa["none"] == pytest.approx(pb["none"]) and sum(pa.values()) == pytest.approx(1.0)
+            best = max(DEFICITS, key=lambda m: np.log(pb[m]) + meta_offset(offsets, m))
+            assert a.limbs[limb].mechanism == (best if a.limbs[limb].valgus else "none")
+    # Each rep of the timeline is weighed as the recording is: an overwhelming offset decides every call.
+    meta.update(decision_threshold=0.0, mechanism_offsets={"pronation": 50.0})
+    (plain / "model.json").write_text(json.dumps(meta))
+    for prediction in Predictor.load(plain).predict_batch(validation):
+        assert {prediction.limbs[limb].mechanism for limb in ("left", "right")} == {"pronation"}
+        assert {span["mechanism"][limb] for span in prediction.timeline for limb in ("left", "right")} <= {"pronation", None}
+
+    one_deficit = labelled_sequences(12)  # hip weakness only: nothing to weigh it against
+    meta = json.loads((export_predictor(tiny_source(), tmp_path / "one", None, one_deficit) / "model.json").read_text())
+    assert "mechanism_offsets" not in meta and "mechanism_offsets_from" not in meta["metrics"]
+
+
+def meta_offset(offsets: np.ndarray, deficit: str) -> float:
+    from valgusml.labels import DEFICITS
+
+    return float(offsets[DEFICITS.index(deficit)])
 
 
 def test_folder_holds_exactly_model_and_metadata(exported):

@@ -288,6 +288,21 @@ def test_garbage_metadata_and_missing_folder(copy_of, tmp_path):
         Predictor.load(tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize("offsets, match", [
+    ({"flat_feet": 1.0}, "flat_feet"),
+    ({"pronation": "high"}, "map deficits to numbers"),
+    ({"pronation": True}, "map deficits to numbers"),
+    ([0.0, 0.0, 0.0, 0.0], "map deficits to numbers"),
+    ({"pronation": float("nan")}, "finite"),
+])
+def test_bad_mechanism_offsets_are_refused_at_load(copy_of, offsets, match):
+    meta = json.loads((copy_of / "model.json").read_text())
+    meta["mechanism_offsets"] = offsets
+    (copy_of / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=match):
+        Predictor.load(copy_of)
+
+
 def test_session_threads_are_configurable(exported):
     assert Predictor.load(exported, threads=2)._session.get_session_options().intra_op_num_threads == 2
     assert Predictor.load(exported)._session.get_session_options().intra_op_num_threads == 1

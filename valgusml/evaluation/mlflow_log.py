@@ -67,6 +67,8 @@ def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_i
                 if math.isfinite(value):
                     metrics.append(Metric(f"{prefix}/{name}/{metric}{suffix}", float(value), now, 0))
         metrics.append(Metric(f"{prefix}/{name}/threshold", float(r.threshold), now, 0))
+        for deficit, offset in (r.mechanism_offsets or {}).items():
+            metrics.append(Metric(f"{prefix}/{name}/mechanism_offset/{deficit}", float(offset), now, 0))
     if result.transfer is not None:
         for row in result.transfer.to_dict("records"):
             for column, value in row.items():

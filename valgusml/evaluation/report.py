@@ -45,6 +45,14 @@ def _cell(value: Any) -> str:
     return _esc(value)
 
 
+def _offsets_note(result: Any) -> str:
+    """The mechanism call's offsets of one scorer, for its section's note ("" without them)."""
+    if not result.mechanism_offsets:
+        return ""
+    values = ", ".join(f"{name} {value:+.2f}" for name, value in result.mechanism_offsets.items())
+    return f"mechanism offsets {_esc(values)} ({_esc(result.mechanism_offsets_source)}); "
+
+
 def table_html(frame: pd.DataFrame, highlight: dict[str, str] | None = None) -> str:
     """A plain HTML table (escaped); `highlight` maps column → the row's first-cell value to bold."""
     head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
@@ -141,6 +149,8 @@ def write_report(
             name: {
                 "threshold": r.threshold,
                 "threshold_source": r.threshold_source,
+                "mechanism_offsets": r.mechanism_offsets,
+                "mechanism_offsets_source": r.mechanism_offsets_source,
                 "fit_seconds": r.fit_seconds,
                 "predict_seconds_per_sequence": r.predict_seconds_per_sequence,
                 "headline": {k: v.to_dict() for k, v in r.estimates.items()},
@@ -218,8 +228,8 @@ def write_report(
             ]
         )
         parts += [
-            f"<p class='note'>threshold {r.threshold:.3f} ({_esc(r.threshold_source)}); fit {r.fit_seconds:.2f} s; "
-            f"predict {1000 * r.predict_seconds_per_sequence:.2f} ms per sequence</p>",
+            f"<p class='note'>threshold {r.threshold:.3f} ({_esc(r.threshold_source)}); {_offsets_note(r)}"
+            f"fit {r.fit_seconds:.2f} s; predict {1000 * r.predict_seconds_per_sequence:.2f} ms per sequence</p>",
             "<h3>Headline metrics</h3>", table_html(headline),
             "<h3>Presence per limb</h3>", table_html(limbs),
             "<h3>Mechanism per class</h3>", table_html(per_class),

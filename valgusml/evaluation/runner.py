@@ -3,6 +3,11 @@
 Each scorer is fitted on TRAIN athletes, its decision threshold is chosen on VALIDATION athletes (or, without
 validation data, taken from the model itself), and only then is it scored on TEST athletes, with athlete
 bootstrap CIs, per-task and per-athlete tables, the confusion matrix, and its fit and predict cost.
+
+The mechanism call's offsets (`valgusml.scoring.mechanism_offsets`) are chosen on the same validation athletes
+for every scorer that does not carry its own (an exported predictor carries those of its export), so that the
+baselines' calls are tuned as the model's are; the scorer is then wrapped (`WithMechanismOffsets`), and every
+later use of it (robustness, other data, the transfer table) calls as its test scores do.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from valgusml.evaluation.metrics import (
     per_athlete_table,
     per_task_table,
 )
-from valgusml.evaluation.scorers import fit_and_score
+from valgusml.evaluation.scorers import WithMechanismOffsets, fit_and_score
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+from valgusml.scoring.mechanism_offsets import apply_offsets, choose_mechanism_offsets, offsets_dict
 from valgusml.scoring.thresholds import DEFAULT_THRESHOLD, choose_threshold
 from valgusml.sequence import KeypointSequence
 
@@ -48,6 +54,10 @@ class ScorerResult:
     fit_seconds: float
     predict_seconds_per_sequence: float
     scorer: Any = None
+    # `{deficit: offset}` of the mechanism call and where they came from ("validation" or "model"); None: the
+    # most probable deficit.
+    mechanism_offsets: dict[str, float] | None = None
+    mechanism_offsets_source: str | None = None
 
 
 @dataclass
@@ -101,6 +111,22 @@ def resolve_threshold(scorer: Any, val_scores: ScoreArrays | None, val_labels: L
     if stored is not None:
         return float(stored), "model"
     return DEFAULT_THRESHOLD, "default"
+
+
+def resolve_mechanism_offsets(scorer: Any, val_scores: ScoreArrays | None, val_labels: LabelArrays | None,
+                              threshold: float) -> tuple[Any, np.ndarray | None, str | None]:
+    """`(scorer, offsets, source)`: a scorer's own offsets (an exported predictor's, already in what it
+    answers: "model"), else those chosen on its validation scores at `threshold` ("validation"), with the
+    scorer wrapped to apply them; else `(scorer, None, None)`."""
+    own = getattr(scorer, "mechanism_offsets", None)
+    if own is not None:
+        return (scorer, own, "model") if np.any(own) else (scorer, None, None)
+    if val_scores is None or val_labels is None:
+        return scorer, None, None
+    chosen = choose_mechanism_offsets(val_scores, val_labels, threshold)
+    if chosen is None:
+        return scorer, None, None
+    return WithMechanismOffsets(scorer, chosen), chosen, "validation"
 
 
 def score_result(
@@ -164,10 +190,15 @@ def evaluate_scorers(
             clear_cache()  # honest timings: no scorer profits from features another one computed
         timed = fit_and_score(scorer, train, {"val": val, "test": test})
         threshold, source = resolve_threshold(scorer, timed.scores.get("val"), val_labels, threshold_rule)
+        scorer, offsets, offsets_source = resolve_mechanism_offsets(scorer, timed.scores.get("val"), val_labels,
+                                                                    threshold)
+        test_scores = timed.scores["test"]
+        if offsets_source == "validation":
+            test_scores = apply_offsets(test_scores, offsets)
         results[name] = score_result(
             name,
             test_labels,
-            timed.scores["test"],
+            test_scores,
             threshold,
             source,
             n_boot=n_boot,
@@ -177,6 +208,9 @@ def evaluate_scorers(
             predict_seconds_per_sequence=timed.predict_seconds_per_sequence,
             scorer=scorer,
         )
+        if offsets is not None:
+            results[name].mechanism_offsets = offsets_dict(offsets)
+            results[name].mechanism_offsets_source = offsets_source
     info = dict(info or {})
     info.setdefault("n_test_sequences", len(test))
     info.setdefault("n_test_athletes", len(np.unique(test_labels.athlete_id)))

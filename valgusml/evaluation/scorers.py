@@ -30,6 +30,7 @@ __all__ = [
     "MiniRocketModel",
     "Scorer",
     "TimedScores",
+    "WithMechanismOffsets",
     "fit_and_score",
 ]
 
@@ -56,6 +57,8 @@ class ExportedModel:
         self.batch_size = int(batch_size)
         self.predictor = Predictor.load(self.path, threads=threads)
         self.decision_threshold = float(self.predictor.decision_threshold)
+        # Its own, chosen at export and already in the probabilities it answers (zeros for older folders).
+        self.mechanism_offsets = self.predictor.mechanism_offsets
         self.info = dict(self.predictor.metadata)
 
     def fit(self, sequences: Sequence[KeypointSequence]) -> ExportedModel:
@@ -187,6 +190,29 @@ class Ensemble:
         with np.errstate(invalid="ignore"):
             severity = (np.where(known, severity, 0.0) * weight).sum(0) / weight.sum(0)
         return ScoreArrays(np.clip(prob, 0.0, 1.0), mech / mech.sum(-1, keepdims=True), severity)
+
+
+class WithMechanismOffsets:
+    """A fitted scorer whose mechanism probabilities are weighed by `offsets` (`(4,)`, chosen on validation:
+    `valgusml.evaluation.runner`)."""
+
+    pretrained = True  # fitted already, with the offsets chosen on its answers
+
+    def __init__(self, scorer: Any, offsets: np.ndarray):
+        from valgusml.predictor.results import offsets_array
+
+        self.scorer = scorer
+        self.name = getattr(scorer, "name", type(scorer).__name__)
+        self.mechanism_offsets = offsets_array(offsets)
+        self.decision_threshold = getattr(scorer, "decision_threshold", None)
+
+    def fit(self, sequences: Sequence[KeypointSequence]) -> WithMechanismOffsets:
+        return self
+
+    def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
+        from valgusml.scoring.mechanism_offsets import apply_offsets
+
+        return apply_offsets(self.scorer.predict(sequences), self.mechanism_offsets)
 
 
 @dataclass

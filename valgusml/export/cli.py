@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sha256": meta["model"]["sha256"],
                     "parity_max_abs_diff": meta["parity"]["max_abs_diff_probability"],
                     "decision_threshold": meta["decision_threshold"],
+                    "mechanism_offsets": meta.get("mechanism_offsets"),
                 }
             )
         )

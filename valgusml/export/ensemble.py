@@ -12,7 +12,8 @@ the mean's.
 Members must be fed alike: the same preprocessing, frame measures, window and ONNX opset. The decision threshold
 is chosen for the mean, by F1 on the validation athletes of `--data` named by `--split` (the members' own
 split, so that no test athlete decides it); without them it is the median of the members' thresholds, and
-`model.json` says which.
+`model.json` says which. The mechanism call's offsets are chosen on the same athletes
+(`valgusml.export.folder.add_mechanism_offsets`); without them the mean calls its most probable deficit.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from valgusml.export.folder import (
     PARITY_TOLERANCE,
     SEVERITY_TOLERANCE_DEG,
     ExportError,
+    add_mechanism_offsets,
     max_abs_diff,
     random_windows,
     replace_dir,
@@ -194,6 +196,7 @@ def export_ensemble(
                         "members' (%.3f)", median)
             threshold, threshold_from = median, {"rule": "median of the members' thresholds"}
         write(threshold, parity, threshold_from)
+        add_mechanism_offsets(tmp, validation)
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

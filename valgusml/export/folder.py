@@ -1,6 +1,6 @@
 """What every way of writing a predictor folder shares, without torch: the export's error, the parity inputs
-and tolerances, the decision threshold chosen on validation recordings as the predictor answers them, and the
-atomic swap of a finished folder into place (`valgusml.export.onnx` writes a network's folder,
+and tolerances, the decision threshold and the mechanism offsets chosen on validation recordings as the
+predictor answers them, and the atomic swap of a finished folder into place (`valgusml.export.onnx` writes a network's folder,
 `valgusml.export.ensemble` the mean of several folders)."""
 
 from __future__ import annotations
@@ -41,6 +41,41 @@ def validation_threshold(predictor: Any, sequences: Sequence[Any], rule: str = "
     if len(np.unique(truth[known])) < 2:
         return None
     return choose_threshold(probability[known], truth[known], rule=rule)
+
+
+def add_mechanism_offsets(folder: str | Path, sequences: Sequence[Any] | None) -> dict[str, float] | None:
+    """Choose the mechanism call's offsets (`valgusml.scoring.mechanism_offsets`) on labelled validation
+    recordings as the folder's predictor answers them, at its threshold, and write them into its `model.json`
+    (`mechanism_offsets`, and where they came from in `metrics.mechanism_offsets_from`). Returns them; None,
+    and the folder unchanged, without recordings or with fewer than two deficits among their labels."""
+    from valgusml.predictor import Predictor
+    from valgusml.predictor.format import read_metadata, write_metadata
+    from valgusml.predictor.results import limb_arrays
+    from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+    from valgusml.scoring.mechanism_offsets import N_REPLICATES, choose_mechanism_offsets, offsets_dict
+
+    if not sequences:
+        return None
+    predictor = Predictor.load(folder)
+    if predictor.mechanism_offsets.any():
+        raise ExportError(f"{folder}: already holds mechanism offsets; they are chosen on the network's own call")
+    scores = ScoreArrays(*limb_arrays(predictor.predict_batch(list(sequences))))
+    chosen = choose_mechanism_offsets(scores, LabelArrays.from_sequences(list(sequences)), predictor.decision_threshold)
+    if chosen is None:
+        return None
+    offsets = offsets_dict(chosen)
+    meta = read_metadata(folder)
+    ordered: dict[str, Any] = {}
+    for key, value in meta.items():  # written beside the threshold, as `build_metadata` places it
+        ordered[key] = value
+        if key == "decision_threshold":
+            ordered["mechanism_offsets"] = offsets
+    metrics = ordered.get("metrics") or {}
+    metrics["mechanism_offsets_from"] = {"rule": f"macro-F1 on validation athletes, mean of {N_REPLICATES} "
+                                                 "athlete-bootstrap replicates", "sequences": len(sequences)}
+    ordered["metrics"] = metrics
+    write_metadata(folder, ordered)
+    return offsets
 
 
 def random_windows(n: int, window: int, n_measures: int, seed: int = 0) -> tuple[np.ndarray, ...]:

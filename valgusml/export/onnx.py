@@ -16,7 +16,9 @@ again on them through that loaded predictor, by the checkpoint's rule, so the th
 is set where their probabilities come from. Training chooses it by the same rule on the same recordings (up
 to ONNX's rounding); checkpoints of earlier versions combined windows without the predictor's view
 admission, segments and free-leg rule, and read 0.651 where their folder's answers call 0.578 best. Without
-them the checkpoint's threshold stands. `model.json` says which (`metrics.decision_threshold_from`).
+them the checkpoint's threshold stands. `model.json` says which (`metrics.decision_threshold_from`). The
+mechanism call's offsets are chosen on the same recordings at that threshold (`add_mechanism_offsets`);
+without them the folder calls the most probable deficit.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from valgusml.export.folder import (
     PARITY_TOLERANCE,
     SEVERITY_TOLERANCE_DEG,
     ExportError,
+    add_mechanism_offsets,
     max_abs_diff,
     random_windows,
     replace_dir,
@@ -300,6 +303,7 @@ def export_predictor(
         parity.update(described)
         info, threshold_from = _threshold_on_validation(written, info, threshold_sequences)
         write_metadata(tmp, metadata(cfg, info, model_bytes, parity, describe_net(net, info), threshold_from))
+        add_mechanism_offsets(tmp, threshold_sequences)
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

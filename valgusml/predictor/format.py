@@ -11,7 +11,9 @@ A folder holds two files:
   `format_version`, `valgusml_version`, `created_utc`, `mechanisms`, `limbs`, `skeleton` ("canonical"),
   `canonical_joints`, `accepted_skeletons`, `fps`, `window`, `window_s`, `stride`, `preprocess`
   (`PreprocessConfig.to_dict()`), `measure_names` (the frame measures the model was trained on), `inputs`,
-  `outputs` (shapes), `decision_threshold`, the provenance keys (`PROVENANCE_KEYS`: training run, dataset
+  `outputs` (shapes), `decision_threshold`, `mechanism_offsets` (`{deficit: log-odds offset}` of the mechanism
+  call, chosen on validation athletes as the threshold is; optional: folders without it call the most probable
+  deficit, and a reader that ignores it calls as they do), the provenance keys (`PROVENANCE_KEYS`: training run, dataset
   fingerprint, generator_seed: the seed whose athletes it trained on, null unless generated, generator_seeds:
   those and the seeds its `init_from` weights learnt from (members' for an ensemble), metrics,
   architecture, checkpoint (relative to the checkout when it lies inside it), epoch, init_from: the weights
@@ -41,9 +43,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from valgusml.errors import ModelFileError
+from valgusml.errors import InputError, ModelFileError
 from valgusml.json_safe import to_jsonable
 from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.predictor.results import offsets_array
 
 if TYPE_CHECKING:
     from valgusml.preprocess import PreprocessConfig
@@ -108,6 +111,15 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     threshold = meta["decision_threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
         raise ModelFileError(f"{meta_path}: decision_threshold must be a number in [0, 1], got {threshold!r}")
+    offsets = meta.get("mechanism_offsets")
+    if offsets is not None:
+        if not isinstance(offsets, dict) or any(isinstance(v, bool) or not isinstance(v, (int, float))
+                                                for v in offsets.values()):
+            raise ModelFileError(f"{meta_path}: mechanism_offsets must map deficits to numbers, got {offsets!r:.80}")
+        try:
+            offsets_array(offsets)
+        except InputError as exc:
+            raise ModelFileError(f"{meta_path}: {exc}") from None
     names = meta.get("measure_names")
     if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         raise ModelFileError(f"{meta_path}: measure_names must be a list of names, got {names!r:.60}")
@@ -241,11 +253,13 @@ def build_metadata(
     provenance: Mapping[str, Any],
     tool_versions: Mapping[str, str],
     parity: Mapping[str, Any],
+    mechanism_offsets: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """`model.json`'s content for a model file and its preprocessing, JSON-safe (NaN → None).
 
     `provenance` may hold the `PROVENANCE_KEYS` (absent ones are written as null); `tool_versions` (e.g.
-    `{"torch_version": ...}`) go into `model` beside the onnxruntime version that checked it.
+    `{"torch_version": ...}`) go into `model` beside the onnxruntime version that checked it;
+    `mechanism_offsets` is written only when given.
     """
     import onnxruntime
 
@@ -281,6 +295,7 @@ def build_metadata(
             "frontal_fppa_deg": ["batch", len(LIMBS)],
         },
         "decision_threshold": float(decision_threshold),
+        **({"mechanism_offsets": dict(mechanism_offsets)} if mechanism_offsets is not None else {}),
         **{key: provenance.get(key) for key in PROVENANCE_KEYS},
         "model": {
             "file": MODEL_FILE,

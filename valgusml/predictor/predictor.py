@@ -41,7 +41,7 @@ from valgusml.predictor.format import (
     read_model_bytes,
 )
 from valgusml.predictor.measured import MeasuredPresence, apply_measured, read_measured
-from valgusml.predictor.results import Prediction, make_prediction
+from valgusml.predictor.results import Prediction, make_prediction, offsets_array, weigh_deficits
 from valgusml.predictor.sanity import check_input
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS
@@ -87,6 +87,8 @@ class Predictor:
         where = self.folder or "model"
         self.preprocess = preprocess_config(metadata["preprocess"], where)
         self.decision_threshold = float(metadata["decision_threshold"])
+        # (4,) per deficit, DEFICITS order; zeros for folders exported without them (`read_metadata` checked them).
+        self.mechanism_offsets = offsets_array(metadata.get("mechanism_offsets"))
         self._threshold_free = False
         self.max_batch_windows = max(1, int(max_batch_windows))
         self.measure_3d = bool(measure_3d)
@@ -277,6 +279,7 @@ class Predictor:
                     timeline=self._timeline(rows, model_input, valgus_w, mechanism_w, i, measured),
                     view=view,
                     frontal_fppa_deg=frontal,
+                    mechanism_offsets=self.mechanism_offsets,
                 )
             )
         return predictions
@@ -322,8 +325,8 @@ class Predictor:
                             for begin, end, _, limbs in spans]
                 if math.isfinite(min(distance)):
                     probability[int(np.argmin(distance)), j] = whole[0]
-        # The most probable deficit where the limb is over the threshold.
-        deficit = _DEFICIT_NAMES[np.argmax(mechanism[..., 1:], axis=-1)]
+        # The most probable deficit (weighed as the recording's) where the limb is over the threshold.
+        deficit = _DEFICIT_NAMES[np.argmax(weigh_deficits(mechanism, self.mechanism_offsets)[..., 1:], axis=-1)]
         names = np.where(probability >= self.decision_threshold, deficit, "none")
         out = []
         for k, (begin, end, kind, limbs) in enumerate(spans):

@@ -4,8 +4,10 @@ the network's two heads into them.
 Mechanism probabilities: the network has a valgus head (P(valgus)) and a mechanism head (a distribution over
 MECHANISMS). The reported distribution is
     P(none) = 1 - P(valgus),   P(m) = P(valgus) * q(m) / sum_k q(k)   for m in DEFICITS,
-where q is the mechanism head's output without its `none` entry. It sums to 1, its `none` entry agrees with the
-valgus probability, and the relative ranking of the deficits is the mechanism head's. A limb's `mechanism` is
+where q is the mechanism head's output without its `none` entry, each deficit's weighed by exp(its offset) when
+the folder holds `mechanism_offsets` (chosen on validation athletes at export, as the threshold is:
+`valgusml.scoring.mechanism_offsets`; zero without them). It sums to 1, its `none` entry agrees with the
+valgus probability, and the ranking of the deficits is the (weighed) mechanism head's. A limb's `mechanism` is
 `none` when its valgus probability is below the stored decision threshold, and otherwise its most probable
 deficit (labels use the same rule: `none` exactly when there is no valgus).
 
@@ -17,12 +19,13 @@ canonical-skeleton sequence that `predict` already mapped, so the mapping is don
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from valgusml.errors import InputError
 from valgusml.json_safe import to_jsonable
 from valgusml.labels import DEFICITS, LIMBS, MECHANISMS
 from valgusml.sequence import KeypointSequence
@@ -138,6 +141,37 @@ def combine_mechanisms(valgus_probability: np.ndarray, mechanism_probabilities: 
     return np.concatenate([(1.0 - p)[..., None], p[..., None] * conditional], axis=-1)
 
 
+def offsets_array(offsets: Mapping[str, float] | np.ndarray | None) -> np.ndarray:
+    """`(4,)` offsets in `DEFICITS` order from a `{deficit: offset}` mapping (absent deficits 0) or an array;
+    zeros for None."""
+    if offsets is None:
+        return np.zeros(len(DEFICITS))
+    if isinstance(offsets, Mapping):
+        unknown = sorted(set(offsets) - set(DEFICITS))
+        if unknown:
+            raise InputError(f"mechanism offsets name {unknown}, which are not deficits {DEFICITS}")
+        values = np.array([float(offsets.get(name, 0.0)) for name in DEFICITS])
+    else:
+        values = np.asarray(offsets, dtype=np.float64)
+    if values.shape != (len(DEFICITS),) or not np.isfinite(values).all():
+        raise InputError(f"mechanism offsets must be {len(DEFICITS)} finite numbers, one per deficit; got {values}")
+    return values
+
+
+def weigh_deficits(mechanism_probabilities: np.ndarray, offsets: Mapping[str, float] | np.ndarray | None) -> np.ndarray:
+    """`(..., 5)` probabilities over `MECHANISMS` with each deficit's scaled by exp(offset) and the deficits
+    renormalised to their previous total; `none` is left as it is."""
+    probabilities = np.asarray(mechanism_probabilities, dtype=np.float64)
+    values = offsets_array(offsets)
+    if not values.any():
+        return probabilities
+    deficits = probabilities[..., 1:]
+    weighted = deficits * np.exp(values)
+    total, new_total = deficits.sum(axis=-1, keepdims=True), weighted.sum(axis=-1, keepdims=True)
+    scaled = np.where(new_total > 0, weighted * total / np.maximum(new_total, 1e-300), deficits)
+    return np.concatenate([probabilities[..., :1], scaled], axis=-1)
+
+
 def limb_arrays(predictions: Sequence[Prediction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`(valgus_probability (N, 2), mechanism_probabilities (N, 2, 5), severity_deg (N, 2))` of predictions,
     limbs in `LIMBS` order: what scorers and threshold choices read of a batch."""
@@ -165,11 +199,12 @@ def make_prediction(
     timeline: list[dict[str, Any]],
     view: dict[str, Any] | None = None,
     frontal_fppa_deg: np.ndarray | None = None,
+    mechanism_offsets: np.ndarray | None = None,
 ) -> Prediction:
     """One recording's `Prediction` from its aggregated outputs: `(2,)` valgus, `(2, 5)` mechanism head,
     `(2,)` severity and (optional, NaN = none) frontal angle, per limb. `canonical` is the recording on the
-    canonical skeleton (for `measures`)."""
-    combined = combine_mechanisms(valgus, mechanism)
+    canonical skeleton (for `measures`); `mechanism_offsets` (`(4,)`, `DEFICITS` order) weigh the deficits."""
+    combined = weigh_deficits(combine_mechanisms(valgus, mechanism), mechanism_offsets)
     limbs = {}
     for k, limb in enumerate(LIMBS):
         p = float(valgus[k])
