@@ -95,6 +95,17 @@ def test_the_mechanism_offsets_are_chosen_on_validation_recordings_and_change_th
     one_deficit = labelled_sequences(12)  # hip weakness only: nothing to weigh it against
     meta = json.loads((export_predictor(tiny_source(), tmp_path / "one", None, one_deficit) / "model.json").read_text())
     assert "mechanism_offsets" not in meta and "mechanism_offsets_from" not in meta["metrics"]
+    # Without validation recordings the checkpoint's stand, as its threshold does.
+    net, cfg, info = tiny_source()
+    stored = {"hip_weakness": 0.1, "adductor_tfl_overactivity": 0.2, "pronation": 0.3, "limited_dorsiflexion": -0.6}
+    out = export_predictor((net, cfg, {**info, "mechanism_offsets": stored}), tmp_path / "stored", None, None)
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["mechanism_offsets"] == stored
+    assert meta["metrics"]["mechanism_offsets_from"] == {"rule": "the checkpoint's (its validation windows)"}
+    chosen = export_predictor((net, cfg, {**info, "mechanism_offsets": stored}), tmp_path / "chosen", None, validation)
+    meta = json.loads((chosen / "model.json").read_text())
+    assert meta["mechanism_offsets"] == pytest.approx(dict(zip(DEFICITS, offsets.tolist(), strict=True)), abs=1e-4)
+    assert meta["metrics"]["mechanism_offsets_from"]["checkpoint_offsets"] == stored
 
 
 def meta_offset(offsets: np.ndarray, deficit: str) -> float:

@@ -116,6 +116,7 @@ def test_the_runs_predictor_takes_its_threshold_from_the_validation_athletes_rec
     on them as the predictor answers; the checkpoint's own is kept beside it."""
     from valgusml.data import open_dataset
     from valgusml.export.folder import validation_threshold
+    from valgusml.labels import DEFICITS
     from valgusml.predictor import Predictor
 
     export_dir = tmp_path / "predictor"
@@ -130,8 +131,12 @@ def test_the_runs_predictor_takes_its_threshold_from_the_validation_athletes_rec
     assert source["rule"] == "f1 on validation athletes" and source["sequences"] == len(validation)
     assert meta["decision_threshold"] == pytest.approx(validation_threshold(Predictor.load(export_dir), validation))
     assert source["checkpoint_threshold"] == pytest.approx(meta["metrics"]["val"]["decision_threshold"])
-    # Training combines its validation windows by the predictor's own rule, so it chose the same threshold.
+    # Training combines its validation windows by the predictor's own rule, so it chose the same threshold ...
     assert source["checkpoint_threshold"] == pytest.approx(meta["decision_threshold"], abs=1e-4)
+    # ... and the same mechanism offsets, on the same athletes' resamples.
+    offsets = meta["metrics"]["mechanism_offsets_from"]
+    assert offsets["sequences"] == len(validation) and set(meta["mechanism_offsets"]) == set(DEFICITS)
+    assert offsets["checkpoint_offsets"] == pytest.approx(meta["mechanism_offsets"], abs=0.02)
 
 
 def test_the_training_loops_test_metrics_are_the_exported_predictors(overrides, tmp_path):

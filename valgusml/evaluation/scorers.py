@@ -86,6 +86,7 @@ class CheckpointModel:
     pretrained = True
 
     def __init__(self, path: str | Path, name: str = "model", batch_size: int = 256):
+        from valgusml.predictor.results import offsets_array
         from valgusml.runs.checkpoint import load_for_export
 
         self.path = Path(path)
@@ -95,6 +96,10 @@ class CheckpointModel:
         self.batch_size = int(batch_size)
         self.net, self.preprocess, self.info = load_for_export(self.path)
         self.decision_threshold = float(self.info.get("decision_threshold", 0.5))
+        # As its exported folder would weigh its mechanism call without validation recordings; None for
+        # checkpoints without them (the evaluation then chooses them on its validation athletes).
+        offsets = self.info.get("mechanism_offsets")
+        self.mechanism_offsets = None if offsets is None else offsets_array(offsets)
 
     def fit(self, sequences: Sequence[KeypointSequence]) -> CheckpointModel:
         return self
@@ -104,6 +109,7 @@ class CheckpointModel:
 
         from valgusml.features.view import admission_neutral
         from valgusml.predictor import combine_mechanisms
+        from valgusml.predictor.results import weigh_deficits
         from valgusml.preprocess import aggregate_model_input, prepare_many
 
         if not sequences:
@@ -127,7 +133,7 @@ class CheckpointModel:
         combined, _ = aggregate_model_input(per_window, model_input, self.preprocess.fps, neutral)
         prob = np.clip(combined["valgus_probability"], 0.0, 1.0)
         # The same consistent distribution the exported predictor reports (P(none) = 1 - P(valgus)).
-        mech = combine_mechanisms(prob, combined["mechanism_probabilities"])
+        mech = weigh_deficits(combine_mechanisms(prob, combined["mechanism_probabilities"]), self.mechanism_offsets)
         return ScoreArrays(prob, mech, combined["severity_deg"])
 
 

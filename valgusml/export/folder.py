@@ -43,37 +43,43 @@ def validation_threshold(predictor: Any, sequences: Sequence[Any], rule: str = "
     return choose_threshold(probability[known], truth[known], rule=rule)
 
 
-def add_mechanism_offsets(folder: str | Path, sequences: Sequence[Any] | None) -> dict[str, float] | None:
+def add_mechanism_offsets(folder: str | Path, sequences: Sequence[Any] | None,
+                          checkpoint_offsets: Any = None) -> dict[str, float] | None:
     """Choose the mechanism call's offsets (`valgusml.scoring.mechanism_offsets`) on labelled validation
     recordings as the folder's predictor answers them, at its threshold, and write them into its `model.json`
-    (`mechanism_offsets`, and where they came from in `metrics.mechanism_offsets_from`). Returns them; None,
-    and the folder unchanged, without recordings or with fewer than two deficits among their labels."""
+    (`mechanism_offsets`, and where they came from in `metrics.mechanism_offsets_from`). Without recordings, or
+    with fewer than two deficits among their labels, the checkpoint's (chosen on its validation windows) are
+    written when given, else none. Returns what was written."""
     from valgusml.predictor import Predictor
     from valgusml.predictor.format import read_metadata, write_metadata
-    from valgusml.predictor.results import limb_arrays
+    from valgusml.predictor.results import limb_arrays, offsets_array
     from valgusml.scoring.arrays import LabelArrays, ScoreArrays
     from valgusml.scoring.mechanism_offsets import N_REPLICATES, choose_mechanism_offsets, offsets_dict
 
-    if not sequences:
+    stored = None if checkpoint_offsets is None else offsets_dict(offsets_array(checkpoint_offsets))
+    chosen = None
+    if sequences:
+        predictor = Predictor.load(folder)
+        if predictor.mechanism_offsets.any():
+            raise ExportError(f"{folder}: already holds mechanism offsets; they are chosen on the network's own call")
+        scores = ScoreArrays(*limb_arrays(predictor.predict_batch(list(sequences))))
+        chosen = choose_mechanism_offsets(scores, LabelArrays.from_sequences(list(sequences)),
+                                          predictor.decision_threshold)
+    if chosen is not None:
+        offsets = offsets_dict(chosen)
+        source = {"rule": f"macro-F1 on validation athletes, mean of {N_REPLICATES} athlete-bootstrap replicates",
+                  "sequences": len(sequences), "checkpoint_offsets": stored}
+    elif stored is not None:
+        offsets, source = stored, {"rule": "the checkpoint's (its validation windows)"}
+    else:
         return None
-    predictor = Predictor.load(folder)
-    if predictor.mechanism_offsets.any():
-        raise ExportError(f"{folder}: already holds mechanism offsets; they are chosen on the network's own call")
-    scores = ScoreArrays(*limb_arrays(predictor.predict_batch(list(sequences))))
-    chosen = choose_mechanism_offsets(scores, LabelArrays.from_sequences(list(sequences)), predictor.decision_threshold)
-    if chosen is None:
-        return None
-    offsets = offsets_dict(chosen)
     meta = read_metadata(folder)
     ordered: dict[str, Any] = {}
     for key, value in meta.items():  # written beside the threshold, as `build_metadata` places it
         ordered[key] = value
         if key == "decision_threshold":
             ordered["mechanism_offsets"] = offsets
-    metrics = ordered.get("metrics") or {}
-    metrics["mechanism_offsets_from"] = {"rule": f"macro-F1 on validation athletes, mean of {N_REPLICATES} "
-                                                 "athlete-bootstrap replicates", "sequences": len(sequences)}
-    ordered["metrics"] = metrics
+    ordered["metrics"] = {**(ordered.get("metrics") or {}), "mechanism_offsets_from": source}
     write_metadata(folder, ordered)
     return offsets
 

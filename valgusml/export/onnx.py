@@ -18,7 +18,8 @@ to ONNX's rounding); checkpoints of earlier versions combined windows without th
 admission, segments and free-leg rule, and read 0.651 where their folder's answers call 0.578 best. Without
 them the checkpoint's threshold stands. `model.json` says which (`metrics.decision_threshold_from`). The
 mechanism call's offsets are chosen on the same recordings at that threshold (`add_mechanism_offsets`);
-without them the folder calls the most probable deficit.
+without them the checkpoint's stand (chosen with its threshold on its validation windows), and a checkpoint
+without any leaves the folder calling the most probable deficit.
 """
 
 from __future__ import annotations
@@ -303,7 +304,7 @@ def export_predictor(
         parity.update(described)
         info, threshold_from = _threshold_on_validation(written, info, threshold_sequences)
         write_metadata(tmp, metadata(cfg, info, model_bytes, parity, describe_net(net, info), threshold_from))
-        add_mechanism_offsets(tmp, threshold_sequences)
+        add_mechanism_offsets(tmp, threshold_sequences, info.get("mechanism_offsets"))
         replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

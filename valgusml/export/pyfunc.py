@@ -294,6 +294,7 @@ def log_predictor_to_mlflow(
                 "valgusml_format_version": predictor.metadata["format_version"],
                 "model_sha256": predictor.metadata["model"]["sha256"],
                 "decision_threshold": predictor.decision_threshold,
+                "mechanism_offsets": predictor.metadata.get("mechanism_offsets"),
                 "dataset_fingerprint": predictor.metadata.get("dataset_fingerprint"),
             },
         )

@@ -217,6 +217,11 @@ class ValgusDataModule(LightningDataModule):
         predictor's rule (`valgusml.preprocess.aggregate_recordings`) needs to combine their windows."""
         return decode_recordings(self._windows, np.asarray(sequence_index))
 
+    def athletes_of(self, sequence_index: np.ndarray) -> np.ndarray:
+        """The athlete ids of the dataset's sequences `sequence_index` (validation's mechanism offsets resample
+        athletes, as the export's do)."""
+        return np.asarray(self._open().athlete_ids)[np.asarray(sequence_index, dtype=np.int64)]
+
     def _add_training_data(self, folder: str) -> None:
         """Every athlete of another dataset folder joins TRAINING only (e.g. real motion capture labelled by the
         presence rule with `valgusml convert --label-by-rule`, mechanism unknown: its mechanism loss is masked).

@@ -13,6 +13,7 @@ from torchmetrics.functional.classification import binary_auroc, binary_f1_score
 
 from valgusml.labels import LIMBS, MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.arrays import ScoreArrays
+from valgusml.scoring.mechanism_offsets import apply_offsets
 
 
 def split_metrics(
@@ -23,6 +24,7 @@ def split_metrics(
     mechanism: torch.Tensor,  # (N, 2) long
     severity_target: torch.Tensor,  # (N, 2) float, NaN where unknown
     threshold: float,
+    mechanism_offsets: np.ndarray | None = None,  # (4,) per deficit, chosen on validation; None: none
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     valgus_int = valgus.long()
@@ -41,9 +43,10 @@ def split_metrics(
         out["valgus_auroc_pooled"] = float(binary_auroc(pooled_probability, pooled))
     out["valgus_f1"] = float(binary_f1_score(pooled_probability, pooled, threshold=threshold))
     # The call the predictor and the evaluation make: `none` below the validation threshold, else the most
-    # probable deficit. Checkpoints are selected on this, so training optimises what ships.
-    scores = ScoreArrays(valgus_probability.float().numpy(), mechanism_probabilities.float().numpy(),
-                         severity_deg.float().numpy())
+    # probable deficit once weighed by the offsets. Checkpoints are selected on this, so training optimises
+    # what ships.
+    scores = apply_offsets(ScoreArrays(valgus_probability.float().numpy(), mechanism_probabilities.float().numpy(),
+                                       severity_deg.float().numpy()), mechanism_offsets)
     predicted = torch.from_numpy(scores.decide_mechanism(threshold)).flatten()
     truth = mechanism.flatten()
     known = truth != MECHANISM_UNKNOWN  # rule-labelled limbs have no mechanism to score

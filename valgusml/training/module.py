@@ -11,8 +11,8 @@ they choose are the exported predictor's.
 
 Hyper-parameters are plain dicts so a checkpoint rebuilds everything: `net` (Hydra config of the network,
 `_target_` included) and `preprocess` (PreprocessConfig dict). `on_save_checkpoint` adds a `valgusml` entry:
-{decision_threshold, dataset_fingerprint, dataset_dir, mlflow_run_id, split, generator_seed, val_metrics,
-test_metrics}.
+{decision_threshold, mechanism_offsets (chosen with it on validation: `valgusml.scoring.mechanism_offsets`),
+dataset_fingerprint, dataset_dir, mlflow_run_id, split, generator_seed, val_metrics, test_metrics}.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from lightning import LightningModule
 from valgusml.data.frame_targets import LIFTED_MEASURE_START, VIEW_COLUMN
 from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.predictor.format import seeds_learnt_from
+from valgusml.predictor.results import offsets_array
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+from valgusml.scoring.mechanism_offsets import choose_mechanism_offsets, offsets_dict
 from valgusml.scoring.thresholds import choose_threshold
 from valgusml.training.metrics import split_metrics
 
@@ -78,6 +81,7 @@ class ValgusLitModule(LightningModule):
             raise ValueError(f"mechanism_class_weights needs {len(MECHANISMS)} values, got {len(cw)}")
         self.register_buffer("mechanism_class_weights", torch.tensor(cw, dtype=torch.float32), persistent=False)
         self.decision_threshold = 0.5
+        self.mechanism_offsets: np.ndarray | None = None  # (4,), chosen with the threshold on validation
         # dataset_fingerprint, dataset_dir, mlflow_run_id, split, generator_seed (None unless generated): set by
         # the training app
         self.run_info: dict[str, Any] = {}
@@ -236,6 +240,8 @@ class ValgusLitModule(LightningModule):
         neutral = admission_neutral(self.decision_threshold)
         if neutral != 0.5:  # a threshold under 0.5: scored as the exported predictor answers at it
             rows = self._per_recording(windows, neutral)
+        if stage == "val" and not self.trainer.sanity_checking:
+            self.mechanism_offsets = self._mechanism_offsets(rows)
         metrics = split_metrics(
             rows["valgus_probability"],
             rows["mechanism_probabilities"],
@@ -244,6 +250,7 @@ class ValgusLitModule(LightningModule):
             rows["mechanism"],
             rows["severity_target"],
             threshold=self.decision_threshold,
+            mechanism_offsets=self.mechanism_offsets,
         )
         metrics["decision_threshold"] = float(self.decision_threshold)
         errors = torch.cat(self._lifter_errors[stage]) if self._lifter_errors[stage] else torch.zeros(0)
@@ -253,6 +260,20 @@ class ValgusLitModule(LightningModule):
         # Every rank evaluates the whole split (see the data module), so these numbers agree across ranks.
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=True)
         return metrics
+
+    def _mechanism_offsets(self, rows: dict[str, torch.Tensor]) -> np.ndarray | None:
+        """The mechanism call's offsets on validation's recordings at the chosen threshold, as the export
+        chooses them again on the folder's answers (`valgusml.scoring.mechanism_offsets`): the same athletes
+        resampled where the data module names them, else each recording its own."""
+        index = rows["sequence_index"].numpy()
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        athletes = datamodule.athletes_of(index) if hasattr(datamodule, "athletes_of") else index.astype(str)
+        n = len(index)
+        scores = ScoreArrays(rows["valgus_probability"].double().numpy(), rows["mechanism_probabilities"].double().numpy(),
+                             rows["severity_deg"].double().numpy())
+        labels = LabelArrays(rows["valgus"].numpy(), rows["mechanism"].numpy(), rows["severity_target"].numpy(),
+                             np.asarray(athletes), np.full(n, ""), index.astype(str))
+        return choose_mechanism_offsets(scores, labels, self.decision_threshold)
 
     def on_validation_epoch_end(self) -> None:
         metrics = self._epoch_metrics("val")
@@ -310,6 +331,7 @@ class ValgusLitModule(LightningModule):
     def checkpoint_info(self) -> dict[str, Any]:
         return {
             "decision_threshold": float(self.decision_threshold),
+            "mechanism_offsets": None if self.mechanism_offsets is None else offsets_dict(self.mechanism_offsets),
             "dataset_fingerprint": self.run_info.get("dataset_fingerprint"),
             "dataset_dir": self.run_info.get("dataset_dir"),
             "mlflow_run_id": self.run_info.get("mlflow_run_id"),
@@ -334,6 +356,8 @@ class ValgusLitModule(LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         info = checkpoint.get("valgusml") or {}
         self.decision_threshold = float(info.get("decision_threshold", 0.5))
+        offsets = info.get("mechanism_offsets")
+        self.mechanism_offsets = None if offsets is None else offsets_array(offsets)
         self.val_metrics = dict(info.get("val_metrics") or {})
         for key in ("dataset_fingerprint", "dataset_dir", "mlflow_run_id", "split", "generator_seed"):
             if info.get(key) is not None and key not in self.run_info:
