@@ -57,6 +57,19 @@ def labelled_sequences(n: int = 12) -> list[KeypointSequence]:
     return out
 
 
+def mixed_deficit_sequences(n: int = 16) -> list[KeypointSequence]:
+    """`labelled_sequences(n)` with the valgus recordings' deficits cycling through all four (left and right
+    differ), so that mechanism offsets have deficits to weigh against each other."""
+    from valgusml.labels import DEFICITS
+
+    out = labelled_sequences(n)
+    for i, seq in enumerate(out):
+        if seq.labels["left"]["valgus"]:
+            for limb in ("left", "right"):
+                seq.labels[limb]["mechanism"] = DEFICITS[(i // 2 + (limb == "right")) % len(DEFICITS)]
+    return out
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory) -> Path:
     from valgusml.export import export_predictor

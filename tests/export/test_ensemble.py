@@ -4,6 +4,7 @@ mean, and clear refusals of members that cannot be averaged."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ from valgusml.export.folder import random_windows
 from valgusml.predictor import Predictor
 from valgusml.scoring.thresholds import choose_threshold
 
-from .conftest import WINDOW, labelled_sequences, parity_sequences, tiny_source
+from .conftest import WINDOW, labelled_sequences, mixed_deficit_sequences, parity_sequences, tiny_source
 
 
 def _member(tmp_path_factory, seed: int, threshold: float, window: int = WINDOW, **provenance):
@@ -86,6 +87,27 @@ def test_with_validation_the_threshold_is_chosen_for_the_mean(members, tmp_path)
     assert meta["decision_threshold"] == pytest.approx(validation_threshold(ensemble, validation))
     assert meta["metrics"]["decision_threshold_from"] == {"rule": "f1 on validation athletes", "sequences": 12,
                                                           "source": "here"}
+    assert "mechanism_offsets" not in meta  # one deficit among the labels: nothing to weigh
+
+
+def test_with_validation_the_mechanism_offsets_are_chosen_for_the_mean(members, tmp_path):
+    """On the mean's own answers, at its threshold, as a network's folder gets them."""
+    from valgusml.predictor.results import limb_arrays
+    from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+    from valgusml.scoring.mechanism_offsets import choose_mechanism_offsets
+
+    validation = mixed_deficit_sequences(16)
+    out = export_ensemble(members[:2], tmp_path / "e", validation, validation_source="here")
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["metrics"]["mechanism_offsets_from"]["sequences"] == 16
+    plain = tmp_path / "plain"
+    shutil.copytree(out, plain)
+    del meta["mechanism_offsets"]
+    (plain / "model.json").write_text(json.dumps(meta))
+    mean = Predictor.load(plain)
+    chosen = choose_mechanism_offsets(ScoreArrays(*limb_arrays(mean.predict_batch(validation))),
+                                      LabelArrays.from_sequences(validation), mean.decision_threshold)
+    np.testing.assert_allclose(Predictor.load(out).mechanism_offsets, chosen, atol=1e-4)
 
 
 def test_the_same_members_give_the_same_bytes(members, tmp_path):

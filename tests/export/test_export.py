@@ -16,7 +16,7 @@ from valgusml.export.onnx import check_parity, random_windows
 from valgusml.labels import MECHANISMS
 from valgusml.predictor import Predictor
 
-from .conftest import WINDOW, labelled_sequences, parity_sequences, tiny_source
+from .conftest import WINDOW, labelled_sequences, mixed_deficit_sequences, parity_sequences, tiny_source
 
 
 def test_the_threshold_is_chosen_on_validation_recordings_as_the_predictor_answers(tmp_path, caplog):
@@ -55,11 +55,7 @@ def test_the_mechanism_offsets_are_chosen_on_validation_recordings_and_change_th
     from valgusml.scoring.arrays import LabelArrays, ScoreArrays
     from valgusml.scoring.mechanism_offsets import choose_mechanism_offsets
 
-    validation = labelled_sequences(16)
-    for i, seq in enumerate(validation):  # the valgus recordings' deficits cycle through all four
-        if seq.labels["left"]["valgus"]:
-            for limb in ("left", "right"):
-                seq.labels[limb]["mechanism"] = DEFICITS[(i // 2 + (limb == "right")) % len(DEFICITS)]
+    validation = mixed_deficit_sequences(16)
     out = export_predictor(tiny_source(), tmp_path / "offsets", None, validation)
     meta = json.loads((out / "model.json").read_text())
     assert list(meta["mechanism_offsets"]) == list(DEFICITS)

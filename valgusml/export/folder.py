@@ -1,7 +1,7 @@
 """What every way of writing a predictor folder shares, without torch: the export's error, the parity inputs
 and tolerances, the decision threshold and the mechanism offsets chosen on validation recordings as the
-predictor answers them, and the atomic swap of a finished folder into place (`valgusml.export.onnx` writes a network's folder,
-`valgusml.export.ensemble` the mean of several folders)."""
+predictor answers them, and the atomic swap of a finished folder into place (`valgusml.export.onnx` writes a
+network's folder, `valgusml.export.ensemble` the mean of several folders)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def add_mechanism_offsets(folder: str | Path, sequences: Sequence[Any] | None,
     with fewer than two deficits among their labels, the checkpoint's (chosen on its validation windows) are
     written when given, else none. Returns what was written."""
     from valgusml.predictor import Predictor
-    from valgusml.predictor.format import read_metadata, write_metadata
+    from valgusml.predictor.format import read_metadata, with_mechanism_offsets, write_metadata
     from valgusml.predictor.results import limb_arrays, offsets_array
     from valgusml.scoring.arrays import LabelArrays, ScoreArrays
     from valgusml.scoring.mechanism_offsets import N_REPLICATES, choose_mechanism_offsets, offsets_dict
@@ -73,14 +73,7 @@ def add_mechanism_offsets(folder: str | Path, sequences: Sequence[Any] | None,
         offsets, source = stored, {"rule": "the checkpoint's (its validation windows)"}
     else:
         return None
-    meta = read_metadata(folder)
-    ordered: dict[str, Any] = {}
-    for key, value in meta.items():  # written beside the threshold, as `build_metadata` places it
-        ordered[key] = value
-        if key == "decision_threshold":
-            ordered["mechanism_offsets"] = offsets
-    ordered["metrics"] = {**(ordered.get("metrics") or {}), "mechanism_offsets_from": source}
-    write_metadata(folder, ordered)
+    write_metadata(folder, with_mechanism_offsets(read_metadata(folder), offsets, source))
     return offsets
 
 

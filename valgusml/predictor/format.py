@@ -253,13 +253,12 @@ def build_metadata(
     provenance: Mapping[str, Any],
     tool_versions: Mapping[str, str],
     parity: Mapping[str, Any],
-    mechanism_offsets: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """`model.json`'s content for a model file and its preprocessing, JSON-safe (NaN → None).
 
     `provenance` may hold the `PROVENANCE_KEYS` (absent ones are written as null); `tool_versions` (e.g.
-    `{"torch_version": ...}`) go into `model` beside the onnxruntime version that checked it;
-    `mechanism_offsets` is written only when given.
+    `{"torch_version": ...}`) go into `model` beside the onnxruntime version that checked it. The mechanism
+    offsets are chosen on the folder's own answers, so they join later (`with_mechanism_offsets`).
     """
     import onnxruntime
 
@@ -295,7 +294,6 @@ def build_metadata(
             "frontal_fppa_deg": ["batch", len(LIMBS)],
         },
         "decision_threshold": float(decision_threshold),
-        **({"mechanism_offsets": dict(mechanism_offsets)} if mechanism_offsets is not None else {}),
         **{key: provenance.get(key) for key in PROVENANCE_KEYS},
         "model": {
             "file": MODEL_FILE,
@@ -307,6 +305,22 @@ def build_metadata(
         "parity": parity,
     }
     return to_jsonable(meta)
+
+
+def with_mechanism_offsets(
+    meta: Mapping[str, Any], offsets: Mapping[str, float], source: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`meta` with `mechanism_offsets` (checked) beside `decision_threshold`, where a reader finds the call's
+    other setting, and where they came from in `metrics.mechanism_offsets_from`."""
+    offsets_array(dict(offsets))
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key != "mechanism_offsets":
+            out[key] = value
+        if key == "decision_threshold":
+            out["mechanism_offsets"] = dict(offsets)
+    out["metrics"] = {**(meta.get("metrics") or {}), "mechanism_offsets_from": dict(source)}
+    return out
 
 
 def write_metadata(folder: str | Path, meta: Mapping[str, Any]) -> Path:
