@@ -436,3 +436,19 @@ def test_gait_seen_in_2d_is_flagged_as_read_low():
             else:
                 read[gait_2d].append(unnamed)
     assert np.mean(read[True]) >= 0.9 and not any(read[False]), read
+
+
+def test_a_single_stride_of_gait_in_2d_says_it_is_shorter_than_any_training_walk():
+    from valgusml.preprocess import SHORT_GAIT_S
+    from valgusml.synth import generate_sequences, load_preset
+
+    tasks = {"walking": 0.4, "running": 0.4, "bilateral_squat": 0.2}
+    for duration_s, short in (([1.3, 1.6], True), ([3.0, 4.0], False)):
+        cfg = load_preset("clean", n_athletes=3, seed=5, tasks__probabilities=tasks, tasks__trials_per_athlete=4,
+                          observation__dims=2, observation__duration_s=duration_s)
+        for seq in generate_sequences(cfg, range(3)):
+            warned = [w for w in prepare(seq).warnings[0] if w.startswith("one stride of gait")]
+            gait = seq.task in ("walking", "running")
+            assert bool(warned) == (gait and short), (seq.task, seq.n_frames / seq.fps)
+            if warned:
+                assert f"({seq.n_frames / seq.fps:.1f} s)" in warned[0] and seq.n_frames / seq.fps < SHORT_GAIT_S

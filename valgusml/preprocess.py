@@ -92,6 +92,10 @@ GAIT_IN_2D_WARNING = (
     "shows on a flexed knee, so gait valgus near the threshold may be read low; 3D input (motion capture) is "
     "read by the rule"
 )
+# Walks and runs shorter than this are one stride or two, as a gait lab's capture volume records them; the
+# generator's last 3 s and more, and the network reads single strides less surely (docs/experiments.md: one
+# stride).
+SHORT_GAIT_S = 2.0
 _GAIT_FAMILIES = ("walking", "running")
 
 
@@ -614,6 +618,10 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
     if canon.dims == 2 and _is_gait(canon.task, segments, planted, front_seen, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
+        if n_frames / cfg.fps < SHORT_GAIT_S:
+            warnings.append(f"one stride of gait ({n_frames / cfg.fps:.1f} s): the network learnt walks and runs of "
+                            f"3 s and more and reads single strides less surely; a recording of {SHORT_GAIT_S:g} s "
+                            "or more, or 3D input, is read better")
     view = FRONT_3D
     if canon.dims == 2:
         # the feet's reading of the camera's yaw, constant over frames (`frame_measures`), when they were seen

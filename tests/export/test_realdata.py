@@ -47,4 +47,9 @@ def test_real_walks_seen_in_2d_say_their_collapse_may_be_read_low(predictor):
     walks = {key: flag for key, flag in warned.items() if "walking" in key[0]}
     set_tasks = {key: flag for key, flag in warned.items() if "DJ" in key[0] or "squats" in key[0]}
     assert len(walks) == 8 and all(walks.values()), walks
+    # Each real walk is one stride (1.3-1.4 s), shorter than any walk the network learnt from, and says so.
+    strides = {(v.file, v.family) for v, p in zip(views, predictions, strict=True)
+               if any(w.startswith("one stride of gait (1.3 s)") or w.startswith("one stride of gait (1.4 s)")
+                      for w in p.warnings)}
+    assert {key for key in walks} <= strides, sorted(set(walks) - strides)
     assert len(set_tasks) == 20 and not any(set_tasks.values()), set_tasks
