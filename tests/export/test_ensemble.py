@@ -137,6 +137,7 @@ def test_cli_writes_the_folder_and_rejects_data_without_split(members, tmp_path,
     assert main([str(tmp_path / "e"), str(members[0]), str(members[1])]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["members"] == 2 and record["parity_max_abs_diff"] <= 1e-4
+    assert record["mechanism_offsets"] is None  # no validation athletes: nothing to choose them on
     assert Predictor.load(tmp_path / "e").decision_threshold == pytest.approx(np.median([0.42, 0.30]))
     assert main([str(tmp_path / "f"), str(members[0]), str(members[1]), "--data", str(tmp_path)]) == 1
     assert "--data and --split go together" in capsys.readouterr().err

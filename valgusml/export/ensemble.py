@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         meta = read_metadata(out)
         print(json.dumps({"out": str(out), "members": len(args.members), "sha256": meta["model"]["sha256"],
                           "decision_threshold": meta["decision_threshold"],
+                          "mechanism_offsets": meta.get("mechanism_offsets"),
                           "parity_max_abs_diff": meta["parity"]["max_abs_diff_probability"]}))
         if args.log_mlflow:
             from valgusml.export.cli import log_to_mlflow
