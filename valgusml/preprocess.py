@@ -618,8 +618,8 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
     if canon.dims == 2 and _is_gait(canon.task, segments, planted, front_seen, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
-        if n_frames / cfg.fps < SHORT_GAIT_S:
-            warnings.append(f"one stride of gait ({n_frames / cfg.fps:.1f} s): the network learnt walks and runs of "
+        if (seconds := n_frames / cfg.fps) < SHORT_GAIT_S:
+            warnings.append(f"one stride of gait ({seconds:.1f} s): the network learnt walks and runs of "
                             f"3 s and more and reads single strides less surely; a recording of {SHORT_GAIT_S:g} s "
                             "or more, or 3D input, is read better")
     view = FRONT_3D

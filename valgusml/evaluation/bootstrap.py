@@ -19,7 +19,7 @@ import numpy as np
 
 from valgusml.evaluation.metrics import ECE_BINS, HEADLINE_METRICS, compute_metrics, ece_bin_index
 from valgusml.labels import MECHANISMS
-from valgusml.scoring.arrays import LabelArrays, ScoreArrays
+from valgusml.scoring.arrays import LabelArrays, ScoreArrays, athlete_weights
 
 N_CLASSES = len(MECHANISMS)
 
@@ -46,16 +46,6 @@ def format_estimate(est: Estimate, digits: int = 3) -> str:
     if not (np.isfinite(est.lo) and np.isfinite(est.hi)):
         return f"{est.value:.{digits}f}"
     return f"{est.value:.{digits}f} [{est.lo:.{digits}f}, {est.hi:.{digits}f}]"
-
-
-def athlete_weights(athlete_id: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """`(n_boot, N)` weights: how many times each sequence's athlete was drawn in each replicate."""
-    athletes, codes = np.unique(np.asarray(athlete_id), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(athletes), size=(n_boot, len(athletes)))
-    counts = np.zeros((n_boot, len(athletes)))
-    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
-    return counts[:, codes]
 
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -210,7 +210,6 @@ class WithMechanismOffsets:
         self.scorer = scorer
         self.name = getattr(scorer, "name", type(scorer).__name__)
         self.mechanism_offsets = offsets_array(offsets)
-        self.decision_threshold = getattr(scorer, "decision_threshold", None)
 
     def fit(self, sequences: Sequence[KeypointSequence]) -> WithMechanismOffsets:
         return self

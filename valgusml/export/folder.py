@@ -52,11 +52,11 @@ def add_mechanism_offsets(folder: str | Path, sequences: Sequence[Any] | None,
     written when given, else none. Returns what was written."""
     from valgusml.predictor import Predictor
     from valgusml.predictor.format import read_metadata, with_mechanism_offsets, write_metadata
-    from valgusml.predictor.results import limb_arrays, offsets_array
+    from valgusml.predictor.results import limb_arrays
     from valgusml.scoring.arrays import LabelArrays, ScoreArrays
     from valgusml.scoring.mechanism_offsets import N_REPLICATES, choose_mechanism_offsets, offsets_dict
 
-    stored = None if checkpoint_offsets is None else offsets_dict(offsets_array(checkpoint_offsets))
+    stored = None if checkpoint_offsets is None else offsets_dict(checkpoint_offsets)
     chosen = None
     if sequences:
         predictor = Predictor.load(folder)

@@ -150,6 +150,8 @@ def offsets_array(offsets: Mapping[str, float] | np.ndarray | None) -> np.ndarra
         unknown = sorted(set(offsets) - set(DEFICITS))
         if unknown:
             raise InputError(f"mechanism offsets name {unknown}, which are not deficits {DEFICITS}")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) for v in offsets.values()):
+            raise InputError(f"mechanism offsets must map deficits to numbers, got {dict(offsets)!r:.80}")
         values = np.array([float(offsets.get(name, 0.0)) for name in DEFICITS])
     else:
         values = np.asarray(offsets, dtype=np.float64)

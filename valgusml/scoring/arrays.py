@@ -134,3 +134,14 @@ class LabelArrays:
             task=np.asarray([str(s.task) for s in sequences]),
             sequence_id=np.asarray([str(s.id) for s in sequences]),
         )
+
+
+def athlete_weights(athlete_id: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """`(n_boot, N)` weights: how many times each sequence's athlete was drawn in each replicate (the athlete
+    bootstrap of the evaluation's CIs and of the mechanism offsets' replicates)."""
+    athletes, codes = np.unique(np.asarray(athlete_id), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(athletes), size=(n_boot, len(athletes)))
+    counts = np.zeros((n_boot, len(athletes)))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, codes]
