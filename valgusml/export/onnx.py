@@ -5,7 +5,8 @@ joint/bone/motion/confidence streams (`valgusml.models.streams`), the backbone, 
 softmax. What stays in numpy (`valgusml.preprocess`, shared with training): skeleton mapping, the 3D front
 view, resampling, gap filling, windowing and the frame measures; ONNX has no operator for a per-recording
 resampling or a median-based frontal axis, and keeping them in one numpy implementation means training and the
-predictor cannot drift apart.
+predictor cannot drift apart. The exported graph ships through `valgusml.export.graph.tidy_graph` (no source
+metadata; fixed selections as matrix products, the same output bits).
 
 The folder is written to a temporary sibling and renamed into place, so a reader never sees half an export.
 Parity: the written folder is loaded with `valgusml.Predictor` (the very path users take) and its window
@@ -50,6 +51,7 @@ from valgusml.export.folder import (
     replace_dir,
     validation_threshold,
 )
+from valgusml.export.graph import tidy_graph
 from valgusml.json_safe import to_jsonable
 from valgusml.paths import relative_to_checkout
 from valgusml.predictor import Predictor
@@ -144,25 +146,7 @@ def export_onnx(wrapper: torch.nn.Module, example: tuple[np.ndarray, ...], path:
     stray = [p.name for p in path.parent.iterdir() if p.name != path.name and p.name.startswith(path.stem)]
     if stray:
         raise ExportError(f"the exporter wrote external data files {stray}; model.onnx must be self-contained")
-    strip_source_metadata(path)
-
-
-def strip_source_metadata(path: Path) -> None:
-    """Drop the exporter's per-node debugging metadata (the Python stack trace of each operator, with this
-    checkout's absolute paths and line numbers, and the FX node it came from): with it, the same weights give a
-    different `model.onnx`, and so a different sha256, in every folder and after any edit to the model's source.
-    Nothing reads it at inference."""
-    import onnx
-
-    model = onnx.load(str(path))
-    graphs = [model.graph, *(f for f in model.functions)]
-    while graphs:
-        graph = graphs.pop()
-        for node in graph.node:
-            del node.metadata_props[:]
-            graphs.extend(attr.g for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH)
-            graphs.extend(attr.graphs[i] for attr in node.attribute for i in range(len(attr.graphs)))
-    onnx.save(model, str(path))
+    tidy_graph(path)
 
 
 def _torch_outputs(wrapper: torch.nn.Module, windows: tuple[np.ndarray, ...], chunk: int = 64) -> list[np.ndarray]:
