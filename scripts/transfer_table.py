@@ -13,8 +13,9 @@ Columns: held-out athletes of `--data` (the split's test athletes), every sequen
 (data another generator wrote), the shift suites (held-out athletes regenerated with one acquisition factor
 moved, worst level), each set's worst task, and the real-motion suite (agreement with the presence rule on 3D,
 front/rear ±20°, side; view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95%
-athlete-bootstrap CIs; the front/rear agreement with a 95% CI over recordings, and each later model's difference from the first model's
-on the same limb-views (paired, recordings resampled).
+athlete-bootstrap CIs, and each later model's difference from the first model's on the same sequences (paired:
+the same athletes drawn for both); the front/rear agreement with a 95% CI over recordings, and each later model's
+difference from the first model's on the same limb-views (paired, recordings resampled).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def _baselines(names: list[str], model, ds, split: dict) -> list[tuple[str, obje
 def main() -> None:
     from valgusml import Predictor
     from valgusml.data import open_dataset
+    from valgusml.evaluation.bootstrap import Estimate, format_estimate
     from valgusml.evaluation.metrics import compute_metrics
     from valgusml.evaluation.robustness import DEFAULT_FACTORS, generator_config_of, synthetic_condition_sets
     from valgusml.evaluation.transfer import (
@@ -98,13 +100,21 @@ def main() -> None:
     if args.baselines:
         scorers += _baselines(args.baselines, scorers[0][1], ds, split)
 
+    # Every later model's figures on each set also as its difference from the first model's, athlete-paired.
+    first = scorers[0][0]
+    records = other_data_rows(sets, {m: s for m, s, _ in scorers}, {m: t for m, _, t in scorers}, n_boot=args.n_boot,
+                              paired_to=first).to_dict("records")
     rows, first_views = [], None
     for model, scorer, threshold in scorers:
         row: dict[str, str] = {"model": model}
-        for record in other_data_rows(sets, {model: scorer}, {model: threshold}, n_boot=args.n_boot).to_dict("records"):
+        for record in (r for r in records if r["scorer"] == model):
             name = record["dataset"]
             for metric in ("valgus_auroc", "mechanism_macro_f1"):
-                row[f"{name} {metric}"] = f"{record[metric]:.3f} [{record[metric + '_lo']:.3f}, {record[metric + '_hi']:.3f}]"
+                row[f"{name} {metric}"] = str(Estimate(record[metric], record[metric + "_lo"], record[metric + "_hi"], 0))
+                if model != first:
+                    row[f"{name} {metric} - first model's"] = format_estimate(Estimate(*(
+                        record.get(metric + "_minus_paired" + end, float("nan")) for end in ("", "_lo", "_hi")), 0),
+                        signed=True)
             row[f"{name} worst task AUROC"] = record["worst_task"]
             row[f"{name} worst mechanism F1"] = record["worst_mechanism"]
         worst: dict[str, tuple[float, str]] = {}
@@ -124,7 +134,8 @@ def main() -> None:
                                                 f"[{everything['agreement_front_rear_20_female_lo']:.3f}, "
                                                 f"{everything['agreement_front_rear_20_female_hi']:.3f}]")
             if scored is not first_views:  # paired over the same limb-views, recordings resampled
-                row["real ±20 agree - first model's"] = str(agreement_estimate(scored, baseline=first_views))
+                row["real ±20 agree - first model's"] = format_estimate(agreement_estimate(scored, baseline=first_views),
+                                                                        signed=True)
             row["real ±20 agree, clear limbs"] = (f"{summary['all']['agreement_front_rear_20_clear']:.3f} "
                                                  f"({summary['all']['clear_share_front_rear_20']:.0%} of limb-views)")
             if (worst := worst_estimator(summary)) is not None:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from valgusml.evaluation.bootstrap import athlete_bootstrap, athlete_weights, bootstrap_replicates
+from valgusml.evaluation.bootstrap import (
+    athlete_bootstrap,
+    athlete_weights,
+    bootstrap_replicates,
+    format_estimate,
+    paired_bootstrap,
+)
 from valgusml.evaluation.metrics import HEADLINE_METRICS, compute_metrics
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 
@@ -99,3 +105,28 @@ def test_bootstrap_is_seeded():
     assert a == b
     assert a["valgus_auroc"].lo != c["valgus_auroc"].lo
     assert str(a["valgus_auroc"]).count("[") == 1  # "value [lo, hi]"
+
+
+def test_paired_difference_is_exact_at_its_point_and_narrower_than_either_ci():
+    """A scorer nudged towards the truth on every limb: its difference from the original is the difference of
+    the scikit-learn figures; the paired CI, drawing the same athletes for both, lies above zero and is far
+    narrower than either scorer's own CI (which overlap); a scorer paired with itself differs by exactly 0."""
+    labels, scores = synthetic_scores(40, 4, seed=3)
+    logit = np.log(scores.valgus_probability / (1 - scores.valgus_probability))
+    better_probability = 1 / (1 + np.exp(-(logit + 0.4 * (2 * labels.valgus - 1))))
+    better = ScoreArrays(better_probability, scores.mechanism_probabilities, scores.severity_deg)
+    paired = paired_bootstrap(labels, better, 0.5, scores, 0.5, n_boot=400, seed=1)
+    own, own_better = (athlete_bootstrap(labels, s, 0.5, n_boot=400, seed=1) for s in (scores, better))
+    auroc = paired["valgus_auroc"]
+    expected = (compute_metrics(labels, better, 0.5)["valgus_auroc"]
+                - compute_metrics(labels, scores, 0.5)["valgus_auroc"])
+    assert auroc.value == pytest.approx(expected) and auroc.value > 0
+    assert 0 < auroc.lo <= auroc.value <= auroc.hi
+    assert own_better["valgus_auroc"].lo < own["valgus_auroc"].hi  # the unpaired CIs overlap
+    assert auroc.hi - auroc.lo < 0.5 * (own["valgus_auroc"].hi - own["valgus_auroc"].lo)
+    assert paired["mechanism_macro_f1"].value == pytest.approx(
+        compute_metrics(labels, better, 0.5)["mechanism_macro_f1"] - compute_metrics(labels, scores, 0.5)["mechanism_macro_f1"])
+    same = paired_bootstrap(labels, scores, 0.5, scores, 0.5, n_boot=100, seed=0)
+    assert all((e.value, e.lo, e.hi) == (0.0, 0.0, 0.0) for e in same.values())
+    assert paired_bootstrap(labels, better, 0.5, scores, 0.5, n_boot=400, seed=1) == paired  # seeded
+    assert format_estimate(auroc, signed=True).startswith("+") and format_estimate(auroc, signed=True).count("+") == 3

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import valgusml
@@ -369,6 +370,17 @@ def test_other_data_sets_are_scored_whole_with_the_task_and_class_they_read_wors
     assert by_scorer.loc["right", "gen_b/lab: AUROC"] == 1.0 and by_scorer.loc["wrong", "gen_a/lab: AUROC"] == 0.0
     assert by_scorer.loc["right", "gen_a/lab: macro-F1 CI low"] == 1.0
     assert by_scorer.loc["right", "gen_a/lab: worst task AUROC"] == "1.000 (bilateral_squat)"
+    # Paired to "right": the others' rows hold their difference from it on the same sequences; its own do not.
+    paired = other_data_rows(datasets, scorers, dict.fromkeys(scorers, 0.5), n_boot=50, paired_to="right")
+    wrong = paired[paired["scorer"] == "wrong"].iloc[0]
+    assert (wrong["valgus_auroc_minus_paired"], wrong["valgus_auroc_minus_paired_hi"]) == (-1.0, -1.0)
+    assert paired[paired["scorer"] == "right"]["valgus_auroc_minus_paired"].isna().all()
+    table = transfer_table({"right": {"valgus_auroc": 0.9}, "wrong": {"valgus_auroc": 0.1}}, other_data=paired)
+    by_scorer = table.set_index("scorer")
+    assert by_scorer.loc["wrong", "gen_a/lab: AUROC - right's [paired CI]"] == "-1.000 [-1.000, -1.000]"
+    assert pd.isna(by_scorer.loc["right", "gen_a/lab: AUROC - right's [paired CI]"])
+    with pytest.raises(ValueError, match="paired_to"):
+        other_data_rows(datasets, scorers, dict.fromkeys(scorers, 0.5), paired_to="nobody")
     capped = open_other_data([tmp_path / "gen_a" / "lab"], max_athletes=2)["lab"]
     assert sorted({s.athlete_id for s in capped}) == sorted({s.athlete_id for s in tiny_test_sequences})[:2]
     with pytest.raises(ConfigError, match="missing"):

@@ -188,8 +188,9 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
     other = None
     if other_data:
         log.info("other data: %s", ", ".join(f"{name} ({len(seqs)} sequences)" for name, seqs in other_data.items()))
+        # Every baseline's figures also as its difference from the model's (the first scorer), athlete-paired.
         other = other_data_rows(other_data, scorers, thresholds, n_boot=int(cfg.robustness.n_boot),
-                                seed=int(cfg.bootstrap.seed))
+                                seed=int(cfg.bootstrap.seed), paired_to=next(iter(scorers), None))
     real = section.get("real_motion") or {}
     rows = None
     if real.get("enabled", False):

@@ -51,19 +51,27 @@ def other_data_rows(
     thresholds: Mapping[str, float],
     n_boot: int = 300,
     seed: int = 0,
+    paired_to: str | None = None,
 ) -> pd.DataFrame:
     """One row per (data set, scorer): `valgus_auroc`, `mechanism_macro_f1` (each with `_lo`, `_hi`), the
-    worst task's AUROC and the worst mechanism class's F1 (as "0.705 (walking)"), and the set's size."""
-    from valgusml.evaluation.bootstrap import athlete_bootstrap
+    worst task's AUROC and the worst mechanism class's F1 (as "0.705 (walking)"), and the set's size. With
+    `paired_to` (a scorer's name), every other scorer's row also holds each metric minus that scorer's on the
+    same sequences, `<metric>_minus_paired` with its athlete-paired CI (`_lo`, `_hi`; `bootstrap.paired_bootstrap`)."""
+    from valgusml.evaluation.bootstrap import athlete_bootstrap, paired_bootstrap
     from valgusml.evaluation.metrics import worst_mechanism_f1, worst_task_auroc
     from valgusml.scoring.arrays import LabelArrays
 
+    if paired_to is not None and paired_to not in scorers:
+        raise ValueError(f"paired_to={paired_to!r} is not one of the scorers {list(scorers)}")
+    # The reference first, so every other scorer can be paired to its scores.
+    order = [paired_to] * (paired_to is not None) + [name for name in scorers if name != paired_to]
     rows = []
     for dataset, sequences in datasets.items():
         labels = LabelArrays.from_sequences(list(sequences))
-        for name, scorer in scorers.items():
+        reference = None
+        for name in order:
             try:
-                scores = scorer.predict(list(sequences))
+                scores = scorers[name].predict(list(sequences))
             except InputError as exc:  # a scorer that cannot read this data says so; the others go on
                 log.warning("other data %s: %s failed: %s", dataset, name, exc)
                 continue
@@ -74,6 +82,14 @@ def other_data_rows(
                                    "n_athletes": len(set(labels.athlete_id))}
             for metric, estimate in estimates.items():
                 row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = estimate.value, estimate.lo, estimate.hi
+            if name == paired_to:
+                reference = (scores, threshold)
+            elif reference is not None:
+                differences = paired_bootstrap(labels, scores, threshold, *reference, n_boot=n_boot, seed=seed,
+                                               metrics=OTHER_DATA_METRICS)
+                for metric, estimate in differences.items():
+                    key = f"{metric}_minus_paired"
+                    row[key], row[f"{key}_lo"], row[f"{key}_hi"] = estimate.value, estimate.lo, estimate.hi
             for column, worst in (("worst_task", worst_task_auroc(labels, scores, threshold)),
                                   ("worst_mechanism", worst_mechanism_f1(labels, scores, threshold))):
                 row[column] = f"{worst[0]:.3f} ({worst[1]})" if worst is not None else None

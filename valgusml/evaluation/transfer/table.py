@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from valgusml.errors import InputError
+from valgusml.evaluation.bootstrap import Estimate, format_estimate
 from valgusml.evaluation.transfer.real_motion import (
     RenderedView,
     agreement_estimate,
@@ -73,6 +74,10 @@ def transfer_table(
                     row[f"{dataset}: {label}"] = record[metric]
                     row[f"{dataset}: {label} CI low"] = record[f"{metric}_lo"]
                     row[f"{dataset}: {label} CI high"] = record[f"{metric}_hi"]
+                    if name != first and pd.notna(record.get(f"{metric}_minus_paired", float("nan"))):
+                        row[f"{dataset}: {label} - {first}'s [paired CI]"] = format_estimate(Estimate(
+                            record[f"{metric}_minus_paired"], record[f"{metric}_minus_paired_lo"],
+                            record[f"{metric}_minus_paired_hi"], 0), signed=True)
                 row[f"{dataset}: worst task AUROC"] = record["worst_task"]
                 row[f"{dataset}: worst mechanism F1"] = record["worst_mechanism"]
         if robustness is not None and len(robustness):
@@ -103,6 +108,6 @@ def transfer_table(
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
                 if name != first and reference:
                     difference = agreement_estimate(records, baseline=reference)
-                    row[f"real ±20° agree - {first}'s [paired CI]"] = str(difference)
+                    row[f"real ±20° agree - {first}'s [paired CI]"] = format_estimate(difference, signed=True)
         rows.append(row)
     return pd.DataFrame(rows)
