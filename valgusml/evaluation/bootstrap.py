@@ -165,16 +165,17 @@ def athlete_bootstrap(
     point = compute_metrics(labels, scores, threshold)
     weights = athlete_weights(labels.athlete_id, n_boot, seed)
     reps = bootstrap_replicates(labels, scores, threshold, weights)
+    return {name: _estimate(point[name], reps[name], level) for name in metrics}
+
+
+def _estimate(value: float, replicates: np.ndarray, level: float) -> Estimate:
+    """`value` with the percentile interval of its finite `replicates` (none: NaN bounds, 0 kept)."""
+    kept = replicates[np.isfinite(replicates)]
+    if len(kept) == 0:
+        return Estimate(float(value), float("nan"), float("nan"), 0)
     alpha = (1.0 - level) / 2.0
-    out: dict[str, Estimate] = {}
-    for name in metrics:
-        values = reps[name][np.isfinite(reps[name])]
-        if len(values) == 0:
-            out[name] = Estimate(point[name], float("nan"), float("nan"), 0)
-            continue
-        lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-        out[name] = Estimate(float(point[name]), float(lo), float(hi), len(values))
-    return out
+    lo, hi = np.quantile(kept, [alpha, 1.0 - alpha])
+    return Estimate(float(value), float(lo), float(hi), len(kept))
 
 
 def paired_bootstrap(
@@ -196,15 +197,5 @@ def paired_bootstrap(
     weights = athlete_weights(labels.athlete_id, n_boot, seed)
     reps = bootstrap_replicates(labels, scores, threshold, weights)
     reps_reference = bootstrap_replicates(labels, reference, reference_threshold, weights)
-    alpha = (1.0 - level) / 2.0
-    out: dict[str, Estimate] = {}
-    for name in metrics:
-        difference = reps[name] - reps_reference[name]
-        values = difference[np.isfinite(difference)]
-        value = float(point[name] - point_reference[name])
-        if len(values) == 0:
-            out[name] = Estimate(value, float("nan"), float("nan"), 0)
-            continue
-        lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-        out[name] = Estimate(value, float(lo), float(hi), len(values))
-    return out
+    return {name: _estimate(point[name] - point_reference[name], reps[name] - reps_reference[name], level)
+            for name in metrics}
