@@ -1,9 +1,11 @@
-"""Medians of small 1-D arrays, equal to `np.median`'s, without its overhead.
+"""Medians and percentiles of small 1-D arrays, equal to `np.median`'s and `np.percentile`'s, without their
+overhead.
 
 `np.median` costs ~25 µs a call however short the array (argument handling, a NaN check, `np.mean` of the
-middle pair); the predictor takes several medians of ~100 values per recording. One partition and the
-middle value(s) give the same number: the mean of the middle pair is `(low + high) / 2` in the array's
-dtype, as `np.mean` computes it.
+middle pair), `np.percentile` ~15-30 µs; the predictor takes several medians of ~100 values per recording, and
+its summary measures some thirty of each. One partition and the middle value(s) give the same number: the mean
+of the middle pair is `(low + high) / 2` in the array's dtype, as `np.mean` computes it; a percentile is numpy's
+linear interpolation between the two ranks around `(n - 1) q / 100`, in the same operations.
 """
 
 from __future__ import annotations
@@ -34,4 +36,19 @@ def finite_median(values: np.ndarray) -> float:
     return _middle(finite) if finite.size else math.nan
 
 
-__all__ = ["finite_median", "median"]
+def percentile(values: np.ndarray, q: float) -> float:
+    """`float(np.percentile(values, q))` of a non-empty 1-D float64 array without NaN ("linear" method)."""
+    n = values.size
+    position = (n - 1) * (q / 100.0)
+    if position >= n - 1:
+        return float(values.max())
+    below = math.floor(position)
+    part = np.partition(values, (below, below + 1))
+    low, high = part[below], part[below + 1]
+    weight = position - below
+    step = high - low
+    # numpy's `_lerp`: from the nearer end, so the result stays within [low, high]
+    return float(high - step * (1 - weight)) if weight >= 0.5 else float(low + step * weight)
+
+
+__all__ = ["finite_median", "median", "percentile"]

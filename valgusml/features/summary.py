@@ -46,6 +46,7 @@ import numpy as np
 
 from valgusml.features.frame import FRAME_MEASURE_INDEX, check_canonical, frame_measures
 from valgusml.features.geometry import as_frontal_2d
+from valgusml.features.medians import median, percentile
 from valgusml.json_safe import json_float
 from valgusml.labels import LIMBS
 from valgusml.sequence import KeypointSequence
@@ -122,6 +123,12 @@ def _nan_reduce(fn, values: np.ndarray) -> float:
     return float(fn(finite)) if finite.size else math.nan
 
 
+def _mean(values: np.ndarray) -> float:
+    """`np.mean` of a 1-D float64 array: the same pairwise sum over the count, without its dispatch (it runs
+    a dozen times per recording)."""
+    return float(values.sum() / values.size)
+
+
 def stance_from_task(task: str) -> tuple[str, ...] | None:
     """The loaded limb named by a single-leg task (`single_leg_squat_left` → ("left",)), else None."""
     match = _SINGLE_LEG.match(task or "")
@@ -172,9 +179,8 @@ def _heel_rise_threshold(heel_rise: np.ndarray, n_start: int) -> tuple[float, fl
     start = start[np.isfinite(start)]
     if start.size < 3:
         return 0.0, HEEL_RISE_THRESHOLD
-    return float(np.median(start)), float(np.median(start)) + max(
-        HEEL_RISE_THRESHOLD, 3.0 * float(start.std())
-    )
+    level = median(start)
+    return level, level + max(HEEL_RISE_THRESHOLD, 3.0 * float(start.std()))
 
 
 def _onset_relative_to_peak(
@@ -235,10 +241,10 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
                 peak = mask & (flexion >= lo + PEAK_LOAD_FRACTION * (hi - lo))
 
         def at_peak(values: np.ndarray, _peak: np.ndarray = peak) -> float:
-            return _nan_reduce(np.mean, values[_peak])
+            return _nan_reduce(_mean, values[_peak])
 
         def start_value(values: np.ndarray) -> float:
-            return _nan_reduce(np.median, values[:n_start])
+            return _nan_reduce(median, values[:n_start])
 
         drop = sign * smooth[:, _col("pelvic_obliquity_deg")]
         lean_toward = sign * smooth[:, _col("trunk_lean_frontal_deg")]
@@ -246,18 +252,18 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
         heel_level, heel_threshold = _heel_rise_threshold(col("heel_rise"), n_start)
         onset = _onset_relative_to_peak(flexion, on_load(col("heel_rise")), heel_threshold, fps)
         values = {
-            "peak_fppa_deg": _nan_reduce(np.max, on_load(col("fppa_deg"))),
+            "peak_fppa_deg": _nan_reduce(np.ndarray.max, on_load(col("fppa_deg"))),
             "fppa_at_peak_load_deg": at_peak(col("fppa_deg")),
             "pelvic_drop_deg": at_peak(drop),
             "pelvic_drop_change_deg": at_peak(drop) - start_value(drop),
-            "peak_hip_adduction_deg": _nan_reduce(np.max, on_load(col("hip_adduction_deg"))),
-            "medial_knee_displacement": _nan_reduce(np.max, on_load(mkd)) - start_value(mkd),
+            "peak_hip_adduction_deg": _nan_reduce(np.ndarray.max, on_load(col("hip_adduction_deg"))),
+            "medial_knee_displacement": _nan_reduce(np.ndarray.max, on_load(mkd)) - start_value(mkd),
             "foot_roll_in": at_peak(col("foot_roll_in")),
             "rearfoot_eversion_deg": at_peak(col("rearfoot_eversion_deg")),
-            "foot_progression_deg": _nan_reduce(np.median, on_load(col("foot_progression_deg"))),
-            "peak_knee_flexion_deg": _nan_reduce(np.max, flexion),
-            "peak_shank_tilt_deg": _nan_reduce(np.max, on_load(col("shank_tilt_deg"))),
-            "peak_heel_rise": _nan_reduce(np.max, on_load(col("heel_rise"))) - heel_level,
+            "foot_progression_deg": _nan_reduce(median, on_load(col("foot_progression_deg"))),
+            "peak_knee_flexion_deg": _nan_reduce(np.ndarray.max, flexion),
+            "peak_shank_tilt_deg": _nan_reduce(np.ndarray.max, on_load(col("shank_tilt_deg"))),
+            "peak_heel_rise": _nan_reduce(np.ndarray.max, on_load(col("heel_rise"))) - heel_level,
             "heel_rise_onset_s": onset,
             "trunk_lean_toward_deg": at_peak(lean_toward),
         }
@@ -267,8 +273,8 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
     both = loaded.all(axis=1)
     separation = np.where(both, smooth[:, _col("knee_ankle_separation_ratio")], np.nan)
     bilateral = {
-        "min_knee_ankle_separation_ratio": _nan_reduce(lambda v: np.percentile(v, 5.0), separation),
-        "peak_trunk_lean_sagittal_deg": _nan_reduce(np.max, smooth[:, _col("trunk_lean_sagittal_deg")]),
+        "min_knee_ankle_separation_ratio": _nan_reduce(lambda v: percentile(v, 5.0), separation),
+        "peak_trunk_lean_sagittal_deg": _nan_reduce(np.ndarray.max, smooth[:, _col("trunk_lean_sagittal_deg")]),
         "peak_trunk_lean_frontal_deg": _nan_reduce(
             lambda v: np.max(np.abs(v)), smooth[:, _col("trunk_lean_frontal_deg")]
         ),
