@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from valgusml.export.example import example_keypoints
-from valgusml.features.medians import finite_median, median
+from valgusml.features.medians import finite_median, median, percentile
 from valgusml.features.phases import _ANKLE, _HIP, _KNEE, _quantile, leg_length
 from valgusml.io.samples import squat_3d
 from valgusml.predictor.sanity import check_input
@@ -43,6 +43,22 @@ def test_medians_equal_np_median(dtype):
                 finite_reference = float(np.median(finite)) if finite.size else np.nan
             assert _same(median(values), reference)
             assert _same(finite_median(values), finite_reference)
+
+
+def test_percentile_equals_np_percentile():
+    """float64, one value to hundreds, ties, constant arrays, every rank from 0 to 100 and between."""
+    rng = np.random.default_rng(1)
+    for n in (*range(1, 30), 97, 180, 301):
+        for trial in range(6):
+            values = rng.normal(size=n) * 10.0 ** rng.integers(-3, 6)
+            if trial == 1:
+                values = np.round(values, 1)
+            if trial == 2:
+                values = np.full(n, values[0])
+            for q in (0.0, 1.0, 5.0, 10.0, 33.3, 50.0, 90.0, 95.0, 99.9, 100.0, rng.uniform(0, 100)):
+                kept = values.copy()
+                assert _same(percentile(values, q), float(np.percentile(values, q)))
+                assert _same(values, kept)  # the input is left as it was
 
 
 def _joint_gaps(n_frames: int, n_joints: int, seed: int) -> np.ndarray:
