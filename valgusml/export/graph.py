@@ -6,8 +6,9 @@ left/right mirror of joints and measures). ONNX Runtime's `Gather` copies one el
 selected axis is the innermost, and a 3-s recording's call spent ~15% of its time in three such gathers. A
 product with a one-hot matrix `S` (`S[index[j], j] = 1`, or the sign a following `Mul` applied) selects the
 same values in one GEMM: each output is one input times ±1 plus exact zeros, so the numbers are the same bits
-for finite inputs (the inputs are finite: the predictor refuses non-finite windows before the call, and a
-non-finite coordinate already made every output non-finite through the pelvis centre).
+for finite inputs. The windows the predictor builds are finite (a point never seen, or lost in a long gap, is 0
+with confidence 0), and a non-finite coordinate would already make every output non-finite through the pelvis
+centre, which the predictor refuses.
 """
 
 from __future__ import annotations
