@@ -35,6 +35,7 @@ from valgusml import limits
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.frame import FRAME_MEASURE_INDEX
 from valgusml.features.geometry import as_frontal_2d
+from valgusml.features.medians import percentile
 from valgusml.features.phases import (
     Segment,
     movement_family,
@@ -415,7 +416,7 @@ def _describe(seq: KeypointSequence) -> str:
 def _relative_confidence(confidence: np.ndarray, core: np.ndarray) -> np.ndarray:
     """`confidence` over the 90th percentile of the seen `core` (hip, knee, ankle) values, capped at 1."""
     seen = core[core > 0]
-    reference = float(np.percentile(seen, 90.0)) if seen.size else 1.0
+    reference = percentile(seen, 90.0) if seen.size else 1.0
     return np.minimum(confidence / max(reference, 1e-6), 1.0).astype(confidence.dtype)
 
 

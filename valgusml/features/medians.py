@@ -37,15 +37,17 @@ def finite_median(values: np.ndarray) -> float:
 
 
 def percentile(values: np.ndarray, q: float) -> float:
-    """`float(np.percentile(values, q))` of a non-empty 1-D float64 array without NaN ("linear" method)."""
+    """`float(np.percentile(values, q))` of a non-empty 1-D float array without NaN ("linear" method), in the
+    array's own precision as numpy computes it (a float32 array's rank and weight are float32 too)."""
+    kind = values.dtype.type
     n = values.size
-    position = (n - 1) * (q / 100.0)
+    position = (n - 1) * (kind(q) / kind(100))
     if position >= n - 1:
         return float(values.max())
     below = math.floor(position)
     part = np.partition(values, (below, below + 1))
     low, high = part[below], part[below + 1]
-    weight = position - below
+    weight = position - kind(below)
     step = high - low
     # numpy's `_lerp`: from the nearer end, so the result stays within [low, high]
     return float(high - step * (1 - weight)) if weight >= 0.5 else float(low + step * weight)

@@ -159,7 +159,7 @@ def contact_mask(front: np.ndarray, scale: float, task: str = "") -> np.ndarray:
             finite = np.isfinite(low[:, k])
             if (named is not None and side not in named) or not finite.any():
                 continue
-            floor = np.percentile(low[finite, k], 95.0)
+            floor = percentile(low[finite, k], 95.0)
             mask[:, k] = finite & (floor - low[:, k] < tolerance) & (named is not None or ~above_other[:, k])
     return mask
 
@@ -169,7 +169,7 @@ def _leg_scale(front: np.ndarray) -> float:
         front[:, [canonical_index(f"{s}_{j}") for s in LIMBS]] for j in ("hip", "knee", "ankle")
     )
     leg = np.linalg.norm(knees - hips, axis=-1) + np.linalg.norm(ankles - knees, axis=-1)
-    return _nan_reduce(lambda v: np.percentile(v, 90.0), leg)
+    return _nan_reduce(lambda v: percentile(v, 90.0), leg)
 
 
 def _heel_rise_threshold(heel_rise: np.ndarray, n_start: int) -> tuple[float, float]:
