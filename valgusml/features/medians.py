@@ -2,7 +2,7 @@
 overhead.
 
 `np.median` costs ~25 µs a call however short the array (argument handling, a NaN check, `np.mean` of the
-middle pair), `np.percentile` ~15-30 µs; the predictor takes several medians of ~100 values per recording, and
+middle pair), `np.percentile` ~15-40 µs; the predictor takes several medians of ~100 values per recording, and
 its summary measures some thirty of each. One partition and the middle value(s) give the same number: the mean
 of the middle pair is `(low + high) / 2` in the array's dtype, as `np.mean` computes it; a percentile is numpy's
 linear interpolation between the two ranks around `(n - 1) q / 100`, in the same operations.
