@@ -110,11 +110,10 @@ def main() -> None:
         for record in (r for r in records if r["scorer"] == model):
             name = record["dataset"]
             for metric in ("valgus_auroc", "mechanism_macro_f1"):
-                row[f"{name} {metric}"] = str(Estimate(record[metric], record[metric + "_lo"], record[metric + "_hi"], 0))
+                row[f"{name} {metric}"] = str(Estimate.from_columns(record, metric))
                 if model != first:
-                    row[f"{name} {metric} - first model's"] = format_estimate(Estimate(*(
-                        record.get(metric + "_minus_paired" + end, float("nan")) for end in ("", "_lo", "_hi")), 0),
-                        signed=True)
+                    row[f"{name} {metric} - first model's"] = format_estimate(
+                        Estimate.from_columns(record, f"{metric}_minus_paired"), signed=True)
             row[f"{name} worst task AUROC"] = record["worst_task"]
             row[f"{name} worst mechanism F1"] = record["worst_mechanism"]
         worst: dict[str, tuple[float, str]] = {}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from valgusml.evaluation.bootstrap import (
+    Estimate,
     athlete_bootstrap,
     athlete_weights,
     bootstrap_replicates,
@@ -130,3 +131,8 @@ def test_paired_difference_is_exact_at_its_point_and_narrower_than_either_ci():
     assert all((e.value, e.lo, e.hi) == (0.0, 0.0, 0.0) for e in same.values())
     assert paired_bootstrap(labels, better, 0.5, scores, 0.5, n_boot=400, seed=1) == paired  # seeded
     assert format_estimate(auroc, signed=True).startswith("+") and format_estimate(auroc, signed=True).count("+") == 3
+    # a row's three columns carry it and give it back; a missing one reads NaN
+    row = auroc.columns("gain")
+    assert list(row) == ["gain", "gain_lo", "gain_hi"] and row["gain_lo"] == auroc.lo
+    assert Estimate.from_columns(row, "gain") == Estimate(auroc.value, auroc.lo, auroc.hi, 0)
+    assert np.isnan(Estimate.from_columns({}, "gain").value)

@@ -13,7 +13,9 @@ are skipped, and the number kept is reported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +40,17 @@ class Estimate:
 
     def to_dict(self) -> dict[str, float]:
         return {"value": self.value, "lo": self.lo, "hi": self.hi, "n_valid": self.n_valid}
+
+    def columns(self, key: str) -> dict[str, float]:
+        """The estimate as a table row's `key`, `key_lo` and `key_hi` columns."""
+        return {key: self.value, f"{key}_lo": self.lo, f"{key}_hi": self.hi}
+
+    @classmethod
+    def from_columns(cls, row: Mapping[str, Any], key: str) -> Estimate:
+        """The estimate a row's `key`, `key_lo` and `key_hi` columns hold (NaN where a column is absent; the
+        replicate count is not a column)."""
+        nan = float("nan")
+        return cls(row.get(key, nan), row.get(f"{key}_lo", nan), row.get(f"{key}_hi", nan), 0)
 
 
 def format_estimate(est: Estimate, digits: int = 3, signed: bool = False) -> str:

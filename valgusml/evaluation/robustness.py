@@ -156,8 +156,7 @@ def robustness_table(
                 "n_athletes": int(len(np.unique(labels.athlete_id))),
             }
             for metric in metrics:
-                est = estimates[metric]
-                row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = est.value, est.lo, est.hi
+                row.update(estimates[metric].columns(metric))
             rows.append(row)
     return pd.DataFrame(rows)
 

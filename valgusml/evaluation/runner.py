@@ -81,7 +81,7 @@ class EvaluationResult:
                 if formatted:
                     row[metric] = format_estimate(est)
                 else:
-                    row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = est.value, est.lo, est.hi
+                    row.update(est.columns(metric))
             row["threshold"] = round(r.threshold, 4) if formatted else r.threshold
             row["fit_s"] = round(r.fit_seconds, 2) if formatted else r.fit_seconds
             ms = 1000.0 * r.predict_seconds_per_sequence

@@ -81,15 +81,14 @@ def other_data_rows(
             row: dict[str, Any] = {"dataset": dataset, "scorer": name, "n_sequences": len(sequences),
                                    "n_athletes": len(set(labels.athlete_id))}
             for metric, estimate in estimates.items():
-                row[metric], row[f"{metric}_lo"], row[f"{metric}_hi"] = estimate.value, estimate.lo, estimate.hi
+                row.update(estimate.columns(metric))
             if name == paired_to:
                 reference = (scores, threshold)
             elif reference is not None:
                 differences = paired_bootstrap(labels, scores, threshold, *reference, n_boot=n_boot, seed=seed,
                                                metrics=OTHER_DATA_METRICS)
                 for metric, estimate in differences.items():
-                    key = f"{metric}_minus_paired"
-                    row[key], row[f"{key}_lo"], row[f"{key}_hi"] = estimate.value, estimate.lo, estimate.hi
+                    row.update(estimate.columns(f"{metric}_minus_paired"))
             for column, worst in (("worst_task", worst_task_auroc(labels, scores, threshold)),
                                   ("worst_mechanism", worst_mechanism_f1(labels, scores, threshold))):
                 row[column] = f"{worst[0]:.3f} ({worst[1]})" if worst is not None else None

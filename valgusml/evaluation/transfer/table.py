@@ -74,10 +74,9 @@ def transfer_table(
                     row[f"{dataset}: {label}"] = record[metric]
                     row[f"{dataset}: {label} CI low"] = record[f"{metric}_lo"]
                     row[f"{dataset}: {label} CI high"] = record[f"{metric}_hi"]
-                    if name != first and pd.notna(record.get(f"{metric}_minus_paired", float("nan"))):
-                        row[f"{dataset}: {label} - {first}'s [paired CI]"] = format_estimate(Estimate(
-                            record[f"{metric}_minus_paired"], record[f"{metric}_minus_paired_lo"],
-                            record[f"{metric}_minus_paired_hi"], 0), signed=True)
+                    paired = Estimate.from_columns(record, f"{metric}_minus_paired")
+                    if name != first and pd.notna(paired.value):
+                        row[f"{dataset}: {label} - {first}'s [paired CI]"] = format_estimate(paired, signed=True)
                 row[f"{dataset}: worst task AUROC"] = record["worst_task"]
                 row[f"{dataset}: worst mechanism F1"] = record["worst_mechanism"]
         if robustness is not None and len(robustness):
