@@ -9,6 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from valgusml.errors import ConfigError
+from valgusml.training.config import check_config
 from valgusml.training.train import CONFIG_DIR, compose_config
 
 CONFIGS = Path(CONFIG_DIR)
@@ -38,6 +39,7 @@ def test_there_are_recipes():
 def test_experiment_composes_and_instantiates(experiment, tmp_path):
     cfg, instantiate = _resolved([f"experiment={experiment}"], tmp_path)
     assert cfg.task_name and cfg.data._target_.endswith("ValgusDataModule")
+    check_config(cfg)  # the checks `valgusml train` runs before any work: a recipe as shipped passes them
     net = instantiate(cfg.model)
     assert sum(p.numel() for p in net.parameters()) > 0
     for name, node in (cfg.callbacks or {}).items():

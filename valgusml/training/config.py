@@ -45,7 +45,7 @@ def apply_leave_out(cfg: DictConfig) -> None:
     if cfg.get("init_from"):
         # Pretrained weights saw every level; a fine-tuning schedule without them would train a weak network.
         raise ConfigError(f"leave_out={name}: init_from={cfg.init_from} was trained on every level of the factor; "
-                          f"train from scratch: experiment=default_scratch leave_out={name} (or init_from=null)")
+                          f"train from scratch: experiment=default_scratch leave_out={name} (or init_from=null init_blend=null)")
     # The preset sets only some of the generator's keys; the left-out factor may name others (struct mode off).
     merged = OmegaConf.merge(OmegaConf.create(to_plain(cfg.data.generator)), to_plain(left_out.train))
     with open_dict(cfg.data):
