@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from valgusml.errors import ConfigError
-from valgusml.training.config import check_config
+from valgusml.training.config import apply_leave_out, check_config
 from valgusml.training.train import CONFIG_DIR, compose_config
 
 CONFIGS = Path(CONFIG_DIR)
@@ -106,3 +107,37 @@ def test_sweep_and_launcher_configs_compose(tmp_path):
 def test_unknown_groups_and_keys_are_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         compose_config([override])
+
+
+def _readme_train_commands() -> list[list[str]]:
+    """The overrides of every single-run `valgusml train ...` command README.md gives, as a user copies them:
+    tokens up to the first that is not `key=value`; commands with placeholders (`...`, `<...>`, `$VAR`, RUN)
+    and multiruns (`-m`, comma sweeps) are left out."""
+    text = (CONFIGS.parent / "README.md").read_text()
+    commands = []
+    for match in re.finditer(r"valgusml train ([^`\n#(]*)", text):
+        words = match.group(1).split()
+        n = next((i for i, word in enumerate(words) if "=" not in word), len(words))
+        tokens = words[:n]
+        if not tokens or "-m" in words or any(re.search(r"\.\.\.|<|\$|RUN|,", w) for w in words[: n + 1]):
+            continue
+        if tokens not in commands:
+            commands.append(tokens)
+    return commands
+
+
+README_TRAIN_COMMANDS = _readme_train_commands()
+
+
+def test_readme_gives_train_commands():
+    assert ["experiment=default_scratch", "leave_out=rear_views"] in README_TRAIN_COMMANDS
+    assert len(README_TRAIN_COMMANDS) >= 6
+
+
+@pytest.mark.parametrize("overrides", README_TRAIN_COMMANDS, ids=" ".join)
+def test_every_readme_train_command_passes_the_training_checks(overrides, tmp_path):
+    """What README tells a user to run gets past the checks `valgusml train` makes before any work (a recipe
+    that broke one of them, e.g. a weight blend without its start, stops every run that uses it)."""
+    cfg, _ = _resolved(overrides, tmp_path)
+    apply_leave_out(cfg)
+    check_config(cfg)
