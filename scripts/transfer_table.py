@@ -129,9 +129,7 @@ def main() -> None:
             first_views = scored if first_views is None else first_views
             everything = summary["all"]
             row["real 3D agree"] = f"{summary['3d']['agreement_female']:.3f}"
-            row["real front/rear ±20 agree"] = (f"{everything['agreement_front_rear_20_female']:.3f} "
-                                                f"[{everything['agreement_front_rear_20_female_lo']:.3f}, "
-                                                f"{everything['agreement_front_rear_20_female_hi']:.3f}]")
+            row["real front/rear ±20 agree"] = str(Estimate.from_columns(everything, "agreement_front_rear_20_female"))
             if scored is not first_views:  # paired over the same limb-views, recordings resampled
                 row["real ±20 agree - first model's"] = format_estimate(agreement_estimate(scored, baseline=first_views),
                                                                         signed=True)

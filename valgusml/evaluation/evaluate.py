@@ -218,14 +218,15 @@ def _title(origin: dict[str, Any]) -> str:
 def _print_summary(result: Any, report: Path) -> None:
     import pandas as pd
 
+    from valgusml.evaluation.bootstrap import Estimate
+
     columns = ["scorer", "valgus_auroc", "valgus_f1", "mechanism_macro_f1", "severity_mae_deg", "predict_ms_per_sequence"]
     tables = [("held-out athletes: value [95% athlete-bootstrap CI]", result.comparison_table()[columns])]
     if result.other_data is not None and len(result.other_data):
         other = result.other_data
 
         def ci(metric: str) -> list[str]:
-            bounds = zip(other[metric], other[f"{metric}_lo"], other[f"{metric}_hi"], strict=True)
-            return [f"{value:.3f} [{lo:.3f}, {hi:.3f}]" for value, lo, hi in bounds]
+            return [str(Estimate.from_columns(row, metric)) for row in other.to_dict("records")]
 
         tables.append(("other data, every sequence: value [95% athlete-bootstrap CI]", pd.DataFrame({
             "dataset": other["dataset"], "scorer": other["scorer"], "valgus_auroc": ci("valgus_auroc"),
