@@ -127,4 +127,3 @@ def test_a_leave_out_run_refuses_a_pretrained_start_which_saw_every_level():
     scratch = compose_config(["experiment=default_scratch", "leave_out=rear_views"])
     assert scratch.init_from is None and scratch.trainer.max_epochs == 20
     apply_leave_out(scratch)
-
