@@ -66,3 +66,57 @@ def test_rule_labels_of_estimated_3d_carry_a_warning(tmp_path, capsys):
 
     assert main([str(jittery), "--label-by-rule", "--out", str(tmp_path / "cli")]) == 0
     assert "estimated 3D labelled by the rule" in capsys.readouterr().out
+
+
+def _two_subjects(root: Path) -> list[Path]:
+    """Two mocap sessions, one folder each (as OpenCap or Pose2Sim lay them out), two trials in each."""
+    for subject in ("subject_a", "subject_b"):
+        (root / subject).mkdir(parents=True)
+        for trial in ("squats1.trc", "squats2.trc"):
+            _write_squat(root / subject, trial, 0.0)
+    return [root / "subject_a", root / "subject_b"]
+
+
+def test_each_file_is_an_athlete_by_default_and_the_shared_folders_are_named(tmp_path, capsys):
+    inputs = _two_subjects(tmp_path / "mocap")
+    header = convert(inputs, tmp_path / "by_file", label_by_rule=True)
+    assert header["n_athletes"] == 4
+    assert header["shared_folders"] == {"subject_a": 2, "subject_b": 2}
+
+    assert main([*map(str, inputs), "--label-by-rule", "--out", str(tmp_path / "cli")]) == 0
+    printed = capsys.readouterr().out
+    assert "4 share a folder with others: subject_a (2), subject_b (2)" in printed
+    assert "--athlete-from folder" in printed
+
+
+def test_athlete_from_folder_keeps_a_subjects_trials_together(tmp_path, capsys):
+    inputs = _two_subjects(tmp_path / "mocap")
+    assert main([*map(str, inputs), "--label-by-rule", "--athlete-from", "folder", "--out", str(tmp_path / "ds")]) == 0
+    printed = capsys.readouterr().out
+    assert "from 2 athlete(s)" in printed and "share a folder" not in printed
+    ds = open_dataset(tmp_path / "ds")
+    assert {seq.id: seq.athlete_id for seq in ds} == {
+        "subject_a/squats1.trc": "subject_a", "subject_a/squats2.trc": "subject_a",
+        "subject_b/squats1.trc": "subject_b", "subject_b/squats2.trc": "subject_b",
+    }
+    assert ds.athletes == ["subject_a", "subject_b"]  # what splits are made of: a subject is on one side only
+
+    # one session's files given alone: the athlete is the folder they lie in
+    one = convert(sorted((tmp_path / "mocap" / "subject_b").iterdir()), tmp_path / "one", label_by_rule=True,
+                  athlete_from="folder")
+    assert one["n_athletes"] == 1 and {seq.athlete_id for seq in open_dataset(tmp_path / "one")} == {"subject_b"}
+
+
+def test_a_labels_csv_names_the_athletes_whatever_athlete_from_says(tmp_path):
+    inputs = _two_subjects(tmp_path / "mocap")
+    labels = tmp_path / "labels.csv"
+    trials = [f"{subject}/squats{k}.trc" for subject in ("subject_a", "subject_b") for k in (1, 2)]
+    labels.write_text("file,athlete_id,task\n" + "".join(f"{t},P{i},bilateral_squat\n" for i, t in enumerate(trials)))
+    header = convert(inputs, tmp_path / "ds", labels=labels, label_by_rule=True, athlete_from="folder")
+    assert {seq.id: seq.athlete_id for seq in open_dataset(tmp_path / "ds")} == {t: f"P{i}" for i, t in enumerate(trials)}
+    assert header["shared_folders"] == {}
+
+
+def test_unknown_athlete_from_is_refused(tmp_path):
+    with pytest.raises(InputError, match="athlete_from"):
+        convert(_two_subjects(tmp_path / "mocap"), tmp_path / "ds", athlete_from="session")

@@ -209,6 +209,22 @@ def test_rule_labelled_data_joins_training_with_its_mechanism_masked(tiny_datase
     train = dm.sets["train"].tensors
     assert len(train["joints"]) > len(plain.sets["train"].tensors["joints"])
     assert len(dm.sets["val"].tensors["joints"]) == len(plain.sets["val"].tensors["joints"])  # training only
+    # the run's data summary (logged, and MLflow's data.* params) counts what was added
+    added = len(train["joints"]) - len(plain.sets["train"].tensors["joints"])
+    assert dm.summary()["extra_train_sequences"] == header["n_sequences"]
+    assert dm.summary()["extra_train_windows"] == added and dm.summary()["train_windows"] == len(train["joints"])
+    assert "extra_train_windows" not in plain.summary()
+    # repeated: each added window three times (a few real trials beside thousands of synthetic ones)
+    thrice = _dm(tiny_dataset, tmp_path / "cache", extra_train_dirs=[str(tmp_path / "rule_ds")], extra_train_repeat=3)
+    thrice.setup("fit")
+    n_plain = len(plain.sets["train"].tensors["joints"])
+    tiled = thrice.sets["train"].tensors["joints"]
+    assert len(tiled) == n_plain + 3 * added and thrice.summary()["train_windows"] == len(tiled)
+    assert thrice.summary()["extra_train_windows"] == added and thrice.summary()["extra_train_repeat"] == 3
+    for k in range(3):
+        assert torch.equal(tiled[n_plain + k * added: n_plain + (k + 1) * added], train["joints"][n_plain:])
+    with pytest.raises(ConfigError, match="extra_train_repeat"):
+        _dm(tiny_dataset, tmp_path / "cache", extra_train_dirs=[str(tmp_path / "rule_ds")], extra_train_repeat=0)
     # a valgus limb of the rule-labelled data has an unknown mechanism; a none limb is 'none' (index 0)
     extra = train["mechanism"][len(plain.sets["train"].tensors["joints"]):]
     assert set(extra.flatten().tolist()) <= {0, MECHANISM_UNKNOWN}

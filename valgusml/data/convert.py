@@ -50,6 +50,13 @@ class Item:
     path: Path
     id: str  # relative path of the input, unique within one conversion
 
+    def folder(self) -> str:
+        """The input's folder, as `id` names it (relative to the conversion's common folder), or that folder's
+        own name when the input lies in it: one motion-capture session or subject per folder is the usual
+        layout (OpenCap, AddBiomechanics, Pose2Sim)."""
+        parent = Path(self.id).parent.as_posix()
+        return parent if parent != "." else self.path.resolve().parent.name
+
 
 @dataclass
 class Row:
@@ -266,9 +273,29 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
     return seq.replace(task=seq.task or rule["task"], labels=rule_limb_labels(rule, sex), meta=meta)
 
 
+ATHLETE_FROM = ("file", "folder")
+
+
+def athlete_of(item: Item, row: Row | None, athlete_from: str) -> str:
+    """A labels row's athlete; without one the input itself (`file`) or its folder (`folder`)."""
+    if row is not None:
+        return row.athlete_id
+    return item.folder() if athlete_from == "folder" else item.id
+
+
+def shared_folders(items: list[Item], rows: dict[Item, Row] | None) -> dict[str, int]:
+    """Folders holding several inputs that have no labels row: with `--athlete-from file` each is an athlete of
+    its own, so a split by athlete can put one person's recordings on both sides."""
+    counts: dict[str, int] = {}
+    for item in items:
+        if not (rows and item in rows):
+            counts[item.folder()] = counts.get(item.folder(), 0) + 1
+    return {folder: n for folder, n in counts.items() if n > 1}
+
+
 def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, skeleton_out: str,
               options: dict[str, Any], dims: int | None = None, rule: bool = False,
-              sex: str | None = None) -> Iterator[KeypointSequence]:
+              sex: str | None = None, athlete_from: str = "file") -> Iterator[KeypointSequence]:
     for item in items:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # recorded in seq.meta["warnings"] and counted in the summary
@@ -277,7 +304,7 @@ def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, 
         try:
             seq = seq.replace(
                 id=item.id,
-                athlete_id=row.athlete_id if row else item.id,
+                athlete_id=athlete_of(item, row, athlete_from),
                 task=row.task if row else "",
                 labels=row.labels if row else None,
                 meta={**seq.meta, "input": item.id},
@@ -303,10 +330,14 @@ def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, 
 def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str | None = None,
             skeleton_out: str = "canonical", shard_size: int = 256, overwrite: bool = False,
             options: dict[str, Any] | None = None, dims: int | None = None, label_by_rule: bool = False,
-            sex: str | None = None) -> dict[str, Any]:
+            sex: str | None = None, athlete_from: str = "file") -> dict[str, Any]:
     """Library form of the command; returns the written `dataset.json` content. `label_by_rule`: inputs without
     a labels row are labelled by the presence rule on their 3D joint centres (mechanism unknown), with the
-    threshold of `sex` (None: the higher of the two)."""
+    threshold of `sex` (None: the higher of the two). `athlete_from`: the athlete of an input without a labels
+    row, `file` (each its own) or `folder` (one per folder: `Item.folder`). The header's `shared_folders` lists
+    folders whose several inputs became several athletes."""
+    if athlete_from not in ATHLETE_FROM:
+        raise InputError(f"athlete_from must be one of {ATHLETE_FROM}, got {athlete_from!r}")
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
@@ -339,8 +370,8 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
             yield seq
 
     try:
-        write_shards(tmp, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims, label_by_rule, sex)),
-                     shard_size)
+        write_shards(tmp, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims, label_by_rule, sex,
+                                            athlete_from)), shard_size)
         header = finalize_dataset(tmp, {"created_by": "valgusml convert", "labels_csv": labels.name if labels else None,
                                         "n_inputs": len(items)})
         if out.exists():  # --overwrite: swap in the new folder, then drop the old one
@@ -355,7 +386,8 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
         raise
     header = dict(header)
     header.update(n_labelled=summary["n_labelled"], n_warnings=summary["n_warnings"],
-                  n_athletes=len(summary["athletes"]))
+                  n_athletes=len(summary["athletes"]),
+                  shared_folders=shared_folders(items, rows) if athlete_from == "file" else {})
     return header
 
 
@@ -366,7 +398,11 @@ def main(argv: list[str] | None = None) -> int:
                "right_valgus, right_mechanism, right_severity_deg (label cells may be blank). See data/README.md.")
     parser.add_argument("inputs", nargs="+", type=Path, help="pose files, OpenPose folders, or folders to scan")
     parser.add_argument("--out", required=True, type=Path, help="dataset folder to create (e.g. data/NAME)")
-    parser.add_argument("--labels", type=Path, help="labels CSV; without it every input is unlabelled and its own athlete")
+    parser.add_argument("--labels", type=Path,
+                        help="labels CSV; without it every input is unlabelled and an athlete as --athlete-from says")
+    parser.add_argument("--athlete-from", choices=ATHLETE_FROM, default="file",
+                        help="athlete of an input without a labels row: the file itself (default) or its folder "
+                             "(one subject or session per folder), so that splits keep a person's recordings together")
     parser.add_argument("--format", choices=FORMATS, help="reader to use instead of detecting each file's format")
     parser.add_argument("--skeleton-out", default="canonical", choices=sorted(SKELETONS),
                         help="skeleton of the dataset (default canonical; others only when every input already is)")
@@ -389,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         options["person"] = args.person
     try:
         header = convert(args.inputs, args.out, args.labels, args.format, args.skeleton_out, args.shard_size,
-                         args.overwrite, options, args.dims, args.label_by_rule, args.sex)
+                         args.overwrite, options, args.dims, args.label_by_rule, args.sex, args.athlete_from)
     except ValgusMLError as exc:
         print(f"valgusml convert: error: {exc}", file=sys.stderr)
         return 1
@@ -398,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{header['n_athletes']} athlete(s), {header['n_frames']} frames, {header['skeleton']} {header['dims']}D, "
         f"fingerprint {header['fingerprint'][:12]}"
     )
+    if shared := header["shared_folders"]:
+        named = ", ".join(f"{folder or '.'} ({n})" for folder, n in sorted(shared.items())[:3])
+        print(f"each input is its own athlete, and {sum(shared.values())} share a folder with others: {named}"
+              f"{', ...' if len(shared) > 3 else ''}. If a folder is one person, convert again with "
+              "--athlete-from folder (or give a labels CSV) so that no split puts that person on both sides")
     if header["n_warnings"]:
         print(f"{header['n_warnings']} warning(s) recorded in the sequences' meta['warnings'] (e.g. several people, "
               "assumed fps, estimated 3D labelled by the rule)")

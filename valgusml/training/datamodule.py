@@ -63,6 +63,7 @@ class ValgusDataModule(LightningDataModule):
         seed: int = 0,
         train_windows_per_sequence: int | None = None,
         extra_train_dirs: list[str] | None = None,
+        extra_train_repeat: int = 1,
         teacher: str | None = None,
         teacher_bounded: bool = False,
     ) -> None:
@@ -83,6 +84,9 @@ class ValgusDataModule(LightningDataModule):
             raise ConfigError(f"data.train_windows_per_sequence must be >= 1 or null, got {train_windows_per_sequence}")
         self.train_windows_per_sequence = None if train_windows_per_sequence is None else int(train_windows_per_sequence)
         self.extra_train_dirs = [str(d) for d in (to_plain(extra_train_dirs) or [])]
+        if isinstance(extra_train_repeat, bool) or not isinstance(extra_train_repeat, int) or extra_train_repeat < 1:
+            raise ConfigError(f"data.extra_train_repeat must be an integer >= 1, got {extra_train_repeat!r}")
+        self.extra_train_repeat = extra_train_repeat
         self.teacher = str(teacher) if teacher else None  # a predictor folder whose soft targets join training
         self.teacher_bounded = bool(teacher_bounded)  # the teacher softens a label, never overturns it
         # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step
@@ -95,6 +99,7 @@ class ValgusDataModule(LightningDataModule):
         self.dataset: Dataset | None = None
         self.split: Split | None = None
         self.sets: dict[str, WindowTensors] = {}  # train and val by setup; test when first asked for (`split_set`)
+        self._extra_counts: list[tuple[int, int]] = []  # (sequences, windows) each extra_train_dirs folder added
         # The dataset's prepared windows and SEQUENCE_ARRAYS (memory-mapped when cached), by setup.
         self._windows: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
@@ -170,10 +175,17 @@ class ValgusDataModule(LightningDataModule):
         self._labels = sequence_labels(ds)
         for name in ("train", "val"):
             self.split_set(name)
+        n_synthetic = len(self.sets["train"])
         for extra in self.extra_train_dirs:
             self._add_training_data(extra)
         if self.teacher:
             self._add_teacher_targets(self.teacher)
+        if self.extra_train_repeat > 1 and len(self.sets["train"]) > n_synthetic:
+            # After the teacher's pass, so that it reads each added window once.
+            train = self.sets["train"].tensors
+            self.sets["train"] = WindowTensors({
+                k: torch.cat([v, *[v[n_synthetic:]] * (self.extra_train_repeat - 1)]) for k, v in train.items()
+            })
         self._check_train_classes()
         if self.augment_config:
             from hydra.utils import instantiate
@@ -235,6 +247,7 @@ class ValgusDataModule(LightningDataModule):
         arrays = prepare_dataset(extra, self.preprocess, self.cache_dir)
         rows = training_windows(arrays["scored_frames"], arrays["sequence_index"], self.train_windows_per_sequence)
         added = self._tensors(arrays, sequence_labels(extra), rows)
+        self._extra_counts.append((len(extra), len(rows)))
         train = self.sets["train"].tensors
         self.sets["train"] = WindowTensors({k: torch.cat([train[k], added[k]]) for k in train})
 
@@ -294,6 +307,10 @@ class ValgusDataModule(LightningDataModule):
             out[f"{name}_athletes"] = len(self.split.athletes(name))
             # a split not made yet is counted, not built
             out[f"{name}_windows"] = len(self.sets[name]) if name in self.sets else int(self._in_split(name).sum())
+        if self._extra_counts:  # train_windows counts them too, each as often as it is repeated
+            out["extra_train_sequences"] = sum(n for n, _ in self._extra_counts)
+            out["extra_train_windows"] = sum(w for _, w in self._extra_counts)
+            out["extra_train_repeat"] = self.extra_train_repeat
         return out
 
     # -- loaders --------------------------------------------------------------------------------------------
