@@ -162,6 +162,25 @@ def test_a_labelled_3d_data_set_is_filmed_from_any_view_with_its_labels(tmp_path
     assert len(filmed) == len(source) and filmed.dims == 2
     np.testing.assert_array_equal(filmed[0].keypoints, rear[0].keypoints)
 
+    # many views of each trial in one data set: bands x estimators x copies, ids kept unique
+    from valgusml.evaluation.transfer.film import film_views
+
+    many = list(film_views(source, [(0.0, 45.0), (150.0, 180.0)], ["generic", "openpose"], copies=2, seed=4))
+    assert len(many) == 8 * len(source) and len({s.id for s in many}) == len(many)
+    assert many[0].id == f"{source[0].id}@0-45/generic/0" and many[-1].id == f"{source[-1].id}@150-180/openpose/1"
+    assert [s.labels for s in many] == [s.labels for s in source] * 8
+    rear_first = many[4 * len(source):5 * len(source)]  # the second band's first filming
+    assert all(150.0 <= abs(s.meta["camera"]["yaw_deg"]) <= 180.0 for s in rear_first)
+    np.testing.assert_array_equal(many[0].keypoints, next(film_sequences(source, (0.0, 45.0), "generic", seed=4)).keypoints)
+    with pytest.raises(ConfigError, match="copies"):
+        next(film_views(source, copies=0))
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "film_dataset.py"), str(tmp_path / "mocap"),
+                    str(tmp_path / "views"), "--yaw", "0", "45", "--yaw", "150", "180", "--estimator", "generic",
+                    "openpose", "--copies", "2", "--seed", "4"], check=True, capture_output=True)
+    views = open_dataset(tmp_path / "views")
+    assert [s.id for s in views] == [s.id for s in many]
+    np.testing.assert_array_equal(views[len(views) - 1].keypoints, many[-1].keypoints)
+
 
 @pytest.mark.realdata
 @needs_real

@@ -9,7 +9,7 @@ transfer.other_data=[...]` (`scripts/film_dataset.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -52,3 +52,26 @@ def film_sequences(
             athlete_id=seq.athlete_id, task=seq.task, source=f"filmed:{seq.source}" if seq.source else "filmed",
             labels=seq.labels, meta=meta,
         )
+
+
+def film_views(
+    sequences: Sequence[KeypointSequence] | Iterable[KeypointSequence],
+    yaw_bands: Sequence[tuple[float, float]] = ((0.0, 45.0),),
+    estimators: Sequence[str] = ("generic",),
+    copies: int = 1,
+    seed: int = 0,
+    jitter_m: float = 0.004,
+) -> Iterator[KeypointSequence]:
+    """`film_sequences` once per yaw band x estimator x copy: a few motion-capture trials as the many 2D views a
+    model trains on (`data.extra_train_dirs`) or is scored on. `sequences` is read once per filming, so give a
+    list or a data set, not a one-pass iterator. One filming keeps the ids and `seed` as `film_sequences` does;
+    several suffix each id with `@LOW-HIGH/ESTIMATOR/COPY` (ids stay unique) and film the k-th with seed + k."""
+    if copies < 1:
+        raise ConfigError(f"copies must be >= 1, got {copies}")
+    check_estimators(estimators)
+    filmings = [(band, estimator, copy) for band in yaw_bands for estimator in estimators for copy in range(copies)]
+    if not filmings:
+        raise ConfigError("film at least one yaw band with at least one estimator")
+    for k, ((lo, hi), estimator, copy) in enumerate(filmings):
+        for seq in film_sequences(sequences, (lo, hi), estimator, seed + k, jitter_m):
+            yield seq if len(filmings) == 1 else seq.replace(id=f"{seq.id}@{lo:g}-{hi:g}/{estimator}/{copy}")
