@@ -105,7 +105,7 @@ def test_external_dataset_scores_every_sequence(setup, tmp_path):
     out = run_evaluation(cfg)
     result = out["result"]
     assert list(result.results) == ["model"]
-    assert result.info["n_test_athletes"] == 10
+    assert result.info["n_test_athletes"] == 10 and "caution" not in result.info
     assert result.results["model"].threshold_source == "model"  # no validation athletes: the stored one
     assert result.results["model"].threshold == pytest.approx(0.4)
     assert out["report"].is_file() and out["mlflow_run_id"] is None
@@ -121,6 +121,7 @@ def test_run_id_alone_finds_checkpoint_dataset_and_split(setup, tmp_path):
     assert result.info["training_run_id"] == setup["training_run"]
     assert result.info["dataset_fingerprint"] == setup["fingerprint"]
     assert result.info["n_test_athletes"] == 2  # the checkpoint's own split
+    assert result.info["caution"].startswith("only 2 athlete(s) scored")  # its CIs are not CIs, and it says so
     assert "checkpoint" in result.info["model"]
 
 

@@ -27,6 +27,9 @@ from valgusml.evaluation.sources import load_model, resolve_data_dir, resolve_sp
 from valgusml.hydra_app import hydra_entry
 
 log = logging.getLogger("valgusml.evaluate")
+# Below this many scored athletes an athlete-bootstrap interval resamples too few units to be a 95% CI (two
+# athletes give four distinct replicates): the figures are still computed, and said to be descriptive.
+MIN_ATHLETES_FOR_CI = 10
 __all__ = ["build_baselines", "build_scorers", "compose_eval_config", "main", "run_evaluation", "translate_overrides"]
 
 
@@ -115,6 +118,11 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         val = _sequences(ds, split.val, max_athletes)
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
+    n_athletes = len({seq.athlete_id for seq in test})
+    if n_athletes < MIN_ATHLETES_FOR_CI:
+        info["caution"] = (f"only {n_athletes} athlete(s) scored: the athlete-bootstrap intervals resample too few "
+                           f"to be 95% CIs (fewer than {MIN_ATHLETES_FOR_CI}); read the figures as descriptive")
+        log.warning(info["caution"])
     # Read before any scoring, so that a wrong path is told at once.
     other_data = open_other_data(list((cfg.get("transfer") or {}).get("other_data") or []), cfg.get("max_athletes"))
     scorers = build_scorers(model, cfg)
@@ -245,11 +253,15 @@ def _print_summary(result: Any, report: Path) -> None:
             for _, row in frame.iterrows():
                 table.add_row(*[str(v) for v in row])
             console.print(table)
+        if caution := result.info.get("caution"):
+            console.print(f"caution: {caution}")
         console.print(f"report: {report}")
     except ImportError:
         for title, frame in tables:
             print(title)
             print(frame.to_string(index=False))
+        if caution := result.info.get("caution"):
+            print(f"caution: {caution}")
         print(f"report: {report}")
 
 
