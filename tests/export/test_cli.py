@@ -65,3 +65,28 @@ def test_output_csv_and_jsonl(exported, tmp_path, capsys):
 def test_predict_refuses_a_bad_model_folder(tmp_path, capsys):
     assert predict_main([str(tmp_path), *_files(GOOD[:1])]) == 2
     assert "missing model.json" in capsys.readouterr().err
+
+
+def test_task_and_sex_reach_the_rule(exported, capsys):
+    """`--task` names the movement for every file (a single-leg task scores only its stance knee); `--sex` picks
+    whose threshold the measured 3D angle is held to."""
+    def limbs(*options):
+        assert predict_main([str(exported), *_files(["squat.trc"]), *options]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    single = limbs("--task", "single_leg_squat_left")
+    assert single["limbs"]["right"]["valgus_probability"] == 0.0
+    assert any("only the left knee is loaded" in w for w in single["warnings"])
+    female, male = (limbs("--task", "bilateral_squat", "--sex", sex)["limbs"]["left"] for sex in ("female", "male"))
+    both = limbs("--task", "bilateral_squat")["limbs"]["left"]
+    assert female["valgus_probability"] != male["valgus_probability"]
+    assert min(female["valgus_probability"], male["valgus_probability"]) <= both["valgus_probability"] <= max(
+        female["valgus_probability"], male["valgus_probability"])
+
+
+def test_an_unknown_task_is_refused_before_any_file_is_read(exported, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        predict_main([str(exported), *_files(["squat.trc"]), "--task", "hopping"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown task 'hopping'" in err and "drop_vertical_jump" in err

@@ -1,4 +1,5 @@
-"""`valgusml predict DIR FILE... [--skeleton S] [--fps F] [--format F|table] [--person K] [--output results.jsonl|.csv]`.
+"""`valgusml predict DIR FILE... [--skeleton S] [--fps F] [--task T] [--sex S] [--format F|table] [--person K]
+[--output results.jsonl|.csv]`.
 
 Reads each file with `valgusml.io.read` (any importer format), predicts with the predictor folder DIR and prints
 one JSON object per file: `{"file": ..., **Prediction.to_dict()}`. With `--output`, the results go to a JSON
@@ -22,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from valgusml.errors import ModelFileError, ValgusMLError
-from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.errors import InputError, ModelFileError, ValgusMLError
+from valgusml.labels import LIMBS, MECHANISMS, check_task
 
 OUTPUT_FORMATS = ("table", "jsonl")
 CSV_COLUMNS = (
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("files", metavar="FILE", nargs="+", help="pose files (any supported format)")
     parser.add_argument("--skeleton", help="skeleton of the keypoints when the file does not say (e.g. halpe26)")
     parser.add_argument("--fps", type=float, help="frame rate of the recording (overrides the file's)")
+    parser.add_argument("--task", type=known_task,
+                        help="the movement every file records (e.g. single_leg_squat_left, drop_vertical_jump): "
+                             "which knee is loaded, which phase is scored and, for 3D input, the rule's threshold; "
+                             "default: the file's own, else read from the motion")
+    parser.add_argument("--sex", choices=("female", "male"),
+                        help="3D input: whose threshold the measured angle is held to (default: both averaged)")
     parser.add_argument("--format", help="`table` for a human-readable summary on stdout; otherwise the input "
                         "format, as --input-format")
     parser.add_argument("--input-format", help="input format (default: detected from the file)")
@@ -57,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--network-on-3d", action="store_true",
                         help="3D input: the network's valgus estimate instead of the measured frontal-plane angle")
     return parser
+
+
+def known_task(text: str) -> str:
+    """argparse type: a task the rule and the predictor score (`labels.check_task`)."""
+    try:
+        return check_task(text.strip())
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:
@@ -99,6 +114,10 @@ def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
         changes["fps"] = args.fps
     if args.skeleton is not None and args.skeleton != seq.skeleton:
         changes["skeleton"] = args.skeleton
+    if getattr(args, "task", None) and args.task != seq.task:
+        changes["task"] = args.task
+    if getattr(args, "sex", None):
+        changes["meta"] = {**(seq.meta or {}), "sex": args.sex}
     return (seq.replace(**changes) if changes else seq), notes
 
 
