@@ -61,6 +61,23 @@ def test_logged_registered_and_loadable(logged, predictor):
     assert not any(p.suffix in (".pkl", ".pickle", ".cloudpickle") for p in stored)
 
 
+def test_a_request_may_name_the_task_and_sex(logged, predictor):
+    """Optional `task` and `sex` columns reach the predictor as `valgusml predict --task / --sex` do: a single-leg
+    task scores its stance knee only; an unknown task or sex is refused naming the row."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/1")
+    _, example = signature_and_example()
+    row = example.iloc[0].to_dict()
+    out = model.predict(pd.DataFrame([row, {**row, "task": "single_leg_squat_left", "sex": "female"}]))
+    assert out["right_valgus_probability"].iloc[1] == 0.0 < out["right_valgus_probability"].iloc[0]
+    assert "only the left knee is loaded" in out["warnings"].iloc[1]
+    for bad, message in (({"task": "hopping"}, "row 1: unknown task 'hopping'"), ({"sex": "x"}, "row 1: sex must be")):
+        with pytest.raises(MlflowException, match=message):
+            model.predict(pd.DataFrame([row, {**row, **bad}]))
+
+
 def _training_checkpoint(path: Path) -> Path:
     """A checkpoint laid out as training writes it (Hydra net config, preprocess dict, `valgusml` info)."""
     import torch

@@ -7,7 +7,9 @@ folder (an MLflow artifact) with `valgusml.Predictor.load`, which checks its sha
 Request format (one row per recording), e.g. for `mlflow models serve`:
     {"dataframe_records": [{"keypoints": [[[x, y], ...], ...], "skeleton": "halpe26", "fps": 60.0}]}
 `keypoints` is the `(T, J, 2|3)` nested list (null for a missing point), `skeleton` and `fps` are optional
-(defaults halpe26 and 60), `confidence` an optional `(T, J)` nested list. Long recordings should use the compact
+(defaults halpe26 and 60), `confidence` an optional `(T, J)` nested list; `task` (e.g. `single_leg_squat_left`:
+which knee is loaded, which phase is scored) and `sex` (`female` / `male`: the measured 3D rule's threshold) are
+optional too, as `valgusml predict --task / --sex` gives them. Long recordings should use the compact
 form instead: `keypoints_npy` (and `confidence_npy`), a base64 string of the array saved by `numpy.save`
 (`encode_array`): MLflow's schema check of a nested list costs ~20x the prediction for a 10-minute recording,
 of a string nothing. A request valgusml refuses (bad keypoints, fps out of range, ...) gets HTTP 400 with
@@ -126,6 +128,26 @@ def _array(row: dict[str, Any], name: str) -> np.ndarray | None:
     return None
 
 
+def _recording(row: dict[str, Any], i: int, skeleton: str, fps: float) -> Any:
+    """The row's keypoints as the predictor takes them: the array itself, or a `KeypointSequence` carrying the
+    row's task and sex when it names them."""
+    from valgusml.errors import InputError
+    from valgusml.labels import check_task
+    from valgusml.sequence import KeypointSequence
+
+    keypoints, confidence = _array(row, "keypoints"), _array(row, "confidence")
+    task, sex = str(_column(row, "task", "") or ""), _column(row, "sex", None)
+    if not task and sex is None:
+        return keypoints, confidence
+    if sex not in (None, "female", "male"):
+        raise InputError(f"row {i}: sex must be 'female' or 'male', got {sex!r:.40}")
+    try:
+        return KeypointSequence(keypoints, skeleton, fps, confidence=confidence, task=check_task(task) or None,
+                                meta={"sex": sex} if sex else {}), None
+    except InputError as exc:
+        raise InputError(f"row {i}: {exc}") from None
+
+
 def predict_records(predictor: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One flat answer per request row (see the module docstring); rows that share skeleton and fps go through
     one batched call. Bad rows raise `InputError` naming the row."""
@@ -143,9 +165,8 @@ def predict_records(predictor: Any, rows: list[dict[str, Any]]) -> list[dict[str
         groups.setdefault((str(_column(row, "skeleton", DEFAULT_SKELETON)), fps), []).append(i)
     out: list[dict[str, Any]] = [{} for _ in rows]
     for (skeleton, fps), idx in groups.items():
-        keypoints = [_array(rows[i], "keypoints") for i in idx]
-        confidence = [_array(rows[i], "confidence") for i in idx]
-        predictions = predictor.predict_batch(keypoints, skeleton=skeleton, fps=fps, confidence=confidence)
+        keypoints, confidence = zip(*(_recording(rows[i], i, skeleton, fps) for i in idx), strict=True)
+        predictions = predictor.predict_batch(list(keypoints), skeleton=skeleton, fps=fps, confidence=list(confidence))
         for i, p in zip(idx, predictions, strict=True):
             out[i] = flatten_prediction(p)
     return out
@@ -192,6 +213,8 @@ def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.Da
             ColSpec(Array(Array(DataType.double)), "confidence", required=False),
             ColSpec(DataType.string, "keypoints_npy", required=False),
             ColSpec(DataType.string, "confidence_npy", required=False),
+            ColSpec(DataType.string, "task", required=False),
+            ColSpec(DataType.string, "sex", required=False),
         ]
     )
     outputs = Schema(
