@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 
 import valgusml
+from valgusml.cli import main as cli_main
 from valgusml.evaluation.transfer import ViewSpec, athlete_frame, render, summarise, view_family
 from valgusml.evaluation.transfer.real_motion import (
     clear_of_threshold,
@@ -155,9 +155,8 @@ def test_a_labelled_3d_data_set_is_filmed_from_any_view_with_its_labels(tmp_path
 
     # the script writes it as a data set `valgusml evaluate transfer.other_data=` reads
     write_dataset(tmp_path / "mocap", source, shard_size=64)
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "film_dataset.py"), str(tmp_path / "mocap"),
-                    str(tmp_path / "filmed"), "--yaw", "150", "180", "--estimator", "openpose", "--seed", "4"],
-                   check=True, capture_output=True)
+    assert cli_main(["film", str(tmp_path / "mocap"), str(tmp_path / "filmed"), "--yaw", "150", "180",
+                     "--estimator", "openpose", "--seed", "4"]) == 0
     filmed = open_dataset(tmp_path / "filmed")
     assert len(filmed) == len(source) and filmed.dims == 2
     np.testing.assert_array_equal(filmed[0].keypoints, rear[0].keypoints)
@@ -174,12 +173,14 @@ def test_a_labelled_3d_data_set_is_filmed_from_any_view_with_its_labels(tmp_path
     np.testing.assert_array_equal(many[0].keypoints, next(film_sequences(source, (0.0, 45.0), "generic", seed=4)).keypoints)
     with pytest.raises(ConfigError, match="copies"):
         next(film_views(source, copies=0))
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "film_dataset.py"), str(tmp_path / "mocap"),
-                    str(tmp_path / "views"), "--yaw", "0", "45", "--yaw", "150", "180", "--estimator", "generic",
-                    "openpose", "--copies", "2", "--seed", "4"], check=True, capture_output=True)
+    assert cli_main(["film", str(tmp_path / "mocap"), str(tmp_path / "views"), "--yaw", "0", "45", "--yaw", "150",
+                     "180", "--estimator", "generic", "openpose", "--copies", "2", "--seed", "4"]) == 0
     views = open_dataset(tmp_path / "views")
     assert [s.id for s in views] == [s.id for s in many]
     np.testing.assert_array_equal(views[len(views) - 1].keypoints, many[-1].keypoints)
+    assert cli_main(["film", str(tmp_path / "absent"), str(tmp_path / "never")]) == 1  # told, not a traceback
+    assert cli_main(["film", str(tmp_path / "views"), str(tmp_path / "twice")]) == 1  # 2D cannot be filmed again
+    assert not (tmp_path / "never").exists()
 
 
 @pytest.mark.realdata

@@ -4,16 +4,23 @@ with the generic estimator error or one of the generator's pose-estimator famili
 Another generator's 3D output (`scripts/other_generator_data.sh OUT preset.observation.dims=3`) or a lab's
 motion capture labelled by the presence rule (`valgusml convert --label-by-rule`) becomes a 2D evaluation set at
 views and estimators its source never had (from behind, through OpenPose), for `valgusml evaluate
-transfer.other_data=[...]` (`scripts/film_dataset.py`).
+transfer.other_data=[...]`, or many views of each trial to train on (`data.extra_train_dirs`):
+
+    valgusml film data/v2-3d data/v2-rear --yaw 135 180 --estimator mediapipe
+    valgusml film data/mocap data/mocap-2d --yaw 0 45 --yaw 135 180 --estimator mediapipe rtmpose openpose \
+        generic --copies 5
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from valgusml.errors import ConfigError, InputError
+from valgusml.errors import ConfigError, InputError, ValgusMLError
 from valgusml.evaluation.transfer.render import athlete_frame, check_estimators, film
 from valgusml.sequence import KeypointSequence
 
@@ -75,3 +82,34 @@ def film_views(
     for k, ((lo, hi), estimator, copy) in enumerate(filmings):
         for seq in film_sequences(sequences, (lo, hi), estimator, seed + k, jitter_m):
             yield seq if len(filmings) == 1 else seq.replace(id=f"{seq.id}@{lo:g}-{hi:g}/{estimator}/{copy}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`valgusml film SOURCE OUT [--yaw LOW HIGH]... [--estimator E ...] [--copies N] [--seed S] [--jitter-mm J]`."""
+    from valgusml.data import open_dataset, write_dataset
+
+    parser = argparse.ArgumentParser(
+        prog="valgusml film", description="Film a labelled 3D data set as 2D views through the project's camera and "
+        "pose-estimator error models (labels, athletes and tasks kept).")
+    parser.add_argument("source", type=Path, help="a labelled 3D data set folder")
+    parser.add_argument("out", type=Path, help="the 2D data set folder to write")
+    parser.add_argument("--yaw", nargs=2, type=float, action="append", metavar=("LOW", "HIGH"),
+                        help="band of |yaw| in degrees (0 in front, 180 behind; default 0 45); repeat for more bands")
+    parser.add_argument("--estimator", nargs="+", default=["generic"],
+                        help="one or more of generic | mediapipe | rtmpose | openpose | mocap")
+    parser.add_argument("--copies", type=int, default=1, help="filmings per band and estimator (other cameras, noise)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jitter-mm", type=float, default=4.0, help="the generic estimator's jitter")
+    args = parser.parse_args(argv)
+    bands = [tuple(band) for band in (args.yaw or [[0.0, 45.0]])]
+    try:
+        source = open_dataset(args.source)
+        filmed = film_views(source, bands, args.estimator, args.copies, args.seed, jitter_m=args.jitter_mm / 1000.0)
+        ds = write_dataset(args.out, filmed, meta={"filmed_from": str(args.source.resolve()), "yaw_deg": bands,
+                                                   "estimator": args.estimator, "copies": args.copies,
+                                                   "seed": args.seed})
+    except ValgusMLError as exc:
+        print(f"valgusml film: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(ds)} sequences to {args.out} (fingerprint {ds.fingerprint[:16]})")
+    return 0
