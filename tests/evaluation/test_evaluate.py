@@ -121,7 +121,7 @@ def test_run_id_alone_finds_checkpoint_dataset_and_split(setup, tmp_path):
     assert result.info["training_run_id"] == setup["training_run"]
     assert result.info["dataset_fingerprint"] == setup["fingerprint"]
     assert result.info["n_test_athletes"] == 2  # the checkpoint's own split
-    assert result.info["caution"].startswith("only 2 athlete(s) scored")  # its CIs are not CIs, and it says so
+    assert result.info["caution"].startswith("the scored athletes: only 2 athlete(s)")  # its CIs are not CIs
     assert "checkpoint" in result.info["model"]
 
 
@@ -283,3 +283,22 @@ def test_app_reports_a_valgusml_error_in_one_line(tmp_path, monkeypatch, capsys)
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "valgusml evaluate: ConfigError: nothing to evaluate" in err and "Traceback" not in err
+
+
+def test_cautions_name_what_a_set_cannot_tell():
+    """Too few athletes for a bootstrap CI, and rule-labelled data (no known deficit) for the mechanism figures."""
+    from valgusml.evaluation.evaluate import MIN_ATHLETES_FOR_CI, cautions
+    from valgusml.io.samples import squat_3d
+
+    def limb(valgus, mechanism):
+        return {"valgus": valgus, "mechanism": mechanism, "severity_deg": 9.0 if valgus else 1.0}
+
+    squat = squat_3d()
+    rule_labelled = [squat.replace(athlete_id=f"s{k}", labels={"left": limb(True, None), "right": limb(False, "none")})
+                     for k in range(2)]
+    notes = cautions("mocap", rule_labelled)
+    assert len(notes) == 2 and notes[0].startswith("mocap: only 2 athlete(s)") and "no limb has a known deficit" in notes[1]
+    many = [squat.replace(athlete_id=f"a{k}", labels={"left": limb(True, "pronation"), "right": limb(False, "none")})
+            for k in range(MIN_ATHLETES_FOR_CI)]
+    assert cautions("held out", many) == []
+    assert cautions("unlabelled", [squat.replace(athlete_id=f"u{k}") for k in range(MIN_ATHLETES_FOR_CI)]) == []

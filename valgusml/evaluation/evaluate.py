@@ -118,13 +118,14 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         val = _sequences(ds, split.val, max_athletes)
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
-    n_athletes = len({seq.athlete_id for seq in test})
-    if n_athletes < MIN_ATHLETES_FOR_CI:
-        info["caution"] = (f"only {n_athletes} athlete(s) scored: the athlete-bootstrap intervals resample too few "
-                           f"to be 95% CIs (fewer than {MIN_ATHLETES_FOR_CI}); read the figures as descriptive")
-        log.warning(info["caution"])
     # Read before any scoring, so that a wrong path is told at once.
     other_data = open_other_data(list((cfg.get("transfer") or {}).get("other_data") or []), cfg.get("max_athletes"))
+    notes = cautions("the scored athletes", test) + [
+        note for name, seqs in (other_data or {}).items() for note in cautions(f"other data {name}", seqs)]
+    if notes:
+        info["caution"] = "; ".join(notes)
+        for note in notes:
+            log.warning(note)
     scorers = build_scorers(model, cfg)
     info["timings"] = (
         "feature baselines share one feature extraction (timed in the first of them)"
@@ -149,6 +150,26 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         mlflow_run_id = log_evaluation(cfg, result, Path(cfg.report_dir), origin)
     _print_summary(result, report)
     return {"result": result, "report": report, "robustness": robustness, "mlflow_run_id": mlflow_run_id}
+
+
+def cautions(name: str, sequences: list) -> list[str]:
+    """What a set's figures cannot tell: CIs from too few athletes (`MIN_ATHLETES_FOR_CI`), a mechanism score
+    with no known deficit to score (rule-labelled data: `valgusml convert --label-by-rule`)."""
+    from valgusml.labels import MECHANISM_UNKNOWN
+    from valgusml.scoring.arrays import LabelArrays
+
+    notes = []
+    n_athletes = len({seq.athlete_id for seq in sequences})
+    if n_athletes < MIN_ATHLETES_FOR_CI:
+        notes.append(f"{name}: only {n_athletes} athlete(s), too few for the athlete-bootstrap intervals to be 95% "
+                     f"CIs (fewer than {MIN_ATHLETES_FOR_CI}); read the figures as descriptive")
+    labelled = [seq for seq in sequences if seq.labels]
+    if labelled:
+        mechanism = LabelArrays.from_sequences(labelled).mechanism
+        if not ((mechanism != MECHANISM_UNKNOWN) & (mechanism != 0)).any():
+            notes.append(f"{name}: no limb has a known deficit (mechanism unknown or none), so the mechanism figures "
+                         "count only false deficit calls on 'none' limbs")
+    return notes
 
 
 def run_robustness(cfg: DictConfig, result: Any, data_dir: Path, test: list) -> Any:
