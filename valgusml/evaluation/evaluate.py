@@ -123,7 +123,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     notes = cautions("the scored athletes", test) + [
         note for name, seqs in (other_data or {}).items() for note in cautions(f"other data {name}", seqs)]
     if notes:
-        info["caution"] = "; ".join(notes)
+        info["caution"] = " | ".join(notes)
         for note in notes:
             log.warning(note)
     scorers = build_scorers(model, cfg)

@@ -31,7 +31,7 @@ h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-t
 table{border-collapse:collapse;margin:.6em 0;font-size:.86em} th,td{border:1px solid #ddd;padding:.25em .55em;text-align:right}
 th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top} figcaption{font-size:.85em;color:#555}
-img{max-width:100%} .note{color:#555;font-size:.9em} .best{font-weight:bold}
+img{max-width:100%} .note{color:#555;font-size:.9em} .caution{color:#8a3b00;font-weight:bold} .best{font-weight:bold}
 """
 
 
@@ -177,6 +177,8 @@ def write_report(
 
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>",
              f"<style>{_CSS}</style></head><body>", f"<h1>{_esc(title)}</h1>"]
+    if result.info.get("caution"):  # read before any figure (`evaluate.cautions`)
+        parts += [f"<p class='caution'>Caution: {_esc(note)}.</p>" for note in str(result.info["caution"]).split(" | ")]
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     info = pd.DataFrame([{"key": k, "value": v} for k, v in {"created (UTC)": created, **result.info}.items()])
     if result.transfer is not None and len(result.transfer):
