@@ -75,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=10, help="data.extra_train_repeat")
     parser.add_argument("--copies", type=int, default=5, help="filmings per yaw band and estimator")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the fine-tuning (after --)")
-    args = parser.parse_args(argv)
+    parser.epilog = "Hydra overrides for the fine-tuning go after --, e.g. -- init_blend=null trainer.max_epochs=6"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.overrides = argv[cut + 1:]
 
     from valgusml import Predictor
     from valgusml.evaluation.transfer.real_motion import run_suite
