@@ -407,3 +407,20 @@ def test_a_lifted_model_reports_the_angle_its_call_rests_on(tmp_path):
         assert p.to_dict()["limbs"][limb]["frontal_fppa_deg"] == pytest.approx(float(expected[k]), abs=1e-3)
     single = lifted.predict(seq.replace(task="single_leg_squat_left"))
     assert single.limbs["right"].frontal_fppa_deg is None and single.limbs["left"].frontal_fppa_deg is not None
+
+
+def test_the_readme_python_example_runs(exported, monkeypatch, capsys):
+    """README's "Use a trained model" block, as a user pastes it (with this test's predictor folder)."""
+    import re
+    import warnings
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    block = re.search(r"## Use a trained model\s+```python\n(.*?)```", (root / "README.md").read_text(), re.S).group(1)
+    assert '"exports/default"' in block and "task=" in block
+    monkeypatch.chdir(root)  # the example reads data/samples
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the sample's "2 people tracked", "assumed 30 fps"
+        exec(compile(block.replace('"exports/default"', repr(str(exported))), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "'facing'" in printed and "'limbs'" in printed
