@@ -35,6 +35,7 @@ from typing import Any
 
 from valgusml.data.format import finalize_dataset, write_shards
 from valgusml.errors import InputError, ValgusMLError
+from valgusml.features.rule import SEXES
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
 from valgusml.labels import LIMBS, MECHANISMS
 from valgusml.sequence import KeypointSequence
@@ -415,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-by-rule", action="store_true",
                         help="label 3D recordings without a labels row by the presence rule on their joint centres "
                              "(dynamic FPPA over the scored phase vs the task threshold; mechanism unknown)")
-    parser.add_argument("--sex", choices=("female", "male"),
+    parser.add_argument("--sex", choices=SEXES,
                         help="whose threshold --label-by-rule uses (default: the higher of the two)")
     args = parser.parse_args(argv)
     options: dict[str, Any] = {}

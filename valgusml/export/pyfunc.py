@@ -132,6 +132,7 @@ def _recording(row: dict[str, Any], i: int, skeleton: str, fps: float) -> Any:
     """The row's keypoints as the predictor takes them: the array itself, or a `KeypointSequence` carrying the
     row's task and sex when it names them."""
     from valgusml.errors import InputError
+    from valgusml.features.rule import SEXES
     from valgusml.labels import check_task
     from valgusml.sequence import KeypointSequence
 
@@ -139,8 +140,8 @@ def _recording(row: dict[str, Any], i: int, skeleton: str, fps: float) -> Any:
     task, sex = str(_column(row, "task", "") or ""), _column(row, "sex", None)
     if not task and sex is None:
         return keypoints, confidence
-    if sex not in (None, "female", "male"):
-        raise InputError(f"row {i}: sex must be 'female' or 'male', got {sex!r:.40}")
+    if sex is not None and sex not in SEXES:
+        raise InputError(f"row {i}: sex must be {' or '.join(map(repr, SEXES))}, got {sex!r:.40}")
     try:
         return KeypointSequence(keypoints, skeleton, fps, confidence=confidence, task=check_task(task) or None,
                                 meta={"sex": sex} if sex else {}), None

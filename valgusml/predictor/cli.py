@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from valgusml.errors import InputError, ModelFileError, ValgusMLError
+from valgusml.features.rule import SEXES
 from valgusml.labels import LIMBS, MECHANISMS, check_task
 
 OUTPUT_FORMATS = ("table", "jsonl")
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the movement every file records (e.g. single_leg_squat_left, drop_vertical_jump): "
                              "which knee is loaded, which phase is scored and, for 3D input, the rule's threshold; "
                              "default: the file's own, else read from the motion")
-    parser.add_argument("--sex", choices=("female", "male"),
+    parser.add_argument("--sex", choices=SEXES,
                         help="3D input: whose threshold the measured angle is held to (default: both averaged)")
     parser.add_argument("--format", help="`table` for a human-readable summary on stdout; otherwise the input "
                         "format, as --input-format")
@@ -114,9 +115,9 @@ def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
         changes["fps"] = args.fps
     if args.skeleton is not None and args.skeleton != seq.skeleton:
         changes["skeleton"] = args.skeleton
-    if getattr(args, "task", None) and args.task != seq.task:
+    if args.task and args.task != seq.task:
         changes["task"] = args.task
-    if getattr(args, "sex", None):
+    if args.sex:
         changes["meta"] = {**(seq.meta or {}), "sex": args.sex}
     return (seq.replace(**changes) if changes else seq), notes
 
