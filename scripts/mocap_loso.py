@@ -87,20 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     folders = people(args.root)
     if len(folders) < 2:
         parser.error(f"{args.root}: leaving one person out needs at least two people's folders, found {len(folders)}")
-    # Every fold's model is scored on the whole suite and its held-out person's rows kept: the suite's noise for a
-    # recording depends on its place among the files rendered, so the person's views are the full suite's.
-    baseline = run_suite(Predictor.load(args.baseline), [args.root])
+    # Each fold's model is scored on its held-out person's folder alone: the suite films a recording alike
+    # whatever is rendered beside it, so these are the full suite's views of that person.
+    baseline = Predictor.load(args.baseline)
     results = []
     for held_out in folders:
         work = args.out / held_out.name
         work.mkdir(parents=True, exist_ok=True)
         export = fine_tune([f for f in folders if f != held_out], work, args)
-
-        def of_person(rows: list[dict[str, Any]], person: str = held_out.name) -> list[dict[str, Any]]:
-            return [r for r in rows if r["file"].split("/")[0] == person]
-
-        row = {"held_out": held_out.name, "baseline": square_on_counts(of_person(baseline)),
-               "fine_tuned": square_on_counts(of_person(run_suite(Predictor.load(export), [args.root])))}
+        row = {"held_out": held_out.name, "baseline": square_on_counts(run_suite(baseline, [held_out])),
+               "fine_tuned": square_on_counts(run_suite(Predictor.load(export), [held_out]))}
         results.append(row)
         print(json.dumps(row), flush=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))

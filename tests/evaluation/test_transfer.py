@@ -266,6 +266,14 @@ def test_the_suite_is_deterministic_and_summarised_per_view_family():
     assert summary["front"]["facing_correct"] == 1.0 and summary["rear"]["facing_correct"] == 1.0
     assert summary["3d"]["agreement_female"] == 1.0  # the rule agrees with itself on the 3D motion
     assert 0.0 <= summary["all"]["view_spread_median"] <= 1.0
+    # A recording is filmed alike alone or beside others (its noise is keyed by its name, not its place).
+    alone = render_views([SUBJECT4 / "DJ2.trc"], yaws=(180.0,), seeds=(0, 1))
+    among = [v for v in render_views([*files, SUBJECT4 / "DJ2.trc"], yaws=(180.0,), seeds=(0, 1))
+             if v.file == "opencap_validation_subject4/DJ2.trc"]
+    assert [v.seed for v in alone] == [v.seed for v in among] == [-1, 0, 1]
+    for a, b in zip(alone, among, strict=True):
+        np.testing.assert_array_equal(a.sequence.keypoints, b.sequence.keypoints)
+    assert not np.array_equal(alone[1].sequence.keypoints, alone[2].sequence.keypoints)  # seeds still differ
 
 
 @pytest.mark.realdata

@@ -25,6 +25,7 @@ disagreement there says less about the model than one on a clear limb.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,13 @@ class RenderedView:
     estimator: str = "generic"
 
 
+def noise_seed(name: str, seed: int) -> int:
+    """The noise stream of recording `name` (`folder/file`) at suite seed `seed`. Keyed by the name, not by the
+    file's place in the listing, so a recording is filmed alike whichever other files are rendered beside it
+    (one person's folder alone reads as it does in the whole suite)."""
+    return zlib.crc32(f"{name}#{seed}".encode())
+
+
 def render_views(
     paths: Iterable[str | Path],
     yaws: Sequence[float] = DEFAULT_YAWS,
@@ -100,7 +108,7 @@ def render_views(
 
     check_estimators(estimators)
     out: list[RenderedView] = []
-    for file_index, path in enumerate(find_recordings(paths)):
+    for path in find_recordings(paths):
         task = task_from_name(path)
         if task is None:
             continue
@@ -116,7 +124,7 @@ def render_views(
         out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule, estimated, "none"))
         for estimator in estimators:
             for seed in seeds:
-                filmed = film(world, seq.fps, yaws, estimator, 1000 * file_index + seed, jitter_m)
+                filmed = film(world, seq.fps, yaws, estimator, noise_seed(name, seed), jitter_m)
                 for yaw, (pixels, confidence, _) in zip(yaws, filmed, strict=True):
                     suffix = "" if estimator == "generic" else f"/{estimator}"
                     view_seq = KeypointSequence(pixels, "canonical", seq.fps, id=f"{name}@{yaw:g}{suffix}",
