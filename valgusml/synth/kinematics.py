@@ -180,9 +180,15 @@ def knee_ik(hip, ankle, thigh, shank, bend_dir, swivel_deg, structural_deg) -> n
     medial[0, ..., 1] += 1.0
     medial = unit(medial)
     s = np.radians(swivel_deg)
-    # Structural alignment: a constant knee offset giving the FPPA `structural_deg` in full extension.
+    sin_s, cos_s = np.sin(s), np.cos(s)
+    # Structural alignment: a constant medial knee offset giving the FPPA `structural_deg` in full extension.
     offset = np.tan(np.radians(structural_deg)) * thigh * shank / (thigh + shank)
-    return hip + u * along + f * (height * np.cos(s)) + medial * (height * np.sin(s) + offset)
+    # The knee sits `offset` medial of the swivelled bend direction, at the distance along it that keeps both bones
+    # their length (|b d + offset m|^2 = height^2, d = f cos s + m sin s). A leg too straight for its offset gets
+    # the nearest point; adding the offset to the circle's point instead lengthened the thigh by up to 9 mm where
+    # a large swivel met a deep bend.
+    out_of_plane = np.sqrt(np.maximum(height**2 - (offset * cos_s) ** 2, 0.0)) - offset * sin_s
+    return hip + u * along + f * (out_of_plane * cos_s) + medial * (out_of_plane * sin_s + offset)
 
 
 def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) -> np.ndarray:
@@ -242,8 +248,10 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     rise = np.sqrt(np.maximum(chain_len2 - dx**2 - dy**2, 1e-4))
     pz_chain = weighted(ankle[2] + rise - hip_off[2])
     # Gait: designed pelvis height, lowered where a stance leg could not reach its planted foot.
-    stance = m["planted"] & ~free
-    reach_z = ankle[2] + np.sqrt(np.maximum((0.985 * (thigh + shank)) ** 2 - dx**2 - dy**2, 1e-4)) - hip_off[2]
+    # A walker's swing foot in its last half holds the pelvis down as a stance leg does: otherwise the pelvis dropped
+    # 2-4 cm in one frame at heel strike, onto a leg it could not reach before.
+    stance = (m["planted"] | m["landing"]) & ~free
+    reach_z = ankle[2] + np.sqrt(np.maximum((m["stance_reach"] * (thigh + shank)) ** 2 - dx**2 - dy**2, 1e-4)) - hip_off[2]
     limit = np.where(stance, reach_z, 10.0)
     pz_gait = np.fmin(m["pelvis_z"], np.minimum(limit[..., 0], limit[..., 1]))  # pelvis_z is NaN outside gait
     pelvis[2] = np.where(chained, pz_chain, pz_gait)

@@ -290,6 +290,8 @@ def _empty(n: int, T: int) -> dict[str, np.ndarray]:
         "trunk_sway": np.zeros((n, T), dtype=FLOAT),
         "early_heel_rise": z2.copy(),  # gait: extra heel rise of a heel-off in mid-stance (limited dorsiflexion)
         "wobble": z2.copy(),
+        "stance_reach": np.full((n, T, 2), STANCE_REACH, dtype=FLOAT),  # planted hip-ankle reach / leg length
+        "landing": np.zeros((n, T, 2), dtype=bool),  # walking: a swing foot in its last half (`build_joints`)
     }
 
 
@@ -451,12 +453,41 @@ def drop_vertical_jump(t, p, g, task):
     return m
 
 
-# A walking knee is nearly straight in stance (~20 deg), so a medial swivel about the hip-ankle axis barely
-# moves it in the frontal plane: at the shared deficit sizes, walking limbs reached the gait threshold (4-5 deg)
-# in 3% of cases (now 33%), and a model could not learn gait valgus at all (held-out AUROC 0.46). Real gait: a hip
-# rotation pattern does reach it: OpenCap subject 4's toe-in walk reads 6-7 deg of dynamic FPPA against 1-3 deg
-# for his normal walk. Walking deficits swivel this much more, so that they do too.
-WALKING_DEFICIT_SWIVEL = 2.0
+# A walking knee is nearly straight, so a medial swivel about the hip-ankle axis barely moves it in the frontal
+# plane: at the shared deficit sizes few walking limbs reach the gait threshold (4-5 deg), and a model cannot learn
+# gait valgus. Real gait: a hip rotation pattern does reach it, in the loading response: OpenCap subject 4's toe-in
+# walk reads 6-7 deg of dynamic FPPA there (knee ~24 deg) against 1-3 deg for his normal walk. Walking deficits
+# swivel this much more, so that they do too (30% of walking limbs valgus in `realistic`, as the squats' share).
+WALKING_DEFICIT_SWIVEL = 1.5
+
+# How far a planted leg reaches, as a share of thigh + shank: the pelvis sits no higher than its stance legs
+# allow. 0.985 leaves the knee bent ~20 deg, the height of a squat's or a run's stance.
+STANCE_REACH = 0.985
+# A walking stance knee straightens to a few degrees in mid-stance and bends in the loading response, more at
+# higher speed (gait norms: ~15-20 deg at 1.3 m/s). With the squat's reach the synthetic
+# walkers stood on 19-31 deg knees all through stance, where OpenCap's real walks (`../shared/realdata`) straighten
+# to 4-11 deg: a crouch the model learnt as what walking looks like.
+WALK_MIDSTANCE_KNEE_DEG = 5.0
+WALK_LOADING_KNEE_DEG = (12.0, 24.0)  # at walking_speed_m_s's default range (1.0 to 1.6 m/s), linear in speed
+
+
+def walking_stance_reach(u_stance: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    """Reach of a walking stance leg through its stance (`u_stance` 0 → 1): the knee angle a hip-ankle distance
+    leaves (for equal segments, reach = cos(knee / 2)) peaks in the loading response (first 40% of stance)."""
+    lo, hi = WALK_LOADING_KNEE_DEG
+    loading = np.clip(lo + (hi - lo) * (speed - 1.0) / 0.6, lo, hi)
+    bump = np.sin(np.pi * np.clip(u_stance / 0.4, 0.0, 1.0))
+    knee = WALK_MIDSTANCE_KNEE_DEG + (loading - WALK_MIDSTANCE_KNEE_DEG) * bump
+    return np.cos(np.radians(0.5 * knee))
+
+
+def walking_stance_load(u_stance: np.ndarray) -> np.ndarray:
+    """Load on a walking stance leg through its stance (`u_stance` 0 → 1): the ground reaction's two humps, in
+    the loading response and in terminal stance, ~0.75 of them between. A single hump at mid-stance put the
+    label's loaded frames (`LabelConfig.load_threshold`) on the straight mid-stance knee only, where a real
+    toe-in walk (OpenCap subject 4) peaks in the loading response."""
+    humps = np.sin(np.pi * u_stance) + 0.3 * np.sin(3.0 * np.pi * u_stance)
+    return 0.75 * np.clip(humps, 0.0, None) / 0.92
 
 
 def _gait(t, p, g, task, *, running: bool):
@@ -473,7 +504,6 @@ def _gait(t, p, g, task, *, running: bool):
     belt = 0.7 * p["speed"] * stride * stance_fraction
     clearance = 0.22 if running else 0.10
     half = 0.5 * g["hip_width"] * (p["step_width_ratio"] - (0.2 if running else 0.0))
-    z_pelvis = g["hip_stand"] - (0.05 if running else 0.025)
     pelvis_z = np.zeros_like(t)
     travel = p["overground"] * belt / (stride * stance_fraction) * (t - 0.5 * p["duration"])  # forward = -y
     for limb in (0, 1):
@@ -485,10 +515,16 @@ def _gait(t, p, g, task, *, running: bool):
         y_swing = 0.5 * belt - belt * smoothstep(u_swing)
         m["ball"][..., limb, 0] = half * LIMB_SIGN[limb]
         m["ball"][..., limb, 1] = np.where(in_stance, y_stance, y_swing) - g["ball_ahead"] * 0.5 - travel
-        m["ball"][..., limb, 2] = np.where(in_stance, 0.0, clearance * np.sin(np.pi * u_swing))
+        # A walking foot sets down at rest (sin^2: no vertical speed at contact), so the pelvis over a straight leading
+        # leg does not follow it down at ~0.75 m/s; a running foot lands moving.
+        lift = np.sin(np.pi * u_swing)
+        m["ball"][..., limb, 2] = np.where(in_stance, 0.0, clearance * (lift if running else lift**2))
         m["planted"][..., limb] = in_stance
+        if not running:
+            m["stance_reach"][..., limb] = walking_stance_reach(u_stance, p["speed"])
+            m["landing"][..., limb] = ~in_stance & (u_swing > 0.5)
         bump = np.where(in_stance, np.sin(np.pi * u_stance), 0.0)
-        m["load"][..., limb] = (1.0 if running else 0.65) * bump
+        m["load"][..., limb] = bump if running else np.where(in_stance, walking_stance_load(u_stance), 0.0)
         m["unilateral"][..., limb] = m["load"][..., limb]
         heel_rise = 35.0 * smoothstep((u_stance - 0.55) / 0.45) if not running else 25.0 * smoothstep((u_stance - 0.5) / 0.5)
         m["rho"][..., limb] = np.where(in_stance, heel_rise, 25.0 * (1.0 - smoothstep(u_swing)))
@@ -501,9 +537,10 @@ def _gait(t, p, g, task, *, running: bool):
         pelvis_z = pelvis_z + np.where(in_stance, bump, 0.0)
         m["pelvis_x"] = m["pelvis_x"] + 0.015 * LIMB_SIGN[limb] * bump
     m["weight"] = np.full((n, T, 2), 0.5, dtype=FLOAT)
-    # Walking vaults over the stance leg (pelvis highest mid-stance); running sinks into it.
-    amplitude = -0.035 if running else 0.012
-    m["pelvis_z"] = z_pelvis + amplitude * (np.clip(pelvis_z, 0.0, 1.0) - 0.5)
+    if running:  # a runner sinks into the stance leg
+        m["pelvis_z"] = g["hip_stand"] - 0.05 - 0.035 * (np.clip(pelvis_z, 0.0, 1.0) - 0.5)
+    else:  # a walker's pelvis rides as high as the stance legs reach: highest in mid-stance, lowest in double support
+        m["pelvis_z"] = np.broadcast_to(g["ankle_height"] + g["thigh"] + g["shank"], t.shape).astype(FLOAT)
     m["pelvis_rot"] = p["pelvis_rot_amp"] * np.sin(2 * np.pi * (t / stride + phase0))
     m["depth"] = np.max(m["load"], axis=2)
     m["trunk_fwd"] = p["trunk_lean"] * 0.5 + (8.0 if running else 2.0)
