@@ -457,7 +457,7 @@ def drop_vertical_jump(t, p, g, task):
 # plane: at the shared deficit sizes few walking limbs reach the gait threshold (4-5 deg), and a model cannot learn
 # gait valgus. Real gait: a hip rotation pattern does reach it, in the loading response: OpenCap subject 4's toe-in
 # walk reads 6-7 deg of dynamic FPPA there (knee ~24 deg) against 1-3 deg for his normal walk. Walking deficits
-# swivel this much more, so that they do too (30% of walking limbs valgus in `realistic`, as the squats' share).
+# swivel this much more, so that they do too (31% of walking limbs valgus in `realistic`; 26% in v15).
 WALKING_DEFICIT_SWIVEL = 1.5
 
 # How far a planted leg reaches, as a share of thigh + shank: the pelvis sits no higher than its stance legs
@@ -472,8 +472,9 @@ WALK_LOADING_KNEE_DEG = (12.0, 24.0)  # at walking_speed_m_s's default range (1.
 
 
 def walking_stance_reach(u_stance: np.ndarray, speed: np.ndarray) -> np.ndarray:
-    """Reach of a walking stance leg through its stance (`u_stance` 0 → 1): the knee angle a hip-ankle distance
-    leaves (for equal segments, reach = cos(knee / 2)) peaks in the loading response (first 40% of stance)."""
+    """Reach of a walking stance leg through its stance (`u_stance` 0 → 1), as a share of thigh + shank: the
+    hip-ankle distance that leaves the knee bent `WALK_MIDSTANCE_KNEE_DEG`, more in the loading response (first 40%
+    of stance). For equal segments, reach = cos(knee / 2)."""
     lo, hi = WALK_LOADING_KNEE_DEG
     loading = np.clip(lo + (hi - lo) * (speed - 1.0) / 0.6, lo, hi)
     bump = np.sin(np.pi * np.clip(u_stance / 0.4, 0.0, 1.0))
@@ -487,7 +488,7 @@ def walking_stance_load(u_stance: np.ndarray) -> np.ndarray:
     label's loaded frames (`LabelConfig.load_threshold`) on the straight mid-stance knee only, where a real
     toe-in walk (OpenCap subject 4) peaks in the loading response."""
     humps = np.sin(np.pi * u_stance) + 0.3 * np.sin(3.0 * np.pi * u_stance)
-    return 0.75 * np.clip(humps, 0.0, None) / 0.92
+    return 0.75 * np.clip(humps, 0.0, None) / 0.92  # 0.92: the humps' peak
 
 
 def _gait(t, p, g, task, *, running: bool):
