@@ -257,3 +257,23 @@ def test_weights_load_into_a_network_that_also_averages_its_mirror(trained):
     assert module.net.mirror_average
     expected = torch.load(weights, map_location="cpu", weights_only=True)["net"]
     assert all(torch.equal(module.net.state_dict()[k], v) for k, v in expected.items())
+
+
+def test_weights_of_a_checkpoint_well_below_its_runs_best_come_with_a_warning(trained, tmp_path, caplog):
+    """A CPU stage's last epoch broke (val AUROC 0.941 → 0.868) and its recipe keeps the last epoch: writing such
+    weights says so; a checkpoint level with its run's best does not."""
+    best, _, _ = trained
+    checkpoint = torch.load(best, map_location="cpu", weights_only=True)
+    own = checkpoint["valgusml"]["val_metrics"]["valgus_auroc"]
+    run = tmp_path / "checkpoints"
+    run.mkdir()
+    torch.save(checkpoint, run / "last.ckpt")
+    (run / "metrics.json").write_text(f'{{"val/valgus_auroc": {own + 0.01}}}')
+    with caplog.at_level(logging.WARNING, logger="valgusml.train"):
+        save_weights(run / "last.ckpt", tmp_path / "level.pt")
+    assert "best checkpoint" not in caplog.text
+    (run / "metrics.json").write_text(f'{{"val/valgus_auroc": {own + 0.05}}}')
+    with caplog.at_level(logging.WARNING, logger="valgusml.train"):
+        save_weights(run / "last.ckpt", tmp_path / "broken.pt")
+    assert f"validation AUROC {own:.3f}, against {own + 0.05:.3f} for its run's best checkpoint" in caplog.text
+    assert (tmp_path / "broken.pt").is_file()  # written all the same: the warning informs, it does not refuse

@@ -18,6 +18,7 @@ rule-labelled mocap) otherwise pulls the network towards that set's particulars.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ WEIGHTS_FORMAT = "valgusml-weights-1"
 SOURCE_KEYS = ("dataset_fingerprint", "generator_seed", "generator_seeds", "split", "val_metrics", "test_metrics",
                "decision_threshold", "mlflow_run_id")
 SHOWN = 5  # differing keys named in a message; the rest are counted
+# A checkpoint whose validation AUROC is this far under its run's best is named in a warning by `save_weights`.
+BELOW_BEST_AUROC = 0.02
 
 log = logging.getLogger("valgusml.train")
 
@@ -50,12 +53,30 @@ def save_weights(ckpt_path: str | Path, out_path: str | Path) -> Path:
         "preprocess": to_jsonable(hparams.get("preprocess") or {}),
         "source": to_jsonable(checkpoint_source(checkpoint, Path(ckpt_path).name)),
     }
+    warn_if_below_best(Path(ckpt_path), weights["source"])
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(f".{out_path.name}.partial")
     torch.save(weights, partial)
     partial.replace(out_path)  # an interrupted save leaves the previous file whole
     return out_path
+
+
+def warn_if_below_best(ckpt_path: Path, source: dict[str, Any]) -> None:
+    """Name checkpoint `ckpt_path` in a warning when its validation AUROC (`source["val_metrics"]`) is
+    `BELOW_BEST_AUROC` or more under its run's best (the `metrics.json` training writes beside it). A network can
+    break between two validations: a CPU stage of the start went from 0.941 to 0.868 in its last two epochs (an
+    input BatchNorm's running variance x60; docs/experiments.md, A walk that straightens), and the stage recipes
+    keep the last epoch."""
+    own = (source.get("val_metrics") or {}).get("valgus_auroc")
+    try:
+        best = json.loads(ckpt_path.with_name("metrics.json").read_text()).get("val/valgus_auroc")
+    except (OSError, ValueError):
+        return
+    if isinstance(own, float) and isinstance(best, float) and own < best - BELOW_BEST_AUROC:
+        log.warning("%s: validation AUROC %.3f, against %.3f for its run's best checkpoint (%s): the network may "
+                    "have broken after it; compare before starting from these weights", ckpt_path, own, best,
+                    ckpt_path.with_name("metrics.json"))
 
 
 def load_initial_weights(module: Any, path: str | Path) -> tuple[Path, dict[str, Any]]:
