@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,10 +288,7 @@ def athlete_of(item: Item, row: Row | None, athlete_from: str) -> str:
 def shared_folders(items: list[Item], rows: dict[Item, Row] | None) -> dict[str, int]:
     """Folders holding several inputs that have no labels row: with `--athlete-from file` each is an athlete of
     its own, so a split by athlete can put one person's recordings on both sides."""
-    counts: dict[str, int] = {}
-    for item in items:
-        if not (rows and item in rows):
-            counts[item.folder()] = counts.get(item.folder(), 0) + 1
+    counts = Counter(item.folder() for item in items if not (rows and item in rows))
     return {folder: n for folder, n in counts.items() if n > 1}
 
 
