@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,19 +49,19 @@ def square_on_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 def fine_tune(others: list[Path], work: Path, args: argparse.Namespace) -> Path:
     """Label, film and train on `others`; the fold's export folder."""
-    from valgusml.data import open_dataset, write_dataset
+    from valgusml.data import open_dataset
     from valgusml.data.convert import convert
+    from valgusml.data.format import write_dataset_whole
     from valgusml.evaluation.transfer.film import film_views
 
     mocap_3d, mocap_2d, export = work / "mocap_3d", work / "mocap_2d", work / "export"
     if (export / "model.json").is_file():  # an interrupted run goes on from the folds it finished
         return export
-    # A data set is whole once its dataset.json is written (last), so a resumed run redoes only what it lacks.
-    if not (mocap_3d / "dataset.json").is_file():
-        convert(others, mocap_3d, label_by_rule=True, athlete_from="folder", overwrite=True)
-    if not (mocap_2d / "dataset.json").is_file():
-        shutil.rmtree(mocap_2d, ignore_errors=True)  # shards of an interrupted filming
-        write_dataset(mocap_2d, film_views(open_dataset(mocap_3d), YAW_BANDS, ESTIMATORS, args.copies, args.seed))
+    # Both data sets are written whole or not at all, so a resumed run redoes only what it lacks.
+    if not mocap_3d.exists():
+        convert(others, mocap_3d, label_by_rule=True, athlete_from="folder")
+    if not mocap_2d.exists():
+        write_dataset_whole(mocap_2d, film_views(open_dataset(mocap_3d), YAW_BANDS, ESTIMATORS, args.copies, args.seed))
     command = [sys.executable, "-m", "valgusml.cli", "train", "experiment=default",
                f"data.extra_train_dirs=[{mocap_2d},{mocap_3d}]", f"data.extra_train_repeat={args.repeat}",
                f"task_name=mocap_loso_{work.name}", f"export_dir={export}", *args.overrides]

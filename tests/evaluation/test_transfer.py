@@ -181,6 +181,13 @@ def test_a_labelled_3d_data_set_is_filmed_from_any_view_with_its_labels(tmp_path
     assert cli_main(["film", str(tmp_path / "absent"), str(tmp_path / "never")]) == 1  # told, not a traceback
     assert cli_main(["film", str(tmp_path / "views"), str(tmp_path / "twice")]) == 1  # 2D cannot be filmed again
     assert not (tmp_path / "never").exists()
+    # An existing OUT is refused; --overwrite replaces it whole (writing over it in place kept the old set's shards
+    # past the new last, and the two sets mixed)
+    assert cli_main(["film", str(tmp_path / "mocap"), str(tmp_path / "views"), "--seed", "4"]) == 1
+    assert len(open_dataset(tmp_path / "views")) == 8 * len(source)
+    assert cli_main(["film", str(tmp_path / "mocap"), str(tmp_path / "views"), "--seed", "4", "--overwrite"]) == 0
+    assert [s.id for s in open_dataset(tmp_path / "views")] == [s.id for s in source]
+    assert not list(tmp_path.glob(".views.*"))  # no temporary folder left beside it
 
 
 @pytest.mark.realdata

@@ -25,7 +25,6 @@ import argparse
 import csv
 import math
 import os
-import shutil
 import sys
 import warnings
 from collections import Counter
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from valgusml.data.format import finalize_dataset, write_shards
+from valgusml.data.format import write_dataset_whole
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.features.rule import SEXES
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
@@ -338,7 +337,7 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
     if athlete_from not in ATHLETE_FROM:
         raise InputError(f"athlete_from must be one of {ATHLETE_FROM}, got {athlete_from!r}")
     out = Path(out)
-    if out.exists() and not overwrite:
+    if out.exists() and not overwrite:  # told before any input is read
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
     if shard_size < 1:
         raise InputError(f"--shard-size must be >= 1, got {shard_size}")
@@ -347,10 +346,6 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
     if not items:
         raise InputError("no input files given")
     rows = match_rows(items, read_labels(labels), labels) if labels else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     summary = {"n_labelled": 0, "n_warnings": 0, "athletes": set(), "kind": None}
     def counted(stream: Iterable[KeypointSequence]) -> Iterator[KeypointSequence]:
         for seq in stream:
@@ -368,21 +363,10 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
             summary["athletes"].add(seq.athlete_id)
             yield seq
 
-    try:
-        write_shards(tmp, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims, label_by_rule, sex,
-                                            athlete_from)), shard_size)
-        header = finalize_dataset(tmp, {"created_by": "valgusml convert", "labels_csv": labels.name if labels else None,
-                                        "n_inputs": len(items)})
-        if out.exists():  # --overwrite: swap in the new folder, then drop the old one
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    header = write_dataset_whole(
+        out, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims, label_by_rule, sex, athlete_from)),
+        shard_size, {"created_by": "valgusml convert", "labels_csv": labels.name if labels else None,
+                     "n_inputs": len(items)}, overwrite)
     header = dict(header)
     header.update(n_labelled=summary["n_labelled"], n_warnings=summary["n_warnings"],
                   n_athletes=len(summary["athletes"]),

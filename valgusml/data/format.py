@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -258,6 +259,39 @@ def write_dataset(
     write_shards(root, sequences, shard_size)
     finalize_dataset(root, meta)
     return open_dataset(root)
+
+
+def write_dataset_whole(
+    out: str | Path,
+    sequences: Iterable[KeypointSequence],
+    shard_size: int = 512,
+    meta: dict[str, Any] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write sequences as the dataset `out`, all or nothing: into a hidden sibling folder, swapped in once
+    finalised, so a failed or interrupted write leaves no folder (and an overwritten `out` as it was). An existing
+    `out` is an `InputError` unless `overwrite` (writing over a dataset's shards in place would keep the old ones
+    past the new last). Returns the header (`dataset.json`)."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write_shards(tmp, sequences, shard_size)
+        header = finalize_dataset(tmp, meta)
+        if out.exists():  # overwrite: swap in the new folder, then drop the old one
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return header
 
 
 def write_shards(root: str | Path, sequences: Iterable[KeypointSequence], shard_size: int = 512) -> int:

@@ -85,8 +85,10 @@ def film_views(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`valgusml film SOURCE OUT [--yaw LOW HIGH]... [--estimator E ...] [--copies N] [--seed S] [--jitter-mm J]`."""
-    from valgusml.data import open_dataset, write_dataset
+    """`valgusml film SOURCE OUT [--yaw LOW HIGH]... [--estimator E ...] [--copies N] [--seed S] [--jitter-mm J]
+    [--overwrite]`: all or nothing (`write_dataset_whole`)."""
+    from valgusml.data import open_dataset
+    from valgusml.data.format import write_dataset_whole
 
     parser = argparse.ArgumentParser(
         prog="valgusml film", description="Film a labelled 3D data set as 2D views through the project's camera and "
@@ -100,16 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=1, help="filmings per band and estimator (other cameras, noise)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jitter-mm", type=float, default=4.0, help="the generic estimator's jitter")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
     bands = [tuple(band) for band in (args.yaw or [[0.0, 45.0]])]
     try:
         source = open_dataset(args.source)
         filmed = film_views(source, bands, args.estimator, args.copies, args.seed, jitter_m=args.jitter_mm / 1000.0)
-        ds = write_dataset(args.out, filmed, meta={"filmed_from": str(args.source.resolve()), "yaw_deg": bands,
-                                                   "estimator": args.estimator, "copies": args.copies,
-                                                   "seed": args.seed})
+        header = write_dataset_whole(
+            args.out, filmed, meta={"filmed_from": str(args.source.resolve()), "yaw_deg": bands,
+                                    "estimator": args.estimator, "copies": args.copies, "seed": args.seed},
+            overwrite=args.overwrite)
     except ValgusMLError as exc:
         print(f"valgusml film: error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {len(ds)} sequences to {args.out} (fingerprint {ds.fingerprint[:16]})")
+    print(f"wrote {header['n_sequences']} sequences to {args.out} (fingerprint {header['fingerprint'][:16]})")
     return 0
