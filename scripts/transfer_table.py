@@ -140,6 +140,11 @@ def main() -> None:
             row["real side agree"] = f"{summary.get('side', {}).get('agreement_female', float('nan')):.3f}"
             row["real view spread"] = f"{summary['all']['view_spread_median']:.3f}"
             row["real |p3D-p front|"] = f"{summary['all']['p3d_vs_front_median']:.3f}"
+            angles = {f: summary[f] for f in ("3d", "front", "rear", "side") if "angle_n" in summary.get(f, {})}
+            if angles:  # the angle the call rests on against the rule's: median |error| (bias), rank correlation
+                row["real angle vs rule, deg (bias) / rank corr."] = ", ".join(
+                    f"{f} {a['angle_error_median_deg']:.1f} ({a['angle_bias_median_deg']:+.1f}) / "
+                    f"{a['angle_rank_correlation']:.2f}" for f, a in angles.items())
         rows.append(row)
         print(json.dumps(row, ensure_ascii=False), flush=True)
     keys = list(dict.fromkeys(k for r in rows for k in r))

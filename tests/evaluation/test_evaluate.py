@@ -150,7 +150,8 @@ def test_config_errors(setup, tmp_path):
 
 
 def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequences):
-    """`ExportedModel` turns `Predictor.predict_batch` answers into ScoreArrays (limb order, MECHANISMS order)."""
+    """`ExportedModel` turns `Predictor.predict_batch` answers into ScoreArrays (limb order, MECHANISMS order,
+    and the frontal-plane angle each limb's call rests on, NaN where it has none)."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -158,6 +159,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
     import valgusml.predictor
     from valgusml.evaluation.scorers import ExportedModel
     from valgusml.labels import MECHANISMS
+    from valgusml.predictor.results import LimbPrediction
 
     class StandIn:
         decision_threshold = 0.3
@@ -171,10 +173,12 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
             for i in range(self.seen, self.seen + len(sequences)):
                 limbs = {}
                 for k, limb in enumerate(("left", "right")):
-                    probs = dict.fromkeys(MECHANISMS, 0.0)
+                    probs = dict.fromkeys(reversed(MECHANISMS), 0.0)  # read by name, not by order
                     probs[MECHANISMS[(i + k) % 5]] = 1.0
-                    limbs[limb] = {"valgus_probability": 0.1 * k + 0.01 * i, "mechanism_probabilities": probs,
-                                   "severity_deg": float(i + 10 * k)}
+                    limbs[limb] = LimbPrediction(valgus_probability=0.1 * k + 0.01 * i, mechanism="none",
+                                                 mechanism_probabilities=probs, valgus=False,
+                                                 severity_deg=float(i + 10 * k),
+                                                 frontal_fppa_deg=None if k == 0 else float(i))
                 out.append(SimpleNamespace(limbs=limbs))
             self.seen += len(sequences)
             return out
@@ -187,6 +191,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
     assert np.allclose(scores.valgus_probability[:, 1] - scores.valgus_probability[:, 0], 0.1)
     assert np.array_equal(scores.mechanism_probabilities.argmax(-1)[:, 0], np.arange(n) % 5)
     assert np.array_equal(scores.severity_deg[:, 1], np.arange(n) + 10.0)
+    assert np.isnan(scores.frontal_fppa_deg[:, 0]).all() and np.array_equal(scores.frontal_fppa_deg[:, 1], np.arange(n))
 
 
 @pytest.mark.slow

@@ -249,15 +249,16 @@ class _RuleScorer:
     def predict(self, sequences):
         from valgusml.scoring.arrays import ScoreArrays
 
-        prob = []
+        prob, angle = [], []
         for seq in sequences:
             rule = apply_rule(seq.keypoints.astype(np.float64), seq.fps, seq.task or "")
-            dynamic = [rule[limb]["dynamic_fppa_deg"] or 0.0 for limb in ("left", "right")]
-            prob.append([1.0 / (1.0 + math.exp(-(d - 10.0) / 2.0)) for d in dynamic])
+            dynamic = [rule[limb]["dynamic_fppa_deg"] for limb in ("left", "right")]
+            prob.append([1.0 / (1.0 + math.exp(-((d or 0.0) - 10.0) / 2.0)) for d in dynamic])
+            angle.append([np.nan if d is None else d for d in dynamic])  # the angle its call rests on
         prob = np.array(prob)
         mech = np.zeros(prob.shape + (5,))
         mech[..., 0] = 1.0
-        return ScoreArrays(prob, mech, np.zeros_like(prob))
+        return ScoreArrays(prob, mech, np.zeros_like(prob), np.array(angle))
 
 
 @pytest.mark.realdata
@@ -272,6 +273,8 @@ def test_the_suite_is_deterministic_and_summarised_per_view_family():
     summary = summarise(first)
     assert summary["front"]["facing_correct"] == 1.0 and summary["rear"]["facing_correct"] == 1.0
     assert summary["3d"]["agreement_female"] == 1.0  # the rule agrees with itself on the 3D motion
+    assert summary["3d"]["angle_error_median_deg"] <= 0.01  # and reads its own angle (float32, 3 decimals)
+    assert summary["front"]["angle_n"] == summary["3d"]["angle_n"] == 2
     assert 0.0 <= summary["all"]["view_spread_median"] <= 1.0
     # A recording is filmed alike alone or beside others (its noise is keyed by its name, not its place).
     alone = render_views([SUBJECT4 / "DJ2.trc"], yaws=(180.0,), seeds=(0, 1))
@@ -321,6 +324,25 @@ def test_agreement_on_clear_limbs_leaves_out_calls_within_the_measurement_error(
     assert clear_of_threshold(_row(0.0, 8.9, True), sex="male") and not clear_of_threshold(_row(0.0, 6.9, True), sex="male")
 
 
+def test_the_angle_a_call_rests_on_is_scored_against_the_rules_angle_per_view_family():
+    from valgusml.evaluation.transfer.real_motion import angle_agreement
+
+    def row(yaw: float, rule_deg: float | None, angle: float | None) -> dict:
+        return {**_row(yaw, rule_deg, False), "frontal_fppa_deg": angle}
+
+    rule_deg = [2.0, 6.0, 9.0, 14.0]
+    front = [row(0.0, d, d - 1.0 + 0.5 * k) for k, d in enumerate(rule_deg)]  # reads low, in the rule's order
+    side = [row(90.0, d, a) for d, a in zip(rule_deg, [8.0, 3.0, 7.0, 1.0], strict=True)]  # ordered otherwise
+    unread = [row(180.0, 5.0, None), row(180.0, None, 4.0)]  # no angle, or no scored phase: left out
+    summary = summarise(front + side + unread)
+    assert summary["front"]["angle_error_median_deg"] == pytest.approx(0.5)  # |-1, -0.5, 0, +0.5|
+    assert summary["front"]["angle_bias_median_deg"] == pytest.approx(-0.25)
+    assert summary["front"]["angle_rank_correlation"] == pytest.approx(1.0)
+    assert summary["side"]["angle_rank_correlation"] == pytest.approx(-0.8)
+    assert "angle_n" not in summary["rear"] and summary["rear"]["n"] == 2
+    assert angle_agreement([_row(0.0, 6.0, False)]) == {}  # a scorer that reads no angle: nothing to report
+
+
 def test_agreement_ci_resamples_recordings_and_a_paired_difference_is_read_on_the_same_views():
     from valgusml.evaluation.transfer.real_motion import agreement_estimate
 
@@ -362,6 +384,20 @@ def test_the_transfer_table_gives_each_shifts_worst_level_and_its_gap_to_in_dist
     row = table.iloc[0]
     assert row["leave_out_rear_views: worst AUROC"] == "0.810 (rear)" and row["leave_out_rear_views: gap"] == "-0.090"
     assert row["camera_view: worst AUROC"] == "0.700 (side)" and row["camera_view: gap"] == "-0.200"
+
+
+def test_the_transfer_table_gives_the_angle_each_scorers_call_rests_on_where_it_reads_one():
+    import pandas as pd
+
+    from valgusml.evaluation.transfer import transfer_table
+
+    views = [{**_row(yaw, 8.0, True), "frontal_fppa_deg": 8.0 + error} for yaw, error in ((0.0, -1.0), (180.0, 3.0))]
+    real = pd.DataFrame([*({**r, "scorer": "model"} for r in views),
+                         *({**r, "frontal_fppa_deg": None, "scorer": "rule"} for r in views)])
+    table = transfer_table({"model": {}, "rule": {}}, real_motion=real).set_index("scorer")
+    assert table.loc["model", "real front angle error (median deg)"] == pytest.approx(1.0)
+    assert table.loc["model", "real rear angle error (median deg)"] == pytest.approx(3.0)
+    assert pd.isna(table.loc["rule", "real front angle error (median deg)"])  # reads no angle
 
 
 class _Reads:

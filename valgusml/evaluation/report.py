@@ -191,8 +191,10 @@ def write_report(
             "motion: real 3D recordings given as 3D and rendered through the camera model at views all round, "
             "their presence call compared with the rule applied to their own 3D joint centres (female "
             "thresholds; sex unknown), the spread of a limb's probability across front and rear views within "
-            "±20°, and the gap between the 3D and the straight-on 2D answer. A model that only works on its own "
-            "generator shows it here first.</p>",
+            "±20°, the gap between the 3D and the straight-on 2D answer, and, for a model whose call rests on a "
+            "frontal-plane angle, how far that angle (lifted from 2D, measured on 3D) lies from the rule's, per "
+            "view family: the geometry apart from the call. A model that only works on its own generator shows "
+            "it here first.</p>",
             table_html(result.transfer),
         ]
     parts += ["<h2 id='provenance'>Run and dataset</h2>", table_html(info)]

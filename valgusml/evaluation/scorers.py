@@ -17,7 +17,6 @@ import numpy as np
 
 from valgusml.errors import ConfigError, InputError, ModelFileError
 from valgusml.evaluation.baselines import FeatureModel, FPPARule, MiniRocketModel
-from valgusml.labels import LIMBS, MECHANISMS
 from valgusml.scoring.arrays import ScoreArrays
 from valgusml.sequence import KeypointSequence
 
@@ -65,19 +64,14 @@ class ExportedModel:
         return self  # already trained
 
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
-        n = len(sequences)
-        prob = np.zeros((n, 2))
-        mech = np.zeros((n, 2, len(MECHANISMS)))
-        severity = np.full((n, 2), np.nan)
-        for start in range(0, n, self.batch_size):
-            batch = list(sequences[start : start + self.batch_size])
-            for i, pred in enumerate(self.predictor.predict_batch(batch), start=start):
-                for k, limb in enumerate(LIMBS):
-                    answer = pred.limbs[limb]
-                    prob[i, k] = answer["valgus_probability"]
-                    mech[i, k] = [answer["mechanism_probabilities"][m] for m in MECHANISMS]
-                    severity[i, k] = answer["severity_deg"]
-        return ScoreArrays(prob, mech, severity)
+        from valgusml.predictor.results import limb_arrays
+
+        if not sequences:
+            raise InputError("ExportedModel.predict got no sequences")
+        return ScoreArrays.concatenate([
+            ScoreArrays(*limb_arrays(self.predictor.predict_batch(list(sequences[start : start + self.batch_size]))))
+            for start in range(0, len(sequences), self.batch_size)
+        ])
 
 
 class CheckpointModel:
@@ -108,6 +102,7 @@ class CheckpointModel:
         import torch
 
         from valgusml.features.view import admission_neutral
+        from valgusml.models.net import frontal_angle
         from valgusml.predictor import combine_mechanisms
         from valgusml.predictor.results import weigh_deficits
         from valgusml.preprocess import aggregate_model_input, prepare_many
@@ -115,7 +110,8 @@ class CheckpointModel:
         if not sequences:
             raise InputError("CheckpointModel.predict got no sequences")
         model_input = prepare_many(sequences, self.preprocess)
-        outs: dict[str, list[np.ndarray]] = {"valgus_probability": [], "mechanism_probabilities": [], "severity_deg": []}
+        outs: dict[str, list[np.ndarray]] = {"valgus_probability": [], "mechanism_probabilities": [], "severity_deg": [],
+                                             "frontal_fppa_deg": []}
         with torch.inference_mode():
             for start in range(0, len(model_input), self.batch_size):
                 sl = slice(start, start + self.batch_size)
@@ -127,6 +123,7 @@ class CheckpointModel:
                 outs["valgus_probability"].append(torch.sigmoid(out["valgus_logit"]).double().numpy())
                 outs["mechanism_probabilities"].append(torch.softmax(out["mechanism_logits"], -1).double().numpy())
                 outs["severity_deg"].append(out["severity_deg"].double().numpy())
+                outs["frontal_fppa_deg"].append(frontal_angle(out).double().numpy())
         per_window = {k: np.concatenate(v) for k, v in outs.items()}
         # Side views admitted as the exported predictor of this checkpoint admits them (its threshold's neutral).
         neutral = admission_neutral(self.decision_threshold)
@@ -134,7 +131,7 @@ class CheckpointModel:
         prob = np.clip(combined["valgus_probability"], 0.0, 1.0)
         # The same consistent distribution the exported predictor reports (P(none) = 1 - P(valgus)).
         mech = weigh_deficits(combine_mechanisms(prob, combined["mechanism_probabilities"]), self.mechanism_offsets)
-        return ScoreArrays(prob, mech, combined["severity_deg"])
+        return ScoreArrays(prob, mech, combined["severity_deg"], combined["frontal_fppa_deg"])
 
 
 class Ensemble:

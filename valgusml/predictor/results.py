@@ -174,13 +174,17 @@ def weigh_deficits(mechanism_probabilities: np.ndarray, offsets: Mapping[str, fl
     return np.concatenate([probabilities[..., :1], scaled], axis=-1)
 
 
-def limb_arrays(predictions: Sequence[Prediction]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`(valgus_probability (N, 2), mechanism_probabilities (N, 2, 5), severity_deg (N, 2))` of predictions,
-    limbs in `LIMBS` order: what scorers and threshold choices read of a batch."""
+def limb_arrays(predictions: Sequence[Prediction]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`(valgus_probability (N, 2), mechanism_probabilities (N, 2, 5), severity_deg (N, 2), frontal_fppa_deg
+    (N, 2))` of predictions, limbs in `LIMBS` order (the angle NaN where a limb has none): what scorers and
+    threshold choices read of a batch, in `ScoreArrays`' order."""
     limbs = [[p.limbs[limb] for limb in LIMBS] for p in predictions]
     return (np.array([[limb.valgus_probability for limb in row] for row in limbs], dtype=np.float64),
-            np.array([[list(limb.mechanism_probabilities.values()) for limb in row] for row in limbs], dtype=np.float64),
-            np.array([[limb.severity_deg for limb in row] for row in limbs], dtype=np.float64))
+            np.array([[[limb.mechanism_probabilities[m] for m in MECHANISMS] for limb in row] for row in limbs],
+                     dtype=np.float64),
+            np.array([[limb.severity_deg for limb in row] for row in limbs], dtype=np.float64),
+            np.array([[np.nan if limb.frontal_fppa_deg is None else limb.frontal_fppa_deg for limb in row]
+                      for row in limbs], dtype=np.float64))
 
 
 def mechanism_name(valgus_probability: float, combined: np.ndarray, decision_threshold: float) -> str:

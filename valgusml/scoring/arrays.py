@@ -21,11 +21,14 @@ N_MECHANISMS = len(MECHANISMS)
 @dataclass
 class ScoreArrays:
     """Scores for N sequences: `valgus_probability (N, 2)`, `mechanism_probabilities (N, 2, 5)`,
-    `severity_deg (N, 2)` (NaN where a scorer does not estimate severity)."""
+    `severity_deg (N, 2)` (NaN where a scorer does not estimate severity) and, from scorers whose presence call
+    rests on a frontal-plane angle, that angle `frontal_fppa_deg (N, 2)` (NaN for a limb with none; None for a
+    scorer that reads no angle), so evaluations can score the geometry apart from the call."""
 
     valgus_probability: np.ndarray
     mechanism_probabilities: np.ndarray
     severity_deg: np.ndarray
+    frontal_fppa_deg: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = np.asarray(self.valgus_probability, dtype=np.float64)
@@ -48,6 +51,13 @@ class ScoreArrays:
         self.valgus_probability = p
         self.mechanism_probabilities = m / sums  # tolerate float drift; every row sums to 1 exactly
         self.severity_deg = s
+        if self.frontal_fppa_deg is not None:
+            angle = np.asarray(self.frontal_fppa_deg, dtype=np.float64)
+            if angle.shape != (n, 2):
+                raise InputError(f"frontal_fppa_deg must have shape {(n, 2)}, got {angle.shape}")
+            if np.isinf(angle).any():
+                raise InputError("frontal_fppa_deg must be finite (NaN for a limb with no angle)")
+            self.frontal_fppa_deg = angle
 
     def __len__(self) -> int:
         return len(self.valgus_probability)
@@ -55,7 +65,8 @@ class ScoreArrays:
     def take(self, index: np.ndarray | Sequence[int]) -> ScoreArrays:
         index = np.asarray(index)
         return ScoreArrays(
-            self.valgus_probability[index], self.mechanism_probabilities[index], self.severity_deg[index]
+            self.valgus_probability[index], self.mechanism_probabilities[index], self.severity_deg[index],
+            None if self.frontal_fppa_deg is None else self.frontal_fppa_deg[index],
         )
 
     @property
@@ -75,14 +86,19 @@ class ScoreArrays:
             np.concatenate([p.valgus_probability for p in parts]),
             np.concatenate([p.mechanism_probabilities for p in parts]),
             np.concatenate([p.severity_deg for p in parts]),
+            # an angle only where every part reads one: a half-filled column would pass for a scorer's NaNs
+            None if any(p.frontal_fppa_deg is None for p in parts)
+            else np.concatenate([p.frontal_fppa_deg for p in parts]),
         )
 
     def to_npz(self, path) -> None:
+        angle = {} if self.frontal_fppa_deg is None else {"frontal_fppa_deg": self.frontal_fppa_deg}
         np.savez_compressed(
             path,
             valgus_probability=self.valgus_probability,
             mechanism_probabilities=self.mechanism_probabilities,
             severity_deg=self.severity_deg,
+            **angle,
         )
 
 

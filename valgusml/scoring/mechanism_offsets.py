@@ -15,6 +15,7 @@ chosen on validation). Like `choose_threshold`, it takes validation scores and l
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -35,9 +36,8 @@ def offsets_dict(offsets: Mapping[str, float] | np.ndarray) -> dict[str, float]:
 
 
 def apply_offsets(scores: ScoreArrays, offsets: Mapping[str, float] | np.ndarray | None) -> ScoreArrays:
-    """`scores` with the mechanism probabilities weighed by `offsets` (presence and severity unchanged)."""
-    return ScoreArrays(scores.valgus_probability, weigh_deficits(scores.mechanism_probabilities, offsets),
-                       scores.severity_deg)
+    """`scores` with the mechanism probabilities weighed by `offsets` (presence, severity and angle unchanged)."""
+    return dataclasses.replace(scores, mechanism_probabilities=weigh_deficits(scores.mechanism_probabilities, offsets))
 
 
 def macro_f1(truth: np.ndarray, call: np.ndarray, n_classes: int = len(MECHANISMS),

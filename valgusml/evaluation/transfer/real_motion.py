@@ -17,7 +17,9 @@ axis) is:
 
 `summarise` gives, per view family (3d, front, rear, side): agreement of the presence call with the rule,
 the median spread of a limb's probability across the front and rear views within ±20° of straight on,
-the median |p(3D) - p(front 2D)|, and how often the inferred view matches the camera. Agreement near straight
+the median |p(3D) - p(front 2D)|, how often the inferred view matches the camera, and, for a scorer whose call
+rests on a frontal-plane angle (an exported predictor reports it), how far that angle lies from the rule's:
+the geometry scored apart from the call. Agreement near straight
 on is also given over the limbs the rule calls clearly: a dynamic FPPA within the angle's measurement error
 (`labels.FPPA_SEM_DEG`) of the threshold is a call the rule itself would not repeat between sessions, so a
 disagreement there says less about the model than one on a clear limb.
@@ -142,6 +144,7 @@ def score_views(views: Sequence[RenderedView], scorer: Any, threshold: float) ->
         return []
     scores = scorer.predict([v.sequence for v in views])
     probability = np.asarray(scores.valgus_probability, dtype=np.float64)
+    angle = scores.frontal_fppa_deg
     rows: list[dict[str, Any]] = []
     for i, v in enumerate(views):
         inferred = read_view(v.sequence.keypoints) if v.family != "3d" else None
@@ -160,6 +163,8 @@ def score_views(views: Sequence[RenderedView], scorer: Any, threshold: float) ->
                 "rule_male": bool(v.rule[limb]["valgus"]["male"]),
                 "dynamic_fppa_deg": v.rule[limb]["dynamic_fppa_deg"],
                 "push_off_dynamic_fppa_deg": v.rule[limb].get("push_off_dynamic_fppa_deg"),
+                # the angle the scorer's call rests on (lifted from 2D, measured on 3D); None where it reads none
+                "frontal_fppa_deg": None if angle is None or not np.isfinite(angle[i, k]) else float(angle[i, k]),
                 "rule_on_estimated_3d": v.rule_on_estimated_3d,
                 "inferred_facing": inferred.facing if inferred else "front",
                 "inferred_yaw_deg": inferred.yaw_deg if inferred else 0.0,
@@ -255,9 +260,37 @@ def agreement_estimate(
     return Estimate(float(values.mean()), float(lo), float(hi), int(kept.sum()))
 
 
+def _finite(value: Any) -> bool:
+    return value is not None and bool(np.isfinite(value))
+
+
+def angle_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """How closely the angle a scorer's call rests on (`frontal_fppa_deg`: lifted from 2D, measured on 3D)
+    follows the rule's dynamic FPPA on the 3D joint centres, over the limb-views where both exist:
+    `angle_error_median_deg` (median absolute difference), `angle_bias_median_deg` (median signed difference:
+    below zero, the scorer reads less valgus than the rule), `angle_rank_correlation` (Spearman: does the angle
+    order the limbs as the rule's does; near 0 where the view hides the frontal plane) and `angle_n`. Empty
+    when the scorer reads no angle."""
+    from scipy.stats import spearmanr
+
+    pairs = np.array([(r["frontal_fppa_deg"], r["dynamic_fppa_deg"]) for r in rows
+                      if _finite(r.get("frontal_fppa_deg")) and _finite(r["dynamic_fppa_deg"])], dtype=np.float64)
+    if not len(pairs):
+        return {}
+    difference = pairs[:, 0] - pairs[:, 1]
+    varied = len(pairs) >= 3 and np.ptp(pairs[:, 0]) > 0 and np.ptp(pairs[:, 1]) > 0
+    return {
+        "angle_error_median_deg": float(np.median(np.abs(difference))),
+        "angle_bias_median_deg": float(np.median(difference)),
+        "angle_rank_correlation": float(spearmanr(pairs[:, 0], pairs[:, 1]).statistic) if varied else float("nan"),
+        "angle_n": float(len(pairs)),
+    }
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per view family: `agreement_female`, `agreement_male` (share of limb-views whose call equals the rule),
-    `n` (limb-views), `facing_correct` (2D only); and `all` with `view_spread_median` (max - min probability of
+    `n` (limb-views), `facing_correct` (2D only), and for a scorer that reports the angle its call rests on,
+    `angle_agreement`'s figures; and `all` with `view_spread_median` (max - min probability of
     a limb over the front and rear views within ±20° of straight on, per seed), `p3d_vs_front_median`
     (|p(3D) - p(yaw 0)| per limb and seed), the agreement of those front and rear views with the female rule,
     over all of them (with its 95% CI over recordings, `..._lo` / `..._hi`: `agreement_estimate`) and over the
@@ -276,6 +309,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         }
         if family != "3d":
             entry["facing_correct"] = float(np.mean([r["inferred_facing"] == family for r in part]))
+        entry.update(angle_agreement(part))
         out[family] = entry
     near = near_square_on(rows)
     by_limb: dict[tuple, list[float]] = {}

@@ -105,6 +105,10 @@ def transfer_table(
                 row["real side agree"] = summary.get("side", {}).get("agreement_female")
                 row["real view spread (median)"] = summary["all"]["view_spread_median"]
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
+                # the geometry apart from the call: how far the angle the call rests on lies from the rule's
+                for family in ("3d", "front", "rear", "side"):
+                    if "angle_error_median_deg" in summary.get(family, {}):
+                        row[f"real {family} angle error (median deg)"] = summary[family]["angle_error_median_deg"]
                 if name != first and reference:
                     difference = agreement_estimate(records, baseline=reference)
                     row[f"real ±20° agree - {first}'s [paired CI]"] = format_estimate(difference, signed=True)
