@@ -192,6 +192,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
     assert np.array_equal(scores.mechanism_probabilities.argmax(-1)[:, 0], np.arange(n) % 5)
     assert np.array_equal(scores.severity_deg[:, 1], np.arange(n) + 10.0)
     assert np.isnan(scores.frontal_fppa_deg[:, 0]).all() and np.array_equal(scores.frontal_fppa_deg[:, 1], np.arange(n))
+    assert len(model.predict([])) == 0 and model.predict([]).frontal_fppa_deg.shape == (0, 2)
 
 
 @pytest.mark.slow

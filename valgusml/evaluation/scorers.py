@@ -66,11 +66,9 @@ class ExportedModel:
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
         from valgusml.predictor.results import limb_arrays
 
-        if not sequences:
-            raise InputError("ExportedModel.predict got no sequences")
         return ScoreArrays.concatenate([
             ScoreArrays(*limb_arrays(self.predictor.predict_batch(list(sequences[start : start + self.batch_size]))))
-            for start in range(0, len(sequences), self.batch_size)
+            for start in range(0, max(len(sequences), 1), self.batch_size)  # none: one empty batch, empty scores
         ])
 
 

@@ -179,12 +179,13 @@ def limb_arrays(predictions: Sequence[Prediction]) -> tuple[np.ndarray, np.ndarr
     (N, 2))` of predictions, limbs in `LIMBS` order (the angle NaN where a limb has none): what scorers and
     threshold choices read of a batch, in `ScoreArrays`' order."""
     limbs = [[p.limbs[limb] for limb in LIMBS] for p in predictions]
-    return (np.array([[limb.valgus_probability for limb in row] for row in limbs], dtype=np.float64),
+    n = len(limbs)  # shaped even when there are none
+    return (np.array([[limb.valgus_probability for limb in row] for row in limbs], dtype=np.float64).reshape(n, 2),
             np.array([[[limb.mechanism_probabilities[m] for m in MECHANISMS] for limb in row] for row in limbs],
-                     dtype=np.float64),
-            np.array([[limb.severity_deg for limb in row] for row in limbs], dtype=np.float64),
+                     dtype=np.float64).reshape(n, 2, len(MECHANISMS)),
+            np.array([[limb.severity_deg for limb in row] for row in limbs], dtype=np.float64).reshape(n, 2),
             np.array([[np.nan if limb.frontal_fppa_deg is None else limb.frontal_fppa_deg for limb in row]
-                      for row in limbs], dtype=np.float64))
+                      for row in limbs], dtype=np.float64).reshape(n, 2))
 
 
 def mechanism_name(valgus_probability: float, combined: np.ndarray, decision_threshold: float) -> str:
