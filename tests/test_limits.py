@@ -34,6 +34,14 @@ def test_tiny_frame_rate_is_refused_before_resampling(fps):
         prepare(squat(fps), CFG)
 
 
+@pytest.mark.parametrize("fps, message", [(True, "fps must be a number, got True"),
+                                          (np.True_, "fps must be a number, got np.True_"),
+                                          (10**400, "fps must be finite and > 0")], ids=["bool", "numpy_bool", "huge_int"])
+def test_a_boolean_or_overflowing_frame_rate_is_refused(fps, message):
+    with pytest.raises(InputError, match=message):
+        limits.current().check_fps(fps, "clip.json: ")
+
+
 def test_long_recording_is_refused_by_duration():
     with limits.override(max_duration_s=1.5), pytest.raises(InputError, match=r"last 2 s, beyond the limit of 1.5 s"):
         prepare(squat(30.0, 60), CFG)

@@ -354,10 +354,24 @@ def test_normalised_coordinates_are_scaled_to_pixels_by_the_image_size():
                                 meta={"coordinates": "normalized", "image_width": 1080, "image_height": 1920})
     as_pixels, scaled = prepare(pixels), prepare(normalised)
     np.testing.assert_allclose(scaled.measures, as_pixels.measures, atol=0.1)  # float32 round trip
+    numpy_size = prepare(normalised.replace(meta={**normalised.meta, "image_width": np.int64(1080),
+                                                  "image_height": np.float32(1920)}))  # as a decoder may give them
+    np.testing.assert_array_equal(numpy_size.measures, scaled.measures)
     assert scaled.warnings == as_pixels.warnings
     unknown = prepare(normalised.replace(meta={"coordinates": "normalized"}))
     assert any(w.startswith("normalised image coordinates without the image size") for w in unknown.warnings[0])
     assert not np.allclose(unknown.measures, as_pixels.measures, atol=1.0)  # and the distortion is real
+
+
+@pytest.mark.parametrize("width, height", [(1e300, 1e300), (-5, 0), (float("nan"), 1920), ("1080", 1920),
+                                           (True, True)])
+def test_an_unusable_image_size_is_refused_not_turned_into_nan_outputs(width, height):
+    """Scaling by 1e300 overflowed float32 into NaN model outputs; a zero or negative size was taken for no size."""
+    pixels = squat(amplitude=40.0)
+    normalised = pixels.replace(keypoints=pixels.keypoints / 1000.0, id="clip3",
+                                meta={"coordinates": "normalized", "image_width": width, "image_height": height})
+    with pytest.raises(InputError, match=r"sequence 'clip3': meta image_width x image_height is .*not an image size"):
+        prepare(normalised)
 
 
 def test_unsure_points_are_treated_as_missing_relative_to_the_joints_usual_confidence():

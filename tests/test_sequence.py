@@ -38,6 +38,9 @@ def test_valid_sequence_is_normalised():
         (dict(fps=float("nan")), "fps must be finite"),
         (dict(fps=float("inf")), "fps must be finite"),
         (dict(fps="fast"), "fps must be a number"),
+        (dict(fps=True), "fps must be a number, got True"),  # float(True) would be 1 fps
+        (dict(fps=10**400), "fps must be finite and > 0"),  # beyond float: no OverflowError from deep inside
+        (dict(confidence=[[1.0], [1.0, 0.5]]), "confidence is not a numeric array"),  # ragged
         (dict(keypoints=np.full((4, 20, 2), np.nan)), "no frame has any finite keypoint"),
         (dict(keypoints=np.concatenate([_kp(frames=1), np.full((3, 20, 2), np.nan)])), "only 1 frame"),
         (dict(confidence=np.full((4, 20), 1.5)), "confidence must be in [0, 1]"),

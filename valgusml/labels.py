@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from valgusml.errors import InputError
@@ -92,10 +93,14 @@ def encode_mechanism(name: str) -> int:
 
 
 def _severity(limb: str, label: dict) -> float:
+    """The peak FPPA in degrees; NaN (or absent) when unknown. An infinite one is no angle."""
     try:
-        return float(label.get("severity_deg", float("nan")))
-    except (TypeError, ValueError):
-        raise InputError(f"labels[{limb!r}].severity_deg must be a number, got {label['severity_deg']!r}") from None
+        severity = float(label.get("severity_deg", float("nan")))
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"labels[{limb!r}].severity_deg must be a number, got {label['severity_deg']!r:.40}") from None
+    if math.isinf(severity):
+        raise InputError(f"labels[{limb!r}].severity_deg must be finite degrees (or blank/NaN when unknown), got {severity}")
+    return severity
 
 
 def mechanism_index(name: str | None) -> int:

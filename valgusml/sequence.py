@@ -63,22 +63,27 @@ class KeypointSequence:
             raise InputError(
                 f"{what}keypoint of joint {skel.joints[j]!r} at frame {t} is infinite (or overflows float32)"
             )
+        if isinstance(self.fps, (bool, np.bool_)):  # float(True) is 1.0: a flag, not a frame rate
+            raise InputError(f"{what}fps must be a number, got {self.fps!r}")
         try:
             fps = float(self.fps)
         except (TypeError, ValueError):
-            raise InputError(f"{what}fps must be a number, got {self.fps!r}") from None
+            raise InputError(f"{what}fps must be a number, got {self.fps!r:.40}") from None
+        except OverflowError:  # an int beyond float's range
+            raise InputError(f"{what}fps must be finite and > 0, got {self.fps!r:.40}") from None
         if not math.isfinite(fps) or fps <= 0:
             raise InputError(f"{what}fps must be finite and > 0, got {self.fps!r}")
         missing = missing_points(kp)  # no infinities are left, so a point is missing exactly where it is NaN
         if self.confidence is None:
             conf = (~missing).astype(np.float32)
         else:
-            if np.iscomplexobj(self.confidence):
-                raise InputError(f"{what}confidence must be real numbers")
-            try:
-                conf = np.asarray(self.confidence, dtype=np.float32)
+            try:  # iscomplexobj builds an array too: a ragged list fails there, not in asarray
+                complex_values = np.iscomplexobj(self.confidence)
+                conf = None if complex_values else np.asarray(self.confidence, dtype=np.float32)
             except (TypeError, ValueError) as exc:
                 raise InputError(f"{what}confidence is not a numeric array: {exc}") from None
+            if conf is None:
+                raise InputError(f"{what}confidence must be real numbers")
             if conf.shape != (n_frames, n_joints):
                 raise InputError(
                     f"{what}confidence must have shape (T, J) = {(n_frames, n_joints)}, got {conf.shape}"

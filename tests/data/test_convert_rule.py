@@ -33,6 +33,23 @@ def test_2d_keypoints_cannot_be_labelled_by_the_rule(tmp_path):
         convert([sample], tmp_path / "ds", label_by_rule=True)
 
 
+def test_a_leg_never_seen_is_refused_not_labelled_no_valgus(tmp_path):
+    """With the left knee missing in every frame the rule measures nothing; "no valgus" would be a guess."""
+    import numpy as np
+
+    from valgusml.io import npz, samples
+    from valgusml.skeleton import canonical_index
+
+    seq = samples.squat_3d(n_frames=40)
+    keypoints = seq.keypoints.copy()
+    keypoints[:, canonical_index("left_knee")] = np.nan
+    path = npz.write(seq.replace(keypoints=keypoints), tmp_path / "kneeless.npz")
+    with pytest.raises(InputError, match=r"kneeless\.npz: --label-by-rule cannot measure the left knee: no frame shows "
+                                         "left_knee"):
+        convert([path], tmp_path / "ds", label_by_rule=True)
+    assert not (tmp_path / "ds").exists()
+
+
 def _write_squat(folder: Path, name: str, noise_m: float) -> Path:
     import numpy as np
 

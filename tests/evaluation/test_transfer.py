@@ -147,6 +147,11 @@ def test_a_labelled_3d_data_set_is_filmed_from_any_view_with_its_labels(tmp_path
         next(film_sequences(rear))
     with pytest.raises(ConfigError, match="yaw band"):
         next(film_sequences(source, (45.0, 0.0)))
+    for jitter in (-0.005, float("nan")):  # numpy's "scale < 0", or every filmed point missing
+        with pytest.raises(ConfigError, match="jitter must be a finite length >= 0"):
+            next(film_sequences(source, jitter_m=jitter))
+    with pytest.raises(ConfigError, match="seed must be an integer >= 0, got -1"):  # numpy's "expected non-negative"
+        next(film_sequences(source, seed=-1))
     hipless = source[0].to_canonical()
     hipless = hipless.replace(keypoints=np.where(np.isin(np.arange(hipless.n_joints), [canonical_index("left_hip")])[
         None, :, None], np.nan, hipless.keypoints))

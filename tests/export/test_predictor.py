@@ -189,6 +189,10 @@ def test_same_answers_from_four_threads(predictor):
         ({"keypoints": np.ones((60, 26, 2)), "skeleton": "halpe26"}, "all joints are at one point"),
         ({"keypoints": np.ones((60, 26, 2)), "skeleton": "halpe26", "fps": -1}, "fps"),
         ({"keypoints": [["a"]], "skeleton": "halpe26"}, "numeric"),
+        ({"keypoints": np.ones((60, 26, 2)), "skeleton": "halpe26", "fps": True}, "fps must be a number, got True"),
+        ({"keypoints": np.ones((60, 26, 2)), "skeleton": "halpe26", "fps": 10**400}, "fps must be finite"),
+        ({"keypoints": np.ones((60, 26, 2)), "skeleton": "halpe26", "confidence": [[1.0], [1.0, 1.0]]},
+         "confidence is not a numeric array"),
     ],
 )
 def test_bad_input_raises_input_error(predictor, kwargs, match):
@@ -206,6 +210,11 @@ def test_absurd_coordinates_are_refused(predictor, squat):
 def test_batch_error_names_the_recording(predictor, squat):
     with pytest.raises(InputError, match="recording 1"):
         predictor.predict_batch([squat, np.zeros((5, 26, 3, 1))])
+
+
+def test_batch_confidence_that_is_not_one_entry_per_recording_is_refused(predictor, squat):
+    with pytest.raises(InputError, match="confidence takes one entry .* per recording, got int"):
+        predictor.predict_batch([squat, squat], confidence=5)
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))

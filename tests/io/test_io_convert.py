@@ -90,6 +90,8 @@ def test_existing_output_and_overwrite(samples_dir, tmp_path, capsys):
         ([["squat.npz", "", "t", "", "", "", "", "", ""]], "athlete_id is blank"),
         ([["other.npz", "A", "t", "", "", "", "", "", ""]], "no labels row for 1 input"),
         ([["squat.npz", "A", "t", "", "", "", "", "", ""], ["ghost.trc", "B", "t", "", "", "", "", "", ""]], "match no input"),
+        ([["squat.npz", "A", "bilateral_squat", "no", "none", "", "yes", "pronation", "inf"]],
+         "severity_deg must be finite degrees"),
     ],
 )
 def test_label_errors_name_row_and_problem(samples_dir, tmp_path, capsys, rows, message):

@@ -145,3 +145,30 @@ def test_nan_only_frames_are_refused(tmp_path):
     (tmp_path / "nan.json").write_text(json.dumps(frames))
     with pytest.raises(InputError, match="nan.json"):
         vio.read(tmp_path / "nan.json")
+
+
+def test_time_stamps_going_back_are_refused_naming_the_row_or_frame(tmp_path):
+    """Rows or frames out of time order would be read as another motion."""
+    lines = mediapipe.write_csv(_gappy(), tmp_path / "t.csv").read_text().splitlines()
+    lines[3], lines[4] = lines[4], lines[3]  # file rows 4 and 5 (80 and 120 ms at 25 fps) swapped
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(FormatError, match=r"t\.csv: row 5: 'timestamp_ms' 80 comes after 120 \(row 4\)"):
+        vio.read(tmp_path / "t.csv")
+    doc = json.loads(mediapipe.write_json(_gappy(), tmp_path / "t.json").read_text())
+    del doc["fps"]
+    doc["frames"][5]["timestamp_ms"] = 0.0
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match=r"t\.json: frame 5: time stamp 0 s comes after 0\.16 s \(frame 4\)"):
+        vio.read(tmp_path / "t.json")
+
+
+def test_a_time_column_without_a_rate_is_named_and_a_boolean_fps_refused(tmp_path):
+    lines = mediapipe.write_csv(_gappy(), tmp_path / "c.csv").read_text().splitlines()
+    lines[1:] = [",".join([row.split(",")[0], "0"] + row.split(",")[2:]) for row in lines[1:]]  # all stamps 0
+    (tmp_path / "c.csv").write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match="the time column 'timestamp_ms' gives no frame rate; assumed 30 fps"):
+        vio.read(tmp_path / "c.csv")
+    doc = json.loads(mediapipe.write_json(_gappy(), tmp_path / "b.json").read_text())
+    (tmp_path / "b.json").write_text(json.dumps({**doc, "fps": True}))  # float(True) would be 1 fps
+    with pytest.raises(InputError, match=r"b\.json: fps must be a number, got True"):
+        vio.read(tmp_path / "b.json")

@@ -75,6 +75,9 @@ def test_read_errors_name_the_problem(tmp_path, samples_dir):
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(FormatError, match="UTF-8"):
         vio.read(tmp_path / "bin.json")
+    for not_a_path in (None, 5, b"squat.trc"):  # pathlib's TypeError before
+        with pytest.raises(InputError, match="a pose file or folder path .* is needed"):
+            vio.read(not_a_path)
 
 
 def _det(x, y, size):

@@ -120,3 +120,48 @@ def test_gaps_units_guess_and_bad_files(tmp_path):
         vio.read(tmp_path / "h.trc")
     with pytest.raises(InputError, match="up_axis"):
         vio.read(tmp_path / "g.trc", up_axis="w")
+
+
+def _trc_lines(tmp_path, name="r.trc", n_frames=8):
+    """A written TRC's lines and the index of its first data row."""
+    path = trc.write(samples.squat_3d(n_frames=n_frames), tmp_path / name, units="mm", up_axis="z")
+    lines = path.read_text().splitlines()
+    return path, lines, next(i for i, line in enumerate(lines) if line[:1].isdigit() and i > 3)
+
+
+def test_rows_out_of_time_order_are_refused_naming_the_line(tmp_path):
+    """Rows sorted by something else read as another motion (a reversed drop jump reads as valgus)."""
+    path, lines, first = _trc_lines(tmp_path)
+    lines[first:] = lines[first:][::-1]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FormatError, match=rf"r\.trc: line {first + 2}: Time .* comes after .*out of time order"):
+        vio.read(path)
+
+
+def test_rows_narrower_or_wider_than_the_header_are_reported(tmp_path):
+    """A marker's columns removed from the data (header intact) shifts every marker after it: reported, as is a
+    cut-off last row and numbers beyond the header's markers (a marker name missing from the Frame# line)."""
+    path, lines, first = _trc_lines(tmp_path)
+    need = len(lines[first].split("\t")) - 2  # 3 coordinates per marker
+    shifted = ["\t".join(r.split("\t")[:2] + r.split("\t")[5:]) for r in lines[first:]]
+    path.write_text("\n".join(lines[:first] + shifted) + "\n")
+    with pytest.warns(UserWarning, match=rf"8 of 8 data rows hold fewer than the {need} coordinates .*wrong columns"):
+        vio.read(path)
+    cut = lines[:-1] + ["\t".join(lines[-1].split("\t")[:10])]
+    path.write_text("\n".join(cut) + "\n")
+    with pytest.warns(UserWarning, match=rf"last data row \(line {len(lines)}\) holds 8 of {need} coordinates: the file looks truncated"):
+        vio.read(path)
+    wide = lines[:first] + [r + "\t1\t2\t3" for r in lines[first:]]
+    path.write_text("\n".join(wide) + "\n")
+    with pytest.warns(UserWarning, match=r"numbers beyond .* marker name is missing"):
+        vio.read(path)
+    path.write_text("\n".join(lines) + "\n")
+    assert not vio.read(path).meta.get("warnings")  # a whole file: nothing to report
+
+
+def test_bad_reader_options_are_refused_not_read_as_a_bad_file(tmp_path):
+    path, _, _ = _trc_lines(tmp_path)
+    with pytest.raises(InputError, match=r"marker_map\['left_knee'\] must be marker rules"):
+        vio.read(path, marker_map={"left_knee": [5]})
+    with pytest.raises(InputError, match="knee_width_m must be a joint width in metres"):
+        vio.read(path, knee_width_m=float("nan"))

@@ -259,6 +259,14 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
         raise InputError(f"{path}: --label-by-rule needs 3D joint centres (the label is defined on the 3D frontal "
                          "plane); this file holds 2D keypoints")
     canon = seq.to_canonical()
+    seen = canon.confidence > 0
+    for limb in LIMBS:  # a leg never seen would be labelled "no valgus": a guess, not a measurement
+        leg = [canon.joints.index(f"{limb}_{joint}") for joint in ("hip", "knee", "ankle")]
+        if not seen[:, leg].all(axis=1).any():
+            never = [canon.joints[j] for j in leg if not seen[:, j].any()]
+            shown = ", ".join(never) if never else f"the {limb} hip, knee and ankle together"
+            raise InputError(f"{path}: --label-by-rule cannot measure the {limb} knee: no frame shows {shown}; "
+                             "label this file in the labels CSV instead")
     task = check_task(seq.task or task_from_file_name(path.stem) or "", f"{path}: ")
     rule = apply_rule(canon.seen_keypoints(), canon.fps, task)
     jitter = segment_length_jitter(canon)

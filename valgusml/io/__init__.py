@@ -14,6 +14,7 @@ docstring and data/README.md for the details.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,15 @@ def _sniff_json(path: Path, doc: Any) -> str:
     raise FormatError(f"{path}: JSON holds no pose data (expected a list of frames or detections)")
 
 
+def _as_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise InputError(f"a pose file or folder path (str or Path) is needed, got {type(path).__name__} {path!r:.60}")
+    return Path(path)
+
+
 def detect_format(path: str | Path) -> str:
     """The format of a file or folder, from its extension and, for JSON, its content."""
-    return _detect(Path(path))[0]
+    return _detect(_as_path(path))[0]
 
 
 def _detect(path: Path) -> tuple[str, Any]:
@@ -95,7 +102,7 @@ def read(path: str | Path, format: str | None = None, person: int | None = None,
     multi-person files (0 = largest, most persistent; the default keeps that one and warns); `options` go to
     the reader (`fps` for formats without a frame rate, `up_axis`/`marker_map`/... for TRC).
     """
-    path = Path(path)
+    path = _as_path(path)
     if format is None:
         format, document = _detect(path)
         if document is not None:

@@ -181,6 +181,19 @@ def fps_from_times(times_s: np.ndarray) -> float | None:
     return round(fps, 3) if math.isfinite(fps) and 0 < fps < 10_000 else None
 
 
+def time_goes_back(times: Any) -> tuple[int, int] | None:
+    """`(k, previous)`: the first time stamp smaller than the last finite one before it (rows or frames out of
+    time order, which would be read as another motion), or None; missing (NaN) stamps are skipped."""
+    previous = None
+    for k, time in enumerate(np.asarray(times, dtype=np.float64).tolist()):
+        if not math.isfinite(time):
+            continue
+        if previous is not None and time < previous[1]:
+            return k, previous[0]
+        previous = (k, time)
+    return None
+
+
 def checked_fps(path: Path, fps: Any) -> float:
     """The frame rate as a float, refused outside `valgusml.limits` (a tiny one would explode resampling)."""
     return limits.current().check_fps(fps, f"{path}: ")

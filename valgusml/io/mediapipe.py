@@ -111,7 +111,7 @@ def _to_pixels(path: Path, keypoints: np.ndarray, image_size: Any, meta: dict[st
     except (TypeError, ValueError):
         raise InputError(f"{path}: image_size must be (width, height) in pixels, got {image_size!r}") from None
     if not (width > 0 and height > 0 and math.isfinite(width * height)):
-        raise InputError(f"{path}: image_size must be positive, got {image_size!r}")
+        raise InputError(f"{path}: image_size must be positive, finite pixel counts, got {image_size!r}")
     if meta["coordinates"] == "normalized":
         keypoints = keypoints * np.array([width, height])
         meta["coordinates"] = "pixel"
@@ -141,15 +141,24 @@ def read_json(path: str | Path, fps: float | None = None, person: int | None = N
             frames = [frames]
         detections: list[list[Detection]] = []
         stamps: list[float] = []
+        stamped: list[int] = []  # the frame of each stamp
         for t, frame in enumerate(frames):
             poses, stamp = _poses_of_frame(frame, f"{path}: frame {t}")
             if stamp is not None:
                 stamps.append(stamp)
+                stamped.append(t)
             people = []
             for pose in poses:
                 arr = np.array([_landmark(lm, f"{path}: frame {t} landmark {j}") for j, lm in enumerate(pose)])
                 people.append(Detection(arr[:, :2], _common.as_confidence(arr[:, 2]), None))
             detections.append(people)
+        back = _common.time_goes_back(stamps)
+        if back is not None:
+            k, previous = back
+            raise FormatError(
+                f"{path}: frame {stamped[k]}: time stamp {stamps[k]:g} s comes after {stamps[previous]:g} s (frame "
+                f"{stamped[previous]}): the frames are out of time order; sort them by time"
+            )
         keypoints, confidence, notes, track_meta = select_person(path, detections, N, 2, person)
         file_fps = next((header[k] for k in _FPS_KEYS if header.get(k) is not None), None)
         if fps is None and file_fps is not None:
@@ -158,7 +167,8 @@ def read_json(path: str | Path, fps: float | None = None, person: int | None = N
             fps = _common.fps_from_times(np.asarray(stamps))
         if fps is None:
             fps = _common.DEFAULT_FPS
-            notes.append(f"no frame rate in the file; assumed {fps:g} fps (pass fps=... to set it)")
+            said = " and its time stamps give none" if len(stamps) == len(frames) else ""
+            notes.append(f"no frame rate in the file{said}; assumed {fps:g} fps (pass fps=... to set it)")
         meta = {"coordinates": _coordinates(keypoints), **track_meta}
         for key in ("image_width", "image_height"):
             if isinstance(header.get(key), (int, float)) and not isinstance(header.get(key), bool):
@@ -281,6 +291,13 @@ def read_csv(path: str | Path, fps: float | None = None, person: int | None = No
                 values[r - 2, j, "xyv".index(coord)] = _common.number(cell.strip(), f"{path}: row {r} column {header[c]!r}")
             if time_col is not None and time_col < len(row):
                 times[r - 2] = _common.number(row[time_col].strip(), f"{path}: row {r} column {header[time_col]!r}")
+        back = None if time_col is None else _common.time_goes_back(times)
+        if back is not None and time_col is not None:
+            k, previous = back
+            raise FormatError(
+                f"{path}: row {k + 2}: {header[time_col]!r} {times[k]:g} comes after {times[previous]:g} (row "
+                f"{previous + 2}): the rows are out of time order; sort them by time"
+            )
         keypoints = values[:, :, :2]
         confidence = _common.as_confidence(values[:, :, 2])
         confidence[~np.isfinite(keypoints).all(axis=-1)] = 0.0
@@ -298,7 +315,8 @@ def read_csv(path: str | Path, fps: float | None = None, person: int | None = No
             fps = _common.fps_from_times(times * time_scale)
         if fps is None:
             fps = _common.DEFAULT_FPS
-            notes.append(f"no time column; assumed {fps:g} fps (pass fps=... to set it)")
+            said = "no time column" if time_col is None else f"the time column {header[time_col]!r} gives no frame rate"
+            notes.append(f"{said}; assumed {fps:g} fps (pass fps=... to set it)")
         meta = {"coordinates": _coordinates(keypoints)}
         keypoints = _to_pixels(path, keypoints, image_size, meta)
         return _common.finish(path, keypoints, confidence, SKELETON, _common.checked_fps(path, fps), "mediapipe", meta, notes)

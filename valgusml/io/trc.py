@@ -25,8 +25,9 @@ What the reader does, in order:
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +109,10 @@ def _cells(line: str) -> list[str]:
     return line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
 
 
-def parse(path: Path, text: str) -> tuple[dict[str, str], list[str], np.ndarray, np.ndarray]:
-    """Header fields, marker names, times `(T,)` and marker data `(T, M, 3)` in file units."""
+def parse(path: Path, text: str, notes: list[str] | None = None) -> tuple[dict[str, str], list[str], np.ndarray, np.ndarray]:
+    """Header fields, marker names, times `(T,)` and marker data `(T, M, 3)` in file units. Rows whose width does
+    not match the header's markers are read (short ones with gaps) and reported in `notes`; rows out of time order
+    are refused."""
     lines = text.splitlines()
     header: dict[str, str] = {}
     name_line = None
@@ -129,13 +132,19 @@ def parse(path: Path, text: str) -> tuple[dict[str, str], list[str], np.ndarray,
     if start < len(lines) and not lines[start].strip()[:1].isdigit():
         start += 1  # the X1 Y1 Z1 sub-header (or a blank line)
     n_markers = len(names)
-    rows, times = [], []
+    rows, times, line_nos = [], [], []
+    short: list[tuple[int, int]] = []  # (line, coordinates) of rows with fewer cells than the markers need
+    long: list[int] = []  # lines holding numbers beyond the header's markers
     for line_no, line in enumerate(lines[start:], start=start + 1):
         if not line.strip():
             continue
         cells = _cells(line)
         if len(cells) < 2:
             raise FormatError(f"{path}: line {line_no}: a data row needs Frame#, Time and coordinates")
+        if len(cells) - 2 < 3 * n_markers:
+            short.append((line_no, len(cells) - 2))
+        elif any(c.strip() for c in cells[2 + 3 * n_markers :]):
+            long.append(line_no)
         values = cells[2 : 2 + 3 * n_markers]
         values += [""] * (3 * n_markers - len(values))
         try:
@@ -151,10 +160,50 @@ def parse(path: Path, text: str) -> tuple[dict[str, str], list[str], np.ndarray,
             ) from None
         rows.append(row)
         times.append(time)
+        line_nos.append(line_no)
     if not rows:
         raise InputError(f"{path}: the TRC file has a header but no data rows")
+    _check_time_order(path, times, line_nos)
+    if notes is not None:
+        notes += _width_notes(n_markers, len(rows), line_nos[-1], short, long)
     data = np.asarray(rows, dtype=np.float64).reshape(len(rows), n_markers, 3)
     return header, names, np.asarray(times), data
+
+
+def _check_time_order(path: Path, times: Sequence[float], line_nos: Sequence[int]) -> None:
+    """Refuse rows whose Time goes back: rows out of order (sorted by something else, pasted together) would be
+    read as another motion."""
+    back = _common.time_goes_back(times)
+    if back is not None:
+        k, previous = back
+        raise FormatError(
+            f"{path}: line {line_nos[k]}: Time {times[k]:g} comes after {times[previous]:g} (line "
+            f"{line_nos[previous]}): the rows are out of time order; sort them by Time"
+        )
+
+
+def _width_notes(n_markers: int, n_rows: int, last_line: int, short: Sequence[tuple[int, int]],
+                 long: Sequence[int]) -> list[str]:
+    """Rows narrower or wider than the header's markers: a cut-off file, or a marker's columns removed (or its
+    name dropped from the Frame# line), after which every marker is read from the wrong columns."""
+    notes = []
+    need = 3 * n_markers
+    if len(short) == 1 and short[0][0] == last_line:
+        notes.append(f"the last data row (line {last_line}) holds {short[0][1]} of {need} coordinates: the file "
+                     "looks truncated")
+    elif short:
+        notes.append(
+            f"{len(short)} of {n_rows} data rows hold fewer than the {need} coordinates of the header's {n_markers} "
+            f"markers (line {short[0][0]}: {short[0][1]}); their missing cells are read as gaps, but if a marker's "
+            "columns were removed, the markers after it are read from the wrong columns"
+        )
+    if long:
+        notes.append(
+            f"{len(long)} of {n_rows} data rows (first: line {long[0]}) hold numbers beyond the {need} coordinates of "
+            f"the header's {n_markers} markers: if a marker name is missing from the Frame# line, the markers after "
+            "it are read from the wrong columns; the extra numbers are ignored"
+        )
+    return notes
 
 
 def _is_float(value: str) -> bool:
@@ -198,7 +247,10 @@ def map_markers(
     for joint, rules in (marker_map or {}).items():
         if joint not in CANONICAL_JOINTS:
             raise InputError(f"marker_map names unknown joint {joint!r}; canonical joints are {CANONICAL_JOINTS}")
-        rules = (rules,) if isinstance(rules, str) else tuple(rules)
+        rules = (rules,) if isinstance(rules, str) or not isinstance(rules, Iterable) else tuple(rules)
+        if not all(isinstance(rule, str) for rule in rules):
+            raise InputError(f"marker_map[{joint!r}] must be marker rules (strings such as 'LKNE' or 'lateral:LKNE'), "
+                             f"got {rules!r:.80}")
         table[joint] = rules + table.get(joint, ())
     joints: dict[str, np.ndarray] = {}
     used: dict[str, str] = {}
@@ -251,7 +303,8 @@ def _file_fps(header: Mapping[str, str], times: np.ndarray, notes: list[str]) ->
     if declared:
         notes.append(f"DataRate {declared!r:.30} is not a valid frame rate; used {fallback}")
     elif from_times is None:
-        notes.append(f"no DataRate or Time column; assumed {_common.DEFAULT_FPS:g} fps")
+        times_said = "a Time column that gives no frame rate" if np.isfinite(times).any() else "no Time column"
+        notes.append(f"no DataRate and {times_said}; assumed {_common.DEFAULT_FPS:g} fps")
     return from_times or _common.DEFAULT_FPS
 
 
@@ -281,9 +334,12 @@ def read(
     if person not in (None, 0):
         raise InputError(f"{path}: a TRC file holds one subject; person={person!r} cannot be chosen")
     forced_axis = None if up_axis is None else _normalise_axis(path, up_axis)
+    for name, width in (("knee_width_m", knee_width_m), ("ankle_width_m", ankle_width_m)):
+        if isinstance(width, bool) or not isinstance(width, numbers.Real) or not 0 <= width < 1:
+            raise InputError(f"{path}: {name} must be a joint width in metres (>= 0 and < 1), got {width!r:.30}")
     with _common.reading(path, "TRC"):
-        header, names, times, data = parse(path, _common.read_text(path))
         notes: list[str] = []
+        header, names, times, data = parse(path, _common.read_text(path), notes)
         markers: dict[str, np.ndarray] = {}
         for k, name in enumerate(names):
             markers.setdefault(name.lower(), data[:, k])
@@ -310,7 +366,8 @@ def read(
         if up_axis is None:
             axis = _detect_up(joints)
             if axis is None:
-                raise FormatError(f"{path}: cannot tell the up axis (no head/shoulder and foot markers); pass up_axis=")
+                raise FormatError(f"{path}: cannot tell the up axis: no head/shoulder and foot markers at distinct "
+                                  "positions (missing, blank/NaN or all at one point); pass up_axis=")
         else:
             axis = forced_axis
         rotation = _ROTATIONS[axis].astype(np.float64)

@@ -230,6 +230,9 @@ class Predictor:
         items = list(items)
         if not items:
             return []
+        if confidence is not None and (isinstance(confidence, (str, bytes, dict)) or not hasattr(confidence, "__iter__")
+                                       or isinstance(confidence, np.ndarray) and confidence.ndim == 0):
+            raise InputError(f"confidence takes one entry (array or None) per recording, got {type(confidence).__name__}")
         confidences = list(confidence) if confidence is not None else [None] * len(items)
         if len(confidences) != len(items):
             raise InputError(f"confidence has {len(confidences)} entries for {len(items)} recordings")

@@ -39,6 +39,10 @@ def film_sequences(
     lo, hi = (float(v) for v in yaw_deg)
     if not 0.0 <= lo <= hi <= 180.0:
         raise ConfigError(f"yaw band {yaw_deg} must satisfy 0 <= low <= high <= 180 (degrees from the front)")
+    if not (np.isfinite(jitter_m) and jitter_m >= 0.0):  # NaN would make every filmed point missing
+        raise ConfigError(f"jitter must be a finite length >= 0, got {jitter_m!r} m (--jitter-mm in millimetres)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     check_estimators([estimator])
     rng = np.random.default_rng(seed)
     for index, seq in enumerate(sequences):
