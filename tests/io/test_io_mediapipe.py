@@ -158,7 +158,7 @@ def test_time_stamps_going_back_are_refused_naming_the_row_or_frame(tmp_path):
     del doc["fps"]
     doc["frames"][5]["timestamp_ms"] = 0.0
     (tmp_path / "t.json").write_text(json.dumps(doc))
-    with pytest.raises(FormatError, match=r"t\.json: frame 5: time stamp 0 s comes after 0\.16 s \(frame 4\)"):
+    with pytest.raises(FormatError, match=r"t\.json: frame 5: time stamp \(s\) 0 comes after 0\.16 \(frame 4\)"):
         vio.read(tmp_path / "t.json")
 
 

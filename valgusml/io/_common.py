@@ -9,7 +9,7 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -181,17 +181,19 @@ def fps_from_times(times_s: np.ndarray) -> float | None:
     return round(fps, 3) if math.isfinite(fps) and 0 < fps < 10_000 else None
 
 
-def time_goes_back(times: Any) -> tuple[int, int] | None:
-    """`(k, previous)`: the first time stamp smaller than the last finite one before it (rows or frames out of
-    time order, which would be read as another motion), or None; missing (NaN) stamps are skipped."""
+def check_time_order(path: Path, times: Any, where: Callable[[int], str], key: str, unit: str) -> None:
+    """Refuse time stamps that go back (`unit`, rows or frames, out of order would be read as another motion):
+    FormatError naming the first stamp smaller than the last finite one before it, by `where(index)` (its line,
+    row or frame) and `key` (the time column). Missing (NaN) stamps are skipped."""
+    times = np.asarray(times, dtype=np.float64)
     previous = None
-    for k, time in enumerate(np.asarray(times, dtype=np.float64).tolist()):
+    for k, time in enumerate(times.tolist()):
         if not math.isfinite(time):
             continue
-        if previous is not None and time < previous[1]:
-            return k, previous[0]
-        previous = (k, time)
-    return None
+        if previous is not None and time < times[previous]:
+            raise FormatError(f"{path}: {where(k)}: {key} {time:g} comes after {times[previous]:g} ({where(previous)}): "
+                              f"the {unit} are out of time order; sort them by time")
+        previous = k
 
 
 def checked_fps(path: Path, fps: Any) -> float:

@@ -152,13 +152,7 @@ def read_json(path: str | Path, fps: float | None = None, person: int | None = N
                 arr = np.array([_landmark(lm, f"{path}: frame {t} landmark {j}") for j, lm in enumerate(pose)])
                 people.append(Detection(arr[:, :2], _common.as_confidence(arr[:, 2]), None))
             detections.append(people)
-        back = _common.time_goes_back(stamps)
-        if back is not None:
-            k, previous = back
-            raise FormatError(
-                f"{path}: frame {stamped[k]}: time stamp {stamps[k]:g} s comes after {stamps[previous]:g} s (frame "
-                f"{stamped[previous]}): the frames are out of time order; sort them by time"
-            )
+        _common.check_time_order(path, stamps, lambda k: f"frame {stamped[k]}", "time stamp (s)", "frames")
         keypoints, confidence, notes, track_meta = select_person(path, detections, N, 2, person)
         file_fps = next((header[k] for k in _FPS_KEYS if header.get(k) is not None), None)
         if fps is None and file_fps is not None:
@@ -291,13 +285,8 @@ def read_csv(path: str | Path, fps: float | None = None, person: int | None = No
                 values[r - 2, j, "xyv".index(coord)] = _common.number(cell.strip(), f"{path}: row {r} column {header[c]!r}")
             if time_col is not None and time_col < len(row):
                 times[r - 2] = _common.number(row[time_col].strip(), f"{path}: row {r} column {header[time_col]!r}")
-        back = None if time_col is None else _common.time_goes_back(times)
-        if back is not None and time_col is not None:
-            k, previous = back
-            raise FormatError(
-                f"{path}: row {k + 2}: {header[time_col]!r} {times[k]:g} comes after {times[previous]:g} (row "
-                f"{previous + 2}): the rows are out of time order; sort them by time"
-            )
+        if time_col is not None:
+            _common.check_time_order(path, times, lambda k: f"row {k + 2}", repr(header[time_col]), "rows")
         keypoints = values[:, :, :2]
         confidence = _common.as_confidence(values[:, :, 2])
         confidence[~np.isfinite(keypoints).all(axis=-1)] = 0.0

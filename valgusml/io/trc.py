@@ -163,23 +163,11 @@ def parse(path: Path, text: str, notes: list[str] | None = None) -> tuple[dict[s
         line_nos.append(line_no)
     if not rows:
         raise InputError(f"{path}: the TRC file has a header but no data rows")
-    _check_time_order(path, times, line_nos)
+    _common.check_time_order(path, times, lambda k: f"line {line_nos[k]}", "Time", "rows")
     if notes is not None:
         notes += _width_notes(n_markers, len(rows), line_nos[-1], short, long)
     data = np.asarray(rows, dtype=np.float64).reshape(len(rows), n_markers, 3)
     return header, names, np.asarray(times), data
-
-
-def _check_time_order(path: Path, times: Sequence[float], line_nos: Sequence[int]) -> None:
-    """Refuse rows whose Time goes back: rows out of order (sorted by something else, pasted together) would be
-    read as another motion."""
-    back = _common.time_goes_back(times)
-    if back is not None:
-        k, previous = back
-        raise FormatError(
-            f"{path}: line {line_nos[k]}: Time {times[k]:g} comes after {times[previous]:g} (line "
-            f"{line_nos[previous]}): the rows are out of time order; sort them by Time"
-        )
 
 
 def _width_notes(n_markers: int, n_rows: int, last_line: int, short: Sequence[tuple[int, int]],
