@@ -143,6 +143,35 @@ def test_export_cli_from_an_mlflow_run_id(logged, exported, tmp_path, capsys, mo
     assert not (tmp_path / "x").exists()
 
 
+def test_export_cli_reads_a_run_outside_the_global_store(logged, exported, tmp_path, capsys, monkeypatch):
+    """A run laid out as training's (the predictor folder as artifacts `predictor/` and as the logged model
+    `predictor`), named with `--tracking-uri` while the global store is another (another cwd's mlflow.db):
+    listing `predictor/` lists the logged model's files too, which MLflow looks up in the global store only, so
+    the export failed with "Logged model ... not found"."""
+    import shutil
+
+    import valgusml.export.onnx as export_onnx_module
+
+    monkeypatch.setattr(
+        export_onnx_module, "export_onnx", lambda wrapper, example, path: shutil.copy(exported / "model.onnx", path)
+    )
+    from mlflow.tracking import MlflowClient
+
+    from valgusml.export.cli import main as export_main
+
+    uri, run_id, _, _ = logged  # the fixture's run holds the logged model `predictor`
+    client = MlflowClient(uri)
+    client.log_artifacts(run_id, str(exported), "predictor")
+    client.log_artifact(run_id, str(_training_checkpoint(tmp_path / "best-epoch003.ckpt")), "checkpoints")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    try:
+        assert export_main([run_id, "--out", str(tmp_path / "exported"), "--tracking-uri", uri]) == 0
+    finally:
+        mlflow.set_tracking_uri(uri)
+    meta = json.loads((tmp_path / "exported" / "model.json").read_text())
+    assert meta["checkpoint"].endswith("best-epoch003.ckpt") and meta["epoch"] == 3
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -51,8 +51,8 @@ def launch_folds(n_folds: int, group: str, extra: Sequence[str] = (), cwd: str |
     """Run the folds (a subprocess: Hydra owns the process while it sweeps)."""
     root = os.environ.get("VALGUSML_ROOT") or str(Path(cwd or Path.cwd()).resolve())
     extra = list(extra)
-    # The training config's paths.root_dir falls back to ${hydra:runtime.cwd}, which Hydra's sweeper resolves
-    # before any job has started (and fails): pin it unless the caller did.
+    # Pin the training config's paths.root_dir (else ${hydra:runtime.cwd}: the subprocess's cwd) to the root the
+    # fold runs are looked up under, unless the caller did.
     if not any(o.startswith("paths.root_dir=") for o in extra):
         extra.append(f"paths.root_dir={root}")
     command = [sys.executable, "-m", "valgusml.cli", "train", *fold_overrides(n_folds, group, extra)]

@@ -1,7 +1,7 @@
 """`valgusml evaluate`: a trained model and the baselines on held-out athletes → metrics with CIs, report, MLflow.
 
     valgusml evaluate model=exports/default
-    valgusml evaluate ckpt_path=path/to/best.ckpt robustness.enabled=true
+    valgusml evaluate ckpt_path=path/to/checkpoints/best-epochNNN.ckpt robustness.enabled=true
     valgusml evaluate run_id=<training run> baselines=[fppa_rule]
     valgusml evaluate model=exports/default data_dir=data/external split=all baselines=[]
 

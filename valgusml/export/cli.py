@@ -25,7 +25,6 @@ MAX_PARITY_SEQUENCES = 32
 
 def find_checkpoint(run_id: str, tracking_uri: str | None, dst: Path) -> Path:
     """Download the best `.ckpt` artifact of MLflow run `run_id` into `dst`."""
-    import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -40,10 +39,19 @@ def find_checkpoint(run_id: str, tracking_uri: str | None, dst: Path) -> Path:
             f"{run_id!r} is neither a checkpoint file nor a run in {client.tracking_uri} ({exc.message})"
         ) from None
 
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    # The run's own artifacts only: `client.list_artifacts` also lists the models the run logged (training logs
+    # its predictor), and MLflow looks those up in the global tracking store, not the client's, so a run in
+    # any other store (`--tracking-uri`, or a cwd without the project's mlflow.db) was "not found".
+    try:
+        repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=client.tracking_uri)
+    except TypeError:  # early MLflow 3 releases take the artifact URI alone
+        repo = get_artifact_repository(run.info.artifact_uri)
     found: list[Any] = []
 
     def walk(path: str | None) -> None:
-        for item in client.list_artifacts(run_id, path):
+        for item in repo.list_artifacts(path):
             if item.is_dir:
                 walk(item.path)
             elif item.path.endswith(".ckpt"):
@@ -56,9 +64,7 @@ def find_checkpoint(run_id: str, tracking_uri: str | None, dst: Path) -> Path:
     tagged = Path(run.data.tags.get("best_checkpoint", "")).name
     best = [f for f in found if Path(f.path).name == tagged] or [f for f in found if "best" in f.path.lower()]
     chosen = sorted(best or found, key=lambda f: f.path)[-1]
-    local = mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=chosen.path, dst_path=str(dst), tracking_uri=client.tracking_uri
-    )
+    local = repo.download_artifacts(chosen.path, dst_path=str(dst))
     log.info("run %s: using checkpoint artifact %s", run_id, chosen.path)
     return Path(local)
 
