@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,9 @@ def test_a_leg_never_seen_is_refused_not_labelled_no_valgus(tmp_path):
                                          "left_knee"):
         convert([path], tmp_path / "ds", label_by_rule=True)
     assert not (tmp_path / "ds").exists()
+    brief = npz.write(seq.replace(keypoints=seq.keypoints[:2], confidence=seq.confidence[:2]), tmp_path / "brief.npz")
+    with pytest.raises(InputError, match=r"brief\.npz: --label-by-rule cannot measure the left knee: only 2 frame"):
+        convert([brief], tmp_path / "ds", label_by_rule=True)
 
 
 def _write_squat(folder: Path, name: str, noise_m: float) -> Path:
@@ -83,6 +87,11 @@ def test_rule_labels_of_estimated_3d_carry_a_warning(tmp_path, capsys):
 
     assert main([str(jittery), "--label-by-rule", "--out", str(tmp_path / "cli")]) == 0
     assert "estimated 3D labelled by the rule" in capsys.readouterr().out
+    # the note names the input as the data set does, so the same files give the same fingerprint however typed
+    assert str(tmp_path) not in note
+    relative = convert([Path(os.path.relpath(p)) for p in (steady, jittery)], tmp_path / "ds_relative",
+                       label_by_rule=True)
+    assert relative["fingerprint"] == header["fingerprint"]
 
 
 def _two_subjects(root: Path) -> list[Path]:

@@ -38,6 +38,7 @@ from valgusml.errors import InputError, ValgusMLError
 from valgusml.features.rule import SEXES
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
 from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.preprocess import PreprocessConfig
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS
 
@@ -260,13 +261,22 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
                          "plane); this file holds 2D keypoints")
     canon = seq.to_canonical()
     seen = canon.confidence > 0
-    for limb in LIMBS:  # a leg never seen would be labelled "no valgus": a guess, not a measurement
+    # A leg never seen, or seen too briefly for a loaded phase, would be labelled "no valgus": a guess, not a
+    # measurement. The predictor's own minimum (`PreprocessConfig`: 10 frames at 30 fps) is the least it reads.
+    least = PreprocessConfig()
+    least_s = least.min_valid_frames / least.fps
+    for limb in LIMBS:
         leg = [canon.joints.index(f"{limb}_{joint}") for joint in ("hip", "knee", "ankle")]
-        if not seen[:, leg].all(axis=1).any():
+        n_seen = int(seen[:, leg].all(axis=1).sum())
+        if not n_seen:
             never = [canon.joints[j] for j in leg if not seen[:, j].any()]
             shown = ", ".join(never) if never else f"the {limb} hip, knee and ankle together"
             raise InputError(f"{path}: --label-by-rule cannot measure the {limb} knee: no frame shows {shown}; "
                              "label this file in the labels CSV instead")
+        if n_seen / canon.fps < least_s:
+            raise InputError(f"{path}: --label-by-rule cannot measure the {limb} knee: only {n_seen} frame(s) "
+                             f"({n_seen / canon.fps:.2f} s) show its hip, knee and ankle, fewer than the "
+                             f"{least_s:.2f} s a loaded phase needs; label this file in the labels CSV instead")
     task = check_task(seq.task or task_from_file_name(path.stem) or "", f"{path}: ")
     rule = apply_rule(canon.seen_keypoints(), canon.fps, task)
     jitter = segment_length_jitter(canon)
@@ -274,7 +284,9 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
     meta = {**seq.meta, "rule": rule, "labelled_by": "presence rule"}
     if jitter > MEASURED_3D_MAX_JITTER:
         # On the generator's estimated 3D the rule's call matched the clean-3D label for only 37-68% of limbs.
-        note = (f"{path}: labelled by the presence rule on 3D joint centres whose thighs and shanks change length "
+        # named as the data set names its input (`meta["input"]`): a path as typed would make the fingerprint
+        # depend on where the command ran
+        note = (f"{seq.meta.get('input') or path.name}: labelled by the presence rule on 3D joint centres whose thighs and shanks change length "
                 f"by {jitter:.1%} from one frame to the next (estimated 3D, not marker-based; steady below "
                 f"{MEASURED_3D_MAX_JITTER:.1%}): the rule's peak over frames picks up that error, so these labels "
                 "can call a collapse that did not happen; check them, or label from motion capture")
