@@ -120,3 +120,22 @@ def test_open_dataset_keeps_no_rows_in_memory(tmp_path):
     path = tmp_path / "ds" / "shards" / "00000.manifest.jsonl"
     path.write_text(path.read_text().replace('"source":"test"', '"source":"edit"'))
     assert ds.record(0)["source"] == "edit" and ds[1].source == "edit" and ds[2].source == "test"
+
+
+def test_a_killed_whole_write_is_cleared_by_the_next(tmp_path):
+    """`write_dataset_whole` killed mid-write leaves `.OUT.partial-PID`; the next write removes it (and
+    `remove_stale_siblings` any such file or folder of a process gone), a live writer's is left alone."""
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    out = tmp_path / "ds"
+    stale, live = tmp_path / f".ds.partial-{dead}", tmp_path / f".ds.partial-{os.getppid()}"
+    for folder in (stale, live):
+        (folder / "shards").mkdir(parents=True)
+    stale_file = tmp_path / f".ds.partial-{dead}.npz"
+    stale_file.write_bytes(b"half")
+    fmt.write_dataset_whole(out, _seqs(3), shard_size=2)
+    assert sorted(tmp_path.iterdir()) == sorted([out, live])
+    assert fmt.remove_stale_siblings(out, ".partial-") == []

@@ -27,6 +27,7 @@ shard size or number of workers.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -126,6 +127,23 @@ def clean_stale_temporaries(root: str | Path) -> list[Path]:
     return removed
 
 
+def remove_stale_siblings(path: str | Path, mark: str) -> list[Path]:
+    """Delete what killed writers left beside `path`: the files or folders `.NAME{mark}PID...` (NAME is `path`'s)
+    whose PID no longer runs; returns them. A live writer's stay."""
+    path = Path(path)
+    prefix = f".{path.name}{mark}"
+    removed = []
+    for left in path.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = left.name[len(prefix):].split(".")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink(missing_ok=True)
+            removed.append(left)
+    return removed
+
+
 def pid_alive(pid: int) -> bool:
     """Whether another process with this id runs on this machine (this process: False; it is asking about a
     writer that is not itself)."""
@@ -135,7 +153,7 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except OSError:  # someone else's (PermissionError), or not knowable here: taken as alive
         return True
     return True
 
@@ -269,7 +287,8 @@ def write_dataset_whole(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Write sequences as the dataset `out`, all or nothing: into a hidden sibling folder, swapped in once
-    finalised, so a failed or interrupted write leaves no folder (and an overwritten `out` as it was). An existing
+    finalised, so a failed or interrupted write leaves no folder (and an overwritten `out` as it was; what a killed
+    writer left is removed by the next). An existing
     `out` is an `InputError` unless `overwrite` (writing over a dataset's shards in place would keep the old ones
     past the new last). Returns the header (`dataset.json`)."""
     out = Path(out)
@@ -278,6 +297,7 @@ def write_dataset_whole(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    remove_stale_siblings(out, ".partial-")  # a killed writer's half-written set
     try:
         write_shards(tmp, sequences, shard_size)
         header = finalize_dataset(tmp, meta)

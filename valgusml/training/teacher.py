@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from valgusml.data.format import remove_stale_siblings
 from valgusml.errors import ConfigError
 from valgusml.labels import LIMBS, MECHANISMS
 
@@ -145,17 +146,4 @@ def write_cached(path: Path, targets: dict[str, np.ndarray]) -> None:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    for left in path.parent.glob(f".{path.name}.partial-*"):
-        pid = left.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            left.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's, or not knowable here: kept
-    return True
+    remove_stale_siblings(path, ".partial-")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from valgusml.canonical_json import dumps
-from valgusml.data.format import Dataset
+from valgusml.data.format import Dataset, remove_stale_siblings
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import to_plain
 from valgusml.labels import LIMBS, mechanism_index
@@ -115,7 +115,7 @@ def prepare_dataset(
         return _load_prepared(target)
     chunks = target.with_name(f".{target.name}.chunks-{chunk}")
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    _remove_stale_joins(target)
+    remove_stale_siblings(target, ".tmp-")  # a killed join: as large as the cache, never completed or read
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         folders = _write_chunks(dataset, pp, chunk, chunks)
@@ -135,17 +135,6 @@ def prepare_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(chunks, ignore_errors=True)
     return _load_prepared(target)
-
-
-def _remove_stale_joins(target: Path) -> None:
-    """Delete the `.NAME.tmp-PID` folders a killed preparation left half-joined (its PID no longer runs): each
-    is as large as the cache itself, and none is ever completed or read. A live process's folder is kept."""
-    from valgusml.data.format import pid_alive
-
-    for stale in target.parent.glob(f".{target.name}.tmp-*"):
-        pid = stale.name.rpartition(".tmp-")[2]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _write_chunks(dataset: Dataset, pp: Any, chunk: int, chunks: Path) -> list[Path]:
