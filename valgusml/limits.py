@@ -34,6 +34,21 @@ from typing import Any
 from valgusml.errors import ConfigError, InputError
 
 
+def frame_rate(fps: Any, where: str = "") -> float:
+    """`fps` as a float, refused (`InputError` after `where`) unless a finite number > 0; a bool is no rate."""
+    if type(fps).__name__ in ("bool", "bool_"):  # Python's and numpy's (1.x, 2.x); float(True) is 1.0: a flag
+        raise InputError(f"{where}fps must be a number, got {fps!r}")
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}fps must be a number, got {fps!r:.40}") from None
+    except OverflowError:  # an int beyond float's range
+        raise InputError(f"{where}fps must be finite and > 0, got {fps!r:.40}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{where}fps must be finite and > 0, got {fps!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     min_fps: float = 1.0
@@ -53,17 +68,8 @@ class Limits:
 
     # -- checks -------------------------------------------------------------------------------------------
     def check_fps(self, fps: float, where: str = "") -> float:
-        """`fps` as a float, refused unless finite and within [min_fps, max_fps]."""
-        if type(fps).__name__ in ("bool", "bool_"):  # Python's and numpy's (1.x, 2.x); float(True) is 1.0: a flag
-            raise InputError(f"{where}fps must be a number, got {fps!r}")
-        try:
-            value = float(fps)
-        except (TypeError, ValueError):
-            raise InputError(f"{where}fps must be a number, got {fps!r:.40}") from None
-        except OverflowError:  # an int beyond float's range
-            raise InputError(f"{where}fps must be finite and > 0, got {fps!r:.40}") from None
-        if not math.isfinite(value) or value <= 0:
-            raise InputError(f"{where}fps must be finite and > 0, got {fps!r}")
+        """`fps` as a float (`frame_rate`), refused unless within [min_fps, max_fps]."""
+        value = frame_rate(fps, where)
         if not self.min_fps <= value <= self.max_fps:
             raise InputError(
                 f"{where}fps {value:g} is outside [{self.min_fps:g}, {self.max_fps:g}]; a pose recording is not "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from valgusml.errors import InputError
 from valgusml.labels import validate_labels
+from valgusml.limits import frame_rate
 from valgusml.skeleton import get_skeleton, map_to_canonical, missing_points
 
 MIN_VALID_FRAMES = 2
@@ -63,16 +63,7 @@ class KeypointSequence:
             raise InputError(
                 f"{what}keypoint of joint {skel.joints[j]!r} at frame {t} is infinite (or overflows float32)"
             )
-        if isinstance(self.fps, (bool, np.bool_)):  # float(True) is 1.0: a flag, not a frame rate
-            raise InputError(f"{what}fps must be a number, got {self.fps!r}")
-        try:
-            fps = float(self.fps)
-        except (TypeError, ValueError):
-            raise InputError(f"{what}fps must be a number, got {self.fps!r:.40}") from None
-        except OverflowError:  # an int beyond float's range
-            raise InputError(f"{what}fps must be finite and > 0, got {self.fps!r:.40}") from None
-        if not math.isfinite(fps) or fps <= 0:
-            raise InputError(f"{what}fps must be finite and > 0, got {self.fps!r}")
+        fps = frame_rate(self.fps, what)
         missing = missing_points(kp)  # no infinities are left, so a point is missing exactly where it is NaN
         if self.confidence is None:
             conf = (~missing).astype(np.float32)
