@@ -286,8 +286,8 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
         # On the generator's estimated 3D the rule's call matched the clean-3D label for only 37-68% of limbs.
         # named as the data set names its input (`meta["input"]`): a path as typed would make the fingerprint
         # depend on where the command ran
-        note = (f"{seq.meta.get('input') or path.name}: labelled by the presence rule on 3D joint centres whose thighs and shanks change length "
-                f"by {jitter:.1%} from one frame to the next (estimated 3D, not marker-based; steady below "
+        note = (f"{seq.meta.get('input') or path.name}: labelled by the presence rule on 3D joint centres whose "
+                f"thighs and shanks change length by {jitter:.1%} from one frame to the next (estimated 3D, not marker-based; steady below "
                 f"{MEASURED_3D_MAX_JITTER:.1%}): the rule's peak over frames picks up that error, so these labels "
                 "can call a collapse that did not happen; check them, or label from motion capture")
         meta["warnings"] = [*seq.meta.get("warnings", []), note]
