@@ -60,6 +60,35 @@ def test_a_run_that_fails_is_marked_failed(overrides, tmp_path, monkeypatch):
     assert _client(tmp_path).get_run(run_id).info.status == "FAILED"
 
 
+def test_a_run_stopped_by_ctrl_c_is_marked_killed(overrides, tmp_path, monkeypatch):
+    """Lightning turns Ctrl-C into `sys.exit(1)` after its loggers close the run FAILED; it was a kill."""
+    import signal
+
+    import valgusml.training.train as train_module
+
+    build = train_module.build_module
+
+    def interrupted_module(*args, **kwargs):
+        module = build(*args, **kwargs)
+
+        def ctrl_c(*_args, **_kwargs):
+            raise KeyboardInterrupt
+
+        module.training_step = ctrl_c
+        return module
+
+    monkeypatch.setattr(train_module, "build_module", interrupted_module)
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit):
+            run_training(overrides + ["trainer.max_epochs=1"])
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # Lightning ignores further Ctrl-C while it shuts down
+    (run_file,) = tmp_path.glob("logs/smoke/runs/*/checkpoints/mlflow_run.json")
+    run_id = json.loads(run_file.read_text())["run_id"]
+    assert _client(tmp_path).get_run(run_id).info.status == "KILLED"
+
+
 @pytest.mark.parametrize("value", ["-1", "0", "1.5"])
 def test_max_epochs_below_one_is_a_config_error(overrides, value):
     with pytest.raises(ConfigError, match=rf"trainer.max_epochs must be an integer >= 1, got {value}"):
