@@ -83,15 +83,16 @@ def test_existing_output_and_overwrite(samples_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "rows,message",
     [
-        ([["squat.npz", "A", "t", "yes", "", "", "no", "", ""]], "left_mechanism is blank"),
-        ([["squat.npz", "A", "t", "no", "none", "", "", "", ""]], "only the left limb is labelled"),
-        ([["squat.npz", "A", "t", "maybe", "none", "", "no", "none", ""]], "valgus must be true or false"),
-        ([["squat.npz", "A", "t", "yes", "weak_knees", "", "no", "none", ""]], "weak_knees"),
-        ([["squat.npz", "", "t", "", "", "", "", "", ""]], "athlete_id is blank"),
-        ([["other.npz", "A", "t", "", "", "", "", "", ""]], "no labels row for 1 input"),
-        ([["squat.npz", "A", "t", "", "", "", "", "", ""], ["ghost.trc", "B", "t", "", "", "", "", "", ""]], "match no input"),
+        ([["squat.npz", "A", "bilateral_squat", "yes", "", "", "no", "", ""]], "left_mechanism is blank"),
+        ([["squat.npz", "A", "bilateral_squat", "no", "none", "", "", "", ""]], "only the left limb is labelled"),
+        ([["squat.npz", "A", "bilateral_squat", "maybe", "none", "", "no", "none", ""]], "valgus must be true or false"),
+        ([["squat.npz", "A", "bilateral_squat", "yes", "weak_knees", "", "no", "none", ""]], "weak_knees"),
+        ([["squat.npz", "", "bilateral_squat", "", "", "", "", "", ""]], "athlete_id is blank"),
+        ([["other.npz", "A", "bilateral_squat", "", "", "", "", "", ""]], "no labels row for 1 input"),
+        ([["squat.npz", "A", "bilateral_squat", "", "", "", "", "", ""], ["ghost.trc", "B", "bilateral_squat", "", "", "", "", "", ""]], "match no input"),
         ([["squat.npz", "A", "bilateral_squat", "no", "none", "", "yes", "pronation", "inf"]],
          "severity_deg must be finite degrees"),
+        ([["squat.npz", "A", "Squat", "", "", "", "", "", ""]], "row 2: unknown task 'Squat'"),
     ],
 )
 def test_label_errors_name_row_and_problem(samples_dir, tmp_path, capsys, rows, message):

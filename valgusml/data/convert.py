@@ -12,7 +12,8 @@ Labels CSV columns (header names case-insensitive; data/README.md has an example
     file | id            which input the row describes: its path (relative to the CSV's folder, or as given on
                          the command line), its file/folder name, or its sequence id
     athlete_id           required: splits are made by athlete
-    task                 e.g. bilateral_squat, single_leg_squat_left (may be blank)
+    task                 a known task, e.g. bilateral_squat, single_leg_squat_left (valgusml.labels.is_known_task;
+                         may be blank); preprocessing finds the scored phase by it, so a misspelt one is refused
     left_valgus, left_mechanism, left_severity_deg, right_valgus, right_mechanism, right_severity_deg
                          valgus: true/false (also 1/0, yes/no); mechanism: one of valgusml.MECHANISMS
                          ("none" iff no valgus; may be blank when valgus is false); severity: peak FPPA in
@@ -37,7 +38,7 @@ from valgusml.data.format import write_dataset_whole
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.features.rule import SEXES
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
-from valgusml.labels import LIMBS, MECHANISMS
+from valgusml.labels import LIMBS, MECHANISMS, check_task
 from valgusml.preprocess import PreprocessConfig
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS
@@ -191,7 +192,8 @@ def read_labels(path: Path) -> list[Row]:
         if (limbs["left"] is None) != (limbs["right"] is None):
             given = "left" if limbs["left"] is not None else "right"
             raise InputError(f"{where}: only the {given} limb is labelled; label both limbs or neither")
-        rows.append(Row(line, key, athlete, row.get("task", "").strip(), None if limbs["left"] is None else limbs))
+        task = check_task(row.get("task", "").strip(), f"{where}: ")
+        rows.append(Row(line, key, athlete, task, None if limbs["left"] is None else limbs))
     if not rows:
         raise InputError(f"{path}: the labels CSV has a header but no rows")
     return rows
@@ -254,7 +256,6 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
         segment_length_jitter,
         task_from_file_name,
     )
-    from valgusml.labels import check_task
 
     if seq.dims != 3:
         raise InputError(f"{path}: --label-by-rule needs 3D joint centres (the label is defined on the 3D frontal "
