@@ -76,6 +76,22 @@ def test_fppa_rule_threshold_is_a_clinical_angle(tiny_sequences):
     assert set(rule.cuts_) == {"hip_weakness", "pronation", "limited_dorsiflexion", "adductor_tfl_overactivity"}
 
 
+def test_fppa_rule_gives_every_labelled_limb_a_severity(tiny_sequences, tiny_test_sequences):
+    """A single-leg task's free leg has no loaded frame, so no peak FPPA: its severity is the median of such
+    training limbs', not NaN, so the rule's severity MAE is read on the same limbs as every other scorer's."""
+    def one_leg(seqs):
+        return [s.replace(task="single_leg_squat_left") if i % 3 == 0 else s for i, s in enumerate(seqs)]
+
+    train, test = one_leg(tiny_sequences), one_leg(tiny_test_sequences)
+    rule = FPPARule().fit(train)
+    scores = rule.predict(test)
+    labels = LabelArrays.from_sequences(test)
+    assert np.isfinite(scores.severity_deg[np.isfinite(labels.severity_deg)]).all()
+    free = scores.severity_deg[::3, 1]  # the right leg of the single-leg squats
+    train_free = LabelArrays.from_sequences(train).severity_deg[::3, 1]
+    assert np.allclose(free, np.median(train_free))
+
+
 @pytest.mark.slow
 def test_minirocket_fits_and_predicts(tiny_sequences, tiny_test_sequences):
     # Tiny: MiniRocket's minimum of 84 kernels and short windows. aeon's numba compile (~35 s CPU) happens

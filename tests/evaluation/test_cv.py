@@ -55,3 +55,17 @@ def test_parent_run_holds_mean_and_sd_and_adopts_folds(mlflow_uri):
     assert [a.path for a in client.list_artifacts(parent)] == ["cv.csv"]
     with pytest.raises(InputError):
         aggregate_cv("missing", uri, "cv-test")
+
+
+def test_a_fold_run_twice_is_refused(mlflow_uri):
+    """Folds 0 and 1 again under the same group (a sweep restarted with --group): the mean would count them twice."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_uri)
+    experiment = ensure_experiment(mlflow_uri, "cv-twice")
+    for fold, auroc in ((0, 0.7), (1, 0.8), (2, 0.9), (0, 0.7), (1, 0.8)):
+        run = client.create_run(experiment, tags={"cv_group": "g2", "task_name": "cv"})
+        client.log_param(run.info.run_id, "data.split.fold", fold)
+        client.log_metric(run.info.run_id, "test/valgus_auroc", auroc)
+    with pytest.raises(InputError, match="several runs of one fold"):
+        aggregate_cv("g2", mlflow_uri, "cv-twice")

@@ -14,6 +14,8 @@ from valgusml.errors import ConfigError
 from valgusml.evaluation.evaluate import compose_eval_config, main, run_evaluation, translate_overrides
 from valgusml.runs.tracking import ensure_experiment
 
+from .conftest import make_sequences
+
 NET_CONFIG = {
     "_target_": "valgusml.models.ValgusNet",
     "backbone": {"_target_": "valgusml.models.TCN", "_partial_": True, "channels": 8, "n_blocks": 1, "dropout": 0.0},
@@ -63,8 +65,11 @@ def setup(tmp_path_factory, tiny_sequences, mlflow_uri):
     # what the training app records on its run
     client.set_tag(training_run, "best_checkpoint", str(checkpoint))
     client.set_tag(training_run, "dataset", str(root / "data"))
+    # Other athletes, which neither the checkpoint nor the baselines trained on: what split=all and
+    # transfer.other_data score whole.
+    write_dataset(root / "external", make_sequences(n_athletes=10, per_athlete=3, seed=5), shard_size=64)
     return {"root": root, "data": root / "data", "split_file": split_file, "uri": uri, "checkpoint": checkpoint,
-            "training_run": training_run, "fingerprint": ds.fingerprint}
+            "training_run": training_run, "fingerprint": ds.fingerprint, "external": root / "external"}
 
 
 @pytest.mark.slow
@@ -99,7 +104,7 @@ def test_evaluate_cli_scores_held_out_athletes_and_logs_a_child_run(setup):
 @pytest.mark.slow
 def test_external_dataset_scores_every_sequence(setup, tmp_path):
     cfg = compose_eval_config([
-        f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}", "split=all", "baselines=[]",
+        f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['external']}", "split=all", "baselines=[]",
         "bootstrap.n_boot=50", f"report_dir={tmp_path}", "mlflow.enabled=false",
     ])
     out = run_evaluation(cfg)
@@ -109,6 +114,39 @@ def test_external_dataset_scores_every_sequence(setup, tmp_path):
     assert result.results["model"].threshold_source == "model"  # no validation athletes: the stored one
     assert result.results["model"].threshold == pytest.approx(0.4)
     assert out["report"].is_file() and out["mlflow_run_id"] is None
+
+
+def test_the_training_dataset_is_never_scored_whole(setup, tmp_path):
+    """split=all and transfer.other_data score every athlete of a folder: the model's own training dataset (or the
+    one the baselines were fitted on) would put its training athletes among the scored ones, so it is refused."""
+    base = [f"ckpt_path={setup['checkpoint']}", "baselines=[]", "bootstrap.n_boot=20", "mlflow.enabled=false",
+            "transfer.real_motion.enabled=false", f"report_dir={tmp_path}"]
+    with pytest.raises(ConfigError, match="the model or the baselines trained on"):
+        run_evaluation(compose_eval_config([*base, f"data_dir={setup['data']}", "split=all"]))
+    with pytest.raises(ConfigError, match="the model or the baselines trained on"):
+        run_evaluation(compose_eval_config([*base, f"data_dir={setup['data']}",
+                                            f"transfer.other_data=[{setup['data']}]"]))
+    # Scored whole beside an external split=all, it is refused too (the model's dataset, by its fingerprint).
+    with pytest.raises(ConfigError, match="the model or the baselines trained on"):
+        run_evaluation(compose_eval_config([*base, f"data_dir={setup['external']}", "split=all",
+                                            f"transfer.other_data=[{setup['data']}]"]))
+
+
+def test_a_generator_seed_the_model_learnt_from_is_a_caution(setup, tmp_path):
+    """A generated set of a seed the model learnt from holds its training athletes (the same index is the same
+    person at every dataset size): its figures are said not to be held out."""
+    import json as _json
+
+    from valgusml.evaluation.evaluate import not_trained_on
+    from valgusml.synth.dataset import GENERATOR_FILE
+
+    folder = tmp_path / "seed3"
+    folder.mkdir()
+    (folder / GENERATOR_FILE).write_text(_json.dumps({"config": {"seed": 3}}))
+    origin = {"dataset_fingerprint": "f" * 64, "generator_seeds": [0, 3]}
+    notes = not_trained_on("other data seed3", folder, "e" * 64, origin)
+    assert len(notes) == 1 and "seed 3" in notes[0]
+    assert not_trained_on("other data seed3", folder, "e" * 64, {**origin, "generator_seeds": [0]}) == []
 
 
 @pytest.mark.slow
@@ -206,18 +244,18 @@ def test_other_data_gets_its_own_columns_in_the_transfer_table(setup, tmp_path, 
     cfg = compose_eval_config([
         f"ckpt_path={setup['checkpoint']}", f"data_dir={setup['data']}", "baselines=[fppa_rule]",
         "bootstrap.n_boot=50", "robustness.n_boot=50", f"report_dir={tmp_path}", "mlflow.enabled=false",
-        "transfer.real_motion.enabled=false", f"transfer.other_data=[{setup['data']}]",
+        "transfer.real_motion.enabled=false", f"transfer.other_data=[{setup['external']}]",
     ])
     result = run_evaluation(cfg)["result"]
     table = result.transfer.set_index("scorer")
-    everything = [s for s in open_dataset(setup["data"])]
+    everything = [s for s in open_dataset(setup["external"])]
     for name, scored in result.results.items():  # every sequence of the folder, at the scorer's own threshold
         expected = compute_metrics(LabelArrays.from_sequences(everything), scored.scorer.predict(everything),
                                    scored.threshold)
-        assert table.loc[name, "data: AUROC"] == pytest.approx(expected["valgus_auroc"])
-        assert table.loc[name, "data: macro-F1"] == pytest.approx(expected["mechanism_macro_f1"])
-        assert table.loc[name, "data: AUROC CI low"] <= table.loc[name, "data: AUROC"]
-        assert table.loc[name, "data: worst task AUROC"].endswith("(bilateral_squat)")
+        assert table.loc[name, "external: AUROC"] == pytest.approx(expected["valgus_auroc"])
+        assert table.loc[name, "external: macro-F1"] == pytest.approx(expected["mechanism_macro_f1"])
+        assert table.loc[name, "external: AUROC CI low"] <= table.loc[name, "external: AUROC"]
+        assert table.loc[name, "external: worst task AUROC"].endswith("(bilateral_squat)")
     rows = pd.read_csv(tmp_path / "other_data.csv")
     assert list(rows["scorer"]) == ["model", "fppa_rule"] and set(rows["n_sequences"]) == {len(everything)}
     printed = capsys.readouterr().out  # the console summary shows them too, after the held-out table

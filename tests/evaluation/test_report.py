@@ -136,3 +136,15 @@ def test_robustness_factors():
     custom = factors_from_config({"yaw": [{"level": "0", "overrides": {"camera": {"yaw_deg": [0, 0]}}}]})
     assert custom == {"yaw": [("0", {"camera": {"yaw_deg": [0, 0]}})]}
     assert athlete_index("a000042") == 42
+
+
+def test_report_says_how_many_replicates_each_interval_rests_on(tiny_sequences, tmp_path):
+    """Two held-out athletes, one of whom has no valgus limb: replicates drawing that athlete twice have one class
+    and no AUROC, and are left out of its interval; the report says how many of the drawn replicates it kept."""
+    train, val = tiny_sequences[:18], tiny_sequences[18:]
+    test = [s for s in make_sequences(5, 2, seed=9) if s.athlete_id in ("a03", "a04")]  # a04: no deficit
+    result = evaluate_scorers({"fppa_rule": FPPARule()}, train, val, test, n_boot=200)
+    auroc = result.results["fppa_rule"].estimates["valgus_auroc"]
+    assert 0 < auroc.n_valid < 200
+    text = write_report(result, tmp_path / "report").read_text()
+    assert "bootstrap replicates kept" in text and f"{auroc.n_valid}/200" in text

@@ -73,6 +73,16 @@ def fold_table(runs: Sequence[object]) -> pd.DataFrame:
     return frame.sort_values("fold", key=lambda s: pd.to_numeric(s, errors="coerce")).reset_index(drop=True)
 
 
+def _refuse_repeated_folds(table: pd.DataFrame, group: str) -> None:
+    """One run per fold: a sweep started again under the same group (`--group` after a failed fold) leaves two
+    runs of the folds it repeated, which would count twice in the mean and narrow the sd."""
+    repeated = table[table["fold"].duplicated(keep=False)]
+    if len(repeated):
+        runs = repeated.groupby("fold")["run_id"].apply(list).to_dict()
+        raise InputError(f"cv group {group!r} has several runs of one fold: {runs}; delete or re-tag the extra "
+                         "runs (tags.cv_group) before summarising")
+
+
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd (ddof=1) over folds of every metric column, as two extra rows."""
     metrics = [c for c in table.columns if c not in ("fold", "run_id")]
@@ -96,6 +106,7 @@ def aggregate_cv(group: str, tracking_uri: str, experiment_name: str = "valgusml
     if not runs:
         raise InputError(f"no runs tagged cv_group={group!r} in experiment {experiment_name!r}")
     table = fold_table(runs)
+    _refuse_repeated_folds(table, group)
     summary = summarise(table)
     parent = client.create_run(
         experiment.experiment_id,

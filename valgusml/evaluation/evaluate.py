@@ -100,7 +100,9 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     ds = open_dataset(data_dir)
     info: dict[str, Any] = {"model": origin["source"], "training_run_id": origin.get("training_run_id"),
                             "dataset": str(data_dir.resolve()), "dataset_fingerprint": ds.fingerprint}
+    held_out_notes: list[str] = []
     if cfg.split == "all":
+        held_out_notes = not_trained_on("the scored athletes", data_dir, ds.fingerprint, origin)
         train, val, test = [], [], _sequences(ds, ds.athletes, cfg.get("max_athletes"))
         info["split"] = "all sequences of the dataset (external evaluation)"
     else:
@@ -119,8 +121,14 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
     # Read before any scoring, so that a wrong path is told at once.
-    other_data = open_other_data(list((cfg.get("transfer") or {}).get("other_data") or []), cfg.get("max_athletes"))
-    notes = cautions("the scored athletes", test) + [
+    other_paths = list((cfg.get("transfer") or {}).get("other_data") or [])
+    other_data = open_other_data(other_paths, cfg.get("max_athletes"))
+    # With split=test the baselines were fitted on this dataset's training athletes: scored whole, it holds them.
+    fitted_on = ds.fingerprint if cfg.split == "test" else None
+    for path in other_paths:
+        held_out_notes += not_trained_on(f"other data {Path(str(path)).name}", Path(str(path)).expanduser(),
+                                         open_dataset(path).fingerprint, origin, fitted_on)
+    notes = held_out_notes + cautions("the scored athletes", test) + [
         note for name, seqs in (other_data or {}).items() for note in cautions(f"other data {name}", seqs)]
     if notes:
         info["caution"] = " | ".join(notes)
@@ -150,6 +158,28 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         mlflow_run_id = log_evaluation(cfg, result, Path(cfg.report_dir), origin)
     _print_summary(result, report)
     return {"result": result, "report": report, "robustness": robustness, "mlflow_run_id": mlflow_run_id}
+
+
+def not_trained_on(name: str, folder: Path, fingerprint: str, origin: dict[str, Any],
+                   fitted_on: str | None = None) -> list[str]:
+    """A data set scored whole (`split=all`, `transfer.other_data`) is held out only where no scorer trained on
+    its athletes. The model's own training dataset (or `fitted_on`, the one whose training athletes the baselines
+    were fitted on) is refused: every athlete it trained on would be scored. A set generated with a seed the model
+    learnt from (`origin["generator_seeds"]`) holds its training athletes too (athlete `index` of a seed is the
+    same person at every dataset size, `synth.dataset.generator_seed_of`): a caution, as training warns of such a
+    start or teacher (the generator may have changed between versions)."""
+    from valgusml.synth.dataset import generator_seed_of
+
+    if fingerprint in {origin.get("dataset_fingerprint"), fitted_on} - {None}:
+        raise ConfigError(
+            f"{name}: {folder} (fingerprint {fingerprint[:12]}) is the dataset the model or the baselines trained on; "
+            "scored whole it would score training athletes: score its held-out athletes with split=test"
+        )
+    seed = generator_seed_of(folder)
+    if seed is not None and seed in (origin.get("generator_seeds") or []):
+        return [f"{name}: generated with seed {seed}, whose athletes the model learnt from (the same index is the "
+                "same person at every dataset size), so its figures are not those of held-out athletes"]
+    return []
 
 
 def cautions(name: str, sequences: list) -> list[str]:

@@ -215,8 +215,13 @@ def write_report(
     parts += [figure_html(p, c) for c, p in figures.items() if c.startswith("Confusion matrix")]
     for name, r in result.results.items():
         parts.append(f"<h2 id='scorer-{_esc(name)}'>{_esc(name)}</h2>")
+        # A replicate that draws one class only leaves AUROC (and others) undefined and out of the CI: say how
+        # many of the drawn replicates each interval rests on, as metrics.json does.
+        n_boot = result.info.get("n_boot")
         headline = pd.DataFrame(
-            [{"metric": k, "value [95% CI]": format_estimate(v)} for k, v in r.estimates.items()]
+            [{"metric": k, "value [95% CI]": format_estimate(v),
+              "bootstrap replicates kept": f"{v.n_valid}/{n_boot}" if n_boot else v.n_valid}
+             for k, v in r.estimates.items()]
         )
         limbs = pd.DataFrame(
             [

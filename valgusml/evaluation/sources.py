@@ -30,6 +30,7 @@ def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     checkpoint (or its logged predictor) is the model.
     """
     from valgusml.evaluation.scorers import CheckpointModel, ExportedModel
+    from valgusml.predictor.format import seeds_learnt_from
 
     if cfg.get("predictor") and cfg.get("ckpt_path"):
         raise ConfigError("give one model: model=DIR (exported predictor) or ckpt_path=FILE, not both")
@@ -40,14 +41,16 @@ def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
         meta = scorer.info
         origin = {"source": f"predictor {Path(cfg.predictor).resolve()}",
                   "training_run_id": cfg.get("run_id") or meta.get("training_run_id"),
-                  "dataset_fingerprint": meta.get("dataset_fingerprint"), "checkpoint": meta.get("checkpoint")}
+                  "dataset_fingerprint": meta.get("dataset_fingerprint"), "checkpoint": meta.get("checkpoint"),
+                  "generator_seeds": seeds_learnt_from(meta)}
         return scorer, origin
     if cfg.get("ckpt_path"):
         scorer = CheckpointModel(cfg.ckpt_path, name="model")
         return scorer, {"source": f"checkpoint {Path(cfg.ckpt_path).resolve()}",
                         "training_run_id": cfg.get("run_id") or scorer.info.get("mlflow_run_id"),
                         "dataset_fingerprint": scorer.info.get("dataset_fingerprint"),
-                        "split": scorer.info.get("split"), "checkpoint": str(cfg.ckpt_path)}
+                        "split": scorer.info.get("split"), "checkpoint": str(cfg.ckpt_path),
+                        "generator_seeds": seeds_learnt_from(scorer.info)}
     client = mlflow_client(cfg)
     try:
         run = client.get_run(str(cfg.run_id))
@@ -66,6 +69,7 @@ def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
         scorer = ExportedModel(folder, name="model")
         origin = {"source": f"run {cfg.run_id} predictor", "dataset_fingerprint": scorer.info.get("dataset_fingerprint")}
     origin["training_run_id"] = str(cfg.run_id)
+    origin["generator_seeds"] = seeds_learnt_from(scorer.info)
     return scorer, origin
 
 

@@ -9,7 +9,9 @@ a logistic calibration of the margin `peak FPPA - threshold` (slope fitted on tr
 probability is 0.5 exactly at the clinical cut-off).
 
 Severity: the peak FPPA itself, linearly calibrated on train (labels are peak frontal-plane angles, which the
-2D pose estimate measures with bias).
+2D pose estimate measures with bias). A limb with no measurable FPPA (a single-leg task's free leg is never
+loaded) gets the median severity of such training limbs: its severity error counts, as every other scorer's does
+on every limb, instead of the rule being scored on the limbs it can measure only.
 
 Mechanism: four cues, each the clinical sign of one deficit (BIOMECH.md):
   - hip_weakness:               contralateral pelvic drop at peak load (`pelvic_drop_deg`) is LARGE;
@@ -97,6 +99,12 @@ class FPPARule:
         ok = np.isfinite(peak) & np.isfinite(severity)
         # Severity = a + b * peak FPPA; with too few points the identity (b=1, a=0) is the clinical reading.
         self.severity_fit_ = tuple(np.polyfit(peak[ok], severity[ok], 1)) if ok.sum() >= 3 else (1.0, 0.0)
+        # Left NaN, an unmeasurable limb would drop out of the severity MAE for this scorer alone (27% of make
+        # run's held-out limbs, easier ones), and the rule's MAE would be read on other limbs than the model's.
+        labelled = np.isfinite(severity)
+        unmeasured = labelled & ~np.isfinite(peak)
+        pool = severity[unmeasured] if unmeasured.any() else severity[labelled]
+        self.severity_unmeasured_ = float(np.median(pool)) if len(pool) else float("nan")
         self.cuts_: dict[str, list[_Cut]] = {}
         affected = (valgus == 1) & (mechanism >= 0)  # the mechanism cues learn from limbs whose mechanism is known
         for mech, cues in CUES.items():
@@ -142,6 +150,6 @@ class FPPARule:
         deficits /= deficits.sum(axis=1, keepdims=True)
         mech = np.concatenate([(1 - prob)[:, None], prob[:, None] * deficits], axis=1)
         slope, intercept = self.severity_fit_
-        severity = np.where(np.isfinite(peak), slope * peak + intercept, np.nan)
+        severity = np.where(np.isfinite(peak), slope * peak + intercept, self.severity_unmeasured_)
         n = len(sequences)
         return ScoreArrays(prob.reshape(n, 2), mech.reshape(n, 2, len(MECHANISMS)), severity.reshape(n, 2))
