@@ -97,6 +97,9 @@ def test_evaluate_cli_scores_held_out_athletes_and_logs_a_child_run(setup):
     assert run.data.tags["mlflow.parentRunId"] == setup["training_run"]
     assert "eval/model/valgus_auroc" in run.data.metrics
     assert "eval/fppa_rule/mechanism_macro_f1_lo" in run.data.metrics
+    assert "eval/fppa_rule/valgus_auroc_minus_first_hi" in run.data.metrics  # the baseline, paired to the model
+    assert "eval/model/valgus_auroc_minus_first" not in run.data.metrics
+    assert set(summary["scorers"]["fppa_rule"]["minus_first"]) >= {"valgus_auroc", "mechanism_macro_f1"}
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "report")}
     assert "report/report.html" in artifacts
 

@@ -74,6 +74,24 @@ def test_comparison_table_has_cis_and_costs(evaluation):
     assert (values["valgus_auroc_lo"] <= values["valgus_auroc"]).all()
 
 
+def test_each_later_scorer_is_compared_with_the_first_on_the_same_athletes(evaluation):
+    """The held-out table gives each baseline's difference from the first scorer's metrics, exact at its point,
+    with the CI of replicates that draw the same athletes for both."""
+    result, _ = evaluation
+    first, later = result.results["fppa_rule"], result.results["features_logreg"]
+    assert first.minus_first is None
+    for metric in ("valgus_auroc", "mechanism_macro_f1", "severity_mae_deg"):
+        difference = later.minus_first[metric]
+        assert difference.value == pytest.approx(later.metrics[metric] - first.metrics[metric])
+        assert difference.lo <= difference.value <= difference.hi
+    table = result.comparison_table().set_index("scorer")
+    column = "valgus_auroc - fppa_rule's [paired CI]"
+    assert table.loc["fppa_rule", column] == "" and table.loc["features_logreg", column].startswith(("+", "-"))
+    values = result.comparison_table(formatted=False).set_index("scorer")
+    assert values.loc["features_logreg", "valgus_auroc_minus_first"] == pytest.approx(
+        later.minus_first["valgus_auroc"].value)
+
+
 def test_robustness_table_rows(evaluation):
     _, robustness = evaluation
     assert len(robustness) == 4  # 2 levels × 2 scorers

@@ -279,8 +279,10 @@ def _print_summary(result: Any, report: Path) -> None:
 
     from valgusml.evaluation.bootstrap import Estimate
 
+    comparison = result.comparison_table()
     columns = ["scorer", "valgus_auroc", "valgus_f1", "mechanism_macro_f1", "severity_mae_deg", "predict_ms_per_sequence"]
-    tables = [("held-out athletes: value [95% athlete-bootstrap CI]", result.comparison_table()[columns])]
+    columns += [c for c in comparison.columns if c.startswith(("valgus_auroc - ", "mechanism_macro_f1 - "))]
+    tables = [("held-out athletes: value [95% athlete-bootstrap CI]", comparison[columns])]
     if result.other_data is not None and len(result.other_data):
         other = result.other_data
 

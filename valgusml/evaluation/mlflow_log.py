@@ -62,7 +62,8 @@ def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_i
     now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
     metrics = []
     for name, r in result.results.items():
-        for metric, est in r.estimates.items():
+        estimates = {**r.estimates, **{f"{metric}_minus_first": est for metric, est in (r.minus_first or {}).items()}}
+        for metric, est in estimates.items():
             for suffix, value in (("", est.value), ("_lo", est.lo), ("_hi", est.hi)):
                 if math.isfinite(value):
                     metrics.append(Metric(f"{prefix}/{name}/{metric}{suffix}", float(value), now, 0))

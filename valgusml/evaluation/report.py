@@ -154,6 +154,7 @@ def write_report(
                 "fit_seconds": r.fit_seconds,
                 "predict_seconds_per_sequence": r.predict_seconds_per_sequence,
                 "headline": {k: v.to_dict() for k, v in r.estimates.items()},
+                "minus_first": {k: v.to_dict() for k, v in (r.minus_first or {}).items()},
                 "metrics": r.metrics,
                 "confusion": r.confusion.tolist(),
             }
@@ -203,7 +204,9 @@ def write_report(
         "<p class='note'>Each figure is the value on all held-out athletes with a 95% bootstrap CI that "
         "resamples athletes (all trials of a drawn athlete together). Presence metrics pool both limbs; the "
         "decision threshold of each scorer was chosen on validation athletes (column threshold). The mechanism "
-        "call is 'none' below the threshold, else the most probable deficit. Best value in bold.</p>",
+        "call is 'none' below the threshold, else the most probable deficit. Best value in bold. Each later scorer's "
+        "difference from the first's comes with a paired CI: the same athletes drawn for both, so it says whether "
+        "one is ahead where their own CIs overlap.</p>",
         table_html(comparison, highlight=result.winners()),
     ]
     parts += [figure_html(path, caption) for caption, path in figures.items() if caption.startswith("Comparison")]

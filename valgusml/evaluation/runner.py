@@ -22,7 +22,7 @@ import pandas as pd
 
 from valgusml.errors import InputError
 from valgusml.evaluation.baselines._features import clear_cache
-from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap, format_estimate
+from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap, format_estimate, paired_bootstrap
 from valgusml.evaluation.metrics import (
     HEADLINE_METRICS,
     LOWER_IS_BETTER,
@@ -38,6 +38,9 @@ from valgusml.scoring.thresholds import DEFAULT_THRESHOLD, choose_threshold
 from valgusml.sequence import KeypointSequence
 
 log = logging.getLogger("valgusml.evaluate")
+
+# The headline metrics each later scorer is compared with the first (the model) on, athlete-paired.
+PAIRED_METRICS: tuple[str, ...] = ("valgus_auroc", "valgus_f1", "mechanism_macro_f1", "severity_mae_deg")
 
 
 @dataclass
@@ -58,6 +61,9 @@ class ScorerResult:
     # most probable deficit.
     mechanism_offsets: dict[str, float] | None = None
     mechanism_offsets_source: str | None = None
+    # Each headline metric minus the first scorer's (the model's) on the same athletes, with the CI of replicates
+    # that draw the same athletes for both (`paired_bootstrap`); None for the first scorer itself.
+    minus_first: dict[str, Estimate] | None = None
 
 
 @dataclass
@@ -72,8 +78,10 @@ class EvaluationResult:
     other_data: pd.DataFrame | None = None
 
     def comparison_table(self, formatted: bool = True) -> pd.DataFrame:
-        """One row per scorer: headline metrics (value [lo, hi] when `formatted`), threshold, costs."""
+        """One row per scorer: headline metrics (value [lo, hi] when `formatted`), each scorer's paired difference
+        from the first one's in the headline metrics of `PAIRED_METRICS`, threshold, costs."""
         rows = []
+        first = next(iter(self.results), None)
         for name, r in self.results.items():
             row: dict[str, Any] = {"scorer": name}
             for metric in HEADLINE_METRICS:
@@ -82,6 +90,12 @@ class EvaluationResult:
                     row[metric] = format_estimate(est)
                 else:
                     row.update(est.columns(metric))
+            for metric in PAIRED_METRICS if len(self.results) > 1 else ():
+                est = (r.minus_first or {}).get(metric)
+                if formatted:
+                    row[f"{metric} - {first}'s [paired CI]"] = format_estimate(est, signed=True) if est else ""
+                elif est is not None:
+                    row.update(est.columns(f"{metric}_minus_first"))
             row["threshold"] = round(r.threshold, 4) if formatted else r.threshold
             row["fit_s"] = round(r.fit_seconds, 2) if formatted else r.fit_seconds
             ms = 1000.0 * r.predict_seconds_per_sequence
@@ -211,6 +225,7 @@ def evaluate_scorers(
         if offsets is not None:
             results[name].mechanism_offsets = offsets_dict(offsets)
             results[name].mechanism_offsets_source = offsets_source
+    pair_with_first(results, test_labels, n_boot=n_boot, seed=seed, level=level)
     info = dict(info or {})
     info.setdefault("n_test_sequences", len(test))
     info.setdefault("n_test_athletes", len(np.unique(test_labels.athlete_id)))
@@ -219,3 +234,13 @@ def evaluate_scorers(
     info.setdefault("threshold_rule", threshold_rule)
     info.setdefault("n_boot", n_boot)
     return EvaluationResult(labels=test_labels, results=results, info=info)
+
+
+def pair_with_first(results: Mapping[str, ScorerResult], labels: LabelArrays, *, n_boot: int, seed: int,
+                    level: float) -> None:
+    """Set every later scorer's `minus_first`. Two scorers' own CIs overlap even where one is better on nearly
+    every athlete; whether a baseline is really behind the model is read from the paired difference."""
+    first = next(iter(results.values()), None)
+    for r in list(results.values())[1:]:
+        r.minus_first = paired_bootstrap(labels, r.scores, r.threshold, first.scores, first.threshold,
+                                         n_boot=n_boot, seed=seed, level=level, metrics=PAIRED_METRICS)
