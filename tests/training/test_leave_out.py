@@ -127,3 +127,12 @@ def test_a_leave_out_run_refuses_a_pretrained_start_which_saw_every_level():
     scratch = compose_config(["experiment=default_scratch", "leave_out=rear_views"])
     assert scratch.init_from is None and scratch.trainer.max_epochs == 20
     apply_leave_out(scratch)
+
+
+def test_a_leave_out_run_refuses_extra_training_data_which_may_hold_the_left_out_level(tmp_path):
+    """Real or filmed data beside the generator's (data.extra_train_dirs) are not drawn from the generator config
+    the factor is removed from: rear views filmed from real mocap would teach `leave_out=rear_views` its test."""
+    cfg = compose_config(["experiment=default_scratch", "leave_out=rear_views",
+                          f"data.extra_train_dirs=[{tmp_path}]"])
+    with pytest.raises(ConfigError, match=r"leave_out=rear_views: data.extra_train_dirs=.* may hold the left-out"):
+        apply_leave_out(cfg)

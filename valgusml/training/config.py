@@ -46,6 +46,12 @@ def apply_leave_out(cfg: DictConfig) -> None:
         # Pretrained weights saw every level; a fine-tuning schedule without them would train a weak network.
         raise ConfigError(f"leave_out={name}: init_from={cfg.init_from} was trained on every level of the factor; "
                           f"train from scratch: experiment=default_scratch leave_out={name} (or init_from=null init_blend=null)")
+    if cfg.data.get("extra_train_dirs"):
+        # Data the generator did not write (real mocap, filmed views) may hold the left-out level: the shift
+        # suite would then score a level the network trained on.
+        raise ConfigError(f"leave_out={name}: data.extra_train_dirs={list(cfg.data.extra_train_dirs)} may hold the "
+                          "left-out level; train the leave-out run on the generator's data alone "
+                          "(data.extra_train_dirs=[])")
     # The preset sets only some of the generator's keys; the left-out factor may name others (struct mode off).
     merged = OmegaConf.merge(OmegaConf.create(to_plain(cfg.data.generator)), to_plain(left_out.train))
     with open_dict(cfg.data):
