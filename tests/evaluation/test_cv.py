@@ -40,6 +40,7 @@ def test_parent_run_holds_mean_and_sd_and_adopts_folds(mlflow_uri):
         client.log_metric(run.info.run_id, "test/valgus_auroc", auroc)
         client.log_metric(run.info.run_id, "test/mechanism_macro_f1", 0.5)
         client.log_metric(run.info.run_id, "val/valgus_auroc", 0.99)  # not a test metric: not summarised
+        client.set_terminated(run.info.run_id)
         fold_ids.append(run.info.run_id)
     client.create_run(experiment, tags={"cv_group": "other"})
     parent, table = aggregate_cv("g1", uri, "cv-test")
@@ -67,5 +68,35 @@ def test_a_fold_run_twice_is_refused(mlflow_uri):
         run = client.create_run(experiment, tags={"cv_group": "g2", "task_name": "cv"})
         client.log_param(run.info.run_id, "data.split.fold", fold)
         client.log_metric(run.info.run_id, "test/valgus_auroc", auroc)
+        client.set_terminated(run.info.run_id)
     with pytest.raises(InputError, match="several runs of one fold"):
         aggregate_cv("g2", mlflow_uri, "cv-twice")
+
+
+def test_a_failed_or_missing_fold_is_refused(mlflow_uri):
+    """A fold that failed has no test metrics: the mean would skip it while it still counted among the folds; a
+    fold never run left its athletes untested."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_uri)
+    experiment = ensure_experiment(mlflow_uri, "cv-incomplete")
+
+    def fold_run(group, fold, status="FINISHED", auroc=0.8):
+        run = client.create_run(experiment, tags={"cv_group": group, "task_name": "cv"})
+        client.log_param(run.info.run_id, "data.split.fold", fold)
+        client.log_param(run.info.run_id, "data.split.n_folds", 3)
+        if auroc is not None:
+            client.log_metric(run.info.run_id, "test/valgus_auroc", auroc)
+        client.set_terminated(run.info.run_id, status)
+        return run.info.run_id
+
+    fold_run("failed", 0), fold_run("failed", 1)
+    failed = fold_run("failed", 2, status="FAILED", auroc=None)
+    with pytest.raises(InputError, match=rf"fold 2 \(run {failed}, FAILED\) has no test metrics"):
+        aggregate_cv("failed", mlflow_uri, "cv-incomplete")
+    fold_run("missing", 0), fold_run("missing", 2)
+    with pytest.raises(InputError, match=r"folds \[1\] of 3 have no run"):
+        aggregate_cv("missing", mlflow_uri, "cv-incomplete")
+    fold_run("missing", 1)
+    _, table = aggregate_cv("missing", mlflow_uri, "cv-incomplete")
+    assert list(table["fold"]) == ["0", "1", "2", "mean", "sd"]

@@ -83,6 +83,25 @@ def _refuse_repeated_folds(table: pd.DataFrame, group: str) -> None:
                          "runs (tags.cv_group) before summarising")
 
 
+def _refuse_incomplete_folds(runs: Sequence[object], group: str) -> None:
+    """Every fold finished with its test metrics, and none missing: a failed fold's NaN metrics would drop out of
+    the mean while it still counted among the folds, and a missing fold's athletes were never tested."""
+    unfinished = [f"fold {run.data.params.get('data.split.fold', '?')} (run {run.info.run_id}, {run.info.status})"
+                  for run in runs
+                  if run.info.status != "FINISHED" or f"{TEST_PREFIX}valgus_auroc" not in run.data.metrics]
+    if unfinished:
+        raise InputError(f"cv group {group!r}: {', '.join(unfinished)} has no test metrics; rerun it under the same "
+                         "group (and delete the failed run) before summarising")
+    n_folds = {run.data.params.get("data.split.n_folds") for run in runs} - {None}
+    if len(n_folds) == 1:
+        expected = int(n_folds.pop())
+        seen = {str(run.data.params.get("data.split.fold")) for run in runs}
+        missing = [k for k in range(expected) if str(k) not in seen]
+        if missing:
+            raise InputError(f"cv group {group!r}: folds {missing} of {expected} have no run; run them before "
+                             "summarising")
+
+
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd (ddof=1) over folds of every metric column, as two extra rows."""
     metrics = [c for c in table.columns if c not in ("fold", "run_id")]
@@ -107,6 +126,7 @@ def aggregate_cv(group: str, tracking_uri: str, experiment_name: str = "valgusml
         raise InputError(f"no runs tagged cv_group={group!r} in experiment {experiment_name!r}")
     table = fold_table(runs)
     _refuse_repeated_folds(table, group)
+    _refuse_incomplete_folds(runs, group)
     summary = summarise(table)
     parent = client.create_run(
         experiment.experiment_id,
