@@ -14,8 +14,9 @@ Columns: held-out athletes of `--data` (the split's test athletes), every sequen
 moved, worst level), each set's worst task, and the real-motion suite (agreement with the presence rule on 3D,
 front/rear ±20°, side; view spread; |p3D - p front|). Presence AUROC and mechanism macro-F1 with 95%
 athlete-bootstrap CIs, and each later model's difference from the first model's on the same sequences (paired:
-the same athletes drawn for both); the front/rear agreement with a 95% CI over recordings, and each later model's
-difference from the first model's on the same limb-views (paired, recordings resampled).
+the same athletes drawn for both); the front/rear agreement with a 95% CI over people and their recordings, and
+each later model's difference from the first model's on the same limb-views (paired, people and recordings
+resampled).
 """
 
 from __future__ import annotations

@@ -375,6 +375,28 @@ def test_agreement_ci_resamples_recordings_and_a_paired_difference_is_read_on_th
     assert summary["agreement_front_rear_20_female_lo"] == estimate.lo
 
 
+def test_the_real_motion_interval_resamples_people_then_their_recordings():
+    """One person's recordings share their way of moving: a person with four recordings, all missed, beside two
+    people with one clear recording each is drawn as one of three, so the interval reaches down to none agreeing;
+    drawn as four recordings of six, it would not."""
+    from valgusml.evaluation.transfer.real_motion import person_of, recording_weights
+
+    assert person_of("opencap_subject4/DJ1.trc") == "opencap_subject4" and person_of("walk.trc") == "walk.trc"
+    files = [f"p1/r{k}.trc" for k in range(4)] + ["p2/a.trc", "p3/b.trc"]
+    rows = np.repeat(files, 10)  # ten limb-views each
+    weights = recording_weights(rows, 4000, seed=0)
+    assert weights.shape == (4000, 60) and (weights[:, :10] == weights[:, [0]]).all()  # one count per recording
+    person_totals = np.stack([weights[:, :40].sum(1) / 40, weights[:, 40:50].mean(1), weights[:, 50:].mean(1)], 1)
+    assert (person_totals.sum(1) == 3).all()  # three people drawn in every replicate
+    p1 = weights[:, :40].reshape(4000, 4, 10)[:, :, 0]  # p1's recordings drawn within p1's draws
+    assert (p1.sum(1) == 4 * person_totals[:, 0]).all()
+    missed = np.r_[np.zeros(40), np.ones(20)]  # p1 never agrees
+    kept = weights.sum(1) > 0
+    agreement = (weights[kept] @ missed) / weights[kept].sum(1)
+    assert np.percentile(agreement, 2.5) == 0.0 and np.percentile(agreement, 97.5) == 1.0
+    assert (recording_weights(rows, 50, seed=3) == recording_weights(rows, 50, seed=3)).all()
+
+
 def test_the_transfer_table_gives_each_shifts_worst_level_and_its_gap_to_in_distribution():
     import pandas as pd
 

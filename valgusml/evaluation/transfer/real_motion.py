@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.evaluation.bootstrap import Estimate, athlete_weights
+from valgusml.evaluation.bootstrap import Estimate
 from valgusml.evaluation.transfer.render import athlete_frame, check_estimators, film, view_family
 from valgusml.features.rule import (
     MEASURED_3D_MAX_JITTER,
@@ -230,15 +230,36 @@ def worst_estimator(summary: dict[str, dict[str, float]]) -> str | None:
     return f"{agreement:.3f} ({estimator})"
 
 
+def person_of(file: str) -> str:
+    """Whose recording `file` (`folder/file`) is: its folder, one person's in ../shared/realdata (a user's folder
+    holding several people's files reads as one person, which widens the interval, never narrows it)."""
+    return file.rsplit("/", 1)[0] if "/" in file else file
+
+
+def recording_weights(files: Sequence[str], n_boot: int, seed: int) -> np.ndarray:
+    """`(n_boot, N)` weights of a two-stage bootstrap: people drawn with replacement, then, for each draw of a
+    person, their recordings drawn with replacement; each row gets its recording's count."""
+    recordings, recording_index = np.unique(np.asarray(files), return_inverse=True)
+    people, person_index = np.unique([person_of(f) for f in recordings], return_inverse=True)
+    rng = np.random.default_rng(seed)
+    person_draws = rng.multinomial(len(people), np.full(len(people), 1.0 / len(people)), size=n_boot)
+    counts = np.zeros((n_boot, len(recordings)))
+    for person in range(len(people)):
+        own = np.flatnonzero(person_index == person)
+        # c draws of a person, each drawing its k recordings again, are one multinomial of c * k draws
+        counts[:, own] = rng.multinomial(person_draws[:, person] * len(own), np.full(len(own), 1.0 / len(own)))
+    return counts[:, recording_index]
+
+
 def agreement_estimate(
     rows: list[dict[str, Any]], baseline: list[dict[str, Any]] | None = None, clear_only: bool = False,
     n_boot: int = 2000, seed: int = 0,
 ) -> Estimate:
     """Agreement of the front and rear views within ±20° with the female rule (over the limbs the rule calls
     clearly with `clear_only`), or, given `baseline` (another scorer's rows of the same views), the difference
-    from its agreement; with a 95% percentile CI that resamples recordings (`athlete_weights` with the file
-    as the group). The views of one recording share its motion, so resampling limb-views would be far too
-    narrow: with 16 recordings, a few limb-views' difference is within the noise."""
+    from its agreement; with a 95% percentile CI that resamples people, then each drawn person's recordings
+    (`recording_weights`). The views of one recording share its motion and one person's recordings share their
+    way of moving, so resampling limb-views, or recordings as if each were another person, would be too narrow."""
     def agree(part: list[dict[str, Any]]) -> dict[tuple, float]:
         part = [r for r in near_square_on(part) if not clear_only or clear_of_threshold(r)]
         return {(r["file"], r["yaw_deg"], r["seed"], _estimator(r), r["limb"]):
@@ -252,7 +273,7 @@ def agreement_estimate(
     if not keys:
         return Estimate(float("nan"), float("nan"), float("nan"), 0)
     values = np.array([mine[k] - (theirs[k] if baseline is not None else 0.0) for k in keys])
-    weights = athlete_weights(np.array([k[0] for k in keys]), n_boot, seed)
+    weights = recording_weights([k[0] for k in keys], n_boot, seed)
     totals = weights.sum(axis=1)
     kept = totals > 0
     replicates = (weights[kept] @ values) / totals[kept]
@@ -293,7 +314,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     `angle_agreement`'s figures; and `all` with `view_spread_median` (max - min probability of
     a limb over the front and rear views within ±20° of straight on, per seed), `p3d_vs_front_median`
     (|p(3D) - p(yaw 0)| per limb and seed), the agreement of those front and rear views with the female rule,
-    over all of them (with its 95% CI over recordings, `..._lo` / `..._hi`: `agreement_estimate`) and over the
+    over all of them (with its 95% CI over people and their recordings, `..._lo` / `..._hi`: `agreement_estimate`) and over the
     limbs `clear_of_threshold` (`..._clear`, with their share); where the views were filmed through more than one
     estimator, `by_estimator`: that agreement for each."""
     out: dict[str, dict[str, float]] = {}

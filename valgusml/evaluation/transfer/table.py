@@ -7,9 +7,9 @@
   regenerated from the held-out athletes with one acquisition factor moved: rear and side views, another
   estimator family, frame rates, clip structure, …; `valgusml.evaluation.robustness`);
 - real motion: the real-motion suite (`real_motion`): agreement of the presence call with the rule on 3D, on
-  front and rear views within ±20° of straight on (with its 95% CI over recordings, and for every other scorer
-  its paired difference from the first scorer's, the model's), and on side views, the median view spread and
-  the median |p(3D) - p(front)|.
+  front and rear views within ±20° of straight on (with its 95% CI over people and their recordings, and for
+  every other scorer its paired difference from the first scorer's, the model's), and on side views, the median
+  view spread and the median |p(3D) - p(front)|.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def transfer_table(
                 summary = summarise(records)
                 row["real 3D agree"] = summary.get("3d", {}).get("agreement_female")
                 row["real front/rear ±20° agree"] = summary["all"]["agreement_front_rear_20_female"]
-                # 95% CI over recordings: 16 real recordings make it wide (a few limb-views are within it)
+                # 95% CI over people, then their recordings: 3 people and 16 recordings make it wide
                 row["real ±20° agree CI low"] = summary["all"]["agreement_front_rear_20_female_lo"]
                 row["real ±20° agree CI high"] = summary["all"]["agreement_front_rear_20_female_hi"]
                 row["real front/rear ±20° agree (clear limbs)"] = summary["all"]["agreement_front_rear_20_clear"]
