@@ -53,6 +53,7 @@ def main() -> None:
     from valgusml import Predictor
     from valgusml.data import open_dataset
     from valgusml.evaluation.bootstrap import Estimate, format_estimate
+    from valgusml.evaluation.evaluate import not_trained_on
     from valgusml.evaluation.metrics import compute_metrics
     from valgusml.evaluation.robustness import DEFAULT_FACTORS, generator_config_of, synthetic_condition_sets
     from valgusml.evaluation.transfer import (
@@ -64,6 +65,7 @@ def main() -> None:
         summarise,
     )
     from valgusml.evaluation.transfer.real_motion import agreement_estimate, worst_estimator
+    from valgusml.predictor.format import seeds_learnt_from
     from valgusml.scoring.arrays import LabelArrays
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,6 +100,15 @@ def main() -> None:
     for model in args.models:
         predictor = Predictor.load(model)
         scorers.append((model, PredictorScorer(predictor), predictor.decision_threshold))
+        # As `valgusml evaluate` does: a model's (or the baselines') training dataset is refused as other data,
+        # and one of a generator seed the model learnt from is said not to be held out.
+        origin = {"dataset_fingerprint": predictor.metadata.get("dataset_fingerprint"),
+                  "generator_seeds": seeds_learnt_from(predictor.metadata)}
+        for other in args.other:
+            for note in not_trained_on(f"{model}: other data {Path(other).name}", Path(other),
+                                       open_dataset(other).fingerprint, origin,
+                                       ds.fingerprint if args.baselines else None):
+                print(f"caution: {note}")
     if args.baselines:
         scorers += _baselines(args.baselines, scorers[0][1], ds, split)
 
@@ -157,4 +168,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from valgusml.errors import ValgusMLError
+
+    try:
+        main()
+    except ValgusMLError as exc:
+        raise SystemExit(f"transfer_table: {exc}") from None
