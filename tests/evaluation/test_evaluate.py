@@ -163,7 +163,7 @@ def test_run_id_alone_finds_checkpoint_dataset_and_split(setup, tmp_path):
     assert result.info["training_run_id"] == setup["training_run"]
     assert result.info["dataset_fingerprint"] == setup["fingerprint"]
     assert result.info["n_test_athletes"] == 2  # the checkpoint's own split
-    assert result.info["caution"].startswith("the scored athletes: only 2 athlete(s)")  # its CIs are not CIs
+    assert result.info["caution"][0].startswith("the scored athletes: only 2 athlete(s)")  # its CIs are not CIs
     head = out["report"].read_text().split("<h2", 1)[0]  # said before any figure of the report
     assert "<p class='caution'>Caution: the scored athletes: only 2 athlete(s)" in head
     assert "checkpoint" in result.info["model"]

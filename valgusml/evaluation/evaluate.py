@@ -131,7 +131,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     notes = held_out_notes + cautions("the scored athletes", test) + [
         note for name, seqs in (other_data or {}).items() for note in cautions(f"other data {name}", seqs)]
     if notes:
-        info["caution"] = " | ".join(notes)
+        info["caution"] = notes
         for note in notes:
             log.warning(note)
     scorers = build_scorers(model, cfg)
@@ -306,14 +306,14 @@ def _print_summary(result: Any, report: Path) -> None:
             for _, row in frame.iterrows():
                 table.add_row(*[str(v) for v in row])
             console.print(table)
-        if caution := result.info.get("caution"):
+        for caution in result.info.get("caution") or []:
             console.print(f"caution: {caution}")
         console.print(f"report: {report}")
     except ImportError:
         for title, frame in tables:
             print(title)
             print(frame.to_string(index=False))
-        if caution := result.info.get("caution"):
+        for caution in result.info.get("caution") or []:
             print(f"caution: {caution}")
         print(f"report: {report}")
 

@@ -178,10 +178,11 @@ def write_report(
 
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>",
              f"<style>{_CSS}</style></head><body>", f"<h1>{_esc(title)}</h1>"]
-    if result.info.get("caution"):  # read before any figure (`evaluate.cautions`)
-        parts += [f"<p class='caution'>Caution: {_esc(note)}.</p>" for note in str(result.info["caution"]).split(" | ")]
+    # read before any figure (`evaluate.cautions`)
+    parts += [f"<p class='caution'>Caution: {_esc(note)}.</p>" for note in result.info.get("caution") or []]
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    info = pd.DataFrame([{"key": k, "value": v} for k, v in {"created (UTC)": created, **result.info}.items()])
+    info = pd.DataFrame([{"key": k, "value": "; ".join(map(str, v)) if isinstance(v, list) else v}
+                         for k, v in {"created (UTC)": created, **result.info}.items()])
     if result.transfer is not None and len(result.transfer):
         parts += [
             "<h2 id='transfer'>Transfer: in-distribution, other data, shifts, real motion</h2>",
