@@ -139,3 +139,35 @@ def test_a_killed_whole_write_is_cleared_by_the_next(tmp_path):
     fmt.write_dataset_whole(out, _seqs(3), shard_size=2)
     assert sorted(tmp_path.iterdir()) == sorted([out, live])
     assert fmt.remove_stale_siblings(out, ".partial-") == []
+
+
+def test_a_whole_write_killed_while_replacing_is_cleared_by_the_next(tmp_path):
+    """Killed while `--overwrite` deletes the set it replaced (renamed `.OUT.old-PID`: as large as the set), a
+    writer leaves that folder; the next write of OUT removes it."""
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    out = tmp_path / "ds"
+    fmt.write_dataset_whole(out, _seqs(2), shard_size=2)
+    old = tmp_path / f".ds.old-{dead}"
+    out.rename(old)
+    fmt.write_dataset_whole(out, _seqs(3), shard_size=2)
+    assert sorted(tmp_path.iterdir()) == [out] and len(open_dataset(out)) == 3
+
+
+def test_stale_siblings_of_every_name(tmp_path):
+    """Outputs named anew by each run (timestamped reports) are swept with `every_name`; a live writer's stay."""
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    stale, live = tmp_path / f".run-1.partial-{dead}", tmp_path / f".run-2.partial-{os.getppid()}"
+    other = tmp_path / f".run-3.old-{dead}"
+    for folder in (stale, live, other):
+        folder.mkdir()
+    assert fmt.remove_stale_siblings(tmp_path / "run-4", ".partial-") == []
+    assert fmt.remove_stale_siblings(tmp_path / "run-4", ".partial-", every_name=True) == [stale]
+    assert sorted(tmp_path.iterdir()) == sorted([live, other])

@@ -21,6 +21,15 @@ COMMANDS = {
     "film": ("valgusml.evaluation.transfer.film", "main", "film a labelled 3D dataset as 2D views and estimators"),
     "verify": ("valgusml.data.verify", "main", "check a dataset folder's hashes and fingerprint against its data"),
 }
+# What a command interrupted with Ctrl-C kept, and how to go on (a traceback would say neither).
+INTERRUPTED = {
+    "generate": "the shards already written are kept; run the same command again to write only the missing ones",
+    "convert": "nothing was written (the dataset is written whole at the end); run the command again",
+    "film": "nothing was written (the dataset is written whole at the end); run the command again",
+    "evaluate": "a new report folder appears only when complete, and an MLflow run it had opened is marked "
+                "KILLED; run the command again",
+}
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C'd command
 
 
 def _usage() -> str:
@@ -47,7 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(importlib.import_module(module_name), func_name)
     # Hydra apps read sys.argv themselves; give them the command line without the sub-command.
     sys.argv = [f"valgusml {name}", *rest]
-    result = func(rest)
+    try:
+        result = func(rest)
+    except KeyboardInterrupt:
+        kept = INTERRUPTED.get(name)
+        print(f"\nvalgusml {name}: interrupted (Ctrl-C){'; ' + kept if kept else ''}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return int(result or 0)
 
 

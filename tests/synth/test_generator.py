@@ -115,6 +115,53 @@ def test_resume_after_kill_redoes_only_missing_shards(tmp_path):
     assert resumed.fingerprint == fresh.fingerprint and len(resumed) == 12
 
 
+POOLED_WRITER = """
+import sys
+from valgusml.synth import generate_dataset, load_preset
+cfg = load_preset("realistic", n_athletes=300, **{"tasks.trials_per_athlete": 2})
+generate_dataset(cfg, sys.argv[1], workers=2, progress=False, shard_size=2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan's zombie waits for whoever reaps the container's orphans)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker pids from /proc (Linux)")
+def test_workers_exit_when_the_generator_is_killed(tmp_path):
+    """A SIGKILLed generator cannot shut its pool down: its spawned workers must notice and exit, not wait for
+    work for ever (holding its stdout and stderr open)."""
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", POOLED_WRITER, str(out)], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not list((out / "shards").glob("*.done.json")):
+            time.sleep(0.05)
+            assert proc.poll() is None, "generator ended before it could be killed"
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        workers = [int(pid) for pid in children
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(map(_alive, workers)):
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], "workers outlived the killed generator"
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_config_mismatch_is_refused(tmp_path):
     out = tmp_path / "ds"
     generate_dataset(small(n_athletes=2), out, workers=1, progress=False, shard_size=4)

@@ -127,14 +127,15 @@ def clean_stale_temporaries(root: str | Path) -> list[Path]:
     return removed
 
 
-def remove_stale_siblings(path: str | Path, mark: str) -> list[Path]:
-    """Delete what killed writers left beside `path`: the files or folders `.NAME{mark}PID...` (NAME is `path`'s)
-    whose PID no longer runs; returns them. A live writer's stay."""
+def remove_stale_siblings(path: str | Path, mark: str, every_name: bool = False) -> list[Path]:
+    """Delete what killed writers left beside `path`: the files or folders `.NAME{mark}PID...` (NAME is `path`'s,
+    or with `every_name` any, for outputs named anew by each run such as timestamped reports) whose PID no longer
+    runs; returns them. A live writer's stay."""
     path = Path(path)
-    prefix = f".{path.name}{mark}"
+    prefix = f".{'*' if every_name else glob.escape(path.name)}{glob.escape(mark)}"
     removed = []
-    for left in path.parent.glob(f"{glob.escape(prefix)}*"):
-        pid = left.name[len(prefix):].split(".")[0]
+    for left in path.parent.glob(f"{prefix}*"):
+        pid = left.name.rpartition(mark)[2].split(".")[0]
         if pid.isdigit() and not pid_alive(int(pid)):
             if left.is_dir():
                 shutil.rmtree(left, ignore_errors=True)
@@ -298,6 +299,7 @@ def write_dataset_whole(
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     remove_stale_siblings(out, ".partial-")  # a killed writer's half-written set
+    remove_stale_siblings(out, ".old-")  # the set a killed --overwrite was deleting
     try:
         write_shards(tmp, sequences, shard_size)
         header = finalize_dataset(tmp, meta)

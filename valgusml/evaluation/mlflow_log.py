@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from valgusml.evaluation.runner import EvaluationResult
 from valgusml.evaluation.sources import mlflow_client
 
 log = logging.getLogger("valgusml.evaluate")
+PID_TAG, HOST_TAG = "pid", "host"
 
 
 def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[str, Any]) -> str | None:
@@ -33,23 +36,57 @@ def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[
             from valgusml.runs.tracking import ensure_experiment
 
             experiment_id = ensure_experiment(str(cfg.mlflow.tracking_uri), str(cfg.mlflow.experiment_name))
+        try:
+            mark_killed_evaluations(client, str(cfg.mlflow.tracking_uri), experiment_id)
+        except Exception as exc:  # noqa: BLE001 - tidying earlier runs must not cost this one its record
+            log.warning("could not look for killed evaluation runs in MLflow (%s)", exc)
+        # pid and host: a later evaluation tells a run still going from one that was killed (SIGKILL)
         tags = {"mlflow.runName": cfg.mlflow.get("run_name") or "evaluate", "task_name": "evaluate",
-                "dataset_fingerprint": str(result.info.get("dataset_fingerprint"))}
+                "dataset_fingerprint": str(result.info.get("dataset_fingerprint")),
+                PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
         if parent:
             tags["mlflow.parentRunId"] = parent
         run = client.create_run(experiment_id, tags=tags)
         run_id = run.info.run_id
-        for key in ("model", "dataset", "split"):
-            client.log_param(run_id, key, str(result.info.get(key))[:500])
-        client.log_param(run_id, "baselines", ",".join(n for n in result.results if n != "model"))
-        client.log_param(run_id, "threshold_rule", str(cfg.threshold_rule))
-        log_report_to_mlflow(result, report_dir, run_id, str(cfg.mlflow.tracking_uri))
+        try:
+            for key in ("model", "dataset", "split"):
+                client.log_param(run_id, key, str(result.info.get(key))[:500])
+            client.log_param(run_id, "baselines", ",".join(n for n in result.results if n != "model"))
+            client.log_param(run_id, "threshold_rule", str(cfg.threshold_rule))
+            log_report_to_mlflow(result, report_dir, run_id, str(cfg.mlflow.tracking_uri))
+        except BaseException as exc:  # never left RUNNING: Ctrl-C is KILLED, an error FAILED
+            _end_quietly(client, run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
         client.set_terminated(run_id, "FINISHED")
         log.info("evaluation logged to MLflow run %s%s", run_id, f" (child of {parent})" if parent else "")
         return run_id
     except Exception as exc:  # tracking is a side channel: never lose the report because of it
         log.warning("MLflow logging failed (%s); the report is still at %s", exc, report_dir)
         return None
+
+
+def mark_killed_evaluations(client: Any, tracking_uri: str, experiment_id: str) -> list[str]:
+    """Mark KILLED the evaluation runs of `experiment_id` left RUNNING by a process of this host that is gone (a
+    SIGKILL cannot be caught); returns their ids. Runs of other hosts, or without a pid, are left as they are."""
+    from valgusml.data.format import pid_alive
+    from valgusml.runs import mlflow_run
+
+    running = client.search_runs([experiment_id], "tags.task_name = 'evaluate' and attributes.status = 'RUNNING'")
+    marked = []
+    for run in running:
+        pid, host = run.data.tags.get(PID_TAG, ""), run.data.tags.get(HOST_TAG)
+        if pid.isdigit() and host == socket.gethostname() and not pid_alive(int(pid)):
+            if mlflow_run.mark_dead(tracking_uri, run.info.run_id):
+                log.info("MLflow run %s of an evaluation that was killed is now marked KILLED", run.info.run_id)
+                marked.append(run.info.run_id)
+    return marked
+
+
+def _end_quietly(client: Any, run_id: str, status: str) -> None:
+    try:
+        client.set_terminated(run_id, status)
+    except Exception:  # noqa: BLE001 - the error or interrupt that ends the run is what the user must see
+        log.warning("could not mark MLflow run %s %s", run_id, status)
 
 
 def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_id: str, tracking_uri: str | None,

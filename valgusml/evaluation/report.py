@@ -10,6 +10,8 @@ import html
 import json
 import logging
 import math
+import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from valgusml.data.format import remove_stale_siblings
 from valgusml.evaluation import plots
 from valgusml.evaluation.bootstrap import format_estimate
 from valgusml.evaluation.runner import EvaluationResult
 
 log = logging.getLogger("valgusml.evaluate")
 REPORT_FILE = "report.html"
+PARTIAL_MARK = ".partial-"
 COMPARISON_METRICS = ["valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"]
 
 _CSS = """
@@ -136,8 +140,31 @@ def write_report(
     title: str = "valgusml evaluation",
     examples: Sequence[tuple[str, Any, Any]] = (),
 ) -> Path:
-    """Write plots, tables (CSV/JSON) and `report.html` into `out_dir`; returns the HTML path."""
+    """Write plots, tables (CSV/JSON) and `report.html` into `out_dir`; returns the HTML path.
+
+    A new `out_dir` is written whole: built in a hidden sibling and renamed when complete, so an interrupted
+    report leaves no folder of plots without its `report.html` (what a killed one left, the next report written
+    beside it removes). An existing `out_dir` is written into, as it may hold more than an earlier report."""
     out_dir = Path(out_dir)
+    if out_dir.exists():
+        _write_report_files(result, out_dir, robustness, cv, title, examples)
+    else:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_siblings(out_dir, PARTIAL_MARK, every_name=True)  # report folders are named per run
+        partial = out_dir.parent / f".{out_dir.name}{PARTIAL_MARK}{os.getpid()}"
+        try:
+            _write_report_files(result, partial, robustness, cv, title, examples)
+            partial.rename(out_dir)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    path = out_dir / REPORT_FILE
+    log.info("report written to %s", path)
+    return path
+
+
+def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame | None,
+                        cv: pd.DataFrame | None, title: str, examples: Sequence[tuple[str, Any, Any]]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_plots(result, out_dir, robustness, examples)
     comparison = result.comparison_table()
@@ -261,10 +288,7 @@ def write_report(
     if cv is not None and len(cv):
         parts += ["<h2 id='cv'>Cross-validation over athletes</h2>", table_html(cv)]
     parts.append("</body></html>")
-    path = out_dir / REPORT_FILE
-    path.write_text("\n".join(parts), encoding="utf-8")
-    log.info("report written to %s", path)
-    return path
+    (out_dir / REPORT_FILE).write_text("\n".join(parts), encoding="utf-8")
 
 
 def _json_default(value: Any) -> Any:

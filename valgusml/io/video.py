@@ -102,17 +102,34 @@ def run_in_video_env(module: str, args: list[str], path: Path, label: str,
         process = subprocess.Popen([str(python), "-m", module, *args], stdout=subprocess.PIPE, stderr=errors,
                                    env=env, text=True)
         assert process.stdout is not None
-        with process.stdout:
-            for line in process.stdout:
-                parts = line.split()
-                if len(parts) == 3 and parts[0] == "progress" and on_progress is not None:
-                    on_progress(int(parts[1]), int(parts[2]) or None)
+        try:
+            with process.stdout:
+                for line in process.stdout:
+                    parts = line.split()
+                    if len(parts) == 3 and parts[0] == "progress" and on_progress is not None:
+                        on_progress(int(parts[1]), int(parts[2]) or None)
+        except BaseException:
+            # Ctrl-C or an error here: the worker would run on (into the temporary folder being deleted, which it
+            # recreates) until its next progress line hits the closed pipe.
+            _stop(process)
+            raise
         code = process.wait()
         if code != 0:
             errors.seek(0)
             tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-5:]
             raise InputError(f"{path}: {label} failed in the video environment ({python}, exit {code}): "
                              + " | ".join(tail))
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """End a worker and wait for it: SIGTERM, then SIGKILL if it has not exited within `grace_s`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class _Progress:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,23 @@ def _shard_job(cfg: GeneratorConfig, out: str, shard: int, athletes: tuple[int, 
     seqs = [seq for seq, _, _ in triples]
     write_shard(out, shard, seqs)
     return shard, len(seqs)
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Worker initializer: end this worker when the generating process is gone. A SIGKILLed parent cannot stop
+    its pool, and its workers would otherwise wait for work for ever, holding its stdout and stderr open. Its
+    death shows as a new parent process id (POSIX re-parents orphans); elsewhere nothing is watched."""
+    if os.name != "posix":
+        return
+    if os.getppid() != parent_pid:  # died before this worker got here
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)  # a shard cut short leaves only temporary files, which the next run deletes
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _generator_record(cfg: GeneratorConfig, shard_size: int) -> dict:
@@ -152,7 +171,8 @@ def generate_dataset(
 
             # spawn: safe with threads and identical on every platform; at most 2 shards queued per worker
             # keeps memory flat however many shards there are.
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
                 pending = set()
                 queue = iter(todo)
                 for shard, athletes in queue:

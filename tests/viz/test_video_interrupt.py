@@ -1,0 +1,88 @@
+"""Video read interrupted (Ctrl-C): the worker in the video environment is stopped, nothing is left behind, and the
+user gets one line, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.viz.conftest import VIDEO_DIR, needs_video_env, needs_videos
+from valgusml.io import video
+
+REPO = Path(__file__).resolve().parents[2]
+# Stands in for `valgusml.io.video_worker`: says where it runs, reports progress once, then works for a minute.
+SLOW_WORKER = """
+import os, sys, time
+open(sys.argv[1], "w").write(str(os.getpid()))
+print("progress 1 100", flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:  # gone (or no /proc: then os.kill says)
+        if Path("/proc").is_dir():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def test_an_interrupted_read_stops_its_worker(tmp_path, monkeypatch):
+    (tmp_path / "slow_worker.py").write_text(SLOW_WORKER)
+    monkeypatch.setenv(video.VIDEO_PYTHON_ENV, sys.executable)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    pid_file = tmp_path / "pid"
+
+    def interrupted(done: int, total: int | None) -> None:
+        raise KeyboardInterrupt  # Ctrl-C reaching this process while the worker runs
+
+    started = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        video.run_in_video_env("slow_worker", [str(pid_file)], tmp_path / "clip.mp4", "test", interrupted)
+    pid = int(pid_file.read_text())
+    try:
+        assert not _alive(pid), "the video worker outlived the interrupted read"
+        assert time.time() - started < 20
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.realdata
+@needs_video_env
+@needs_videos
+def test_ctrl_c_on_predict_of_a_video_says_so_and_leaves_nothing(tmp_path, tiny_predictor_dir):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "valgusml.cli", "predict", str(tiny_predictor_dir), str(VIDEO_DIR / "sports2d_demo.mp4")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not workers:  # the worker runs: Ctrl-C now
+            time.sleep(0.05)
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            workers = [int(c) for c in children if b"video_worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            assert proc.poll() is None, "predict ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip() == "valgusml predict: interrupted (Ctrl-C)" and out == ""
+    assert not [pid for pid in workers if _alive(pid)]
+    time.sleep(1)  # a worker left running would recreate its temporary folder here
+    assert not list(scratch.glob("valgusml-video-*"))
