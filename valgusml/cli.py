@@ -26,6 +26,7 @@ INTERRUPTED = {
     "generate": "the shards already written are kept; run the same command again to write only the missing ones",
     "convert": "nothing was written (the dataset is written whole at the end); run the command again",
     "film": "nothing was written (the dataset is written whole at the end); run the command again",
+    "train": "its last.ckpt is kept and its MLflow run marked KILLED; go on with the same command and resume=true",
     "evaluate": "a new report folder appears only when complete, and an MLflow run it had opened is marked "
                 "KILLED; run the command again",
 }
@@ -58,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.argv = [f"valgusml {name}", *rest]
     try:
         result = func(rest)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Lightning answers Ctrl-C with sys.exit(1) from inside its own KeyboardInterrupt handler
+        if isinstance(exc, SystemExit) and not isinstance(exc.__context__, KeyboardInterrupt):
+            raise
         kept = INTERRUPTED.get(name)
         print(f"\nvalgusml {name}: interrupted (Ctrl-C){'; ' + kept if kept else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -107,3 +107,28 @@ def test_last_ckpt_is_the_latest_state_even_when_the_monitored_metric_did_not_im
     assert sorted(p.name for p in ckpt_dir.glob("*.ckpt")) == ["best-epoch000.ckpt", "last.ckpt"]
     last = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=False)
     assert last["epoch"] == 1 and last["global_step"] == 2 * 3  # limit_train_batches=3 per epoch
+
+
+def test_the_train_command_says_in_one_line_that_ctrl_c_kept_its_last_checkpoint(monkeypatch, capsys):
+    """Lightning ends a Ctrl-C'd fit with sys.exit(1) from its KeyboardInterrupt handler: the command says what was
+    kept and exits 130 as the other commands do; any other exit goes on as it was."""
+    import sys
+
+    import valgusml.training.train as train_module
+    from valgusml.cli import EXIT_INTERRUPTED
+    from valgusml.cli import main as cli_main
+
+    def lightning_ctrl_c(_argv):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            sys.exit(1)
+
+    monkeypatch.setattr(train_module, "main", lightning_ctrl_c)
+    assert cli_main(["train", "experiment=smoke"]) == EXIT_INTERRUPTED
+    assert "valgusml train: interrupted (Ctrl-C); its last.ckpt is kept" in capsys.readouterr().err
+
+    monkeypatch.setattr(train_module, "main", lambda _argv: sys.exit(3))
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["train", "experiment=smoke"])
+    assert exit_info.value.code == 3
