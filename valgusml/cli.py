@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from valgusml.errors import stopped_by_ctrl_c
+
 COMMANDS = {
     "generate": ("valgusml.synth.app", "main", "synthesise a labelled dataset (Hydra overrides)"),
     "train": ("valgusml.training.train", "main", "train a model, tracked in MLflow (Hydra overrides)"),
@@ -60,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = func(rest)
     except (KeyboardInterrupt, SystemExit) as exc:
-        # Lightning answers Ctrl-C with sys.exit(1) from inside its own KeyboardInterrupt handler
-        if isinstance(exc, SystemExit) and not isinstance(exc.__context__, KeyboardInterrupt):
+        if not stopped_by_ctrl_c(exc):
             raise
         kept = INTERRUPTED.get(name)
         print(f"\nvalgusml {name}: interrupted (Ctrl-C){'; ' + kept if kept else ''}", file=sys.stderr)

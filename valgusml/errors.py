@@ -25,3 +25,9 @@ class ConfigError(ValgusMLError, ValueError):
 
 class MissingDependencyError(ValgusMLError, ImportError):
     """An optional part (the `video` extra, matplotlib, ...) is needed but not installed; says how to get it."""
+
+
+def stopped_by_ctrl_c(exc: BaseException) -> bool:
+    """Ctrl-C, raised as such or as Lightning's `sys.exit(1)` from inside its own KeyboardInterrupt handler."""
+    return isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt))
