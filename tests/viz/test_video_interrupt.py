@@ -68,7 +68,9 @@ def test_ctrl_c_on_predict_of_a_video_says_so_and_leaves_nothing(tmp_path, tiny_
     env = {**os.environ, "TMPDIR": str(scratch)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "valgusml.cli", "predict", str(tiny_predictor_dir), str(VIDEO_DIR / "sports2d_demo.mp4")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # pytest-xdist's workers ignore SIGINT, and a child started so would ignore the Ctrl-C sent to it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     workers: list[int] = []
     try:
         deadline = time.time() + 60
