@@ -44,9 +44,11 @@ def open_run(
     tags: Mapping[str, str] | None = None,
     params: Mapping[str, Any] | None = None,
     artifacts: Iterable[Path] = (),
+    texts: Mapping[str, str] | None = None,
 ) -> str:
-    """Create the run (tags, params, `config.yaml`, `artifacts`), or reopen the resumed one (its config is logged
-    again as `config_resumeN.yaml`). Writes the run file into `run_dir`; returns the run id."""
+    """Create the run (tags, params, `config.yaml`, `artifacts`, and `texts` as files named by their keys), or
+    reopen the resumed one (its config is logged again as `config_resumeN.yaml`). Writes the run file into
+    `run_dir`; returns the run id."""
     experiment_id = tracking.ensure_experiment(tracking_uri, experiment_name, artifact_location)
     client = _client(tracking_uri)
     previous = previous_run(resume_from)
@@ -63,6 +65,8 @@ def open_run(
         tracking.with_retry(client.log_text, run_id, config_yaml, "config.yaml")
         for path in artifacts:
             tracking.with_retry(client.log_artifact, run_id, str(path))
+        for name, text in (texts or {}).items():
+            tracking.with_retry(client.log_text, run_id, text, name)
     tracking.save_run_file(run_dir, run_id, tracking_uri, experiment_id)
     return run_id
 

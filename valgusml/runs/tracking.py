@@ -8,8 +8,10 @@ jobs never race to create the same experiment (SQLite answers such races with "d
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
 import random
 import socket
 import subprocess
@@ -73,20 +75,90 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_location: str | Non
 
 
 def git_commit(root: str | Path) -> dict[str, str]:
-    """`mlflow.source.git.commit` (and whether the tree had local changes), when `root` is a git checkout."""
+    """`mlflow.source.git.commit` and `git_dirty` (local changes to tracked files), when `root` is a git checkout;
+    else a `git_commit` tag saying why there is none: a run must say it cannot name its code, not stay silent."""
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+        commit = _git(root, "rev-parse", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+    except FileNotFoundError:
+        return {"git_commit": "unavailable: no git executable"}
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {"git_commit": f"unavailable: {root} is not a git checkout ({type(exc).__name__})"}
+    if not commit:
+        return {"git_commit": f"unavailable: git named no commit in {root}"}
+    return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+# A dirty tree's patch larger than this is cut (a tracked data file changed, say): the tag still says dirty.
+MAX_DIFF_CHARS = 5_000_000
+
+
+def git_diff(root: str | Path) -> str | None:
+    """The tracked files' changes against HEAD (`git diff HEAD`), or None when there are none or no git: with
+    the commit, what a dirty tree's run needs to be made again."""
+    try:
+        diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff")
     except (OSError, subprocess.SubprocessError):
-        return {}
-    return {"mlflow.source.git.commit": commit, "git_dirty": str(bool(dirty)).lower()} if commit else {}
+        return None
+    if not diff:
+        return None
+    if len(diff) > MAX_DIFF_CHARS:
+        return diff[:MAX_DIFF_CHARS] + f"\n# ... cut at {MAX_DIFF_CHARS} characters of {len(diff)}\n"
+    return diff + "\n"
+
+
+def _git(root: str | Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+                          check=True).stdout.strip()
+
+
+# What decides a training run's numbers and bytes (the network's arithmetic, the ONNX export, the split and
+# metrics code): tagged `env.<name>` on every run; `environment.txt` lists every installed distribution.
+KEY_PACKAGES = ("valgusml", "torch", "lightning", "numpy", "scipy", "scikit-learn", "onnx", "onnxruntime",
+                "hydra-core", "mlflow")
+
+
+def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
+    """`{"python": "3.11.7", "torch": "2.13.0+cpu", ...}`; a package that is not installed says so."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def environment_text() -> str:
+    """Every installed distribution as a `name==version` line (what `pip freeze` lists, read from the installed
+    metadata: no pip subprocess, no network), under a line naming the interpreter and platform."""
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(name.lower(), f"{name}=={dist.version}")
+    header = f"# python {platform.python_version()} ({platform.python_implementation()}) on {platform.platform()}"
+    return "\n".join([header, *sorted(found.values(), key=str.lower)]) + "\n"
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_sha256(folder: str | Path) -> str:
+    """One sha256 for a folder's files: each file's relative path and sha256, in path order (the same folder
+    copied anywhere hashes the same; any changed, added or removed file changes it)."""
+    root = Path(folder)
+    lines = [f"{p.relative_to(root).as_posix()} {file_sha256(p)}" for p in sorted(root.rglob("*")) if p.is_file()]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

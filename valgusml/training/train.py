@@ -14,7 +14,6 @@ the Hydra entry returns `cfg.optimized_metric` for sweepers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -29,7 +28,7 @@ from valgusml.data.splits import save_split
 from valgusml.errors import ConfigError, stopped_by_ctrl_c
 from valgusml.hydra_app import hydra_entry
 from valgusml.paths import REPO_ROOT
-from valgusml.runs import mlflow_run
+from valgusml.runs import mlflow_run, tracking
 from valgusml.training.config import (
     CONFIG_DIR,
     apply_leave_out,
@@ -59,8 +58,6 @@ def _is_rank_zero() -> bool:
 
 def _open_mlflow_run(cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, resume_from: Path | None, dm: Any) -> str:
     """Create (or reopen, when resuming) the MLflow run and log what defines it: tags, params, config, split."""
-    from valgusml.runs import tracking
-
     resolved = resolved_config(cfg)
     backbone = cfg.model.get("backbone", {}).get("_target_", "model").split(".")[-1].lower()
     tags = {
@@ -73,8 +70,15 @@ def _open_mlflow_run(cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, re
         **{str(k): str(v) for k, v in (cfg.get("tags") or {}).items()},
         **({"leave_out": str(cfg.leave_out.name)} if cfg.get("leave_out") else {}),
     }
+    tags.update(_command_tags(cfg))
+    tags.update({f"env.{name}": version for name, version in tracking.package_versions().items()})
     params = tracking.flatten({k: v for k, v in resolved.items() if k not in ("paths",)})
     params.update({f"data.{k}": v for k, v in dm.summary().items()})
+    params.update(_input_hashes(cfg, dm))
+    texts = {"environment.txt": tracking.environment_text()}
+    diff = tracking.git_diff(REPO_ROOT) if tags.get("git_dirty") == "true" else None
+    if diff is not None:
+        texts["git_diff.patch"] = diff  # the commit alone is not the code a dirty tree ran
     return mlflow_run.open_run(
         str(logger_cfg.tracking_uri),
         str(logger_cfg.experiment_name),
@@ -85,7 +89,54 @@ def _open_mlflow_run(cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, re
         tags=tags,
         params=params,
         artifacts=[ckpt_dir / "splits.json"],  # saved by `train` before the run opens
+        texts=texts,
     )
+
+
+def hydra_overrides(cfg: DictConfig) -> list[str]:
+    """The overrides the run's config was composed from (the command line's, or `run(overrides)`'s)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
+
+
+# MLflow's SQL store keeps tag values up to 8,000 characters.
+_MAX_TAG = 8000
+
+
+def _command_tags(cfg: DictConfig) -> dict[str, str]:
+    """`hydra_overrides` and `train_command`: the config alone does not say which experiment file and overrides
+    made it, and `valgusml train <the same overrides>` at the run's commit is the shortest way to make it again
+    (the logged `config.yaml` holds this machine's absolute paths and run folder)."""
+    import shlex
+
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = " ".join(shlex.quote(o) for o in hydra_overrides(cfg))
+    config_name = HydraConfig.get().job.config_name if HydraConfig.initialized() else "train"
+    name = "" if config_name in (None, "train") else f"--config-name {shlex.quote(str(config_name))} "
+    return {"hydra_overrides": overrides[:_MAX_TAG], "train_command": f"valgusml train {name}{overrides}"[:_MAX_TAG]}
+
+
+def _input_hashes(cfg: DictConfig, dm: Any) -> dict[str, Any]:
+    """What the run read besides its config and dataset, by content: `init_from`'s weights and the teacher
+    folder (a path names whatever file lies there today), and the version of the generator that wrote the data
+    (the folder's `generator.json`; a dataset of recordings has none)."""
+    from valgusml.paths import resolve_in_checkout
+
+    hashes: dict[str, Any] = {}
+    if cfg.get("init_from"):
+        hashes["init_from_sha256"] = tracking.file_sha256(resolve_in_checkout(cfg.init_from, "init_from"))
+    if cfg.data.get("teacher"):
+        from valgusml.training.teacher import resolve_teacher
+
+        hashes["data.teacher_sha256"] = tracking.folder_sha256(resolve_teacher(cfg.data.teacher))
+    generator_file = Path(dm.root) / "generator.json"
+    if generator_file.is_file():
+        hashes["data.generator_version"] = json.loads(generator_file.read_text()).get("generator_version")
+    return hashes
 
 
 def _ddp_entry_point() -> None:
@@ -221,7 +272,7 @@ def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> Non
     else:
         path, source = load_initial_weights(module, cfg.init_from)
     module.run_info["init_from"] = {"path": str(cfg.init_from),
-                                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                    "sha256": tracking.file_sha256(path),
                                     "generator_seeds": seeds_learnt_from(source)}
 
 
