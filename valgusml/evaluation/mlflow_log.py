@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from valgusml.evaluation.runner import EvaluationResult
 from valgusml.evaluation.sources import mlflow_client
+from valgusml.runs import mlflow_run
 
 log = logging.getLogger("valgusml.evaluate")
 PID_TAG, HOST_TAG = "pid", "host"
@@ -54,8 +55,8 @@ def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[
             client.log_param(run_id, "baselines", ",".join(n for n in result.results if n != "model"))
             client.log_param(run_id, "threshold_rule", str(cfg.threshold_rule))
             log_report_to_mlflow(result, report_dir, run_id, str(cfg.mlflow.tracking_uri))
-        except BaseException as exc:  # never left RUNNING: Ctrl-C is KILLED, an error FAILED
-            _end_quietly(client, run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        except BaseException as exc:
+            mlflow_run.end_run_after(str(cfg.mlflow.tracking_uri), run_id, exc)
             raise
         client.set_terminated(run_id, "FINISHED")
         log.info("evaluation logged to MLflow run %s%s", run_id, f" (child of {parent})" if parent else "")
@@ -69,7 +70,6 @@ def mark_killed_evaluations(client: Any, tracking_uri: str, experiment_id: str) 
     """Mark KILLED the evaluation runs of `experiment_id` left RUNNING by a process of this host that is gone (a
     SIGKILL cannot be caught); returns their ids. Runs of other hosts, or without a pid, are left as they are."""
     from valgusml.data.format import pid_alive
-    from valgusml.runs import mlflow_run
 
     running = client.search_runs([experiment_id], "tags.task_name = 'evaluate' and attributes.status = 'RUNNING'")
     marked = []
@@ -80,13 +80,6 @@ def mark_killed_evaluations(client: Any, tracking_uri: str, experiment_id: str) 
                 log.info("MLflow run %s of an evaluation that was killed is now marked KILLED", run.info.run_id)
                 marked.append(run.info.run_id)
     return marked
-
-
-def _end_quietly(client: Any, run_id: str, status: str) -> None:
-    try:
-        client.set_terminated(run_id, status)
-    except Exception:  # noqa: BLE001 - the error or interrupt that ends the run is what the user must see
-        log.warning("could not mark MLflow run %s %s", run_id, status)
 
 
 def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_id: str, tracking_uri: str | None,

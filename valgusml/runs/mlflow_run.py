@@ -7,11 +7,14 @@ the run id the checkpoint holds). No torch import unless a checkpoint must be re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from valgusml.runs import tracking
+
+log = logging.getLogger("valgusml.runs")
 
 
 def _client(tracking_uri: str) -> Any:
@@ -91,6 +94,19 @@ def log_outputs(
 def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     """Close the run: FINISHED, or FAILED / KILLED when training raised or was interrupted."""
     tracking.with_retry(_client(tracking_uri).set_terminated, run_id, status)
+
+
+def end_run_after(tracking_uri: str, run_id: str, exc: BaseException) -> None:
+    """Close a run whose process is leaving on `exc`, so that it never stays RUNNING: KILLED for Ctrl-C
+    (`errors.stopped_by_ctrl_c`), FAILED for anything else. Failing to record that is logged, not raised: the
+    error that ends the run is what the user must see."""
+    from valgusml.errors import stopped_by_ctrl_c
+
+    status = "KILLED" if stopped_by_ctrl_c(exc) else "FAILED"
+    try:
+        end_run(tracking_uri, run_id, status)
+    except Exception:  # noqa: BLE001
+        log.warning("could not mark MLflow run %s %s", run_id, status)
 
 
 def mark_dead(tracking_uri: str, run_id: str) -> bool:

@@ -25,7 +25,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from valgusml.data.splits import save_split
-from valgusml.errors import ConfigError, stopped_by_ctrl_c
+from valgusml.errors import ConfigError
 from valgusml.hydra_app import hydra_entry
 from valgusml.paths import REPO_ROOT
 from valgusml.runs import mlflow_run, tracking
@@ -200,12 +200,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # A run that dies here must not stay RUNNING in MLflow for ever (a SIGKILL cannot be caught: the next
         # `resume=true` marks that run KILLED, see training/resume.py).
         if run_id is not None:
-            # Lightning's loggers closed it FAILED on Ctrl-C (`stopped_by_ctrl_c`); it was a kill
-            status = "KILLED" if stopped_by_ctrl_c(exc) else "FAILED"
-            try:
-                mlflow_run.end_run(tracking_uri, run_id, status)
-            except Exception:  # noqa: BLE001 - the original error is what the user must see
-                log.warning("could not mark MLflow run %s %s", run_id, status)
+            # on Ctrl-C Lightning's loggers have closed it FAILED; it was a kill
+            mlflow_run.end_run_after(tracking_uri, run_id, exc)
         raise
 
 
