@@ -23,7 +23,6 @@ import json
 import logging
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from valgusml.export.folder import (
     max_abs_diff,
     random_windows,
     replace_dir,
+    staging_dir,
     validation_threshold,
 )
 from valgusml.predictor import Predictor
@@ -163,7 +163,7 @@ def export_ensemble(
     learnt_from = sorted({seed for meta in metas for seed in seeds_learnt_from(meta)}) or None
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = staging_dir(out_dir)
 
     def write(threshold: float, parity: dict[str, Any], threshold_from: dict[str, Any]) -> None:
         architecture = {

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.data.format import remove_stale_siblings
 from valgusml.errors import ValgusMLError
 from valgusml.predictor.format import META_FILE
 from valgusml.skeleton import CANONICAL_JOINTS
@@ -109,6 +110,21 @@ def max_abs_diff(expected: np.ndarray, got: np.ndarray) -> float:
     return float(np.max(np.abs(expected[both] - got[both]), initial=0.0))
 
 
+STAGING_MARK = ".partial-"
+
+
+def staging_dir(out_dir: Path) -> Path:
+    """A new, empty `.NAME.partial-PID` beside `out_dir` to build the folder in, before `replace_dir` swaps it in.
+    Named by this process, so that what a killed export left (its staging folder, or the `.NAME.old-PID` it was
+    replacing) is known stale once that process is gone, and swept here."""
+    for mark in (STAGING_MARK, ".old-"):
+        remove_stale_siblings(out_dir, mark)
+    staging = out_dir.parent / f".{out_dir.name}{STAGING_MARK}{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True, mode=0o700)
+    return staging
+
+
 def replace_dir(src: Path, dst: Path) -> None:
     """Rename `src` to `dst`; an existing `dst` is moved aside first and removed only after the swap."""
     old = None
@@ -118,7 +134,7 @@ def replace_dir(src: Path, dst: Path) -> None:
         old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(dst, old)
-    src.chmod(0o755)  # mkdtemp made it private; the predictor folder is an ordinary shareable folder
+    src.chmod(0o755)  # staged private; the predictor folder is an ordinary shareable folder
     os.replace(src, dst)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -30,7 +30,6 @@ import io
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +48,7 @@ from valgusml.export.folder import (
     max_abs_diff,
     random_windows,
     replace_dir,
+    staging_dir,
     validation_threshold,
 )
 from valgusml.export.graph import tidy_graph
@@ -276,7 +276,7 @@ def export_predictor(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     wrapper = _wrapper(net)
     windows, described = parity_windows(parity_sequences, cfg, len(FRAME_MEASURES))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = staging_dir(out_dir)
     try:
         model_path = tmp / MODEL_FILE
         export_onnx(wrapper, windows, model_path)
