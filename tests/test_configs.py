@@ -110,6 +110,37 @@ def test_unknown_groups_and_keys_are_config_errors(override, message):
         compose_config([override])
 
 
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        # each was a traceback from inside Python, torch or Lightning, or a run on a value nobody meant
+        (["seed=x"], "seed must be an integer >= 0, got 'x'"),
+        (["torch_threads=-1"], "torch_threads must be an integer >= 1"),
+        (["data.n_athletes=abc"], "data.n_athletes must be an integer >= 1, got 'abc'"),
+        (["data.n_athletes=2.5"], "data.n_athletes must be an integer >= 1, got 2.5"),  # was 2 athletes
+        (["data.batch_size=1.5"], "data.batch_size must be an integer >= 1"),  # was batches of 1
+        (["data.eval_batch_size=0"], "data.eval_batch_size must be an integer >= 1"),
+        (["module.optimizer.lr=-0.1"], "module.optimizer.lr must be > 0"),
+        (["module.optimizer.lr=0"], "module.optimizer.lr must be > 0"),  # was a run that learnt nothing
+        (["module.optimizer.lr=fast"], "module.optimizer.lr must be a finite number"),
+        (["module.scheduler.name=step"], "module.scheduler.name must be one of"),
+        (["data.split.method=random"], "data.split.method must be one of"),
+        (["data.split.val_fraction=0.5", "data.split.test_fraction=0.6"],
+         r"data.split.val_fraction \+ data.split.test_fraction must be < 1"),
+        (["data.split.method=group_kfold", "data.split.n_folds=three"], "data.split.n_folds must be an integer >= 2"),
+        (["data.split.method=group_kfold", "data.split.n_folds=3", "data.split.fold=3"],
+         r"data.split.fold must be in \[0, 2\]"),
+        (["data.extra_train_dirs=[{tmp}/nope]"], "data.extra_train_dirs: .*nope is not a dataset folder"),
+        (["ckpt_path={tmp}/junk.ckpt"], "ckpt_path: .*not a readable torch checkpoint"),
+    ],
+)
+def test_bad_training_values_are_config_errors_before_any_work(overrides, message, tmp_path):
+    (tmp_path / "junk.ckpt").write_text("not a checkpoint")
+    cfg, _ = _resolved([o.format(tmp=tmp_path) for o in ["experiment=smoke", *overrides]], tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        check_config(cfg)
+
+
 def _readme_train_commands() -> list[list[str]]:
     """The overrides of every single-run `valgusml train ...` command README.md gives, as a user copies them:
     tokens up to the first that is not `key=value`; commands with placeholders (`...`, `<...>`, `$VAR`, RUN)

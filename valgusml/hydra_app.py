@@ -25,6 +25,16 @@ def to_plain(value: Any) -> Any:
     return value
 
 
+def config_integer(key: str, value: Any, minimum: int) -> int:
+    """`value` of config `key` (named as the user types it) when it is an integer >= `minimum`, else a
+    `ConfigError`: Python's `int()` would cut 2.5 to 2, and 'abc' or -1 would fail deep inside the run."""
+    from valgusml.errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
 def hydra_entry(
     task: Callable[[Any], Any],
     config_dir: str,

@@ -323,6 +323,20 @@ def test_exported_checkpoint_path_is_checkout_relative_and_found_from_anywhere(t
     assert list(found.test) == ["a02"] and found.dataset_fingerprint == "0" * 16
 
 
+@pytest.mark.parametrize("override,message", [
+    ("bootstrap.n_boot=-5", "bootstrap.n_boot must be an integer >= 1"),  # was numpy's "negative dimensions"
+    ("bootstrap.n_boot=0", "bootstrap.n_boot must be an integer >= 1"),  # was a table of CIs with none in it
+    ("bootstrap.level=95", r"bootstrap.level must be a fraction in \(0, 1\)"),  # was numpy's "Quantiles must be"
+    ("threshold_rule=best", "threshold_rule must be one of"),  # was ignored when validation had one class
+    ("max_athletes=0", "max_athletes must be an integer >= 1"),  # was read as no cap
+    ("robustness.n_boot=0", "robustness.n_boot must be an integer >= 1"),
+])
+def test_bad_evaluation_values_are_named_before_any_scoring(override, message):
+    """Checked before the model is even looked for (no model is given: that error would come next)."""
+    with pytest.raises(ConfigError, match=message):
+        run_evaluation(compose_eval_config(["mlflow.enabled=false", override]))
+
+
 def test_app_reports_a_valgusml_error_in_one_line(tmp_path, monkeypatch, capsys):
     """A bad value given to a Hydra app is one line on stderr and exit status 1, not Hydra's traceback."""
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)

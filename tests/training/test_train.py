@@ -111,6 +111,27 @@ def test_bad_configs_fail_before_training(overrides, tmp_path):
         run_training(overrides + ["resume=true"])
 
 
+def test_the_data_modules_own_checks_are_its_typed_errors(overrides):
+    """Raised inside Hydra's instantiate they came wrapped in its InstantiationException (a traceback)."""
+    with pytest.raises(ConfigError, match="data.extra_train_repeat must be an integer >= 1, got 0"):
+        run_training(overrides + ["logger=none", "data.extra_train_repeat=0"])
+
+
+def test_a_run_that_diverges_says_so(overrides):
+    """A divergence shows after the first epoch as NaN probabilities (was an error about `valgus_probability`
+    from the scoring code, or scikit-learn's "Input contains NaN")."""
+    from valgusml.errors import ValgusMLError
+
+    with pytest.raises(ValgusMLError, match="training diverged.*module.optimizer.lr"):
+        run_training(overrides + ["trainer.max_epochs=1", "logger=none", "test=false", "module.optimizer.lr=1e6"])
+
+
+def test_a_monitor_of_an_unlogged_metric_is_a_config_error(overrides):
+    """Lightning's checkpoint callback finds it at its first save (was its MisconfigurationException traceback)."""
+    with pytest.raises(ConfigError, match="monitor.metric=val/nonsense.*val/mechanism_macro_f1"):
+        run_training(overrides + ["trainer.max_epochs=1", "logger=none", "test=false", "monitor.metric=val/nonsense"])
+
+
 def test_the_runs_predictor_takes_its_threshold_from_the_validation_athletes_recordings(overrides, tmp_path):
     """A training that exports hands its validation recordings to the exporter, which chooses the threshold
     on them as the predictor answers; the checkpoint's own is kept beside it."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from omegaconf import DictConfig
 
-from valgusml.hydra_app import compose
+from valgusml.errors import ConfigError
+from valgusml.hydra_app import compose, config_integer
 from valgusml.paths import configs_dir
 
 CONFIG_DIR = str(configs_dir())
@@ -27,3 +30,25 @@ def translate_overrides(overrides: list[str]) -> list[str]:
 def compose_eval_config(overrides: list[str] | None = None) -> DictConfig:
     """The config `valgusml evaluate OVERRIDES` would run with (for `make run` and tests)."""
     return compose(CONFIG_DIR, "eval", translate_overrides(list(overrides or [])), "evaluation")
+
+
+def check_eval_config(cfg: DictConfig) -> None:
+    """Catch, before any scoring, the values that would fail deep inside numpy (a negative replicate count, a
+    CI level of 95) or be silently ignored (a threshold rule used only when validation holds both classes, a
+    cap of 0 athletes read as no cap)."""
+    from valgusml.scoring.thresholds import RULES
+
+    if cfg.get("threshold_rule") not in RULES:
+        raise ConfigError(f"threshold_rule must be one of {RULES}, got {cfg.get('threshold_rule')!r}")
+    bootstrap = cfg.get("bootstrap") or {}
+    config_integer("bootstrap.n_boot", bootstrap.get("n_boot"), 1)
+    config_integer("bootstrap.seed", bootstrap.get("seed"), 0)
+    level = bootstrap.get("level")
+    if isinstance(level, bool) or not isinstance(level, int | float) or not (0 < level < 1 and math.isfinite(level)):
+        raise ConfigError(f"bootstrap.level must be a fraction in (0, 1) (0.95 for 95% CIs), got {level!r}")
+    if cfg.get("max_athletes") is not None:
+        config_integer("max_athletes", cfg.max_athletes, 1)
+    robustness = cfg.get("robustness") or {}
+    for key in ("n_boot", "max_athletes", "trials_per_athlete"):
+        if key in robustness:
+            config_integer(f"robustness.{key}", robustness.get(key), 1)

@@ -22,7 +22,7 @@ import hydra
 from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError, InputError
-from valgusml.evaluation.config import CONFIG_DIR, compose_eval_config, translate_overrides
+from valgusml.evaluation.config import CONFIG_DIR, check_eval_config, compose_eval_config, translate_overrides
 from valgusml.evaluation.sources import load_model, resolve_data_dir, resolve_split
 from valgusml.hydra_app import hydra_entry
 
@@ -95,6 +95,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
 
     if cfg.split not in ("test", "all"):
         raise ConfigError(f"split must be 'test' or 'all', got {cfg.split!r}")
+    check_eval_config(cfg)
     model, origin = load_model(cfg)
     data_dir = resolve_data_dir(cfg, origin)
     ds = open_dataset(data_dir)

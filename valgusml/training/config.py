@@ -4,13 +4,14 @@ and turned into plain data for logging."""
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from valgusml.errors import ConfigError, InputError
-from valgusml.hydra_app import compose, to_plain
+from valgusml.hydra_app import compose, config_integer, to_plain
 from valgusml.paths import configs_dir, resolve_in_checkout
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,16 @@ def check_config(cfg: DictConfig) -> None:
     for key in ("data", "model", "trainer", "module", "paths"):
         if cfg.get(key) is None:
             raise ConfigError(f"config has no {key!r} section")
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist")
+    if cfg.get("ckpt_path"):
+        if not Path(cfg.ckpt_path).is_file():
+            raise ConfigError(f"ckpt_path={cfg.ckpt_path} does not exist")
+        from valgusml.errors import ModelFileError
+        from valgusml.runs.checkpoint import read_checkpoint
+
+        try:  # a file that is not a training checkpoint fails inside Lightning's loader otherwise
+            read_checkpoint(cfg.ckpt_path)
+        except ModelFileError as exc:
+            raise ConfigError(f"ckpt_path: {exc}") from None
     if cfg.get("init_from"):
         resolve_in_checkout(cfg.init_from, "init_from", noun="weights file or checkpoint")
     blend = cfg.get("init_blend")
@@ -91,10 +100,14 @@ def check_config(cfg: DictConfig) -> None:
             f"data.dataset_dir={data.dataset_dir} does not exist; make a dataset with `valgusml convert` or "
             "`valgusml generate`, or use data=synthetic"
         )
-    max_epochs = cfg.trainer.get("max_epochs")
-    if max_epochs is not None and (isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1):
+    config_integer("seed", cfg.get("seed"), 0)
+    if cfg.get("torch_threads") is not None:
+        config_integer("torch_threads", cfg.torch_threads, 1)
+    _check_data(data)
+    _check_module(cfg.module)
+    if cfg.trainer.get("max_epochs") is not None:
         # Lightning reads -1 as "train for ever"; the schedulers' step counts then overflow.
-        raise ConfigError(f"trainer.max_epochs must be an integer >= 1, got {max_epochs!r}")
+        config_integer("trainer.max_epochs", cfg.trainer.max_epochs, 1)
     monitor = cfg.get("monitor") or {}
     if monitor.get("mode") not in ("min", "max"):
         raise ConfigError(f"monitor.mode must be 'min' or 'max', got {monitor.get('mode')!r}")
@@ -107,3 +120,58 @@ def check_config(cfg: DictConfig) -> None:
                 OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
         except Exception as exc:
             raise ConfigError(f"config key {key!r} does not resolve: {exc}") from None
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_data(data: DictConfig) -> None:
+    """The data section's sizes, split and extra folders (the data module would truncate, or fail in numpy)."""
+    from valgusml.data.splits import METHODS
+
+    if data.get("generator") is not None:
+        config_integer("data.n_athletes", data.get("n_athletes"), 1)
+        config_integer("data.generator_seed", data.get("generator_seed"), 0)
+    for key in ("batch_size", "eval_batch_size"):
+        if key in data:
+            config_integer(f"data.{key}", data.get(key), 1)
+    split = data.get("split") or {}
+    method = split.get("method", "fractions")
+    if method not in METHODS:
+        raise ConfigError(f"data.split.method must be one of {METHODS}, got {method!r}")
+    fractions = {}
+    for key in ("val_fraction", "test_fraction"):
+        if split.get(key) is not None:
+            fractions[key] = _number(f"data.split.{key}", split.get(key))
+            if not 0.0 <= fractions[key] < 1.0:
+                raise ConfigError(f"data.split.{key} must be in [0, 1), got {split.get(key)!r}")
+    if method == "fractions" and sum(fractions.values()) >= 1.0:
+        raise ConfigError(f"data.split.val_fraction + data.split.test_fraction must be < 1 (training keeps the rest), "
+                          f"got {split.get('val_fraction')} + {split.get('test_fraction')}")
+    if method == "group_kfold":
+        config_integer("data.split.n_folds", split.get("n_folds"), 2)
+        config_integer("data.split.fold", split.get("fold"), 0)
+        if split.fold >= split.n_folds:
+            raise ConfigError(f"data.split.fold must be in [0, {split.n_folds - 1}] (data.split.n_folds={split.n_folds}), "
+                              f"got {split.fold}")
+    for folder in data.get("extra_train_dirs") or []:
+        if not (Path(str(folder)) / "dataset.json").is_file():
+            raise ConfigError(f"data.extra_train_dirs: {folder} is not a dataset folder (no dataset.json); make one "
+                              "with `valgusml convert` or `valgusml generate`")
+
+
+def _check_module(module: DictConfig) -> None:
+    """The optimiser's learning rate and the schedule's name (torch and Lightning would raise mid-set-up)."""
+    from valgusml.training.module import SCHEDULERS
+
+    optimizer = module.get("optimizer") or {}
+    if "lr" in optimizer:
+        lr = _number("module.optimizer.lr", optimizer.get("lr"))
+        if lr <= 0:  # 0 trains nothing, a negative rate climbs the loss
+            raise ConfigError(f"module.optimizer.lr must be > 0, got {optimizer.get('lr')!r}")
+    name = (module.get("scheduler") or {}).get("name", "none")
+    if name not in SCHEDULERS:
+        raise ConfigError(f"module.scheduler.name must be one of {SCHEDULERS}, got {name!r}")

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from valgusml.data.format import Dataset, open_dataset
 from valgusml.data.splits import Split, assert_disjoint, load_split, split_athletes
 from valgusml.errors import ConfigError, InputError
-from valgusml.hydra_app import to_plain
+from valgusml.hydra_app import config_integer, to_plain
 from valgusml.labels import MECHANISMS
 from valgusml.training.batches import BatchIndexSampler, WindowTensors
 from valgusml.training.synthetic import ensure_synthetic, synthetic_dataset_dir
@@ -84,9 +84,7 @@ class ValgusDataModule(LightningDataModule):
             raise ConfigError(f"data.train_windows_per_sequence must be >= 1 or null, got {train_windows_per_sequence}")
         self.train_windows_per_sequence = None if train_windows_per_sequence is None else int(train_windows_per_sequence)
         self.extra_train_dirs = [str(d) for d in (to_plain(extra_train_dirs) or [])]
-        if isinstance(extra_train_repeat, bool) or not isinstance(extra_train_repeat, int) or extra_train_repeat < 1:
-            raise ConfigError(f"data.extra_train_repeat must be an integer >= 1, got {extra_train_repeat!r}")
-        self.extra_train_repeat = extra_train_repeat
+        self.extra_train_repeat = config_integer("data.extra_train_repeat", extra_train_repeat, 1)
         self.teacher = str(teacher) if teacher else None  # a predictor folder whose soft targets join training
         self.teacher_bounded = bool(teacher_bounded)  # the teacher softens a label, never overturns it
         # Eager augmentation launches many small kernels: on a GPU it cannot keep up with the model step

@@ -28,6 +28,7 @@ from hydra.utils import instantiate
 from lightning import LightningModule
 
 from valgusml.data.frame_targets import LIFTED_MEASURE_START, VIEW_COLUMN
+from valgusml.errors import ValgusMLError
 from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.predictor.format import seeds_learnt_from
 from valgusml.predictor.results import offsets_array
@@ -230,6 +231,13 @@ class ValgusLitModule(LightningModule):
             return None
         outputs, self._outputs[stage] = self._outputs[stage], []
         windows = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
+        if not (torch.isfinite(windows["valgus_probability"]).all()
+                and torch.isfinite(windows["mechanism_probabilities"]).all()):
+            lr = (self._optimizer.get("lr") if isinstance(self._optimizer, dict)
+                  else getattr(self._optimizer, "keywords", {}).get("lr"))
+            raise ValgusMLError(
+                f"training diverged: the network's {stage} probabilities are NaN or infinite at epoch "
+                f"{self.current_epoch}; lower module.optimizer.lr (now {lr}) or check the training data")
         rows = self._per_recording(windows)
         if stage == "val" and not self.trainer.sanity_checking:
             # Chosen on validation athletes only; test metrics use the threshold of the selected checkpoint.

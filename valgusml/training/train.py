@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from valgusml.data.splits import save_split
-from valgusml.errors import ConfigError
+from valgusml.errors import ConfigError, ValgusMLError
 from valgusml.hydra_app import hydra_entry
 from valgusml.paths import REPO_ROOT
 from valgusml.runs import mlflow_run, tracking
@@ -176,7 +177,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_dir = resume_from.parent if resume_from is not None else output_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
 
-    dm = hydra.utils.instantiate(cfg.data, _recursive_=False)
+    try:
+        dm = hydra.utils.instantiate(cfg.data, _recursive_=False)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, ValgusMLError):  # the data module's own check, not Hydra's wrapping of it
+            raise exc.__cause__ from None
+        raise
     if resume_from is not None and (ckpt_dir / "splits.json").is_file():
         dm.split_config = {"file": str(ckpt_dir / "splits.json")}  # the very athletes of the first attempt
     if _is_rank_zero():
@@ -223,7 +229,16 @@ def _fit_and_finish(
     except Exception as exc:
         raise ConfigError(f"trainer: {exc}") from None
 
-    trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from else None)
+    except MisconfigurationException as exc:
+        if "could not find the monitored key" not in str(exc):
+            raise
+        # A monitor (monitor.metric, callbacks.*.monitor) that names no logged metric fails at the first save.
+        raise ConfigError(f"a checkpoint callback monitors a metric the run does not log (monitor.metric="
+                          f"{cfg.monitor.metric}): {exc}") from None
     checkpoint_cb = _best_checkpoint_callback(trainer)
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb and checkpoint_cb.best_model_path else None
     if cfg.get("init_blend") is not None and best is not None and best.is_file():
