@@ -170,8 +170,8 @@ def _check_module(module: DictConfig) -> None:
     optimizer = module.get("optimizer") or {}
     if "lr" in optimizer:
         lr = _number("module.optimizer.lr", optimizer.get("lr"))
-        if lr <= 0:  # 0 trains nothing, a negative rate climbs the loss
-            raise ConfigError(f"module.optimizer.lr must be > 0, got {optimizer.get('lr')!r}")
+        if lr < 0:  # a negative rate climbs the loss; 0 keeps the start's weights (validated and exported as they are)
+            raise ConfigError(f"module.optimizer.lr must be >= 0, got {optimizer.get('lr')!r}")
     name = (module.get("scheduler") or {}).get("name", "none")
     if name not in SCHEDULERS:
         raise ConfigError(f"module.scheduler.name must be one of {SCHEDULERS}, got {name!r}")
