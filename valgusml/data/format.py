@@ -145,6 +145,37 @@ def remove_stale_siblings(path: str | Path, mark: str, every_name: bool = False)
     return removed
 
 
+STAGING_MARK = ".partial-"
+
+
+def staging_dir(out: str | Path, every_name: bool = False) -> Path:
+    """A new, empty `.NAME.partial-PID` beside `out` to build it in, before `swap_in` puts it in place, so that a
+    failed or interrupted write leaves no half-written `out`. Named by this process, so that what a killed writer
+    left (its staging folder, or the `.NAME.old-PID` it was replacing) is known stale once that process is gone,
+    and swept here (with `every_name`, the staging folders of any name: outputs named anew by each run)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(out, STAGING_MARK, every_name)
+    remove_stale_siblings(out, ".old-")
+    staging = out.parent / f".{out.name}{STAGING_MARK}{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Rename the finished `staging` to `out`; an existing `out` is moved aside first (`.NAME.old-PID`) and removed
+    only after the swap."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+    os.replace(staging, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def pid_alive(pid: int) -> bool:
     """Whether another process with this id runs on this machine (this process: False; it is asking about a
     writer that is not itself)."""
@@ -295,21 +326,11 @@ def write_dataset_whole(
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    remove_stale_siblings(out, ".partial-")  # a killed writer's half-written set
-    remove_stale_siblings(out, ".old-")  # the set a killed --overwrite was deleting
+    tmp = staging_dir(out)
     try:
         write_shards(tmp, sequences, shard_size)
         header = finalize_dataset(tmp, meta)
-        if out.exists():  # overwrite: swap in the new folder, then drop the old one
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -10,7 +10,6 @@ import html
 import json
 import logging
 import math
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,14 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valgusml.data.format import remove_stale_siblings
+from valgusml.data.format import staging_dir, swap_in
 from valgusml.evaluation import plots
 from valgusml.evaluation.bootstrap import format_estimate
 from valgusml.evaluation.runner import EvaluationResult
 
 log = logging.getLogger("valgusml.evaluate")
 REPORT_FILE = "report.html"
-PARTIAL_MARK = ".partial-"
 COMPARISON_METRICS = ["valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"]
 
 _CSS = """
@@ -149,12 +147,10 @@ def write_report(
     if out_dir.exists():
         _write_report_files(result, out_dir, robustness, cv, title, examples)
     else:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_siblings(out_dir, PARTIAL_MARK, every_name=True)  # report folders are named per run
-        partial = out_dir.parent / f".{out_dir.name}{PARTIAL_MARK}{os.getpid()}"
+        partial = staging_dir(out_dir, every_name=True)  # report folders are named per run
         try:
             _write_report_files(result, partial, robustness, cv, title, examples)
-            partial.rename(out_dir)
+            swap_in(partial, out_dir)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.data.format import staging_dir
 from valgusml.errors import ValgusMLError
 from valgusml.export.folder import (
     N_RANDOM_PARITY_WINDOWS,
@@ -39,7 +40,6 @@ from valgusml.export.folder import (
     max_abs_diff,
     random_windows,
     replace_dir,
-    staging_dir,
     validation_threshold,
 )
 from valgusml.predictor import Predictor

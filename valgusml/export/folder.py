@@ -5,15 +5,13 @@ network's folder, `valgusml.export.ensemble` the mean of several folders)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from valgusml.data.format import remove_stale_siblings
+from valgusml.data.format import swap_in
 from valgusml.errors import ValgusMLError
 from valgusml.predictor.format import META_FILE
 from valgusml.skeleton import CANONICAL_JOINTS
@@ -110,31 +108,10 @@ def max_abs_diff(expected: np.ndarray, got: np.ndarray) -> float:
     return float(np.max(np.abs(expected[both] - got[both]), initial=0.0))
 
 
-STAGING_MARK = ".partial-"
-
-
-def staging_dir(out_dir: Path) -> Path:
-    """A new, empty `.NAME.partial-PID` beside `out_dir` to build the folder in, before `replace_dir` swaps it in.
-    Named by this process, so that what a killed export left (its staging folder, or the `.NAME.old-PID` it was
-    replacing) is known stale once that process is gone, and swept here."""
-    for mark in (STAGING_MARK, ".old-"):
-        remove_stale_siblings(out_dir, mark)
-    staging = out_dir.parent / f".{out_dir.name}{STAGING_MARK}{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True, mode=0o700)
-    return staging
-
-
 def replace_dir(src: Path, dst: Path) -> None:
-    """Rename `src` to `dst`; an existing `dst` is moved aside first and removed only after the swap."""
-    old = None
-    if dst.exists():
-        if not (dst / META_FILE).exists() and any(dst.iterdir()):
-            raise ExportError(f"{dst} exists and is not a predictor folder; refusing to replace it")
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dst, old)
-    src.chmod(0o755)  # staged private; the predictor folder is an ordinary shareable folder
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    """Put the finished `src` (built in `data.format.staging_dir`) in place as `dst` (`swap_in`); an existing
+    `dst` that is not a predictor folder is refused."""
+    if dst.exists() and not (dst / META_FILE).exists() and any(dst.iterdir()):
+        raise ExportError(f"{dst} exists and is not a predictor folder; refusing to replace it")
+    src.chmod(0o755)  # the predictor folder is an ordinary shareable folder, whatever the umask
+    swap_in(src, dst)

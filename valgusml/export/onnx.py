@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from valgusml.data.format import staging_dir
 from valgusml.errors import ModelFileError
 from valgusml.export.folder import (
     N_RANDOM_PARITY_WINDOWS,
@@ -48,7 +49,6 @@ from valgusml.export.folder import (
     max_abs_diff,
     random_windows,
     replace_dir,
-    staging_dir,
     validation_threshold,
 )
 from valgusml.export.graph import tidy_graph
