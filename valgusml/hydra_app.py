@@ -35,6 +35,17 @@ def config_integer(key: str, value: Any, minimum: int) -> int:
     return value
 
 
+def config_number(key: str, value: Any) -> float:
+    """`value` of config `key` as a float when it is a finite number, else a `ConfigError` (a word, a bool, NaN)."""
+    import math
+
+    from valgusml.errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def hydra_entry(
     task: Callable[[Any], Any],
     config_dir: str,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError
-from valgusml.hydra_app import compose, config_integer
+from valgusml.hydra_app import compose, config_integer, config_number
 from valgusml.paths import configs_dir
 
 CONFIG_DIR = str(configs_dir())
@@ -44,7 +42,7 @@ def check_eval_config(cfg: DictConfig) -> None:
     config_integer("bootstrap.n_boot", bootstrap.get("n_boot"), 1)
     config_integer("bootstrap.seed", bootstrap.get("seed"), 0)
     level = bootstrap.get("level")
-    if isinstance(level, bool) or not isinstance(level, int | float) or not (0 < level < 1 and math.isfinite(level)):
+    if not 0 < config_number("bootstrap.level", level) < 1:
         raise ConfigError(f"bootstrap.level must be a fraction in (0, 1) (0.95 for 95% CIs), got {level!r}")
     if cfg.get("max_athletes") is not None:
         config_integer("max_athletes", cfg.max_athletes, 1)

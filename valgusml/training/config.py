@@ -4,14 +4,13 @@ and turned into plain data for logging."""
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from valgusml.errors import ConfigError, InputError
-from valgusml.hydra_app import compose, config_integer, to_plain
+from valgusml.hydra_app import compose, config_integer, config_number, to_plain
 from valgusml.paths import configs_dir, resolve_in_checkout
 
 log = logging.getLogger(__name__)
@@ -122,12 +121,6 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"config key {key!r} does not resolve: {exc}") from None
 
 
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number, got {value!r}")
-    return float(value)
-
-
 def _check_data(data: DictConfig) -> None:
     """The data section's sizes, split and extra folders (the data module would truncate, or fail in numpy)."""
     from valgusml.data.splits import METHODS
@@ -145,7 +138,7 @@ def _check_data(data: DictConfig) -> None:
     fractions = {}
     for key in ("val_fraction", "test_fraction"):
         if split.get(key) is not None:
-            fractions[key] = _number(f"data.split.{key}", split.get(key))
+            fractions[key] = config_number(f"data.split.{key}", split.get(key))
             if not 0.0 <= fractions[key] < 1.0:
                 raise ConfigError(f"data.split.{key} must be in [0, 1), got {split.get(key)!r}")
     if method == "fractions" and sum(fractions.values()) >= 1.0:
@@ -169,7 +162,7 @@ def _check_module(module: DictConfig) -> None:
 
     optimizer = module.get("optimizer") or {}
     if "lr" in optimizer:
-        lr = _number("module.optimizer.lr", optimizer.get("lr"))
+        lr = config_number("module.optimizer.lr", optimizer.get("lr"))
         if lr < 0:  # a negative rate climbs the loss; 0 keeps the start's weights (validated and exported as they are)
             raise ConfigError(f"module.optimizer.lr must be >= 0, got {optimizer.get('lr')!r}")
     name = (module.get("scheduler") or {}).get("name", "none")
