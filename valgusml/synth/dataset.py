@@ -188,16 +188,26 @@ def generate_dataset(
     return open_dataset(out)
 
 
-def generator_seed_of(dataset_dir: str | Path) -> int | None:
-    """The seed a generated dataset's athletes were drawn with, None for a folder the generator did not write.
-    Athlete `index` of a seed is drawn from its own spawn key, so datasets of one seed share their first
-    athletes whatever their sizes: the seed is what says two datasets hold the same people."""
+def generator_record_of(dataset_dir: str | Path) -> dict[str, Any] | None:
+    """A generated dataset's `generator.json` (`generator_version`, `shard_size`, `config`); None for a folder the
+    generator did not write, or a record that cannot be read."""
     marker = Path(dataset_dir) / GENERATOR_FILE
     if not marker.is_file():
         return None
     try:
-        seed = json.loads(marker.read_text())["config"]["seed"]
-    except (OSError, ValueError, KeyError, TypeError):
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def generator_seed_of(dataset_dir: str | Path) -> int | None:
+    """The seed a generated dataset's athletes were drawn with, None for a folder the generator did not write.
+    Athlete `index` of a seed is drawn from its own spawn key, so datasets of one seed share their first
+    athletes whatever their sizes: the seed is what says two datasets hold the same people."""
+    try:
+        seed = (generator_record_of(dataset_dir) or {})["config"]["seed"]
+    except (KeyError, TypeError):
         return None
     return int(seed) if isinstance(seed, int) else None
 

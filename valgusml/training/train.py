@@ -126,6 +126,7 @@ def _input_hashes(cfg: DictConfig, dm: Any) -> dict[str, Any]:
     folder (a path names whatever file lies there today), and the version of the generator that wrote the data
     (the folder's `generator.json`; a dataset of recordings has none)."""
     from valgusml.paths import resolve_in_checkout
+    from valgusml.synth.dataset import generator_record_of
 
     hashes: dict[str, Any] = {}
     if cfg.get("init_from"):
@@ -134,9 +135,9 @@ def _input_hashes(cfg: DictConfig, dm: Any) -> dict[str, Any]:
         from valgusml.training.teacher import resolve_teacher
 
         hashes["data.teacher_sha256"] = tracking.folder_sha256(resolve_teacher(cfg.data.teacher))
-    generator_file = Path(dm.root) / "generator.json"
-    if generator_file.is_file():
-        hashes["data.generator_version"] = json.loads(generator_file.read_text()).get("generator_version")
+    record = generator_record_of(dm.root)
+    if record is not None:
+        hashes["data.generator_version"] = record.get("generator_version")
     return hashes
 
 
