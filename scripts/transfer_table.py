@@ -85,30 +85,31 @@ def main() -> None:
 
     ds = open_dataset(args.data)
     split = json.loads(Path(args.split).read_text())
-    test_athletes = sorted(split["test"])
-    test = ds.sequences_of(test_athletes)
-    sets = {"held-out": test}
-    for other in args.other:
-        o = open_dataset(other)
-        sets[f"other: {Path(other).name}"] = [o[i] for i in range(len(o))]
-    shift_sets = list(synthetic_condition_sets(
-        generator_config_of(args.data), test_athletes[: args.shift_athletes],
-        {k: DEFAULT_FACTORS[k] for k in args.shifts}, trials_per_athlete=4)) if args.shifts else []
-    views = render_views(args.real, yaws=FAST_YAWS, seeds=(0, 1), estimators=args.real_estimators) if args.real else []
+    others = {other: open_dataset(other) for other in args.other}
 
     scorers = []
     for model in args.models:
         predictor = Predictor.load(model)
         scorers.append((model, PredictorScorer(predictor), predictor.decision_threshold))
-        # As `valgusml evaluate` does: a model's (or the baselines') training dataset is refused as other data,
-        # and one of a generator seed the model learnt from is said not to be held out.
+        # As `valgusml evaluate` does, before any set is read or filmed: a model's (or the baselines') training
+        # dataset is refused as other data, and one of a generator seed the model learnt from is said not to be
+        # held out.
         origin = {"dataset_fingerprint": predictor.metadata.get("dataset_fingerprint"),
                   "generator_seeds": seeds_learnt_from(predictor.metadata)}
-        for other in args.other:
-            for note in not_trained_on(f"{model}: other data {Path(other).name}", Path(other),
-                                       open_dataset(other).fingerprint, origin,
+        for other, o in others.items():
+            for note in not_trained_on(f"{model}: other data {Path(other).name}", Path(other), o.fingerprint, origin,
                                        ds.fingerprint if args.baselines else None):
                 print(f"caution: {note}")
+
+    test_athletes = sorted(split["test"])
+    test = ds.sequences_of(test_athletes)
+    sets = {"held-out": test}
+    for other, o in others.items():
+        sets[f"other: {Path(other).name}"] = [o[i] for i in range(len(o))]
+    shift_sets = list(synthetic_condition_sets(
+        generator_config_of(args.data), test_athletes[: args.shift_athletes],
+        {k: DEFAULT_FACTORS[k] for k in args.shifts}, trials_per_athlete=4)) if args.shifts else []
+    views = render_views(args.real, yaws=FAST_YAWS, seeds=(0, 1), estimators=args.real_estimators) if args.real else []
     if args.baselines:
         scorers += _baselines(args.baselines, scorers[0][1], ds, split)
 
