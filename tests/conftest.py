@@ -20,3 +20,13 @@ def _stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
 @pytest.fixture
 def stop_process():
     return _stop_process
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The id of a process that has exited: what a killed writer's leftovers are named by."""
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)

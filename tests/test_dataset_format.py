@@ -122,50 +122,35 @@ def test_open_dataset_keeps_no_rows_in_memory(tmp_path):
     assert ds.record(0)["source"] == "edit" and ds[1].source == "edit" and ds[2].source == "test"
 
 
-def test_a_killed_whole_write_is_cleared_by_the_next(tmp_path):
+def test_a_killed_whole_write_is_cleared_by_the_next(tmp_path, dead_pid):
     """`write_dataset_whole` killed mid-write leaves `.OUT.partial-PID`; the next write removes it (and
     `remove_stale_siblings` any such file or folder of a process gone), a live writer's is left alone."""
-    import subprocess
-    import sys
-
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
     out = tmp_path / "ds"
-    stale, live = tmp_path / f".ds.partial-{dead}", tmp_path / f".ds.partial-{os.getppid()}"
+    stale, live = tmp_path / f".ds.partial-{dead_pid}", tmp_path / f".ds.partial-{os.getppid()}"
     for folder in (stale, live):
         (folder / "shards").mkdir(parents=True)
-    stale_file = tmp_path / f".ds.partial-{dead}.npz"
+    stale_file = tmp_path / f".ds.partial-{dead_pid}.npz"
     stale_file.write_bytes(b"half")
     fmt.write_dataset_whole(out, _seqs(3), shard_size=2)
     assert sorted(tmp_path.iterdir()) == sorted([out, live])
     assert fmt.remove_stale_siblings(out, ".partial-") == []
 
 
-def test_a_whole_write_killed_while_replacing_is_cleared_by_the_next(tmp_path):
+def test_a_whole_write_killed_while_replacing_is_cleared_by_the_next(tmp_path, dead_pid):
     """Killed while `--overwrite` deletes the set it replaced (renamed `.OUT.old-PID`: as large as the set), a
     writer leaves that folder; the next write of OUT removes it."""
-    import subprocess
-    import sys
-
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
     out = tmp_path / "ds"
     fmt.write_dataset_whole(out, _seqs(2), shard_size=2)
-    old = tmp_path / f".ds.old-{dead}"
+    old = tmp_path / f".ds.old-{dead_pid}"
     out.rename(old)
     fmt.write_dataset_whole(out, _seqs(3), shard_size=2)
     assert sorted(tmp_path.iterdir()) == [out] and len(open_dataset(out)) == 3
 
 
-def test_stale_siblings_of_every_name(tmp_path):
+def test_stale_siblings_of_every_name(tmp_path, dead_pid):
     """Outputs named anew by each run (timestamped reports) are swept with `every_name`; a live writer's stay."""
-    import subprocess
-    import sys
-
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
-    stale, live = tmp_path / f".run-1.partial-{dead}", tmp_path / f".run-2.partial-{os.getppid()}"
-    other = tmp_path / f".run-3.old-{dead}"
+    stale, live = tmp_path / f".run-1.partial-{dead_pid}", tmp_path / f".run-2.partial-{os.getppid()}"
+    other = tmp_path / f".run-3.old-{dead_pid}"
     for folder in (stale, live, other):
         folder.mkdir()
     assert fmt.remove_stale_siblings(tmp_path / "run-4", ".partial-") == []

@@ -4,8 +4,6 @@ recomputed, `valgusml verify`, `valgusml generate` re-verifying and cleaning a k
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -85,10 +83,9 @@ def test_verify_command(tmp_path, capsys):
     assert "shard 00000: files do not match its sha256" in capsys.readouterr().err
 
 
-def test_stale_temporaries_of_dead_writers_are_cleaned(tmp_path):
+def test_stale_temporaries_of_dead_writers_are_cleaned(tmp_path, dead_pid):
     _dataset(tmp_path / "ds")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / "ds" / "shards" / f".00002.keypoints.npy.tmp-{int(dead.stdout)}"
+    stale = tmp_path / "ds" / "shards" / f".00002.keypoints.npy.tmp-{dead_pid}"
     stale.write_bytes(b"half a shard")
     live = tmp_path / "ds" / "shards" / f".00003.keypoints.npy.tmp-{1}"  # pid 1 is alive
     live.write_bytes(b"being written")
@@ -96,7 +93,7 @@ def test_stale_temporaries_of_dead_writers_are_cleaned(tmp_path):
     assert not stale.exists() and live.exists()
 
 
-def test_generate_rewrites_a_corrupt_shard_and_cleans_temporaries(tmp_path):
+def test_generate_rewrites_a_corrupt_shard_and_cleans_temporaries(tmp_path, dead_pid):
     from valgusml.synth import generate_dataset, load_preset
 
     cfg = load_preset("clean", n_athletes=2, seed=3)
@@ -104,8 +101,7 @@ def test_generate_rewrites_a_corrupt_shard_and_cleans_temporaries(tmp_path):
     first = generate_dataset(cfg, cfg_out, workers=1, progress=False, shard_size=1)
     names = sorted(p.name for p in (cfg_out / "shards").iterdir())
     _flip_byte(cfg_out / "shards" / "00001.keypoints.npy")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (cfg_out / "shards" / f".00001.manifest.jsonl.tmp-{int(dead.stdout)}").write_text("{")
+    (cfg_out / "shards" / f".00001.manifest.jsonl.tmp-{dead_pid}").write_text("{")
     with pytest.warns(UserWarning, match="shard 00001 does not match its sha256; writing it again"):
         again = generate_dataset(cfg, cfg_out, workers=1, progress=False, shard_size=1)
     assert again.fingerprint == first.fingerprint

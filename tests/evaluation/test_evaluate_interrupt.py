@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
@@ -64,13 +62,11 @@ def test_ctrl_c_while_logging_marks_the_run_killed_and_a_rerun_finishes(checkpoi
     assert (reports / "again" / report.REPORT_FILE).is_file()
 
 
-def test_ctrl_c_while_writing_the_report_leaves_no_folder(checkpoint_setup, monkeypatch, capsys):
+def test_ctrl_c_while_writing_the_report_leaves_no_folder(checkpoint_setup, monkeypatch, capsys, dead_pid):
     """...and a report SIGKILLed while being written, which left its hidden `.NAME.partial-PID` folder (report
     folders are named per run), is removed by the next written beside it."""
     reports = checkpoint_setup["root"] / "reports_writing"
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
-    (reports / f".evaluate-2026-01-01_00-00-00.partial-{dead}" / "plots").mkdir(parents=True)
+    (reports / f".evaluate-2026-01-01_00-00-00.partial-{dead_pid}" / "plots").mkdir(parents=True)
     calls = []
 
     def plots_then_ctrl_c(result, out_dir, *args, **kwargs):
@@ -86,7 +82,7 @@ def test_ctrl_c_while_writing_the_report_leaves_no_folder(checkpoint_setup, monk
     assert "interrupted (Ctrl-C); a new report folder appears only when complete" in err
 
 
-def test_a_killed_evaluation_is_marked_killed_by_the_next(checkpoint_setup):
+def test_a_killed_evaluation_is_marked_killed_by_the_next(checkpoint_setup, dead_pid):
     """SIGKILL cannot be caught: the run it leaves RUNNING carries the dead pid, and the next evaluation logged
     to the same experiment marks it KILLED (a live process's run is left alone)."""
     from mlflow.tracking import MlflowClient
@@ -96,12 +92,10 @@ def test_a_killed_evaluation_is_marked_killed_by_the_next(checkpoint_setup):
     uri = checkpoint_setup["uri"]
     client = MlflowClient(uri)
     experiment = ensure_experiment(uri, "valgusml")
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
     host = socket.gethostname()
     killed, live = (client.create_run(experiment, tags={"task_name": "evaluate", mlflow_log.PID_TAG: str(pid),
                                                         mlflow_log.HOST_TAG: host}).info.run_id
-                    for pid in (dead, os.getppid()))
+                    for pid in (dead_pid, os.getppid()))
     assert cli_main(["evaluate", *checkpoint_setup["args"],
                      f"report_dir={checkpoint_setup['root'] / 'reports_killed' / 'next'}"]) == 0
     statuses = _evaluation_runs(uri)

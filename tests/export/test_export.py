@@ -209,23 +209,19 @@ def test_export_replaces_an_existing_folder_atomically(exported, tmp_path, monke
     Predictor.load(out)
 
 
-def test_what_a_killed_export_left_is_swept_by_the_next(exported, tmp_path, monkeypatch):
+def test_what_a_killed_export_left_is_swept_by_the_next(exported, tmp_path, monkeypatch, dead_pid):
     """A SIGKILLed export leaves its staging folder (`.NAME.partial-PID`) or the folder it was replacing
     (`.NAME.old-PID`), hidden beside the predictor; the next export there removes them once their process is
     gone, and leaves a running export's alone."""
     import os
     import shutil
-    import subprocess
-    import sys
 
     import valgusml.export.onnx as export_onnx_module
 
     monkeypatch.setattr(
         export_onnx_module, "export_onnx", lambda wrapper, example, path: shutil.copy(exported / "model.onnx", path)
     )
-    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
-    left = [tmp_path / f".predictor.partial-{dead}", tmp_path / f".predictor.old-{dead}"]
+    left = [tmp_path / f".predictor.partial-{dead_pid}", tmp_path / f".predictor.old-{dead_pid}"]
     running = tmp_path / f".predictor.partial-{os.getppid()}"
     for folder in (*left, running):
         folder.mkdir()

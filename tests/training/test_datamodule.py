@@ -103,20 +103,17 @@ def test_an_interrupted_preparation_resumes_at_its_first_missing_chunk(tiny_data
     assert list(cache.parent.iterdir()) == [cache]  # no chunk or temporary folder left beside it
 
 
-def test_a_join_left_by_a_killed_preparation_is_removed(tiny_dataset, tmp_path):
+def test_a_join_left_by_a_killed_preparation_is_removed(tiny_dataset, tmp_path, dead_pid):
     # SIGKILL while the chunks were being joined leaves `.NAME.tmp-PID` (as large as the cache): the next
     # preparation deletes it; a live process's folder is left alone.
     import os
-    import subprocess
-    import sys
 
     from valgusml.synth.dataset import open_dataset
     from valgusml.training import windows
 
     ds = open_dataset(tiny_dataset)
     cache = windows.prepared_cache_dir(tmp_path, ds, windows.preprocess_config({}).to_dict())
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = cache.with_name(f".{cache.name}.tmp-{int(dead.stdout)}")
+    stale = cache.with_name(f".{cache.name}.tmp-{dead_pid}")
     live = cache.with_name(f".{cache.name}.tmp-{os.getppid()}")
     for folder in (stale, live):
         folder.mkdir(parents=True)

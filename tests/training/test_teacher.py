@@ -180,19 +180,16 @@ def test_a_teacher_trained_on_the_runs_generator_seed_is_named_in_a_warning(tiny
         assert (f"trained on athletes of generator seed {seed}" in caplog.text) is warned
 
 
-def test_a_cache_write_leaves_no_partial_file_behind(tmp_path, monkeypatch):
+def test_a_cache_write_leaves_no_partial_file_behind(tmp_path, monkeypatch, dead_pid):
     """A failed write removes its partial file; a killed writer's is removed by the next write; a live
     writer's stays."""
     import os
-    import subprocess
-    import sys
 
     from valgusml.training import teacher as teacher_module
 
     path = tmp_path / "teacher" / "key.npz"
     targets = {"teacher_valgus": np.zeros((2, 2), np.float32)}
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    killed = path.parent / f".{path.name}.partial-{int(done.stdout)}"
+    killed = path.parent / f".{path.name}.partial-{dead_pid}"
     live = path.parent / f".{path.name}.partial-{os.getppid()}"
     path.parent.mkdir(parents=True)
     killed.write_bytes(b"half")
