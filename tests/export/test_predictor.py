@@ -433,3 +433,72 @@ def test_the_readme_python_example_runs(exported, monkeypatch, capsys):
         exec(compile(block.replace('"exports/default"', repr(str(exported))), "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "'facing'" in printed and "'limbs'" in printed
+
+
+def test_an_evaluation_that_lowers_the_threshold_does_not_call_side_views_valgus(exported):
+    """Evaluation re-chooses a model's threshold on its validation athletes. Scored at the folder's threshold
+    (0.42: side views pulled to 0.4199) and called at a lower re-chosen one, every side view would be valgus; the
+    model answers again as it would with the re-chosen threshold as its own."""
+    from valgusml.evaluation.runner import at_chosen_threshold, threshold_free
+    from valgusml.evaluation.scorers import ExportedModel
+    from valgusml.evaluation.transfer import ViewSpec, render
+    from valgusml.io import samples
+
+    world = samples.squat_3d().keypoints.astype(np.float64)
+    world[..., 1] -= np.nanmean(world[..., 1])
+    side = [KeypointSequence(render(world, ViewSpec(yaw)).astype(np.float32), "canonical", 30.0) for yaw in (90, -90)]
+    model = ExportedModel(exported)
+    at_folder = model.predict(side).valgus_probability
+    assert np.allclose(at_folder, 0.4199, atol=1e-3)  # unreadable: on the folder threshold's neutral
+    scorer, rescored = at_chosen_threshold(model, 0.3, side, model.predict(side))
+    assert (rescored.valgus_probability < 0.3).all() and scorer.decision_threshold == 0.3
+    assert model.decision_threshold == pytest.approx(0.42)  # the loaded model itself is untouched
+    unchanged, same = at_chosen_threshold(model, model.decision_threshold, side, model.predict(side))
+    assert unchanged is model and np.array_equal(same.valgus_probability, at_folder)
+    # A threshold is chosen on answers that admit side views towards 0.5, as training chooses it.
+    assert np.allclose(threshold_free(model).predict(side).valgus_probability, 0.5, atol=1e-3)
+
+
+def test_the_evaluation_chooses_on_threshold_free_answers_and_scores_at_the_chosen_threshold():
+    from valgusml.evaluation.runner import evaluate_scorers
+    from valgusml.scoring.arrays import ScoreArrays
+
+    calls = []
+
+    class ThresholdedScorer:
+        """Answers 0.3 for valgus limbs and 0.1 for the rest, unreadable ones on its threshold's neutral."""
+
+        pretrained, name = True, "model"
+
+        def __init__(self, decision_threshold):
+            self.decision_threshold = decision_threshold
+
+        def fit(self, sequences):
+            return self
+
+        def at_threshold(self, threshold):
+            return ThresholdedScorer(threshold)
+
+        def predict(self, sequences):
+            calls.append(self.decision_threshold)
+            neutral = 0.5 if self.decision_threshold is None else min(0.5, self.decision_threshold - 1e-4)
+            prob = np.array([[0.3 if s.labels[limb]["valgus"] else (neutral if s.id.startswith("side") else 0.1)
+                              for limb in ("left", "right")] for s in sequences])
+            mech = np.tile([1.0, 0.0, 0.0, 0.0, 0.0], (*prob.shape, 1))
+            return ScoreArrays(prob, mech, np.zeros_like(prob))
+
+    from .conftest import labelled_sequences
+
+    sequences = labelled_sequences(12)
+    for seq in sequences[8:]:
+        seq.id = f"side-{seq.id}"  # none of them valgus: odd ids of labelled_sequences are
+    val, test = sequences[:6], sequences[6:]
+    result = evaluate_scorers({"model": ThresholdedScorer(0.6)}, [], val, test, n_boot=20)
+    chosen = result.results["model"]
+    assert chosen.threshold_source == "validation" and chosen.threshold == pytest.approx(0.3)
+    assert calls == [0.6, None, 0.3]  # test at the stored one, validation threshold-free, test again at 0.3
+    assert chosen.scorer.decision_threshold == pytest.approx(0.3)
+    # At the stored threshold the two straight side views sat on 0.5, over the chosen 0.3: called valgus.
+    straight_side = [i for i, s in enumerate(test) if s.id.startswith("side") and not s.labels["left"]["valgus"]]
+    assert len(straight_side) == 2 and (chosen.scores.valgus_probability[straight_side] < 0.3).all()
+    assert chosen.metrics["valgus_f1"] == 1.0

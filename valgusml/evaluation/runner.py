@@ -127,6 +127,26 @@ def resolve_threshold(scorer: Any, val_scores: ScoreArrays | None, val_labels: L
     return DEFAULT_THRESHOLD, "default"
 
 
+def threshold_free(scorer: Any) -> Any:
+    """The scorer whose answers a threshold is chosen on: a trained model's side views admitted towards 0.5
+    (`Predictor.threshold_free`, as training chooses its threshold), not towards its own threshold's neutral."""
+    at_threshold = getattr(scorer, "at_threshold", None)
+    return scorer if at_threshold is None else at_threshold(None)
+
+
+def at_chosen_threshold(scorer: Any, threshold: float, test: Sequence[KeypointSequence],
+                        test_scores: ScoreArrays) -> tuple[Any, ScoreArrays]:
+    """`(scorer, test scores)` answering as the scorer would with `threshold` as its own. A trained model pulls
+    side views towards its threshold's neutral (`valgusml.features.view.admission_neutral`) and reads measured
+    3D against it; scored at its stored threshold and called at a lower re-chosen one, its side views would be
+    called valgus. Rescored only where the threshold moved."""
+    stored = getattr(scorer, "decision_threshold", None)
+    if getattr(scorer, "at_threshold", None) is None or stored is None or threshold == stored:
+        return scorer, test_scores
+    scorer = scorer.at_threshold(threshold)
+    return scorer, scorer.predict(test)
+
+
 def resolve_mechanism_offsets(scorer: Any, val_scores: ScoreArrays | None, val_labels: LabelArrays | None,
                               threshold: float) -> tuple[Any, np.ndarray | None, str | None]:
     """`(scorer, offsets, source)`: a scorer's own offsets (an exported predictor's, already in what it
@@ -202,11 +222,11 @@ def evaluate_scorers(
         log.info("scoring %s", name)
         if not share_features:
             clear_cache()  # honest timings: no scorer profits from features another one computed
-        timed = fit_and_score(scorer, train, {"val": val, "test": test})
-        threshold, source = resolve_threshold(scorer, timed.scores.get("val"), val_labels, threshold_rule)
-        scorer, offsets, offsets_source = resolve_mechanism_offsets(scorer, timed.scores.get("val"), val_labels,
-                                                                    threshold)
-        test_scores = timed.scores["test"]
+        timed = fit_and_score(scorer, train, {"test": test})
+        val_scores = threshold_free(scorer).predict(val) if val else None
+        threshold, source = resolve_threshold(scorer, val_scores, val_labels, threshold_rule)
+        scorer, test_scores = at_chosen_threshold(scorer, threshold, test, timed.scores["test"])
+        scorer, offsets, offsets_source = resolve_mechanism_offsets(scorer, val_scores, val_labels, threshold)
         if offsets_source == "validation":
             test_scores = apply_offsets(test_scores, offsets)
         results[name] = score_result(

@@ -7,6 +7,7 @@ window aggregation, run in torch). Both have a no-op `fit`. Baselines live in `v
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,17 @@ class ExportedModel:
     def fit(self, sequences: Sequence[KeypointSequence]) -> ExportedModel:
         return self  # already trained
 
+    def at_threshold(self, threshold: float | None) -> ExportedModel:
+        """This model answering as its predictor would with `threshold` as its decision threshold (None: side
+        views admitted towards 0.5 whatever the threshold, the answers a threshold is chosen on)."""
+        other = copy.copy(self)
+        if threshold is None:
+            other.predictor = self.predictor.threshold_free()
+        else:
+            other.predictor = copy.copy(self.predictor)
+            other.predictor.decision_threshold = other.decision_threshold = float(threshold)
+        return other
+
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
         from valgusml.predictor.results import limb_arrays
 
@@ -95,6 +107,13 @@ class CheckpointModel:
 
     def fit(self, sequences: Sequence[KeypointSequence]) -> CheckpointModel:
         return self
+
+    def at_threshold(self, threshold: float | None) -> CheckpointModel:
+        """This checkpoint answering as its exported predictor would with `threshold` as its decision threshold
+        (None: side views admitted towards 0.5, the answers a threshold is chosen on)."""
+        other = copy.copy(self)
+        other.decision_threshold = None if threshold is None else float(threshold)
+        return other
 
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
         import torch
