@@ -93,8 +93,8 @@ def test_a_killed_evaluation_is_marked_killed_by_the_next(checkpoint_setup, dead
     client = MlflowClient(uri)
     experiment = ensure_experiment(uri, "valgusml")
     host = socket.gethostname()
-    killed, live = (client.create_run(experiment, tags={"task_name": "evaluate", mlflow_log.PID_TAG: str(pid),
-                                                        mlflow_log.HOST_TAG: host}).info.run_id
+    killed, live = (client.create_run(experiment, tags={"task_name": "evaluate", "pid": str(pid),
+                                                        "host": host}).info.run_id
                     for pid in (dead_pid, os.getppid()))
     assert cli_main(["evaluate", *checkpoint_setup["args"],
                      f"report_dir={checkpoint_setup['root'] / 'reports_killed' / 'next'}"]) == 0

@@ -6,9 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import os
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +14,9 @@ from omegaconf import DictConfig
 
 from valgusml.evaluation.runner import EvaluationResult
 from valgusml.evaluation.sources import mlflow_client
-from valgusml.runs import mlflow_run
+from valgusml.runs import mlflow_run, tracking
 
 log = logging.getLogger("valgusml.evaluate")
-PID_TAG, HOST_TAG = "pid", "host"
 
 
 def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[str, Any]) -> str | None:
@@ -34,9 +31,7 @@ def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[
             except Exception:
                 parent = None
         if experiment_id is None:
-            from valgusml.runs.tracking import ensure_experiment
-
-            experiment_id = ensure_experiment(str(cfg.mlflow.tracking_uri), str(cfg.mlflow.experiment_name))
+            experiment_id = tracking.ensure_experiment(str(cfg.mlflow.tracking_uri), str(cfg.mlflow.experiment_name))
         try:
             mark_killed_evaluations(client, str(cfg.mlflow.tracking_uri), experiment_id)
         except Exception as exc:  # noqa: BLE001 - tidying earlier runs must not cost this one its record
@@ -44,7 +39,7 @@ def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[
         # pid and host: a later evaluation tells a run still going from one that was killed (SIGKILL)
         tags = {"mlflow.runName": cfg.mlflow.get("run_name") or "evaluate", "task_name": "evaluate",
                 "dataset_fingerprint": str(result.info.get("dataset_fingerprint")),
-                PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+                **tracking.owner()}
         if parent:
             tags["mlflow.parentRunId"] = parent
         run = client.create_run(experiment_id, tags=tags)
@@ -69,13 +64,10 @@ def log_evaluation(cfg: DictConfig, result: Any, report_dir: Path, origin: dict[
 def mark_killed_evaluations(client: Any, tracking_uri: str, experiment_id: str) -> list[str]:
     """Mark KILLED the evaluation runs of `experiment_id` left RUNNING by a process of this host that is gone (a
     SIGKILL cannot be caught); returns their ids. Runs of other hosts, or without a pid, are left as they are."""
-    from valgusml.data.format import pid_alive
-
     running = client.search_runs([experiment_id], "tags.task_name = 'evaluate' and attributes.status = 'RUNNING'")
     marked = []
     for run in running:
-        pid, host = run.data.tags.get(PID_TAG, ""), run.data.tags.get(HOST_TAG)
-        if pid.isdigit() and host == socket.gethostname() and not pid_alive(int(pid)):
+        if tracking.owner_state(run.data.tags) == "gone":
             if mlflow_run.mark_dead(tracking_uri, run.info.run_id):
                 log.info("MLflow run %s of an evaluation that was killed is now marked KILLED", run.info.run_id)
                 marked.append(run.info.run_id)

@@ -180,12 +180,28 @@ def log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
         with_retry(client.log_batch, run_id, params=items[start : start + 100])
 
 
+def owner() -> dict[str, str]:
+    """`{"pid", "host"}` of this process: recorded with a run so that a later process can tell a run still going
+    from one that was killed (a SIGKILL leaves its run RUNNING and cannot be caught)."""
+    return {"pid": str(os.getpid()), "host": socket.gethostname()}
+
+
+def owner_state(record: Mapping[str, Any]) -> str:
+    """Whether the process that `owner()` recorded in `record` is "running" or "gone"; "unknown" without a pid
+    or for another host's."""
+    from valgusml.data.format import pid_alive
+
+    pid, host = str(record.get("pid") or ""), record.get("host")
+    if not pid.isdigit() or host != socket.gethostname():
+        return "unknown"
+    return "running" if pid_alive(int(pid)) else "gone"
+
+
 def save_run_file(ckpt_dir: str | Path, run_id: str, tracking_uri: str, experiment_id: str) -> Path:
     path = Path(ckpt_dir) / RUN_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    # pid and host: a later `resume=true` tells a run still going from one that was killed.
     path.write_text(json.dumps({"run_id": run_id, "tracking_uri": tracking_uri, "experiment_id": experiment_id,
-                                "pid": os.getpid(), "host": socket.gethostname()}))
+                                **owner()}))
     return path
 
 

@@ -9,12 +9,10 @@ what happened, and its MLflow run, left RUNNING by the kill, is marked KILLED.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from valgusml.data.format import pid_alive
 from valgusml.errors import InputError
 
 LAST = "last.ckpt"
@@ -47,7 +45,7 @@ def find_resume_checkpoint(cfg: DictConfig) -> Path | None:
     from valgusml.runs import tracking
 
     run = tracking.read_run_file(latest) or {}
-    if run.get("pid") and run.get("host") == socket.gethostname() and pid_alive(int(run["pid"])):
+    if tracking.owner_state(run) == "running":
         raise InputError(f"resume=true: the latest run ({latest.parent}) is still running (pid {run['pid']}) and has "
                          "no checkpoint yet; nothing to resume")
     marked = _mark_killed(run)
