@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from valgusml.errors import ConfigError
+from valgusml.errors import ConfigError, InputError
 from valgusml.evaluation.evaluate import compose_eval_config, main, run_evaluation, translate_overrides
 from valgusml.runs.tracking import ensure_experiment
 
@@ -366,3 +366,13 @@ def test_cautions_name_what_a_set_cannot_tell():
             for k in range(MIN_ATHLETES_FOR_CI)]
     assert cautions("held out", many) == []
     assert cautions("unlabelled", [squat.replace(athlete_id=f"u{k}") for k in range(MIN_ATHLETES_FOR_CI)]) == []
+
+
+def test_robustness_on_a_folder_the_generator_did_not_write_says_how_to_evaluate_it(tmp_path):
+    from valgusml.evaluation.robustness import generator_config_of
+
+    with pytest.raises(InputError, match="robustness.enabled=false and no leave_out"):
+        generator_config_of(tmp_path)
+    (tmp_path / "generator.json").write_text("{not json")
+    with pytest.raises(InputError, match="no readable generator.json"):
+        generator_config_of(tmp_path)

@@ -92,15 +92,15 @@ def athlete_index(athlete_id: str) -> int:
 
 def generator_config_of(dataset_dir: str | Path) -> dict[str, Any]:
     """The generator config a dataset folder was made with (`generator.json`, written by `valgusml generate`)."""
-    import json
+    from valgusml.synth.dataset import generator_record_of
 
-    path = Path(dataset_dir) / "generator.json"
-    if not path.is_file():
+    record = generator_record_of(dataset_dir)
+    if record is None or not isinstance(record.get("config"), dict):
         raise InputError(
-            f"{dataset_dir} has no generator.json: robustness tests regenerate the held-out athletes and need a "
-            "dataset made by `valgusml generate` (or robustness.preset=NAME)"
+            f"{dataset_dir} has no readable generator.json: robustness tests regenerate the held-out athletes and "
+            "need a dataset made by `valgusml generate`; evaluate this one with robustness.enabled=false and no leave_out"
         )
-    return dict(json.loads(path.read_text())["config"])
+    return dict(record["config"])
 
 
 def synthetic_condition_sets(
