@@ -95,6 +95,21 @@ def test_sweep_and_launcher_configs_compose(tmp_path):
     assert "submitit" in slurm.hydra.launcher._target_.lower()
 
 
+def test_an_accelerator_this_machine_lacks_is_named_before_any_work(monkeypatch):
+    """A GPU recipe is a valid config anywhere; training it where there is no GPU stops at once, in one line."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    from valgusml.training.config import check_accelerator_available
+
+    for kind in ("cuda", "mps"):
+        monkeypatch.setattr(AcceleratorRegistry[kind]["accelerator"], "is_available", staticmethod(lambda: False))
+    cfg = compose_config(["experiment=tcn_gpu"])
+    check_config(cfg)
+    with pytest.raises(ConfigError, match=r"trainer.accelerator=gpu: this machine has none \(usable here: \['cpu'"):
+        check_accelerator_available(cfg.trainer)
+    check_accelerator_available(compose_config(["experiment=smoke"]).trainer)
+
+
 @pytest.mark.parametrize(
     "override,message",
     [
@@ -131,6 +146,10 @@ def test_unknown_groups_and_keys_are_config_errors(override, message):
          r"data.split.fold must be in \[0, 2\]"),
         (["data.extra_train_dirs=[{tmp}/nope]"], "data.extra_train_dirs: .*nope is not a dataset folder"),
         (["ckpt_path={tmp}/junk.ckpt"], "ckpt_path: .*not a readable torch checkpoint"),
+        # these two were Lightning's several-line messages, once the data was generated and prepared
+        (["trainer.accelerator=quantum"], r"trainer.accelerator must be one of \['auto', 'gpu', 'cpu'"),
+        (["trainer.devices=0"], "trainer.devices must be an integer >= 1, got 0"),
+        (["trainer.devices=[]"], "trainer.devices as a list names device indices"),
     ],
 )
 def test_bad_training_values_are_config_errors_before_any_work(overrides, message, tmp_path):

@@ -104,6 +104,7 @@ def check_config(cfg: DictConfig) -> None:
         config_integer("torch_threads", cfg.torch_threads, 1)
     _check_data(data)
     _check_module(cfg.module)
+    _check_trainer(cfg.trainer)
     if cfg.trainer.get("max_epochs") is not None:
         # Lightning reads -1 as "train for ever"; the schedulers' step counts then overflow.
         config_integer("trainer.max_epochs", cfg.trainer.max_epochs, 1)
@@ -154,6 +155,48 @@ def _check_data(data: DictConfig) -> None:
         if not (Path(str(folder)) / "dataset.json").is_file():
             raise ConfigError(f"data.extra_train_dirs: {folder} is not a dataset folder (no dataset.json); make one "
                               "with `valgusml convert` or `valgusml generate`")
+
+
+def _accelerator_kinds(accelerator: Any) -> tuple[list[str], list[str]]:
+    """`(the registry names trainer.accelerator stands for, every registered name)`; "gpu" is Lightning's alias
+    of whichever GPU kind a machine has."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    known = sorted(AcceleratorRegistry.available_accelerators())
+    return ([name for name in ("cuda", "mps") if name in known] if accelerator == "gpu" else [accelerator]), known
+
+
+def check_accelerator_available(trainer: DictConfig) -> None:
+    """This machine has the accelerator the config names (Lightning says so only after the data is generated
+    and prepared, in several lines, or with a pip hint for an accelerator the machine has no use for). Apart
+    from `check_config`: a GPU recipe is a valid config on a machine without a GPU."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    accelerator = trainer.get("accelerator", "auto")
+    if accelerator == "auto":
+        return
+    kinds, known = _accelerator_kinds(accelerator)
+    if not any(AcceleratorRegistry[k]["accelerator"].is_available() for k in kinds):
+        usable = [k for k in known if AcceleratorRegistry[k]["accelerator"].is_available()]
+        raise ConfigError(f"trainer.accelerator={accelerator}: this machine has none (usable here: {usable}); "
+                          "train with trainer=cpu, or trainer.accelerator=auto")
+
+
+def _check_trainer(trainer: DictConfig) -> None:
+    """The accelerator's name and the device count, which Lightning checks only once the data is prepared."""
+    accelerator = trainer.get("accelerator", "auto")
+    kinds, known = _accelerator_kinds(accelerator)
+    if accelerator != "auto" and not all(isinstance(k, str) and k in known for k in kinds):
+        raise ConfigError(f"trainer.accelerator must be one of {['auto', 'gpu', *known]}, got {accelerator!r}")
+    devices = trainer.get("devices", "auto")
+    if devices in ("auto", -1, "-1"):
+        return
+    listed = list(devices) if OmegaConf.is_list(devices) else None
+    if listed is not None:
+        if not listed or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in listed):
+            raise ConfigError(f"trainer.devices as a list names device indices (integers >= 0), got {listed}")
+        return
+    config_integer("trainer.devices", devices, 1)
 
 
 def _check_module(module: DictConfig) -> None:

@@ -33,6 +33,7 @@ from valgusml.runs import mlflow_run, tracking
 from valgusml.training.config import (
     CONFIG_DIR,
     apply_leave_out,
+    check_accelerator_available,
     check_config,
     compose_config,
     resolved_config,
@@ -158,6 +159,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     check_config(cfg)
+    check_accelerator_available(cfg.trainer)
     apply_leave_out(cfg)
     # Lightning attaches its own console handler and also propagates to the root logger (Hydra's, or
     # make run's): every line would print twice. Keep the root's, which also writes the run's log file.
