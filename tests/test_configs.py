@@ -146,7 +146,11 @@ def test_unknown_groups_and_keys_are_config_errors(override, message):
          r"data.split.fold must be in \[0, 2\]"),
         (["data.extra_train_dirs=[{tmp}/nope]"], "data.extra_train_dirs: .*nope is not a dataset folder"),
         (["ckpt_path={tmp}/junk.ckpt"], "ckpt_path: .*not a readable torch checkpoint"),
-        # these two were Lightning's several-line messages, once the data was generated and prepared
+        # the generator's own message named 'nonsense' from its root, once the data module was built
+        (["+data.generator.nonsense=1"], r"data.generator: unknown config key 'nonsense'"),
+        (["data.generator.observation.duration_s=[3.0,2.0]"],
+         r"data.generator: config key 'observation.duration_s' is inverted"),
+        # these were Lightning's several-line messages, once the data was generated and prepared
         (["trainer.accelerator=quantum"], r"trainer.accelerator must be one of \['auto', 'gpu', 'cpu'"),
         (["trainer.devices=0"], "trainer.devices must be an integer >= 1, got 0"),
         (["trainer.devices=[]"], "trainer.devices as a list names device indices"),

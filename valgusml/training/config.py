@@ -129,6 +129,12 @@ def _check_data(data: DictConfig) -> None:
     if data.get("generator") is not None:
         config_integer("data.n_athletes", data.get("n_athletes"), 1)
         config_integer("data.generator_seed", data.get("generator_seed"), 0)
+        from valgusml.synth import generator_config
+
+        try:  # the generator names its keys from its own root; here they sit under data.generator
+            generator_config(to_plain(data.generator), n_athletes=int(data.n_athletes), seed=int(data.generator_seed))
+        except ConfigError as exc:
+            raise ConfigError(f"data.generator: {exc}") from None
     for key in ("batch_size", "eval_batch_size"):
         if key in data:
             config_integer(f"data.{key}", data.get(key), 1)
