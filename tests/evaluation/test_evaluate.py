@@ -119,9 +119,16 @@ def test_external_dataset_scores_every_sequence(setup, tmp_path):
     assert out["report"].is_file() and out["mlflow_run_id"] is None
 
 
-def test_the_training_dataset_is_never_scored_whole(setup, tmp_path):
+def test_the_training_dataset_is_never_scored_whole(setup, tmp_path, monkeypatch):
     """split=all and transfer.other_data score every athlete of a folder: the model's own training dataset (or the
-    one the baselines were fitted on) would put its training athletes among the scored ones, so it is refused."""
+    one the baselines were fitted on) would put its training athletes among the scored ones, so it is refused,
+    before any sequence is read (the held-out ones were read first, and every other set's)."""
+    from valgusml.data.format import Dataset
+
+    def read(*args, **kwargs):
+        raise AssertionError("sequences read before the refusal")
+
+    monkeypatch.setattr(Dataset, "sequences_of", read)
     base = [f"ckpt_path={setup['checkpoint']}", "baselines=[]", "bootstrap.n_boot=20", "mlflow.enabled=false",
             "transfer.real_motion.enabled=false", f"report_dir={tmp_path}"]
     with pytest.raises(ConfigError, match="the model or the baselines trained on"):

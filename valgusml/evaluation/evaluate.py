@@ -92,6 +92,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     from valgusml.evaluation.report import write_report
     from valgusml.evaluation.runner import evaluate_scorers
     from valgusml.evaluation.transfer import open_other_data
+    from valgusml.evaluation.transfer.other_data import other_data_folders
 
     if cfg.split not in ("test", "all"):
         raise ConfigError(f"split must be 'test' or 'all', got {cfg.split!r}")
@@ -101,9 +102,15 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     ds = open_dataset(data_dir)
     info: dict[str, Any] = {"model": origin["source"], "training_run_id": origin.get("training_run_id"),
                             "dataset": str(data_dir.resolve()), "dataset_fingerprint": ds.fingerprint}
-    held_out_notes: list[str] = []
+    # Told before any sequence is read: a wrong path, or a set the model or the baselines trained on. With
+    # split=test the baselines were fitted on this dataset's training athletes: scored whole, it holds them.
+    other_folders = other_data_folders((cfg.get("transfer") or {}).get("other_data") or [])
+    fitted_on = ds.fingerprint if cfg.split == "test" else None
+    held_out_notes = [note for name, folder in other_folders.items()
+                      for note in not_trained_on(f"other data {name}", folder, open_dataset(folder).fingerprint,
+                                                 origin, fitted_on)]
     if cfg.split == "all":
-        held_out_notes = not_trained_on("the scored athletes", data_dir, ds.fingerprint, origin)
+        held_out_notes = not_trained_on("the scored athletes", data_dir, ds.fingerprint, origin) + held_out_notes
         train, val, test = [], [], _sequences(ds, ds.athletes, cfg.get("max_athletes"))
         info["split"] = "all sequences of the dataset (external evaluation)"
     else:
@@ -121,14 +128,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         val = _sequences(ds, split.val, max_athletes)
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
-    # Read before any scoring, so that a wrong path is told at once.
-    other_paths = list((cfg.get("transfer") or {}).get("other_data") or [])
-    other_data = open_other_data(other_paths, cfg.get("max_athletes"))
-    # With split=test the baselines were fitted on this dataset's training athletes: scored whole, it holds them.
-    fitted_on = ds.fingerprint if cfg.split == "test" else None
-    for path in other_paths:
-        held_out_notes += not_trained_on(f"other data {Path(str(path)).name}", Path(str(path)).expanduser(),
-                                         open_dataset(path).fingerprint, origin, fitted_on)
+    other_data = open_other_data(list(other_folders.values()), cfg.get("max_athletes"))
     notes = held_out_notes + cautions("the scored athletes", test) + [
         note for name, seqs in (other_data or {}).items() for note in cautions(f"other data {name}", seqs)]
     if notes:

@@ -23,12 +23,9 @@ log = logging.getLogger("valgusml.evaluate")
 OTHER_DATA_METRICS = ("valgus_auroc", "mechanism_macro_f1")
 
 
-def open_other_data(paths: Sequence[str | Path], max_athletes: int | None = None) -> dict[str, list[KeypointSequence]]:
-    """Every sequence of each data set folder (of its first `max_athletes` athletes by id, if given), under its
-    folder name (with its parent's where two share one). A folder that is not there is an error: unlike the
-    real-motion defaults, these were asked for by name."""
-    from valgusml.data import open_dataset
-
+def other_data_folders(paths: Sequence[str | Path]) -> dict[str, Path]:
+    """Each data set folder under its folder name (with its parent's where two share one). A folder that is not
+    there is an error: unlike the real-motion defaults, these were asked for by name."""
     folders = [Path(str(p)).expanduser() for p in paths]
     for folder in folders:
         if not folder.is_dir():
@@ -37,8 +34,16 @@ def open_other_data(paths: Sequence[str | Path], max_athletes: int | None = None
     names = [f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name for f in folders]
     if len(set(names)) < len(names):
         raise ConfigError(f"transfer.other_data names one data set twice: {[str(f) for f in folders]}")
+    return dict(zip(names, folders, strict=True))
+
+
+def open_other_data(paths: Sequence[str | Path], max_athletes: int | None = None) -> dict[str, list[KeypointSequence]]:
+    """Every sequence of each data set folder (of its first `max_athletes` athletes by id, if given), under its
+    `other_data_folders` name."""
+    from valgusml.data import open_dataset
+
     out = {}
-    for name, folder in zip(names, folders, strict=True):
+    for name, folder in other_data_folders(paths).items():
         ds = open_dataset(folder)
         athletes = sorted(ds.athletes)
         out[name] = ds.sequences_of(athletes[: int(max_athletes)] if max_athletes else athletes)
