@@ -13,7 +13,10 @@ optional too, as `valgusml predict --task / --sex` gives them. Long recordings s
 form instead: `keypoints_npy` (and `confidence_npy`), a base64 string of the array saved by `numpy.save`
 (`encode_array`): MLflow's schema check of a nested list costs ~20x the prediction for a 10-minute recording,
 of a string nothing. A request valgusml refuses (bad keypoints, fps out of range, ...) gets HTTP 400 with
-valgusml's own message. The answer has one row per recording:
+valgusml's own message. MLflow's own schema check comes first, and refuses two things JSON clients often send: an
+integer where the signature says double (`"fps": 30`, or keypoints that are all whole numbers: send `30.0`), and a
+nested-list column (`keypoints`, `confidence`) that some rows of a request have and others lack (give it in every
+row or in none, or use the `_npy` form, whose strings may be missing from any row). The answer has one row per recording:
 the top-level fields of `Prediction`, per-limb columns (`left_valgus_probability`, ...), one `p_<mechanism>`
 column per mechanism, `warnings` joined by "; ", and `prediction_json` holding the full `Prediction.to_dict()`.
 """

@@ -23,6 +23,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,10 @@ HIGH_FPS = 120.0
 # A keypoint counts towards a person's box when MediaPipe thinks it is at least this visible.
 BOX_VISIBILITY = 0.5
 _ERRORS = {"FormatError": FormatError, "InputError": InputError}
+# A read's temporary folder, `valgusml-video-PID.XXXXXXXX` in the temporary directory: named by its process, so that
+# what a killed read left (a SIGKILL runs no clean-up) is known stale once that process is gone, and swept by the
+# next read, as `data.format.staging_dir` sweeps a killed writer's `.NAME.partial-PID`.
+WORK_PREFIX = "valgusml-video-"
 
 
 def is_video(path: str | Path) -> bool:
@@ -185,6 +190,38 @@ def _run_pass(path: Path, model_complexity: int, masks: np.ndarray | None, progr
     return times, landmarks, info
 
 
+def _work_dir() -> tempfile.TemporaryDirectory:
+    """A new temporary folder for one read, named by this process, after sweeping those of killed reads."""
+    remove_stale_work_dirs()
+    return tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}.")
+
+
+def remove_stale_work_dirs(root: str | Path | None = None) -> list[Path]:
+    """Delete the read folders in `root` (default: the temporary directory) whose process no longer runs; returns
+    them. A running process's stay, this one's too (another thread of it may be reading)."""
+    removed = []
+    for left in Path(root or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*.*"):
+        pid = left.name[len(WORK_PREFIX):].partition(".")[0]
+        if pid.isdigit() and _process_gone(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
+            removed.append(left)
+    return removed
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether no process `pid` runs on this machine: `data.format.pid_alive`'s test (io sits below data and
+    cannot import it), with this process never gone."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # someone else's (PermissionError), or not knowable here: taken as running
+        return False
+    return False
+
+
 # ------------------------------------------------------------------------------------------ who is read
 def _boxes(landmarks: np.ndarray) -> np.ndarray:
     """(T, 4) box of each frame's confidently seen keypoints (all keypoints if none is); NaN where nobody."""
@@ -256,7 +293,7 @@ def read_video(path: str | Path, person: int | None = None, model_complexity: in
     progress_bar = _Progress(path, "MediaPipe Pose", progress)
     notes: list[str] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="valgusml-video-") as work:
+        with _work_dir() as work:
             for k in range(wanted + 1):
                 masks = None
                 if found:

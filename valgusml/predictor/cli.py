@@ -1,10 +1,11 @@
 """`valgusml predict DIR FILE... [--skeleton S] [--fps F] [--task T] [--sex S] [--format F|table] [--person K]
-[--output results.jsonl|.csv]`.
+[--output results.jsonl|.json|.csv]`.
 
 Reads each file with `valgusml.io.read` (any importer format), predicts with the predictor folder DIR and prints
 one JSON object per file: `{"file": ..., **Prediction.to_dict()}`. With `--output`, the results go to a JSON
-Lines or CSV file instead. A file that cannot be read or predicted gets one line on stderr
-(`valgusml predict: FILE: reason`) and the others are still done; the exit status is then 1.
+Lines, JSON (one array) or CSV file instead. A file that cannot be read or predicted gets one line on stderr
+(`valgusml predict: FILE: reason`) and the others are still done; the exit status is then 1. A flag's value that
+no file could use (`--fps -1`, `--skeleton foo`, ...) is refused before any file is read (exit status 2).
 `--format table` prints a human-readable summary per file instead of JSON (the other `--format` values name the
 input reader, as `--input-format` does). Video files are read like pose files (`valgusml.io.read_video`); the
 `valgusml predict` command adds `--overlay`/`--plot` pictures through `valgusml.viz.cli`, which calls `main` here
@@ -23,11 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from valgusml import limits
 from valgusml.errors import InputError, ModelFileError, ValgusMLError
 from valgusml.features.rule import SEXES
+from valgusml.io import FORMATS
+from valgusml.io.video import is_video
 from valgusml.labels import LIMBS, MECHANISMS, check_task
+from valgusml.skeleton import SKELETONS
 
 OUTPUT_FORMATS = ("table", "jsonl")
+OUTPUT_SUFFIXES = (".jsonl", ".json", ".csv")
 CSV_COLUMNS = (
     "file",
     "valgus_probability",
@@ -48,19 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("model", metavar="DIR", help="predictor folder written by `valgusml export`")
     parser.add_argument("files", metavar="FILE", nargs="+", help="pose files (any supported format)")
-    parser.add_argument("--skeleton", help="skeleton of the keypoints when the file does not say (e.g. halpe26)")
-    parser.add_argument("--fps", type=float, help="frame rate of the recording (overrides the file's)")
+    parser.add_argument("--skeleton", type=known_skeleton,
+                        help="skeleton of the keypoints when the file does not say (e.g. halpe26)")
+    parser.add_argument("--fps", type=frame_rate, help="frame rate of the recording (overrides the file's)")
     parser.add_argument("--task", type=known_task,
                         help="the movement every file records (e.g. single_leg_squat_left, drop_vertical_jump): "
                              "which knee is loaded, which phase is scored and, for 3D input, the rule's threshold; "
                              "default: the file's own, else read from the motion")
     parser.add_argument("--sex", choices=SEXES,
                         help="3D input: whose threshold the measured angle is held to (default: both averaged)")
-    parser.add_argument("--format", help="`table` for a human-readable summary on stdout; otherwise the input "
-                        "format, as --input-format")
-    parser.add_argument("--input-format", help="input format (default: detected from the file)")
-    parser.add_argument("--person", type=int, help="which person of a multi-person file (0 = most prominent)")
-    parser.add_argument("--output", help="write results to a .jsonl or .csv file instead of stdout")
+    parser.add_argument("--format", type=output_or_input_format,
+                        help="`table` for a human-readable summary on stdout; otherwise the input format, as "
+                        "--input-format")
+    parser.add_argument("--input-format", type=input_format,
+                        help=f"input format: {', '.join(FORMATS)} (default: detected from the file)")
+    parser.add_argument("--person", type=person_index, help="which person of a multi-person file (0 = most prominent)")
+    parser.add_argument("--output", help="write results to a .jsonl, .json (one array) or .csv file instead of stdout")
     parser.add_argument("--threads", type=positive_int, default=1, help="ONNX Runtime threads (default 1)")
     parser.add_argument("--network-on-3d", action="store_true",
                         help="3D input: the network's valgus estimate instead of the measured frontal-plane angle")
@@ -73,6 +82,45 @@ def known_task(text: str) -> str:
         return check_task(text.strip())
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def frame_rate(text: str) -> float:
+    """argparse type: a frame rate a recording can have (finite, > 0, within `valgusml.limits`): refused as the
+    flag's error, not once per file."""
+    try:
+        return limits.current().check_fps(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def known_skeleton(text: str) -> str:
+    """argparse type: a skeleton name `valgusml.SKELETONS` knows."""
+    if text not in SKELETONS:
+        raise argparse.ArgumentTypeError(f"unknown skeleton {text!r}; supported: {', '.join(sorted(SKELETONS))}")
+    return text
+
+
+def input_format(text: str) -> str:
+    """argparse type: a reader `valgusml.io.read` has."""
+    if text not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {text!r}; supported: {', '.join(FORMATS)}")
+    return text
+
+
+def output_or_input_format(text: str) -> str:
+    """argparse type of `--format`: an output format (`table`, `jsonl`) or, as `--input-format`, a reader."""
+    return text if text in OUTPUT_FORMATS else input_format(text)
+
+
+def person_index(text: str) -> int:
+    """argparse type: a person's index, >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an index >= 0, got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -105,7 +153,10 @@ def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
     """The file's sequence (with --fps / --skeleton applied) and the reader's warnings (assumed fps, ...)."""
     from valgusml import io
 
-    options = {"fps": args.fps} if args.fps is not None else {}
+    # `--fps` goes to the pose readers (a format without a frame rate then assumes none and says nothing); a video's
+    # rate is its container's, which `read_video` takes no option for: replaced below like any file's.
+    video = is_video(path) or _input_format(args) == "video"
+    options = {"fps": args.fps} if args.fps is not None and not video else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         seq = io.read(path, format=_input_format(args), person=args.person, **options)
@@ -167,8 +218,9 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     returns join the record's warnings."""
     args = (parser or build_parser()).parse_args(argv)
     output = Path(args.output) if args.output else None
-    if output is not None and output.suffix.lower() not in (".jsonl", ".csv", ".json"):
-        print(f"valgusml predict: --output must end in .jsonl or .csv, got {output.name!r}", file=sys.stderr)
+    if output is not None and output.suffix.lower() not in OUTPUT_SUFFIXES:
+        print(f"valgusml predict: --output must end in {', '.join(OUTPUT_SUFFIXES)}, got {output.name!r}",
+              file=sys.stderr)
         return 2
     from valgusml.predictor import Predictor
 
@@ -208,6 +260,10 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
                 writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
                 writer.writeheader()
                 writer.writerows(csv_row(r) for r in records)
+        elif output.suffix.lower() == ".json":  # one JSON document, as the name promises (JSON Lines is not one)
+            with output.open("w", encoding="utf-8") as fh:
+                json.dump(records, fh)
+                fh.write("\n")
         else:
             with output.open("w", encoding="utf-8") as fh:
                 for r in records:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from valgusml.errors import InputError, ModelFileError
+from valgusml.errors import ConfigError, InputError, ModelFileError
 from valgusml.labels import DEFICITS, LIMBS
 from valgusml.predictor.format import (
     OPTIONAL_OUTPUT_NAMES,
@@ -59,6 +59,10 @@ _DEFICIT_NAMES = np.asarray(DEFICITS)
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
     """One intra- and inter-op thread by default: callers parallelise over requests, not inside one."""
+    # Refused here, as `valgusml predict --threads` refuses them: ONNX Runtime would read 0 as its default (a thread
+    # per core), int() would make 2.5 two threads and "x" a bare ValueError.
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1, got {threads!r:.40}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
@@ -127,7 +131,8 @@ class Predictor:
     ) -> Predictor:
         """Load a folder written by `valgusml export`; refuses a wrong hash, version or missing file.
 
-        `threads` sets ONNX Runtime's intra-op threads (1 by default; `options` overrides everything);
+        `threads` sets ONNX Runtime's intra-op threads (an integer >= 1, else `ConfigError`; 1 by default;
+        `options` overrides everything);
         `providers` defaults to the CPU provider. `measure_3d`: a 3D recording's valgus probability and
         severity come from its measured frontal-plane angle (`valgusml.predictor.measured`) where its joint
         centres hold steady from frame to frame (estimated 3D is the network's, with a warning); False gives the

@@ -7,6 +7,9 @@ where no sensible answer exists.
 - all joints at one point in every frame (no body to measure) → `InputError`; in some frames → warning;
 - 2D with the feet above the head → the image y axis points up (pose estimators emit y down) → warning;
 - 2D whose body is much wider than tall → not an upright person in an image (world x/y from above?) → warning;
+- 2D that says nothing of its units (an array, not an importer's sequence) but lies within [-1, 2] → normalised
+  image coordinates, whose x and y are fractions of different lengths (a portrait or landscape frame stretches
+  every frontal angle), read as they are → warning;
 - 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`;
 - 3D whose feet are above the head (+z is not up) or whose body is not 0.5-3 units tall (not metres) → warning;
 - a task name the rule does not know (`valgusml.labels.is_known_task`) → read from the motion instead → warning;
@@ -32,6 +35,9 @@ TYPICAL_SIZE = {2: 500.0, 3: 1.7}  # pixels of a person in a video frame; metres
 # The body's orientation and size are medians over frames: this many evenly spaced frames give the same
 # verdicts as all of them, at a fraction of the cost on every prediction.
 MEDIAN_FRAMES = 64
+# Where every coordinate of normalised image keypoints lies (fractions of the image, a little outside it at its
+# edges): the MediaPipe importer's test (`io.mediapipe`); no person spans under 3 pixels.
+NORMALISED_RANGE = (-1.0, 2.0)
 
 
 def _joint_major(seq: KeypointSequence) -> np.ndarray:
@@ -70,6 +76,12 @@ def _nanmean_over_joints(values: np.ndarray) -> np.ndarray:
     missing = np.isnan(values)
     values[missing] = 0.0
     return values.sum(axis=0) / (~missing).sum(axis=0)
+
+
+def _within(highest: np.ndarray, lowest: np.ndarray, bounds: tuple[float, float]) -> bool:
+    """Whether every valid coordinate (the `(C, T)` maxima and minima of `_ranges`) lies within `bounds`."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.fmax.reduce(highest, axis=None) <= bounds[1] and np.fmin.reduce(lowest, axis=None) >= bounds[0])
 
 
 def _head_minus_feet(coords: np.ndarray, axis: int) -> float:
@@ -116,6 +128,11 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
             elif height < 0.5 * width:
                 notes.append(f"not an upright person: the body is {width:.3g} wide but only {height:.3g} from head to "
                              "feet; are these world x/y (seen from above) instead of image coordinates?")
+            if "coordinates" not in seq.meta and _within(highest, lowest, NORMALISED_RANGE):
+                notes.append("the keypoints look like normalised image coordinates (all within [-1, 2]) and nothing "
+                             "gives the image size: angles are distorted unless the image is square (pass pixels, or "
+                             "a KeypointSequence with meta coordinates='normalized', image_width and image_height, "
+                             "as valgusml.io.read gives)")
     if np.isfinite(body) and not PLAUSIBLE_SIZE[0] <= body <= PLAUSIBLE_SIZE[1]:
         factor = TYPICAL_SIZE[seq.dims] / body
         notes.append(f"implausible scale: the body spans {body:.3g} units; rescaled by {factor:.3g} "

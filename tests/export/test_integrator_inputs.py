@@ -1,0 +1,32 @@
+"""What an integrator passes the predictor as plain arrays: normalised image coordinates lose the image size the
+importers keep in `meta`, and every frontal angle of a portrait or landscape frame is stretched; that is said."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from valgusml.errors import ConfigError
+from valgusml.io.samples import IMAGE_HEIGHT, IMAGE_WIDTH, squat_2d
+
+NORMALISED = "look like normalised image coordinates"
+
+
+def test_normalised_arrays_without_the_image_size_get_a_warning(predictor):
+    (seq,) = squat_2d("mediapipe33", n_frames=60)
+    fractions = seq.keypoints / np.array([IMAGE_WIDTH, IMAGE_HEIGHT], dtype=np.float32)
+    as_array = predictor.predict(fractions, skeleton="mediapipe33", fps=30.0, confidence=seq.confidence)
+    assert any(NORMALISED in w for w in as_array.warnings)
+    # ... not when the sequence says what they are (an importer's), nor for pixels
+    declared = seq.replace(keypoints=fractions, meta={**seq.meta, "coordinates": "normalized"})
+    assert not any(NORMALISED in w for w in predictor.predict(declared).warnings)
+    assert not any(NORMALISED in w for w in predictor.predict(seq).warnings)
+    assert not any(NORMALISED in w for w in predictor.predict(seq.keypoints, skeleton="mediapipe33", fps=30.0).warnings)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 2.5, "x", True])
+def test_load_refuses_a_thread_count_that_is_not_one_or_more(exported, threads):
+    from valgusml import Predictor
+
+    with pytest.raises(ConfigError, match="threads must be an integer >= 1"):
+        Predictor.load(exported, threads=threads)
