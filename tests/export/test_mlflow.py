@@ -78,6 +78,30 @@ def test_a_request_may_name_the_task_and_sex(logged, predictor):
             model.predict(pd.DataFrame([row, {**row, **bad}]))
 
 
+def test_what_json_clients_send_is_answered_or_refused_by_valgusml(logged, predictor):
+    """A whole-number fps (JavaScript sends 30.0 as 30), keypoints in whole pixels, and a keypoints column some rows
+    lack (given as _npy there) were refused by MLflow's schema check ("Can not safely convert int64 to float64")
+    before valgusml saw them; now they are answered, and what is not a number is refused naming the row."""
+    import numpy as np
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from valgusml.export.pyfunc import encode_array
+
+    model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/1")
+    _, example = signature_and_example()
+    pixels = np.rint(np.asarray(example["keypoints"][0], dtype=np.float64)).astype(int)
+    expected = predictor.predict(pixels.astype(np.float32), skeleton="halpe26", fps=30.0)
+    out = model.predict(pd.DataFrame([{"keypoints": pixels.tolist(), "skeleton": "halpe26", "fps": 30},
+                                      {"keypoints_npy": encode_array(pixels.astype(np.float32)), "fps": 30}]))
+    assert out["valgus_probability"].tolist() == pytest.approx([expected.valgus_probability] * 2, abs=1e-6)
+    with pytest.raises(MlflowException, match="row 1: keypoints must be a nested list of numbers"):
+        model.predict(pd.DataFrame([{"keypoints": pixels.tolist(), "fps": 30},
+                                    {"keypoints": [[["a", "b"]] * 26] * 40, "fps": 30}]))
+    with pytest.raises(MlflowException, match="row 0: fps must be a number, got True"):
+        model.predict(pd.DataFrame([{"keypoints": pixels.tolist(), "fps": True}]))
+
+
 def _training_checkpoint(path: Path) -> Path:
     """A checkpoint laid out as training writes it (Hydra net config, preprocess dict, `valgusml` info)."""
     import torch

@@ -9,14 +9,14 @@ Request format (one row per recording), e.g. for `mlflow models serve`:
 `keypoints` is the `(T, J, 2|3)` nested list (null for a missing point), `skeleton` and `fps` are optional
 (defaults halpe26 and 60), `confidence` an optional `(T, J)` nested list; `task` (e.g. `single_leg_squat_left`:
 which knee is loaded, which phase is scored) and `sex` (`female` / `male`: the measured 3D rule's threshold) are
-optional too, as `valgusml predict --task / --sex` gives them. Long recordings should use the compact
-form instead: `keypoints_npy` (and `confidence_npy`), a base64 string of the array saved by `numpy.save`
-(`encode_array`): MLflow's schema check of a nested list costs ~20x the prediction for a 10-minute recording,
-of a string nothing. A request valgusml refuses (bad keypoints, fps out of range, ...) gets HTTP 400 with
-valgusml's own message. MLflow's own schema check comes first, and refuses two things JSON clients often send: an
-integer where the signature says double (`"fps": 30`, or keypoints that are all whole numbers: send `30.0`), and a
-nested-list column (`keypoints`, `confidence`) that some rows of a request have and others lack (give it in every
-row or in none, or use the `_npy` form, whose strings may be missing from any row). The answer has one row per recording:
+optional too, as `valgusml predict --task / --sex` gives them. Long recordings may use the compact form
+instead: `keypoints_npy` (and `confidence_npy`), a base64 string of the array saved by `numpy.save`
+(`encode_array`): less JSON to send and parse. A request valgusml refuses (bad keypoints, fps out of range, ...)
+gets HTTP 400 with valgusml's own message. The signature types `keypoints`, `confidence` and `fps` as MLflow's
+`AnyType`, so that valgusml checks them (naming the row) instead of MLflow's schema check, which refused what JSON
+clients often send (a whole number where a double is typed: `"fps": 30`, JavaScript's `30.0`, or keypoints in
+whole pixels; a nested-list column that some rows of a request have and others lack) and took 18.7 s over a
+10-minute recording's nested list (AnyType: 1 ms). The answer has one row per recording:
 the top-level fields of `Prediction`, per-limb columns (`left_valgus_probability`, ...), one `p_<mechanism>`
 column per mechanism, `warnings` joined by "; ", and `prediction_json` holding the full `Prediction.to_dict()`.
 """
@@ -124,10 +124,15 @@ def decode_array(text: Any, name: str) -> np.ndarray:
 
 
 def _array(row: dict[str, Any], name: str) -> np.ndarray | None:
+    from valgusml.errors import InputError
+
     if _column(row, f"{name}_npy", None) is not None:
         return decode_array(row[f"{name}_npy"], f"{name}_npy")
     if _column(row, name, None) is not None:
-        return _nested(row[name])
+        try:  # the signature leaves these to valgusml (AnyType): anything a client sent arrives here
+            return _nested(row[name])
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name} must be a nested list of numbers (null for a missing point): {exc}") from None
     return None
 
 
@@ -139,7 +144,10 @@ def _recording(row: dict[str, Any], i: int, skeleton: str, fps: float) -> Any:
     from valgusml.labels import check_task
     from valgusml.sequence import KeypointSequence
 
-    keypoints, confidence = _array(row, "keypoints"), _array(row, "confidence")
+    try:
+        keypoints, confidence = _array(row, "keypoints"), _array(row, "confidence")
+    except InputError as exc:
+        raise InputError(f"row {i}: {exc}") from None
     task, sex = str(_column(row, "task", "") or ""), _column(row, "sex", None)
     if not task and sex is None:
         return keypoints, confidence
@@ -163,6 +171,8 @@ def predict_records(predictor: Any, rows: list[dict[str, Any]]) -> list[dict[str
             raise InputError(f"row {i}: needs 'keypoints' (nested list) or 'keypoints_npy' (base64 .npy); got {sorted(row)}")
         fps = _column(row, "fps", DEFAULT_FPS)
         try:
+            if isinstance(fps, (bool, np.bool_)):
+                raise TypeError
             fps = float(fps)
         except (TypeError, ValueError):
             raise InputError(f"row {i}: fps must be a number, got {fps!r:.40}") from None
@@ -203,7 +213,7 @@ class ValgusPyfunc(mlflow.pyfunc.PythonModel):
 def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.DataFrame]:
     """Model signature (nested-array keypoints, optional skeleton/fps/confidence) and a one-row input example."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import Array, ColSpec, DataType, Schema
+    from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
 
     from valgusml.export.example import example_keypoints
 
@@ -211,10 +221,11 @@ def signature_and_example(example: np.ndarray | None = None) -> tuple[Any, pd.Da
         example = example_keypoints(DEFAULT_SKELETON, seconds=1.0, fps=30.0)
     inputs = Schema(
         [
-            ColSpec(Array(Array(Array(DataType.double))), "keypoints", required=False),
+            # (T, J, 2|3) and (T, J) nested lists of numbers (null: a missing point), and a number: see the docstring
+            ColSpec(AnyType(), "keypoints", required=False),
             ColSpec(DataType.string, "skeleton", required=False),
-            ColSpec(DataType.double, "fps", required=False),
-            ColSpec(Array(Array(DataType.double)), "confidence", required=False),
+            ColSpec(AnyType(), "fps", required=False),
+            ColSpec(AnyType(), "confidence", required=False),
             ColSpec(DataType.string, "keypoints_npy", required=False),
             ColSpec(DataType.string, "confidence_npy", required=False),
             ColSpec(DataType.string, "task", required=False),
