@@ -275,6 +275,11 @@ def test_prepare_many_indexes_sequences():
     assert out.n_sequences == 3 and len(out.warnings[1]) == 1
     with pytest.raises(InputError, match="input 1: sequence 'short': too short"):
         prepare_many([seqs[0], squat(seconds=0.1, id="short")])
+    # alone, it is not numbered; the predictor numbers recordings as it does its own checks
+    with pytest.raises(InputError, match="^sequence 'short': too short"):
+        prepare_many([squat(seconds=0.1, id="short")])
+    with pytest.raises(InputError, match="^recording 1: sequence 'short': too short"):
+        prepare_many([seqs[0], squat(seconds=0.1, id="short")], noun="recording")
 
 
 def test_prepare_is_fast():

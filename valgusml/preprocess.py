@@ -659,15 +659,17 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     )
 
 
-def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None = None) -> ModelInput:
-    """Many sequences → one stack of windows; `sequence_index` maps each window to its sequence."""
+def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None = None,
+                 noun: str = "input") -> ModelInput:
+    """Many sequences → one stack of windows; `sequence_index` maps each window to its sequence. A sequence that
+    cannot be prepared is named `"{noun} {i}: "` among several (the predictor's "recording"), not when alone."""
     cfg = cfg or PreprocessConfig()
     parts = []
     for i, seq in enumerate(seqs):
         try:
             parts.append(prepare(seq, cfg))
         except InputError as exc:
-            raise InputError(f"input {i}: {exc}") from None
+            raise InputError(f"{noun} {i}: {exc}" if len(seqs) > 1 else str(exc)) from None
     if not parts:
         raise InputError("prepare_many() got no sequences")
     return ModelInput(

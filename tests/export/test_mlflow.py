@@ -98,6 +98,12 @@ def test_what_json_clients_send_is_answered_or_refused_by_valgusml(logged, predi
     with pytest.raises(MlflowException, match="row 1: keypoints must be a nested list of numbers"):
         model.predict(pd.DataFrame([{"keypoints": pixels.tolist(), "fps": 30},
                                     {"keypoints": [[["a", "b"]] * 26] * 40, "fps": 30}]))
+    # a recording the predictor refuses is named by its row of the request, not its place in a batch of rows
+    short = pixels[:3].tolist()
+    with pytest.raises(MlflowException, match="valgusml: row 2: too short"):
+        model.predict(pd.DataFrame([{"keypoints": pixels.tolist(), "skeleton": "halpe26", "fps": 60.0},
+                                    {"keypoints": pixels.tolist(), "skeleton": "halpe26", "fps": 30},
+                                    {"keypoints": short, "skeleton": "halpe26", "fps": 30}]))
     with pytest.raises(MlflowException, match="row 0: fps must be a number, got True"):
         model.predict(pd.DataFrame([{"keypoints": pixels.tolist(), "fps": True}]))
 
@@ -250,7 +256,7 @@ def test_rest_refusal_is_a_400_with_valgusml_message(logged):
     with pytest.raises(MlflowException) as caught:
         invocations(body, "application/json", model, model.metadata.get_input_schema())
     assert caught.value.get_http_status_code() == 400
-    assert re.search(r"valgusml: (input 0: )?fps 1e-07 is outside \[1, 10000\]", caught.value.message)
+    assert re.search(r"valgusml: row 0: fps 1e-07 is outside \[1, 10000\]", caught.value.message)
     assert "Traceback" not in json.dumps(json.loads(caught.value.serialize_as_json()))
 
 

@@ -180,7 +180,17 @@ def predict_records(predictor: Any, rows: list[dict[str, Any]]) -> list[dict[str
     out: list[dict[str, Any]] = [{} for _ in rows]
     for (skeleton, fps), idx in groups.items():
         keypoints, confidence = zip(*(_recording(rows[i], i, skeleton, fps) for i in idx), strict=True)
-        predictions = predictor.predict_batch(list(keypoints), skeleton=skeleton, fps=fps, confidence=list(confidence))
+        try:
+            predictions = predictor.predict_batch(list(keypoints), skeleton=skeleton, fps=fps,
+                                                  confidence=list(confidence))
+        except InputError:
+            # The batch numbers its recordings within this group of rows: find the request's row to name.
+            for i, k, c in zip(idx, keypoints, confidence, strict=True):
+                try:
+                    predictor.predict_batch([k], skeleton=skeleton, fps=fps, confidence=[c])
+                except InputError as exc:
+                    raise InputError(f"row {i}: {exc}") from None
+            raise
         for i, p in zip(idx, predictions, strict=True):
             out[i] = flatten_prediction(p)
     return out

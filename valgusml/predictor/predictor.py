@@ -248,7 +248,7 @@ class Predictor:
             seq, notes = check_input(_as_sequence(item, skeleton, fps, conf, where=where).to_canonical(), where)
             canonical.append(seq)
             sanity_notes.append(notes)
-        model_input = prepare_many(canonical, self.preprocess)
+        model_input = prepare_many(canonical, self.preprocess, noun="recording")
         per_window = dict(zip(self.output_names, self.run_windows(model_input.joints, model_input.measures,
                                                                   model_input.mask), strict=True))
         valgus_w, mechanism_w = per_window["valgus_probability"], per_window["mechanism_probabilities"]
