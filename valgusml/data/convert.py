@@ -16,8 +16,13 @@ Labels CSV columns (header names case-insensitive; data/README.md has an example
                          may be blank); preprocessing finds the scored phase by it, so a misspelt one is refused
     left_valgus, left_mechanism, left_severity_deg, right_valgus, right_mechanism, right_severity_deg
                          valgus: true/false (also 1/0, yes/no); mechanism: one of valgusml.MECHANISMS
-                         ("none" iff no valgus; may be blank when valgus is false); severity: peak FPPA in
-                         degrees (may be blank). Leave all six blank for an unlabelled recording.
+                         ("none" iff no valgus; may be blank when valgus is false) or "unknown" for a valgus
+                         limb whose mechanism nobody knows (its mechanism loss and metrics skip it); severity:
+                         peak FPPA in degrees (may be blank). Leave all six blank for an unlabelled recording.
+    fps                  optional: the recording's frame rate, whatever the file says (else the file's own;
+                         for files that hold none, --fps or 30)
+    sex                  optional: female or male, recorded as meta["sex"] (the predictor's 3D rule reads it) and
+                         the threshold --label-by-rule uses for that file (instead of --sex)
 """
 
 from __future__ import annotations
@@ -35,10 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from valgusml.data.format import write_dataset_whole
+from valgusml.data.splits import MIN_ATHLETES
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.features.rule import SEXES
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
+from valgusml.io._common import DEFAULT_FPS
 from valgusml.labels import LIMBS, MECHANISMS, check_task
+from valgusml.limits import current as current_limits
 from valgusml.preprocess import PreprocessConfig
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS
@@ -46,6 +54,8 @@ from valgusml.skeleton import SKELETONS
 LABEL_COLUMNS = tuple(f"{limb}_{field}" for limb in LIMBS for field in ("valgus", "mechanism", "severity_deg"))
 _TRUE = {"true", "1", "yes", "y", "t", "valgus"}
 _FALSE = {"false", "0", "no", "n", "f"}
+UNKNOWN_MECHANISM = "unknown"  # a labels CSV's word for a valgus limb whose mechanism nobody knows (None in labels)
+_SEX = {"female": "female", "f": "female", "male": "male", "m": "male"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class Row:
     athlete_id: str
     task: str
     labels: dict[str, Any] | None
+    fps: float | None = None
+    sex: str | None = None
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -99,7 +111,8 @@ def expand_inputs(inputs: list[Path], exclude: set[Path]) -> list[Path]:
             continue
         before = len(found)
         for root, dirs, files in os.walk(given):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            # a dataset written into the folder (a previous convert's --out) holds no pose files of the user's
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(root) / d / "dataset.json").is_file())
             here = Path(root)
             if here != given and openpose.frame_files(here):
                 found.append(here)
@@ -114,6 +127,15 @@ def expand_inputs(inputs: list[Path], exclude: set[Path]) -> list[Path]:
             raise InputError(f"{given}: no pose files in this folder (looked for {', '.join(POSE_SUFFIXES)})")
     unique = list(dict.fromkeys(found))
     return unique
+
+
+def refuse_out_holding_inputs(out: Path, items: list[Item]) -> None:
+    """--out is replaced whole: were it an input's folder, --overwrite would delete the user's recordings."""
+    target = out.resolve()
+    held = [item.id for item in items if item.path.resolve() == target or target in item.path.resolve().parents]
+    if held:
+        raise InputError(f"{out} holds the input(s) {', '.join(held[:3])}{' ...' if len(held) > 3 else ''}; writing "
+                         "the dataset there would replace them: choose an --out outside the inputs' folders")
 
 
 def name_items(paths: list[Path]) -> list[Item]:
@@ -141,21 +163,55 @@ def _limb(row: dict[str, str], limb: str, where: str) -> dict[str, Any] | None:
     severity_text = row.get(f"{limb}_severity_deg", "").strip()
     if valgus is None and not mechanism and not severity_text:
         return None
-    if mechanism and mechanism not in MECHANISMS:
-        raise InputError(f"{where} {limb}_mechanism: {mechanism!r} is not one of {', '.join(MECHANISMS)}")
+    if mechanism and mechanism not in (*MECHANISMS, UNKNOWN_MECHANISM):
+        raise InputError(f"{where} {limb}_mechanism: {mechanism!r} is not one of {', '.join(MECHANISMS)} "
+                         f"(or {UNKNOWN_MECHANISM!r} for a valgus limb)")
     if valgus is None:
         if not mechanism:
             raise InputError(f"{where}: {limb}_severity_deg is given but {limb}_valgus and {limb}_mechanism are blank")
         valgus = mechanism != "none"
     if not mechanism:
         if valgus:
-            raise InputError(f"{where}: {limb}_valgus is true but {limb}_mechanism is blank; name the mechanism")
+            raise InputError(f"{where}: {limb}_valgus is true but {limb}_mechanism is blank; name the mechanism "
+                             f"(or write {UNKNOWN_MECHANISM!r})")
         mechanism = "none"
+    if mechanism == UNKNOWN_MECHANISM:
+        if not valgus:
+            raise InputError(f"{where}: {limb}_mechanism is {UNKNOWN_MECHANISM!r} but {limb}_valgus is false; a limb "
+                             "without valgus has mechanism 'none'")
+        mechanism = None  # valgusml.labels: presence known, mechanism unknown (MECHANISM_UNKNOWN in arrays)
     try:
-        severity = float(severity_text) if severity_text else math.nan
+        severity = _number(severity_text) if severity_text else math.nan
     except ValueError:
         raise InputError(f"{where} {limb}_severity_deg: {severity_text!r} is not a number") from None
     return {"valgus": valgus, "mechanism": mechanism, "severity_deg": severity}
+
+
+def _row_fps(row: dict[str, str], where: str) -> float | None:
+    text = row.get("fps", "").strip()
+    if not text:
+        return None
+    try:
+        return current_limits().check_fps(_number(text), f"{where} ")
+    except ValueError:
+        raise InputError(f"{where} fps: {text!r} is not a number") from None
+
+
+def _row_sex(row: dict[str, str], where: str) -> str | None:
+    text = row.get("sex", "").strip().lower()
+    if text and text not in _SEX:
+        raise InputError(f"{where} sex: {text!r} is not female or male (leave it blank when unknown)")
+    return _SEX.get(text)
+
+
+def _number(text: str) -> float:
+    """A cell's number; a decimal comma (31,6: spreadsheets of ';'-separated CSV write them) read as a point."""
+    return float(text.replace(",", ".") if text.count(",") == 1 and "." not in text else text)
+
+
+def _delimiter(header: str) -> str:
+    """The header's separator: spreadsheets save CSV with ';' where ',' is the decimal mark, or tabs."""
+    return max(",;\t", key=header.count) if header.count(",") == 0 else ","
 
 
 def read_labels(path: Path) -> list[Row]:
@@ -165,7 +221,8 @@ def read_labels(path: Path) -> list[Row]:
         raise InputError(f"{path}: cannot read the labels CSV ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: the labels CSV is not UTF-8 text") from None
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    reader = csv.DictReader(lines, delimiter=_delimiter(lines[0] if lines else ""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if not header:
         raise InputError(f"{path}: the labels CSV is empty")
@@ -193,10 +250,25 @@ def read_labels(path: Path) -> list[Row]:
             given = "left" if limbs["left"] is not None else "right"
             raise InputError(f"{where}: only the {given} limb is labelled; label both limbs or neither")
         task = check_task(row.get("task", "").strip(), f"{where}: ")
-        rows.append(Row(line, key, athlete, task, None if limbs["left"] is None else limbs))
+        rows.append(Row(line, key, athlete, task, None if limbs["left"] is None else limbs,
+                        _row_fps(row, where), _row_sex(row, where)))
     if not rows:
         raise InputError(f"{path}: the labels CSV has a header but no rows")
+    refuse_near_duplicate_athletes(rows, path)
     return rows
+
+
+def refuse_near_duplicate_athletes(rows: list[Row], path: Path) -> None:
+    """Athlete ids that differ only in case or spaces (P01, p01, "P 01") are a typo, not two people: split as
+    two athletes, one person's recordings could land in training and in test."""
+    spellings: dict[str, dict[str, int]] = {}
+    for row in rows:
+        spellings.setdefault("".join(row.athlete_id.split()).casefold(), {}).setdefault(row.athlete_id, row.line)
+    for found in spellings.values():
+        if len(found) > 1:
+            named = " and ".join(f"{athlete!r} (row {line})" for athlete, line in list(found.items())[:3])
+            raise InputError(f"{path}: athlete ids {named} differ only in case or spaces; splits would take them for "
+                             "different people: spell each person's id one way")
 
 
 def match_rows(items: list[Item], rows: list[Row], labels_path: Path | None) -> dict[Item, Row]:
@@ -223,6 +295,7 @@ def match_rows(items: list[Item], rows: list[Row], labels_path: Path | None) -> 
         if hits:
             matched[item] = hits[0]
             used.add(hits[0].line)
+    _refuse_shared_rows(matched, labels_path)
     unmatched = [item.path.as_posix() for item in items if item not in matched]
     if unmatched:
         raise InputError(
@@ -235,6 +308,19 @@ def match_rows(items: list[Item], rows: list[Row], labels_path: Path | None) -> 
             f"{labels_path}: row(s) {', '.join(f'{r.line} ({r.key})' for r in unused[:5])} match no input file"
         )
     return matched
+
+
+def _refuse_shared_rows(matched: dict[Item, Row], labels_path: Path | None) -> None:
+    """A row describes one input: keyed by a bare file name, it would also match same-named files in other folders
+    (P01/squat.json, P02/squat.json) and give them all its athlete and labels."""
+    inputs_of: dict[int, list[Item]] = {}
+    for item, row in matched.items():
+        inputs_of.setdefault(row.line, []).append(item)
+    for line, shared in inputs_of.items():
+        if len(shared) > 1:
+            named = ", ".join(item.id for item in shared[:5]) + (" ..." if len(shared) > 5 else "")
+            raise InputError(f"{labels_path}: row {line} ({matched[shared[0]].key}) matches {len(shared)} inputs ({named}); "
+                             "give each input its own row, named by its path relative to the labels CSV's folder or as listed here")
 
 
 # ------------------------------------------------------------------------------------------ converting
@@ -282,7 +368,7 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
     rule = apply_rule(canon.seen_keypoints(), canon.fps, task)
     jitter = segment_length_jitter(canon)
     rule["segment_length_jitter"] = None if math.isnan(jitter) else round(jitter, 5)
-    meta = {**seq.meta, "rule": rule, "labelled_by": "presence rule"}
+    meta = {**seq.meta, "rule": rule, "labelled_by": "presence rule", **({"sex": sex} if sex else {})}
     if jitter > MEASURED_3D_MAX_JITTER:
         # On the generator's estimated 3D the rule's call matched the clean-3D label for only 37-68% of limbs.
         # named as the data set names its input (`meta["input"]`): a path as typed would make the fingerprint
@@ -293,6 +379,33 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
                 "can call a collapse that did not happen; check them, or label from motion capture")
         meta["warnings"] = [*seq.meta.get("warnings", []), note]
     return seq.replace(task=seq.task or rule["task"], labels=rule_limb_labels(rule, sex), meta=meta)
+
+
+SWAPPED = "are left and right swapped in the labels CSV"
+
+
+def swapped_sides_note(seq: KeypointSequence, path: Path) -> str | None:
+    """A note when a labels row calls valgus on one knee of 3D joint centres and the presence rule measures it
+    on the other, under both sexes' thresholds: most likely left and right swapped in the CSV (the subject's own
+    sides, not the camera's). Only a note: the row's labels are kept; a recording the rule cannot read gets none."""
+    from valgusml.features.rule import apply_rule, task_from_file_name
+
+    said = [seq.labels[limb]["valgus"] for limb in LIMBS] if seq.labels and seq.dims == 3 else None
+    if said is None or said[0] == said[1]:
+        return None
+    canon = seq.to_canonical()
+    try:
+        rule = apply_rule(canon.seen_keypoints(), canon.fps, seq.task or task_from_file_name(path.stem) or "")
+    except InputError:
+        return None
+    if [set(rule[limb]["valgus"].values()) for limb in LIMBS] != [{said[1]}, {said[0]}]:
+        return None
+    labelled, measured = ("left", "right") if said[0] else ("right", "left")
+    dynamic = {limb: rule[limb]["dynamic_fppa_deg"] for limb in LIMBS}  # None where the limb bore no load
+    peaks = ", ".join(f"{limb} {math.nan if deg is None else deg:.1f}" for limb, deg in dynamic.items())
+    return (f"{seq.meta.get('input') or path.name}: the labels call valgus on the {labelled} knee, but the presence "
+            f"rule on the 3D joint centres measures it on the {measured} (dynamic FPPA {peaks} deg); {SWAPPED}? "
+            "(sides are the subject's own)")
 
 
 ATHLETE_FROM = ("file", "folder")
@@ -312,26 +425,57 @@ def shared_folders(items: list[Item], rows: dict[Item, Row] | None) -> dict[str,
     return {folder: n for folder, n in counts.items() if n > 1}
 
 
+def _says_fps_assumed(note: str) -> bool:
+    return f"assumed {DEFAULT_FPS:g} fps" in note  # every reader's note when the file holds no frame rate
+
+
+def assumed_fps(seq: KeypointSequence) -> bool:
+    """Whether the reader found no frame rate in the file and assumed the default."""
+    return any(map(_says_fps_assumed, seq.meta.get("warnings", [])))
+
+
+def at_fps(seq: KeypointSequence, fps: float, path: Path) -> KeypointSequence:
+    """A sequence read at the assumed default rate, at `fps` instead, as the reader would have given it with
+    `fps=` (for a file with no rate, the rate is all the reader takes from it), without reading the file again."""
+    notes = [note for note in seq.meta.get("warnings", []) if not _says_fps_assumed(note)]
+    meta = {k: v for k, v in seq.meta.items() if k != "warnings"} | ({"warnings": notes} if notes else {})
+    return seq.replace(fps=current_limits().check_fps(fps, f"{path}: "), meta=meta)
+
+
+def read_input(item: Item, row: Row | None, fmt: str | None, options: dict[str, Any]) -> KeypointSequence:
+    """One input read at its frame rate: its labels row's `fps` if given (whatever the file says), else the
+    file's own; `options["fps"]` (`--fps`) only for a file that holds none, so that a folder mixing 60-Hz COCO
+    files with 100-Hz TRC files keeps each at its rate."""
+    default_fps = options.get("fps")
+    given = {k: v for k, v in options.items() if k != "fps"}
+    fps = row.fps if row is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # recorded in seq.meta["warnings"] and counted in the summary
+        seq = read(item.path, format=fmt, fps=fps, **given)
+    return at_fps(seq, default_fps, item.path) if fps is None and default_fps is not None and assumed_fps(seq) else seq
+
+
 def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, skeleton_out: str,
               options: dict[str, Any], dims: int | None = None, rule: bool = False,
               sex: str | None = None, athlete_from: str = "file") -> Iterator[KeypointSequence]:
     for item in items:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # recorded in seq.meta["warnings"] and counted in the summary
-            seq = read(item.path, format=fmt, **options)
         row = rows.get(item) if rows else None
+        seq = read_input(item, row, fmt, options)
+        sex_of = row.sex if row is not None and row.sex else sex
         try:
             seq = seq.replace(
                 id=item.id,
                 athlete_id=athlete_of(item, row, athlete_from),
                 task=row.task if row else "",
                 labels=row.labels if row else None,
-                meta={**seq.meta, "input": item.id},
+                meta={**seq.meta, "input": item.id, **({"sex": sex_of} if sex_of else {})},
             )
         except InputError as exc:
             raise InputError(f"{item.path}: labels row {row.line if row else '?'}: {exc}") from None
         if rule and seq.labels is None:
-            seq = label_by_rule(seq, item.path, sex)
+            seq = label_by_rule(seq, item.path, sex_of)
+        elif note := swapped_sides_note(seq, item.path):
+            seq = seq.replace(meta={**seq.meta, "warnings": [*seq.meta.get("warnings", []), note]})
         if skeleton_out == "canonical":
             seq = seq.to_canonical()
         if dims == 2 and seq.dims == 3:
@@ -366,8 +510,10 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
     items = name_items(expand_inputs([Path(p) for p in inputs], exclude))
     if not items:
         raise InputError("no input files given")
+    refuse_out_holding_inputs(out, items)
     rows = match_rows(items, read_labels(labels), labels) if labels else None
-    summary = {"n_labelled": 0, "n_warnings": 0, "athletes": set(), "kind": None}
+    summary = {"n_labelled": 0, "n_warnings": 0, "athletes": set(), "kind": None, "assumed_fps": [],
+               "swapped": [], "warning_kinds": Counter()}
     def counted(stream: Iterable[KeypointSequence]) -> Iterator[KeypointSequence]:
         for seq in stream:
             kind = (seq.skeleton, seq.dims)
@@ -381,6 +527,12 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
                 )
             summary["n_labelled"] += seq.labels is not None
             summary["n_warnings"] += len(seq.meta.get("warnings", []))
+            named = f"{seq.meta.get('input')}: "  # the rule's note names its input: counted as one kind
+            summary["warning_kinds"].update(w.removeprefix(named) for w in seq.meta.get("warnings", []))
+            if assumed_fps(seq):
+                summary["assumed_fps"].append(seq.meta.get("input", seq.id))
+            if any(SWAPPED in note for note in seq.meta.get("warnings", [])):
+                summary["swapped"].append(seq.meta.get("input", seq.id))
             summary["athletes"].add(seq.athlete_id)
             yield seq
 
@@ -390,7 +542,8 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
                      "n_inputs": len(items)}, overwrite)
     header = dict(header)
     header.update(n_labelled=summary["n_labelled"], n_warnings=summary["n_warnings"],
-                  n_athletes=len(summary["athletes"]),
+                  n_athletes=len(summary["athletes"]), assumed_fps=summary["assumed_fps"], swapped=summary["swapped"],
+                  common_warnings=summary["warning_kinds"].most_common(3),
                   shared_folders=shared_folders(items, rows) if athlete_from == "file" else {})
     return header
 
@@ -399,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="valgusml convert", description="Turn pose files plus a labels CSV into a valgusml dataset folder.",
         epilog="Labels CSV columns: file (or id), athlete_id, task, left_valgus, left_mechanism, left_severity_deg, "
-               "right_valgus, right_mechanism, right_severity_deg (label cells may be blank). See data/README.md.")
+               "right_valgus, right_mechanism, right_severity_deg (label cells may be blank; mechanism 'unknown' for "
+               "a valgus limb), optional fps and sex. See data/README.md.")
     parser.add_argument("inputs", nargs="+", type=Path, help="pose files, OpenPose folders, or folders to scan")
     parser.add_argument("--out", required=True, type=Path, help="dataset folder to create (e.g. data/NAME)")
     parser.add_argument("--labels", type=Path,
@@ -412,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skeleton of the dataset (default canonical; others only when every input already is)")
     parser.add_argument("--dims", type=int, choices=(2, 3),
                         help="2: store 3D recordings as their frontal 2D view, so 2D and 3D inputs share a dataset")
-    parser.add_argument("--fps", type=float, help="frame rate for files that hold none (OpenPose, COCO; default 30)")
+    parser.add_argument("--fps", type=float, help="frame rate for files that hold none (OpenPose, COCO; default 30); "
+                                                  "files with their own keep it, a labels CSV's fps column overrides both")
     parser.add_argument("--person", type=int, help="tracked person to keep in multi-person files (0 = largest)")
     parser.add_argument("--shard-size", type=int, default=256, help="sequences per shard (default 256)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -420,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="label 3D recordings without a labels row by the presence rule on their joint centres "
                              "(dynamic FPPA over the scored phase vs the task threshold; mechanism unknown)")
     parser.add_argument("--sex", choices=SEXES,
-                        help="whose threshold --label-by-rule uses (default: the higher of the two)")
+                        help="the athletes' sex, recorded as meta['sex'], and whose threshold --label-by-rule uses "
+                             "(default: the higher of the two); a labels CSV's sex column sets it per file")
     args = parser.parse_args(argv)
     options: dict[str, Any] = {}
     if args.fps is not None:
@@ -443,9 +599,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"each input is its own athlete, and {sum(shared.values())} share a folder with others: {named}"
               f"{', ...' if len(shared) > 3 else ''}. If a folder is one person, convert again with "
               "--athlete-from folder (or give a labels CSV) so that no split puts that person on both sides")
+    if header["n_athletes"] < MIN_ATHLETES:
+        print(f"only {header['n_athletes']} athlete(s): too few to split by athlete into train, validation and test "
+              f"({MIN_ATHLETES} at least); train on it beside synthetic data (data.extra_train_dirs=[{args.out}]) or "
+              f"score it whole (valgusml evaluate ... data_dir={args.out} split=all)")
+    if assumed := header["assumed_fps"]:
+        print(f"{len(assumed)} input(s) hold no frame rate and were read at {DEFAULT_FPS:g} fps: "
+              f"{', '.join(assumed[:3])}{', ...' if len(assumed) > 3 else ''}. Pass --fps, or give each its rate in "
+              "an fps column of the labels CSV, or their timing is wrong")
+    if swapped := header["swapped"]:
+        print(f"{len(swapped)} labelled 3D input(s) call valgus on the knee the presence rule measures none on, and "
+              f"none on the one it measures: {', '.join(swapped[:3])}{', ...' if len(swapped) > 3 else ''}; "
+              f"{SWAPPED}? (their notes are in meta['warnings'])")
     if header["n_warnings"]:
+        common = "; ".join(f"{n}x {note[:100] + ('...' if len(note) > 100 else '')!r}"
+                           for note, n in header["common_warnings"])
         print(f"{header['n_warnings']} warning(s) recorded in the sequences' meta['warnings'] (e.g. several people, "
-              "assumed fps, estimated 3D labelled by the rule)")
+              f"assumed fps, estimated 3D labelled by the rule), most often: {common}")
     return 0
 
 

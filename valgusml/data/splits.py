@@ -24,6 +24,7 @@ from valgusml.errors import ConfigError, FormatError, InputError
 
 METHODS = ("fractions", "group_kfold", "leave_one_out")
 SPLIT_NAMES = ("train", "val", "test")
+MIN_ATHLETES = len(SPLIT_NAMES)  # one athlete at least on each side
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,12 @@ def split_athletes(
     athletes = sorted(set(ids.tolist()))
     if method not in METHODS:
         raise ConfigError(f"split.method must be one of {METHODS}, got {method!r}")
-    if len(athletes) < 3:
-        raise InputError(f"need at least 3 athletes to split into train/val/test, the dataset has {len(athletes)}")
+    if len(athletes) < MIN_ATHLETES:
+        raise InputError(
+            f"need at least {MIN_ATHLETES} athletes to split into train/val/test, the dataset has {len(athletes)} "
+            f"({', '.join(athletes[:MIN_ATHLETES])}); no athlete may be on two sides, so add people, or train on "
+            "it beside another dataset (data.extra_train_dirs) or score it whole (valgusml evaluate split=all)"
+        )
     rng = np.random.default_rng(seed)
     params: dict[str, Any] = {"seed": int(seed), "val_fraction": float(val_fraction)}
 

@@ -262,6 +262,14 @@ def map_markers(
     return joints, used, lateral
 
 
+def _names_looked_for(joint: str, shown: int = 12) -> str:
+    """What a file must name for `joint` (from the command line, where no marker_map can be given, renaming a
+    marker in the header is the way)."""
+    names = [rule.rpartition(":")[2] for rule in MARKER_TABLE[joint] if rule != "harrington"]
+    return (f"{joint} is read from a marker named {', '.join(names[:shown])}{', ...' if len(names) > shown else ''} "
+            "(case-insensitive; A+B: the mean of two markers); rename yours in the header to one")
+
+
 def _detect_up(joints: Mapping[str, np.ndarray]) -> str | None:
     head = [joints[j] for j in _HEAD_GROUP if j in joints] or [joints[j] for j in ("left_hip", "right_hip") if j in joints]
     feet = [joints[j] for j in _FOOT_GROUP if j in joints]
@@ -336,7 +344,8 @@ def read(
         if missing:
             raise FormatError(
                 f"{path}: missing markers: no marker for {', '.join(missing)} (markers present: "
-                f"{', '.join(names[:25])}{', ...' if len(names) > 25 else ''}); add rules with marker_map="
+                f"{', '.join(names[:25])}{', ...' if len(names) > 25 else ''}); {_names_looked_for(missing[0])}, "
+                "or add rules with marker_map= (valgusml.io.read)"
             )
         notes += _truncation_notes(header, len(times))
         declared_units = header.get("units", "").strip()

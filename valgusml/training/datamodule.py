@@ -160,6 +160,8 @@ class ValgusDataModule(LightningDataModule):
             return split_athletes(ds.athlete_ids, dataset_fingerprint=ds.fingerprint, **cfg)
         except TypeError as exc:
             raise ConfigError(f"data.split: {exc}") from None
+        except InputError as exc:  # too few athletes, an empty split: name the folder
+            raise InputError(f"{ds.root}: {exc}") from None
 
     def setup(self, stage: str | None = None) -> None:
         """The split and the training and validation windows; the test windows wait for `split_set("test")`
