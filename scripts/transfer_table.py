@@ -56,6 +56,7 @@ def main() -> None:
     from valgusml.evaluation.evaluate import not_trained_on
     from valgusml.evaluation.metrics import compute_metrics
     from valgusml.evaluation.robustness import DEFAULT_FACTORS, generator_config_of, synthetic_condition_sets
+    from valgusml.evaluation.sources import learnt_from
     from valgusml.evaluation.transfer import (
         FAST_YAWS,
         PredictorScorer,
@@ -65,7 +66,6 @@ def main() -> None:
         summarise,
     )
     from valgusml.evaluation.transfer.real_motion import agreement_estimate, worst_estimator
-    from valgusml.predictor.format import seeds_learnt_from
     from valgusml.scoring.arrays import LabelArrays
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,11 +94,10 @@ def main() -> None:
         # As `valgusml evaluate` does, before any set is read or filmed: a model's (or the baselines') training
         # dataset is refused as other data, and one of a generator seed the model learnt from is said not to be
         # held out.
-        origin = {"dataset_fingerprint": predictor.metadata.get("dataset_fingerprint"),
-                  "generator_seeds": seeds_learnt_from(predictor.metadata)}
         for other, o in others.items():
-            for note in not_trained_on(f"{model}: other data {Path(other).name}", Path(other), o.fingerprint, origin,
-                                       ds.fingerprint if args.baselines else None):
+            for note in not_trained_on(f"{model}: other data {Path(other).name}", Path(other), o.fingerprint,
+                                       learnt_from(predictor.metadata), ds.fingerprint if args.baselines else None,
+                                       o.athletes):
                 print(f"caution: {note}")
 
     test_athletes = sorted(split["test"])

@@ -142,6 +142,34 @@ def test_the_training_dataset_is_never_scored_whole(setup, tmp_path, monkeypatch
                                             f"transfer.other_data=[{setup['data']}]"]))
 
 
+def test_a_folder_the_model_learnt_from_beside_its_own_data_is_never_held_out(setup, tmp_path):
+    """A folder added with data.extra_train_dirs (or its start's, or an ensemble member's data) was scored as
+    held-out athletes (split=all: AUROC 0.990 on filmed real motion the model trained on). Its fingerprint is
+    refused; its athletes under another fingerprint (a filmed copy keeps the ids) are a caution."""
+    from valgusml.data import open_dataset
+    from valgusml.evaluation.evaluate import not_trained_on
+    from valgusml.predictor.format import athlete_digests, other_training_data
+
+    external = open_dataset(setup["external"])
+    added = {"dataset_fingerprint": external.fingerprint, "athletes_sha256": athlete_digests(external.athletes)}
+    origin = {"dataset_fingerprint": setup["fingerprint"], "generator_seeds": [],
+              "other_training_data": other_training_data({"other_training_data": [added]})}
+    with pytest.raises(ConfigError, match="a dataset the model learnt from beside its own"):
+        not_trained_on("the scored athletes", setup["external"], external.fingerprint, origin,
+                       athletes=external.athletes)
+    copy_notes = not_trained_on("other data filmed", tmp_path, "c" * 64, origin, athletes=external.athletes[:4])
+    assert len(copy_notes) == 1 and "4 of its athletes have the ids of athletes the model learnt from" in copy_notes[0]
+    assert not_trained_on("other data", tmp_path, "c" * 64, origin, athletes=["someone else"]) == []
+    # recorded at export, read back by the evaluation (model.json's provenance)
+    from valgusml.evaluation.sources import learnt_from
+
+    assert learnt_from({"other_training_data": [added]})["other_training_data"] == [
+        {"dataset_fingerprint": external.fingerprint, "athletes_sha256": sorted(added["athletes_sha256"])}]
+    # a start's or a member's own dataset joins with `own`, athletes unrecorded
+    merged = other_training_data({"dataset_fingerprint": "a" * 64, "other_training_data": [added]}, own=True)
+    assert [e["dataset_fingerprint"] for e in merged] == sorted(["a" * 64, external.fingerprint])
+
+
 def test_a_generator_seed_the_model_learnt_from_is_a_caution(setup, tmp_path):
     """A generated set of a seed the model learnt from holds its training athletes (the same index is the same
     person at every dataset size): its figures are said not to be held out."""

@@ -64,6 +64,15 @@ def test_model_json_names_every_seed_whose_athletes_a_member_learnt_from(tmp_pat
     assert json.loads((continued / "model.json").read_text())["generator_seeds"] == [1, 2]
     meta = json.loads((export_ensemble([plain, continued], tmp_path / "e") / "model.json").read_text())
     assert meta["generator_seed"] == 1 and meta["generator_seeds"] == [1, 2]
+    assert meta["other_training_data"] == []  # one dataset: its fingerprint is the ensemble's
+    # Members of other datasets: no one fingerprint, so each is listed, with what a member added to its own.
+    added = {"dataset_fingerprint": "mocap-fingerprint", "athletes_sha256": ["0123456789abcdef"]}
+    own_data = _member(tmp_path_factory, 5, 0.5, dataset_fingerprint="clinic-fingerprint", other_training_data=[added])
+    assert json.loads((own_data / "model.json").read_text())["other_training_data"] == [added]
+    meta = json.loads((export_ensemble([plain, own_data], tmp_path / "f") / "model.json").read_text())
+    assert meta["dataset_fingerprint"] is None
+    assert meta["other_training_data"] == [{"dataset_fingerprint": "clinic-fingerprint", "athletes_sha256": []},
+                                           added, {"dataset_fingerprint": "test-fingerprint", "athletes_sha256": []}]
 
 
 def test_without_validation_the_threshold_is_the_members_median_and_model_json_says_so(members, tmp_path):

@@ -233,6 +233,14 @@ def test_rule_labelled_data_joins_training_with_its_mechanism_masked(tiny_datase
     assert dm.summary()["extra_train_sequences"] == header["n_sequences"]
     assert dm.summary()["extra_train_windows"] == added and dm.summary()["train_windows"] == len(train["joints"])
     assert "extra_train_windows" not in plain.summary()
+    # what the checkpoint and model.json record of it, so that an evaluation refuses to score it as held out
+    from valgusml.data.format import open_dataset
+    from valgusml.predictor.format import athlete_digests
+
+    added_set = open_dataset(tmp_path / "rule_ds")
+    assert dm.athletes_source()["other_training_data"] == [
+        {"dataset_fingerprint": added_set.fingerprint, "athletes_sha256": athlete_digests(added_set.athletes)}]
+    assert plain.athletes_source()["other_training_data"] == []
     # repeated: each added window three times (a few real trials beside thousands of synthetic ones)
     thrice = _dm(tiny_dataset, tmp_path / "cache", extra_train_dirs=[str(tmp_path / "rule_ds")], extra_train_repeat=3)
     thrice.setup("fit")

@@ -116,9 +116,13 @@ def test_a_training_starts_from_the_weights_with_a_fresh_epoch_count(trained, ti
     assert checkpoint["epoch"] == 0
     # Where it started is part of its provenance (the export's model.json carries it on), and so is every seed
     # whose athletes the network has learnt from: the start's and the run's own.
-    assert checkpoint["valgusml"]["init_from"] == {"path": str(weights),
-                                                    "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-                                                    "generator_seeds": [seed + 7]}
+    fingerprint = payload["source"]["dataset_fingerprint"]
+    assert checkpoint["valgusml"]["init_from"] == {
+        "path": str(weights), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "generator_seeds": [seed + 7], "other_training_data": [{"dataset_fingerprint": fingerprint, "athletes_sha256": []}]}
+    # the start learnt from this run's own dataset: not listed as another (training warned of it)
+    assert fingerprint == checkpoint["valgusml"]["dataset_fingerprint"]
+    assert checkpoint["valgusml"]["other_training_data"] == []
     assert checkpoint["valgusml"]["generator_seed"] == seed
     assert checkpoint["valgusml"]["generator_seeds"] == [seed, seed + 7]
     assert save_weights(last, tmp_path / "again.pt") and torch.load(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -106,11 +107,13 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     # split=test the baselines were fitted on this dataset's training athletes: scored whole, it holds them.
     other_folders = other_data_folders((cfg.get("transfer") or {}).get("other_data") or [])
     fitted_on = ds.fingerprint if cfg.split == "test" else None
-    held_out_notes = [note for name, folder in other_folders.items()
-                      for note in not_trained_on(f"other data {name}", folder, open_dataset(folder).fingerprint,
-                                                 origin, fitted_on)]
+    other_sets = {name: open_dataset(folder) for name, folder in other_folders.items()}
+    held_out_notes = [note for name, other in other_sets.items()
+                      for note in not_trained_on(f"other data {name}", other.root, other.fingerprint, origin,
+                                                 fitted_on, other.athletes)]
     if cfg.split == "all":
-        held_out_notes = not_trained_on("the scored athletes", data_dir, ds.fingerprint, origin) + held_out_notes
+        held_out_notes = not_trained_on("the scored athletes", data_dir, ds.fingerprint, origin,
+                                        athletes=ds.athletes) + held_out_notes
         train, val, test = [], [], _sequences(ds, ds.athletes, cfg.get("max_athletes"))
         info["split"] = "all sequences of the dataset (external evaluation)"
     else:
@@ -162,13 +165,17 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
 
 
 def not_trained_on(name: str, folder: Path, fingerprint: str, origin: dict[str, Any],
-                   fitted_on: str | None = None) -> list[str]:
+                   fitted_on: str | None = None, athletes: Iterable[str] = ()) -> list[str]:
     """A data set scored whole (`split=all`, `transfer.other_data`) is held out only where no scorer trained on
     its athletes. The model's own training dataset (or `fitted_on`, the one whose training athletes the baselines
-    were fitted on) is refused: every athlete it trained on would be scored. A set generated with a seed the model
-    learnt from (`origin["generator_seeds"]`) holds its training athletes too (athlete `index` of a seed is the
-    same person at every dataset size, `synth.dataset.generator_seed_of`): a caution, as training warns of such a
-    start or teacher (the generator may have changed between versions)."""
+    were fitted on) is refused: every athlete it trained on would be scored; so is any other dataset the model
+    learnt from (`origin["other_training_data"]`: `data.extra_train_dirs` folders, its start's, an ensemble
+    member's). A set holding `athletes` the model learnt from under another fingerprint (a filmed copy of an added
+    folder), or generated with a seed the model learnt from (`origin["generator_seeds"]`: athlete `index` of a
+    seed is the same person at every dataset size, `synth.dataset.generator_seed_of`), holds its training
+    athletes too: a caution, as training warns of such a start or teacher (ids may name others by chance, and
+    the generator may have changed between versions)."""
+    from valgusml.predictor.format import athlete_digests
     from valgusml.synth.dataset import generator_seed_of
 
     if fingerprint in {origin.get("dataset_fingerprint"), fitted_on} - {None}:
@@ -176,11 +183,25 @@ def not_trained_on(name: str, folder: Path, fingerprint: str, origin: dict[str, 
             f"{name}: {folder} (fingerprint {fingerprint[:12]}) is the dataset the model or the baselines trained on; "
             "scored whole it would score training athletes: score its held-out athletes with split=test"
         )
+    other = origin.get("other_training_data") or []
+    if fingerprint in {entry["dataset_fingerprint"] for entry in other}:
+        raise ConfigError(
+            f"{name}: {folder} (fingerprint {fingerprint[:12]}) is a dataset the model learnt from beside its own "
+            "(data.extra_train_dirs, the weights it started from, or an ensemble member's): its figures would not "
+            "be held out; score it with a model that did not train on it"
+        )
+    notes = []
+    learnt = {digest for entry in other for digest in entry.get("athletes_sha256") or []}
+    shared = set(athlete_digests(athletes)) & learnt
+    if shared:
+        notes.append(f"{name}: {len(shared)} of its athletes have the ids of athletes the model learnt from in "
+                     "another dataset (data.extra_train_dirs; a filmed copy of such a folder keeps them), so its "
+                     "figures are not those of held-out athletes")
     seed = generator_seed_of(folder)
     if seed is not None and seed in (origin.get("generator_seeds") or []):
-        return [f"{name}: generated with seed {seed}, whose athletes the model learnt from (the same index is the "
-                "same person at every dataset size), so its figures are not those of held-out athletes"]
-    return []
+        notes.append(f"{name}: generated with seed {seed}, whose athletes the model learnt from (the same index is "
+                     "the same person at every dataset size), so its figures are not those of held-out athletes")
+    return notes
 
 
 def cautions(name: str, sequences: list) -> list[str]:

@@ -22,6 +22,15 @@ def mlflow_client(cfg: DictConfig):
     return MlflowClient(str(cfg.mlflow.tracking_uri))
 
 
+def learnt_from(info: dict[str, Any]) -> dict[str, Any]:
+    """What a model's `model.json` or checkpoint info says it learnt from: `dataset_fingerprint`,
+    `generator_seeds`, `other_training_data` (`evaluate.not_trained_on` refuses or cautions by them)."""
+    from valgusml.predictor.format import other_training_data, seeds_learnt_from
+
+    return {"dataset_fingerprint": info.get("dataset_fingerprint"), "generator_seeds": seeds_learnt_from(info),
+            "other_training_data": other_training_data(info)}
+
+
 def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     """The trained model as a scorer, and what is known about its training run (run id, split, dataset).
 
@@ -30,7 +39,6 @@ def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     checkpoint (or its logged predictor) is the model.
     """
     from valgusml.evaluation.scorers import CheckpointModel, ExportedModel
-    from valgusml.predictor.format import seeds_learnt_from
 
     if cfg.get("predictor") and cfg.get("ckpt_path"):
         raise ConfigError("give one model: model=DIR (exported predictor) or ckpt_path=FILE, not both")
@@ -39,18 +47,15 @@ def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     if cfg.get("predictor"):
         scorer = ExportedModel(cfg.predictor, name="model")
         meta = scorer.info
-        origin = {"source": f"predictor {Path(cfg.predictor).resolve()}",
-                  "training_run_id": cfg.get("run_id") or meta.get("training_run_id"),
-                  "dataset_fingerprint": meta.get("dataset_fingerprint"), "checkpoint": meta.get("checkpoint"),
-                  "generator_seeds": seeds_learnt_from(meta)}
-        return scorer, origin
+        return scorer, {"source": f"predictor {Path(cfg.predictor).resolve()}",
+                        "training_run_id": cfg.get("run_id") or meta.get("training_run_id"),
+                        "checkpoint": meta.get("checkpoint"), **learnt_from(meta)}
     if cfg.get("ckpt_path"):
         scorer = CheckpointModel(cfg.ckpt_path, name="model")
         return scorer, {"source": f"checkpoint {Path(cfg.ckpt_path).resolve()}",
                         "training_run_id": cfg.get("run_id") or scorer.info.get("mlflow_run_id"),
-                        "dataset_fingerprint": scorer.info.get("dataset_fingerprint"),
                         "split": scorer.info.get("split"), "checkpoint": str(cfg.ckpt_path),
-                        "generator_seeds": seeds_learnt_from(scorer.info)}
+                        **learnt_from(scorer.info)}
     client = mlflow_client(cfg)
     try:
         run = client.get_run(str(cfg.run_id))
@@ -59,18 +64,15 @@ def load_model(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     best = run.data.tags.get("best_checkpoint")
     if best and Path(best).is_file():
         scorer = CheckpointModel(best, name="model")
-        origin = {"source": f"run {cfg.run_id} checkpoint {best}", "split": scorer.info.get("split"),
-                  "dataset_fingerprint": scorer.info.get("dataset_fingerprint"), "checkpoint": best}
+        origin = {"source": f"run {cfg.run_id} checkpoint {best}", "split": scorer.info.get("split"), "checkpoint": best}
     else:
         try:
             folder = client.download_artifacts(str(cfg.run_id), "predictor", tempfile.mkdtemp(prefix="valgusml-eval-"))
         except Exception as exc:
             raise ModelFileError(f"run {cfg.run_id} has neither a local best checkpoint nor a logged predictor ({exc})") from None
         scorer = ExportedModel(folder, name="model")
-        origin = {"source": f"run {cfg.run_id} predictor", "dataset_fingerprint": scorer.info.get("dataset_fingerprint")}
-    origin["training_run_id"] = str(cfg.run_id)
-    origin["generator_seeds"] = seeds_learnt_from(scorer.info)
-    return scorer, origin
+        origin = {"source": f"run {cfg.run_id} predictor"}
+    return scorer, {**origin, "training_run_id": str(cfg.run_id), **learnt_from(scorer.info)}
 
 
 def _run_tag(cfg: DictConfig, run_id: str | None, tag: str) -> str | None:

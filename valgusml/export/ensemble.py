@@ -47,6 +47,7 @@ from valgusml.predictor.format import (
     MODEL_FILE,
     OUTPUT_NAMES,
     build_metadata,
+    other_training_data,
     preprocess_config,
     read_metadata,
     read_model_bytes,
@@ -175,6 +176,9 @@ def export_ensemble(
         }
         provenance = {"dataset_fingerprint": fingerprint, "generator_seed": generator_seed,
                       "generator_seeds": learnt_from,
+                      # every member's dataset but the shared one (all of them where they differ)
+                      "other_training_data": [entry for entry in other_training_data(*metas, own=True)
+                                              if entry["dataset_fingerprint"] != fingerprint],
                       "metrics": {"decision_threshold_from": threshold_from}, "architecture": architecture}
         write_metadata(tmp, build_metadata(cfg, threshold, model_bytes, provenance=provenance,
                                            tool_versions={"onnx_version": onnx.__version__}, parity=parity))

@@ -237,6 +237,7 @@ def metadata(
         "dataset_fingerprint": info.get("dataset_fingerprint"),
         "generator_seed": info.get("generator_seed"),
         "generator_seeds": info.get("generator_seeds"),
+        "other_training_data": info.get("other_training_data") or [],
         "metrics": metrics,
         "architecture": architecture,
         "checkpoint": relative_to_checkout(info.get("checkpoint")),

@@ -15,7 +15,9 @@ A folder holds two files:
   call, chosen on validation athletes as the threshold is; optional: folders without it call the most probable
   deficit, and a reader that ignores it calls as they do), the provenance keys (`PROVENANCE_KEYS`: training run, dataset
   fingerprint, generator_seed: the seed whose athletes it trained on, null unless generated, generator_seeds:
-  those and the seeds its `init_from` weights learnt from (members' for an ensemble), metrics,
+  those and the seeds its `init_from` weights learnt from (members' for an ensemble), other_training_data: every
+  other dataset it learnt from (`data.extra_train_dirs` folders, its start's, members'; fingerprint and hashed
+  athlete ids, `other_training_data`), metrics,
   architecture, checkpoint (relative to the checkout when it lies inside it), epoch, init_from: the weights
   the training started from, path and sha256, or null), `model` (`file`, `sha256`, `bytes` and the versions
   of the tools that wrote and checked it) and `parity` (the export's torch-vs-onnxruntime check).
@@ -38,7 +40,7 @@ import hashlib
 import json
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,8 +62,8 @@ OUTPUT_NAMES = ("valgus_probability", "mechanism_probabilities", "severity_deg")
 # Outputs a graph may add (older exports lack them): the angle an anchored call rests on, NaN without one.
 OPTIONAL_OUTPUT_NAMES = ("frontal_fppa_deg",)
 REQUIRED_KEYS = ("mechanisms", "preprocess", "decision_threshold", "model")
-PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "generator_seed", "generator_seeds", "metrics",
-                   "architecture", "checkpoint", "epoch", "init_from")
+PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "generator_seed", "generator_seeds",
+                   "other_training_data", "metrics", "architecture", "checkpoint", "epoch", "init_from")
 
 
 def seeds_learnt_from(source: dict) -> list[int]:
@@ -71,6 +73,29 @@ def seeds_learnt_from(source: dict) -> list[int]:
     if source.get("generator_seeds") is not None:
         return sorted(int(seed) for seed in source["generator_seeds"])
     return [] if source.get("generator_seed") is None else [int(source["generator_seed"])]
+
+
+def athlete_digests(athletes: Iterable[str]) -> list[str]:
+    """Athlete ids as provenance records them: 16 hex digits of each id's sha256, so that a shipped model.json
+    names nobody, while an evaluation can still tell an athlete it scores from one the model learnt from."""
+    return sorted({hashlib.sha256(str(athlete).encode()).hexdigest()[:16] for athlete in athletes})
+
+
+def other_training_data(*sources: Mapping[str, Any] | None, own: bool = False) -> list[dict[str, Any]]:
+    """Every dataset beyond its own `dataset_fingerprint` that weights learnt from, from the `sources` that
+    record them (`other_training_data`: `[{"dataset_fingerprint", "athletes_sha256"}]`): folders a run added with
+    `data.extra_train_dirs`, its `init_from` weights' data, an ensemble's members'. With `own`, each source's own
+    `dataset_fingerprint` too (a start's or a member's, whose athletes it does not record). Merged by fingerprint."""
+    merged: dict[str, set[str]] = {}
+    for source in sources:
+        source = source or {}
+        entries = list(source.get("other_training_data") or [])
+        if own and source.get("dataset_fingerprint"):
+            entries.append({"dataset_fingerprint": source["dataset_fingerprint"]})
+        for entry in entries:
+            merged.setdefault(str(entry["dataset_fingerprint"]), set()).update(entry.get("athletes_sha256") or [])
+    return [{"dataset_fingerprint": fingerprint, "athletes_sha256": sorted(digests)}
+            for fingerprint, digests in sorted(merged.items())]
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -25,6 +25,7 @@ from valgusml.data.splits import Split, assert_disjoint, load_split, split_athle
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import config_integer, to_plain
 from valgusml.labels import MECHANISMS
+from valgusml.predictor.format import athlete_digests
 from valgusml.training.batches import BatchIndexSampler, WindowTensors
 from valgusml.training.synthetic import ensure_synthetic, synthetic_dataset_dir
 from valgusml.training.windows import (
@@ -98,6 +99,8 @@ class ValgusDataModule(LightningDataModule):
         self.split: Split | None = None
         self.sets: dict[str, WindowTensors] = {}  # train and val by setup; test when first asked for (`split_set`)
         self._extra_counts: list[tuple[int, int]] = []  # (sequences, windows) each extra_train_dirs folder added
+        # Each added folder's fingerprint and hashed athletes: an evaluation refuses to score them as held out.
+        self._extra_sources: list[dict[str, Any]] = []
         # The dataset's prepared windows and SEQUENCE_ARRAYS (memory-mapped when cached), by setup.
         self._windows: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray] = {}
@@ -126,11 +129,13 @@ class ValgusDataModule(LightningDataModule):
         return self._open().fingerprint
 
     def athletes_source(self) -> dict[str, Any]:
-        """`{"dataset_fingerprint", "generator_seed"}`: which athletes these are, as weights and teachers record
-        theirs (`init_weights.warn_of_shared_athletes` compares them; the seed is None unless generated)."""
+        """`{"dataset_fingerprint", "generator_seed", "other_training_data"}`: which athletes these are, as
+        weights and teachers record theirs (`init_weights.warn_of_shared_athletes` compares them; the seed is None
+        unless generated; the last, the `data.extra_train_dirs` folders added by `setup`)."""
         from valgusml.synth.dataset import generator_seed_of
 
-        return {"dataset_fingerprint": self.fingerprint, "generator_seed": generator_seed_of(self.root)}
+        return {"dataset_fingerprint": self.fingerprint, "generator_seed": generator_seed_of(self.root),
+                "other_training_data": list(self._extra_sources)}
 
     def _open(self) -> Dataset:
         if self.dataset is None:
@@ -248,6 +253,8 @@ class ValgusDataModule(LightningDataModule):
         rows = training_windows(arrays["scored_frames"], arrays["sequence_index"], self.train_windows_per_sequence)
         added = self._tensors(arrays, sequence_labels(extra), rows)
         self._extra_counts.append((len(extra), len(rows)))
+        self._extra_sources.append({"dataset_fingerprint": extra.fingerprint,
+                                    "athletes_sha256": athlete_digests(extra.athletes)})
         train = self.sets["train"].tensors
         self.sets["train"] = WindowTensors({k: torch.cat([train[k], added[k]]) for k in train})
 

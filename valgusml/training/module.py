@@ -30,7 +30,7 @@ from lightning import LightningModule
 from valgusml.data.frame_targets import LIFTED_MEASURE_START, VIEW_COLUMN
 from valgusml.errors import ValgusMLError
 from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
-from valgusml.predictor.format import seeds_learnt_from
+from valgusml.predictor.format import other_training_data, seeds_learnt_from
 from valgusml.predictor.results import offsets_array
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 from valgusml.scoring.mechanism_offsets import choose_mechanism_offsets, offsets_dict
@@ -346,6 +346,9 @@ class ValgusLitModule(LightningModule):
             "split": self.run_info.get("split"),
             "generator_seed": self.run_info.get("generator_seed"),
             "generator_seeds": self.seeds_learnt_from(),
+            # beside its own (a start trained on this very dataset is warned of by training, not listed here)
+            "other_training_data": [entry for entry in other_training_data(self.run_info, self.run_info.get("init_from"))
+                                    if entry["dataset_fingerprint"] != self.run_info.get("dataset_fingerprint")],
             "val_metrics": dict(self.val_metrics),
             "test_metrics": dict(self.test_metrics),
             **({"init_from": self.run_info["init_from"]} if self.run_info.get("init_from") else {}),
@@ -367,7 +370,8 @@ class ValgusLitModule(LightningModule):
         offsets = info.get("mechanism_offsets")
         self.mechanism_offsets = None if offsets is None else offsets_array(offsets)
         self.val_metrics = dict(info.get("val_metrics") or {})
-        for key in ("dataset_fingerprint", "dataset_dir", "mlflow_run_id", "split", "generator_seed"):
+        for key in ("dataset_fingerprint", "dataset_dir", "mlflow_run_id", "split", "generator_seed",
+                    "other_training_data"):
             if info.get(key) is not None and key not in self.run_info:
                 self.run_info[key] = info[key]
 

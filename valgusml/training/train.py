@@ -276,7 +276,7 @@ def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> Non
     if not cfg.get("init_from"):
         return
     from valgusml.paths import resolve_in_checkout
-    from valgusml.predictor.format import seeds_learnt_from
+    from valgusml.predictor.format import other_training_data, seeds_learnt_from
     from valgusml.training.init_weights import load_initial_weights, read_weights
 
     if resume_from is not None:
@@ -287,7 +287,8 @@ def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> Non
         path, source = load_initial_weights(module, cfg.init_from)
     module.run_info["init_from"] = {"path": str(cfg.init_from),
                                     "sha256": tracking.file_sha256(path),
-                                    "generator_seeds": seeds_learnt_from(source)}
+                                    "generator_seeds": seeds_learnt_from(source),
+                                    "other_training_data": other_training_data(source, own=True)}
 
 
 def _blend_with_init(cfg: DictConfig, trainer: Any, module: Any, dm: Any, best: Path) -> Path:
