@@ -39,3 +39,18 @@ def test_an_added_folder_holding_a_validation_or_test_athlete_is_refused(tiny_da
     leaking = _dm(tiny_dataset, tmp_path / "cache", extra_train_dirs=[str(tmp_path / "mine")])
     with pytest.raises(InputError, match=rf"mine has athletes of the validation/test split \['{held_out}'\]"):
         leaking.setup("fit")
+
+
+def test_an_unlabelled_added_folder_is_refused_before_its_windows_are_prepared(tiny_dataset, tmp_path, monkeypatch):
+    """A big unlabelled folder was prepared (minutes for a large one) before training said it has no labels."""
+    import valgusml.training.datamodule as datamodule
+
+    ds = open_dataset(tiny_dataset)
+    write_dataset(tmp_path / "unlabelled", [ds[0].replace(athlete_id="someone_new", labels=None)])
+    prepared = []
+    real = datamodule.prepare_dataset
+    monkeypatch.setattr(datamodule, "prepare_dataset", lambda d, *a, **k: prepared.append(d.root) or real(d, *a, **k))
+    dm = _dm(tiny_dataset, tmp_path / "cache", extra_train_dirs=[str(tmp_path / "unlabelled")])
+    with pytest.raises(InputError, match="unlabelled: sequence .* has no labels; training needs them"):
+        dm.setup("fit")
+    assert [Path(p).name for p in prepared] == [Path(tiny_dataset).name]

@@ -249,9 +249,10 @@ class ValgusDataModule(LightningDataModule):
         if clash:
             raise InputError(f"data.extra_train_dirs: {folder} has athletes of the validation/test split {clash[:5]}; "
                              "rename them (athlete ids must name one person across datasets)")
+        labels = sequence_labels(extra)  # an unlabelled folder is told before its windows are prepared
         arrays = prepare_dataset(extra, self.preprocess, self.cache_dir)
         rows = training_windows(arrays["scored_frames"], arrays["sequence_index"], self.train_windows_per_sequence)
-        added = self._tensors(arrays, sequence_labels(extra), rows)
+        added = self._tensors(arrays, labels, rows)
         self._extra_counts.append((len(extra), len(rows)))
         self._extra_sources.append({"dataset_fingerprint": extra.fingerprint,
                                     "athletes_sha256": athlete_digests(extra.athletes)})
