@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         "core (numpy only)",
         frozenset({
             "__init__", "errors", "labels", "skeleton", "sequence", "io", "features", "preprocess", "predictor",
-            "paths", "json_safe", "canonical_json", "hydra_app", "limits",
+            "paths", "json_safe", "canonical_json", "hydra_app", "limits", "leftovers",
         }),
     ),
     ("data/synth", frozenset({"data", "synth", "models", "scoring", "viz"})),

@@ -42,6 +42,7 @@ import numpy as np
 
 from valgusml.canonical_json import dumps, json_default
 from valgusml.errors import FormatError, InputError
+from valgusml.leftovers import remove_left_by_dead
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import get_skeleton
 
@@ -115,16 +116,9 @@ def shard_files_digest(root: str | Path, name: str) -> str:
 def clean_stale_temporaries(root: str | Path) -> list[Path]:
     """Delete the `.NAME.tmp-PID` files a killed writer left in `root` and its shards (its PID no longer
     runs); returns them. A live writer's temporary files are left alone."""
-    removed = []
-    for folder in (Path(root), Path(root) / SHARD_DIR):
-        if not folder.is_dir():
-            continue
-        for path in folder.glob(f".*{_TMP_MARK}*"):
-            pid = path.name.rpartition(_TMP_MARK)[2].split(".")[0]
-            if pid.isdigit() and not pid_alive(int(pid)):
-                path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed
+    folders = [f for f in (Path(root), Path(root) / SHARD_DIR) if f.is_dir()]
+    return remove_left_by_dead((path for folder in folders for path in folder.glob(f".*{_TMP_MARK}*")),
+                               lambda name: name.rpartition(_TMP_MARK)[2].split(".")[0])
 
 
 def remove_stale_siblings(path: str | Path, mark: str, every_name: bool = False) -> list[Path]:
@@ -133,16 +127,7 @@ def remove_stale_siblings(path: str | Path, mark: str, every_name: bool = False)
     runs; returns them. A live writer's stay."""
     path = Path(path)
     prefix = f".{'*' if every_name else glob.escape(path.name)}{glob.escape(mark)}"
-    removed = []
-    for left in path.parent.glob(f"{prefix}*"):
-        pid = left.name.rpartition(mark)[2].split(".")[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            if left.is_dir():
-                shutil.rmtree(left, ignore_errors=True)
-            else:
-                left.unlink(missing_ok=True)
-            removed.append(left)
-    return removed
+    return remove_left_by_dead(path.parent.glob(f"{prefix}*"), lambda name: name.rpartition(mark)[2].split(".")[0])
 
 
 STAGING_MARK = ".partial-"
@@ -174,20 +159,6 @@ def swap_in(staging: Path, out: Path) -> None:
     os.replace(staging, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether another process with this id runs on this machine (this process: False; it is asking about a
-    writer that is not itself)."""
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # someone else's (PermissionError), or not knowable here: taken as alive
-        return True
-    return True
 
 
 def write_shard(root: str | Path, index: int, sequences: Sequence[KeypointSequence]) -> dict[str, Any]:

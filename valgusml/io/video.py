@@ -23,7 +23,6 @@ import argparse
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import numpy as np
 from valgusml.errors import FormatError, InputError, MissingDependencyError
 from valgusml.io import _common, video_worker
 from valgusml.io.tracking import MAX_COST, Detection, box, box_cost
+from valgusml.leftovers import remove_left_by_dead
 from valgusml.sequence import KeypointSequence
 
 SKELETON = "mediapipe33"
@@ -199,27 +199,8 @@ def _work_dir() -> tempfile.TemporaryDirectory:
 def remove_stale_work_dirs(root: str | Path | None = None) -> list[Path]:
     """Delete the read folders in `root` (default: the temporary directory) whose process no longer runs; returns
     them. A running process's stay, this one's too (another thread of it may be reading)."""
-    removed = []
-    for left in Path(root or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*.*"):
-        pid = left.name[len(WORK_PREFIX):].partition(".")[0]
-        if pid.isdigit() and _process_gone(int(pid)):
-            shutil.rmtree(left, ignore_errors=True)
-            removed.append(left)
-    return removed
-
-
-def _process_gone(pid: int) -> bool:
-    """Whether no process `pid` runs on this machine: `data.format.pid_alive`'s test (io sits below data and
-    cannot import it), with this process never gone."""
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # someone else's (PermissionError), or not knowable here: taken as running
-        return False
-    return False
+    return remove_left_by_dead(Path(root or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*.*"),
+                               lambda name: name[len(WORK_PREFIX):].partition(".")[0], keep_own=True)
 
 
 # ------------------------------------------------------------------------------------------ who is read

@@ -189,7 +189,7 @@ def owner() -> dict[str, str]:
 def owner_state(record: Mapping[str, Any]) -> str:
     """Whether the process that `owner()` recorded in `record` is "running" or "gone"; "unknown" without a pid
     or for another host's."""
-    from valgusml.data.format import pid_alive
+    from valgusml.leftovers import pid_alive
 
     pid, host = str(record.get("pid") or ""), record.get("host")
     if not pid.isdigit() or host != socket.gethostname():
