@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +32,23 @@ def dead_pid() -> int:
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True)
     return int(done.stdout)
+
+
+def _process_running(pid: int) -> bool:
+    """Running, not a zombie (an orphan's zombie waits for whoever reaps the container's orphans)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:  # gone (or no /proc: then os.kill says)
+        if Path("/proc").is_dir():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+@pytest.fixture
+def process_running():
+    """Whether a process a test started (or its child) still runs: what every "nothing outlives it" test asks."""
+    return _process_running

@@ -123,16 +123,8 @@ generate_dataset(cfg, sys.argv[1], workers=2, progress=False, shard_size=2)
 """
 
 
-def _alive(pid: int) -> bool:
-    """Running, not a zombie (an orphan's zombie waits for whoever reaps the container's orphans)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker pids from /proc (Linux)")
-def test_workers_exit_when_the_generator_is_killed(tmp_path):
+def test_workers_exit_when_the_generator_is_killed(tmp_path, process_running):
     """A SIGKILLed generator cannot shut its pool down: its spawned workers must notice and exit, not wait for
     work for ever (holding its stdout and stderr open)."""
     out = tmp_path / "killed"
@@ -151,14 +143,14 @@ def test_workers_exit_when_the_generator_is_killed(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         deadline = time.time() + 5
-        while time.time() < deadline and any(map(_alive, workers)):
+        while time.time() < deadline and any(map(process_running, workers)):
             time.sleep(0.1)
-        assert not [pid for pid in workers if _alive(pid)], "workers outlived the killed generator"
+        assert not [pid for pid in workers if process_running(pid)], "workers outlived the killed generator"
     finally:
         proc.kill()
         proc.wait()
         for pid in workers:
-            if _alive(pid):
+            if process_running(pid):
                 os.kill(pid, signal.SIGKILL)
 
 

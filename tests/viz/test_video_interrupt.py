@@ -25,20 +25,7 @@ time.sleep(60)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:  # gone (or no /proc: then os.kill says)
-        if Path("/proc").is_dir():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-
-def test_an_interrupted_read_stops_its_worker(tmp_path, monkeypatch):
+def test_an_interrupted_read_stops_its_worker(tmp_path, monkeypatch, process_running):
     (tmp_path / "slow_worker.py").write_text(SLOW_WORKER)
     monkeypatch.setenv(video.VIDEO_PYTHON_ENV, sys.executable)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
@@ -52,17 +39,17 @@ def test_an_interrupted_read_stops_its_worker(tmp_path, monkeypatch):
         video.run_in_video_env("slow_worker", [str(pid_file)], tmp_path / "clip.mp4", "test", interrupted)
     pid = int(pid_file.read_text())
     try:
-        assert not _alive(pid), "the video worker outlived the interrupted read"
+        assert not process_running(pid), "the video worker outlived the interrupted read"
         assert time.time() - started < 20
     finally:
-        if _alive(pid):
+        if process_running(pid):
             os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.realdata
 @needs_video_env
 @needs_videos
-def test_ctrl_c_on_predict_of_a_video_says_so_and_leaves_nothing(tmp_path, tiny_predictor_dir):
+def test_ctrl_c_on_predict_of_a_video_says_so_and_leaves_nothing(tmp_path, tiny_predictor_dir, process_running):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch)}
@@ -85,6 +72,6 @@ def test_ctrl_c_on_predict_of_a_video_says_so_and_leaves_nothing(tmp_path, tiny_
         proc.kill()
     assert proc.returncode == 130, err
     assert err.strip() == "valgusml predict: interrupted (Ctrl-C)" and out == ""
-    assert not [pid for pid in workers if _alive(pid)]
+    assert not [pid for pid in workers if process_running(pid)]
     time.sleep(1)  # a worker left running would recreate its temporary folder here
     assert not list(scratch.glob("valgusml-video-*"))
