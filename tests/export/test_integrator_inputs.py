@@ -24,6 +24,17 @@ def test_normalised_arrays_without_the_image_size_get_a_warning(predictor):
     assert not any(NORMALISED in w for w in predictor.predict(seq.keypoints, skeleton="mediapipe33", fps=30.0).warnings)
 
 
+def test_the_normalised_sample_says_what_it_is_and_reads_as_its_pixels(predictor):
+    """`io.samples.squat_2d(normalized=True)` kept the image size but not that its keypoints are fractions of it,
+    so it was read as pixels of a 1x1 image (and, since the normalised warning, warned of)."""
+    (normalised,) = squat_2d("mediapipe33", n_frames=60, normalized=True)
+    (pixels,) = squat_2d("mediapipe33", n_frames=60)
+    assert normalised.meta["coordinates"] == "normalized" and pixels.meta["coordinates"] == "pixel"
+    a, b = predictor.predict(normalised), predictor.predict(pixels)
+    assert a.valgus_probability == pytest.approx(b.valgus_probability, abs=1e-5)
+    assert not any(NORMALISED in w for w in a.warnings)
+
+
 @pytest.mark.parametrize("threads", [0, -1, 2.5, "x", True])
 def test_load_refuses_a_thread_count_that_is_not_one_or_more(exported, threads):
     from valgusml import Predictor

@@ -104,5 +104,6 @@ def squat_2d(skeleton: str, n_frames: int = 45, fps: float = 30.0, normalized: b
             kp = kp / np.array([IMAGE_WIDTH, IMAGE_HEIGHT])
         out.append(KeypointSequence(kp, skeleton, fps, confidence=conf, id=f"squat_{skeleton}",
                                     athlete_id="sample_athlete", task="bilateral_squat", source="sample",
-                                    meta={"image_width": IMAGE_WIDTH, "image_height": IMAGE_HEIGHT}))
+                                    meta={"image_width": IMAGE_WIDTH, "image_height": IMAGE_HEIGHT,
+                                          "coordinates": "normalized" if normalized else "pixel"}))
     return out
