@@ -20,12 +20,18 @@ import pandas as pd
 
 from valgusml.data.format import staging_dir, swap_in
 from valgusml.evaluation import plots
-from valgusml.evaluation.bootstrap import format_estimate
+from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap, format_estimate
 from valgusml.evaluation.runner import EvaluationResult
+from valgusml.labels import MECHANISM_UNKNOWN
 
 log = logging.getLogger("valgusml.evaluate")
 REPORT_FILE = "report.html"
+# The per-task figures given with their CIs in the HTML (the README quotes them per task).
+PER_TASK_CI_METRICS = ("valgus_auroc", "mechanism_macro_f1")
 COMPARISON_METRICS = ["valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"]
+
+_THRESHOLD_SOURCES = {"validation": "chosen on the validation athletes", "model": "the model's own (no validation "
+                      "athletes with both classes)", "default": "0.5 (no validation athletes, none of its own)"}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
@@ -77,6 +83,111 @@ def figure_html(path: Path, caption: str) -> str:
     )
 
 
+def _comparison_note(result: EvaluationResult) -> str:
+    """What the held-out figures are computed over and how each scorer calls, read off the result (a threshold
+    is not always chosen on validation athletes: without them it is the model's own, or 0.5)."""
+    labels = result.labels
+    n_sequences, n_athletes = len(labels), len(np.unique(labels.athlete_id))
+    known = int(np.sum(labels.mechanism != MECHANISM_UNKNOWN))
+    graded = int(np.sum(np.isfinite(labels.severity_deg)))
+    sources = {r.threshold_source for r in result.results.values()}
+    where = ("each chosen on the validation athletes" if sources == {"validation"} else
+             "; ".join(f"{n}: {_THRESHOLD_SOURCES.get(r.threshold_source, r.threshold_source)}"
+                       for n, r in result.results.items()))
+    rule = result.info.get("threshold_rule")
+    offsets = any(r.mechanism_offsets for r in result.results.values())
+    return (
+        f"Each figure is computed over the limbs of {n_sequences} held-out sequences of {n_athletes} athletes: "
+        f"presence over both limbs of every sequence ({2 * n_sequences} limbs), mechanism over the {known} limbs "
+        f"with a known mechanism, severity MAE (degrees) over the {graded} limbs with a labelled severity. Its 95% "
+        "bootstrap CI resamples athletes (all trials of a drawn athlete together). Decision thresholds (column "
+        f"threshold{f', rule {rule}' if rule else ''}): {where}. The mechanism call is 'none' below the threshold, "
+        "else the most probable deficit"
+        + (" after the scorer's mechanism offsets (in its section)" if offsets else "")
+        + ". Best point value in bold. Each later scorer's difference from the first's comes with a paired CI: the "
+        "same athletes drawn for both, so it says whether one is ahead where their own CIs overlap."
+    )
+
+
+def _per_class_table(result: Any) -> pd.DataFrame:
+    """Precision, recall and F1 of each mechanism class with the limbs behind them, from the confusion matrix
+    the figure draws (a class's F1 on 15 limbs is not one on 1,800)."""
+    confusion = np.asarray(result.confusion, dtype=float)
+    true, called, hit = confusion.sum(axis=1), confusion.sum(axis=0), np.diag(confusion)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame({
+            "mechanism": plots.MECHANISMS,
+            "true limbs": true.astype(int),
+            "called limbs": called.astype(int),
+            "precision": [result.metrics[f"mechanism_precision_{m}"] for m in plots.MECHANISMS],
+            "recall": [result.metrics[f"mechanism_recall_{m}"] for m in plots.MECHANISMS],
+            "F1": np.where(true + called > 0, 2 * hit / (true + called), np.nan),
+        })
+
+
+def _per_task_display(result: EvaluationResult, scorer: Any) -> pd.DataFrame:
+    """The per-task rows with presence AUROC and mechanism macro-F1 beside their 95% athlete-bootstrap CIs:
+    a task read on a hundred athletes is not one read on the whole set (the CSV keeps the bare values)."""
+    labels, n_boot = result.labels, int(result.info.get("n_boot") or 1000)
+
+    def estimates(task: str) -> dict[str, Any]:
+        index = np.flatnonzero(labels.task == task)
+        return athlete_bootstrap(labels.take(index), scorer.scores.take(index), scorer.threshold, n_boot=n_boot,
+                                 metrics=PER_TASK_CI_METRICS)
+
+    by_task = [estimates(task) for task in scorer.per_task["task"]]
+    return scorer.per_task.assign(**{metric: [format_estimate(e[metric]) for e in by_task]
+                                     for metric in PER_TASK_CI_METRICS})
+
+
+def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-athlete rows worst first (the athletes to look at lead), without `n_athletes` (one on every row)."""
+    return table.drop(columns="n_athletes").sort_values(["valgus_accuracy", "mechanism_accuracy", "athlete_id"],
+                                                        kind="stable")
+
+
+def _transfer_display(result: EvaluationResult) -> pd.DataFrame:
+    """The transfer table with every figure beside its 95% CI as `value [lo, hi]`: the held-out ones from the
+    comparison, the `<figure> CI low` / `CI high` columns merged into the figure they follow."""
+    table = result.transfer.copy()
+    for column, metric in (("in-dist AUROC", "valgus_auroc"), ("in-dist macro-F1", "mechanism_macro_f1")):
+        if column in table:
+            table[column] = [format_estimate(result.results[n].estimates[metric]) if n in result.results else v
+                             for n, v in zip(table["scorer"], table[column], strict=True)]
+    columns = list(table.columns)
+    for low in [c for c in columns if c.endswith(" CI low")]:
+        high = low[: -len(" CI low")] + " CI high"
+        value = columns[columns.index(low) - 1]  # `transfer.table` puts the CI right after its figure
+        if high not in table:
+            continue
+        table[value] = [format_estimate(Estimate(v, lo, hi, 0)) if isinstance(v, (int, float)) else v
+                        for v, lo, hi in zip(table[value], table[low], table[high], strict=True)]
+        table = table.drop(columns=[low, high])
+    return table
+
+
+def _transfer_note(table: pd.DataFrame) -> str:
+    """What the transfer table's columns are, for the parts this evaluation ran."""
+    parts = ["In-distribution: held-out athletes of the training data, with their 95% athlete-bootstrap CIs."]
+    if any(c.endswith(": worst mechanism F1") for c in table.columns):
+        parts.append("Other data (transfer.other_data): every sequence of a labelled data set no scorer trained "
+                     "on, with 95% CIs that resample its athletes, and the task and the mechanism class it reads "
+                     "worst.")
+    if any(c.endswith(": worst AUROC") for c in table.columns):
+        parts.append("Shifts: the held-out athletes regenerated with one acquisition factor moved (worst level "
+                     "shown, and its gap to in-distribution; every level under Robustness).")
+    if any(c.startswith("real ") for c in table.columns):
+        parts.append(
+            "Real motion: real 3D recordings given as 3D and rendered through the camera model at views all round, "
+            "their presence call compared with the rule applied to their own 3D joint centres (female thresholds; "
+            "sex unknown; the ±20° CI resamples people, then their recordings), the spread of a limb's probability "
+            "across front and rear views within ±20°, the gap between the 3D and the straight-on 2D answer, and, "
+            "for a model whose call rests on a frontal-plane angle, how far that angle (lifted from 2D, measured on "
+            "3D) lies from the rule's, per view family: the geometry apart from the call.")
+    parts.append("A model that only works on its own generator shows it here first.")
+    return " ".join(parts)
+
+
 def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame | None = None,
                examples: Sequence[tuple[str, Any, Any]] = ()) -> dict[str, Path]:
     """Every figure of the report, written under `out_dir/plots/`; returns caption → path. `examples`
@@ -96,13 +207,17 @@ def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame
     figures["Comparison of scorers with 95% athlete-bootstrap CIs"] = plots.comparison_plot(
         result.comparison_table(formatted=False), COMPARISON_METRICS, plot_dir / "comparison.png"
     )
-    figures["ROC curves"] = plots.roc_plot(curves, plot_dir / "roc.png")
-    figures["Precision-recall curves"] = plots.pr_plot(curves, plot_dir / "pr.png")
-    figures["Reliability diagram"] = plots.reliability_plot(curves, plot_dir / "reliability.png")
+    thresholds = {name: r.threshold for name, r in result.results.items()}
+    pooled = f"valgus presence over {truth.size} limbs (both limbs of every held-out sequence)"
+    figures[f"ROC curves: {pooled}; circles: each scorer's call at its threshold"] = plots.roc_plot(
+        curves, plot_dir / "roc.png", thresholds)
+    figures[f"Precision-recall curves: {pooled}; circles: each scorer's call at its threshold"] = plots.pr_plot(
+        curves, plot_dir / "pr.png", thresholds)
+    figures[f"Reliability diagram: {pooled}; beneath, the limbs in each bin"] = plots.reliability_plot(
+        curves, plot_dir / "reliability.png")
     for name, r in result.results.items():
-        figures[f"Confusion matrix: {name}"] = plots.confusion_matrix_plot(
-            r.confusion, f"Mechanism confusion: {name}", plot_dir / f"confusion_{name}.png"
-        )
+        figures[f"Confusion matrix: {name}, limbs with a known mechanism; 'none' holds the presence misses"] = (
+            plots.confusion_matrix_plot(r.confusion, f"Mechanism confusion: {name}", plot_dir / f"confusion_{name}.png"))
     main = next(iter(result.results.values()))
     figures[f"Per-athlete accuracy: {main.name}"] = plots.per_athlete_plot(
         main.per_athlete, f"Held-out athletes: {main.name}", plot_dir / f"per_athlete_{main.name}.png"
@@ -118,8 +233,6 @@ def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame
 
 def _robustness_display(table: pd.DataFrame) -> pd.DataFrame:
     """Robustness rows with `value [lo, hi]` strings for the HTML."""
-    from valgusml.evaluation.bootstrap import Estimate
-
     shown = table[["factor", "level", "scorer", "n_sequences", "n_athletes"]].copy()
     for metric in ("valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"):
         if metric in table:
@@ -209,35 +322,19 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
     if result.transfer is not None and len(result.transfer):
         parts += [
             "<h2 id='transfer'>Transfer: in-distribution, other data, shifts, real motion</h2>",
-            "<p class='note'>In-distribution: held-out athletes of the training data. Other data (when given: "
-            "transfer.other_data): every sequence of a labelled data set no scorer trained on, with 95% CIs "
-            "that resample its athletes, and the task and the mechanism class it reads worst. Shifts: the held-out "
-            "athletes regenerated with one acquisition factor moved (worst level shown; see Robustness). Real "
-            "motion: real 3D recordings given as 3D and rendered through the camera model at views all round, "
-            "their presence call compared with the rule applied to their own 3D joint centres (female "
-            "thresholds; sex unknown), the spread of a limb's probability across front and rear views within "
-            "±20°, the gap between the 3D and the straight-on 2D answer, and, for a model whose call rests on a "
-            "frontal-plane angle, how far that angle (lifted from 2D, measured on 3D) lies from the rule's, per "
-            "view family: the geometry apart from the call. A model that only works on its own generator shows "
-            "it here first.</p>",
-            table_html(result.transfer),
+            f"<p class='note'>{_esc(_transfer_note(result.transfer))}</p>",
+            table_html(_transfer_display(result)),
         ]
     parts += ["<h2 id='provenance'>Run and dataset</h2>", table_html(info)]
     parts += [
         "<h2 id='comparison'>Comparison on held-out athletes</h2>",
-        "<p class='note'>Each figure is the value on all held-out athletes with a 95% bootstrap CI that "
-        "resamples athletes (all trials of a drawn athlete together). Presence metrics pool both limbs; the "
-        "decision threshold of each scorer was chosen on validation athletes (column threshold). The mechanism "
-        "call is 'none' below the threshold, else the most probable deficit. Best value in bold. Each later scorer's "
-        "difference from the first's comes with a paired CI: the same athletes drawn for both, so it says whether "
-        "one is ahead where their own CIs overlap.</p>",
+        f"<p class='note'>{_esc(_comparison_note(result))}</p>",
         table_html(comparison, highlight=result.winners()),
     ]
     parts += [figure_html(path, caption) for caption, path in figures.items() if caption.startswith("Comparison")]
     parts.append("<h2 id='curves'>Presence: ROC, precision-recall, calibration</h2>")
     for key in ("ROC curves", "Precision-recall curves", "Reliability diagram"):
-        if key in figures:
-            parts.append(figure_html(figures[key], key))
+        parts += [figure_html(p, c) for c, p in figures.items() if c.startswith(key)]
     parts.append("<h2 id='mechanism'>Mechanism: confusion matrices</h2>")
     parts += [figure_html(p, c) for c, p in figures.items() if c.startswith("Confusion matrix")]
     for name, r in result.results.items():
@@ -256,23 +353,20 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
                 for limb in ("left", "right")
             ]
         )
-        per_class = pd.DataFrame(
-            [
-                {"mechanism": m, "precision": r.metrics[f"mechanism_precision_{m}"],
-                 "recall": r.metrics[f"mechanism_recall_{m}"]}
-                for m in plots.MECHANISMS
-            ]
-        )
         parts += [
             f"<p class='note'>threshold {r.threshold:.3f} ({_esc(r.threshold_source)}); {_offsets_note(r)}"
             f"fit {r.fit_seconds:.2f} s; predict {1000 * r.predict_seconds_per_sequence:.2f} ms per sequence</p>",
             "<h3>Headline metrics</h3>", table_html(headline),
             "<h3>Presence per limb</h3>", table_html(limbs),
-            "<h3>Mechanism per class</h3>", table_html(per_class),
-            "<h3>Per task</h3>", table_html(r.per_task),
-            "<h3>Per athlete</h3>", table_html(r.per_athlete),
+            "<h3>Mechanism per class</h3>", table_html(_per_class_table(r)),
+            "<h3>Per task (AUROC and macro-F1 with 95% athlete-bootstrap CIs)</h3>",
+            table_html(_per_task_display(result, r)),
+            "<h3>Per athlete (worst first)</h3>", table_html(_per_athlete_display(r.per_athlete)),
         ]
         parts += [figure_html(p, c) for c, p in figures.items() if c == f"Per-athlete accuracy: {name}"]
+    examples = [figure_html(p, c) for c, p in figures.items() if c.startswith("Example recording")]
+    if examples:  # what a user of the predictor sees for one recording (`valgusml predict --plot`)
+        parts += ["<h2 id='examples'>Example recordings</h2>", *examples]
     if robustness is not None and len(robustness):
         parts += [
             "<h2 id='robustness'>Robustness</h2>",
