@@ -1,6 +1,6 @@
 """Benchmark the exported predictor against the same model in PyTorch eager, on ONE CPU core, in one run.
 
-    .venv/bin/python scripts/bench_predictor.py                       # default TCN (configs/model/tcn.yaml)
+    .venv/bin/python scripts/bench_predictor.py                       # plain TCN, untrained (configs/model/tcn.yaml)
     .venv/bin/python scripts/bench_predictor.py --model stgcn         # another configs/model/*.yaml
     .venv/bin/python scripts/bench_predictor.py --checkpoint run.ckpt # a trained checkpoint
 

@@ -1,4 +1,4 @@
-"""Transfer table of exported predictors, side by side in one run (a benchmark, not a test: minutes).
+r"""Transfer table of exported predictors, side by side in one run (a benchmark, not a test: minutes).
 
     python scripts/transfer_table.py exports/default /path/to/old/export \
         --data data/synthetic-XXXX --split logs/default/runs/.../checkpoints/splits.json \

@@ -19,7 +19,7 @@ COMMANDS = {
     "ensemble": ("valgusml.export.ensemble", "main", "average exported predictors into one predictor folder"),
     "predict": ("valgusml.viz.cli", "main", "predict from pose or video files (--overlay/--plot pictures)"),
     "keypoints": ("valgusml.io.video", "main", "pose keypoints from a video (MediaPipe, offline) to a CSV/JSON"),
-    "convert": ("valgusml.data.convert", "main", "turn pose files plus a labels CSV into a dataset"),
+    "convert": ("valgusml.data.convert", "main", "turn pose files (labelled by a CSV, by the rule, or not) into a dataset"),
     "film": ("valgusml.evaluation.transfer.film", "main", "film a labelled 3D dataset as 2D views and estimators"),
     "verify": ("valgusml.data.verify", "main", "check a dataset folder's hashes and fingerprint against its data"),
 }
