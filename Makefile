@@ -11,7 +11,7 @@ VIDEO_VENV := .venv-video
 VIDEO_PY := $(VIDEO_VENV)/bin/python
 VIDEO_STAMP := $(VIDEO_VENV)/.installed-stamp
 
-.PHONY: run test install video lint bench clean-generated
+.PHONY: run test install video lint bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -95,8 +95,8 @@ GAIT_IN_2D_WARNING = (
     "read by the rule"
 )
 # Walks and runs shorter than this are one stride or two, as a gait lab's capture volume records them; the
-# generator's last 3 s and more, and the network reads single strides less surely (docs/experiments.md: one
-# stride).
+# realistic preset's last 3 s and more (only the start's last CPU stage drew them from 1.2 s), and the network
+# reads single strides less surely (docs/experiments.md: one stride).
 SHORT_GAIT_S = 2.0
 _GAIT_FAMILIES = ("walking", "running")
 
@@ -631,7 +631,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     if canon.dims == 2 and _is_gait(canon.task, segments, planted, front_seen, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
         if (seconds := n_frames / cfg.fps) < SHORT_GAIT_S:
-            warnings.append(f"one stride of gait ({seconds:.1f} s): the network learnt walks and runs of "
+            warnings.append(f"one stride of gait ({seconds:.1f} s): the network learnt walks and runs mostly of "
                             f"3 s and more and reads single strides less surely; a recording of {SHORT_GAIT_S:g} s "
                             "or more, or 3D input, is read better")
     view = FRONT_3D

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("source", metavar="RUN_OR_CHECKPOINT", help="a .ckpt file or an MLflow run id")
     parser.add_argument("--out", required=True, help="predictor folder to write (replaced atomically)")
-    parser.add_argument("--data", help="data set folder whose validation athletes feed the parity check")
+    parser.add_argument("--data", help="data set folder whose validation athletes choose the threshold and mechanism offsets and feed the parity check")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
     parser.add_argument(
         "--log-mlflow", action="store_true", help="also log the folder as a pyfunc model and register it"

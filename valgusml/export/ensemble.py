@@ -224,7 +224,7 @@ def validation_recordings(data: str | Path, split: str | Path) -> list[KeypointS
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="valgusml ensemble", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="valgusml ensemble", description=__doc__.split("\n\n")[0].rstrip(":"),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="predictor folder to write (replaced atomically)")
     parser.add_argument("members", nargs="+", help="predictor folders to average (two or more)")
