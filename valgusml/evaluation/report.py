@@ -125,19 +125,20 @@ def _per_class_table(result: Any) -> pd.DataFrame:
         })
 
 
-def _per_task_display(result: EvaluationResult, scorer: Any) -> pd.DataFrame:
-    """The per-task rows with presence AUROC and mechanism macro-F1 beside their 95% athlete-bootstrap CIs:
-    a task read on a hundred athletes is not one read on the whole set (the CSV keeps the bare values)."""
+def _grouped_display(result: EvaluationResult, scorer: Any, table: pd.DataFrame, column: str,
+                     by: np.ndarray) -> pd.DataFrame:
+    """Rows of a grouped table (per task, per camera view) with presence AUROC and mechanism macro-F1 beside
+    their 95% athlete-bootstrap CIs: a group read on a hundred athletes is not one read on the whole set (the CSV
+    keeps the bare values). `by` is each sequence's group, as `table[column]` names them."""
     labels, n_boot = result.labels, int(result.info.get("n_boot") or 1000)
 
-    def estimates(task: str) -> dict[str, Any]:
-        index = np.flatnonzero(labels.task == task)
+    def estimates(group: str) -> dict[str, Any]:
+        index = np.flatnonzero(by == group)
         return athlete_bootstrap(labels.take(index), scorer.scores.take(index), scorer.threshold, n_boot=n_boot,
                                  metrics=PER_TASK_CI_METRICS)
 
-    by_task = [estimates(task) for task in scorer.per_task["task"]]
-    return scorer.per_task.assign(**{metric: [format_estimate(e[metric]) for e in by_task]
-                                     for metric in PER_TASK_CI_METRICS})
+    per_group = [estimates(group) for group in table[column]]
+    return table.assign(**{metric: [format_estimate(e[metric]) for e in per_group] for metric in PER_TASK_CI_METRICS})
 
 
 def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -300,6 +301,8 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=_json_default, allow_nan=True))
     for name, r in result.results.items():
         r.per_task.to_csv(out_dir / f"per_task_{name}.csv", index=False)
+        if r.per_view is not None:
+            r.per_view.to_csv(out_dir / f"per_view_{name}.csv", index=False)
         r.per_athlete.to_csv(out_dir / f"per_athlete_{name}.csv", index=False)
     if robustness is not None:
         robustness.to_csv(out_dir / "robustness.csv", index=False)
@@ -360,9 +363,17 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
             "<h3>Presence per limb</h3>", table_html(limbs),
             "<h3>Mechanism per class</h3>", table_html(_per_class_table(r)),
             "<h3>Per task (AUROC and macro-F1 with 95% athlete-bootstrap CIs)</h3>",
-            table_html(_per_task_display(result, r)),
+            table_html(_grouped_display(result, r, r.per_task, "task", result.labels.task)),
             "<h3>Per athlete (worst first)</h3>", table_html(_per_athlete_display(r.per_athlete)),
         ]
+        if r.per_view is not None:  # before the per-athlete figure, beside the per-task table it mirrors
+            parts[-2:-2] = [
+                "<h3>Per camera view (AUROC and macro-F1 with 95% athlete-bootstrap CIs)</h3>",
+                "<p class='note'>A side view hides the frontal plane: a trained model pulls its probabilities "
+                "towards 0.5, under its threshold, so that it is never called valgus for being unreadable (the "
+                "predictor warns of it); the baselines read it as any view.</p>",
+                table_html(_grouped_display(result, r, r.per_view, "camera_view", result.camera_view)),
+            ]
         parts += [figure_html(p, c) for c, p in figures.items() if c == f"Per-athlete accuracy: {name}"]
     examples = [figure_html(p, c) for c, p in figures.items() if c.startswith("Example recording")]
     if examples:  # what a user of the predictor sees for one recording (`valgusml predict --plot`)

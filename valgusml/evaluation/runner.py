@@ -27,6 +27,7 @@ from valgusml.evaluation.metrics import (
     HEADLINE_METRICS,
     LOWER_IS_BETTER,
     compute_metrics,
+    grouped_table,
     mechanism_confusion,
     per_athlete_table,
     per_task_table,
@@ -64,6 +65,8 @@ class ScorerResult:
     # Each headline metric minus the first scorer's (the model's) on the same athletes, with the CI of replicates
     # that draw the same athletes for both (`paired_bootstrap`); None for the first scorer itself.
     minus_first: dict[str, Estimate] | None = None
+    # `per_task`'s rows by the camera view of each sequence (`camera_views`); None where no view is known.
+    per_view: pd.DataFrame | None = None
 
 
 @dataclass
@@ -71,6 +74,8 @@ class EvaluationResult:
     labels: LabelArrays
     results: dict[str, ScorerResult]
     info: dict[str, Any] = field(default_factory=dict)
+    # (S,) the camera view family of each scored sequence (`camera_views`), None where none is known.
+    camera_view: np.ndarray | None = None
     # The transfer table (`valgusml.evaluation.transfer.transfer_table`) and the real-motion and other-data
     # rows behind it, when the evaluation ran them.
     transfer: pd.DataFrame | None = None
@@ -246,6 +251,10 @@ def evaluate_scorers(
             results[name].mechanism_offsets = offsets_dict(offsets)
             results[name].mechanism_offsets_source = offsets_source
     pair_with_first(results, test_labels, n_boot=n_boot, seed=seed, level=level)
+    views = camera_views(test)
+    if views is not None:
+        for r in results.values():
+            r.per_view = grouped_table(test_labels, r.scores, r.threshold, views, "camera_view")
     info = dict(info or {})
     info.setdefault("n_test_sequences", len(test))
     info.setdefault("n_test_athletes", len(np.unique(test_labels.athlete_id)))
@@ -253,7 +262,17 @@ def evaluate_scorers(
     info.setdefault("n_train_athletes", len({s.athlete_id for s in train}))
     info.setdefault("threshold_rule", threshold_rule)
     info.setdefault("n_boot", n_boot)
-    return EvaluationResult(labels=test_labels, results=results, info=info)
+    return EvaluationResult(labels=test_labels, results=results, info=info, camera_view=views)
+
+
+def camera_views(sequences: Sequence[KeypointSequence]) -> np.ndarray | None:
+    """(S,) each sequence's camera view family as the generator records it (`meta["camera"]["view"]`: front,
+    oblique, rear, side), "3D" for 3D input, "unknown" for 2D without one; None when no sequence has one. The
+    presence call reads the frontal plane, which a side view hides: a mean over views hides how each is read."""
+    views = np.array([
+        "3D" if seq.dims == 3 else str((seq.meta.get("camera") or {}).get("view") or "unknown") for seq in sequences
+    ])
+    return None if set(views.tolist()) <= {"unknown", "3D"} else views
 
 
 def pair_with_first(results: Mapping[str, ScorerResult], labels: LabelArrays, *, n_boot: int, seed: int,
