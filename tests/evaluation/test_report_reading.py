@@ -245,8 +245,9 @@ def test_figures_per_camera_view_come_with_their_cis_when_views_are_known(tiny_s
     train, val, test = tiny_sequences[:18], tiny_sequences[18:], make_sequences(6, 2, seed=9)
     views = ["front", "rear", "side"]
     test = [s.replace(meta={**s.meta, "camera": {"view": views[k % 3]}}) for k, s in enumerate(test)]
-    result = evaluate_scorers({"fppa_rule": FPPARule()}, train, val, test, n_boot=50)
+    result = evaluate_scorers({"fppa_rule": FPPARule()}, train, val, test, n_boot=50, seed=3, level=0.9)
     r = result.results["fppa_rule"]
+    assert result.info["bootstrap_seed"] == 3 and result.info["ci_level"] == 0.9
     assert list(result.camera_view) == [views[k % 3] for k in range(len(test))]
     assert list(r.per_view["camera_view"]) == ["front", "rear", "side"]
     assert r.per_view["n_sequences"].tolist() == [4, 4, 4]
@@ -254,7 +255,8 @@ def test_figures_per_camera_view_come_with_their_cis_when_views_are_known(tiny_s
     table = _table_after(html, "<h3>Per camera view")
     for row in table.to_dict("records"):
         index = np.flatnonzero(result.camera_view == row["camera_view"])
-        expected = athlete_bootstrap(result.labels.take(index), r.scores.take(index), r.threshold, n_boot=50)
+        expected = athlete_bootstrap(result.labels.take(index), r.scores.take(index), r.threshold, n_boot=50,
+                                     seed=3, level=0.9)  # the evaluation's own seed and level, not 0 and 95%
         assert row["valgus_auroc"] == str(expected["valgus_auroc"])
     assert (tmp_path / "report" / "per_view_fppa_rule.csv").is_file()
     # without views (converted recordings, 3D) there is no such table

@@ -125,17 +125,22 @@ def _per_class_table(result: Any) -> pd.DataFrame:
         })
 
 
+def _ci_level(result: EvaluationResult) -> str:
+    return f"{float(result.info.get('ci_level') or 0.95):.0%}"
+
+
 def _grouped_display(result: EvaluationResult, scorer: Any, table: pd.DataFrame, column: str,
                      by: np.ndarray) -> pd.DataFrame:
     """Rows of a grouped table (per task, per camera view) with presence AUROC and mechanism macro-F1 beside
-    their 95% athlete-bootstrap CIs: a group read on a hundred athletes is not one read on the whole set (the CSV
+    their athlete-bootstrap CIs (the evaluation's replicates, seed and level): a group read on a hundred athletes is not one read on the whole set (the CSV
     keeps the bare values). `by` is each sequence's group, as `table[column]` names them."""
     labels, n_boot = result.labels, int(result.info.get("n_boot") or 1000)
+    seed, level = int(result.info.get("bootstrap_seed") or 0), float(result.info.get("ci_level") or 0.95)
 
     def estimates(group: str) -> dict[str, Any]:
         index = np.flatnonzero(by == group)
         return athlete_bootstrap(labels.take(index), scorer.scores.take(index), scorer.threshold, n_boot=n_boot,
-                                 metrics=PER_TASK_CI_METRICS)
+                                 seed=seed, level=level, metrics=PER_TASK_CI_METRICS)
 
     per_group = [estimates(group) for group in table[column]]
     return table.assign(**{metric: [format_estimate(e[metric]) for e in per_group] for metric in PER_TASK_CI_METRICS})
@@ -362,13 +367,13 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
             "<h3>Headline metrics</h3>", table_html(headline),
             "<h3>Presence per limb</h3>", table_html(limbs),
             "<h3>Mechanism per class</h3>", table_html(_per_class_table(r)),
-            "<h3>Per task (AUROC and macro-F1 with 95% athlete-bootstrap CIs)</h3>",
+            f"<h3>Per task (AUROC and macro-F1 with {_ci_level(result)} athlete-bootstrap CIs)</h3>",
             table_html(_grouped_display(result, r, r.per_task, "task", result.labels.task)),
             "<h3>Per athlete (worst first)</h3>", table_html(_per_athlete_display(r.per_athlete)),
         ]
         if r.per_view is not None:  # before the per-athlete figure, beside the per-task table it mirrors
             parts[-2:-2] = [
-                "<h3>Per camera view (AUROC and macro-F1 with 95% athlete-bootstrap CIs)</h3>",
+                f"<h3>Per camera view (AUROC and macro-F1 with {_ci_level(result)} athlete-bootstrap CIs)</h3>",
                 "<p class='note'>A side view hides the frontal plane: a trained model pulls its probabilities "
                 "towards 0.5, under its threshold, so that it is never called valgus for being unreadable (the "
                 "predictor warns of it); the baselines read it as any view.</p>",

@@ -262,6 +262,8 @@ def evaluate_scorers(
     info.setdefault("n_train_athletes", len({s.athlete_id for s in train}))
     info.setdefault("threshold_rule", threshold_rule)
     info.setdefault("n_boot", n_boot)
+    info.setdefault("bootstrap_seed", seed)  # what every later interval of the report draws with
+    info.setdefault("ci_level", level)
     return EvaluationResult(labels=test_labels, results=results, info=info, camera_view=views)
 
 
