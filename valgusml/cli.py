@@ -28,7 +28,8 @@ INTERRUPTED = {
     "generate": "the shards already written are kept; run the same command again to write only the missing ones",
     "convert": "nothing was written (the dataset is written whole at the end); run the command again",
     "film": "nothing was written (the dataset is written whole at the end); run the command again",
-    "train": "its last.ckpt is kept and its MLflow run marked KILLED; go on with the same command and resume=true",
+    "train": "its last.ckpt is kept and its MLflow run marked KILLED; go on with the same command and resume=true "
+             "(a sweep: and the hydra.sweep.dir named above)",
     "evaluate": "a new report folder appears only when complete, and an MLflow run it had opened is marked "
                 "KILLED; run the command again",
 }

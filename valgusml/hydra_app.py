@@ -7,6 +7,7 @@ that import this stay light.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -57,7 +58,8 @@ def hydra_entry(
     `argv` replaces the command line (the `valgusml` CLI passes what follows its subcommand); `translate`, if
     given, rewrites the arguments (from `argv` or the command line) before Hydra reads them. Hydra's own stack
     traces stay short unless HYDRA_FULL_ERROR is set; a valgusml error (`valgusml.errors.ValgusMLError`: a bad
-    value, file or folder the user gave) is one line on stderr and exit status 1, not a traceback.
+    value, file or folder the user gave) is one line on stderr and exit status 1, not a traceback; in a
+    multirun it fails its job alone (`JobFailed`), and the sweep goes on.
     """
     import functools
 
@@ -72,8 +74,15 @@ def hydra_entry(
         except ValgusMLError as exc:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            # Raised inside the job, Hydra would print the traceback; SystemExit passes through it.
             command = sys.argv[0] if sys.argv and sys.argv[0].startswith("valgusml") else f"valgusml {config_name}"
+            job = _multirun_job()
+            if job is not None:
+                # SystemExit would end the whole sweep (and kill a joblib worker mid-job): fail this job alone,
+                # as Hydra fails a job that raises; the sweeper goes on and stops with the first failure's line.
+                message = f"{command}: job {job}: {type(exc).__name__}: {exc}"
+                logging.getLogger("valgusml").error(message)
+                raise __getattr__("JobFailed")(message) from None
+            # Raised inside the job, Hydra would print the traceback; SystemExit passes through it.
             print(f"{command}: {type(exc).__name__}: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
 
@@ -89,6 +98,38 @@ def hydra_entry(
         return 0
 
     return main
+
+
+def multirun_job_number() -> int | None:
+    """This job's number in a multirun (`-m`: a sweep's job, an Optuna trial), None for a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return int(HydraConfig.get().job.num)
+
+
+def _multirun_job() -> str | None:
+    """`#N (its folder)` for a job of a multirun, None for a single run."""
+    from hydra.core.hydra_config import HydraConfig
+
+    number = multirun_job_number()
+    return None if number is None else f"#{number} ({HydraConfig.get().runtime.output_dir})"
+
+
+def __getattr__(name: str) -> Any:
+    """`JobFailed`, made on first use (this module must not import hydra as it loads): a sweep job's valgusml
+    error, a `CompactHydraException` so that Hydra prints its one line, not a traceback. A module attribute, so
+    that a joblib worker's failure pickles back to the launching process."""
+    if name != "JobFailed":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from hydra.errors import CompactHydraException
+
+    job_failed = globals().get("_JobFailed")
+    if job_failed is None:
+        job_failed = globals()["_JobFailed"] = type("JobFailed", (CompactHydraException,), {"__module__": __name__})
+    return job_failed
 
 
 def compose(config_dir: str, config_name: str, overrides: list[str], what: str, return_hydra_config: bool = False) -> Any:

@@ -5,6 +5,10 @@ The latest run is the one started last (its checkpoint folder's oldest file: `sp
 not the newest `last.ckpt` anywhere: a run killed before its first checkpoint has none, and picking another
 run's would continue (and register again) a run nobody named. Such a run is refused with a message saying
 what happened, and its MLflow run, left RUNNING by the kill, is marked KILLED.
+
+A sweep job (`-m`) run again with `resume=true hydra.sweep.dir=<the interrupted sweep's folder>` looks only in
+its own folder (`<sweep dir>/<job number>`): a finished job is skipped (its `metrics.json` answers the sweeper),
+an interrupted one continues from its `last.ckpt`, one that never reached a checkpoint starts afresh there.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ def find_resume_checkpoint(cfg: DictConfig) -> Path | None:
         return Path(cfg.ckpt_path).resolve()
     if not cfg.get("resume"):
         return None
+    if sweep_job() is not None:
+        return _resume_sweep_job(cfg)
     base = Path(cfg.paths.log_dir) / cfg.task_name
     runs = run_checkpoint_dirs(base)
     if not runs:
@@ -68,3 +74,79 @@ def _mark_killed(run: dict) -> str:
     except Exception:  # noqa: BLE001 - a tracking server that is down must not hide the message above
         return f" (its MLflow run {run['run_id']} could not be marked KILLED)"
     return ""
+
+
+def sweep_job() -> str | None:
+    """`#N` for a job of a multirun (`-m`), None for a single run."""
+    from valgusml.hydra_app import multirun_job_number
+
+    number = multirun_job_number()
+    return None if number is None else f"#{number}"
+
+
+def _job_checkpoint_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_dir) / "checkpoints"
+
+
+def _resume_sweep_job(cfg: DictConfig) -> Path | None:
+    """This sweep job's own `last.ckpt`; None (start afresh in its folder) when it never reached one. Never
+    another run's: every job of a sweep would otherwise continue the task's latest run."""
+    ckpt_dir = _job_checkpoint_dir(cfg)
+    run = _same_job_run(ckpt_dir)
+    if (ckpt_dir / LAST).is_file():
+        return (ckpt_dir / LAST).resolve()
+    _mark_killed(run)  # a kill before its first checkpoint left it RUNNING
+    return None
+
+
+def finished_sweep_job(cfg: DictConfig) -> dict[str, float] | None:
+    """With `resume=true`, a sweep job that already finished in its folder: its metrics (`metrics.json`, whose
+    values the sweeper reads again), so that a sweep run again does not train it again. A job whose MLflow run
+    is not FINISHED (killed while testing or exporting) is not finished: it continues from its `last.ckpt`."""
+    import json
+
+    if not cfg.get("resume") or cfg.get("ckpt_path") or sweep_job() is None:
+        return None
+    ckpt_dir = _job_checkpoint_dir(cfg)
+    if not (ckpt_dir / "metrics.json").is_file():
+        return None
+    run = _same_job_run(ckpt_dir)
+    if run.get("run_id") and run.get("tracking_uri"):
+        from mlflow.tracking import MlflowClient
+
+        from valgusml.runs import tracking
+
+        if tracking.with_retry(MlflowClient(run["tracking_uri"]).get_run, run["run_id"]).info.status != "FINISHED":
+            return None
+    return json.loads((ckpt_dir / "metrics.json").read_text())
+
+
+def _same_job_run(ckpt_dir: Path) -> dict:
+    """The run file of the job that ran in `ckpt_dir` before ({} if none), once its MLflow record says it was
+    this job: the same overrides (`resume=` aside). Job numbers follow the sweep's overrides: another command
+    given the same `hydra.sweep.dir` would continue, or skip, a job of different settings."""
+    import shlex
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from valgusml.runs import tracking
+
+    run = tracking.read_run_file(ckpt_dir) or {}
+    if not run.get("run_id") or not run.get("tracking_uri"):
+        return run
+    from mlflow.tracking import MlflowClient
+
+    tags = tracking.with_retry(MlflowClient(run["tracking_uri"]).get_run, run["run_id"]).data.tags
+    if "hydra_overrides" not in tags:
+        return run
+
+    def settings(overrides: list[str]) -> list[str]:
+        return [o for o in overrides if not o.startswith("resume=")]
+
+    before, now = settings(shlex.split(tags["hydra_overrides"])), settings(list(HydraConfig.get().overrides.task))
+    if before != now:
+        was, asked = [o for o in before if o not in now], [o for o in now if o not in before]
+        raise InputError(f"resume=true: job {sweep_job()} in {ckpt_dir.parent} ran {' '.join(was) or '(no override)'}"
+                         f", not {' '.join(asked) or '(no override)'}; resume a sweep with the command that "
+                         "started it, or leave hydra.sweep.dir out to start a new sweep")
+    return run

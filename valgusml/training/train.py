@@ -26,7 +26,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from valgusml.data.splits import save_split
-from valgusml.errors import ConfigError, ValgusMLError
+from valgusml.errors import ConfigError, ValgusMLError, stopped_by_ctrl_c
 from valgusml.hydra_app import hydra_entry
 from valgusml.paths import REPO_ROOT
 from valgusml.runs import mlflow_run, tracking
@@ -44,7 +44,7 @@ from valgusml.training.instantiate import (
     instantiate_loggers,
     mlflow_logger_node,
 )
-from valgusml.training.resume import find_resume_checkpoint
+from valgusml.training.resume import find_resume_checkpoint, finished_sweep_job, sweep_job
 
 log = logging.getLogger("valgusml.train")
 
@@ -73,6 +73,7 @@ def _open_mlflow_run(cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, re
         **({"leave_out": str(cfg.leave_out.name)} if cfg.get("leave_out") else {}),
     }
     tags.update(_command_tags(cfg))
+    tags.update(_sweep_tags())
     tags.update({f"env.{name}": version for name, version in tracking.package_versions().items()})
     params = tracking.flatten({k: v for k, v in resolved.items() if k not in ("paths",)})
     params.update({f"data.{k}": v for k, v in dm.summary().items()})
@@ -122,6 +123,17 @@ def _command_tags(cfg: DictConfig) -> dict[str, str]:
     return {"hydra_overrides": overrides[:_MAX_TAG], "train_command": f"valgusml train {name}{overrides}"[:_MAX_TAG]}
 
 
+def _sweep_tags() -> dict[str, str]:
+    """A multirun job's `sweep` (its sweep folder: one per `valgusml train -m ...`, so
+    `tags.sweep = '...'` finds its runs together) and `sweep_job` (its number there, an Optuna trial's too)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if sweep_job() is None:
+        return {}
+    hydra_cfg = HydraConfig.get()
+    return {"sweep": str(Path(hydra_cfg.sweep.dir).resolve()), "sweep_job": str(hydra_cfg.job.num)}
+
+
 def _input_hashes(cfg: DictConfig, dm: Any) -> dict[str, Any]:
     """What the run read besides its config and dataset, by content: `init_from`'s weights and the teacher
     folder (a path names whatever file lies there today), and the version of the generator that wrote the data
@@ -159,6 +171,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     import torch
 
     check_config(cfg)
+    finished = finished_sweep_job(cfg)
+    if finished is not None:
+        log.info("job %s finished before in %s: not trained again (resume=true)", sweep_job(), cfg.paths.output_dir)
+        return finished
     check_accelerator_available(cfg.trainer)
     apply_leave_out(cfg)
     # Lightning attaches its own console handler and also propagates to the root logger (Hydra's, or
@@ -336,10 +352,26 @@ def _finish(
     if run_id is not None:
         checkpoints = sorted(ckpt_dir.glob("*.ckpt")) + [ckpt_dir / "metrics.json"]
         mlflow_run.log_outputs(tracking_uri, run_id, checkpoints, best, export_dir)
+        _log_best_val_metrics(tracking_uri, run_id, metrics, step=trainer.global_step)
         hooks.after_training(run_id, best, export_dir, tracking_uri=tracking_uri)
         mlflow_run.end_run(tracking_uri, run_id)
     summary = {"checkpoint": str(best) if best else None, "export_dir": str(export_dir) if export_dir else None}
     log.info("finished: %s %s", summary, {k: round(v, 4) for k, v in metrics.items()})
+
+
+def _log_best_val_metrics(tracking_uri: str, run_id: str, metrics: dict[str, float], step: int) -> None:
+    """The selected checkpoint's validation metrics as `best/val/*`: what a sweep optimises
+    (`optimized_metric`) and the run ships. `val/*` are per epoch, and their latest value is the last epoch's.
+    At the run's last step: a resumed run finishes again, and never logs a (key, step) twice."""
+    import time
+
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    stamp = int(time.time() * 1000)
+    best = [Metric(f"best/{k}", float(v), stamp, step) for k, v in metrics.items() if k.startswith("val/")]
+    if best:
+        tracking.with_retry(MlflowClient(tracking_uri).log_batch, run_id, metrics=best)
 
 
 # -- entry points ----------------------------------------------------------------------------------------------
@@ -367,9 +399,40 @@ def run(overrides: list[str] | None = None) -> tuple[dict[str, float], DictConfi
 
 def _train_app(cfg: DictConfig) -> float | None:
     """The Hydra task: one run; returns `cfg.optimized_metric` for sweepers."""
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except BaseException as exc:
+        if stopped_by_ctrl_c(exc) and sweep_job() is not None:
+            _say_how_to_resume_sweep()
+        raise
     value = metrics.get(str(cfg.get("optimized_metric")))
+    if value is None and _sweeper_optimizes():
+        # Optuna would fail the trial as "Return value must be float-castable", run every other trial, and end
+        # with "No trials are completed yet".
+        raise ConfigError(f"optimized_metric={cfg.get('optimized_metric')} is not a metric this run reports "
+                          f"(it reports {sorted(metrics)})")
     return None if value is None else float(value)
+
+
+def _say_how_to_resume_sweep() -> None:
+    """A Ctrl-C'd sweep: how to go on without training its finished jobs again (`resume.py`)."""
+    import shlex
+
+    from hydra.core.hydra_config import HydraConfig
+
+    sweep_dir = shlex.quote(str(Path(HydraConfig.get().sweep.dir).resolve()))
+    print(f"valgusml train: sweep stopped in job {sweep_job()}; go on with the same command and resume=true "
+          f"hydra.sweep.dir={sweep_dir} (finished jobs are not trained again)", file=sys.stderr)
+
+
+def _sweeper_optimizes() -> bool:
+    """Whether this job's sweeper reads the value the job returns (Optuna's does; Hydra's basic one does not)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return False
+    target = str(OmegaConf.select(HydraConfig.get(), "sweeper._target_", default="") or "")
+    return bool(target) and not target.endswith("BasicSweeper")
 
 
 main = hydra_entry(_train_app, CONFIG_DIR, "train")
