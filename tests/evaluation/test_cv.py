@@ -100,3 +100,31 @@ def test_a_failed_or_missing_fold_is_refused(mlflow_uri):
     fold_run("missing", 1)
     _, table = aggregate_cv("missing", mlflow_uri, "cv-incomplete")
     assert list(table["fold"]) == ["0", "1", "2", "mean", "sd"]
+
+
+def test_the_summary_reads_the_store_the_folds_log_to(tmp_path, monkeypatch):
+    """The summary looked in <cwd>/mlflow.db whatever paths.root_dir the folds were given, and failed ("no runs
+    tagged cv_group") after every fold had trained; it now resolves the store as training does."""
+    from valgusml.evaluation.cv import fold_tracking_uri
+    from valgusml.training.train import compose_config
+
+    monkeypatch.delenv("VALGUSML_ROOT", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    assert fold_tracking_uri(["experiment=cv_fold"], cwd=tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
+    for overrides in (["experiment=cv_fold", f"paths.root_dir={elsewhere}"],
+                      ["experiment=cv_fold", "logger.mlflow.tracking_uri=sqlite:////tmp/x.db"]):
+        assert fold_tracking_uri(overrides, cwd=tmp_path) == compose_config(overrides).logger.mlflow.tracking_uri
+    assert fold_tracking_uri([f"paths.root_dir={elsewhere}"]) == f"sqlite:///{elsewhere}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert fold_tracking_uri(["logger=mlflow_server"]) == "http://mlflow.example:5000"
+
+
+def test_failed_folds_are_one_line_not_a_traceback(monkeypatch, capsys):
+    import subprocess
+
+    from valgusml.evaluation import cv
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    assert cv.main(["--folds", "2", "--", "experiment=cv_fold"]) == 1
+    assert "InputError: the folds' training exited with status 1" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from valgusml.errors import ConfigError, InputError
+from valgusml.errors import ConfigError, InputError, ValgusMLError
 
 log = logging.getLogger("valgusml.cv")
 TEST_PREFIX = "test/"
@@ -47,17 +47,42 @@ def fold_overrides(n_folds: int, group: str, extra: Sequence[str] = ()) -> list[
     ]
 
 
+def _override(overrides: Sequence[str], key: str) -> str | None:
+    """The value `overrides` give `key` (`key=V`, `+key=V` or `++key=V`), the last one winning; None if none."""
+    values = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith(f"{key}=")]
+    return values[-1] if values else None
+
+
+def fold_root(overrides: Sequence[str], cwd: str | Path | None = None) -> str:
+    """Where the folds write: their `paths.root_dir` override, else $VALGUSML_ROOT, else `cwd` (the training
+    config's own rule)."""
+    return (_override(overrides, "paths.root_dir") or os.environ.get("VALGUSML_ROOT")
+            or str(Path(cwd or Path.cwd()).resolve()))
+
+
+def fold_tracking_uri(overrides: Sequence[str], cwd: str | Path | None = None) -> str:
+    """The MLflow store the folds log to, as the training config resolves it: a `logger.mlflow.tracking_uri`
+    override, $MLFLOW_TRACKING_URI with `logger=mlflow_server`, else the SQLite file under `fold_root`."""
+    given = _override(overrides, "logger.mlflow.tracking_uri")
+    if given:
+        return given
+    if _override(overrides, "logger") == "mlflow_server" and os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{fold_root(overrides, cwd)}/mlflow.db"
+
+
 def launch_folds(n_folds: int, group: str, extra: Sequence[str] = (), cwd: str | Path | None = None) -> None:
     """Run the folds (a subprocess: Hydra owns the process while it sweeps)."""
-    root = os.environ.get("VALGUSML_ROOT") or str(Path(cwd or Path.cwd()).resolve())
     extra = list(extra)
     # Pin the training config's paths.root_dir (else ${hydra:runtime.cwd}: the subprocess's cwd) to the root the
     # fold runs are looked up under, unless the caller did.
-    if not any(o.startswith("paths.root_dir=") for o in extra):
-        extra.append(f"paths.root_dir={root}")
+    if _override(extra, "paths.root_dir") is None:
+        extra.append(f"paths.root_dir={fold_root(extra, cwd)}")
     command = [sys.executable, "-m", "valgusml.cli", "train", *fold_overrides(n_folds, group, extra)]
     log.info("launching %s", " ".join(command))
-    subprocess.run(command, check=True, cwd=cwd)
+    done = subprocess.run(command, cwd=cwd)
+    if done.returncode != 0:  # the training app said why, one line per failed fold
+        raise InputError(f"the folds' training exited with status {done.returncode} (above); no summary made")
 
 
 def fold_table(runs: Sequence[object]) -> pd.DataFrame:
@@ -158,16 +183,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m valgusml.evaluation.cv", description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5, help="number of GroupKFold folds over athletes")
     parser.add_argument("--group", default=None, help="name tying the folds together (default: cv-<time>)")
-    parser.add_argument("--tracking-uri", default=f"sqlite:///{Path.cwd() / 'mlflow.db'}")
+    parser.add_argument("--tracking-uri", help="MLflow store of the fold runs (default: the one the folds log "
+                        "to, from the overrides as training resolves it)")
     parser.add_argument("--experiment", default="valgusml")
     parser.add_argument("--aggregate-only", action="store_true", help="only summarise finished fold runs")
     parser.add_argument("overrides", nargs="*", help="training overrides after --, e.g. experiment=smoke")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     group = args.group or dt.datetime.now().strftime("cv-%Y%m%d-%H%M%S")
-    if not args.aggregate_only:
-        launch_folds(args.folds, group, args.overrides)
-    parent, summary = aggregate_cv(group, args.tracking_uri, args.experiment)
+    try:
+        if not args.aggregate_only:
+            launch_folds(args.folds, group, args.overrides)
+        parent, summary = aggregate_cv(group, args.tracking_uri or fold_tracking_uri(args.overrides), args.experiment)
+    except ValgusMLError as exc:
+        print(f"{parser.prog}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     print(summary.to_string(index=False))
     print(f"parent MLflow run: {parent}")
     return 0
