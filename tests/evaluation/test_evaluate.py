@@ -324,8 +324,8 @@ def test_transfer_table_scores_every_scorer_on_real_motion(setup, tmp_path):
     assert list(table["scorer"]) == ["model", "fppa_rule"]
     assert table["real 3D agree"].between(0, 1).all()
     assert table["real front/rear ±20° agree"].between(0, 1).all()
-    assert (table["real ±20° agree CI low"] <= table["real front/rear ±20° agree"]).all()
-    assert (table["real front/rear ±20° agree"] <= table["real ±20° agree CI high"]).all()
+    assert (table["real front/rear ±20° agree CI low"] <= table["real front/rear ±20° agree"]).all()
+    assert (table["real front/rear ±20° agree"] <= table["real front/rear ±20° agree CI high"]).all()
     paired = table.set_index("scorer")["real ±20° agree - model's [paired CI]"]
     assert pd.isna(paired["model"]) and paired["fppa_rule"].count("[") == 1  # "value [lo, hi]" for the baseline
     real = pd.read_csv(tmp_path / "real_motion.csv")

@@ -263,3 +263,24 @@ def test_figures_per_camera_view_come_with_their_cis_when_views_are_known(tiny_s
     assert camera_views(make_sequences(2, 1)) is None
     plain = evaluate_scorers({"fppa_rule": FPPARule()}, train, val, make_sequences(6, 2, seed=9), n_boot=20)
     assert plain.results["fppa_rule"].per_view is None and "Per camera view" not in _report(plain, tmp_path / "p")
+
+
+def test_per_view_figures_reach_mlflow(tiny_sequences, tmp_path, mlflow_uri):
+    """Runs are compared in MLflow: each scorer's per-view AUROC and macro-F1 go there beside the headline ones."""
+    from mlflow.tracking import MlflowClient
+
+    from valgusml.evaluation.mlflow_log import log_report_to_mlflow
+    from valgusml.runs.tracking import ensure_experiment
+
+    train, val = tiny_sequences[:18], tiny_sequences[18:]
+    test = [s.replace(meta={**s.meta, "camera": {"view": ("front", "rear")[k % 2]}})
+            for k, s in enumerate(make_sequences(6, 2, seed=9))]
+    result = evaluate_scorers({"fppa_rule": FPPARule()}, train, val, test, n_boot=20)
+    report = write_report(result, tmp_path / "report").parent
+    client = MlflowClient(mlflow_uri)
+    run_id = client.create_run(ensure_experiment(mlflow_uri, "per-view")).info.run_id
+    log_report_to_mlflow(result, report, run_id, mlflow_uri)
+    logged = client.get_run(run_id).data.metrics
+    per_view = result.results["fppa_rule"].per_view.set_index("camera_view")
+    for view in ("front", "rear"):
+        assert logged[f"eval/fppa_rule/view/{view}/valgus_auroc"] == pytest.approx(per_view.loc[view, "valgus_auroc"])

@@ -92,6 +92,11 @@ def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_i
         metrics.append(Metric(f"{prefix}/{name}/threshold", float(r.threshold), now, 0))
         for deficit, offset in (r.mechanism_offsets or {}).items():
             metrics.append(Metric(f"{prefix}/{name}/mechanism_offset/{deficit}", float(offset), now, 0))
+        for row in ([] if r.per_view is None else r.per_view.to_dict("records")):
+            for metric in ("valgus_auroc", "mechanism_macro_f1"):  # runs compared by how each view is read
+                if math.isfinite(row[metric]):
+                    metrics.append(Metric(f"{prefix}/{name}/view/{row['camera_view']}/{metric}", float(row[metric]),
+                                          now, 0))
     if result.transfer is not None:
         for row in result.transfer.to_dict("records"):
             for column, value in row.items():

@@ -154,17 +154,16 @@ def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
 
 def _transfer_display(result: EvaluationResult) -> pd.DataFrame:
     """The transfer table with every figure beside its 95% CI as `value [lo, hi]`: the held-out ones from the
-    comparison, the `<figure> CI low` / `CI high` columns merged into the figure they follow."""
+    comparison, each `<figure> CI low` / `CI high` pair merged into its figure."""
     table = result.transfer.copy()
     for column, metric in (("in-dist AUROC", "valgus_auroc"), ("in-dist macro-F1", "mechanism_macro_f1")):
         if column in table:
             table[column] = [format_estimate(result.results[n].estimates[metric]) if n in result.results else v
                              for n, v in zip(table["scorer"], table[column], strict=True)]
-    columns = list(table.columns)
-    for low in [c for c in columns if c.endswith(" CI low")]:
-        high = low[: -len(" CI low")] + " CI high"
-        value = columns[columns.index(low) - 1]  # `transfer.table` puts the CI right after its figure
-        if high not in table:
+    for low in [c for c in table.columns if c.endswith(" CI low")]:
+        value = low[: -len(" CI low")]
+        high = f"{value} CI high"
+        if value not in table or high not in table:
             continue
         table[value] = [format_estimate(Estimate(v, lo, hi, 0)) if isinstance(v, (int, float)) else v
                         for v, lo, hi in zip(table[value], table[low], table[high], strict=True)]

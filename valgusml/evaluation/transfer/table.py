@@ -97,8 +97,8 @@ def transfer_table(
                 row["real 3D agree"] = summary.get("3d", {}).get("agreement_female")
                 row["real front/rear ±20° agree"] = summary["all"]["agreement_front_rear_20_female"]
                 # 95% CI over people, then their recordings: 3 people and 16 recordings make it wide
-                row["real ±20° agree CI low"] = summary["all"]["agreement_front_rear_20_female_lo"]
-                row["real ±20° agree CI high"] = summary["all"]["agreement_front_rear_20_female_hi"]
+                row["real front/rear ±20° agree CI low"] = summary["all"]["agreement_front_rear_20_female_lo"]
+                row["real front/rear ±20° agree CI high"] = summary["all"]["agreement_front_rear_20_female_hi"]
                 row["real front/rear ±20° agree (clear limbs)"] = summary["all"]["agreement_front_rear_20_clear"]
                 if (worst := worst_estimator(summary)) is not None:  # filmed through several estimators
                     row["real ±20° agree, worst estimator"] = worst
