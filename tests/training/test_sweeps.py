@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.hydra_app import hydra_entry
@@ -166,3 +167,35 @@ def test_ctrl_c_in_a_sweep_says_how_to_go_on(tmp_path, hydra_config, monkeypatch
         train_module._train_app(cfg)
     assert f"stopped in job #1; go on with the same command and resume=true hydra.sweep.dir={sweep}" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("n_jobs,cores,expected", [(-1, 2, 1), (2, 8, 4), (-2, 8, 1), (1, 8, 8), (16, 4, 1)])
+def test_a_joblib_sweep_shares_the_cores_among_its_jobs(n_jobs, cores, expected, monkeypatch):
+    """Unset, torch_threads was torch's default in every job of a joblib sweep: a thread per core each, so two
+    jobs on two cores ran four spinning threads (make run's own recipe sets 1 for this reason)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from valgusml.training import train as train_module
+    from valgusml.training.config import CONFIG_DIR
+
+    monkeypatch.setattr(train_module.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        cfg = compose("train", overrides=["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"],
+                      return_hydra_config=True)
+    def as_job(mode):
+        with open_dict(cfg):
+            OmegaConf.set_readonly(cfg.hydra, False)
+            cfg.hydra.mode, cfg.hydra.job.num = mode, 0
+        HydraConfig.instance().set_config(cfg)
+
+    try:
+        as_job(RunMode.MULTIRUN)
+        assert train_module.job_torch_threads(cfg) == expected
+        cfg.torch_threads = 3
+        assert train_module.job_torch_threads(cfg) == 3  # the user's own wins
+        cfg.torch_threads = None
+        as_job(RunMode.RUN)
+        assert train_module.job_torch_threads(cfg) is None  # a single run keeps torch's default
+    finally:
+        HydraConfig.instance().cfg = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -27,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from valgusml.data.splits import save_split
 from valgusml.errors import ConfigError, ValgusMLError, stopped_by_ctrl_c
-from valgusml.hydra_app import hydra_entry
+from valgusml.hydra_app import hydra_entry, multirun_job_number
 from valgusml.paths import REPO_ROOT
 from valgusml.runs import mlflow_run, tracking
 from valgusml.training.config import (
@@ -188,9 +189,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     L.seed_everything(int(cfg.seed), workers=True)
     torch.set_float32_matmul_precision("high")
-    if cfg.get("torch_threads"):
+    threads = job_torch_threads(cfg)
+    if threads:
         # On a shared or oversubscribed CPU, fewer intra-op threads can be many times faster (no spin-waiting).
-        torch.set_num_threads(int(cfg.torch_threads))
+        torch.set_num_threads(threads)
     resume_from = find_resume_checkpoint(cfg)
     output_dir = Path(cfg.paths.output_dir)
     ckpt_dir = resume_from.parent if resume_from is not None else output_dir / "checkpoints"
@@ -423,6 +425,28 @@ def _say_how_to_resume_sweep() -> None:
     sweep_dir = shlex.quote(str(Path(HydraConfig.get().sweep.dir).resolve()))
     print(f"valgusml train: sweep stopped in job {sweep_job()}; go on with the same command and resume=true "
           f"hydra.sweep.dir={sweep_dir} (finished jobs are not trained again)", file=sys.stderr)
+
+
+def job_torch_threads(cfg: DictConfig) -> int | None:
+    """`torch_threads`; unset, for a job of a local parallel sweep (`hydra/launcher=joblib`), the cores shared
+    among the jobs running at once: each job's default, a thread per core, would oversubscribe the CPU as many
+    times as jobs run (joblib's `n_jobs`: -1 one per core, -2 all but one, ...). None: torch's default."""
+    if cfg.get("torch_threads"):
+        return int(cfg.torch_threads)
+    if multirun_job_number() is None:
+        return None
+    from hydra.core.hydra_config import HydraConfig
+
+    launcher = OmegaConf.select(HydraConfig.get(), "launcher") or {}
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n_jobs = int(launcher.get("n_jobs") or -1)
+    at_once = n_jobs if n_jobs >= 1 else max(1, cores + 1 + n_jobs)
+    threads = max(1, cores // min(at_once, cores))
+    log.info("torch_threads unset in a joblib sweep of %d jobs at once on %d cores: %d thread(s) per job",
+             at_once, cores, threads)
+    return threads
 
 
 def _sweeper_optimizes() -> bool:
