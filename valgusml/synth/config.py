@@ -434,7 +434,8 @@ def _canonical_probabilities(path: str, probs: dict[str, float], allowed: tuple[
             raise ConfigError(f"config key '{path}.{name}' must be a probability >= 0, got {p!r}")
     total = float(sum(probs.values()))
     if not math.isclose(total, 1.0, abs_tol=1e-6):
-        raise ConfigError(f"config key {path!r}: probabilities must sum to 1, they sum to {total:.6g}")
+        # the mapping itself: a command-line `key={a: 1}` is merged into the preset's, not put in its place
+        raise ConfigError(f"config key {path!r}: probabilities must sum to 1, they sum to {total:.6g} in {probs}")
     return {name: probs[name] for name in allowed if name in probs}
 
 
