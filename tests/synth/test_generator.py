@@ -165,6 +165,10 @@ def test_config_mismatch_is_refused(tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a generator output folder"):
         generate_dataset(small(n_athletes=2), tmp_path / "other", workers=1, progress=False)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "generator.json").write_text("{half a record")  # was a JSONDecodeError traceback
+    with pytest.raises(ConfigError, match="broken/generator.json cannot be read as the generator's record"):
+        generate_dataset(small(n_athletes=2), tmp_path / "broken", workers=1, progress=False)
     # Rerunning a finished dataset with the same config is a no-op that reopens it.
     again = generate_dataset(small(n_athletes=2), out, workers=1, progress=False, shard_size=4)
     assert again.fingerprint == open_dataset(out).fingerprint

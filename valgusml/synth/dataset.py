@@ -85,7 +85,10 @@ def _diff(a: Any, b: Any, path: str = "") -> str | None:
 def _claim_folder(out: Path, record: dict) -> None:
     marker = out / GENERATOR_FILE
     if marker.is_file():
-        existing = json.loads(marker.read_text())
+        existing = generator_record_of(out)
+        if existing is None:
+            raise ConfigError(f"{marker} cannot be read as the generator's record; use another `out` folder or "
+                              "delete this one")
         if dumps(existing) != dumps(json.loads(dumps(record))):
             key = _diff(existing, json.loads(dumps(record)))
             raise ConfigError(
