@@ -27,6 +27,8 @@ disagreement there says less about the model than one on a clear limb.
 
 from __future__ import annotations
 
+import logging
+import os
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from valgusml.errors import InputError
 from valgusml.evaluation.bootstrap import Estimate
 from valgusml.evaluation.transfer.render import athlete_frame, check_estimators, film, view_family
 from valgusml.features.rule import (
@@ -50,6 +53,7 @@ from valgusml.sequence import KeypointSequence
 DEFAULT_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0, 180.0, 160.0, -160.0, 70.0, -70.0, 90.0, -90.0)
 FAST_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 180.0, 160.0, -160.0, 90.0)
 SUFFIXES = (".trc", ".npz", ".json", ".csv")
+log = logging.getLogger("valgusml.evaluate")
 
 
 def task_from_name(path: Path) -> str | None:
@@ -58,15 +62,41 @@ def task_from_name(path: Path) -> str | None:
 
 
 def find_recordings(paths: Iterable[str | Path]) -> list[Path]:
-    """Files under folders (recursively) and files named directly, sorted; `video/` folders are skipped."""
+    """Files under folders (recursively) and files named directly, sorted; `video/` folders are skipped. `~` is
+    the home folder; a path that does not exist is logged, not read. Paths are made absolute (`..` folded, links
+    kept) so that a folder named twice, once inside another, is read once."""
     out: list[Path] = []
     for entry in paths:
-        p = Path(entry)
+        p = Path(os.path.abspath(Path(entry).expanduser()))
         if p.is_dir():
             out.extend(f for f in sorted(p.rglob("*")) if f.suffix.lower() in SUFFIXES and "video" not in f.parts)
         elif p.is_file():
             out.append(p)
+        else:
+            log.warning("real motion: %s does not exist; nothing read from it", entry)
     return sorted(set(out))
+
+
+def skipped(path: Path, reason: str) -> None:
+    """Say that a recording the suite was pointed at is not scored, and why (the log holds every such file)."""
+    log.warning("real motion: %s skipped: %s", path, reason)
+
+
+def scored_nothing(rule: dict[str, Any]) -> bool:
+    """Whether the rule found no phase to score on either limb: a static trial whose name does not say so
+    reads as a squat with no squat in it, and its limbs would count as easy agreements with "no valgus"."""
+    return not any(_finite(rule[limb]["dynamic_fppa_deg"]) for limb in LIMBS)
+
+
+def recording_name(path: Path, seen: dict[str, Path]) -> str:
+    """`folder/file`, the recording's name in rows and its person (`person_of`); two files of one name would
+    merge their rows, so that is refused."""
+    name = f"{path.parent.name}/{path.name}"
+    if name in seen:
+        raise InputError(f"real motion: {seen[name]} and {path} would both be reported as {name}; rename one "
+                         "folder (the folder is the person)")
+    seen[name] = path
+    return name
 
 
 @dataclass(frozen=True)
@@ -105,22 +135,29 @@ def render_views(
     """Every 3D recording under `paths` as 3D and as 2D views at `yaws` x noise `seeds` x `estimators`
     (deterministic): `generic` is a joint-centre offset and `jitter_m` of AR(1) jitter; a family name of
     `valgusml.synth.estimators.FAMILIES` (mediapipe, rtmpose, openpose, mocap) films it through that family's
-    error model, as the generator films its own athletes."""
+    error model, as the generator films its own athletes. Static trials (by name, or with no phase the rule
+    scores) and 2D files are skipped, each named in the log (`skipped`); a file that cannot be read is refused."""
     import valgusml
 
     check_estimators(estimators)
     out: list[RenderedView] = []
+    names: dict[str, Path] = {}
     for path in find_recordings(paths):
         task = task_from_name(path)
         if task is None:
+            skipped(path, "a static trial (its name says so): no movement to score")
             continue
         seq = valgusml.io.read(path).to_canonical()
         if seq.dims != 3:
+            skipped(path, f"{seq.dims}D keypoints; the suite films 3D recordings")
             continue
         kp = seq.seen_keypoints().astype(np.float64)
         rule = apply_rule(kp, seq.fps, task)
+        if scored_nothing(rule):
+            skipped(path, f"the rule finds no {rule['task']} phase to score on either limb (a static trial?)")
+            continue
         estimated = bool(segment_length_jitter(seq) > MEASURED_3D_MAX_JITTER)
-        name = f"{path.parent.name}/{path.name}"
+        name = recording_name(path, names)
         world = athlete_frame(kp)
         as_3d = KeypointSequence(world.astype(np.float32), "canonical", seq.fps, id=name, task=task or None)
         out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule, estimated, "none"))
