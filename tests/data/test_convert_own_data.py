@@ -184,3 +184,20 @@ def test_athlete_ids_that_differ_only_in_case_are_refused(tmp_path):
                                                ["P02/squat.json", "p01 ", "", *[""] * 6]])
     with pytest.raises(InputError, match=r"athlete ids 'P01' \(row 2\) and 'p01' \(row 3\) differ only in case"):
         convert([inputs], tmp_path / "ds", labels=labels)
+
+
+def test_label_by_rule_leaves_static_trials_out_and_says_so(tmp_path, capsys):
+    """OpenCap and Pose2Sim record a static trial per session: labelled by the rule, it became a bilateral squat
+    without a squat (its task read from the motion), a "no valgus" example of nothing."""
+    folder = tmp_path / "session"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "squat.trc", folder / "squat.trc")
+    shutil.copy(SAMPLES / "squat.trc", folder / "static1.trc")
+    header = convert([folder], tmp_path / "ds", label_by_rule=True)
+    assert header["static_trials"] == ["static1.trc"] and header["n_sequences"] == 1
+    assert [s.id for s in open_dataset(tmp_path / "ds")] == ["squat.trc"]
+    assert main([str(folder), "--out", str(tmp_path / "again"), "--label-by-rule"]) == 0
+    assert "1 static trial(s) left out (no movement for the presence rule to label): static1.trc" in capsys.readouterr().out
+    # with a labels row it is the user's to label, and kept
+    (folder / "labels.csv").write_text("file,athlete_id,task\nsquat.trc,A1,bilateral_squat\nstatic1.trc,A1,\n")
+    assert convert([folder], tmp_path / "labelled", labels=folder / "labels.csv", label_by_rule=True)["n_sequences"] == 2

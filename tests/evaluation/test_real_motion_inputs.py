@@ -67,3 +67,23 @@ def test_two_recordings_that_would_share_a_name_are_refused(tmp_path):
         shutil.copy(SUBJECT4 / "walking1.trc", tmp_path / lab / "subject01" / "walking1.trc")
     with pytest.raises(InputError, match="would both be reported as subject01/walking1.trc"):
         render_views([tmp_path / "lab_a", tmp_path / "lab_b"], yaws=[0.0], seeds=[0])
+
+
+def test_the_evaluation_hands_every_path_to_the_suite(monkeypatch, tiny_sequences):
+    """`evaluate` dropped a path that did not exist, and a quoted `~/...`, before the suite saw them: no word of a
+    mistyped path, and a home folder never read. The suite now gets them all (and names what it cannot read)."""
+    from omegaconf import OmegaConf
+
+    import valgusml.evaluation.transfer as transfer
+    from valgusml.evaluation.baselines import FPPARule
+    from valgusml.evaluation.evaluate import run_transfer
+    from valgusml.evaluation.runner import evaluate_scorers
+
+    given = []
+    monkeypatch.setattr(transfer, "render_views", lambda paths, **kw: given.extend(paths) or [])
+    result = evaluate_scorers({"fppa_rule": FPPARule()}, tiny_sequences[:18], tiny_sequences[18:24],
+                              tiny_sequences[24:], n_boot=10)
+    cfg = OmegaConf.create({"transfer": {"real_motion": {"enabled": True, "paths": ["~/my_mocap", "/no/such/dir"]}},
+                            "robustness": {"n_boot": 10}, "bootstrap": {"seed": 0}})
+    run_transfer(cfg, result, None)
+    assert given == ["~/my_mocap", "/no/such/dir"]

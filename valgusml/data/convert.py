@@ -536,16 +536,28 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
             summary["athletes"].add(seq.athlete_id)
             yield seq
 
+    static = static_trials(items, rows) if label_by_rule else []
+    written = [item for item in items if item not in static]
     header = write_dataset_whole(
-        out, counted(sequences(items, rows, fmt, skeleton_out, options or {}, dims, label_by_rule, sex, athlete_from)),
+        out, counted(sequences(written, rows, fmt, skeleton_out, options or {}, dims, label_by_rule, sex, athlete_from)),
         shard_size, {"created_by": "valgusml convert", "labels_csv": labels.name if labels else None,
                      "n_inputs": len(items)}, overwrite)
     header = dict(header)
     header.update(n_labelled=summary["n_labelled"], n_warnings=summary["n_warnings"],
                   n_athletes=len(summary["athletes"]), assumed_fps=summary["assumed_fps"], swapped=summary["swapped"],
                   common_warnings=summary["warning_kinds"].most_common(3),
-                  shared_folders=shared_folders(items, rows) if athlete_from == "file" else {})
+                  shared_folders=shared_folders(items, rows) if athlete_from == "file" else {},
+                  static_trials=[item.id for item in static])
     return header
+
+
+def static_trials(items: list[Item], rows: dict[Item, Row] | None) -> list[Item]:
+    """Inputs without a labels row whose file name says they are static trials (`static1.trc`, as OpenCap and
+    Pose2Sim record one per session): the rule has no movement to label, and read from the motion their task
+    would be a squat without a squat, a "no valgus" example of nothing. `--label-by-rule` leaves them out."""
+    from valgusml.features.rule import task_from_file_name
+
+    return [item for item in items if not (rows and item in rows) and task_from_file_name(item.path.stem) is None]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -603,6 +615,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"only {header['n_athletes']} athlete(s): too few to split by athlete into train, validation and test "
               f"({MIN_ATHLETES} at least); train on it beside synthetic data (data.extra_train_dirs=[{args.out}]) or "
               f"score it whole (valgusml evaluate ... data_dir={args.out} split=all)")
+    if static := header["static_trials"]:
+        print(f"{len(static)} static trial(s) left out (no movement for the presence rule to label): "
+              f"{', '.join(static[:3])}{', ...' if len(static) > 3 else ''}")
     if assumed := header["assumed_fps"]:
         print(f"{len(assumed)} input(s) hold no frame rate and were read at {DEFAULT_FPS:g} fps: "
               f"{', '.join(assumed[:3])}{', ...' if len(assumed) > 3 else ''}. Pass --fps, or give each its rate in "

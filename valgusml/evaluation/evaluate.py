@@ -275,17 +275,18 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
     real = section.get("real_motion") or {}
     rows = None
     if real.get("enabled", False):
-        paths = [p for p in (real.get("paths") or []) if Path(str(p)).exists()]
+        paths = [str(p) for p in (real.get("paths") or [])]
         yaws = real.get("yaws", "fast")
         yaws = {"fast": FAST_YAWS, "full": DEFAULT_YAWS}.get(yaws, yaws) if isinstance(yaws, str) else list(yaws)
-        if paths:
-            views = render_views(paths, yaws=[float(y) for y in yaws], seeds=[int(s) for s in real.get("seeds", [0])],
-                                 jitter_m=float(real.get("jitter_m", 0.004)),
-                                 estimators=list(real.get("estimators", ["generic"])))
+        # render_views reads `~`, and names each path that does not exist and each file it skips
+        views = render_views(paths, yaws=[float(y) for y in yaws], seeds=[int(s) for s in real.get("seeds", [0])],
+                             jitter_m=float(real.get("jitter_m", 0.004)),
+                             estimators=list(real.get("estimators", ["generic"])))
+        if views:
             log.info("real-motion suite: %d views of %d recordings", len(views), len({v.file for v in views}))
             rows = real_motion_rows(views, scorers, thresholds)
         else:
-            log.info("real-motion suite skipped: none of %s exists", list(real.get("paths") or []))
+            log.info("real-motion suite skipped: no 3D recording to score under %s", paths)
     in_distribution = {name: {m: r.estimates[m].value for m in ("valgus_auroc", "mechanism_macro_f1")}
                        for name, r in result.results.items()}
     result.real_motion, result.other_data = rows, other
