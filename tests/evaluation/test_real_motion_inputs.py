@@ -21,14 +21,14 @@ needs_real = pytest.mark.skipif(not SUBJECT4.is_dir(), reason="../shared/realdat
 
 
 def _skips(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
 
 
 def test_a_home_path_is_read_and_a_missing_one_is_said(tmp_path, monkeypatch, caplog):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "DJ1.trc").write_text("")
     monkeypatch.setenv("HOME", str(tmp_path))
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.INFO)
     assert find_recordings(["~/mine", "~/typo"]) == [tmp_path / "mine" / "DJ1.trc"]
     assert any("~/typo does not exist" in m for m in _skips(caplog))
 
@@ -43,7 +43,7 @@ def test_static_trials_and_2d_files_are_skipped_with_a_line_naming_each(tmp_path
     (tmp_path / "static1.trc").write_text("")  # a static trial by its name: not even read
     keypoints = np.random.default_rng(0).normal(size=(30, len(CANONICAL_JOINTS), 2)).astype(np.float32)
     valgusml.io.write(KeypointSequence(keypoints, "canonical", 30.0, id="x"), tmp_path / "DJ_2d.npz", "npz")
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.INFO)
     assert render_views([tmp_path], yaws=[0.0], seeds=[0]) == []
     said = "\n".join(_skips(caplog))
     assert f"{tmp_path / 'static1.trc'} skipped: a static trial" in said
@@ -54,7 +54,7 @@ def test_static_trials_and_2d_files_are_skipped_with_a_line_naming_each(tmp_path
 @needs_real
 def test_a_static_trial_whose_name_says_nothing_is_skipped_not_scored_as_an_empty_squat(tmp_path, caplog):
     shutil.copy(SUBJECT4 / "static1.trc", tmp_path / "trial07.trc")
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.INFO)
     assert render_views([tmp_path], yaws=[0.0], seeds=[0]) == []
     assert any("trial07.trc skipped: the rule finds no" in m for m in _skips(caplog))
 

@@ -77,9 +77,9 @@ def find_recordings(paths: Iterable[str | Path]) -> list[Path]:
     return sorted(set(out))
 
 
-def skipped(path: Path, reason: str) -> None:
+def skipped(path: Path, reason: str, level: int = logging.WARNING) -> None:
     """Say that a recording the suite was pointed at is not scored, and why (the log holds every such file)."""
-    log.warning("real motion: %s skipped: %s", path, reason)
+    log.log(level, "real motion: %s skipped: %s", path, reason)
 
 
 def scored_nothing(rule: dict[str, Any]) -> bool:
@@ -145,7 +145,8 @@ def render_views(
     for path in find_recordings(paths):
         task = task_from_name(path)
         if task is None:
-            skipped(path, "a static trial (its name says so): no movement to score")
+            # expected (a motion-capture session records one): said, not warned of
+            skipped(path, "a static trial (its name says so): no movement to score", logging.INFO)
             continue
         seq = valgusml.io.read(path).to_canonical()
         if seq.dims != 3:
