@@ -48,3 +48,18 @@ def test_a_probability_sum_names_the_merged_mapping():
     data["camera"]["views"] = {"front": 0.5, "rear": 0.6}  # what `camera.views.front=0.5` leaves of a merge
     with pytest.raises(ConfigError, match=r"sum to 1.1 in \{'front': 0.5, 'rear': 0.6\}"):
         GeneratorConfig.from_dict(data)
+
+
+def test_running_the_app_in_process_leaves_other_loggers_on(tmp_path, capsys):
+    """Its quiet logging config was Hydra's `disabled`, whose disable_existing_loggers switched off every
+    valgusml logger of the process: a notebook's (or a test's) later warnings went nowhere."""
+    import logging
+
+    from valgusml.synth.app import main
+
+    made_before = logging.getLogger("valgusml.evaluate")
+    with pytest.raises(SystemExit):
+        main(["n_athletes=1", "progress=false", f"out={tmp_path / 'ds'}", "workers=abc"])
+    main(["n_athletes=1", "progress=false", "workers=1", "shard_size=8", f"out={tmp_path / 'ds'}"])
+    assert not made_before.disabled
+    assert "wrote 8 sequences of 1 athletes" in capsys.readouterr().out
