@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -146,6 +147,18 @@ def staging_dir(out: str | Path, every_name: bool = False) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     return staging
+
+
+@contextmanager
+def staging(out: str | Path, every_name: bool = False) -> Iterator[Path]:
+    """`staging_dir(out, every_name)` for the block to build `out` in (and `swap_in` at its end); removed if the
+    block fails or is interrupted, so that nothing half-written is left beside `out`."""
+    folder = staging_dir(out, every_name)
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def swap_in(staging: Path, out: Path) -> None:
@@ -297,14 +310,10 @@ def write_dataset_whole(
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
-    tmp = staging_dir(out)
-    try:
+    with staging(out) as tmp:
         write_shards(tmp, sequences, shard_size)
         header = finalize_dataset(tmp, meta)
         swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return header
 
 

@@ -10,7 +10,6 @@ import html
 import json
 import logging
 import math
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valgusml.data.format import staging_dir, swap_in
+from valgusml.data.format import staging, swap_in
 from valgusml.evaluation import plots
 from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap, format_estimate
 from valgusml.evaluation.runner import EvaluationResult
@@ -265,13 +264,9 @@ def write_report(
     if out_dir.exists():
         _write_report_files(result, out_dir, robustness, cv, title, examples)
     else:
-        partial = staging_dir(out_dir, every_name=True)  # report folders are named per run
-        try:
+        with staging(out_dir, every_name=True) as partial:  # report folders are named per run
             _write_report_files(result, partial, robustness, cv, title, examples)
             swap_in(partial, out_dir)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
     path = out_dir / REPORT_FILE
     log.info("report written to %s", path)
     return path

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.data.format import staging_dir
+from valgusml.data.format import staging
 from valgusml.errors import ValgusMLError
 from valgusml.export.folder import (
     N_RANDOM_PARITY_WINDOWS,
@@ -163,10 +162,8 @@ def export_ensemble(
     generator_seed = seeds.pop() if len(seeds) == 1 else None  # members of one seed's athletes
     learnt_from = sorted({seed for meta in metas for seed in seeds_learnt_from(meta)}) or None
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staging_dir(out_dir)
 
-    def write(threshold: float, parity: dict[str, Any], threshold_from: dict[str, Any]) -> None:
+    def write(tmp: Path, threshold: float, parity: dict[str, Any], threshold_from: dict[str, Any]) -> None:
         architecture = {
             "net": "mean of members",
             "members": [{"folder": str(folder), "sha256": meta["model"]["sha256"],
@@ -183,11 +180,11 @@ def export_ensemble(
         write_metadata(tmp, build_metadata(cfg, threshold, model_bytes, provenance=provenance,
                                            tool_versions={"onnx_version": onnx.__version__}, parity=parity))
 
-    try:
-        model_bytes = merged.SerializeToString()
+    model_bytes = merged.SerializeToString()
+    with staging(out_dir) as tmp:
         (tmp / MODEL_FILE).write_bytes(model_bytes)
         median = float(np.median([meta["decision_threshold"] for meta in metas]))
-        write(median, {"passed": None}, {"rule": "median of the members' thresholds"})  # provisional, to load it
+        write(tmp, median, {"passed": None}, {"rule": "median of the members' thresholds"})  # provisional, to load it
         ensemble = Predictor.load(tmp)
         windows = random_windows(N_RANDOM_PARITY_WINDOWS * 4, int(cfg.window), ensemble.metadata["inputs"]["measures"][2])
         parity = check_mean_parity(ensemble, member_predictors, windows)
@@ -199,12 +196,9 @@ def export_ensemble(
             log.warning("ensemble: no validation recordings of both classes; the threshold is the median of the "
                         "members' (%.3f)", median)
             threshold, threshold_from = median, {"rule": "median of the members' thresholds"}
-        write(threshold, parity, threshold_from)
+        write(tmp, threshold, parity, threshold_from)
         add_mechanism_offsets(tmp, validation)
         replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote the mean of %d predictors to %s (threshold %.3f)", len(read), out_dir, threshold)
     return out_dir
 

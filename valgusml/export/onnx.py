@@ -29,7 +29,6 @@ import contextlib
 import io
 import logging
 import os
-import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from valgusml.data.format import staging_dir
+from valgusml.data.format import staging
 from valgusml.errors import ModelFileError
 from valgusml.export.folder import (
     N_RANDOM_PARITY_WINDOWS,
@@ -274,11 +273,9 @@ def export_predictor(
 
     net, cfg, info = load_source(source)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     wrapper = _wrapper(net)
     windows, described = parity_windows(parity_sequences, cfg, len(FRAME_MEASURES))
-    tmp = staging_dir(out_dir)
-    try:
+    with staging(out_dir) as tmp:
         model_path = tmp / MODEL_FILE
         export_onnx(wrapper, windows, model_path)
         model_bytes = model_path.read_bytes()
@@ -291,9 +288,6 @@ def export_predictor(
         write_metadata(tmp, metadata(cfg, info, model_bytes, parity, describe_net(net, info), threshold_from))
         add_mechanism_offsets(tmp, threshold_sequences, info.get("mechanism_offsets"))
         replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("exported predictor to %s (parity %.2g, threshold %.3f)", out_dir, parity["max_abs_diff_probability"],
              info["decision_threshold"])
     return out_dir
