@@ -98,8 +98,8 @@ def _comparison_note(result: EvaluationResult) -> str:
     return (
         f"Each figure is computed over the limbs of {n_sequences} held-out sequences of {n_athletes} athletes: "
         f"presence over both limbs of every sequence ({2 * n_sequences} limbs), mechanism over the {known} limbs "
-        f"with a known mechanism, severity MAE (degrees) over the {graded} limbs with a labelled severity. Its 95% "
-        "bootstrap CI resamples athletes (all trials of a drawn athlete together). Decision thresholds (column "
+        f"with a known mechanism, severity MAE (degrees) over the {graded} limbs with a labelled severity. Its "
+        f"{_ci_level(result)} bootstrap CI resamples athletes (all trials of a drawn athlete together). Decision thresholds (column "
         f"threshold{f', rule {rule}' if rule else ''}): {where}. The mechanism call is 'none' below the threshold, "
         "else the most probable deficit"
         + (" after the scorer's mechanism offsets (in its section)" if offsets else "")
@@ -131,8 +131,9 @@ def _ci_level(result: EvaluationResult) -> str:
 def _grouped_display(result: EvaluationResult, scorer: Any, table: pd.DataFrame, column: str,
                      by: np.ndarray) -> pd.DataFrame:
     """Rows of a grouped table (per task, per camera view) with presence AUROC and mechanism macro-F1 beside
-    their athlete-bootstrap CIs (the evaluation's replicates, seed and level): a group read on a hundred athletes is not one read on the whole set (the CSV
-    keeps the bare values). `by` is each sequence's group, as `table[column]` names them."""
+    their athlete-bootstrap CIs (the evaluation's replicates, seed and level): a group read on a hundred athletes
+    is not one read on the whole set (the CSV keeps the bare values). `by` is each sequence's group, as
+    `table[column]` names them."""
     labels, n_boot = result.labels, int(result.info.get("n_boot") or 1000)
     seed, level = int(result.info.get("bootstrap_seed") or 0), float(result.info.get("ci_level") or 0.95)
 
