@@ -468,7 +468,7 @@ def test_the_evaluation_chooses_on_threshold_free_answers_and_scores_at_the_chos
     class ThresholdedScorer:
         """Answers 0.3 for valgus limbs and 0.1 for the rest, unreadable ones on its threshold's neutral."""
 
-        pretrained, name = True, "model"
+        pretrained, name, valgus_p = True, "model", 0.3
 
         def __init__(self, decision_threshold):
             self.decision_threshold = decision_threshold
@@ -477,12 +477,12 @@ def test_the_evaluation_chooses_on_threshold_free_answers_and_scores_at_the_chos
             return self
 
         def at_threshold(self, threshold):
-            return ThresholdedScorer(threshold)
+            return type(self)(threshold)
 
         def predict(self, sequences):
             calls.append(self.decision_threshold)
             neutral = 0.5 if self.decision_threshold is None else min(0.5, self.decision_threshold - 1e-4)
-            prob = np.array([[0.3 if s.labels[limb]["valgus"] else (neutral if s.id.startswith("side") else 0.1)
+            prob = np.array([[self.valgus_p if s.labels[limb]["valgus"] else (neutral if s.id.startswith("side") else 0.1)
                               for limb in ("left", "right")] for s in sequences])
             mech = np.tile([1.0, 0.0, 0.0, 0.0, 0.0], (*prob.shape, 1))
             return ScoreArrays(prob, mech, np.zeros_like(prob))
@@ -502,3 +502,11 @@ def test_the_evaluation_chooses_on_threshold_free_answers_and_scores_at_the_chos
     straight_side = [i for i, s in enumerate(test) if s.id.startswith("side") and not s.labels["left"]["valgus"]]
     assert len(straight_side) == 2 and (chosen.scores.valgus_probability[straight_side] < 0.3).all()
     assert chosen.metrics["valgus_f1"] == 1.0
+
+    class Sure(ThresholdedScorer):  # valgus limbs at 0.9: the threshold chosen (0.9) keeps the stored one's neutral
+        valgus_p = 0.9
+
+    calls.clear()
+    again = evaluate_scorers({"model": Sure(0.95)}, [], val, test, n_boot=20).results["model"]
+    assert again.threshold == pytest.approx(0.9) and again.scorer.decision_threshold == pytest.approx(0.9)
+    assert calls == [0.95, None]  # 2D answers that cannot change are not scored again

@@ -144,11 +144,16 @@ def at_chosen_threshold(scorer: Any, threshold: float, test: Sequence[KeypointSe
     """`(scorer, test scores)` answering as the scorer would with `threshold` as its own. A trained model pulls
     side views towards its threshold's neutral (`valgusml.features.view.admission_neutral`) and reads measured
     3D against it; scored at its stored threshold and called at a lower re-chosen one, its side views would be
-    called valgus. Rescored only where the threshold moved."""
+    called valgus. Rescored only where the answers can change: the side views' neutral moved, or the test holds
+    3D recordings (their measured presence is placed on the threshold)."""
+    from valgusml.features.view import admission_neutral
+
     stored = getattr(scorer, "decision_threshold", None)
     if getattr(scorer, "at_threshold", None) is None or stored is None or threshold == stored:
         return scorer, test_scores
     scorer = scorer.at_threshold(threshold)
+    if admission_neutral(threshold) == admission_neutral(stored) and all(seq.dims == 2 for seq in test):
+        return scorer, test_scores  # the same answers: every 2D side view pulled to the same neutral
     return scorer, scorer.predict(test)
 
 
