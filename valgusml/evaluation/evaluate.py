@@ -92,7 +92,6 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     from valgusml.data import open_dataset
     from valgusml.evaluation.report import write_report
     from valgusml.evaluation.runner import evaluate_scorers
-    from valgusml.evaluation.transfer import open_other_data
     from valgusml.evaluation.transfer.other_data import other_data_folders
 
     if cfg.split not in ("test", "all"):
@@ -131,7 +130,8 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         val = _sequences(ds, split.val, max_athletes)
         test = _sequences(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
-    other_data = open_other_data(list(other_folders.values()), cfg.get("max_athletes"))
+    other_data = {name: _sequences(other, other.athletes, cfg.get("max_athletes"))
+                  for name, other in other_sets.items()}
     notes = held_out_notes + cautions("the scored athletes", test) + [
         note for name, seqs in (other_data or {}).items() for note in cautions(f"other data {name}", seqs)]
     if notes:
@@ -252,7 +252,7 @@ def run_robustness(cfg: DictConfig, result: Any, data_dir: Path, test: list) -> 
 
 
 def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict[str, list] | None = None) -> None:
-    """The other data sets (`open_other_data`'s) and the real-motion suite (when its files exist) for every
+    """The other data sets (`transfer.other_data`'s sequences by name) and the real-motion suite (when its files exist) for every
     scorer, and the transfer table, into `result`."""
     from valgusml.evaluation.transfer import (
         DEFAULT_YAWS,
