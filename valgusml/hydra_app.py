@@ -110,6 +110,16 @@ def multirun_job_number() -> int | None:
     return int(HydraConfig.get().job.num)
 
 
+def hydra_overrides(cfg: Any) -> list[str]:
+    """The overrides a config was composed from (the command line's, a sweep job's, or `compose`'s)."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
+
+
 def _multirun_job() -> str | None:
     """`#N (its folder)` for a job of a multirun, None for a single run."""
     from hydra.core.hydra_config import HydraConfig

@@ -179,7 +179,7 @@ def test_a_joblib_sweep_shares_the_cores_among_its_jobs(n_jobs, cores, expected,
     from valgusml.training import train as train_module
     from valgusml.training.config import CONFIG_DIR
 
-    monkeypatch.setattr(train_module.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
         cfg = compose("train", overrides=["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"],
                       return_hydra_config=True)

@@ -14,6 +14,7 @@ an interrupted one continues from its `last.ckpt`, one that never reached a chec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -92,7 +93,7 @@ def _resume_sweep_job(cfg: DictConfig) -> Path | None:
     """This sweep job's own `last.ckpt`; None (start afresh in its folder) when it never reached one. Never
     another run's: every job of a sweep would otherwise continue the task's latest run."""
     ckpt_dir = _job_checkpoint_dir(cfg)
-    run = _same_job_run(ckpt_dir)
+    run, _ = _same_job_run(cfg, ckpt_dir)
     if (ckpt_dir / LAST).is_file():
         return (ckpt_dir / LAST).resolve()
     _mark_killed(run)  # a kill before its first checkpoint left it RUNNING
@@ -110,43 +111,39 @@ def finished_sweep_job(cfg: DictConfig) -> dict[str, float] | None:
     ckpt_dir = _job_checkpoint_dir(cfg)
     if not (ckpt_dir / "metrics.json").is_file():
         return None
-    run = _same_job_run(ckpt_dir)
-    if run.get("run_id") and run.get("tracking_uri"):
-        from mlflow.tracking import MlflowClient
-
-        from valgusml.runs import tracking
-
-        if tracking.with_retry(MlflowClient(run["tracking_uri"]).get_run, run["run_id"]).info.status != "FINISHED":
-            return None
+    _, record = _same_job_run(cfg, ckpt_dir)
+    if record is not None and record.info.status != "FINISHED":
+        return None
     return json.loads((ckpt_dir / "metrics.json").read_text())
 
 
-def _same_job_run(ckpt_dir: Path) -> dict:
-    """The run file of the job that ran in `ckpt_dir` before ({} if none), once its MLflow record says it was
-    this job: the same overrides (`resume=` aside). Job numbers follow the sweep's overrides: another command
-    given the same `hydra.sweep.dir` would continue, or skip, a job of different settings."""
+def _same_job_run(cfg: DictConfig, ckpt_dir: Path) -> tuple[dict, Any]:
+    """The run file of the job that ran in `ckpt_dir` before ({} if none) and its MLflow run (None without one),
+    once that record says it was this job: the same overrides (`resume=` aside). Job numbers follow the sweep's
+    overrides: another command given the same `hydra.sweep.dir` would continue, or skip, a job of different
+    settings."""
     import shlex
 
-    from hydra.core.hydra_config import HydraConfig
-
+    from valgusml.hydra_app import hydra_overrides
     from valgusml.runs import tracking
 
     run = tracking.read_run_file(ckpt_dir) or {}
     if not run.get("run_id") or not run.get("tracking_uri"):
-        return run
+        return run, None
     from mlflow.tracking import MlflowClient
 
-    tags = tracking.with_retry(MlflowClient(run["tracking_uri"]).get_run, run["run_id"]).data.tags
+    record = tracking.with_retry(MlflowClient(run["tracking_uri"]).get_run, run["run_id"])
+    tags = record.data.tags
     if "hydra_overrides" not in tags:
-        return run
+        return run, record
 
     def settings(overrides: list[str]) -> list[str]:
         return [o for o in overrides if not o.startswith("resume=")]
 
-    before, now = settings(shlex.split(tags["hydra_overrides"])), settings(list(HydraConfig.get().overrides.task))
+    before, now = settings(shlex.split(tags["hydra_overrides"])), settings(hydra_overrides(cfg))
     if before != now:
         was, asked = [o for o in before if o not in now], [o for o in now if o not in before]
         raise InputError(f"resume=true: job {sweep_job()} in {ckpt_dir.parent} ran {' '.join(was) or '(no override)'}"
                          f", not {' '.join(asked) or '(no override)'}; resume a sweep with the command that "
                          "started it, or leave hydra.sweep.dir out to start a new sweep")
-    return run
+    return run, record

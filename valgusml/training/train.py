@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from valgusml.data.splits import save_split
 from valgusml.errors import ConfigError, ValgusMLError, stopped_by_ctrl_c
-from valgusml.hydra_app import hydra_entry, multirun_job_number
+from valgusml.hydra_app import hydra_entry, hydra_overrides, multirun_job_number
 from valgusml.paths import REPO_ROOT
 from valgusml.runs import mlflow_run, tracking
 from valgusml.training.config import (
@@ -95,15 +94,6 @@ def _open_mlflow_run(cfg: DictConfig, logger_cfg: DictConfig, ckpt_dir: Path, re
         artifacts=[ckpt_dir / "splits.json"],  # saved by `train` before the run opens
         texts=texts,
     )
-
-
-def hydra_overrides(cfg: DictConfig) -> list[str]:
-    """The overrides the run's config was composed from (the command line's, or `run(overrides)`'s)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return list(HydraConfig.get().overrides.task)
-    return list(OmegaConf.select(cfg, "hydra.overrides.task", default=None) or [])
 
 
 # MLflow's SQL store keeps tag values up to 8,000 characters.
@@ -440,7 +430,9 @@ def job_torch_threads(cfg: DictConfig) -> int | None:
     launcher = OmegaConf.select(HydraConfig.get(), "launcher") or {}
     if "joblib" not in str(launcher.get("_target_", "")):
         return None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from valgusml.synth.dataset import default_workers
+
+    cores = default_workers()  # the cores this process may use (the generator's own count)
     n_jobs = int(launcher.get("n_jobs") or -1)
     at_once = n_jobs if n_jobs >= 1 else max(1, cores + 1 + n_jobs)
     threads = max(1, cores // min(at_once, cores))
