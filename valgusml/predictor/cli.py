@@ -112,26 +112,23 @@ def output_or_input_format(text: str) -> str:
     return text if text in OUTPUT_FORMATS else input_format(text)
 
 
-def person_index(text: str) -> int:
-    """argparse type: a person's index, >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an index >= 0, got {text!r}")
-    return value
+def integer_at_least(minimum: int, noun: str = "integer") -> Callable[[str], int]:
+    """argparse type: an integer >= `minimum`, refused as the flag's error (named `noun` in it)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an {noun} >= {minimum}, got {text!r}")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0 threads or workers would mean nothing runs)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+positive_int = integer_at_least(1)  # 0 threads or workers would mean nothing runs
+person_index = integer_at_least(0, "index")  # 0: the most prominent person
 
 
 def csv_row(record: dict[str, Any]) -> dict[str, Any]:
