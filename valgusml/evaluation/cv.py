@@ -159,7 +159,7 @@ def aggregate_cv(group: str, tracking_uri: str, experiment_name: str = "valgusml
               "n_folds": str(len(runs))},
     )
     parent_id = parent.info.run_id
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     mean_row, sd_row = summary.iloc[-2], summary.iloc[-1]
     metrics = []
     for name in (c for c in table.columns if c not in ("fold", "run_id")):

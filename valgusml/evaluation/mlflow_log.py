@@ -81,7 +81,7 @@ def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_i
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     metrics = []
     for name, r in result.results.items():
         estimates = {**r.estimates, **{f"{metric}_minus_first": est for metric, est in (r.minus_first or {}).items()}}

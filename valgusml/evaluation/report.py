@@ -319,7 +319,7 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
              f"<style>{_CSS}</style></head><body>", f"<h1>{_esc(title)}</h1>"]
     # read before any figure (`evaluate.cautions`)
     parts += [f"<p class='caution'>Caution: {_esc(note)}.</p>" for note in result.info.get("caution") or []]
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     info = pd.DataFrame([{"key": k, "value": "; ".join(map(str, v)) if isinstance(v, list) else v}
                          for k, v in {"created (UTC)": created, **result.info}.items()])
     if result.transfer is not None and len(result.transfer):

@@ -294,7 +294,7 @@ def build_metadata(
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "valgusml_version": valgusml.__version__,
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mechanisms": list(MECHANISMS),
         "limbs": list(LIMBS),
         "skeleton": "canonical",
