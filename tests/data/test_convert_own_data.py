@@ -201,3 +201,16 @@ def test_label_by_rule_leaves_static_trials_out_and_says_so(tmp_path, capsys):
     # with a labels row it is the user's to label, and kept
     (folder / "labels.csv").write_text("file,athlete_id,task\nsquat.trc,A1,bilateral_squat\nstatic1.trc,A1,\n")
     assert convert([folder], tmp_path / "labelled", labels=folder / "labels.csv", label_by_rule=True)["n_sequences"] == 2
+
+
+def test_swapped_sides_are_counted_by_their_flag_not_the_note_wording(tmp_path, monkeypatch):
+    """Rewording the note (here: its question) leaves the summary's count of swapped rows as it was."""
+    from valgusml.data import convert as convert_module
+
+    monkeypatch.setattr(convert_module, "SWAPPED", "sides mixed up?")
+    swapped = _labels(tmp_path / "swapped.csv", [["squat.npz", "A", "bilateral_squat", "yes", "hip_weakness", "",
+                                                  "no", "none", ""]])
+    header = convert([SAMPLES / "squat.npz"], tmp_path / "ds", labels=swapped)
+    assert header["swapped"] == ["squat.npz"]
+    seq = open_dataset(tmp_path / "ds")[0]
+    assert seq.meta[convert_module.SIDES_SWAPPED] is True and "sides mixed up?" in seq.meta["warnings"][0]

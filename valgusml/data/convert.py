@@ -44,7 +44,7 @@ from valgusml.data.splits import MIN_ATHLETES
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.features.rule import SEXES
 from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
-from valgusml.io._common import DEFAULT_FPS
+from valgusml.io._common import DEFAULT_FPS, fps_assumed, without_assumed_fps
 from valgusml.labels import LIMBS, MECHANISMS, check_task
 from valgusml.limits import current as current_limits
 from valgusml.preprocess import PreprocessConfig
@@ -382,6 +382,8 @@ def label_by_rule(seq: KeypointSequence, path: Path, sex: str | None) -> Keypoin
 
 
 SWAPPED = "are left and right swapped in the labels CSV"
+# The meta flag beside that note: the summary counts these sequences by it, not by the note's wording.
+SIDES_SWAPPED = "sides_swapped_suspected"
 
 
 def swapped_sides_note(seq: KeypointSequence, path: Path) -> str | None:
@@ -425,21 +427,16 @@ def shared_folders(items: list[Item], rows: dict[Item, Row] | None) -> dict[str,
     return {folder: n for folder, n in counts.items() if n > 1}
 
 
-def _says_fps_assumed(note: str) -> bool:
-    return f"assumed {DEFAULT_FPS:g} fps" in note  # every reader's note when the file holds no frame rate
-
-
 def assumed_fps(seq: KeypointSequence) -> bool:
-    """Whether the reader found no frame rate in the file and assumed the default."""
-    return any(map(_says_fps_assumed, seq.meta.get("warnings", [])))
+    """Whether the reader found no frame rate in the file and assumed the default: the flag the readers set,
+    not their note, whose wording is for people (and may change)."""
+    return fps_assumed(seq.meta)
 
 
 def at_fps(seq: KeypointSequence, fps: float, path: Path) -> KeypointSequence:
     """A sequence read at the assumed default rate, at `fps` instead, as the reader would have given it with
     `fps=` (for a file with no rate, the rate is all the reader takes from it), without reading the file again."""
-    notes = [note for note in seq.meta.get("warnings", []) if not _says_fps_assumed(note)]
-    meta = {k: v for k, v in seq.meta.items() if k != "warnings"} | ({"warnings": notes} if notes else {})
-    return seq.replace(fps=current_limits().check_fps(fps, f"{path}: "), meta=meta)
+    return seq.replace(fps=current_limits().check_fps(fps, f"{path}: "), meta=without_assumed_fps(seq.meta))
 
 
 def read_input(item: Item, row: Row | None, fmt: str | None, options: dict[str, Any]) -> KeypointSequence:
@@ -449,9 +446,11 @@ def read_input(item: Item, row: Row | None, fmt: str | None, options: dict[str, 
     default_fps = options.get("fps")
     given = {k: v for k, v in options.items() if k != "fps"}
     fps = row.fps if row is not None else None
+    # only a rate someone gave: a video's reader takes none (its container holds the rate) and refuses fps=None
+    row_rate = {"fps": fps} if fps is not None else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # recorded in seq.meta["warnings"] and counted in the summary
-        seq = read(item.path, format=fmt, fps=fps, **given)
+        seq = read(item.path, format=fmt, **row_rate, **given)
     return at_fps(seq, default_fps, item.path) if fps is None and default_fps is not None and assumed_fps(seq) else seq
 
 
@@ -475,7 +474,7 @@ def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, 
         if rule and seq.labels is None:
             seq = label_by_rule(seq, item.path, sex_of)
         elif note := swapped_sides_note(seq, item.path):
-            seq = seq.replace(meta={**seq.meta, "warnings": [*seq.meta.get("warnings", []), note]})
+            seq = seq.replace(meta={**seq.meta, "warnings": [*seq.meta.get("warnings", []), note], SIDES_SWAPPED: True})
         if skeleton_out == "canonical":
             seq = seq.to_canonical()
         if dims == 2 and seq.dims == 3:
@@ -531,7 +530,7 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
             summary["warning_kinds"].update(w.removeprefix(named) for w in seq.meta.get("warnings", []))
             if assumed_fps(seq):
                 summary["assumed_fps"].append(seq.meta.get("input", seq.id))
-            if any(SWAPPED in note for note in seq.meta.get("warnings", [])):
+            if seq.meta.get(SIDES_SWAPPED):
                 summary["swapped"].append(seq.meta.get("input", seq.id))
             summary["athletes"].add(seq.athlete_id)
             yield seq

@@ -9,7 +9,7 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,10 @@ from valgusml.errors import FormatError, InputError
 from valgusml.sequence import KeypointSequence
 
 DEFAULT_FPS = 30.0
+# The meta key a reader sets when the file holds no frame rate and it used DEFAULT_FPS: {"fps": DEFAULT_FPS,
+# "warning": the note it recorded}. Code asks `fps_assumed`, never the note's wording, which is written for people
+# and free to change; the note is kept here so that whoever supplies the real rate can drop it (`without_assumed_fps`).
+FPS_ASSUMED = "fps_assumed"
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 # What a malformed file can make ordinary parsing code raise; `reading` turns these into FormatError.
@@ -164,6 +168,32 @@ def _caller_stacklevel() -> int:
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def assume_default_fps(meta: dict[str, Any], notes: list[str], note: str) -> float:
+    """DEFAULT_FPS for a file that holds no frame rate: `note` (appended to `notes`) tells the user, and
+    `meta[FPS_ASSUMED]` tells code, so that a caller with the real rate (`valgusml convert --fps`) can put it in."""
+    notes.append(note)
+    meta[FPS_ASSUMED] = {"fps": DEFAULT_FPS, "warning": note}
+    return DEFAULT_FPS
+
+
+def fps_assumed(meta: Mapping[str, Any]) -> bool:
+    """Whether the reader found no frame rate in the file and assumed DEFAULT_FPS (`assume_default_fps`)."""
+    return bool(meta.get(FPS_ASSUMED))
+
+
+def without_assumed_fps(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """`meta` once a caller has given the rate the file lacked: no FPS_ASSUMED, and not the note that said so
+    (it would tell whoever reads the sequence that its timing is a guess); other warnings are kept."""
+    if not fps_assumed(meta):
+        return dict(meta)
+    said = meta[FPS_ASSUMED].get("warning") if isinstance(meta[FPS_ASSUMED], Mapping) else None
+    notes = list(meta.get("warnings", []))
+    if said in notes:
+        notes.remove(said)
+    kept = {k: v for k, v in meta.items() if k not in (FPS_ASSUMED, "warnings")}
+    return kept | ({"warnings": notes} if notes else {})
 
 
 def fps_from_times(times_s: np.ndarray) -> float | None:

@@ -136,8 +136,8 @@ def read(path: str | Path, fps: float | None = None, person: int | None = None, 
             frames[num - first].append(Detection(xy, conf, _track_hint(rec)))
         keypoints, confidence, notes, meta = select_person(path, frames, SKELETONS[skeleton].n_joints, 2, person)
         if fps is None:
-            fps = _common.DEFAULT_FPS
-            notes.append(f"keypoint results hold no frame rate; assumed {fps:g} fps (pass fps=... to set it)")
+            fps = _common.assume_default_fps(meta, notes, f"keypoint results hold no frame rate; assumed "
+                                             f"{_common.DEFAULT_FPS:g} fps (pass fps=... to set it)")
         meta = {"first_frame": first, "layout": LAYOUT_NAMES[n_points], **meta}
         return _common.finish(path, keypoints, confidence, skeleton, _common.checked_fps(path, fps), "coco", meta, notes)
 

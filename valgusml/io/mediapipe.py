@@ -154,16 +154,16 @@ def read_json(path: str | Path, fps: float | None = None, person: int | None = N
             detections.append(people)
         _common.check_time_order(path, stamps, lambda k: f"frame {stamped[k]}", "time stamp (s)", "frames")
         keypoints, confidence, notes, track_meta = select_person(path, detections, N, 2, person)
+        meta = {"coordinates": _coordinates(keypoints), **track_meta}
         file_fps = next((header[k] for k in _FPS_KEYS if header.get(k) is not None), None)
         if fps is None and file_fps is not None:
             fps = _common.checked_fps(path, file_fps)
         if fps is None and len(stamps) == len(frames):
             fps = _common.fps_from_times(np.asarray(stamps))
         if fps is None:
-            fps = _common.DEFAULT_FPS
             said = " and its time stamps give none" if len(stamps) == len(frames) else ""
-            notes.append(f"no frame rate in the file{said}; assumed {fps:g} fps (pass fps=... to set it)")
-        meta = {"coordinates": _coordinates(keypoints), **track_meta}
+            fps = _common.assume_default_fps(meta, notes, f"no frame rate in the file{said}; assumed "
+                                             f"{_common.DEFAULT_FPS:g} fps (pass fps=... to set it)")
         for key in ("image_width", "image_height"):
             if isinstance(header.get(key), (int, float)) and not isinstance(header.get(key), bool):
                 meta[key] = header[key]
@@ -300,13 +300,13 @@ def read_csv(path: str | Path, fps: float | None = None, person: int | None = No
                 f"the last row holds {len(body[-1])} of {len(header)} columns: the file looks truncated "
                 f"({len(body) - 1} complete rows)"
             )
+        meta = {"coordinates": _coordinates(keypoints)}
         if fps is None and time_col is not None:
             fps = _common.fps_from_times(times * time_scale)
         if fps is None:
-            fps = _common.DEFAULT_FPS
             said = "no time column" if time_col is None else f"the time column {header[time_col]!r} gives no frame rate"
-            notes.append(f"{said}; assumed {fps:g} fps (pass fps=... to set it)")
-        meta = {"coordinates": _coordinates(keypoints)}
+            fps = _common.assume_default_fps(meta, notes, f"{said}; assumed {_common.DEFAULT_FPS:g} fps "
+                                             "(pass fps=... to set it)")
         keypoints = _to_pixels(path, keypoints, image_size, meta)
         return _common.finish(path, keypoints, confidence, SKELETON, _common.checked_fps(path, fps), "mediapipe", meta, notes)
 

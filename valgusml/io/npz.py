@@ -119,6 +119,8 @@ def read(path: str | Path, fps: float | None = None, person: int | None = None) 
         meta = metadata.get("meta") or {}
         if not isinstance(meta, dict):
             raise FormatError(f"{path}: metadata 'meta' must be an object")
+        if fps is not None:  # the caller's rate replaces the one saved, an assumed one too: its flag goes
+            meta = _common.without_assumed_fps(meta)
         for key in ("id", "athlete_id", "task", "source", "skeleton"):
             if not isinstance(metadata.get(key, ""), str):
                 raise FormatError(f"{path}: metadata {key!r} must be a string")

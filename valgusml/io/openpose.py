@@ -91,10 +91,10 @@ def read(path: str | Path, fps: float | None = None, person: int | None = None, 
             raise InputError(f"{path}: zero people: no person detected in any of the {len(files)} file(s)")
         skeleton = SKELETON_BY_POINTS[n_points]
         keypoints, confidence, notes, meta = select_person(path, frames, SKELETONS[skeleton].n_joints, 2, person)
-        if fps is None:
-            fps = _common.DEFAULT_FPS
-            notes.append(f"OpenPose files hold no frame rate; assumed {fps:g} fps (pass fps=... to set it)")
         meta = {"first_frame": first, "n_files": len(files), **meta}
+        if fps is None:
+            fps = _common.assume_default_fps(meta, notes, f"OpenPose files hold no frame rate; assumed "
+                                             f"{_common.DEFAULT_FPS:g} fps (pass fps=... to set it)")
         return _common.finish(path, keypoints, confidence, skeleton, _common.checked_fps(path, fps), "openpose", meta, notes)
 
 

@@ -284,9 +284,10 @@ def _detect_up(joints: Mapping[str, np.ndarray]) -> str | None:
     return ("+" if diff[axis] > 0 else "-") + "xyz"[axis]
 
 
-def _file_fps(header: Mapping[str, str], times: np.ndarray, notes: list[str]) -> float:
+def _file_fps(header: Mapping[str, str], times: np.ndarray, notes: list[str], meta: dict[str, Any]) -> float:
     """DataRate when it is a positive number (range-checked by the caller), else the Time column's step,
-    else the default; a DataRate that is present but unusable is reported, never silently replaced."""
+    else the default (recorded as assumed in `meta`); a DataRate that is present but unusable is reported,
+    never silently replaced."""
     declared = header.get("datarate", "").strip()
     try:
         rate = float(declared) if declared else math.nan
@@ -295,13 +296,17 @@ def _file_fps(header: Mapping[str, str], times: np.ndarray, notes: list[str]) ->
     if math.isfinite(rate) and rate > 0:
         return rate
     from_times = _common.fps_from_times(times)
-    fallback = f"{from_times:g} fps from the Time column" if from_times else f"{_common.DEFAULT_FPS:g} fps"
-    if declared:
-        notes.append(f"DataRate {declared!r:.30} is not a valid frame rate; used {fallback}")
-    elif from_times is None:
+    if from_times is not None:
+        if declared:
+            notes.append(f"DataRate {declared!r:.30} is not a valid frame rate; used {from_times:g} fps from the "
+                         "Time column")
+        return from_times
+    if declared:  # an unusable DataRate is no rate: the default stands in as for a file without one
+        note = f"DataRate {declared!r:.30} is not a valid frame rate; used {_common.DEFAULT_FPS:g} fps"
+    else:
         times_said = "a Time column that gives no frame rate" if np.isfinite(times).any() else "no Time column"
-        notes.append(f"no DataRate and {times_said}; assumed {_common.DEFAULT_FPS:g} fps")
-    return from_times or _common.DEFAULT_FPS
+        note = f"no DataRate and {times_said}; assumed {_common.DEFAULT_FPS:g} fps"
+    return _common.assume_default_fps(meta, notes, note)
 
 
 def _truncation_notes(header: Mapping[str, str], n_read: int) -> list[str]:
@@ -397,9 +402,8 @@ def read(
             leg = float(np.nanmedian(np.linalg.norm(keypoints[:, CANONICAL_JOINTS.index("left_hip")] - keypoints[:, CANONICAL_JOINTS.index("left_ankle")], axis=1)))
         if not 0.4 <= leg <= 1.4:
             notes.append(f"hip-to-ankle distance is {leg:.3f} m after unit conversion ({unit_name}); check the units")
-        file_fps = fps if fps is not None else _file_fps(header, times, notes)
         confidence = np.isfinite(keypoints).all(axis=-1).astype(np.float64)
-        meta = {
+        meta: dict[str, Any] = {
             "units_in_file": unit_name,
             "up_axis_in_file": axis,
             "floor_offset_m": round(floor, 6),
@@ -408,6 +412,7 @@ def read(
             "missing_joints": [j for j in CANONICAL_JOINTS if j not in joints],
             "n_markers": len(names),
         }
+        file_fps = fps if fps is not None else _file_fps(header, times, notes, meta)
         return _common.finish(path, keypoints, confidence, "canonical", _common.checked_fps(path, file_fps), "trc", meta, notes)
 
 

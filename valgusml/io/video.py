@@ -308,12 +308,7 @@ def read_video(path: str | Path, person: int | None = None, model_complexity: in
     if len(chosen_groups) > 1:
         notes.append(f"the tracker jumped to {len(chosen_groups) - 1} other people (frames "
                      f"{_others(frames, chosen_groups)}); those frames are left out")
-    fps = info["fps"] or _common.fps_from_times(times / 1000.0)
-    if fps is None:
-        fps = _common.DEFAULT_FPS
-        notes.append(f"the container gives no frame rate; assumed {fps:g} fps")
-    notes += _container_notes(info)
-    meta = {
+    meta: dict[str, Any] = {
         "coordinates": "pixel",
         "image_width": info["width"],
         "image_height": info["height"],
@@ -326,6 +321,11 @@ def read_video(path: str | Path, person: int | None = None, model_complexity: in
         "n_people": len(found),
         "person_box_px": [round(float(v), 1) for v in np.median(boxes[frames], axis=0)],
     }
+    fps = info["fps"] or _common.fps_from_times(times / 1000.0)
+    if fps is None:
+        fps = _common.assume_default_fps(meta, notes, f"the container gives no frame rate; assumed "
+                                         f"{_common.DEFAULT_FPS:g} fps")
+    notes += _container_notes(info)
     return _common.finish(path, keypoints, confidence, SKELETON, _common.checked_fps(path, fps), "video", meta, notes)
 
 

@@ -149,6 +149,7 @@ def csv_row(record: dict[str, Any]) -> dict[str, Any]:
 def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
     """The file's sequence (with --fps / --skeleton applied) and the reader's warnings (assumed fps, ...)."""
     from valgusml import io
+    from valgusml.io._common import FPS_ASSUMED, fps_assumed, without_assumed_fps
 
     # `--fps` goes to the pose readers (a format without a frame rate then assumes none and says nothing); a video's
     # rate is its container's, which `read_video` takes no option for: replaced below like any file's.
@@ -161,12 +162,15 @@ def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
     changes: dict[str, Any] = {}
     if args.fps is not None and seq.fps != args.fps:
         changes["fps"] = args.fps
+    if args.fps is not None and fps_assumed(seq.meta or {}):  # a video without a rate: --fps is not a guess
+        notes = [note for note in notes if note != seq.meta[FPS_ASSUMED].get("warning")]
+        changes["meta"] = without_assumed_fps(seq.meta)
     if args.skeleton is not None and args.skeleton != seq.skeleton:
         changes["skeleton"] = args.skeleton
     if args.task and args.task != seq.task:
         changes["task"] = args.task
     if args.sex:
-        changes["meta"] = {**(seq.meta or {}), "sex": args.sex}
+        changes["meta"] = {**changes.get("meta", seq.meta or {}), "sex": args.sex}
     return (seq.replace(**changes) if changes else seq), notes
 
 
