@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from valgusml.evaluation.metrics import ECE_BINS, HEADLINE_METRICS, compute_metrics, ece_bin_index
+from valgusml.evaluation.metrics import HEADLINE_METRICS, compute_metrics
 from valgusml.labels import MECHANISMS
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays, athlete_weights
+from valgusml.scoring.calibration import ECE_BINS, ece_bin_index
 
 N_CLASSES = len(MECHANISMS)
 
@@ -178,10 +179,10 @@ def athlete_bootstrap(
     point = compute_metrics(labels, scores, threshold)
     weights = athlete_weights(labels.athlete_id, n_boot, seed)
     reps = bootstrap_replicates(labels, scores, threshold, weights)
-    return {name: _estimate(point[name], reps[name], level) for name in metrics}
+    return {name: percentile_estimate(point[name], reps[name], level) for name in metrics}
 
 
-def _estimate(value: float, replicates: np.ndarray, level: float) -> Estimate:
+def percentile_estimate(value: float, replicates: np.ndarray, level: float) -> Estimate:
     """`value` with the percentile interval of its finite `replicates` (none: NaN bounds, 0 kept)."""
     kept = replicates[np.isfinite(replicates)]
     if len(kept) == 0:
@@ -210,5 +211,5 @@ def paired_bootstrap(
     weights = athlete_weights(labels.athlete_id, n_boot, seed)
     reps = bootstrap_replicates(labels, scores, threshold, weights)
     reps_reference = bootstrap_replicates(labels, reference, reference_threshold, weights)
-    return {name: _estimate(point[name] - point_reference[name], reps[name] - reps_reference[name], level)
+    return {name: percentile_estimate(point[name] - point_reference[name], reps[name] - reps_reference[name], level)
             for name in metrics}

@@ -88,7 +88,7 @@ def _example_recordings(model: Any, sequences: list) -> list[tuple[str, Any, Any
 
 
 def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate as configured. Returns `{"result", "report", "robustness", "mlflow_run_id"}`."""
+    """Evaluate as configured. Returns `{"result", "report", "robustness", "real_motion_files", "mlflow_run_id"}`."""
     from valgusml.data import open_dataset
     from valgusml.evaluation.report import write_report
     from valgusml.evaluation.runner import evaluate_scorers
@@ -152,16 +152,17 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     robustness = None
     if cfg.robustness.enabled or cfg.get("leave_out"):
         robustness = run_robustness(cfg, result, data_dir, test)
-    run_transfer(cfg, result, robustness, other_data)
+    real_motion_files = run_transfer(cfg, result, robustness, other_data)
     report = write_report(result, cfg.report_dir, robustness=robustness, title=cfg.get("title") or _title(origin),
-                          examples=_example_recordings(model, test))
+                          examples=_example_recordings(model, test), real_motion_files=real_motion_files)
     mlflow_run_id = None
     if cfg.mlflow.enabled:
         from valgusml.evaluation.mlflow_log import log_evaluation
 
         mlflow_run_id = log_evaluation(cfg, result, Path(cfg.report_dir), origin)
     _print_summary(result, report)
-    return {"result": result, "report": report, "robustness": robustness, "mlflow_run_id": mlflow_run_id}
+    return {"result": result, "report": report, "robustness": robustness, "real_motion_files": real_motion_files,
+            "mlflow_run_id": mlflow_run_id}
 
 
 def not_trained_on(name: str, folder: Path, fingerprint: str, origin: dict[str, Any],
@@ -251,9 +252,10 @@ def run_robustness(cfg: DictConfig, result: Any, data_dir: Path, test: list) -> 
     )
 
 
-def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict[str, list] | None = None) -> None:
+def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict[str, list] | None = None) -> Any:
     """The other data sets (`transfer.other_data`'s sequences by name) and the real-motion suite (when its files exist) for every
-    scorer, and the transfer table, into `result`."""
+    scorer, and the transfer table, into `result`. Returns the real-motion suite's files, one row each (`file`,
+    `person`, `task`, `status` read or skipped, `reason`), for the report; None where the suite did not run."""
     from valgusml.evaluation.transfer import (
         DEFAULT_YAWS,
         FAST_YAWS,
@@ -262,6 +264,7 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
         render_views,
         transfer_table,
     )
+    from valgusml.evaluation.transfer.real_motion import recording_files_table
 
     section = cfg.get("transfer") or {}
     scorers = {n: r.scorer for n, r in result.results.items()}
@@ -273,15 +276,18 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
         other = other_data_rows(other_data, scorers, thresholds, n_boot=int(cfg.robustness.n_boot),
                                 seed=int(cfg.bootstrap.seed), paired_to=next(iter(scorers), None))
     real = section.get("real_motion") or {}
-    rows = None
+    rows = files = None
     if real.get("enabled", False):
         paths = [str(p) for p in (real.get("paths") or [])]
         yaws = real.get("yaws", "fast")
         yaws = {"fast": FAST_YAWS, "full": DEFAULT_YAWS}.get(yaws, yaws) if isinstance(yaws, str) else list(yaws)
-        # render_views reads `~`, and names each path that does not exist and each file it skips
+        # render_views reads `~`, and names each path that does not exist and each file it skips, in the log and
+        # in `listed` (the report's list: which recordings the real-motion figures rest on, and which not, why)
+        listed: list = []
         views = render_views(paths, yaws=[float(y) for y in yaws], seeds=[int(s) for s in real.get("seeds", [0])],
                              jitter_m=float(real.get("jitter_m", 0.004)),
-                             estimators=list(real.get("estimators", ["generic"])))
+                             estimators=list(real.get("estimators", ["generic"])), files=listed)
+        files = recording_files_table(listed)
         if views:
             log.info("real-motion suite: %d views of %d recordings", len(views), len({v.file for v in views}))
             rows = real_motion_rows(views, scorers, thresholds)
@@ -291,6 +297,7 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
                        for name, r in result.results.items()}
     result.real_motion, result.other_data = rows, other
     result.transfer = transfer_table(in_distribution, robustness, rows, other)
+    return files
 
 
 def _title(origin: dict[str, Any]) -> str:

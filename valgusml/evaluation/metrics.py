@@ -32,8 +32,7 @@ from sklearn.metrics import (
 from valgusml.errors import InputError
 from valgusml.labels import LIMBS, MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays
-
-ECE_BINS = 10
+from valgusml.scoring.calibration import expected_calibration_error
 
 # The figures a report leads with; each gets a 95% athlete-bootstrap CI.
 HEADLINE_METRICS: tuple[str, ...] = (
@@ -61,23 +60,6 @@ def _check(labels: LabelArrays, scores: ScoreArrays) -> None:
 
 def _both_classes(y: np.ndarray) -> bool:
     return len(np.unique(y)) == 2
-
-
-def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    """ECE with `n_bins` equal-width bins: sum over bins of (bin share) * |mean predicted - observed rate|."""
-    y_true = np.asarray(y_true, dtype=np.float64).ravel()
-    y_prob = np.asarray(y_prob, dtype=np.float64).ravel()
-    if len(y_true) == 0:
-        return float("nan")
-    bins = ece_bin_index(y_prob, n_bins)
-    prob_sum = np.bincount(bins, weights=y_prob, minlength=n_bins)
-    true_sum = np.bincount(bins, weights=y_true, minlength=n_bins)
-    return float(np.abs(prob_sum - true_sum).sum() / len(y_true))
-
-
-def ece_bin_index(y_prob: np.ndarray, n_bins: int = ECE_BINS) -> np.ndarray:
-    """Bin of each probability; 1.0 falls in the last bin."""
-    return np.minimum((np.asarray(y_prob) * n_bins).astype(np.int64), n_bins - 1)
 
 
 def presence_metrics(y_true: np.ndarray, y_prob: np.ndarray, threshold: float) -> dict[str, float]:

@@ -14,8 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve  # noqa: E402
 
-from valgusml.evaluation.metrics import ECE_BINS, ece_bin_index, expected_calibration_error  # noqa: E402
 from valgusml.labels import MECHANISM_SHORT_NAMES, MECHANISMS  # noqa: E402
+from valgusml.scoring.calibration import ECE_BINS, ece_bin_index, expected_calibration_error  # noqa: E402
 from valgusml.viz.plots import save_figure  # noqa: E402  (one writer for the report and `predict --plot`)
 
 # Past this many athletes the per-athlete figure drops their ids (unreadable) and keeps a fixed width.
@@ -189,19 +189,38 @@ def comparison_plot(table: pd.DataFrame, metrics: list[str], path: Path) -> Path
     return _save(fig, path)
 
 
-def robustness_plot(table: pd.DataFrame, factor: str, metric: str, path: Path) -> Path:
-    """`metric` (with CI band) against the levels of one robustness factor, one line per scorer."""
+def robustness_plot(table: pd.DataFrame, factor: str, metric: str, path: Path, ci: str = "95%") -> Path:
+    """`metric` against the levels of one robustness factor, one line per scorer, each level's point with its
+    athlete-bootstrap CI (`ci` names its level) from the table's `_lo` / `_hi` columns as an error bar. Bars,
+    not bands: a factor with one level (a leave-out run's) draws no band, and five scorers' bands hide whose
+    interval is whose; the scorers sit side by side at each level so that their bars do not cover each other."""
     part = table[table["factor"] == factor]
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     levels = list(dict.fromkeys(part["level"]))
     x = np.arange(len(levels))
-    for scorer, rows in part.groupby("scorer", sort=False):
+    groups = list(part.groupby("scorer", sort=False))
+    for k, (scorer, rows) in enumerate(groups):
         rows = rows.set_index("level").reindex(levels)
-        ax.plot(x, rows[metric], marker="o", label=scorer)
-        ax.fill_between(x, rows[f"{metric}_lo"], rows[f"{metric}_hi"], alpha=0.15)
+        _with_interval(ax, x + _dodge(k, len(groups)), rows[metric], rows[f"{metric}_lo"], rows[f"{metric}_hi"],
+                       str(scorer))
     ax.set_xticks(x, levels, rotation=20, fontsize=8)
     ax.set_xlabel(factor)
     ax.set_ylabel(metric)
-    ax.set_title(f"{metric} vs {factor}", fontsize=10)
+    ax.set_title(f"{metric} vs {factor} (bars: {ci} athlete-bootstrap CI)", fontsize=10)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _dodge(k: int, n: int, width: float = 0.3) -> float:
+    """The x offset of the `k`-th of `n` series at one category, spread over `width` (0 for a single one)."""
+    return 0.0 if n < 2 else width * (k / (n - 1) - 0.5)
+
+
+def _with_interval(ax, x: np.ndarray, value: pd.Series, lo: pd.Series, hi: pd.Series, label: str) -> None:
+    """A line through `value` at `x` and, in its colour, a bar from `lo` to `hi` at each point. The bar is drawn
+    about the interval's middle, not the value: a percentile interval need not hold its point estimate, and
+    an error bar about the value could not then reach its bound. A point whose interval is undefined (no
+    replicate held both classes) gets no bar rather than a false one."""
+    value, lo, hi = (np.asarray(s, dtype=float) for s in (value, lo, hi))
+    line, = ax.plot(x, value, marker="o", ms=4, label=label)
+    ax.errorbar(x, (lo + hi) / 2, yerr=(hi - lo) / 2, fmt="none", ecolor=line.get_color(), elinewidth=1, capsize=3)

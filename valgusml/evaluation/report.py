@@ -19,15 +19,26 @@ import pandas as pd
 
 from valgusml.data.format import staging, swap_in
 from valgusml.evaluation import plots
-from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap, format_estimate
+from valgusml.evaluation.bootstrap import (
+    Estimate,
+    athlete_bootstrap,
+    format_estimate,
+    percentile_estimate,
+    weighted_presence,
+)
 from valgusml.evaluation.runner import EvaluationResult
-from valgusml.labels import MECHANISM_UNKNOWN
+from valgusml.labels import LIMBS, MECHANISM_UNKNOWN
+from valgusml.scoring.arrays import athlete_weights
 
 log = logging.getLogger("valgusml.evaluate")
 REPORT_FILE = "report.html"
 # The per-task figures given with their CIs in the HTML (the README quotes them per task).
 PER_TASK_CI_METRICS = ("valgus_auroc", "mechanism_macro_f1")
 COMPARISON_METRICS = ["valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"]
+# The presence figures of each limb, given with their CIs in a scorer's section.
+PER_LIMB_METRICS = ("auroc", "f1", "sensitivity", "specificity")
+# `robustness_table` draws its intervals at 95% (`athlete_bootstrap`'s default), whatever `bootstrap.level` says.
+ROBUSTNESS_CI = "95%"
 
 _THRESHOLD_SOURCES = {"validation": "chosen on the validation athletes", "model": "the model's own (no validation "
                       "athletes with both classes)", "default": "0.5 (no validation athletes, none of its own)"}
@@ -134,8 +145,8 @@ def _grouped_display(result: EvaluationResult, scorer: Any, table: pd.DataFrame,
     their athlete-bootstrap CIs (the evaluation's replicates, seed and level): a group read on a hundred athletes
     is not one read on the whole set (the CSV keeps the bare values). `by` is each sequence's group, as
     `table[column]` names them."""
-    labels, n_boot = result.labels, int(result.info.get("n_boot") or 1000)
-    seed, level = int(result.info.get("bootstrap_seed") or 0), float(result.info.get("ci_level") or 0.95)
+    labels = result.labels
+    n_boot, seed, level = _bootstrap_settings(result)
 
     def estimates(group: str) -> dict[str, Any]:
         index = np.flatnonzero(by == group)
@@ -144,6 +155,51 @@ def _grouped_display(result: EvaluationResult, scorer: Any, table: pd.DataFrame,
 
     per_group = [estimates(group) for group in table[column]]
     return table.assign(**{metric: [format_estimate(e[metric]) for e in per_group] for metric in PER_TASK_CI_METRICS})
+
+
+def _bootstrap_settings(result: EvaluationResult) -> tuple[int, int, float]:
+    """`(n_boot, seed, level)` of the evaluation's own intervals (`info`): every interval the report adds draws
+    with them, so that its athletes are drawn as the headline's are."""
+    info = result.info
+    return int(info.get("n_boot") or 1000), int(info.get("bootstrap_seed") or 0), float(info.get("ci_level") or 0.95)
+
+
+def limb_presence_estimates(result: EvaluationResult, scorer: Any) -> dict[str, dict[str, Estimate]]:
+    """limb → `PER_LIMB_METRICS` → `Estimate`: each limb's presence figures (the point values of
+    `scorer.metrics`) with the CI of the evaluation's athlete-bootstrap replicates (its seed, so the same
+    athletes are drawn as for the headline; one athlete's limbs share a body, so limbs are not resampled)."""
+    labels = result.labels
+    n_boot, seed, level = _bootstrap_settings(result)
+    weights = athlete_weights(labels.athlete_id, n_boot, seed)
+    out: dict[str, dict[str, Estimate]] = {}
+    for k, limb in enumerate(LIMBS):
+        replicates = weighted_presence(weights, labels.valgus[:, k], scorer.scores.valgus_probability[:, k],
+                                       scorer.threshold)
+        out[limb] = {metric: percentile_estimate(scorer.metrics[f"valgus_{limb}_{metric}"], replicates[metric], level)
+                     for metric in PER_LIMB_METRICS}
+    return out
+
+
+def _limb_presence_display(result: EvaluationResult, scorer: Any) -> pd.DataFrame:
+    """One row per limb: each presence figure as `value [lo, hi]` (`limb_presence_estimates`)."""
+    estimates = limb_presence_estimates(result, scorer)
+    return pd.DataFrame([{"limb": limb, **{m: format_estimate(e) for m, e in estimates[limb].items()}}
+                         for limb in LIMBS])
+
+
+def _real_motion_files_html(files: pd.DataFrame) -> list[str]:
+    """The real-motion suite's files, read and skipped with the reason, under a line that counts them: the
+    real-motion figures rest on the read ones only, and the log alone said which those were."""
+    heading = "<h2 id='real-motion-files'>Real motion: the recordings read and skipped</h2>"
+    if not len(files):  # the suite ran and found nothing: why the report has no real-motion figures
+        nothing = "No recording was found under the suite's paths (transfer.real_motion.paths)."
+        return [heading, f"<p class='note'>{_esc(nothing)}</p>"]
+    read = files[files["status"] == "read"]
+    people = read["person"].nunique()
+    note = (f"{len(read)} recording(s) of {people} person(s) read and scored; {len(files) - len(read)} skipped, "
+            "each with the reason (real_motion_files.csv). A file's person is its folder: the people the suite's "
+            "CI resamples.")
+    return [heading, f"<p class='note'>{_esc(note)}</p>", table_html(files[["file", "person", "task", "status", "reason"]])]
 
 
 def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -230,8 +286,9 @@ def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame
     if robustness is not None and len(robustness):
         for factor in dict.fromkeys(robustness["factor"]):
             for metric in ("valgus_auroc", "mechanism_macro_f1"):
-                figures[f"Robustness: {metric} vs {factor}"] = plots.robustness_plot(
-                    robustness, factor, metric, plot_dir / f"robustness_{factor}_{metric}.png"
+                caption = f"Robustness: {metric} vs {factor}; bars: each level's {ROBUSTNESS_CI} athlete-bootstrap CI"
+                figures[caption] = plots.robustness_plot(
+                    robustness, factor, metric, plot_dir / f"robustness_{factor}_{metric}.png", ROBUSTNESS_CI
                 )
     return figures
 
@@ -255,18 +312,21 @@ def write_report(
     cv: pd.DataFrame | None = None,
     title: str = "valgusml evaluation",
     examples: Sequence[tuple[str, Any, Any]] = (),
+    real_motion_files: pd.DataFrame | None = None,
 ) -> Path:
     """Write plots, tables (CSV/JSON) and `report.html` into `out_dir`; returns the HTML path.
+    `real_motion_files`: the real-motion suite's files, read and skipped (`evaluate.run_transfer`'s answer), listed
+    in the report and written as `real_motion_files.csv`.
 
     A new `out_dir` is written whole: built in a hidden sibling and renamed when complete, so an interrupted
     report leaves no folder of plots without its `report.html` (what a killed one left, the next report written
     beside it removes). An existing `out_dir` is written into, as it may hold more than an earlier report."""
     out_dir = Path(out_dir)
     if out_dir.exists():
-        _write_report_files(result, out_dir, robustness, cv, title, examples)
+        _write_report_files(result, out_dir, robustness, cv, title, examples, real_motion_files)
     else:
         with staging(out_dir, every_name=True) as partial:  # report folders are named per run
-            _write_report_files(result, partial, robustness, cv, title, examples)
+            _write_report_files(result, partial, robustness, cv, title, examples, real_motion_files)
             swap_in(partial, out_dir)
     path = out_dir / REPORT_FILE
     log.info("report written to %s", path)
@@ -274,7 +334,8 @@ def write_report(
 
 
 def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame | None,
-                        cv: pd.DataFrame | None, title: str, examples: Sequence[tuple[str, Any, Any]]) -> None:
+                        cv: pd.DataFrame | None, title: str, examples: Sequence[tuple[str, Any, Any]],
+                        real_motion_files: pd.DataFrame | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = make_plots(result, out_dir, robustness, examples)
     comparison = result.comparison_table()
@@ -310,6 +371,8 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
         result.transfer.to_csv(out_dir / "transfer.csv", index=False)
     if result.real_motion is not None:
         result.real_motion.to_csv(out_dir / "real_motion.csv", index=False)
+    if real_motion_files is not None:
+        real_motion_files.to_csv(out_dir / "real_motion_files.csv", index=False)
     if result.other_data is not None:
         result.other_data.to_csv(out_dir / "other_data.csv", index=False)
     if cv is not None:
@@ -328,6 +391,8 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
             f"<p class='note'>{_esc(_transfer_note(result.transfer))}</p>",
             table_html(_transfer_display(result)),
         ]
+    if real_motion_files is not None:
+        parts += _real_motion_files_html(real_motion_files)
     parts += ["<h2 id='provenance'>Run and dataset</h2>", table_html(info)]
     parts += [
         "<h2 id='comparison'>Comparison on held-out athletes</h2>",
@@ -350,17 +415,12 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
               "bootstrap replicates kept": f"{v.n_valid}/{n_boot}" if n_boot else v.n_valid}
              for k, v in r.estimates.items()]
         )
-        limbs = pd.DataFrame(
-            [
-                {"limb": limb, **{m: r.metrics[f"valgus_{limb}_{m}"] for m in ("auroc", "f1", "sensitivity", "specificity")}}
-                for limb in ("left", "right")
-            ]
-        )
         parts += [
             f"<p class='note'>threshold {r.threshold:.3f} ({_esc(r.threshold_source)}); {_offsets_note(r)}"
             f"fit {r.fit_seconds:.2f} s; predict {1000 * r.predict_seconds_per_sequence:.2f} ms per sequence</p>",
             "<h3>Headline metrics</h3>", table_html(headline),
-            "<h3>Presence per limb</h3>", table_html(limbs),
+            f"<h3>Presence per limb (with {_ci_level(result)} athlete-bootstrap CIs)</h3>",
+            table_html(_limb_presence_display(result, r)),
             "<h3>Mechanism per class</h3>", table_html(_per_class_table(r)),
             f"<h3>Per task (AUROC and macro-F1 with {_ci_level(result)} athlete-bootstrap CIs)</h3>",
             table_html(_grouped_display(result, r, r.per_task, "task", result.labels.task)),

@@ -31,7 +31,7 @@ import logging
 import os
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,35 @@ def task_from_name(path: Path) -> str | None:
     return task_from_file_name(path.stem)
 
 
-def find_recordings(paths: Iterable[str | Path]) -> list[Path]:
+@dataclass(frozen=True)
+class RecordingFile:
+    """One file (or missing path) the suite was pointed at: read, or skipped and why. The log says the same; the
+    report lists them, so that a reader sees which recordings its real-motion figures rest on."""
+
+    file: str  # `folder/file`, as the suite's rows name a recording (`display_name`); a missing path as given
+    person: str  # `person_of(file)`; "" for a missing path
+    task: str  # the task scored, or the one the file name announces ("" where none is known)
+    status: str  # "read" or "skipped"
+    reason: str = ""  # why it was skipped
+
+
+def recording_files_table(files: Sequence[RecordingFile]) -> Any:
+    """`files` as a DataFrame, one row each: `file`, `person`, `task`, `status`, `reason` (the report's list and
+    `real_motion_files.csv`)."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(f) for f in files], columns=[f.name for f in fields(RecordingFile)])
+
+
+def display_name(path: Path) -> str:
+    """`folder/file`: how rows, the report and the bootstrap's people (`person_of`) name a recording."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def find_recordings(paths: Iterable[str | Path], files: list[RecordingFile] | None = None) -> list[Path]:
     """Files under folders (recursively) and files named directly, sorted; `video/` folders are skipped. `~` is
-    the home folder; a path that does not exist is logged, not read. Paths are made absolute (`..` folded, links
-    kept) so that a folder named twice, once inside another, is read once."""
+    the home folder; a path that does not exist is logged (and added to `files`), not read. Paths are made
+    absolute (`..` folded, links kept) so that a folder named twice, once inside another, is read once."""
     out: list[Path] = []
     for entry in paths:
         p = Path(os.path.abspath(Path(entry).expanduser()))
@@ -73,13 +98,21 @@ def find_recordings(paths: Iterable[str | Path]) -> list[Path]:
         elif p.is_file():
             out.append(p)
         else:
-            log.warning("real motion: %s does not exist; nothing read from it", entry)
+            reason = "does not exist; nothing read from it"
+            log.warning("real motion: %s %s", entry, reason)
+            if files is not None:
+                files.append(RecordingFile(str(entry), "", "", "skipped", reason))
     return sorted(set(out))
 
 
-def skipped(path: Path, reason: str, level: int = logging.WARNING) -> None:
-    """Say that a recording the suite was pointed at is not scored, and why (the log holds every such file)."""
+def skipped(path: Path, reason: str, level: int = logging.WARNING, files: list[RecordingFile] | None = None,
+            task: str = "") -> None:
+    """Say that a recording the suite was pointed at is not scored, and why (the log holds every such file), and
+    add it to `files`: the one place a skip is worded, so the report says what the log says."""
     log.log(level, "real motion: %s skipped: %s", path, reason)
+    if files is not None:
+        name = display_name(path)
+        files.append(RecordingFile(name, person_of(name), task, "skipped", reason))
 
 
 def scored_nothing(rule: dict[str, Any]) -> bool:
@@ -91,7 +124,7 @@ def scored_nothing(rule: dict[str, Any]) -> bool:
 def recording_name(path: Path, seen: dict[str, Path]) -> str:
     """`folder/file`, the recording's name in rows and its person (`person_of`); two files of one name would
     merge their rows, so that is refused."""
-    name = f"{path.parent.name}/{path.name}"
+    name = display_name(path)
     if name in seen:
         raise InputError(f"real motion: {seen[name]} and {path} would both be reported as {name}; rename one "
                          "folder (the folder is the person)")
@@ -131,34 +164,39 @@ def render_views(
     seeds: Sequence[int] = (0, 1),
     jitter_m: float = 0.004,
     estimators: Sequence[str] = ("generic",),
+    files: list[RecordingFile] | None = None,
 ) -> list[RenderedView]:
     """Every 3D recording under `paths` as 3D and as 2D views at `yaws` x noise `seeds` x `estimators`
     (deterministic): `generic` is a joint-centre offset and `jitter_m` of AR(1) jitter; a family name of
     `valgusml.synth.estimators.FAMILIES` (mediapipe, rtmpose, openpose, mocap) films it through that family's
     error model, as the generator films its own athletes. Static trials (by name, or with no phase the rule
-    scores) and 2D files are skipped, each named in the log (`skipped`); a file that cannot be read is refused."""
+    scores) and 2D files are skipped, each named in the log (`skipped`); a file that cannot be read is refused.
+    `files`, when given, gets one `RecordingFile` per file read or skipped (and per missing path), in order."""
     import valgusml
 
     check_estimators(estimators)
     out: list[RenderedView] = []
     names: dict[str, Path] = {}
-    for path in find_recordings(paths):
+    for path in find_recordings(paths, files):
         task = task_from_name(path)
         if task is None:
             # expected (a motion-capture session records one): said, not warned of
-            skipped(path, "a static trial (its name says so): no movement to score", logging.INFO)
+            skipped(path, "a static trial (its name says so): no movement to score", logging.INFO, files)
             continue
         seq = valgusml.io.read(path).to_canonical()
         if seq.dims != 3:
-            skipped(path, f"{seq.dims}D keypoints; the suite films 3D recordings")
+            skipped(path, f"{seq.dims}D keypoints; the suite films 3D recordings", files=files, task=task)
             continue
         kp = seq.seen_keypoints().astype(np.float64)
         rule = apply_rule(kp, seq.fps, task)
         if scored_nothing(rule):
-            skipped(path, f"the rule finds no {rule['task']} phase to score on either limb (a static trial?)")
+            skipped(path, f"the rule finds no {rule['task']} phase to score on either limb (a static trial?)",
+                    files=files, task=rule["task"])
             continue
         estimated = bool(segment_length_jitter(seq) > MEASURED_3D_MAX_JITTER)
         name = recording_name(path, names)
+        if files is not None:
+            files.append(RecordingFile(name, person_of(name), rule["task"], "read"))
         world = athlete_frame(kp)
         as_3d = KeypointSequence(world.astype(np.float32), "canonical", seq.fps, id=name, task=task or None)
         out.append(RenderedView(name, rule["task"], "3d", 0.0, -1, as_3d, rule, estimated, "none"))
