@@ -239,6 +239,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
 
     class StandIn:
         decision_threshold = 0.3
+        undecided = 0.5
         mechanism_offsets = np.zeros(4)
         metadata = {"training_run_id": "r"}
 

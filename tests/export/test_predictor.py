@@ -289,6 +289,30 @@ def test_missing_file_is_refused(copy_of, missing):
         Predictor.load(copy_of)
 
 
+@pytest.mark.parametrize("undecided", [0.0, 1.0, "0.3", True])
+def test_a_presence_undecided_that_is_not_a_probability_is_refused(copy_of, undecided):
+    meta = json.loads((copy_of / "model.json").read_text())
+    meta["presence_undecided"] = undecided
+    (copy_of / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=r"presence_undecided must be a number in \(0, 1\)"):
+        Predictor.load(copy_of)
+
+
+def test_side_views_are_pulled_towards_the_folders_undecided_answer(copy_of):
+    """An older folder (no `presence_undecided`) pulls them to 0.5; a calibrated one to its own answer."""
+    from valgusml.features.view import View, admit_view
+
+    meta = json.loads((copy_of / "model.json").read_text())
+    meta.pop("presence_undecided", None)
+    (copy_of / "model.json").write_text(json.dumps(meta))
+    assert Predictor.load(copy_of).undecided == 0.5
+    meta["presence_undecided"] = 0.2
+    (copy_of / "model.json").write_text(json.dumps(meta))
+    predictor = Predictor.load(copy_of)
+    assert predictor.undecided == 0.2 and predictor.threshold_free()._neutral == 0.2
+    assert admit_view(np.array([0.9, 0.05]), View("side", 90.0, 0.0), predictor._neutral)[0] == pytest.approx([0.2, 0.2])
+
+
 def test_garbage_metadata_and_missing_folder(copy_of, tmp_path):
     (copy_of / "model.json").write_text("{not json")
     with pytest.raises(ModelFileError, match="JSON"):

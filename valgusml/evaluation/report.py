@@ -430,8 +430,9 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
             parts[-2:-2] = [
                 f"<h3>Per camera view (AUROC and macro-F1 with {_ci_level(result)} athlete-bootstrap CIs)</h3>",
                 "<p class='note'>A side view hides the frontal plane: a trained model pulls its probabilities "
-                "towards 0.5, under its threshold, so that it is never called valgus for being unreadable (the "
-                "predictor warns of it); the baselines read it as any view.</p>",
+                "towards its undecided answer (0.5, or where a presence calibration maps it), under its "
+                "threshold, so that it is never called valgus for being unreadable (the predictor warns of it); "
+                "the baselines read it as any view.</p>",
                 table_html(_grouped_display(result, r, r.per_view, "camera_view", result.camera_view)),
             ]
         parts += [figure_html(p, c) for c, p in figures.items() if c == f"Per-athlete accuracy: {name}"]

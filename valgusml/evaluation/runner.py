@@ -133,8 +133,9 @@ def resolve_threshold(scorer: Any, val_scores: ScoreArrays | None, val_labels: L
 
 
 def threshold_free(scorer: Any) -> Any:
-    """The scorer whose answers a threshold is chosen on: a trained model's side views admitted towards 0.5
-    (`Predictor.threshold_free`, as training chooses its threshold), not towards its own threshold's neutral."""
+    """The scorer whose answers a threshold is chosen on: a trained model's side views admitted towards its
+    undecided answer (`Predictor.threshold_free`, as training chooses its threshold), not towards its own
+    threshold's neutral."""
     at_threshold = getattr(scorer, "at_threshold", None)
     return scorer if at_threshold is None else at_threshold(None)
 
@@ -152,7 +153,9 @@ def at_chosen_threshold(scorer: Any, threshold: float, test: Sequence[KeypointSe
     if getattr(scorer, "at_threshold", None) is None or stored is None or threshold == stored:
         return scorer, test_scores
     scorer = scorer.at_threshold(threshold)
-    if admission_neutral(threshold) == admission_neutral(stored) and all(seq.dims == 2 for seq in test):
+    undecided = getattr(scorer, "undecided", 0.5)
+    if (admission_neutral(threshold, undecided) == admission_neutral(stored, undecided)
+            and all(seq.dims == 2 for seq in test)):
         return scorer, test_scores  # the same answers: every 2D side view pulled to the same neutral
     return scorer, scorer.predict(test)
 

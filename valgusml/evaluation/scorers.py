@@ -60,13 +60,15 @@ class ExportedModel:
         # Its own, chosen at export and already in the probabilities it answers (zeros for older folders).
         self.mechanism_offsets = self.predictor.mechanism_offsets
         self.info = dict(self.predictor.metadata)
+        self.undecided = self.predictor.undecided  # where its side views are admitted (`admission_neutral`)
 
     def fit(self, sequences: Sequence[KeypointSequence]) -> ExportedModel:
         return self  # already trained
 
     def at_threshold(self, threshold: float | None) -> ExportedModel:
         """This model answering as its predictor would with `threshold` as its decision threshold (None: side
-        views admitted towards 0.5 whatever the threshold, the answers a threshold is chosen on)."""
+        views admitted towards its undecided answer whatever the threshold, the answers a threshold is chosen
+        on)."""
         other = copy.copy(self)
         if threshold is None:
             other.predictor = self.predictor.threshold_free()
@@ -90,6 +92,7 @@ class CheckpointModel:
     pretrained = True
 
     def __init__(self, path: str | Path, name: str = "model", batch_size: int = 256):
+        from valgusml.features.view import undecided_probability
         from valgusml.predictor.results import offsets_array
         from valgusml.runs.checkpoint import load_for_export
 
@@ -99,6 +102,7 @@ class CheckpointModel:
         self.name = name
         self.batch_size = int(batch_size)
         self.net, self.preprocess, self.info = load_for_export(self.path)
+        self.undecided = undecided_probability(self.info.get("presence_calibration"))
         self.decision_threshold = float(self.info.get("decision_threshold", 0.5))
         # As its exported folder would weigh its mechanism call without validation recordings; None for
         # checkpoints without them (the evaluation then chooses them on its validation athletes).
@@ -110,7 +114,7 @@ class CheckpointModel:
 
     def at_threshold(self, threshold: float | None) -> CheckpointModel:
         """This checkpoint answering as its exported predictor would with `threshold` as its decision threshold
-        (None: side views admitted towards 0.5, the answers a threshold is chosen on)."""
+        (None: side views admitted towards its undecided answer, the answers a threshold is chosen on)."""
         other = copy.copy(self)
         other.decision_threshold = None if threshold is None else float(threshold)
         return other
@@ -143,7 +147,7 @@ class CheckpointModel:
                 outs["frontal_fppa_deg"].append(frontal_angle(out).double().numpy())
         per_window = {k: np.concatenate(v) for k, v in outs.items()}
         # Side views admitted as the exported predictor of this checkpoint admits them (its threshold's neutral).
-        neutral = admission_neutral(self.decision_threshold)
+        neutral = admission_neutral(self.decision_threshold, self.undecided)
         combined, _ = aggregate_model_input(per_window, model_input, self.preprocess.fps, neutral)
         prob = np.clip(combined["valgus_probability"], 0.0, 1.0)
         # The same consistent distribution the exported predictor reports (P(none) = 1 - P(valgus)).

@@ -177,8 +177,11 @@ def export_ensemble(
                       "other_training_data": [entry for entry in other_training_data(*metas, own=True)
                                               if entry["dataset_fingerprint"] != fingerprint],
                       "metrics": {"decision_threshold_from": threshold_from}, "architecture": architecture}
+        # the mean's answer where every member's head is undecided
+        undecided = float(np.mean([member.undecided for member in member_predictors]))
         write_metadata(tmp, build_metadata(cfg, threshold, model_bytes, provenance=provenance,
-                                           tool_versions={"onnx_version": onnx.__version__}, parity=parity))
+                                           tool_versions={"onnx_version": onnx.__version__}, parity=parity,
+                                           presence_undecided=undecided))
 
     model_bytes = merged.SerializeToString()
     with staging(out_dir) as tmp:

@@ -27,8 +27,8 @@ class ExportError(ValgusMLError):
 
 def validation_threshold(predictor: Any, sequences: Sequence[Any], rule: str = "f1") -> float | None:
     """The `rule`-best presence threshold (`valgusml.scoring.thresholds`) of a loaded `Predictor` on labelled
-    recordings, each limb scored as the predictor answers it (its worst rep, side views admitted towards 0.5:
-    `Predictor.threshold_free`, a single-leg task's free leg 0); limbs without a label or a probability are
+    recordings, each limb scored as the predictor answers it (its worst rep, side views admitted towards its
+    undecided answer: `Predictor.threshold_free`, a single-leg task's free leg 0); limbs without a label or a probability are
     left out. None when the rest do not hold both classes: no threshold can be learnt from them."""
     from valgusml.predictor.results import limb_arrays
     from valgusml.scoring.arrays import LabelArrays

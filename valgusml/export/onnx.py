@@ -242,7 +242,10 @@ def metadata(
         "checkpoint": relative_to_checkout(info.get("checkpoint")),
         "epoch": info.get("epoch"),
         "init_from": info.get("init_from"),
+        "presence_calibration": info.get("presence_calibration"),
     }
+    from valgusml.features.view import undecided_probability
+
     return build_metadata(
         cfg,
         decision_threshold(info),
@@ -250,6 +253,7 @@ def metadata(
         provenance=provenance,
         tool_versions={"torch_version": torch.__version__},
         parity=parity,
+        presence_undecided=undecided_probability(info.get("presence_calibration")),
     )
 
 

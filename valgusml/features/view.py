@@ -23,6 +23,7 @@ their full width; a side view shows them nearly end-on. So:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,8 @@ SIDE_YAW_DEG = 60.0
 # Below this |yaw| by the hips' width the feet's reading of |yaw| is used instead (see the module docstring).
 FEET_SIZE_YAW_BELOW_DEG = 45.0
 # Between these camera yaws the frontal plane fades from readable to unreadable: a valgus probability is pulled
-# towards 0.5 ("cannot tell"; `admission_neutral`) in proportion (`frontal_trust`).
+# towards the model's undecided answer ("cannot tell": 0.5 for a head without calibration; `admission_neutral`)
+# in proportion (`frontal_trust`).
 READABLE_YAW_DEG = 50.0
 UNREADABLE_YAW_DEG = 80.0
 # How far below a decision threshold under 0.5 the pull stops (`admission_neutral`): clear of the 6 decimals
@@ -139,12 +141,22 @@ def frontal_trust(view: View) -> float:
     return float(min(max((visibility - none) / (full - none), 0.0), 1.0))
 
 
-def admission_neutral(decision_threshold: float | None = None) -> float:
-    """Where `admit_view` pulls an unreadable view's probabilities: 0.5, or just below a decision threshold
-    under 0.5, so that admitting a view can take a valgus call back but never make one (a model whose
-    threshold is 0.4 would otherwise call every side view valgus)."""
-    if decision_threshold is None or not decision_threshold < 0.5 + _NEUTRAL_MARGIN:
+def undecided_probability(presence_calibration: Mapping[str, float] | None = None) -> float:
+    """What a model answers when its presence head is undecided (logit 0): 0.5, or where a presence calibration
+    (`valgusml.training.calibration`: `scale * logit + shift`) puts it, sigmoid(shift). Unreadable views are
+    pulled there (`admission_neutral`), so a calibrated model admits them, and calls them, as its head would."""
+    if not presence_calibration:
         return 0.5
+    return 1.0 / (1.0 + math.exp(-float(presence_calibration["shift"])))
+
+
+def admission_neutral(decision_threshold: float | None = None, undecided: float = 0.5) -> float:
+    """Where `admit_view` pulls an unreadable view's probabilities: the model's `undecided` answer
+    (`undecided_probability`), or just below a decision threshold under it, so that admitting a view can take a
+    valgus call back but never make one (a model whose threshold is 0.4 would otherwise call every side view
+    valgus)."""
+    if decision_threshold is None or not decision_threshold < undecided + _NEUTRAL_MARGIN:
+        return float(undecided)
     return max(0.0, float(decision_threshold) - _NEUTRAL_MARGIN)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -29,7 +30,8 @@ class ValgusNet(nn.Module):
     `reads_streams` is built with the streams' sizes and also reads the streams). With
     `head_reads_lifted_measures` the head also reads the summary (`lifted_summary`) of the lifter's 3D mechanism
     measures (`FrameLifter(lift_measures=True)`): the mechanism from the body's lifted 3D signs, not only from
-    features shaped by the generator's cameras.
+    features shaped by the generator's cameras. `set_presence_calibration` maps the presence logit once training
+    has fitted the map on validation (`valgusml.training.calibration`).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class ValgusNet(nn.Module):
         mirror_average: bool = False,
     ):
         super().__init__()
+        self.presence_calibration: dict[str, float] | None = None
         self.mirror_average = bool(mirror_average)
         if self.mirror_average:
             self.mirror = InputMirror()
@@ -99,8 +102,27 @@ class ValgusNet(nn.Module):
 
     def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         if self.mirror_average and not self.training:
-            return self._mirror_averaged(joints, measures, mask)
-        return self._forward(joints, measures, mask)
+            out = self._mirror_averaged(joints, measures, mask)
+        else:
+            out = self._forward(joints, measures, mask)
+        if self.presence_calibration is not None:
+            out["valgus_logit"] = (out["valgus_logit"] * self.presence_calibration["scale"]
+                                   + self.presence_calibration["shift"])
+        return out
+
+    def set_presence_calibration(self, calibration: Mapping[str, float] | None) -> None:
+        """From now on answer `scale * logit + shift` as the presence logit (None: the head's own logit).
+
+        Kept as plain numbers, outside the state dict, so that weights stay the head's own (a start, a blend, a
+        resumed fit) and the checkpoint's `presence_calibration` entry says what was fitted; the ONNX export
+        traces the map as two constants."""
+        if calibration is None:
+            self.presence_calibration = None
+            return
+        scale, shift = float(calibration["scale"]), float(calibration["shift"])
+        if not (math.isfinite(scale) and math.isfinite(shift) and scale > 0):
+            raise ValueError(f"presence calibration needs a finite scale > 0 and a finite shift, got {scale}, {shift}")
+        self.presence_calibration = {"scale": scale, "shift": shift}
 
     def _mirror_averaged(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         """`mirror_average` (evaluation only): each window and its left/right mirror in one batch, the per-limb

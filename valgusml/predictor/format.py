@@ -13,13 +13,17 @@ A folder holds two files:
   (`PreprocessConfig.to_dict()`), `measure_names` (the frame measures the model was trained on), `inputs`,
   `outputs` (shapes), `decision_threshold`, `mechanism_offsets` (`{deficit: log-odds offset}` of the mechanism
   call, chosen on validation athletes as the threshold is; optional: folders without it call the most probable
-  deficit, and a reader that ignores it calls as they do), the provenance keys (`PROVENANCE_KEYS`: training run, dataset
+  deficit, and a reader that ignores it calls as they do), `presence_undecided` (what the graph answers where
+  its presence head is undecided: 0.5, or sigmoid(shift) of a presence calibration; unreadable views are pulled
+  there before any threshold; optional, 0.5 where absent), the provenance keys (`PROVENANCE_KEYS`: training run, dataset
   fingerprint, generator_seed: the seed whose athletes it trained on, null unless generated, generator_seeds:
   those and the seeds its `init_from` weights learnt from (members' for an ensemble), other_training_data: every
   other dataset it learnt from (`data.extra_train_dirs` folders, its start's, members'; fingerprint and hashed
   athlete ids, `other_training_data`), metrics,
   architecture, checkpoint (relative to the checkout when it lies inside it), epoch, init_from: the weights
-  the training started from, path and sha256, or null), `model` (`file`, `sha256`, `bytes` and the versions
+  the training started from, path and sha256, or null, presence_calibration: the map of the presence logit
+  fitted on validation after training, already inside the graph, `scale`, `shift`, the recordings it was fitted
+  on and their ECE before and after, or null), `model` (`file`, `sha256`, `bytes` and the versions
   of the tools that wrote and checked it) and `parity` (the export's torch-vs-onnxruntime check).
 
 A reader needs only `format_version`, `REQUIRED_KEYS` and, when present, `measure_names`; every other key is
@@ -63,7 +67,8 @@ OUTPUT_NAMES = ("valgus_probability", "mechanism_probabilities", "severity_deg")
 OPTIONAL_OUTPUT_NAMES = ("frontal_fppa_deg",)
 REQUIRED_KEYS = ("mechanisms", "preprocess", "decision_threshold", "model")
 PROVENANCE_KEYS = ("training_run_id", "dataset_fingerprint", "generator_seed", "generator_seeds",
-                   "other_training_data", "metrics", "architecture", "checkpoint", "epoch", "init_from")
+                   "other_training_data", "metrics", "architecture", "checkpoint", "epoch", "init_from",
+                   "presence_calibration")
 
 
 def seeds_learnt_from(source: dict) -> list[int]:
@@ -136,6 +141,9 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     threshold = meta["decision_threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= float(threshold) <= 1.0:
         raise ModelFileError(f"{meta_path}: decision_threshold must be a number in [0, 1], got {threshold!r}")
+    undecided = meta.get("presence_undecided", 0.5)
+    if isinstance(undecided, bool) or not isinstance(undecided, (int, float)) or not 0.0 < float(undecided) < 1.0:
+        raise ModelFileError(f"{meta_path}: presence_undecided must be a number in (0, 1), got {undecided!r}")
     offsets = meta.get("mechanism_offsets")
     if offsets is not None:
         if not isinstance(offsets, dict):  # an array would pass `offsets_array`, but the file names each deficit
@@ -277,12 +285,15 @@ def build_metadata(
     provenance: Mapping[str, Any],
     tool_versions: Mapping[str, str],
     parity: Mapping[str, Any],
+    presence_undecided: float = 0.5,
 ) -> dict[str, Any]:
     """`model.json`'s content for a model file and its preprocessing, JSON-safe (NaN → None).
 
     `provenance` may hold the `PROVENANCE_KEYS` (absent ones are written as null); `tool_versions` (e.g.
     `{"torch_version": ...}`) go into `model` beside the onnxruntime version that checked it. The mechanism
     offsets are chosen on the folder's own answers, so they join later (`with_mechanism_offsets`).
+    `presence_undecided`: what the graph answers where its presence head is undecided
+    (`valgusml.features.view.undecided_probability`; 0.5 without a presence calibration).
     """
     import onnxruntime
 
@@ -318,6 +329,7 @@ def build_metadata(
             "frontal_fppa_deg": ["batch", len(LIMBS)],
         },
         "decision_threshold": float(decision_threshold),
+        "presence_undecided": float(presence_undecided),
         **{key: provenance.get(key) for key in PROVENANCE_KEYS},
         "model": {
             "file": MODEL_FILE,

@@ -94,6 +94,7 @@ class Predictor:
         # (4,) per deficit, DEFICITS order; zeros for folders exported without them (`read_metadata` checked them).
         self.mechanism_offsets = offsets_array(metadata.get("mechanism_offsets"))
         self._threshold_free = False
+        self.undecided = float(metadata.get("presence_undecided", 0.5))  # where side views are pulled
         self.max_batch_windows = max(1, int(max_batch_windows))
         self.measure_3d = bool(measure_3d)
         outputs = [o.name for o in session.get_outputs()]
@@ -105,14 +106,15 @@ class Predictor:
 
     @property
     def _neutral(self) -> float:
-        """Where a side view's probabilities are pulled: never onto this predictor's threshold or over it."""
+        """Where a side view's probabilities are pulled: the head's undecided answer (`undecided_probability`),
+        never onto this predictor's threshold or over it."""
         from valgusml.features.view import admission_neutral
 
-        return admission_neutral(None if self._threshold_free else self.decision_threshold)
+        return admission_neutral(None if self._threshold_free else self.decision_threshold, self.undecided)
 
     def threshold_free(self) -> Predictor:
-        """This predictor (the same session) answering with side views admitted towards 0.5 whatever its
-        threshold: the answers a decision threshold is chosen on (`valgusml.export.folder.validation_threshold`,
+        """This predictor (the same session) answering with side views admitted towards its undecided answer
+        whatever its threshold: the answers a decision threshold is chosen on (`valgusml.export.folder.validation_threshold`,
         as training chooses it), since where a threshold under 0.5 pulls them depends on that threshold."""
         free = copy.copy(self)
         free._threshold_free = True

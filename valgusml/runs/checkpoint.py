@@ -56,9 +56,10 @@ def load_for_export(path: str | Path) -> tuple[torch.nn.Module, Any, dict[str, A
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise ModelFileError(f"{path}: weights do not match the network config ({exc})") from None
+    info = dict(checkpoint.get("valgusml") or {})
+    net.set_presence_calibration(info.get("presence_calibration"))  # fitted after training, outside the weights
     net = net.float().eval()
     preprocess = PreprocessConfig.from_dict(hparams.get("preprocess") or {})
-    info = dict(checkpoint.get("valgusml") or {})
     info.update(
         net_config=hparams["net"],
         threshold_rule=hparams.get("threshold_rule", "f1"),

@@ -90,7 +90,7 @@ def load_initial_weights(module: Any, path: str | Path) -> tuple[Path, dict[str,
     _check_same(f"init_from={path}: the preprocessing", hparams.get("preprocess") or {}, preprocess)
     if hparams.get("net") is not None:  # a module given a built network keeps no config to compare
         _check_same(f"init_from={path}: the model config", weights_config(hparams["net"]), weights_config(model))
-    net = getattr(module.net, "_orig_mod", module.net)
+    net = module.bare_net
     _check_state(f"init_from={path}", net.state_dict(), state)
     net.load_state_dict(state, strict=True)
     warn_of_shared_athletes(f"init_from={path}", source, getattr(module, "run_info", {}))
@@ -122,7 +122,7 @@ def blend_with_initial(module: Any, trained: dict[str, torch.Tensor], path: str 
     kept = check_blend_share(kept)
     initial = read_weights(resolve_in_checkout(path, "init_from", noun="weights file or checkpoint"))[0]
     _check_state(f"init_from={path}", trained, initial)
-    net = getattr(module.net, "_orig_mod", module.net)
+    net = module.bare_net
     net.load_state_dict(blend_state(trained, initial, kept), strict=True)
 
 

@@ -1,7 +1,7 @@
 """Held-out metrics computed once per epoch from all predictions of a split (torchmetrics functional).
 
 Per-sequence, per-limb: presence AUROC (each limb, their mean, and both limbs pooled as the evaluation report
-pools them), F1 at the decision threshold, mechanism macro-F1 over MECHANISMS, severity MAE in degrees (limbs
+pools them), F1 at the decision threshold, presence ECE (both limbs pooled, the report's 10 bins), mechanism macro-F1 over MECHANISMS, severity MAE in degrees (limbs
 with a finite severity label only).
 """
 
@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics.functional.classification import binary_auroc, binary_f1_score, multiclass_f1_score
+from torchmetrics.functional.classification import (
+    binary_auroc,
+    binary_f1_score,
+    multiclass_f1_score,
+)
 
 from valgusml.labels import LIMBS, MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.scoring.arrays import ScoreArrays
+from valgusml.scoring.calibration import expected_calibration_error
 from valgusml.scoring.mechanism_offsets import apply_offsets
 
 
@@ -42,6 +47,7 @@ def split_metrics(
     if pooled.min() != pooled.max():
         out["valgus_auroc_pooled"] = float(binary_auroc(pooled_probability, pooled))
     out["valgus_f1"] = float(binary_f1_score(pooled_probability, pooled, threshold=threshold))
+    out["valgus_ece"] = expected_calibration_error(pooled.numpy(), pooled_probability.numpy())
     # The call the predictor and the evaluation make: `none` below the validation threshold, else the most
     # probable deficit once weighed by the offsets. Checkpoints are selected on this, so training optimises
     # what ships.

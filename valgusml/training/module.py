@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning import LightningModule
+from torch import nn
 
 from valgusml.data.frame_targets import LIFTED_MEASURE_START, VIEW_COLUMN
 from valgusml.errors import ValgusMLError
@@ -83,13 +84,27 @@ class ValgusLitModule(LightningModule):
         self.register_buffer("mechanism_class_weights", torch.tensor(cw, dtype=torch.float32), persistent=False)
         self.decision_threshold = 0.5
         self.mechanism_offsets: np.ndarray | None = None  # (4,), chosen with the threshold on validation
+        # The presence map fitted on validation (`valgusml.training.calibration`) with how it fitted; None: none
+        self.presence_calibration: dict[str, float] | None = None
         # dataset_fingerprint, dataset_dir, mlflow_run_id, split, generator_seed (None unless generated): set by
         # the training app
         self.run_info: dict[str, Any] = {}
         self.val_metrics: dict[str, float] = {}
         self.test_metrics: dict[str, float] = {}
         self._outputs: dict[str, list[dict[str, torch.Tensor]]] = {"val": [], "test": []}
+        self.val_windows: dict[str, torch.Tensor] = {}  # the last validation pass's window outputs
         self._lifter_errors: dict[str, list[torch.Tensor]] = {"val": [], "test": []}
+
+    @property
+    def bare_net(self) -> nn.Module:
+        """The network itself, without the wrapper `torch.compile` puts around it (`compile=true`)."""
+        return getattr(self.net, "_orig_mod", self.net)
+
+    def calibrate_presence(self, calibration: dict[str, float] | None) -> None:
+        """Answer through the presence map `calibration` (`valgusml.training.calibration`; None: none), and keep
+        it, with how it fitted, for the checkpoint."""
+        self.bare_net.set_presence_calibration(calibration)
+        self.presence_calibration = None if calibration is None else dict(calibration)
 
     # -- forward and loss ----------------------------------------------------------------------------------
     def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -194,6 +209,7 @@ class ValgusLitModule(LightningModule):
             self._lifter_errors[stage].append(loaded_frame_errors(out["frame_fppa_deg"], batch))
         self._outputs[stage].append(
             {
+                "valgus_logit": out["valgus_logit"].float().detach().cpu(),
                 "valgus_probability": torch.sigmoid(out["valgus_logit"].float()).detach().cpu(),
                 "mechanism_probabilities": torch.softmax(out["mechanism_logits"].float(), -1).detach().cpu(),
                 "severity_deg": out["severity_deg"].float().detach().cpu(),
@@ -212,10 +228,18 @@ class ValgusLitModule(LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step("test", batch)
 
-    def _per_recording(self, windows: dict[str, torch.Tensor], neutral: float = 0.5) -> dict[str, torch.Tensor]:
+    @property
+    def undecided(self) -> float:
+        """What the network answers where its presence head is undecided (`undecided_probability`)."""
+        from valgusml.features.view import undecided_probability
+
+        return undecided_probability(self.presence_calibration)
+
+    def per_recording(self, windows: dict[str, torch.Tensor], neutral: float | None = None) -> dict[str, torch.Tensor]:
         """A split's windows combined into one row per recording by the predictor's rule (side views admitted
-        towards `neutral`), with the recordings' views, loaded limbs and scored segments where the data module
-        knows them."""
+        towards `neutral`, by default the network's undecided answer: the answers a threshold is chosen on), with
+        the recordings' views, loaded limbs and scored segments where the data module knows them."""
+        neutral = self.undecided if neutral is None else neutral
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         if "window_start_s" not in windows or not hasattr(datamodule, "recordings"):
             return per_sequence(windows)
@@ -238,16 +262,19 @@ class ValgusLitModule(LightningModule):
             raise ValgusMLError(
                 f"training diverged: the network's {stage} probabilities are NaN or infinite at epoch "
                 f"{self.current_epoch}; lower module.optimizer.lr (now {lr}) or check the training data")
-        rows = self._per_recording(windows)
+        rows = self.per_recording(windows)
+        if stage == "val":
+            self.val_windows = windows  # what `valgusml.training.calibration` fits the presence map on
         if stage == "val" and not self.trainer.sanity_checking:
             # Chosen on validation athletes only; test metrics use the threshold of the selected checkpoint.
-            # Chosen on answers whose side views are admitted towards 0.5, as the export chooses it again.
+            # Chosen on answers whose side views are admitted towards the undecided answer, as the export
+            # chooses it again.
             self.decision_threshold = choose_threshold(
                 rows["valgus_probability"].numpy(), rows["valgus"].numpy(), self.hparams.threshold_rule
             )
-        neutral = admission_neutral(self.decision_threshold)
-        if neutral != 0.5:  # a threshold under 0.5: scored as the exported predictor answers at it
-            rows = self._per_recording(windows, neutral)
+        neutral = admission_neutral(self.decision_threshold, self.undecided)
+        if neutral != self.undecided:  # a threshold under the undecided answer: scored as the export answers at it
+            rows = self.per_recording(windows, neutral)
         if stage == "val" and not self.trainer.sanity_checking:
             self.mechanism_offsets = self._mechanism_offsets(rows)
         metrics = split_metrics(
@@ -340,6 +367,7 @@ class ValgusLitModule(LightningModule):
         return {
             "decision_threshold": float(self.decision_threshold),
             "mechanism_offsets": None if self.mechanism_offsets is None else offsets_dict(self.mechanism_offsets),
+            "presence_calibration": self.presence_calibration,
             "dataset_fingerprint": self.run_info.get("dataset_fingerprint"),
             "dataset_dir": self.run_info.get("dataset_dir"),
             "mlflow_run_id": self.run_info.get("mlflow_run_id"),
@@ -369,6 +397,7 @@ class ValgusLitModule(LightningModule):
         self.decision_threshold = float(info.get("decision_threshold", 0.5))
         offsets = info.get("mechanism_offsets")
         self.mechanism_offsets = None if offsets is None else offsets_array(offsets)
+        self.calibrate_presence(info.get("presence_calibration"))
         self.val_metrics = dict(info.get("val_metrics") or {})
         for key in ("dataset_fingerprint", "dataset_dir", "mlflow_run_id", "split", "generator_seed",
                     "other_training_data"):

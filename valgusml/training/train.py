@@ -18,6 +18,8 @@ import json
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +256,8 @@ def _fit_and_finish(
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb and checkpoint_cb.best_model_path else None
     if cfg.get("init_blend") is not None and best is not None and best.is_file():
         best = _blend_with_init(cfg, trainer, module, dm, best)
+    if cfg.get("calibrate_presence") and best is not None and best.is_file():
+        best = _calibrate_presence(trainer, module, dm, best)
     val_metrics = dict(module.val_metrics)
     if best is not None and best.is_file():
         from valgusml.runs.checkpoint import read_checkpoint
@@ -299,6 +303,19 @@ def _init_weights(cfg: DictConfig, module: Any, resume_from: Path | None) -> Non
                                     "other_training_data": other_training_data(source, own=True)}
 
 
+@contextmanager
+def _unlogged(trainer: Any) -> Iterator[None]:
+    """The trainer without its loggers, for the validations after fitting (the blend's, the calibration's):
+    they choose the shipped threshold and fill the checkpoint's val metrics, which MLflow gets as `best/val/*`;
+    logged, each would add a second point at the last epoch's step to every `val/*` history."""
+    loggers = trainer.loggers
+    trainer.loggers = []
+    try:
+        yield
+    finally:
+        trainer.loggers = loggers
+
+
 def _blend_with_init(cfg: DictConfig, trainer: Any, module: Any, dm: Any, best: Path) -> Path:
     """`init_blend`: the best checkpoint's network blended with its `init_from` start
     (`init_weights.blend_with_initial`), validated again (the blend's own decision threshold and val metrics) and
@@ -311,7 +328,8 @@ def _blend_with_init(cfg: DictConfig, trainer: Any, module: Any, dm: Any, best: 
     before = (checkpoint.get("valgusml") or {}).get("val_metrics") or {}
     blend_with_initial(module, net_state_dict(checkpoint["state_dict"]), cfg.init_from, kept)
     module.run_info["init_from"] = {**module.run_info["init_from"], "blend": kept}
-    trainer.validate(module, datamodule=dm, verbose=False)
+    with _unlogged(trainer):
+        trainer.validate(module, datamodule=dm, verbose=False)
     blended = best.with_name(f"{best.stem}-blend{kept:g}.ckpt")
     trainer.save_checkpoint(blended)
     monitored = str(cfg.monitor.metric).removeprefix("val/")
@@ -319,6 +337,33 @@ def _blend_with_init(cfg: DictConfig, trainer: Any, module: Any, dm: Any, best: 
              kept, blended.name, cfg.init_from, cfg.monitor.metric,
              before.get(monitored, float("nan")), module.val_metrics.get(monitored, float("nan")))
     return blended
+
+
+def _calibrate_presence(trainer: Any, module: Any, dm: Any, best: Path) -> Path:
+    """`calibrate_presence`: the chosen checkpoint's presence logit mapped by Platt scaling fitted on its
+    validation answers (`valgusml.training.calibration`), validated again (threshold and mechanism offsets chosen
+    on the calibrated answers) and saved beside it as `<best>-calibrated.ckpt`, which the test, the export and
+    MLflow then use. `best` itself where validation cannot fit a map."""
+    from valgusml.training.calibration import compose, fit_presence_calibration
+
+    with _unlogged(trainer):
+        trainer.validate(module, datamodule=dm, ckpt_path=str(best), verbose=False)
+    current = module.bare_net.presence_calibration  # best's own map, if it has one: the fit goes on top
+    fitted = fit_presence_calibration(module.val_windows, module.per_recording,
+                                      undecided_logit=current["shift"] if current else 0.0)
+    if fitted is None:
+        return best
+    before = dict(module.val_metrics)
+    module.calibrate_presence({**fitted, **compose(fitted, current)})
+    with _unlogged(trainer):
+        trainer.validate(module, datamodule=dm, verbose=False)
+    calibrated = best.with_name(f"{best.stem}-calibrated.ckpt")
+    trainer.save_checkpoint(calibrated)
+    log.info("calibrate_presence: %s answers sigmoid(%.3f * logit %+.3f), fitted on %d validation recordings: "
+             "validation ECE %.3f -> %.3f, decision threshold %.3f -> %.3f", calibrated.name, fitted["scale"],
+             fitted["shift"], fitted["recordings"], fitted["val_ece_before"], fitted["val_ece_after"],
+             before.get("decision_threshold", float("nan")), module.decision_threshold)
+    return calibrated
 
 
 def _finish(
