@@ -150,6 +150,8 @@ def main() -> None:
             if (worst := worst_estimator(summary)) is not None:
                 row["real ±20 agree, worst estimator"] = worst
             row["real side agree"] = f"{summary.get('side', {}).get('agreement_female', float('nan')):.3f}"
+            row["real 2D Brier / ECE"] = (f"{summary['all']['brier_female_2d']:.3f} / "
+                                          f"{summary['all']['ece_female_2d']:.3f}")
             row["real view spread"] = f"{summary['all']['view_spread_median']:.3f}"
             row["real |p3D-p front|"] = f"{summary['all']['p3d_vs_front_median']:.3f}"
             angles = {f: summary[f] for f in ("3d", "front", "rear", "side") if "angle_n" in summary.get(f, {})}

@@ -505,3 +505,19 @@ def test_the_other_generator_data_set_is_rebuilt_from_history(tmp_path):
     assert (len(ds), ds.skeleton, ds.fingerprint[:16]) == (1600, "mediapipe33", "4b65be11ac2aeb96")
     worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
     assert "valgusml-v2" not in worktrees  # its throwaway worktree is gone
+
+
+def test_real_motion_probabilities_are_scored_against_the_rules_call():
+    """Brier and ECE of the limb-views' probabilities against the female rule's call, per family and over every
+    2D view, worked out by hand."""
+    from valgusml.evaluation.transfer.real_motion import probability_scores
+
+    def row(family, probability, valgus):
+        return {"family": family, "probability": probability, "rule_female": valgus}
+
+    front = [row("front", 0.9, True), row("front", 0.2, False), row("front", 0.6, False), row("front", 0.05, False)]
+    scores = probability_scores(front)
+    assert scores["brier_female"] == pytest.approx((0.01 + 0.04 + 0.36 + 0.0025) / 4)
+    assert scores["ece_female"] == pytest.approx((0.1 + 0.2 + 0.6 + 0.05) / 4)  # one limb per bin
+    assert scores["rule_rate_female"] == 0.25
+    assert all(math.isnan(v) for v in probability_scores([]).values())

@@ -241,7 +241,8 @@ def _transfer_note(table: pd.DataFrame) -> str:
         parts.append(
             "Real motion: real 3D recordings given as 3D and rendered through the camera model at views all round, "
             "their presence call compared with the rule applied to their own 3D joint centres (female thresholds; "
-            "sex unknown; the ±20° CI resamples people, then their recordings), the spread of a limb's probability "
+            "sex unknown; the ±20° CI resamples people, then their recordings), the Brier score and ECE of the "
+            "2D views' probabilities against the rule's call, the spread of a limb's probability "
             "across front and rear views within ±20°, the gap between the 3D and the straight-on 2D answer, and, "
             "for a model whose call rests on a frontal-plane angle, how far that angle (lifted from 2D, measured on "
             "3D) lies from the rule's, per view family: the geometry apart from the call.")

@@ -384,10 +384,25 @@ def angle_agreement(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def probability_scores(part: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """How the probabilities of limb-views read as probabilities of the female rule's call: `brier_female`
+    (mean squared error) and `ece_female` (the report's 10-bin ECE), beside `rule_rate_female`, the share the
+    rule calls valgus (real motion holds few: a probability near that share everywhere scores well too)."""
+    from valgusml.scoring.calibration import expected_calibration_error
+
+    if not part:
+        return dict.fromkeys(("brier_female", "ece_female", "rule_rate_female"), float("nan"))
+    p = np.array([r["probability"] for r in part], dtype=np.float64)
+    y = np.array([r["rule_female"] for r in part], dtype=np.float64)
+    return {"brier_female": float(np.mean((p - y) ** 2)), "ece_female": expected_calibration_error(y, p),
+            "rule_rate_female": float(np.mean(y))}
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per view family: `agreement_female`, `agreement_male` (share of limb-views whose call equals the rule),
-    `n` (limb-views), `facing_correct` (2D only), and for a scorer that reports the angle its call rests on,
-    `angle_agreement`'s figures; and `all` with `view_spread_median` (max - min probability of
+    `n` (limb-views), `facing_correct` (2D only), `probability_scores`, and for a scorer that reports the angle
+    its call rests on, `angle_agreement`'s figures; and `all` with `probability_scores` of every 2D limb-view
+    (`..._2d`), `view_spread_median` (max - min probability of
     a limb over the front and rear views within ±20° of straight on, per seed), `p3d_vs_front_median`
     (|p(3D) - p(yaw 0)| per limb and seed), the agreement of those front and rear views with the female rule,
     over all of them (with its 95% CI over people and their recordings, `..._lo` / `..._hi`: `agreement_estimate`) and over the
@@ -403,6 +418,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             "agreement_female": float(np.mean([r["call"] == r["rule_female"] for r in part])),
             "agreement_male": float(np.mean([r["call"] == r["rule_male"] for r in part])),
             "mean_probability": float(np.mean([r["probability"] for r in part])),
+            **probability_scores(part),
         }
         if family != "3d":
             entry["facing_correct"] = float(np.mean([r["inferred_facing"] == family for r in part]))
@@ -428,6 +444,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         "agreement_front_rear_20_clear": float(np.mean(clear_agree)) if clear_agree else float("nan"),
         "clear_share_front_rear_20": len(clear) / len(near) if near else float("nan"),
         "n_files": float(len({r["file"] for r in rows})),
+        **{f"{key}_2d": value for key, value in probability_scores([r for r in rows if r["family"] != "3d"]).items()},
     }
     estimators = sorted({_estimator(r) for r in near})
     if len(estimators) > 1:

@@ -103,6 +103,9 @@ def transfer_table(
                 if (worst := worst_estimator(summary)) is not None:  # filmed through several estimators
                     row["real ±20° agree, worst estimator"] = worst
                 row["real side agree"] = summary.get("side", {}).get("agreement_female")
+                # the probabilities as probabilities of the rule's call, every 2D limb-view
+                row["real 2D Brier"] = summary["all"]["brier_female_2d"]
+                row["real 2D ECE"] = summary["all"]["ece_female_2d"]
                 row["real view spread (median)"] = summary["all"]["view_spread_median"]
                 row["real |p3D - p front| (median)"] = summary["all"]["p3d_vs_front_median"]
                 # the geometry apart from the call: how far the angle the call rests on lies from the rule's
