@@ -192,12 +192,27 @@ def test_the_reports_robustness_figures_draw_the_robustness_tables_cis(evaluatio
     from valgusml.evaluation.robustness import robustness_table
 
     conditions = [("noise_sd", level, make_sequences(4, 2, seed=20 + k)) for k, level in enumerate(("low", "high"))]
+    level = float(evaluation.info["ci_level"])  # as `valgusml evaluate` draws it: the evaluation's own level
     table = robustness_table({n: r.scorer for n, r in evaluation.results.items()},
-                             {n: r.threshold for n, r in evaluation.results.items()}, conditions, n_boot=50)
+                             {n: r.threshold for n, r in evaluation.results.items()}, conditions, n_boot=50,
+                             ci_level=level)
     drawn = []
     save = plots._save
     monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append((path.stem, fig)) or save(fig, path))
     text = write_report(evaluation, tmp_path / "report", robustness=table).read_text()
-    assert "Robustness: valgus_auroc vs noise_sd; bars: each level&#x27;s 95% athlete-bootstrap CI" in text
+    assert f"Robustness: valgus_auroc vs noise_sd; bars: each level&#x27;s {level:.0%} athlete-bootstrap CI" in text
     ax = dict(drawn)["robustness_noise_sd_valgus_auroc"].axes[0]
     assert sorted(round(hi, 9) for _, _, hi in _intervals(ax)) == sorted(table["valgus_auroc_hi"].round(9))
+
+
+def test_robustness_intervals_are_drawn_at_the_evaluations_level(evaluation):
+    from valgusml.evaluation.robustness import robustness_table
+
+    conditions = [("noise_sd", "low", make_sequences(4, 2, seed=20))]
+    scorers = {n: r.scorer for n, r in evaluation.results.items()}
+    thresholds = {n: r.threshold for n, r in evaluation.results.items()}
+    wide = robustness_table(scorers, thresholds, conditions, n_boot=200)
+    narrow = robustness_table(scorers, thresholds, conditions, n_boot=200, ci_level=0.5)
+    width = lambda t: (t["severity_mae_deg_hi"] - t["severity_mae_deg_lo"]).to_numpy()  # noqa: E731
+    assert (width(narrow) < width(wide)).all()  # the same replicates, a narrower percentile interval
+    assert narrow["severity_mae_deg"].tolist() == wide["severity_mae_deg"].tolist()

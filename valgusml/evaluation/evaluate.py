@@ -249,6 +249,7 @@ def run_robustness(cfg: DictConfig, result: Any, data_dir: Path, test: list) -> 
         n_boot=int(cfg.robustness.n_boot),
         seed=int(cfg.bootstrap.seed),
         on_condition=lambda f, lv: log.info("robustness: %s = %s", f, lv),
+        ci_level=float(cfg.bootstrap.level),
     )
 
 

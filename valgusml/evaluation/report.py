@@ -37,8 +37,6 @@ PER_TASK_CI_METRICS = ("valgus_auroc", "mechanism_macro_f1")
 COMPARISON_METRICS = ["valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"]
 # The presence figures of each limb, given with their CIs in a scorer's section.
 PER_LIMB_METRICS = ("auroc", "f1", "sensitivity", "specificity")
-# `robustness_table` draws its intervals at 95% (`athlete_bootstrap`'s default), whatever `bootstrap.level` says.
-ROBUSTNESS_CI = "95%"
 
 _THRESHOLD_SOURCES = {"validation": "chosen on the validation athletes", "model": "the model's own (no validation "
                       "athletes with both classes)", "default": "0.5 (no validation athletes, none of its own)"}
@@ -287,9 +285,10 @@ def make_plots(result: EvaluationResult, out_dir: Path, robustness: pd.DataFrame
     if robustness is not None and len(robustness):
         for factor in dict.fromkeys(robustness["factor"]):
             for metric in ("valgus_auroc", "mechanism_macro_f1"):
-                caption = f"Robustness: {metric} vs {factor}; bars: each level's {ROBUSTNESS_CI} athlete-bootstrap CI"
+                # drawn at the evaluation's own level (`robustness_table(level=bootstrap.level)`)
+                caption = f"Robustness: {metric} vs {factor}; bars: each level's {_ci_level(result)} athlete-bootstrap CI"
                 figures[caption] = plots.robustness_plot(
-                    robustness, factor, metric, plot_dir / f"robustness_{factor}_{metric}.png", ROBUSTNESS_CI
+                    robustness, factor, metric, plot_dir / f"robustness_{factor}_{metric}.png", _ci_level(result)
                 )
     return figures
 

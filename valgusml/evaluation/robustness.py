@@ -133,8 +133,10 @@ def robustness_table(
     seed: int = 0,
     metrics: Sequence[str] = ROBUSTNESS_METRICS,
     on_condition: Callable[[str, str], None] | None = None,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
-    """Long table: one row per (factor, level, scorer) with each metric and its athlete-bootstrap CI."""
+    """Long table: one row per (factor, level, scorer) with each metric and its athlete-bootstrap CI at
+    `ci_level`."""
     rows = []
     for factor, level, sequences in condition_sets:
         if on_condition is not None:
@@ -147,7 +149,7 @@ def robustness_table(
                 log.warning("robustness %s=%s: %s failed: %s", factor, level, name, exc)
                 continue
             estimates = athlete_bootstrap(labels, scores, thresholds[name], n_boot=n_boot, seed=seed,
-                                          metrics=tuple(metrics))
+                                          level=ci_level, metrics=tuple(metrics))
             row: dict[str, Any] = {
                 "factor": factor,
                 "level": level,
