@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,67 @@ def test_the_training_ece_is_the_reports():
                             torch.as_tensor(truth.reshape(-1, 2)).long(), torch.zeros(250, 2, dtype=torch.long),
                             torch.full((250, 2), float("nan")), threshold=0.5)
     assert metrics["valgus_ece"] == pytest.approx(expected_calibration_error(truth, prob), abs=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:The dirpath has changed")
+def test_a_fit_continued_from_the_calibrated_checkpoint_trains_the_heads_own_logit(calibrated_run, tmp_path,
+                                                                                   tiny_dataset, shared_cache):
+    """`ckpt_path=<best>-calibrated.ckpt` with more epochs: the map fitted to the old weights is dropped when
+    training starts, so the loss and every new checkpoint are the head's own (a new map is fitted at the end)."""
+    import shutil
+
+    _, calibrated_ckpt, _, _ = calibrated_run
+    ckpt_dir = tmp_path / "checkpoints"  # a copy: the continued fit writes beside the checkpoint it starts from
+    ckpt_dir.mkdir()
+    start = Path(shutil.copy2(calibrated_ckpt, ckpt_dir))
+    shutil.copy2(calibrated_ckpt.with_name("splits.json"), ckpt_dir)
+    seen: list[object] = []
+    from valgusml.training.module import ValgusLitModule
+
+    original = ValgusLitModule.training_step
+
+    def training_step(self, *args, **kwargs):
+        seen.append(self.bare_net.presence_calibration)
+        return original(self, *args, **kwargs)
+
+    overrides = base_overrides(tmp_path, tiny_dataset, shared_cache) + TINY_MODEL
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ValgusLitModule, "training_step", training_step)
+        run_training(overrides + ["logger=none", f"ckpt_path={start}", "trainer.max_epochs=2",
+                                  "calibrate_presence=false", "test=false"])
+    assert seen and all(calibration is None for calibration in seen)
+    last = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 1 and last["valgusml"]["presence_calibration"] is None
+
+
+def test_the_log_names_the_map_the_calibrated_checkpoint_answers(tmp_path, monkeypatch, caplog):
+    """Fitted on top of a map the chosen checkpoint already had, the log gives the two composed."""
+    from valgusml.training import train
+
+    class Net:
+        presence_calibration = {"scale": 2.0, "shift": 1.0}
+
+    class Module:
+        bare_net, val_windows, per_recording = Net(), {}, None
+        val_metrics, decision_threshold, presence_calibration = {"decision_threshold": 0.5}, 0.4, None
+
+        def calibrate_presence(self, calibration):
+            self.presence_calibration = calibration
+
+    class Trainer:
+        loggers: list = []
+
+        def validate(self, *args, **kwargs):
+            pass
+
+        def save_checkpoint(self, path):
+            Path(path).write_text("")
+
+    fitted = {"scale": 0.5, "shift": -1.0, "recordings": 30, "val_ece_before": 0.2, "val_ece_after": 0.05}
+    monkeypatch.setattr(calibration, "fit_presence_calibration", lambda *args, **kwargs: dict(fitted))
+    module = Module()
+    with caplog.at_level(logging.INFO, logger="valgusml.train"):
+        out = train._calibrate_presence(Trainer(), module, None, tmp_path / "best-epoch003.ckpt")
+    assert out.name == "best-epoch003-calibrated.ckpt"
+    assert module.presence_calibration["scale"] == 1.0 and module.presence_calibration["shift"] == -0.5
+    assert "answers sigmoid(1.000 * logit -0.500), fitted on 30 validation recordings" in caplog.text

@@ -342,6 +342,7 @@ def log_predictor_to_mlflow(
                 "valgusml_format_version": predictor.metadata["format_version"],
                 "model_sha256": predictor.metadata["model"]["sha256"],
                 "decision_threshold": predictor.decision_threshold,
+                "presence_undecided": predictor.undecided,
                 "mechanism_offsets": predictor.metadata.get("mechanism_offsets"),
                 "dataset_fingerprint": predictor.metadata.get("dataset_fingerprint"),
             },

@@ -17,6 +17,7 @@ dataset_fingerprint, dataset_dir, mlflow_run_id, split, generator_seed, val_metr
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,8 @@ from valgusml.scoring.arrays import LabelArrays, ScoreArrays
 from valgusml.scoring.mechanism_offsets import choose_mechanism_offsets, offsets_dict
 from valgusml.scoring.thresholds import choose_threshold
 from valgusml.training.metrics import split_metrics
+
+log = logging.getLogger(__name__)
 
 SCHEDULERS = ("cosine", "onecycle", "none")
 
@@ -105,6 +108,16 @@ class ValgusLitModule(LightningModule):
         it, with how it fitted, for the checkpoint."""
         self.bare_net.set_presence_calibration(calibration)
         self.presence_calibration = None if calibration is None else dict(calibration)
+
+    def on_train_start(self) -> None:
+        """Training fits the head's own logit: a fit continued from a calibrated checkpoint
+        (`ckpt_path=<best>-calibrated.ckpt`) drops the map that checkpoint brought, which was fitted to its weights
+        as they were; kept, the loss would train through it and every checkpoint would carry it as if fitted to
+        theirs (`calibrate_presence` fits a new one once training ends)."""
+        if self.presence_calibration is not None:
+            log.info("presence calibration of the checkpoint dropped for training (fitted again at the end when "
+                     "calibrate_presence is on)")
+            self.calibrate_presence(None)
 
     # -- forward and loss ----------------------------------------------------------------------------------
     def forward(self, joints: torch.Tensor, measures: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -359,9 +359,10 @@ def _calibrate_presence(trainer: Any, module: Any, dm: Any, best: Path) -> Path:
         trainer.validate(module, datamodule=dm, verbose=False)
     calibrated = best.with_name(f"{best.stem}-calibrated.ckpt")
     trainer.save_checkpoint(calibrated)
+    answers = module.presence_calibration  # the head's logit to what the checkpoint answers: best's map and the fit
     log.info("calibrate_presence: %s answers sigmoid(%.3f * logit %+.3f), fitted on %d validation recordings: "
-             "validation ECE %.3f -> %.3f, decision threshold %.3f -> %.3f", calibrated.name, fitted["scale"],
-             fitted["shift"], fitted["recordings"], fitted["val_ece_before"], fitted["val_ece_after"],
+             "validation ECE %.3f -> %.3f, decision threshold %.3f -> %.3f", calibrated.name, answers["scale"],
+             answers["shift"], fitted["recordings"], fitted["val_ece_before"], fitted["val_ece_after"],
              before.get("decision_threshold", float("nan")), module.decision_threshold)
     return calibrated
 
