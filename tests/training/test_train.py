@@ -25,6 +25,25 @@ def test_fast_dev_run_each_model(model, overrides):
     assert {"test/valgus_f1", "test/mechanism_accuracy", "test/loss"} <= set(metrics)
 
 
+@pytest.mark.parametrize("by", ["VALGUSML_ROOT", "working directory"])
+def test_run_writes_under_valgusml_root_or_the_working_directory(by, overrides, tmp_path, monkeypatch):
+    """`train.run` without `paths.root_dir`, as `valgusml train` takes it: $VALGUSML_ROOT, else the working
+    directory (the config's fallback needs Hydra's runtime, which `run` sets as Hydra would)."""
+    from valgusml.training.train import run
+
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.chdir(root if by == "working directory" else tmp_path)
+    if by == "VALGUSML_ROOT":
+        monkeypatch.setenv("VALGUSML_ROOT", str(root))
+    else:
+        monkeypatch.delenv("VALGUSML_ROOT", raising=False)
+    _, cfg = run([o for o in overrides if not o.startswith("paths.root_dir")]
+                 + ["trainer.fast_dev_run=true", "logger=none", "test=false"])
+    assert Path(cfg.paths.output_dir).parent == root / "logs" / "smoke" / "runs"
+    assert (Path(cfg.paths.output_dir) / "config.yaml").is_file()
+
+
 def test_lifted_model_trains_its_lifter_on_the_generators_3d_frames(overrides):
     metrics = run_training(overrides + ["model=tcn_lifted", "trainer.fast_dev_run=true", "logger=none"])
     # the lifter is scored where the label reads the 3D frontal plane (degrees of dynamic FPPA)

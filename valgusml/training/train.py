@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -421,14 +422,19 @@ def run(overrides: list[str] | None = None) -> tuple[dict[str, float], DictConfi
     import datetime as dt
 
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    from omegaconf import open_dict, read_write
 
     cfg = compose_config(overrides)
+    with open_dict(cfg):
+        # as Hydra sets them for `valgusml train`: `paths.root_dir` falls back to the working directory (its
+        # `oc.env` default is resolved even where $VALGUSML_ROOT is set)
+        cfg.hydra.runtime.cwd = os.getcwd()
+        cfg.hydra.job.name = "train"
+    HydraConfig().set_config(cfg)
     stamp = dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
     output_dir = Path(cfg.paths.log_dir) / str(cfg.task_name) / "runs" / stamp
-    with open_dict(cfg):
+    with read_write(cfg.hydra), open_dict(cfg):  # set_config made Hydra's node read-only
         cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.name = "train"
     HydraConfig().set_config(cfg)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved_config(cfg)))
