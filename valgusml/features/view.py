@@ -170,8 +170,8 @@ def admit_view(probability: np.ndarray, view: View, neutral: float = 0.5) -> tup
     yaw = f"{abs(view.yaw_deg):.0f}" if math.isfinite(view.yaw_deg) else "?"
     return adjusted, (
         f"side view (camera ~{yaw} deg from the front): the knee's frontal-plane angle cannot be read "
-        f"reliably from it; valgus probabilities pulled towards {neutral:.4g} (trust {trust:.2f}); film from the "
-        "front or from behind"
+        f"reliably from it; valgus probabilities pulled towards {neutral:.4g}, where the model leaves a view it "
+        f"cannot read (trust {trust:.2f}); film from the front or from behind"
     )
 
 
