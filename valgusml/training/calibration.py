@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 from scipy.special import expit
+from sklearn.metrics import log_loss
 
 from valgusml.scoring.calibration import expected_calibration_error
 
@@ -44,8 +45,7 @@ def compose(outer: Mapping[str, float], inner: Mapping[str, float] | None) -> di
 
 
 def _log_loss(probability: np.ndarray, valgus: np.ndarray) -> float:
-    p = np.clip(probability, _PROBABILITY_FLOOR, 1.0 - _PROBABILITY_FLOOR)
-    return float(-np.mean(valgus * np.log(p) + (1.0 - valgus) * np.log1p(-p)))
+    return float(log_loss(valgus, np.clip(probability, _PROBABILITY_FLOOR, 1.0 - _PROBABILITY_FLOOR), labels=[0, 1]))
 
 
 def fit_presence_calibration(
