@@ -121,7 +121,7 @@ def main() -> None:
         row: dict[str, str] = {"model": model}
         for record in (r for r in records if r["scorer"] == model):
             name = record["dataset"]
-            for metric in ("valgus_auroc", "mechanism_macro_f1"):
+            for metric in ("valgus_auroc", "mechanism_macro_f1", "valgus_ece"):
                 row[f"{name} {metric}"] = str(Estimate.from_columns(record, metric))
                 if model != first:
                     row[f"{name} {metric} - first model's"] = format_estimate(

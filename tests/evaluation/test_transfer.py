@@ -468,6 +468,9 @@ def test_other_data_sets_are_scored_whole_with_the_task_and_class_they_read_wors
     assert by_scorer.loc["right", "gen_b/lab: AUROC"] == 1.0 and by_scorer.loc["wrong", "gen_a/lab: AUROC"] == 0.0
     assert by_scorer.loc["right", "gen_a/lab: macro-F1 CI low"] == 1.0
     assert by_scorer.loc["right", "gen_a/lab: worst task AUROC"] == "1.000 (bilateral_squat)"
+    # 0.9 for every valgus limb and 0.1 for the rest: off by 0.1 in both bins; the opposite, by 0.9
+    assert by_scorer.loc["right", "gen_a/lab: ECE"] == pytest.approx(0.1)
+    assert by_scorer.loc["wrong", "gen_b/lab: ECE"] == pytest.approx(0.9)
     # Paired to "right": the others' rows hold their difference from it on the same sequences; its own do not.
     paired = other_data_rows(datasets, scorers, dict.fromkeys(scorers, 0.5), n_boot=50, paired_to="right")
     wrong = paired[paired["scorer"] == "wrong"].iloc[0]

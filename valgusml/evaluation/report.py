@@ -230,8 +230,8 @@ def _transfer_note(table: pd.DataFrame) -> str:
     parts = ["In-distribution: held-out athletes of the training data, with their 95% athlete-bootstrap CIs."]
     if any(c.endswith(": worst mechanism F1") for c in table.columns):
         parts.append("Other data (transfer.other_data): every sequence of a labelled data set no scorer trained "
-                     "on, with 95% CIs that resample its athletes, and the task and the mechanism class it reads "
-                     "worst.")
+                     "on, with 95% CIs that resample its athletes (presence ECE: whether the probabilities keep "
+                     "their meaning there), and the task and the mechanism class it reads worst.")
     if any(c.endswith(": worst AUROC") for c in table.columns):
         parts.append("Shifts: the held-out athletes regenerated with one acquisition factor moved (worst level "
                      "shown, and its gap to in-distribution; every level under Robustness).")

@@ -20,7 +20,8 @@ from valgusml.sequence import KeypointSequence
 
 log = logging.getLogger("valgusml.evaluate")
 
-OTHER_DATA_METRICS = ("valgus_auroc", "mechanism_macro_f1")
+# presence ranking, the mechanism call, and whether the probabilities keep their meaning on data not trained on
+OTHER_DATA_METRICS = ("valgus_auroc", "mechanism_macro_f1", "valgus_ece")
 
 
 def other_data_folders(paths: Sequence[str | Path]) -> dict[str, Path]:
@@ -58,7 +59,7 @@ def other_data_rows(
     seed: int = 0,
     paired_to: str | None = None,
 ) -> pd.DataFrame:
-    """One row per (data set, scorer): `valgus_auroc`, `mechanism_macro_f1` (each with `_lo`, `_hi`), the
+    """One row per (data set, scorer): `valgus_auroc`, `mechanism_macro_f1`, `valgus_ece` (each with `_lo`, `_hi`), the
     worst task's AUROC and the worst mechanism class's F1 (as "0.705 (walking)"), and the set's size. With
     `paired_to` (a scorer's name), every other scorer's row also holds each metric minus that scorer's on the
     same sequences, `<metric>_minus_paired` with its athlete-paired CI (`_lo`, `_hi`; `bootstrap.paired_bootstrap`)."""

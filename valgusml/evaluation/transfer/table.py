@@ -70,7 +70,7 @@ def transfer_table(
         if other_data is not None and len(other_data):
             for record in other_data[other_data["scorer"] == name].to_dict("records"):
                 dataset = record["dataset"]
-                for metric, label in (("valgus_auroc", "AUROC"), ("mechanism_macro_f1", "macro-F1")):
+                for metric, label in (("valgus_auroc", "AUROC"), ("mechanism_macro_f1", "macro-F1"), ("valgus_ece", "ECE")):
                     row[f"{dataset}: {label}"] = record[metric]
                     row[f"{dataset}: {label} CI low"] = record[f"{metric}_lo"]
                     row[f"{dataset}: {label} CI high"] = record[f"{metric}_hi"]
