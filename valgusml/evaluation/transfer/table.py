@@ -71,6 +71,8 @@ def transfer_table(
             for record in other_data[other_data["scorer"] == name].to_dict("records"):
                 dataset = record["dataset"]
                 for metric, label in (("valgus_auroc", "AUROC"), ("mechanism_macro_f1", "macro-F1"), ("valgus_ece", "ECE")):
+                    if metric not in record:  # rows scored before the ECE was added (a saved other_data.csv)
+                        continue
                     row[f"{dataset}: {label}"] = record[metric]
                     row[f"{dataset}: {label} CI low"] = record[f"{metric}_lo"]
                     row[f"{dataset}: {label} CI high"] = record[f"{metric}_hi"]
