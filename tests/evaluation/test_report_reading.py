@@ -219,6 +219,12 @@ def test_transfer_table_gives_figures_with_their_cis_and_describes_only_what_ran
     note = re.search(r"<h2 id='transfer'>.*?<p class='note'>(.*?)</p>", html, re.S).group(1)
     assert "Other data" in note
     assert "Shifts" not in note and "Robustness" not in note and "Real motion" not in note  # neither ran
+    assert "with their 95% athlete-bootstrap CIs" in note and "with 95% CIs that resample" in note
+    # the evaluation's own level names the intervals (`bootstrap.level`), not a fixed 95%
+    from valgusml.evaluation.report import _transfer_note
+
+    at_90 = _transfer_note(dataclasses.replace(with_transfer, info={**with_transfer.info, "ci_level": 0.9}))
+    assert "with their 90% athlete-bootstrap CIs" in at_90 and "with 90% CIs that resample" in at_90
 
 
 def test_per_task_figures_come_with_their_athlete_bootstrap_cis(evaluation, tmp_path):

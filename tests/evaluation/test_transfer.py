@@ -524,3 +524,24 @@ def test_real_motion_probabilities_are_scored_against_the_rules_call():
     assert scores["ece_female"] == pytest.approx((0.1 + 0.2 + 0.6 + 0.05) / 4)  # one limb per bin
     assert scores["rule_rate_female"] == 0.25
     assert all(math.isnan(v) for v in probability_scores([]).values())
+
+
+def test_other_data_intervals_are_drawn_at_the_level_asked(tmp_path, tiny_test_sequences):
+    """`valgusml evaluate` passes `bootstrap.level`: the other data's CIs are drawn at it, as the held-out ones."""
+    from valgusml.data import write_dataset
+    from valgusml.evaluation.transfer import open_other_data, other_data_rows
+    from valgusml.scoring.arrays import ScoreArrays
+
+    class Noisy(_Reads):
+        def predict(self, sequences):
+            scores = super().predict(sequences)
+            noise = np.random.default_rng(0).uniform(-0.3, 0.3, scores.valgus_probability.shape)
+            return ScoreArrays(np.clip(scores.valgus_probability + noise, 0, 1), scores.mechanism_probabilities,
+                               scores.severity_deg)
+
+    write_dataset(tmp_path / "lab", tiny_test_sequences, shard_size=64)
+    datasets = open_other_data([tmp_path / "lab"])
+    wide, narrow = (other_data_rows(datasets, {"noisy": Noisy()}, {"noisy": 0.5}, n_boot=200, ci_level=level).iloc[0]
+                    for level in (0.95, 0.5))
+    assert narrow["valgus_ece_hi"] - narrow["valgus_ece_lo"] < wide["valgus_ece_hi"] - wide["valgus_ece_lo"]
+    assert narrow["valgus_ece"] == wide["valgus_ece"]

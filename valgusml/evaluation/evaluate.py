@@ -275,7 +275,8 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
         log.info("other data: %s", ", ".join(f"{name} ({len(seqs)} sequences)" for name, seqs in other_data.items()))
         # Every baseline's figures also as its difference from the model's (the first scorer), athlete-paired.
         other = other_data_rows(other_data, scorers, thresholds, n_boot=int(cfg.robustness.n_boot),
-                                seed=int(cfg.bootstrap.seed), paired_to=next(iter(scorers), None))
+                                seed=int(cfg.bootstrap.seed), paired_to=next(iter(scorers), None),
+                                ci_level=float(cfg.bootstrap.level))
     real = section.get("real_motion") or {}
     rows = files = None
     if real.get("enabled", False):

@@ -207,7 +207,7 @@ def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _transfer_display(result: EvaluationResult) -> pd.DataFrame:
-    """The transfer table with every figure beside its 95% CI as `value [lo, hi]`: the held-out ones from the
+    """The transfer table with every figure beside its CI as `value [lo, hi]`: the held-out ones from the
     comparison, each `<figure> CI low` / `CI high` pair merged into its figure."""
     table = result.transfer.copy()
     for column, metric in (("in-dist AUROC", "valgus_auroc"), ("in-dist macro-F1", "mechanism_macro_f1")):
@@ -225,12 +225,13 @@ def _transfer_display(result: EvaluationResult) -> pd.DataFrame:
     return table
 
 
-def _transfer_note(table: pd.DataFrame) -> str:
+def _transfer_note(result: EvaluationResult) -> str:
     """What the transfer table's columns are, for the parts this evaluation ran."""
-    parts = ["In-distribution: held-out athletes of the training data, with their 95% athlete-bootstrap CIs."]
+    table, level = result.transfer, _ci_level(result)  # held-out and other-data intervals: the evaluation's level
+    parts = [f"In-distribution: held-out athletes of the training data, with their {level} athlete-bootstrap CIs."]
     if any(c.endswith(": worst mechanism F1") for c in table.columns):
-        parts.append("Other data (transfer.other_data): every sequence of a labelled data set no scorer trained "
-                     "on, with 95% CIs that resample its athletes (presence ECE: whether the probabilities keep "
+        parts.append(f"Other data (transfer.other_data): every sequence of a labelled data set no scorer trained "
+                     f"on, with {level} CIs that resample its athletes (presence ECE: whether the probabilities keep "
                      "their meaning there), and the task and the mechanism class it reads worst.")
     if any(c.endswith(": worst AUROC") for c in table.columns):
         parts.append("Shifts: the held-out athletes regenerated with one acquisition factor moved (worst level "
@@ -388,7 +389,7 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
     if result.transfer is not None and len(result.transfer):
         parts += [
             "<h2 id='transfer'>Transfer: in-distribution, other data, shifts, real motion</h2>",
-            f"<p class='note'>{_esc(_transfer_note(result.transfer))}</p>",
+            f"<p class='note'>{_esc(_transfer_note(result))}</p>",
             table_html(_transfer_display(result)),
         ]
     if real_motion_files is not None:

@@ -58,11 +58,13 @@ def other_data_rows(
     n_boot: int = 300,
     seed: int = 0,
     paired_to: str | None = None,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """One row per (data set, scorer): `valgus_auroc`, `mechanism_macro_f1`, `valgus_ece` (each with `_lo`, `_hi`), the
     worst task's AUROC and the worst mechanism class's F1 (as "0.705 (walking)"), and the set's size. With
     `paired_to` (a scorer's name), every other scorer's row also holds each metric minus that scorer's on the
-    same sequences, `<metric>_minus_paired` with its athlete-paired CI (`_lo`, `_hi`; `bootstrap.paired_bootstrap`)."""
+    same sequences, `<metric>_minus_paired` with its athlete-paired CI (`_lo`, `_hi`; `bootstrap.paired_bootstrap`).
+    Intervals at `ci_level`."""
     from valgusml.evaluation.bootstrap import athlete_bootstrap, paired_bootstrap
     from valgusml.evaluation.metrics import worst_mechanism_f1, worst_task_auroc
     from valgusml.scoring.arrays import LabelArrays
@@ -82,7 +84,7 @@ def other_data_rows(
                 log.warning("other data %s: %s failed: %s", dataset, name, exc)
                 continue
             threshold = thresholds[name]
-            estimates = athlete_bootstrap(labels, scores, threshold, n_boot=n_boot, seed=seed,
+            estimates = athlete_bootstrap(labels, scores, threshold, n_boot=n_boot, seed=seed, level=ci_level,
                                           metrics=OTHER_DATA_METRICS)
             row: dict[str, Any] = {"dataset": dataset, "scorer": name, "n_sequences": len(sequences),
                                    "n_athletes": len(set(labels.athlete_id))}
@@ -92,7 +94,7 @@ def other_data_rows(
                 reference = (scores, threshold)
             elif reference is not None:
                 differences = paired_bootstrap(labels, scores, threshold, *reference, n_boot=n_boot, seed=seed,
-                                               metrics=OTHER_DATA_METRICS)
+                                               level=ci_level, metrics=OTHER_DATA_METRICS)
                 for metric, estimate in differences.items():
                     row.update(estimate.columns(f"{metric}_minus_paired"))
             for column, worst in (("worst_task", worst_task_auroc(labels, scores, threshold)),
