@@ -110,6 +110,13 @@ def multirun_job_number() -> int | None:
     return int(HydraConfig.get().job.num)
 
 
+def split_override(override: str) -> tuple[str, str, str]:
+    """`(prefix, key, rest)` of one command-line override: `+preset.a.b=1` → `("+", "preset.a.b", "=1")`."""
+    prefix = override[: len(override) - len(override.lstrip("+~"))]
+    key, sep, value = override[len(prefix):].partition("=")
+    return prefix, key, sep + value
+
+
 def hydra_overrides(cfg: Any) -> list[str]:
     """The overrides a config was composed from (the command line's, a sweep job's, or `compose`'s)."""
     from hydra.core.hydra_config import HydraConfig

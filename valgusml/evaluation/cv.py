@@ -49,7 +49,10 @@ def fold_overrides(n_folds: int, group: str, extra: Sequence[str] = ()) -> list[
 
 def _override(overrides: Sequence[str], key: str) -> str | None:
     """The value `overrides` give `key` (`key=V`, `+key=V` or `++key=V`), the last one winning; None if none."""
-    values = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith(f"{key}=")]
+    from valgusml.hydra_app import split_override
+
+    values = [rest[1:] for prefix, name, rest in map(split_override, overrides)
+              if name == key and rest.startswith("=") and "~" not in prefix]
     return values[-1] if values else None
 
 

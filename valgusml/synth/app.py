@@ -15,7 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from valgusml.errors import ConfigError
-from valgusml.hydra_app import config_integer, hydra_entry
+from valgusml.hydra_app import config_integer, hydra_entry, split_override
 from valgusml.paths import configs_dir
 from valgusml.synth.config import SECTIONS, GeneratorConfig
 from valgusml.synth.presets import generator_config, preset_names
@@ -23,13 +23,6 @@ from valgusml.synth.presets import generator_config, preset_names
 CONFIG_PATH = str(configs_dir())
 # The top-level keys of configs/generate.yaml (besides `preset` and `hydra`).
 APP_KEYS = ("n_athletes", "seed", "out", "workers", "shard_size", "progress", "report")
-
-
-def _override_key(override: str) -> tuple[str, str, str]:
-    """`(prefix, key, rest)` of one command-line override: `+preset.a.b=1` → `("+", "preset.a.b", "=1")`."""
-    prefix = override[: len(override) - len(override.lstrip("+~"))]
-    key, sep, value = override[len(prefix):].partition("=")
-    return prefix, key, sep + value
 
 
 def generate_overrides(overrides: list[str]) -> list[str]:
@@ -45,7 +38,7 @@ def generate_overrides(overrides: list[str]) -> list[str]:
     own_presets = not any(o.startswith(("--config-dir", "-cd", "hydra.searchpath")) for o in overrides)
     out = []
     for override in overrides:
-        prefix, key, rest = _override_key(override)
+        prefix, key, rest = split_override(override)
         if override.startswith("-") or not rest or "/" in key or key.startswith("hydra."):
             out.append(override)  # flags (--help, --cfg job), group choices of Hydra's own, `~key`
             continue
