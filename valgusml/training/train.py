@@ -122,10 +122,10 @@ def _sweep_tags() -> dict[str, str]:
     `tags.sweep = '...'` finds its runs together) and `sweep_job` (its number there, an Optuna trial's too)."""
     from hydra.core.hydra_config import HydraConfig
 
-    if sweep_job() is None:
+    number = multirun_job_number()
+    if number is None:
         return {}
-    hydra_cfg = HydraConfig.get()
-    return {"sweep": str(Path(hydra_cfg.sweep.dir).resolve()), "sweep_job": str(hydra_cfg.job.num)}
+    return {"sweep": str(Path(HydraConfig.get().sweep.dir).resolve()), "sweep_job": str(number)}
 
 
 def _input_hashes(cfg: DictConfig, dm: Any) -> dict[str, Any]:
