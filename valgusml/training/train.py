@@ -255,10 +255,12 @@ def _fit_and_finish(
                           f"{cfg.monitor.metric}): {exc}") from None
     checkpoint_cb = _best_checkpoint_callback(trainer)
     best = Path(checkpoint_cb.best_model_path) if checkpoint_cb and checkpoint_cb.best_model_path else None
+    # whether the module holds `best`'s weights with their validation windows (the blend validated them)
+    validated = False
     if cfg.get("init_blend") is not None and best is not None and best.is_file():
-        best = _blend_with_init(cfg, trainer, module, dm, best)
+        best, validated = _blend_with_init(cfg, trainer, module, dm, best), True
     if cfg.get("calibrate_presence") and best is not None and best.is_file():
-        best = _calibrate_presence(trainer, module, dm, best)
+        best = _calibrate_presence(trainer, module, dm, best, validated)
     val_metrics = dict(module.val_metrics)
     if best is not None and best.is_file():
         from valgusml.runs.checkpoint import read_checkpoint
@@ -340,15 +342,17 @@ def _blend_with_init(cfg: DictConfig, trainer: Any, module: Any, dm: Any, best: 
     return blended
 
 
-def _calibrate_presence(trainer: Any, module: Any, dm: Any, best: Path) -> Path:
+def _calibrate_presence(trainer: Any, module: Any, dm: Any, best: Path, validated: bool = False) -> Path:
     """`calibrate_presence`: the chosen checkpoint's presence logit mapped by Platt scaling fitted on its
     validation answers (`valgusml.training.calibration`), validated again (threshold and mechanism offsets chosen
     on the calibrated answers) and saved beside it as `<best>-calibrated.ckpt`, which the test, the export and
-    MLflow then use. `best` itself where validation cannot fit a map."""
+    MLflow then use. `best` itself where validation cannot fit a map. `validated`: the module already holds
+    `best`'s weights and their validation windows (the blend's pass), so they are not loaded and run again."""
     from valgusml.training.calibration import compose, fit_presence_calibration
 
-    with _unlogged(trainer):
-        trainer.validate(module, datamodule=dm, ckpt_path=str(best), verbose=False)
+    if not validated:
+        with _unlogged(trainer):
+            trainer.validate(module, datamodule=dm, ckpt_path=str(best), verbose=False)
     current = module.bare_net.presence_calibration  # best's own map, if it has one: the fit goes on top
     fitted = fit_presence_calibration(module.val_windows, module.per_recording,
                                       undecided_logit=current["shift"] if current else 0.0)
