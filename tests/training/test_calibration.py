@@ -213,3 +213,33 @@ def test_the_log_names_the_map_the_calibrated_checkpoint_answers(tmp_path, monke
     assert out.name == "best-epoch003-calibrated.ckpt"
     assert module.presence_calibration["scale"] == 1.0 and module.presence_calibration["shift"] == -0.5
     assert "answers sigmoid(1.000 * logit -0.500), fitted on 30 validation recordings" in caplog.text
+
+
+@pytest.mark.parametrize("validated", [False, True])
+def test_a_blend_validated_just_before_is_not_validated_again(validated, tmp_path, monkeypatch):
+    """After `init_blend` the module holds the blended weights and their validation windows: the fit reads them,
+    and only the calibrated answers are validated. Otherwise the chosen checkpoint is loaded and validated first."""
+    from valgusml.training import train
+
+    class Module:
+        bare_net = type("Net", (), {"presence_calibration": None})()
+        val_windows, per_recording, val_metrics, decision_threshold, presence_calibration = {}, None, {}, 0.4, None
+
+        def calibrate_presence(self, calibration):
+            self.presence_calibration = calibration
+
+    class Trainer:
+        loggers: list = []
+        calls: list = []
+
+        def validate(self, *args, **kwargs):
+            self.calls.append(kwargs.get("ckpt_path"))
+
+        def save_checkpoint(self, path):
+            Path(path).write_text("")
+
+    fitted = {"scale": 0.5, "shift": -1.0, "recordings": 30, "val_ece_before": 0.2, "val_ece_after": 0.05}
+    monkeypatch.setattr(calibration, "fit_presence_calibration", lambda *args, **kwargs: dict(fitted))
+    trainer, best = Trainer(), tmp_path / "best-epoch003-blend0.5.ckpt"
+    train._calibrate_presence(trainer, Module(), None, best, validated)
+    assert trainer.calls == ([None] if validated else [str(best), None])
