@@ -114,8 +114,9 @@ class Predictor:
 
     def threshold_free(self) -> Predictor:
         """This predictor (the same session) answering with side views admitted towards its undecided answer
-        whatever its threshold: the answers a decision threshold is chosen on (`valgusml.export.folder.validation_threshold`,
-        as training chooses it), since where a threshold under 0.5 pulls them depends on that threshold."""
+        whatever its threshold: the answers a decision threshold is chosen on
+        (`valgusml.export.folder.validation_threshold`, as training chooses it), since where a threshold under
+        that answer pulls them depends on that threshold."""
         free = copy.copy(self)
         free._threshold_free = True
         return free
