@@ -221,7 +221,7 @@ def test_a_note_that_reads_like_an_assumed_rate_without_the_flag_is_just_a_note(
     something else would have lost its rate to --fps."""
     seq = samples.squat_3d(n_frames=12, fps=OWN_RATE)
     seq = seq.replace(meta={"warnings": ["the previous tool assumed 30 fps for its filter; ours is fine"]})
-    assert not convert.assumed_fps(seq)
+    assert not io.fps_assumed(seq.meta)
     path = npz.write(seq, tmp_path / "own.npz")
     assert convert_one(path, tmp_path / "ds", "--fps", f"{GIVEN_RATE:g}").fps == OWN_RATE
 

@@ -96,3 +96,17 @@ def test_no_git_executable_is_said_in_a_tag(monkeypatch):
 
     monkeypatch.setattr(tracking.subprocess, "run", no_git)
     assert tracking.git_commit(REPO_ROOT) == {"git_commit": "unavailable: no git executable"}
+
+
+def test_metrics_are_logged_finite_in_batches_mlflow_accepts_with_one_timestamp(tmp_path):
+    """cv's summary logged only its first 900 metrics; evaluation and training each stamped their own."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("e", artifact_location=str(tmp_path / "art"))).info.run_id
+    values = {f"m/{i:04d}": float(i) for i in range(1950)} | {"m/nan": float("nan"), "m/inf": float("inf")}
+    assert tracking.log_metrics(client, run_id, values, step=3) == 1950
+    logged = client.get_run(run_id).data.metrics
+    assert len(logged) == 1950 and logged["m/1949"] == 1949.0 and "m/nan" not in logged
+    history = [client.get_metric_history(run_id, key)[0] for key in ("m/0000", "m/0900", "m/1949")]
+    assert {m.step for m in history} == {3} and len({m.timestamp for m in history}) == 1

@@ -43,8 +43,7 @@ from valgusml.data.format import write_dataset_whole
 from valgusml.data.splits import MIN_ATHLETES
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.features.rule import SEXES
-from valgusml.io import FORMATS, POSE_SUFFIXES, openpose, read
-from valgusml.io._common import DEFAULT_FPS, fps_assumed, without_assumed_fps
+from valgusml.io import DEFAULT_FPS, FORMATS, POSE_SUFFIXES, fps_assumed, openpose, read, without_assumed_fps
 from valgusml.labels import LIMBS, MECHANISMS, check_task
 from valgusml.limits import current as current_limits
 from valgusml.preprocess import PreprocessConfig
@@ -427,12 +426,6 @@ def shared_folders(items: list[Item], rows: dict[Item, Row] | None) -> dict[str,
     return {folder: n for folder, n in counts.items() if n > 1}
 
 
-def assumed_fps(seq: KeypointSequence) -> bool:
-    """Whether the reader found no frame rate in the file and assumed the default: the flag the readers set,
-    not their note, whose wording is for people (and may change)."""
-    return fps_assumed(seq.meta)
-
-
 def at_fps(seq: KeypointSequence, fps: float, path: Path) -> KeypointSequence:
     """A sequence read at the assumed default rate, at `fps` instead, as the reader would have given it with
     `fps=` (for a file with no rate, the rate is all the reader takes from it), without reading the file again."""
@@ -451,7 +444,8 @@ def read_input(item: Item, row: Row | None, fmt: str | None, options: dict[str, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # recorded in seq.meta["warnings"] and counted in the summary
         seq = read(item.path, format=fmt, **row_rate, **given)
-    return at_fps(seq, default_fps, item.path) if fps is None and default_fps is not None and assumed_fps(seq) else seq
+    assumed = fps is None and default_fps is not None and fps_assumed(seq.meta)
+    return at_fps(seq, default_fps, item.path) if assumed else seq
 
 
 def sequences(items: list[Item], rows: dict[Item, Row] | None, fmt: str | None, skeleton_out: str,
@@ -528,7 +522,7 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
             summary["n_warnings"] += len(seq.meta.get("warnings", []))
             named = f"{seq.meta.get('input')}: "  # the rule's note names its input: counted as one kind
             summary["warning_kinds"].update(w.removeprefix(named) for w in seq.meta.get("warnings", []))
-            if assumed_fps(seq):
+            if fps_assumed(seq.meta):
                 summary["assumed_fps"].append(seq.meta.get("input", seq.id))
             if seq.meta.get(SIDES_SWAPPED):
                 summary["swapped"].append(seq.meta.get("input", seq.id))

@@ -23,10 +23,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from valgusml.errors import ConfigError, InputError, ValgusMLError
+from valgusml.runs import tracking
 
 log = logging.getLogger("valgusml.cv")
 TEST_PREFIX = "test/"
@@ -141,7 +141,6 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 def aggregate_cv(group: str, tracking_uri: str, experiment_name: str = "valgusml") -> tuple[str, pd.DataFrame]:
     """Create the parent run of fold runs tagged `cv_group=group`; returns (parent run id, table with mean/sd)."""
-    from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -162,14 +161,11 @@ def aggregate_cv(group: str, tracking_uri: str, experiment_name: str = "valgusml
               "n_folds": str(len(runs))},
     )
     parent_id = parent.info.run_id
-    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     mean_row, sd_row = summary.iloc[-2], summary.iloc[-1]
-    metrics = []
-    for name in (c for c in table.columns if c not in ("fold", "run_id")):
-        for suffix, value in (("_mean", mean_row[name]), ("_sd", sd_row[name])):
-            if np.isfinite(value):
-                metrics.append(Metric(f"cv/{name}{suffix}", float(value), now, 0))
-    client.log_batch(parent_id, metrics=metrics[:900])
+    tracking.log_metrics(client, parent_id, {
+        f"cv/{name}{suffix}": value
+        for name in table.columns if name not in ("fold", "run_id")
+        for suffix, value in (("_mean", mean_row[name]), ("_sd", sd_row[name]))})
     client.log_param(parent_id, "n_folds", len(runs))
     client.log_param(parent_id, "fold_runs", ",".join(table["run_id"])[:500])
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,11 +34,6 @@ MIN_ATHLETES_FOR_CI = 10
 __all__ = ["build_baselines", "build_scorers", "compose_eval_config", "main", "run_evaluation", "translate_overrides"]
 
 
-def _sequences(ds: Any, athletes: list[str], max_athletes: int | None) -> list:
-    athletes = sorted(athletes)[: int(max_athletes)] if max_athletes else sorted(athletes)
-    return ds.sequences_of(athletes)
-
-
 def build_baselines(cfg: DictConfig) -> dict[str, Any]:
     names = list(cfg.get("baselines") or [])
     unknown = [n for n in names if n not in cfg.scorers]
@@ -92,7 +87,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     from valgusml.data import open_dataset
     from valgusml.evaluation.report import write_report
     from valgusml.evaluation.runner import evaluate_scorers
-    from valgusml.evaluation.transfer.other_data import other_data_folders
+    from valgusml.evaluation.transfer.other_data import other_data_folders, sequences_of_first
 
     if cfg.split not in ("test", "all"):
         raise ConfigError(f"split must be 'test' or 'all', got {cfg.split!r}")
@@ -113,7 +108,7 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
     if cfg.split == "all":
         held_out_notes = not_trained_on("the scored athletes", data_dir, ds.fingerprint, origin,
                                         athletes=ds.athletes) + held_out_notes
-        train, val, test = [], [], _sequences(ds, ds.athletes, cfg.get("max_athletes"))
+        train, val, test = [], [], sequences_of_first(ds, ds.athletes, cfg.get("max_athletes"))
         info["split"] = "all sequences of the dataset (external evaluation)"
     else:
         split = resolve_split(cfg, origin)
@@ -126,11 +121,11 @@ def run_evaluation(cfg: DictConfig) -> dict[str, Any]:
         if missing:
             raise InputError(f"{len(missing)} held-out athletes of the split are not in {data_dir}: {missing[:5]}")
         max_athletes = cfg.get("max_athletes")
-        train = _sequences(ds, split.train, max_athletes) if cfg.get("baselines") else []
-        val = _sequences(ds, split.val, max_athletes)
-        test = _sequences(ds, split.test, max_athletes)
+        train = sequences_of_first(ds, split.train, max_athletes) if cfg.get("baselines") else []
+        val = sequences_of_first(ds, split.val, max_athletes)
+        test = sequences_of_first(ds, split.test, max_athletes)
         info["split"] = f"{split.method} {split.params}".strip()
-    other_data = {name: _sequences(other, other.athletes, cfg.get("max_athletes"))
+    other_data = {name: sequences_of_first(other, other.athletes, cfg.get("max_athletes"))
                   for name, other in other_sets.items()}
     notes = held_out_notes + cautions("the scored athletes", test) + [
         note for name, seqs in (other_data or {}).items() for note in cautions(f"other data {name}", seqs)]

@@ -3,9 +3,7 @@ holding the headline metrics (value and CI bounds per scorer) and the report fol
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -77,32 +75,26 @@ def mark_killed_evaluations(client: Any, tracking_uri: str, experiment_id: str) 
 def log_report_to_mlflow(result: EvaluationResult, report_dir: str | Path, run_id: str, tracking_uri: str | None,
                          prefix: str = "eval") -> None:
     """Headline metrics (value and CI bounds per scorer) and the whole report folder, into run `run_id`."""
-    from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri)
-    now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-    metrics = []
+    metrics: dict[str, float] = {}
     for name, r in result.results.items():
         estimates = {**r.estimates, **{f"{metric}_minus_first": est for metric, est in (r.minus_first or {}).items()}}
         for metric, est in estimates.items():
             for suffix, value in (("", est.value), ("_lo", est.lo), ("_hi", est.hi)):
-                if math.isfinite(value):
-                    metrics.append(Metric(f"{prefix}/{name}/{metric}{suffix}", float(value), now, 0))
-        metrics.append(Metric(f"{prefix}/{name}/threshold", float(r.threshold), now, 0))
+                metrics[f"{prefix}/{name}/{metric}{suffix}"] = value
+        metrics[f"{prefix}/{name}/threshold"] = r.threshold
         for deficit, offset in (r.mechanism_offsets or {}).items():
-            metrics.append(Metric(f"{prefix}/{name}/mechanism_offset/{deficit}", float(offset), now, 0))
+            metrics[f"{prefix}/{name}/mechanism_offset/{deficit}"] = offset
         for row in ([] if r.per_view is None else r.per_view.to_dict("records")):
             for metric in ("valgus_auroc", "mechanism_macro_f1"):  # runs compared by how each view is read
-                if math.isfinite(row[metric]):
-                    metrics.append(Metric(f"{prefix}/{name}/view/{row['camera_view']}/{metric}", float(row[metric]),
-                                          now, 0))
+                metrics[f"{prefix}/{name}/view/{row['camera_view']}/{metric}"] = row[metric]
     if result.transfer is not None:
         for row in result.transfer.to_dict("records"):
             for column, value in row.items():
-                if isinstance(value, (int, float)) and math.isfinite(value) and column != "scorer":
+                if isinstance(value, (int, float)) and column != "scorer":
                     key = re.sub(r"[^0-9A-Za-z_/.-]+", "_", column).strip("_")
-                    metrics.append(Metric(f"{prefix}/{row['scorer']}/transfer/{key}", float(value), now, 0))
-    for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1000 metrics
-        client.log_batch(run_id, metrics=metrics[start : start + 900])
+                    metrics[f"{prefix}/{row['scorer']}/transfer/{key}"] = value
+    client = MlflowClient(tracking_uri)
+    tracking.log_metrics(client, run_id, metrics)
     client.log_artifacts(run_id, str(report_dir), "report")

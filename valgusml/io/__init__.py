@@ -20,6 +20,7 @@ from typing import Any
 
 from valgusml.errors import FormatError, InputError
 from valgusml.io import _common, coco, mediapipe, npz, openpose, trc, video
+from valgusml.io._common import DEFAULT_FPS, FPS_ASSUMED, fps_assumed, without_assumed_fps
 from valgusml.io.video import read_video
 from valgusml.sequence import KeypointSequence
 
@@ -126,5 +127,5 @@ def write(seq: KeypointSequence | list[KeypointSequence], path: str | Path, form
     return writers[format](seq, path, **options)
 
 
-__all__ = ["FORMATS", "detect_format", "read", "read_video", "write", "coco", "mediapipe", "npz", "openpose", "trc",
-           "video"]
+__all__ = ["DEFAULT_FPS", "FORMATS", "FPS_ASSUMED", "detect_format", "fps_assumed", "read", "read_video",
+           "without_assumed_fps", "write", "coco", "mediapipe", "npz", "openpose", "trc", "video"]

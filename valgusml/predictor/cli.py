@@ -149,7 +149,7 @@ def csv_row(record: dict[str, Any]) -> dict[str, Any]:
 def read_sequence(path: str, args: argparse.Namespace) -> tuple[Any, list[str]]:
     """The file's sequence (with --fps / --skeleton applied) and the reader's warnings (assumed fps, ...)."""
     from valgusml import io
-    from valgusml.io._common import FPS_ASSUMED, fps_assumed, without_assumed_fps
+    from valgusml.io import FPS_ASSUMED, fps_assumed, without_assumed_fps
 
     # `--fps` goes to the pose readers (a format without a frame rate then assumes none and says nothing); a video's
     # rate is its container's, which `read_video` takes no option for: replaced below like any file's.

@@ -177,6 +177,20 @@ def log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
         with_retry(client.log_batch, run_id, params=items[start : start + 100])
 
 
+def log_metrics(client: Any, run_id: str, values: Mapping[str, float], step: int = 0) -> int:
+    """Log the finite `values` to run `run_id` at `step`, one timestamp for all (they are one event), in batches
+    of MLflow's per-call limit; returns how many were logged."""
+    import math
+
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)  # MLflow's timestamps are epoch milliseconds
+    items = [Metric(k, float(v), stamp, step) for k, v in values.items() if math.isfinite(v)]
+    for start in range(0, len(items), 900):  # MLflow refuses more than 1000 metrics a call
+        with_retry(client.log_batch, run_id, metrics=items[start : start + 900])
+    return len(items)
+
+
 def owner() -> dict[str, str]:
     """`{"pid", "host"}` of this process: recorded with a run so that a later process can tell a run still going
     from one that was killed (a SIGKILL leaves its run RUNNING and cannot be caught)."""

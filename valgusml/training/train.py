@@ -406,15 +406,11 @@ def _log_best_val_metrics(tracking_uri: str, run_id: str, metrics: dict[str, flo
     """The selected checkpoint's validation metrics as `best/val/*`: what a sweep optimises
     (`optimized_metric`) and the run ships. `val/*` are per epoch, and their latest value is the last epoch's.
     At the run's last step: a resumed run finishes again, and never logs a (key, step) twice."""
-    import time
-
-    from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    stamp = int(time.time() * 1000)
-    best = [Metric(f"best/{k}", float(v), stamp, step) for k, v in metrics.items() if k.startswith("val/")]
+    best = {f"best/{k}": v for k, v in metrics.items() if k.startswith("val/")}
     if best:
-        tracking.with_retry(MlflowClient(tracking_uri).log_batch, run_id, metrics=best)
+        tracking.log_metrics(MlflowClient(tracking_uri), run_id, best, step)
 
 
 # -- entry points ----------------------------------------------------------------------------------------------

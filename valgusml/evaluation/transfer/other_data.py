@@ -9,7 +9,7 @@ set's mean hides: the task it reads worst (AUROC) and the mechanism class it rea
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,15 @@ def open_other_data(paths: Sequence[str | Path], max_athletes: int | None = None
     out = {}
     for name, folder in other_data_folders(paths).items():
         ds = open_dataset(folder)
-        athletes = sorted(ds.athletes)
-        out[name] = ds.sequences_of(athletes[: int(max_athletes)] if max_athletes else athletes)
+        out[name] = sequences_of_first(ds, ds.athletes, max_athletes)
     return out
+
+
+def sequences_of_first(dataset: Any, athletes: Iterable[str], max_athletes: int | None = None) -> list[KeypointSequence]:
+    """Every sequence of `athletes` in `dataset`, of the first `max_athletes` of them by id when given: a capped
+    evaluation scores the same athletes whichever order the split lists them in."""
+    chosen = sorted(athletes)
+    return dataset.sequences_of(chosen[: int(max_athletes)] if max_athletes else chosen)
 
 
 def other_data_rows(
