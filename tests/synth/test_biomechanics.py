@@ -48,8 +48,9 @@ def mean_measure(mechanism: str, task: str, name: str, limb: str = "left") -> fl
     for seq in cohort(mechanism, task):
         m = measures(seq)
         value = m["bilateral"][name] if name in m["bilateral"] else m[limb][name]
-        values.append(np.nan if value is None else value)
-    return float(np.nanmean(values))
+        if value is not None and np.isfinite(value):
+            values.append(value)
+    return float(np.mean(values)) if values else float("nan")  # NaN: no athlete shows it (healthy heels never rise)
 
 
 SLS = "single_leg_squat_left"

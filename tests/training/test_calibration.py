@@ -53,6 +53,18 @@ def test_too_few_limbs_of_a_class_fit_nothing_and_say_so(caplog):
     assert f"(at least {calibration.MIN_LIMBS_PER_CLASS} of each needed)" in caplog.text
 
 
+def test_free_legs_answered_zero_do_not_count_towards_the_minimum():
+    """Single-leg tasks: 25 valgus and 15 other loaded left knees, and 40 free right legs (label 0, answered 0)."""
+    logit = torch.cat([torch.linspace(-3, 3, 40)[:, None], torch.full((40, 1), -30.0)], dim=1)
+    valgus = torch.zeros((40, 2), dtype=torch.long)
+    valgus[15:, 0] = 1
+    windows = {"valgus_logit": logit, "valgus_probability": torch.sigmoid(logit), "valgus": valgus}
+    loaded = torch.zeros((40, 2), dtype=torch.bool)
+    loaded[:, 0] = True
+    assert fit_presence_calibration(windows, lambda w, neutral: w) is not None  # free legs counted: 55 others
+    assert fit_presence_calibration(windows, lambda w, neutral: {**w, "scored": loaded}) is None
+
+
 def test_compose_is_the_two_maps_in_turn():
     inner, outer = {"scale": 2.0, "shift": 0.5}, {"scale": 0.25, "shift": -1.0}
     logit = torch.linspace(-5, 5, 11)

@@ -200,8 +200,8 @@ def test_lifter_losses_skip_frames_without_targets():
     batch["frame_targets"][0, :5, :4] = torch.tensor([10.0, 0.0, 1.0, 0.0])  # five known frames of one window
     losses = module._losses(out, batch)
     # smooth L1 in units of 10 deg: |0 - 10| / 10 = 1 -> 0.5 on the left column, 0 on the right; mean 0.25
-    assert float(losses["loss_frame_fppa"]) == pytest.approx(0.25)
-    assert float(losses["loss_frame_loaded"]) == pytest.approx(np.log(2.0), rel=1e-5)
+    assert float(losses["loss_frame_fppa"].detach()) == pytest.approx(0.25)
+    assert float(losses["loss_frame_loaded"].detach()) == pytest.approx(np.log(2.0), rel=1e-5)
     assert "loss_frame_measures" not in losses  # this lifter does not lift the measures
     # In units of 4 deg the same 10-deg miss is linear: 10 / 4 - 0.5 = 2 on the left column; mean 1.0. The
     # severity loss keeps its own unit.
@@ -209,8 +209,8 @@ def test_lifter_losses_skip_frames_without_targets():
                              frame_fppa_scale_deg=4.0)
     batch["severity_deg"][0, 0] = 10.0
     losses = module._losses(out, batch)
-    assert float(losses["loss_frame_fppa"]) == pytest.approx(1.0)
-    assert float(losses["loss_severity"]) == pytest.approx(0.5 * 1.0**2 / 4)  # (10 / 10)^2 / 2, one limb of four
+    assert float(losses["loss_frame_fppa"].detach()) == pytest.approx(1.0)
+    assert float(losses["loss_severity"].detach()) == pytest.approx(0.5 * 1.0**2 / 4)  # (10 / 10)^2 / 2, one limb of four
 
 
 def test_lifted_measures_are_trained_where_their_3d_values_are_known():
@@ -228,11 +228,11 @@ def test_lifted_measures_are_trained_where_their_3d_values_are_known():
     targets = torch.full((b, t, len(FRAME_TARGET_COLUMNS)), float("nan"))
     batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
              "severity_deg": torch.zeros(b, 2), "mask": torch.ones(b, t), "frame_targets": targets}
-    assert float(module._losses(out, batch)["loss_frame_measures"]) == 0.0  # legacy data: nothing known
+    assert float(module._losses(out, batch)["loss_frame_measures"].detach()) == 0.0  # legacy data: nothing known
     targets[0, :4, LIFTED_MEASURE_START] = 20.0  # 2 units of 10 deg off: smooth L1 1.5 on four frames
     targets[0, :4, LIFTED_MEASURE_START + 1] = 0.0
     losses = module._losses(out, batch)
-    assert float(losses["loss_frame_measures"]) == pytest.approx(0.75)
+    assert float(losses["loss_frame_measures"].detach()) == pytest.approx(0.75)
     losses["loss"].backward()
     assert out["frame_measures_3d"].grad[0, :4, 0].abs().min() > 0 and out["frame_measures_3d"].grad[1].abs().max() == 0
 
@@ -257,10 +257,10 @@ def test_the_view_is_trained_where_the_camera_is_known():
     targets = torch.full((b, t, len(FRAME_TARGET_COLUMNS)), float("nan"))
     batch = {"valgus": torch.zeros(b, 2), "mechanism": torch.zeros(b, 2, dtype=torch.long),
              "severity_deg": torch.zeros(b, 2), "mask": mask, "frame_targets": targets}
-    assert float(viewing._losses(out, batch)["loss_frame_view"]) == 0.0  # 3D or legacy data: no camera
+    assert float(viewing._losses(out, batch)["loss_frame_view"].detach()) == 0.0  # 3D or legacy data: no camera
     targets[1, :, VIEW_COLUMN] = 0.5  # one window seen from 30 deg: smooth L1 0.125 on its frames
     losses = viewing._losses(out, batch)
-    assert float(losses["loss_frame_view"]) == pytest.approx(0.125)
+    assert float(losses["loss_frame_view"].detach()) == pytest.approx(0.125)
     losses["loss"].backward()
     grad = out["frame_view_sin_yaw"].grad
     assert grad[1].abs().min() > 0 and grad[0].abs().max() == 0
@@ -287,5 +287,5 @@ def test_guided_lifter_gate_learns_whether_the_2d_reading_was_right():
              "severity_deg": torch.zeros(b, 2), "mask": torch.ones(b, t), "frame_targets": targets}
     losses = module._losses(out, batch)
     # logit 20 says "right" everywhere: ~0 loss on the two right frames, 20 on the wrong one; frame 3 unknown
-    assert float(losses["loss_frame_gate"]) == pytest.approx(20.0 / 3, rel=1e-3)
+    assert float(losses["loss_frame_gate"].detach()) == pytest.approx(20.0 / 3, rel=1e-3)
     assert losses["loss"].requires_grad

@@ -68,10 +68,12 @@ def fit_presence_calibration(
     rows = per_recording(dict(windows), neutral=expit(undecided_logit))
     valgus = rows["valgus"].double().numpy()
     labelled = np.isfinite(valgus)
-    positives, negatives = int((valgus[labelled] == 1).sum()), int((valgus[labelled] == 0).sum())
+    # A free leg is answered 0 whatever the map: it neither moves the fit nor counts as evidence for it.
+    read = labelled & (rows["scored"].numpy() if "scored" in rows else True)
+    positives, negatives = int((valgus[read] == 1).sum()), int((valgus[read] == 0).sum())
     if min(positives, negatives) < MIN_LIMBS_PER_CLASS:
-        log.warning("presence calibration: not fitted; validation holds %d valgus and %d other limbs (at least %d "
-                    "of each needed)", positives, negatives, MIN_LIMBS_PER_CLASS)
+        log.warning("presence calibration: not fitted; validation holds %d valgus and %d other loaded limbs (at "
+                    "least %d of each needed)", positives, negatives, MIN_LIMBS_PER_CLASS)
         return None
     target = valgus[labelled]
 

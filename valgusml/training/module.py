@@ -31,7 +31,7 @@ from torch import nn
 
 from valgusml.data.frame_targets import LIFTED_MEASURE_START, VIEW_COLUMN
 from valgusml.errors import ValgusMLError
-from valgusml.labels import MECHANISM_UNKNOWN, MECHANISMS
+from valgusml.labels import LIMBS, MECHANISM_UNKNOWN, MECHANISMS
 from valgusml.predictor.format import other_training_data, seeds_learnt_from
 from valgusml.predictor.results import offsets_array
 from valgusml.scoring.arrays import LabelArrays, ScoreArrays
@@ -434,7 +434,7 @@ def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray
     `ValgusDataModule.recordings` gives) and the windows' `window_start_s`, by the predictor's own rule
     (`valgusml.preprocess.aggregate_recordings`: worst scored segment, side views admitted towards `neutral`,
     a free leg 0), so the metrics, the validation threshold and the checkpoint chosen by them are the exported
-    predictor's.
+    predictor's; `scored` `(n, 2)` then says which limbs the task loads.
     Without, by `aggregate_windows` alone. Labels are per recording: the first window's stands for all.
     """
     index = rows["sequence_index"].numpy()
@@ -457,4 +457,7 @@ def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray
     out = {k: torch.as_tensor(np.asarray(combined[k], dtype=np.float32)) for k in predicted}
     for k in ("valgus", "mechanism", "severity_target", "sequence_index"):
         out[k] = rows[k][torch.as_tensor(first)]
+    if recordings is not None:  # `(n, 2)` bool: the limbs the task loads (a free leg is answered 0, not read)
+        out["scored"] = torch.as_tensor(
+            np.array([[limb in scored for limb in LIMBS] for scored in found["scored_limbs"]], dtype=bool).reshape(-1, 2))
     return out
