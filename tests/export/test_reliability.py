@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import valgusml
 from valgusml.errors import InputError
 from valgusml.predictor.cli import main as predict_main
 
@@ -194,7 +195,7 @@ def test_outputs_out_of_range_are_a_model_file_error(predictor, squat, monkeypat
 
 # -- defect 3: answers to input that is not what it claims are never silent --------------------------------
 SANITY_WORDS = ("y axis points up", "not an upright person", "implausible scale", "degenerate", "upside down",
-                "3D body size")
+                "3D body size", "at exactly (0", "root-relative")
 
 
 def _sanity_warnings(prediction) -> list[str]:
@@ -220,6 +221,51 @@ def test_ordinary_input_gets_no_sanity_warning(predictor, squat):
 def test_all_joints_at_one_point_is_refused(predictor, squat):
     with pytest.raises(InputError, match="all joints are at one point in every frame"):
         predictor.predict(np.zeros_like(squat) + 321.0, fps=60.0)
+
+
+def test_estimator_placeholders_at_the_origin_are_read_as_undetected(predictor, squat):
+    """OpenPose, AlphaPose and MMPose write (0, 0) for a joint they did not find; passed without confidence,
+    such points were read as joints (a front view read side-on, the valgus knee's call lost)."""
+    drop = np.random.default_rng(0).random(squat.shape[:2]) < 0.05
+    zeroed, missing = squat.copy(), squat.copy()
+    zeroed[drop], missing[drop] = 0.0, np.nan
+    read = predictor.predict(zeroed, fps=60.0)
+    reference = predictor.predict(missing, fps=60.0)
+    assert read.valgus_probability == pytest.approx(reference.valgus_probability, abs=1e-6)
+    assert read.view == reference.view
+    (note,) = _sanity_warnings(read)
+    assert note.startswith(f"{int(drop.sum())} joint sample(s) at exactly (0, 0), away from the body, read as undetected")
+    assert "give confidence 0 for undetected joints" in note
+    # Zeros the caller already marked undetected (confidence 0) need no word.
+    confidence = np.where(drop, 0.0, 1.0).astype(np.float32)
+    assert _sanity_warnings(predictor.predict(zeroed, fps=60.0, confidence=confidence)) == []
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_a_joint_inside_the_body_may_sit_at_the_origin(predictor, squat, dims):
+    from valgusml.io.samples import squat_3d
+
+    seq = squat_3d(60, 30.0) if dims == 3 else valgusml.KeypointSequence(squat, "halpe26", 60.0)
+    hip = seq.joints.index("left_hip")
+    moved = seq.keypoints - seq.keypoints[0, hip]  # the left hip at exactly the origin in the first frame
+    answer = predictor.predict(seq.replace(keypoints=moved))
+    assert _sanity_warnings(answer) == []
+    assert answer.valgus_probability == pytest.approx(predictor.predict(seq).valgus_probability, abs=1e-4)
+    with pytest.raises(InputError, match="all joints are at one point in every frame"):
+        predictor.predict(np.zeros_like(seq.keypoints), skeleton=seq.skeleton, fps=30.0)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_root_relative_keypoints_are_named(predictor, squat, dims):
+    """A monocular 3D lifter's root-relative output loses the pelvis's own motion: the same squat's right knee
+    reads 1.00 in world coordinates and 0.04 with its hips' centre held at the origin."""
+    from valgusml.io.samples import squat_3d
+
+    seq = squat_3d(60, 30.0) if dims == 3 else valgusml.KeypointSequence(squat, "halpe26", 60.0)
+    hips = [seq.joints.index("left_hip"), seq.joints.index("right_hip")]
+    rooted = seq.keypoints - seq.keypoints[:, hips].mean(axis=1, keepdims=True)
+    (note,) = _sanity_warnings(predictor.predict(seq.replace(keypoints=rooted)))
+    assert note.startswith("root-relative keypoints: the hips' centre is at one point in every frame")
 
 
 @pytest.mark.parametrize("dims", [2, 3])

@@ -42,7 +42,7 @@ from valgusml.predictor.format import (
 )
 from valgusml.predictor.measured import MeasuredPresence, apply_measured, read_measured
 from valgusml.predictor.results import Prediction, make_prediction, offsets_array, weigh_deficits
-from valgusml.predictor.sanity import check_input
+from valgusml.predictor.sanity import check_input, undetected_as_missing
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import SKELETONS
 
@@ -248,9 +248,10 @@ class Predictor:
         canonical, sanity_notes = [], []
         for i, (item, conf) in enumerate(zip(items, confidences, strict=True)):
             where = f"recording {i}: " if len(items) > 1 else ""
-            seq, notes = check_input(_as_sequence(item, skeleton, fps, conf, where=where).to_canonical(), where)
+            seq, placeholder_notes = undetected_as_missing(_as_sequence(item, skeleton, fps, conf, where=where), where)
+            seq, notes = check_input(seq.to_canonical(), where)
             canonical.append(seq)
-            sanity_notes.append(notes)
+            sanity_notes.append(placeholder_notes + notes)
         model_input = prepare_many(canonical, self.preprocess, noun="recording")
         per_window = dict(zip(self.output_names, self.run_windows(model_input.joints, model_input.measures,
                                                                   model_input.mask), strict=True))

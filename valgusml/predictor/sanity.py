@@ -13,8 +13,17 @@ where no sensible answer exists.
 - 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`;
 - 3D whose feet are above the head (+z is not up) or whose body is not 0.5-3 units tall (not metres) → warning;
 - a task name the rule does not know (`valgusml.labels.is_known_task`) → read from the motion instead → warning;
+- the hips' centre at one point in every frame → root-relative keypoints (a monocular 3D lifter's output), whose
+  pelvis motion (a squat's descent, a landing) shows as the feet moving → warning (a squat read so: right knee
+  1.00 → 0.04);
 - a body size no camera or unit gives (under 0.01 or over 100,000 units) → rescaled to a typical size (the
   model reads shapes, not sizes, but float arithmetic inside it does not span 1e-6 to 1e6 equally) → warning.
+
+Before the canonical mapping (`undetected_as_missing`, on the recording as given): a point at exactly (0, 0)
+(or (0, 0, 0)) with confidence above 0, in a frame whose other points lie away from the origin, is what
+OpenPose, AlphaPose and MMPose write for a joint they did not find → read as missing → warning. Left in, one
+such knee turns a front view into a "side view" and moves the call (the halpe26 sample with 5% of its points
+zeroed: right knee 0.56 → 0.21, read as side-on).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from valgusml.skeleton import canonical_index
 
 _HEAD = [canonical_index(j) for j in ("nose", "neck", "left_shoulder", "right_shoulder")]
 _FEET = [canonical_index(j) for j in ("left_ankle", "right_ankle", "left_heel", "right_heel")]
+_HIPS = (canonical_index("left_hip"), canonical_index("right_hip"))
 # Body sizes (largest extent of the joints in a frame, median over frames) outside this range are rescaled.
 PLAUSIBLE_SIZE = (1e-2, 1e5)
 TYPICAL_SIZE = {2: 500.0, 3: 1.7}  # pixels of a person in a video frame; metres of a standing adult
@@ -89,6 +99,36 @@ def _head_minus_feet(coords: np.ndarray, axis: int) -> float:
     return finite_median(_nanmean_over_joints(coords[axis, _HEAD]) - _nanmean_over_joints(coords[axis, _FEET]))
 
 
+def undetected_as_missing(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequence, list[str]]:
+    """`seq` with its undetected-joint placeholders (see the module docstring) missing (NaN, confidence 0), and a
+    warning that counts them; `seq` itself when it has none. The origin counts as away from a frame's body when
+    it lies outside the box of the frame's other seen points widened by a quarter of its largest side, so
+    keypoints centred on the body (a pelvis at the origin) keep their zeros."""
+    if np.count_nonzero(seq.keypoints) == seq.keypoints.size:  # no coordinate is 0: the common case, one quick pass
+        return seq, []
+    at_origin = (seq.keypoints == 0).all(axis=-1) & (seq.confidence > 0)
+    if not at_origin.any():
+        return seq, []
+    others = np.where((at_origin | (seq.confidence <= 0))[..., None], np.nan, seq.keypoints)
+    highest, lowest = np.fmax.reduce(others, axis=1), np.fmin.reduce(others, axis=1)  # (T, C), NaN: nothing else
+    with np.errstate(invalid="ignore"):
+        margin = 0.25 * np.max(highest - lowest, axis=-1, keepdims=True)
+        body_around_origin = ((lowest - margin <= 0) & (highest + margin >= 0)).all(axis=-1)
+    placeholder = at_origin & (np.isfinite(highest).all(axis=-1) & ~body_around_origin)[:, None]
+    if not placeholder.any():
+        return seq, []
+    keypoints, confidence = seq.keypoints.copy(), seq.confidence.copy()
+    keypoints[placeholder], confidence[placeholder] = np.nan, 0.0
+    frames, joints = np.nonzero(placeholder)
+    names = [seq.joints[j] for j in dict.fromkeys(joints[np.argsort(frames, kind="stable")].tolist())]
+    origin = ", ".join("0" * seq.dims)
+    note = (f"{where}{int(placeholder.sum())} joint sample(s) at exactly ({origin}), away from the body, read as "
+            f"undetected (pose estimators write ({origin}) for a joint they did not find), first in frame "
+            f"{int(frames.min())}: {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}; give confidence 0 "
+            "for undetected joints")
+    return seq.replace(keypoints=keypoints, confidence=confidence), [note]
+
+
 def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequence, list[str]]:
     """`seq` (canonical skeleton) as the model should see it, and the warnings about it; `InputError` when
     it cannot be a person (see the module docstring)."""
@@ -107,6 +147,13 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
         body = finite_median(size[seen & ~collapsed])
         step = max(1, seq.n_frames // MEDIAN_FRAMES)
         coords, extent = coords[:, :, ::step], extent[:, ::step]
+        pelvis = coords[:, _HIPS[0]] + coords[:, _HIPS[1]]  # (C, frames): twice the hips' centre, NaN where unseen
+        spread = np.fmax.reduce(pelvis, axis=1) - np.fmin.reduce(pelvis, axis=1)  # NaN-skipping, as `_ranges`
+        if (spread <= 2e-4 * body).all() and np.count_nonzero(np.isfinite(pelvis[0])) > 1:
+            notes.append("root-relative keypoints: the hips' centre is at one point in every frame (a 3D lifter's "
+                         "output?), so the body's own motion (a squat's descent, a landing, the walk's travel) "
+                         "shows as the feet moving instead, which the model does not read as the same motion; "
+                         "pass camera or world coordinates")
         if seq.dims == 3:
             xy, z = finite_median(np.fmax(extent[0], extent[1])), finite_median(extent[2])
             if not z > 1e-3 * xy:
@@ -144,4 +191,4 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
     return seq, notes
 
 
-__all__ = ["PLAUSIBLE_SIZE", "check_input"]
+__all__ = ["PLAUSIBLE_SIZE", "check_input", "undetected_as_missing"]
