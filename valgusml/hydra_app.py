@@ -94,7 +94,15 @@ def hydra_entry(
         if argv is not None:
             sys.argv = [sys.argv[0] if sys.argv else f"valgusml {config_name}", *argv]
         os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-        hydra_main()
+        try:
+            hydra_main()
+        except ValueError as exc:
+            # Hydra's own refusal of its command line (`-m` with `--cfg`, two of `--info`...): a usage error,
+            # raised before any job, which would otherwise arrive as a traceback.
+            if "can be specified" not in str(exc) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"{sys.argv[0]}: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         return 0
 
     return main

@@ -90,3 +90,12 @@ def test_an_unknown_task_is_refused_before_any_file_is_read(exported, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "unknown task 'hopping'" in err and "drop_vertical_jump" in err
+
+
+def test_hydras_own_usage_errors_are_one_line_not_a_traceback(capsys, monkeypatch):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        valgusml_main(["train", "-m", "seed=0,1", "--cfg", "job"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "Only one of --run, --multirun, --cfg" in err and "Traceback" not in err and len(err.splitlines()) == 1

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from valgusml.data.format import write_dataset_whole
+from valgusml.data.format import refuse_existing, write_dataset_whole
 from valgusml.data.splits import MIN_ATHLETES
 from valgusml.errors import InputError, ValgusMLError
 from valgusml.features.rule import SEXES
@@ -495,8 +495,7 @@ def convert(inputs: list[Path], out: Path, labels: Path | None = None, fmt: str 
     if athlete_from not in ATHLETE_FROM:
         raise InputError(f"athlete_from must be one of {ATHLETE_FROM}, got {athlete_from!r}")
     out = Path(out)
-    if out.exists() and not overwrite:  # told before any input is read
-        raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
+    refuse_existing(out, overwrite)  # told before any input is read
     if shard_size < 1:
         raise InputError(f"--shard-size must be >= 1, got {shard_size}")
     exclude = {labels.resolve()} if labels else set()

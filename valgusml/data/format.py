@@ -295,6 +295,12 @@ def write_dataset(
     return open_dataset(root)
 
 
+def refuse_existing(out: Path, overwrite: bool) -> None:
+    """`InputError` when the output folder `out` exists and `overwrite` is off: said before any work starts."""
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} already exists; choose another output folder, or overwrite it (--overwrite)")
+
+
 def write_dataset_whole(
     out: str | Path,
     sequences: Iterable[KeypointSequence],
@@ -308,8 +314,7 @@ def write_dataset_whole(
     `out` is an `InputError` unless `overwrite` (writing over a dataset's shards in place would keep the old ones
     past the new last). Returns the header (`dataset.json`)."""
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
+    refuse_existing(out, overwrite)
     with staging(out) as tmp:
         write_shards(tmp, sequences, shard_size)
         header = finalize_dataset(tmp, meta)

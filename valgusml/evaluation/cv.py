@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", default=None, help="name tying the folds together (default: cv-<time>)")
     parser.add_argument("--tracking-uri", help="MLflow store of the fold runs (default: the one the folds log "
                         "to, from the overrides as training resolves it)")
-    parser.add_argument("--experiment", default="valgusml")
+    parser.add_argument("--experiment", default="valgusml", help="MLflow experiment of the fold runs (default: valgusml)")
     parser.add_argument("--aggregate-only", action="store_true", help="only summarise finished fold runs")
     parser.add_argument("overrides", nargs="*", help="training overrides after --, e.g. experiment=smoke")
     args = parser.parse_args(argv)

@@ -358,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("video")
     parser.add_argument("--out", required=True, help="MediaPipe CSV (.csv) or JSON (.json) to write")
     parser.add_argument("--person", type=int, help="which person (0 = the one MediaPipe follows first)")
-    parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1, 2))
+    parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1, 2),
+                        help="MediaPipe Pose model: 0 lite, 1 full (default), 2 heavy (slowest, most accurate)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if out.suffix.lower() not in (".csv", ".json"):

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--estimator", nargs="+", default=["generic"],
                         help="one or more of generic | mediapipe | rtmpose | openpose | mocap")
     parser.add_argument("--copies", type=int, default=1, help="filmings per band and estimator (other cameras, noise)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="cameras and estimator noise (the same seed films alike)")
     parser.add_argument("--jitter-mm", type=float, default=4.0, help="the generic estimator's jitter")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     args = parser.parse_args(argv)
