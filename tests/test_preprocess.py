@@ -10,8 +10,11 @@ import pytest
 
 from valgusml.errors import ConfigError, InputError
 from valgusml.preprocess import (
+    LEG_SEEN_MIN,
     PreprocessConfig,
+    aggregate_recordings,
     aggregate_windows,
+    leg_seen_fraction,
     prepare,
     prepare_many,
     resample,
@@ -243,6 +246,40 @@ def test_short_gaps_are_filled_long_gaps_stay_missing():
     np.testing.assert_allclose(j[60:90, ankle, :2], np.repeat(j[59:60, ankle, :2], 30, 0))  # held, finite
     text = " | ".join(out.warnings[0])
     assert "interpolated 3 missing joint sample(s)" in text and "right_ankle" in text
+
+
+def test_a_leg_is_seen_where_its_task_is_scored():
+    from valgusml.features.phases import Segment
+
+    confidence = np.ones((90, len(standing_pose())), dtype=np.float32)
+    confidence[30:60, canonical_index("right_knee")] = 0.0  # the right knee hidden for the middle second
+    np.testing.assert_allclose(leg_seen_fraction(confidence, []), [1.0, 2 / 3])  # no segments: every frame
+    rep = [Segment(30, 70, "rep", ("left", "right"))]
+    np.testing.assert_allclose(leg_seen_fraction(confidence, rep), [1.0, 0.25])
+    # A short recording (one window: no segments to choose between) still finds its rep when a leg is unseen.
+    from valgusml.export.example import example_keypoints
+
+    keypoints = example_keypoints("halpe26", seconds=3.0, fps=60.0, valgus=1.0)
+    keypoints[60:150, SKELETONS["halpe26"].joints.index("right_knee")] = np.nan  # through the squat, 1-2.5 s
+    out = prepare(KeypointSequence(keypoints, "halpe26", 60.0))
+    assert out.segments == [[]] and out.leg_seen[0][0] == 1.0 and out.leg_seen[0][1] < LEG_SEEN_MIN
+
+
+def test_a_leg_unseen_where_it_is_scored_gets_the_undecided_answer():
+    """A valgus knee hidden through its squat read 0.01, "no valgus", from the frames around it."""
+    windows = {"valgus_probability": np.array([[0.01, 0.01], [0.9, 0.01]]),
+               "frontal_fppa_deg": np.array([[1.0, 2.0], [15.0, 2.0]])}
+    args = (np.array([0, 1]), np.ones((2, 8)), np.zeros(2), 30.0, 2, [], [])
+    seen = [np.array([1.0, 0.2]), np.array([0.1, 1.0])]
+    out, notes = aggregate_recordings(windows, *args, [("left", "right"), ("right",)], 0.22, seen)
+    np.testing.assert_allclose(out["valgus_probability"], [[0.01, 0.22], [0.0, 0.01]])  # the free leg stays 0
+    assert np.isnan(out["frontal_fppa_deg"][0, 1]) and out["frontal_fppa_deg"][0, 0] == 1.0
+    assert notes[0] == ["right leg (hip, knee, ankle) seen in 20% of the frames that are scored: its knee's "
+                        "frontal-plane angle cannot be read; valgus probability set to 0.22, the model's undecided "
+                        "answer; film the leg unhidden"]
+    assert notes[1] == []  # an unseen free leg is not scored: nothing to say
+    untouched, _ = aggregate_recordings(windows, *args, [("left", "right")] * 2, 0.22)
+    np.testing.assert_allclose(untouched["valgus_probability"], windows["valgus_probability"])
 
 
 def test_resample_function_edges():

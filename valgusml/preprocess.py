@@ -98,6 +98,12 @@ GAIT_IN_2D_WARNING = (
 # realistic preset's last 3 s and more (only the start's last CPU stage drew them from 1.2 s), and the network
 # reads single strides less surely (docs/experiments.md: one stride).
 SHORT_GAIT_S = 2.0
+# A leg whose hip, knee and ankle are seen together in fewer of the scored frames than this cannot show its
+# knee's frontal angle: it gets the undecided answer (a valgus knee hidden for most of its squat read 0.01, "no
+# valgus", from the frames around it). On make run's held-out athletes 17 of 1,280 recordings fall under it
+# (gait clips whose athlete leaves the frame, stances lost to dropouts), at AUROC -0.0003 and F1 +0.0008;
+# under 0.5, 28 recordings and AUROC -0.0009.
+LEG_SEEN_MIN = 0.35
 _GAIT_FAMILIES = ("walking", "running")
 
 
@@ -182,7 +188,8 @@ class ModelInput:
     inferred `View` of each input sequence.  segments: per input sequence, its scored `Segment`s (reps,
     landings, stances; frames at `cfg.fps`), found from the motion by `valgusml.features.phases`.
     scored_limbs: per input sequence, the limbs its task loads (a single-leg task's stance limb; both
-    otherwise).
+    otherwise).  leg_seen: per input sequence, `(2,)` the share of its scored frames (all frames when no segment
+    was found) in which each leg's hip, knee and ankle are all seen (`leg_seen_fraction`).
     """
 
     joints: np.ndarray
@@ -195,6 +202,7 @@ class ModelInput:
     views: list[View] = field(default_factory=list)
     segments: list[list[Segment]] = field(default_factory=list)
     scored_limbs: list[tuple[str, ...]] = field(default_factory=list)
+    leg_seen: list[np.ndarray] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -627,7 +635,13 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         f"single-leg task on the {stance} leg, so the {free} knee is not scored (valgus probability "
                         "0); name the task to score both")
     n_frames = len(xy)
-    measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=len(xy) > cfg.window)
+    # One window has no segments to choose between; a leg unseen somewhere needs them all the same, to say
+    # whether it was seen where the task is scored (`leg_seen_fraction`).
+    several_windows = n_frames > cfg.window
+    measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "",
+                                         find_segments=several_windows or not seen[:, list(_CORE)].all())
+    leg_seen = leg_seen_fraction(conf, segments)
+    segments = segments if several_windows else []
     if canon.dims == 2 and _is_gait(canon.task, segments, planted, front_seen, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
         if (seconds := n_frames / cfg.fps) < SHORT_GAIT_S:
@@ -656,7 +670,21 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
         views=[view],
         segments=[segments],
         scored_limbs=[scored_limbs],
+        leg_seen=[leg_seen],
     )
+
+
+def leg_seen_fraction(confidence: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
+    """`(2,)` per leg (left, right): the share of the scored frames (`segments`' union; every frame without
+    segments) where its hip, knee and ankle are all seen in `confidence` `(T, J)` at the model's rate (after gap
+    filling: a gap too long to fill is unseen)."""
+    frames = np.zeros(len(confidence), dtype=bool)
+    for segment in segments:
+        frames[segment.start : segment.end] = True
+    if not frames.any():
+        frames[:] = True
+    seen = confidence[frames] > 0
+    return np.array([seen[:, list(leg)].all(axis=1).mean() for leg in _LEGS])
 
 
 def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None = None,
@@ -683,6 +711,7 @@ def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None 
         views=[p.views[0] for p in parts],
         segments=[p.segments[0] for p in parts],
         scored_limbs=[p.scored_limbs[0] for p in parts],
+        leg_seen=[p.leg_seen[0] for p in parts],
     )
 
 
@@ -863,6 +892,7 @@ def aggregate_model_input(
     return aggregate_recordings(
         per_window, model_input.sequence_index, model_input.mask, model_input.window_start_s, fps,
         model_input.n_sequences, model_input.segments, model_input.views, model_input.scored_limbs, neutral,
+        model_input.leg_seen,
     )
 
 
@@ -877,10 +907,11 @@ def aggregate_recordings(
     views: Sequence[View],
     scored_limbs: Sequence[tuple[str, ...]],
     neutral: float = 0.5,
-) -> tuple[dict[str, np.ndarray], list[str | None]]:
+    leg_seen: Sequence[np.ndarray] = (),
+) -> tuple[dict[str, np.ndarray], list[list[str]]]:
     """`aggregate_model_input` from its parts (`sequence_index` in `range(n_sequences)`; `segments`, `views`,
-    `scored_limbs` one per recording or empty), for callers that hold windows without a `ModelInput`: the
-    training loop's validation and test windows."""
+    `scored_limbs`, `leg_seen` one per recording or empty), for callers that hold windows without a
+    `ModelInput`: the training loop's validation and test windows (whose synthetic legs are always seen)."""
     out = aggregate_windows(
         per_window,
         sequence_index,
@@ -889,10 +920,21 @@ def aggregate_recordings(
         segments=segments or None,
         window_start=np.asarray(window_start_s) * fps,
     )
-    notes: list[str | None] = [None] * n_sequences
+    notes: list[list[str]] = [[] for _ in range(n_sequences)]
     if "valgus_probability" in out and views:
         for i, view in enumerate(views):
-            out["valgus_probability"][i], notes[i] = admit_view(out["valgus_probability"][i], view, neutral)
+            out["valgus_probability"][i], note = admit_view(out["valgus_probability"][i], view, neutral)
+            notes[i] += [note] if note else []
+    for i, seen in enumerate(leg_seen):
+        loaded = scored_limbs[i] if scored_limbs else LIMBS
+        for k in (k for k in np.flatnonzero(seen < LEG_SEEN_MIN) if LIMBS[k] in loaded):
+            if "valgus_probability" in out:
+                out["valgus_probability"][i, k] = neutral
+            if "frontal_fppa_deg" in out:
+                out["frontal_fppa_deg"][i, k] = np.nan
+            notes[i].append(f"{LIMBS[k]} leg (hip, knee, ankle) seen in {seen[k]:.0%} of the frames that are scored: "
+                            f"its knee's frontal-plane angle cannot be read; valgus probability set to {neutral:.4g}, "
+                            "the model's undecided answer; film the leg unhidden")
     for i, scored in enumerate(scored_limbs):
         free = [k for k, limb in enumerate(LIMBS) if limb not in scored]
         if "valgus_probability" in out:

@@ -255,6 +255,22 @@ def test_a_joint_inside_the_body_may_sit_at_the_origin(predictor, squat, dims):
         predictor.predict(np.zeros_like(seq.keypoints), skeleton=seq.skeleton, fps=30.0)
 
 
+def test_a_hidden_knee_gets_the_undecided_answer_and_says_why(predictor, squat):
+    seq = valgusml.KeypointSequence(squat, "halpe26", 60.0)
+    assert predictor.predict(seq).limbs["right"].valgus_probability > predictor.decision_threshold
+    keypoints = squat.copy()
+    keypoints[:, seq.joints.index("right_knee")] = np.nan
+    answer = predictor.predict(keypoints, skeleton="halpe26", fps=60.0)
+    from valgusml.features.view import admission_neutral
+
+    # the undecided answer, or just under a lower threshold: an unseen knee is never called valgus
+    neutral = admission_neutral(predictor.decision_threshold, predictor.undecided)
+    assert answer.limbs["right"].valgus_probability == pytest.approx(neutral)
+    assert neutral < predictor.decision_threshold
+    assert answer.limbs["right"].frontal_fppa_deg is None
+    assert any(w.startswith("right leg (hip, knee, ankle) seen in 0% of the frames that are scored") for w in answer.warnings)
+
+
 @pytest.mark.parametrize("dims", [2, 3])
 def test_root_relative_keypoints_are_named(predictor, squat, dims):
     """A monocular 3D lifter's root-relative output loses the pelvis's own motion: the same squat's right knee

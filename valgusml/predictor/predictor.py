@@ -268,7 +268,7 @@ class Predictor:
                 where = f"recording {i}: " if len(canonical) > 1 else ""
                 raise InputError(f"{where}the model gave a non-finite output; the keypoints are not usable as given")
             view = model_input.views[i].to_dict()
-            notes = sanity_notes[i] + ([view_notes[i]] if view_notes[i] else []) + model_input.warnings[i]
+            notes = sanity_notes[i] + view_notes[i] + model_input.warnings[i]
             frontal = frontal_s[i]
             measured, estimated = read_measured(seq, self.decision_threshold) if self.measure_3d else (None, None)
             if estimated:

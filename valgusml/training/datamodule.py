@@ -230,7 +230,7 @@ class ValgusDataModule(LightningDataModule):
         return tensors
 
     def recordings(self, sequence_index: np.ndarray) -> dict[str, list]:
-        """`{"segments", "views", "scored_limbs"}` of the dataset's sequences `sequence_index`: what the
+        """`{"segments", "views", "scored_limbs", "leg_seen"}` of the dataset's sequences `sequence_index`: what the
         predictor's rule (`valgusml.preprocess.aggregate_recordings`) needs to combine their windows."""
         return decode_recordings(self._windows, np.asarray(sequence_index))
 

@@ -430,10 +430,10 @@ def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray
                  fps: float | None = None, neutral: float = 0.5) -> dict[str, torch.Tensor]:
     """Combine window rows of the same recording into one.
 
-    With `recordings` (dataset sequence indices -> their `segments`, `views`, `scored_limbs`, as
+    With `recordings` (dataset sequence indices -> their `segments`, `views`, `scored_limbs`, `leg_seen`, as
     `ValgusDataModule.recordings` gives) and the windows' `window_start_s`, by the predictor's own rule
     (`valgusml.preprocess.aggregate_recordings`: worst scored segment, side views admitted towards `neutral`,
-    a free leg 0), so the metrics, the validation threshold and the checkpoint chosen by them are the exported
+    a leg unseen where it is scored at `neutral`, a free leg 0), so the metrics, the validation threshold and the checkpoint chosen by them are the exported
     predictor's; `scored` `(n, 2)` then says which limbs the task loads.
     Without, by `aggregate_windows` alone. Labels are per recording: the first window's stands for all.
     """
@@ -447,7 +447,7 @@ def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray
         found = recordings(unique)
         combined, _ = aggregate_recordings(per_window, dense, rows["mask"].numpy(), rows["window_start_s"].numpy(),
                                            float(fps), len(unique), found["segments"], found["views"],
-                                           found["scored_limbs"], neutral)
+                                           found["scored_limbs"], neutral, found["leg_seen"])
     elif len(unique) == len(index):
         return rows
     else:

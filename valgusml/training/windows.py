@@ -26,12 +26,12 @@ from valgusml.labels import LIMBS, mechanism_index
 # 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window; 4: frame_targets;
 # 5: frame_targets with the lifted 3D measures; 6: and the view's yaw; 7: small toes a layout lacks placed;
 # 8: SEQUENCE_ARRAYS; 9: a single-leg task's stance foot in contact on its own step (step-down segments);
-# 10: heels and toes placed for a recording without any (noise.no_feet_fraction)
-CACHE_FORMAT = 10
+# 10: heels and toes placed for a recording without any (noise.no_feet_fraction); 11: leg_seen
+CACHE_FORMAT = 11
 WINDOW_ARRAYS = ("joints", "measures", "mask", "frame_targets", "scored_frames", "sequence_index", "window_start_s")
 # One row per sequence (view_*, scored_limbs) or per scored segment (segment_*; segment_sequence says whose).
-SEQUENCE_ARRAYS = ("view_facing", "view_yaw_deg", "view_frontal_visibility", "scored_limbs", "segment_sequence",
-                   "segment_start", "segment_end", "segment_kind", "segment_limbs")
+SEQUENCE_ARRAYS = ("view_facing", "view_yaw_deg", "view_frontal_visibility", "scored_limbs", "leg_seen",
+                   "segment_sequence", "segment_start", "segment_end", "segment_kind", "segment_limbs")
 FACINGS = ("front", "rear", "side")
 SEGMENT_KINDS = ("rep", "landing", "push_off", "stance")
 
@@ -214,6 +214,7 @@ def encode_recordings(prepared: Any, first_index: int = 0) -> dict[str, np.ndarr
         "view_yaw_deg": np.array([v.yaw_deg for v in views], dtype=np.float64),
         "view_frontal_visibility": np.array([v.frontal_visibility for v in views], dtype=np.float64),
         "scored_limbs": np.array([[limb in scored for limb in LIMBS] for scored in limbs], dtype=bool).reshape(-1, 2),
+        "leg_seen": np.array(prepared.leg_seen, dtype=np.float32).reshape(-1, 2),
         "segment_sequence": np.array([i for i, _ in segments], dtype=np.int64),
         "segment_start": np.array([seg.start for _, seg in segments], dtype=np.int64),
         "segment_end": np.array([seg.end for _, seg in segments], dtype=np.int64),
@@ -224,8 +225,8 @@ def encode_recordings(prepared: Any, first_index: int = 0) -> dict[str, np.ndarr
 
 
 def decode_recordings(arrays: dict[str, np.ndarray], indices: np.ndarray) -> dict[str, list]:
-    """`{"segments", "views", "scored_limbs"}` of the dataset sequences `indices`, in that order: what
-    `valgusml.preprocess.aggregate_recordings` reads."""
+    """`{"segments", "views", "scored_limbs", "leg_seen"}` of the dataset sequences `indices`, in that order:
+    what `valgusml.preprocess.aggregate_recordings` reads."""
     from valgusml.features.phases import Segment
     from valgusml.features.view import View
 
@@ -242,6 +243,7 @@ def decode_recordings(arrays: dict[str, np.ndarray], indices: np.ndarray) -> dic
                        float(arrays["view_frontal_visibility"][i])) for i in indices],
         "scored_limbs": [tuple(limb for limb, on in zip(LIMBS, arrays["scored_limbs"][i], strict=True) if on)
                          for i in indices],
+        "leg_seen": [np.asarray(arrays["leg_seen"][i], dtype=np.float64) for i in indices],
     }
 
 
