@@ -98,12 +98,19 @@ GAIT_IN_2D_WARNING = (
 # realistic preset's last 3 s and more (only the start's last CPU stage drew them from 1.2 s), and the network
 # reads single strides less surely (docs/experiments.md: one stride).
 SHORT_GAIT_S = 2.0
-# A leg whose hip, knee and ankle are seen together in fewer of the scored frames than this cannot show its
-# knee's frontal angle: it gets the undecided answer (a valgus knee hidden for most of its squat read 0.01, "no
-# valgus", from the frames around it). On make run's held-out athletes 17 of 1,280 recordings fall under it
-# (gait clips whose athlete leaves the frame, stances lost to dropouts), at AUROC -0.0003 and F1 +0.0008;
-# under 0.5, 28 recordings and AUROC -0.0009.
+# A loaded leg whose hip, knee and ankle are seen together in fewer of a recording's frames than this cannot show
+# its knee's frontal angle: it gets the undecided answer (a valgus knee never seen read 0.01, "no valgus"). On
+# make run's 1,280 held-out recordings 10 fall under it (athletes out of frame for most of a walk or run), at
+# AUROC -0.0003. Seen that little in its scored frames alone, it is said in a warning: the same rule on the
+# scored frames pulled 26 recordings and cost a walking shift (narrow steps) 0.757 -> 0.724 AUROC, as the
+# network still reads a walk's stances from the frames around them.
 LEG_SEEN_MIN = 0.35
+# A network that reads confidence as given learnt the estimator families' score scales: the 90th percentile of a
+# recording's hip, knee and ankle confidences runs 0.49-1.0 over make run's data (median 0.86; the OpenPose-like
+# family lowest). Below that range its answers drift (every confidence x 0.4: held-out AUROC 0.937 -> 0.915;
+# x 0.2: 0.884); such a recording is rescaled to the typical level (0.937 at both).
+CONFIDENCE_LEVEL_MIN = 0.45
+CONFIDENCE_LEVEL_TYPICAL = 0.86
 _GAIT_FAMILIES = ("walking", "running")
 
 
@@ -188,8 +195,8 @@ class ModelInput:
     inferred `View` of each input sequence.  segments: per input sequence, its scored `Segment`s (reps,
     landings, stances; frames at `cfg.fps`), found from the motion by `valgusml.features.phases`.
     scored_limbs: per input sequence, the limbs its task loads (a single-leg task's stance limb; both
-    otherwise).  leg_seen: per input sequence, `(2,)` the share of its scored frames (all frames when no segment
-    was found) in which each leg's hip, knee and ankle are all seen (`leg_seen_fraction`).
+    otherwise).  leg_seen: per input sequence, `(2,)` the share of its frames in which each leg's hip, knee and
+    ankle are all seen (`leg_seen_fraction`).
     """
 
     joints: np.ndarray
@@ -422,11 +429,27 @@ def _describe(seq: KeypointSequence) -> str:
     return f"sequence {seq.id!r}: " if seq.id else ""
 
 
+def _core_confidence_level(core: np.ndarray) -> float:
+    """The 90th percentile of the seen `core` (hip, knee, ankle) confidences: a recording's score scale."""
+    seen = core[core > 0]
+    return percentile(seen, 90.0) if seen.size else 1.0
+
+
 def _relative_confidence(confidence: np.ndarray, core: np.ndarray) -> np.ndarray:
     """`confidence` over the 90th percentile of the seen `core` (hip, knee, ankle) values, capped at 1."""
-    seen = core[core > 0]
-    reference = percentile(seen, 90.0) if seen.size else 1.0
-    return np.minimum(confidence / max(reference, 1e-6), 1.0).astype(confidence.dtype)
+    return np.minimum(confidence / max(_core_confidence_level(core), 1e-6), 1.0).astype(confidence.dtype)
+
+
+def _confidence_on_a_learnt_scale(confidence: np.ndarray, core: np.ndarray, warnings: list[str]) -> np.ndarray:
+    """`confidence` as given when its scale (`_core_confidence_level`) is one the model learnt, else rescaled to
+    the typical one (`CONFIDENCE_LEVEL_TYPICAL`), capped at 1, with a warning."""
+    level = _core_confidence_level(core)
+    if level >= CONFIDENCE_LEVEL_MIN:
+        return confidence
+    warnings.append(f"confidence runs low: its 90th percentile on hips, knees and ankles is {level:.2f}, under any "
+                    f"the model learnt from ({CONFIDENCE_LEVEL_MIN:g}; another estimator's score scale?): rescaled to "
+                    f"the typical {CONFIDENCE_LEVEL_TYPICAL:g}")
+    return np.minimum(confidence * (CONFIDENCE_LEVEL_TYPICAL / max(level, 1e-6)), 1.0).astype(confidence.dtype)
 
 
 def _drop_unsure_points(confidence: np.ndarray, ratio: float) -> np.ndarray:
@@ -636,11 +659,17 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         "0); name the task to score both")
     n_frames = len(xy)
     # One window has no segments to choose between; a leg unseen somewhere needs them all the same, to say
-    # whether it was seen where the task is scored (`leg_seen_fraction`).
+    # whether it was seen where the task is scored.
     several_windows = n_frames > cfg.window
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "",
                                          find_segments=several_windows or not seen[:, list(_CORE)].all())
-    leg_seen = leg_seen_fraction(conf, segments)
+    leg_seen = leg_seen_fraction(conf)
+    if segments:
+        in_scored = leg_seen_fraction(conf, segments)
+        for k, limb in enumerate(LIMBS):
+            if limb in scored_limbs and in_scored[k] < LEG_SEEN_MIN <= leg_seen[k]:
+                warnings.append(f"{limb} leg (hip, knee, ankle) seen in {in_scored[k]:.0%} of the frames that are "
+                                "scored (reps, landings, stances): its call rests on the frames around them")
     segments = segments if several_windows else []
     if canon.dims == 2 and _is_gait(canon.task, segments, planted, front_seen, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
@@ -653,7 +682,8 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
         # the feet's reading of the camera's yaw, constant over frames (`frame_measures`), when they were seen
         feet_yaw = None if feet_placed or len(feet_missing) == len(_FEET) else float(measures[0, _CAMERA_YAW])
         view = infer_view(_with_hidden_as(keypoints, hidden, np.nan), feet_yaw)
-    model_conf = _relative_confidence(conf, core_conf) if cfg.relative_confidence else conf
+    model_conf = (_relative_confidence(conf, core_conf) if cfg.relative_confidence
+                  else _confidence_on_a_learnt_scale(conf, core_conf, warnings))
     joints = np.concatenate([xy, model_conf[..., None]], axis=-1).astype(np.float32)
     starts = window_starts(n_frames, cfg.window, cfg.stride)
     mask = _windows(np.ones(n_frames, dtype=np.float32), starts, cfg.window)
@@ -674,10 +704,10 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
     )
 
 
-def leg_seen_fraction(confidence: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
-    """`(2,)` per leg (left, right): the share of the scored frames (`segments`' union; every frame without
-    segments) where its hip, knee and ankle are all seen in `confidence` `(T, J)` at the model's rate (after gap
-    filling: a gap too long to fill is unseen)."""
+def leg_seen_fraction(confidence: np.ndarray, segments: Sequence[Segment] = ()) -> np.ndarray:
+    """`(2,)` per leg (left, right): the share of frames where its hip, knee and ankle are all seen in
+    `confidence` `(T, J)` at the model's rate (after gap filling: a gap too long to fill is unseen), over the
+    union of `segments` (every frame without any)."""
     frames = np.zeros(len(confidence), dtype=bool)
     for segment in segments:
         frames[segment.start : segment.end] = True
@@ -932,9 +962,9 @@ def aggregate_recordings(
                 out["valgus_probability"][i, k] = neutral
             if "frontal_fppa_deg" in out:
                 out["frontal_fppa_deg"][i, k] = np.nan
-            notes[i].append(f"{LIMBS[k]} leg (hip, knee, ankle) seen in {seen[k]:.0%} of the frames that are scored: "
-                            f"its knee's frontal-plane angle cannot be read; valgus probability set to {neutral:.4g}, "
-                            "the model's undecided answer; film the leg unhidden")
+            notes[i].append(f"{LIMBS[k]} leg (hip, knee, ankle) seen in {seen[k]:.0%} of the frames: its knee's "
+                            f"frontal-plane angle cannot be read; valgus probability set to {neutral:.4g}, the "
+                            "model's undecided answer; film the leg unhidden")
     for i, scored in enumerate(scored_limbs):
         free = [k for k, limb in enumerate(LIMBS) if limb not in scored]
         if "valgus_probability" in out:

@@ -26,8 +26,9 @@ from valgusml.labels import LIMBS, mechanism_index
 # 2: 2D rear views mirrored into the front view (preprocess); 3: scored_frames per window; 4: frame_targets;
 # 5: frame_targets with the lifted 3D measures; 6: and the view's yaw; 7: small toes a layout lacks placed;
 # 8: SEQUENCE_ARRAYS; 9: a single-leg task's stance foot in contact on its own step (step-down segments);
-# 10: heels and toes placed for a recording without any (noise.no_feet_fraction); 11: leg_seen
-CACHE_FORMAT = 11
+# 10: heels and toes placed for a recording without any (noise.no_feet_fraction); 11: leg_seen; 12: confidence
+# under any learnt scale rescaled (preprocess.CONFIDENCE_LEVEL_MIN)
+CACHE_FORMAT = 12
 WINDOW_ARRAYS = ("joints", "measures", "mask", "frame_targets", "scored_frames", "sequence_index", "window_start_s")
 # One row per sequence (view_*, scored_limbs) or per scored segment (segment_*; segment_sequence says whose).
 SEQUENCE_ARRAYS = ("view_facing", "view_yaw_deg", "view_frontal_visibility", "scored_limbs", "leg_seen",
