@@ -57,6 +57,7 @@ N_JOINTS = len(CANONICAL_JOINTS)
 _HIPS = (canonical_index("left_hip"), canonical_index("right_hip"))
 _LEGS = tuple(tuple(canonical_index(f"{s}_{j}") for j in ("hip", "knee", "ankle")) for s in ("left", "right"))
 _CORE = tuple(sorted({j for leg in _LEGS for j in leg}))
+_LEG_JOINTS = [j for leg in _LEGS for j in leg]  # left hip, knee, ankle, then right
 _FEET = tuple(
     canonical_index(f"{s}_{j}") for s in ("left", "right") for j in ("heel", "big_toe", "small_toe")
 )
@@ -708,13 +709,13 @@ def leg_seen_fraction(confidence: np.ndarray, segments: Sequence[Segment] = ()) 
     """`(2,)` per leg (left, right): the share of frames where its hip, knee and ankle are all seen in
     `confidence` `(T, J)` at the model's rate (after gap filling: a gap too long to fill is unseen), over the
     union of `segments` (every frame without any)."""
-    frames = np.zeros(len(confidence), dtype=bool)
-    for segment in segments:
-        frames[segment.start : segment.end] = True
-    if not frames.any():
-        frames[:] = True
-    seen = confidence[frames] > 0
-    return np.array([seen[:, list(leg)].all(axis=1).mean() for leg in _LEGS])
+    seen = (confidence[:, _LEG_JOINTS] > 0).reshape(len(confidence), len(LIMBS), -1).all(axis=2)
+    if segments:
+        frames = np.zeros(len(confidence), dtype=bool)
+        for segment in segments:
+            frames[segment.start : segment.end] = True
+        seen = seen[frames] if frames.any() else seen
+    return seen.mean(axis=0)
 
 
 def prepare_many(seqs: Sequence[KeypointSequence], cfg: PreprocessConfig | None = None,
