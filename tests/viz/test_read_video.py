@@ -46,6 +46,7 @@ def test_four_cameras_read_the_same_limbs_of_the_balancing_man(k):
 
 @pytest.mark.realdata
 @needs_videos
+@pytest.mark.filterwarnings("ignore:.*follows one person per pass:UserWarning")  # asserted from meta below
 def test_person_choice_is_stable_and_said():
     first = read_cached(cam(3), 0)
     again = video.read_video(cam(3), person=0, progress=False)
@@ -108,6 +109,8 @@ def test_missing_video_environment_says_what_to_run(tmp_path, monkeypatch):
 
 @pytest.mark.realdata
 @needs_videos
+@pytest.mark.filterwarnings("ignore:.*follows one person per pass:UserWarning",
+                            "ignore:.*high-speed clip:UserWarning")  # each clip's own warning is asserted
 def test_truncated_rotated_and_4k_high_speed_clips(tmp_path):
     # Truncated MP4: the Pose2Sim files keep their index at the end, so a cut one cannot be opened at all.
     cut = tmp_path / "cut.mp4"
