@@ -659,11 +659,9 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         f"single-leg task on the {stance} leg, so the {free} knee is not scored (valgus probability "
                         "0); name the task to score both")
     n_frames = len(xy)
-    # One window has no segments to choose between; a leg unseen somewhere needs them all the same, to say
-    # whether it was seen where the task is scored.
-    several_windows = n_frames > cfg.window
-    measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "",
-                                         find_segments=several_windows or not seen[:, list(_CORE)].all())
+    # One window has no segments to choose between, so none are searched (finding them would double the cost
+    # of preparing such a recording): whether a leg was seen where the task is scored is said for longer ones.
+    measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=n_frames > cfg.window)
     leg_seen = leg_seen_fraction(conf)
     if segments:
         in_scored = leg_seen_fraction(conf, segments)
@@ -671,7 +669,6 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
             if limb in scored_limbs and in_scored[k] < LEG_SEEN_MIN <= leg_seen[k]:
                 warnings.append(f"{limb} leg (hip, knee, ankle) seen in {in_scored[k]:.0%} of the frames that are "
                                 "scored (reps, landings, stances): its call rests on the frames around them")
-    segments = segments if several_windows else []
     if canon.dims == 2 and _is_gait(canon.task, segments, planted, front_seen, cfg.fps):
         warnings.append(GAIT_IN_2D_WARNING)
         if (seconds := n_frames / cfg.fps) < SHORT_GAIT_S:
