@@ -85,8 +85,9 @@ def test_lifted_anchor_bounds_the_backbone_and_detaches_the_lifter():
     fppa.requires_grad_(True)
     mask = torch.ones(1, 40)
     logits = [anchor(torch.full((1, 2), b), fppa, loaded, mask)[0, 0] for b in (-1e3, 0.0, 1e3)]
-    assert abs(float(logits[1]) - 0.3 * (14.0 - 9.0)) < 1e-5
-    assert abs(float(logits[0]) - float(logits[1]) + 2.0) < 1e-4 and abs(float(logits[2]) - float(logits[1]) - 2.0) < 1e-4
+    low, middle, high = (float(logit.detach()) for logit in logits)
+    assert abs(middle - 0.3 * (14.0 - 9.0)) < 1e-5
+    assert abs(low - middle + 2.0) < 1e-4 and abs(high - middle - 2.0) < 1e-4
     logits[1].backward()
     assert fppa.grad is None or float(fppa.grad.abs().sum()) == 0.0  # presence never trains the lifter
 
@@ -137,6 +138,7 @@ def test_head_reads_the_lifted_measures_summary_and_not_their_gradient():
                   lifter=lambda in_channels: FrameLifter(in_channels))
 
 
+@torch.no_grad()  # forward passes only: floats of tensors without a graph
 def test_local_lifter_reads_only_nearby_frames_and_builds_from_a_hydra_partial():
     import functools
 
@@ -177,6 +179,7 @@ def _limb_lifted_net():
     return _lifted_net(LimbLifter, hidden=8, kernel=5)
 
 
+@torch.no_grad()  # forward passes only: floats of tensors without a graph
 def test_limb_lifter_reads_each_knee_from_its_own_leg():
     from valgusml.features import FRAME_MEASURE_INDEX
     from valgusml.skeleton import canonical_index
@@ -196,6 +199,7 @@ def test_limb_lifter_reads_each_knee_from_its_own_leg():
     assert float(torch.cat([change[:26], change[36:]]).max()) == 0.0
 
 
+@torch.no_grad()  # forward passes only: floats of tensors without a graph
 def test_limb_lifter_reads_a_mirrored_subject_as_the_same_knees_swapped():
     from valgusml.features.frame import mirror_frame_measures
     from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
@@ -218,6 +222,7 @@ def _guided_net():
     return _lifted_net(GuidedLifter, hidden=8, gate_hidden=4)
 
 
+@torch.no_grad()  # forward passes only: floats of tensors without a graph
 def test_guided_lifter_mixes_the_measured_2d_angle_and_the_network_by_its_gate():
     net = _guided_net()
     t = np.linspace(0.0, 1.0, 60)
@@ -243,6 +248,7 @@ def test_guided_lifter_mixes_the_measured_2d_angle_and_the_network_by_its_gate()
         torch.testing.assert_close(net(joints, measures, mask)["frame_fppa_deg"], network)
 
 
+@torch.no_grad()  # forward passes only: floats of tensors without a graph
 def test_guided_lifter_gate_reads_only_yaw_flexion_and_the_2d_angle():
     """The gate sees three cues per frame and limb; a change anywhere else (here the joints) leaves it alone."""
     net = _guided_net()
