@@ -103,8 +103,8 @@ SHORT_GAIT_S = 2.0
 # its knee's frontal angle: it gets the undecided answer (a valgus knee never seen read 0.01, "no valgus"). On
 # make run's 1,280 held-out recordings 10 fall under it (athletes out of frame for most of a walk or run), at
 # AUROC -0.0003. Seen that little in its scored frames alone, it is said in a warning: the same rule on the
-# scored frames pulled 26 recordings and cost a walking shift (narrow steps) 0.757 -> 0.724 AUROC, as the
-# network still reads a walk's stances from the frames around them.
+# scored frames pulled 17 recordings (26 by each leg's best-seen segment) and cost a walking shift (narrow steps)
+# 0.757 -> 0.724 AUROC, as the network still reads a walk's stances from the frames around them.
 LEG_SEEN_MIN = 0.35
 # A network that reads confidence as given learnt the estimator families' score scales: the 90th percentile of a
 # recording's hip, knee and ankle confidences runs 0.49-1.0 over make run's data (median 0.86; the OpenPose-like
@@ -659,7 +659,7 @@ def prepare(seq: KeypointSequence, cfg: PreprocessConfig | None = None) -> Model
                         f"single-leg task on the {stance} leg, so the {free} knee is not scored (valgus probability "
                         "0); name the task to score both")
     n_frames = len(xy)
-    # One window has no segments to choose between, so none are searched (finding them would double the cost
+    # One window has no segments to choose between, so none are searched (finding them would triple the cost
     # of preparing such a recording): whether a leg was seen where the task is scored is said for longer ones.
     measures, segments = _frame_measures(xy, conf, cfg.fps, canon.task or "", find_segments=n_frames > cfg.window)
     leg_seen = leg_seen_fraction(conf)
@@ -939,7 +939,7 @@ def aggregate_recordings(
 ) -> tuple[dict[str, np.ndarray], list[list[str]]]:
     """`aggregate_model_input` from its parts (`sequence_index` in `range(n_sequences)`; `segments`, `views`,
     `scored_limbs`, `leg_seen` one per recording or empty), for callers that hold windows without a
-    `ModelInput`: the training loop's validation and test windows (whose synthetic legs are always seen)."""
+    `ModelInput`: the training loop's validation and test windows."""
     out = aggregate_windows(
         per_window,
         sequence_index,
