@@ -388,14 +388,13 @@ def probability_scores(part: Sequence[dict[str, Any]]) -> dict[str, float]:
     """How the probabilities of limb-views read as probabilities of the female rule's call: `brier_female`
     (mean squared error) and `ece_female` (the report's 10-bin ECE), beside `rule_rate_female`, the share the
     rule calls valgus (real motion holds few: a probability near that share everywhere scores well too)."""
-    from valgusml.scoring.calibration import expected_calibration_error
+    from valgusml.evaluation.metrics import presence_metrics
 
     if not part:
         return dict.fromkeys(("brier_female", "ece_female", "rule_rate_female"), float("nan"))
-    p = np.array([r["probability"] for r in part], dtype=np.float64)
-    y = np.array([r["rule_female"] for r in part], dtype=np.float64)
-    return {"brier_female": float(np.mean((p - y) ** 2)), "ece_female": expected_calibration_error(y, p),
-            "rule_rate_female": float(np.mean(y))}
+    scores = presence_metrics(np.array([r["rule_female"] for r in part]), np.array([r["probability"] for r in part]),
+                              threshold=0.5)  # the threshold moves none of the three figures read here
+    return {"brier_female": scores["brier"], "ece_female": scores["ece"], "rule_rate_female": scores["prevalence"]}
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
