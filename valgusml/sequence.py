@@ -14,6 +14,16 @@ from valgusml.limits import frame_rate
 from valgusml.skeleton import get_skeleton, map_to_canonical, missing_points
 
 MIN_VALID_FRAMES = 2
+# Proper rotations (determinant +1, so left and right never swap) that turn 3D keypoints whose up direction is
+# the named axis into the +z up that 3D sequences use: `keypoints @ UP_AXIS_ROTATIONS[axis].T`.
+UP_AXIS_ROTATIONS: dict[str, np.ndarray] = {
+    "+z": np.eye(3),
+    "-z": np.array([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]]),
+    "+y": np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]),
+    "-y": np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]]),
+    "+x": np.array([[0.0, 1, 0], [0, 0, 1], [1, 0, 0]]),
+    "-x": np.array([[0.0, 1, 0], [0, 0, -1], [-1, 0, 0]]),
+}
 
 
 @dataclass

@@ -194,8 +194,8 @@ def test_outputs_out_of_range_are_a_model_file_error(predictor, squat, monkeypat
 
 
 # -- defect 3: answers to input that is not what it claims are never silent --------------------------------
-SANITY_WORDS = ("y axis points up", "not an upright person", "implausible scale", "degenerate", "upside down",
-                "3D body size", "at exactly (0", "root-relative")
+SANITY_WORDS = ("y axis points up", "an image on its side", "not an upright person", "implausible scale", "degenerate",
+                "but 3D keypoints have +z up", "3D body size", "at exactly (0", "root-relative")
 
 
 def _sanity_warnings(prediction) -> list[str]:
@@ -303,10 +303,58 @@ def test_an_unknown_task_is_named_and_read_from_the_motion(predictor, squat, dim
         apply_rule(seq.to_canonical().seen_keypoints(), 30.0, "swimming")
 
 
-def test_y_up_image_is_named(predictor, squat):
-    flipped = squat.copy()
-    flipped[..., 1] = 1080.0 - flipped[..., 1]
-    assert any("y axis points up" in w for w in predictor.predict(flipped, fps=60.0).warnings)
+def _answers(prediction) -> dict[str, tuple[float, str]]:
+    return {limb: (p.valgus_probability, p.mechanism) for limb, p in prediction.limbs.items()}
+
+
+@pytest.mark.parametrize("turn", ["y up", "head along +x", "head along -x"])
+def test_an_image_upside_down_or_on_its_side_is_read_upright(predictor, squat, turn):
+    """Read as given, the halpe26 squat's valgus right knee fell from 0.60 to 0.37 (y up) and 0.22 (on its side,
+    taken for a side view): answers that did not rest on the knee."""
+    x, y = squat[..., 0], squat[..., 1]
+    turned = {"y up": np.stack([x, 1080.0 - y], -1), "head along +x": np.stack([1080.0 - y, x], -1),
+              "head along -x": np.stack([y, 1920.0 - x], -1)}[turn]
+    upright = predictor.predict(squat, fps=60.0)
+    read = predictor.predict(turned.astype(np.float32), fps=60.0)
+    (note,) = _sanity_warnings(read)
+    if turn == "y up":
+        assert note.startswith("y axis points up: the feet are above the head") and note.endswith("read with y flipped")
+    else:
+        assert note.startswith(f"an image on its side: the head lies along {turn[-2:]} from the feet")
+        assert read.view == upright.view  # a rotation, not a mirror: the facing is the image's
+    for limb, (probability, mechanism) in _answers(upright).items():
+        assert _answers(read)[limb][0] == pytest.approx(probability, abs=2e-3)
+        assert _answers(read)[limb][1] == mechanism
+    assert upright.limbs["right"].valgus_probability > predictor.decision_threshold
+
+
+@pytest.mark.parametrize("up", ["+y", "-y", "-z", "+x"])
+def test_3d_with_another_up_axis_is_rotated_to_z_up(predictor, up):
+    """y up (OpenSim, Unity, many lifters) or y down (camera coordinates) read as z up lay the athlete down: a
+    real drop jump without valgus was called valgus on one knee (p 1.00) without a word."""
+    from valgusml.io.samples import squat_3d
+    from valgusml.sequence import UP_AXIS_ROTATIONS
+
+    seq = squat_3d(90, 30.0)
+    # the inverse (transpose) of the rotation that takes `up` to +z puts the head along `up`
+    turned = seq.replace(keypoints=(seq.keypoints.astype(np.float64) @ UP_AXIS_ROTATIONS[up]).astype(np.float32))
+    upright, read = predictor.predict(seq), predictor.predict(turned)
+    (note,) = _sanity_warnings(read)
+    assert note.startswith(f"{up} up: the head is above the feet along {up}, but 3D keypoints have +z up; read rotated")
+    assert _sanity_warnings(upright) == []
+    for limb, (probability, mechanism) in _answers(upright).items():
+        assert _answers(read)[limb][0] == pytest.approx(probability, abs=1e-4)
+        assert _answers(read)[limb][1] == mechanism
+
+
+def test_up_axis_rotations_are_proper_and_reach_z_up():
+    from valgusml.sequence import UP_AXIS_ROTATIONS
+
+    for axis, rotation in UP_AXIS_ROTATIONS.items():
+        assert np.linalg.det(rotation) == pytest.approx(1.0)  # never a mirror: left stays left
+        unit = np.zeros(3)
+        unit["xyz".index(axis[1])] = 1.0 if axis[0] == "+" else -1.0
+        np.testing.assert_allclose(rotation @ unit, [0.0, 0.0, 1.0])
 
 
 def test_pixels_with_an_extra_zero_z_are_refused(predictor, squat):

@@ -35,7 +35,7 @@ import numpy as np
 
 from valgusml.errors import FormatError, InputError
 from valgusml.io import _common
-from valgusml.sequence import KeypointSequence
+from valgusml.sequence import UP_AXIS_ROTATIONS, KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS
 
 # Left-side rules; the right side is derived by swapping a leading L/left_ for R/right_ in each marker name.
@@ -80,14 +80,6 @@ _UNITS = {"m": 1.0, "meter": 1.0, "meters": 1.0, "metres": 1.0, "mm": 1e-3, "mil
 _HEAD_GROUP = ("nose", "neck", "left_shoulder", "right_shoulder")
 _FOOT_GROUP = ("left_ankle", "right_ankle", "left_heel", "right_heel", "left_big_toe", "right_big_toe")
 # Proper rotations taking a file whose up axis is the key to +z up.
-_ROTATIONS = {
-    "+z": np.eye(3),
-    "-z": np.array([[1, 0, 0], [0, -1, 0], [0, 0, -1]]),
-    "+y": np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]]),
-    "-y": np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]]),
-    "+x": np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]]),
-    "-x": np.array([[0, 1, 0], [0, 0, -1], [-1, 0, 0]]),
-}
 POSE2SIM_NAMES = {
     "nose": "Nose", "neck": "Neck",
     **{f"{s}_{p}": f"{s[0].upper()}{n}" for s in ("left", "right") for p, n in (
@@ -99,7 +91,7 @@ POSE2SIM_NAMES = {
 def _normalise_axis(path: Path, up_axis: str) -> str:
     key = str(up_axis).strip().lower()
     key = key if key[:1] in "+-" else "+" + key
-    if key not in _ROTATIONS:
+    if key not in UP_AXIS_ROTATIONS:
         raise InputError(f"{path}: up_axis must be one of x, y, z, -x, -y, -z; got {up_axis!r}")
     return key
 
@@ -372,7 +364,7 @@ def read(
                                   "positions (missing, blank/NaN or all at one point); pass up_axis=")
         else:
             axis = forced_axis
-        rotation = _ROTATIONS[axis].astype(np.float64)
+        rotation = UP_AXIS_ROTATIONS[axis].astype(np.float64)
         n_frames = data.shape[0]
         keypoints = np.full((n_frames, len(CANONICAL_JOINTS), 3), np.nan)
         for k, joint in enumerate(CANONICAL_JOINTS):
@@ -436,7 +428,7 @@ def write(
     if units not in ("m", "mm", "cm"):
         raise InputError(f"TRC writer: units must be m, mm or cm, got {units!r}")
     table = POSE2SIM_NAMES if names == "pose2sim" else {j: j for j in CANONICAL_JOINTS} if names == "canonical" else dict(names)
-    rotation = _ROTATIONS[_normalise_axis(path, up_axis)].astype(np.float64)
+    rotation = UP_AXIS_ROTATIONS[_normalise_axis(path, up_axis)].astype(np.float64)
     present = [k for k, j in enumerate(CANONICAL_JOINTS) if j in table and np.isfinite(seq.keypoints[:, k]).all(axis=-1).any()]
     labels = [table[CANONICAL_JOINTS[k]] for k in present]
     data = seq.keypoints[:, present].astype(np.float64) @ rotation / _UNITS[units]  # inverse rotation = transpose

@@ -5,13 +5,21 @@ camera is never silent (issue 13): each returns warnings for `Prediction.warning
 where no sensible answer exists.
 
 - all joints at one point in every frame (no body to measure) → `InputError`; in some frames → warning;
-- 2D with the feet above the head → the image y axis points up (pose estimators emit y down) → warning;
-- 2D whose body is much wider than tall → not an upright person in an image (world x/y from above?) → warning;
+- 2D with the feet above the head → the image y axis points up (pose estimators emit y down) → read with y
+  flipped, warning; with the head beside the feet along x → an image on its side (a phone's portrait video whose
+  rotation tag the estimator ignored) → read turned upright, warning; read as given, either had a confident
+  answer that did not rest on the knee (the halpe26 squat's valgus right knee 0.60 → 0.37 upside down, 0.22
+  on its side, read as a side view);
+- 2D whose body is much wider than tall otherwise → not an upright person in an image (world x/y from above?)
+  → warning;
 - 2D that says nothing of its units (an array, not an importer's sequence) but lies within [-1, 2] → normalised
   image coordinates, whose x and y are fractions of different lengths (a portrait or landscape frame stretches
   every frontal angle), read as they are → warning;
 - 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`;
-- 3D whose feet are above the head (+z is not up) or whose body is not 0.5-3 units tall (not metres) → warning;
+- 3D whose head sits above the feet along another axis than +z (y up as OpenSim, Unity and many lifters write
+  it, y down as camera coordinates have it) → rotated to +z up by a proper rotation, warning; read as given, a
+  drop jump without valgus was called valgus on one knee with p 1.00 and no warning at all;
+- 3D whose body is not 0.5-3 units tall (not metres) → warning;
 - a task name the rule does not know (`valgusml.labels.is_known_task`) → read from the motion instead → warning;
 - the hips' centre at one point in every frame → root-relative keypoints (a monocular 3D lifter's output), whose
   pelvis motion (a squat's descent, a landing) shows as the feet moving → warning (a squat read so: right knee
@@ -33,11 +41,12 @@ import numpy as np
 from valgusml.errors import InputError
 from valgusml.features.medians import finite_median
 from valgusml.labels import KNOWN_TASKS_TEXT, is_known_task
-from valgusml.sequence import KeypointSequence
+from valgusml.sequence import UP_AXIS_ROTATIONS, KeypointSequence
 from valgusml.skeleton import canonical_index
 
 _HEAD = [canonical_index(j) for j in ("nose", "neck", "left_shoulder", "right_shoulder")]
 _FEET = [canonical_index(j) for j in ("left_ankle", "right_ankle", "left_heel", "right_heel")]
+_HEAD_AND_FEET = _HEAD + _FEET  # as many of each: one gather reads both groups
 _HIPS = (canonical_index("left_hip"), canonical_index("right_hip"))
 # Body sizes (largest extent of the joints in a frame, median over frames) outside this range are rescaled.
 PLAUSIBLE_SIZE = (1e-2, 1e5)
@@ -48,6 +57,9 @@ MEDIAN_FRAMES = 64
 # Where every coordinate of normalised image keypoints lies (fractions of the image, a little outside it at its
 # edges): the MediaPipe importer's test (`io.mediapipe`); no person spans under 3 pixels.
 NORMALISED_RANGE = (-1.0, 2.0)
+# How far (as a share of the body's size, medians over frames) the head must sit above the feet along an axis
+# for that axis to be read as up: a standing or squatting person's head is most of the body's size above them.
+UPRIGHT_SHARE = 0.25
 
 
 def _joint_major(seq: KeypointSequence) -> np.ndarray:
@@ -80,12 +92,12 @@ def _largest_magnitude(highest: np.ndarray, lowest: np.ndarray) -> np.ndarray:
 
 
 def _nanmean_over_joints(values: np.ndarray) -> np.ndarray:
-    """`np.nanmean(values, axis=0)` of `(J, T)` values in float64 (NaN for a frame without any), summed in
+    """`np.nanmean(values, axis=-2)` of `(..., J, T)` values in float64 (NaN for a frame without any), summed in
     the same order; the caller silences the 0 / 0 of such frames."""
     values = values.astype(np.float64)
     missing = np.isnan(values)
     values[missing] = 0.0
-    return values.sum(axis=0) / (~missing).sum(axis=0)
+    return values.sum(axis=-2) / (~missing).sum(axis=-2)
 
 
 def _within(highest: np.ndarray, lowest: np.ndarray, bounds: tuple[float, float]) -> bool:
@@ -94,9 +106,35 @@ def _within(highest: np.ndarray, lowest: np.ndarray, bounds: tuple[float, float]
         return bool(np.fmax.reduce(highest, axis=None) <= bounds[1] and np.fmin.reduce(lowest, axis=None) >= bounds[0])
 
 
-def _head_minus_feet(coords: np.ndarray, axis: int) -> float:
-    """Median over frames of the head's mean position minus the feet's, along one axis of `(C, J, T)`."""
-    return finite_median(_nanmean_over_joints(coords[axis, _HEAD]) - _nanmean_over_joints(coords[axis, _FEET]))
+def _head_minus_feet(coords: np.ndarray) -> np.ndarray:
+    """`(C,)` median over frames of the head's mean position minus the feet's, along each axis of `(C, J, T)`."""
+    means = _nanmean_over_joints(coords[:, _HEAD_AND_FEET].reshape(len(coords), 2, len(_HEAD), -1))  # (C, 2, T)
+    return np.array([finite_median(along_axis) for along_axis in means[:, 0] - means[:, 1]])
+
+
+def _up_axis(coords: np.ndarray, body: float, usual: str) -> str | None:
+    """The axis (`"+z"`, `"-y"`, ...) of `(C, J, T)` along which the head sits above the feet by at least a
+    quarter of the body's size, or None where no axis shows it (head or feet unseen, a body lying down). The
+    `usual` axis is tried alone first: it is the answer for nearly every recording, at a third of the cost."""
+    usual_axis, usual_sign = "xyz".index(usual[1]), 1.0 if usual[0] == "+" else -1.0
+    if usual_sign * _head_minus_feet(coords[usual_axis : usual_axis + 1])[0] >= UPRIGHT_SHARE * body:
+        return usual
+    head_minus_feet = _head_minus_feet(coords)
+    axis = int(np.argmax(np.nan_to_num(np.abs(head_minus_feet))))
+    if not abs(head_minus_feet[axis]) >= UPRIGHT_SHARE * body:
+        return None
+    return ("+" if head_minus_feet[axis] > 0 else "-") + "xyz"[axis]
+
+
+def _upright_2d(keypoints: np.ndarray, up: str) -> np.ndarray:
+    """`(T, J, 2)` image keypoints whose head lies along `up` from the feet, turned so that it lies along -y
+    (image up); each axis keeps the span it had, so the body stays where the image had it."""
+    x, y = keypoints[..., 0].astype(np.float64), keypoints[..., 1].astype(np.float64)
+    def flipped(values: np.ndarray) -> np.ndarray:
+        return np.nanmin(values) + np.nanmax(values) - values
+
+    x_new, y_new = {"+y": (x, flipped(y)), "+x": (y, flipped(x)), "-x": (flipped(y), x)}[up]
+    return np.stack([x_new, y_new], axis=-1).astype(np.float32)
 
 
 def undetected_as_missing(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequence, list[str]]:
@@ -161,17 +199,24 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                     f"{where}3D keypoints whose third coordinate (z, up) is constant ({z:.3g}): these look like 2D "
                     "image points with an extra column; pass them as (T, J, 2)"
                 )
-            if _head_minus_feet(coords, 2) < 0:
-                notes.append("upside down: the feet are above the head along +z; 3D keypoints need +z up "
-                             "(valgusml.io.read(..., up_axis=) fixes it for TRC files)")
+            up = _up_axis(coords, body, usual="+z")
+            if up not in (None, "+z"):
+                rotated = seq.keypoints.astype(np.float64) @ UP_AXIS_ROTATIONS[up].T
+                seq = seq.replace(keypoints=rotated.astype(np.float32))
+                notes.append(f"{up} up: the head is above the feet along {up}, but 3D keypoints have +z up; read "
+                             f"rotated to +z up (valgusml.io.read(..., up_axis=) sets it for TRC files)")
             if np.isfinite(body) and not 0.5 <= body <= 3.0 and PLAUSIBLE_SIZE[0] <= body <= PLAUSIBLE_SIZE[1]:
                 notes.append(f"3D body size {body:.3g} units: 3D keypoints should be metres (mm or cm?)")
         else:
             height = finite_median(np.abs(_extent(*_ranges(coords[1:2, _HEAD + _FEET]))[0]))
             width = finite_median(extent[0])
-            if _head_minus_feet(coords, 1) > 0.25 * body:
-                notes.append("y axis points up: the feet are above the head, but image coordinates have y down "
-                             "(flip y, e.g. y = image_height - y)")
+            up = _up_axis(coords, body, usual="-y")
+            if up in ("+y", "+x", "-x"):
+                seq = seq.replace(keypoints=_upright_2d(seq.keypoints, up))
+                notes.append("y axis points up: the feet are above the head, but image coordinates have y down; "
+                             "read with y flipped" if up == "+y" else
+                             f"an image on its side: the head lies along {up} from the feet, not up the image (a "
+                             "portrait video whose rotation the pose estimator ignored?); read turned upright")
             elif height < 0.5 * width:
                 notes.append(f"not an upright person: the body is {width:.3g} wide but only {height:.3g} from head to "
                              "feet; are these world x/y (seen from above) instead of image coordinates?")
