@@ -86,14 +86,17 @@ class KeypointSequence:
             if conf is None:
                 raise InputError(f"{what}confidence must be real numbers")
             if conf.shape != (n_frames, n_joints):
+                squeeze = " (drop its last axis)" if conf.shape == (n_frames, n_joints, 1) else ""
                 raise InputError(
-                    f"{what}confidence must have shape (T, J) = {(n_frames, n_joints)}, got {conf.shape}"
+                    f"{what}confidence must have shape (T, J) = {(n_frames, n_joints)}, got {conf.shape}{squeeze}"
                 )
             bad = ~np.isfinite(conf) | (conf < 0) | (conf > 1)
             if bad.any():
                 t, j = np.argwhere(bad)[0]
+                undetected = "; give 0 for a joint not detected" if np.isnan(conf[t, j]) else ""
                 raise InputError(
                     f"{what}confidence must be in [0, 1]; frame {t} joint {skel.joints[j]!r} has {conf[t, j]}"
+                    f"{undetected}"
                 )
             conf = conf.copy()
         conf[missing] = 0.0

@@ -362,6 +362,16 @@ def test_pixels_with_an_extra_zero_z_are_refused(predictor, squat):
         predictor.predict(np.concatenate([squat, np.zeros_like(squat[..., :1])], axis=-1), fps=60.0)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1 / 1920.0])
+def test_xy_confidence_rows_passed_as_3d_are_refused(predictor, squat, scale):
+    """A 2D estimator's (x, y, score) rows passed whole: in pixels the old message called a varying score column
+    constant; normalised, they were read as a 3D body lying down (p 0.02 / 0.03 for a valgus right knee)."""
+    score = np.random.default_rng(0).uniform(0.6, 1.0, squat.shape[:2])[..., None].astype(np.float32)
+    with pytest.raises(InputError, match=r"third column lies within \[0, 1\] beside a body .*\(x, y, confidence\) "
+                                         r"from a 2D pose estimator\? pass keypoints\[\.\.\., :2\] and confidence="):
+        predictor.predict(np.concatenate([squat * scale, score], axis=-1), fps=60.0)
+
+
 def test_world_xy_passed_as_2d_is_named(predictor):
     from valgusml.io.samples import squat_3d
 

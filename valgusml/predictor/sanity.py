@@ -15,7 +15,9 @@ where no sensible answer exists.
 - 2D that says nothing of its units (an array, not an importer's sequence) but lies within [-1, 2] → normalised
   image coordinates, whose x and y are fractions of different lengths (a portrait or landscape frame stretches
   every frontal angle), read as they are → warning;
-- 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`;
+- 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`; whose third
+  column lies within [0, 1] beside pixels, or beside a body upright along y under half a unit tall → a 2D
+  estimator's (x, y, confidence) rows → `InputError` that says how to pass them;
 - 3D whose head sits above the feet along another axis than +z (y up as OpenSim, Unity and many lifters write
   it, y down as camera coordinates have it) → rotated to +z up by a proper rotation, warning; read as given, a
   drop jump without valgus was called valgus on one knee with p 1.00 and no warning at all;
@@ -194,12 +196,20 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                          "pass camera or world coordinates")
         if seq.dims == 3:
             xy, z = finite_median(np.fmax(extent[0], extent[1])), finite_median(extent[2])
+            # (x, y, confidence) rows of a 2D estimator passed as 3D: the third column a score, the body upright
+            # along y, in pixels (the third column flat beside them) or normalised (a body under half a metre)
+            third_like_confidence = z > 0 and _within(highest[2:], lowest[2:], (0.0, 1.0))
+            up = _up_axis(coords, body, usual="+z")
+            if third_like_confidence and (not z > 1e-3 * xy or up in ("+y", "-y") and body < 0.5):
+                raise InputError(
+                    f"{where}3D keypoints whose third column lies within [0, 1] beside a body that spans {body:.3g} "
+                    "along y: (x, y, confidence) from a 2D pose estimator? pass keypoints[..., :2] and "
+                    "confidence=keypoints[..., 2]")
             if not z > 1e-3 * xy:
                 raise InputError(
                     f"{where}3D keypoints whose third coordinate (z, up) is constant ({z:.3g}): these look like 2D "
                     "image points with an extra column; pass them as (T, J, 2)"
                 )
-            up = _up_axis(coords, body, usual="+z")
             if up not in (None, "+z"):
                 rotated = seq.keypoints.astype(np.float64) @ UP_AXIS_ROTATIONS[up].T
                 seq = seq.replace(keypoints=rotated.astype(np.float32))
