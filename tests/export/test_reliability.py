@@ -272,16 +272,22 @@ def test_a_hidden_knee_gets_the_undecided_answer_and_says_why(predictor, squat):
 
 
 @pytest.mark.parametrize("dims", [2, 3])
-def test_root_relative_keypoints_are_named(predictor, squat, dims):
+def test_root_relative_keypoints_are_grounded_and_named(predictor, squat, dims):
     """A monocular 3D lifter's root-relative output loses the pelvis's own motion: the same squat's right knee
-    reads 1.00 in world coordinates and 0.04 with its hips' centre held at the origin."""
+    read 1.00 in world coordinates and 0.05 with its hips' centre held at the origin; rebuilt from the planted
+    feet it reads as the world does."""
     from valgusml.io.samples import squat_3d
 
-    seq = squat_3d(60, 30.0) if dims == 3 else valgusml.KeypointSequence(squat, "halpe26", 60.0)
+    seq = squat_3d(90, 30.0) if dims == 3 else valgusml.KeypointSequence(squat, "halpe26", 60.0)
     hips = [seq.joints.index("left_hip"), seq.joints.index("right_hip")]
     rooted = seq.keypoints - seq.keypoints[:, hips].mean(axis=1, keepdims=True)
-    (note,) = _sanity_warnings(predictor.predict(seq.replace(keypoints=rooted)))
+    world, read = predictor.predict(seq), predictor.predict(seq.replace(keypoints=rooted))
+    (note,) = _sanity_warnings(read)
     assert note.startswith("root-relative keypoints: the hips' centre is at one point in every frame")
+    assert "read with that motion rebuilt by holding the lower foot still" in note
+    for limb, (probability, _) in _answers(world).items():
+        assert _answers(read)[limb][0] == pytest.approx(probability, abs=0.02)
+    assert world.limbs["right"].valgus_probability > predictor.decision_threshold
 
 
 @pytest.mark.parametrize("dims", [2, 3])

@@ -24,8 +24,8 @@ where no sensible answer exists.
 - 3D whose body is not 0.5-3 units tall (not metres) → warning;
 - a task name the rule does not know (`valgusml.labels.is_known_task`) → read from the motion instead → warning;
 - the hips' centre at one point in every frame → root-relative keypoints (a monocular 3D lifter's output), whose
-  pelvis motion (a squat's descent, a landing) shows as the feet moving → warning (a squat read so: right knee
-  1.00 → 0.04);
+  pelvis motion (a squat's descent, a landing) shows as the feet moving → the motion rebuilt from the planted
+  foot (`predictor.grounding`), warning (a 3D squat read root-relative: right knee 1.00 → 0.05; rebuilt 1.00);
 - a body size no camera or unit gives (under 0.01 or over 100,000 units) → rescaled to a typical size (the
   model reads shapes, not sizes, but float arithmetic inside it does not span 1e-6 to 1e6 equally) → warning.
 
@@ -43,6 +43,7 @@ import numpy as np
 from valgusml.errors import InputError
 from valgusml.features.medians import finite_median
 from valgusml.labels import KNOWN_TASKS_TEXT, is_known_task
+from valgusml.predictor.grounding import ground
 from valgusml.sequence import UP_AXIS_ROTATIONS, KeypointSequence
 from valgusml.skeleton import canonical_index
 
@@ -189,11 +190,13 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
         coords, extent = coords[:, :, ::step], extent[:, ::step]
         pelvis = coords[:, _HIPS[0]] + coords[:, _HIPS[1]]  # (C, frames): twice the hips' centre, NaN where unseen
         spread = np.fmax.reduce(pelvis, axis=1) - np.fmin.reduce(pelvis, axis=1)  # NaN-skipping, as `_ranges`
-        if (spread <= 2e-4 * body).all() and np.count_nonzero(np.isfinite(pelvis[0])) > 1:
+        root_relative = bool((spread <= 2e-4 * body).all() and np.count_nonzero(np.isfinite(pelvis[0])) > 1)
+        if root_relative:
             notes.append("root-relative keypoints: the hips' centre is at one point in every frame (a 3D lifter's "
                          "output?), so the body's own motion (a squat's descent, a landing, the walk's travel) "
-                         "shows as the feet moving instead, which the model does not read as the same motion; "
-                         "pass camera or world coordinates")
+                         "showed as the feet moving; read with that motion rebuilt by holding the lower foot still "
+                         "while it carries the body (a jump's flight cannot be rebuilt): camera or world "
+                         "coordinates are better")
         if seq.dims == 3:
             xy, z = finite_median(np.fmax(extent[0], extent[1])), finite_median(extent[2])
             # (x, y, confidence) rows of a 2D estimator passed as 3D: the third column a score, the body upright
@@ -235,6 +238,8 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                              "gives the image size: angles are distorted unless the image is square (pass pixels, or "
                              "a KeypointSequence with meta coordinates='normalized', image_width and image_height, "
                              "as valgusml.io.read gives)")
+    if root_relative:  # after the axes are turned: the lower foot is the one nearer the floor
+        seq = seq.replace(keypoints=ground(seq.keypoints))
     if np.isfinite(body) and not PLAUSIBLE_SIZE[0] <= body <= PLAUSIBLE_SIZE[1]:
         factor = TYPICAL_SIZE[seq.dims] / body
         notes.append(f"implausible scale: the body spans {body:.3g} units; rescaled by {factor:.3g} "

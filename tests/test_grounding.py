@@ -1,0 +1,70 @@
+"""The planted-foot rebuild of root-relative keypoints (`valgusml.predictor.grounding`)."""
+
+import numpy as np
+import pytest
+
+from valgusml.io.samples import squat_3d
+from valgusml.predictor.grounding import ground, planted_foot_offsets
+from valgusml.skeleton import canonical_index
+
+HIPS = [canonical_index("left_hip"), canonical_index("right_hip")]
+LEFT_FOOT = [canonical_index(f"left_{p}") for p in ("ankle", "heel", "big_toe", "small_toe")]
+RIGHT_FOOT = [canonical_index(f"right_{p}") for p in ("ankle", "heel", "big_toe", "small_toe")]
+
+
+def _rooted(keypoints: np.ndarray) -> np.ndarray:
+    return keypoints - keypoints[:, HIPS].mean(axis=1, keepdims=True)
+
+
+def test_a_squat_gets_its_pelvis_motion_back():
+    world = squat_3d(90, 30.0).keypoints.astype(np.float64)
+    rebuilt = ground(_rooted(world))
+    # feet planted in the world: the rebuild is the world up to one translation
+    shift = world - rebuilt
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
+    pelvis = rebuilt[:, HIPS, 2].mean(axis=1)
+    assert pelvis.max() - pelvis.min() == pytest.approx(np.ptp(world[:, HIPS, 2].mean(axis=1)), abs=1e-9)
+
+
+def _walk(n_frames: int = 120, step_m: float = 0.6) -> np.ndarray:
+    """A rigid 'walker' whose feet take turns: the stance foot stays on the floor while the other swings
+    forward 5 cm above it, the body moving forward at a steady pace."""
+    kp = np.zeros((n_frames, 20, 3))
+    kp[:] = squat_3d(2, 30.0).keypoints[0]
+    half = n_frames // 4
+    for t in range(n_frames):
+        step = t // half
+        stance, swing = (LEFT_FOOT, RIGHT_FOOT) if step % 2 == 0 else (RIGHT_FOOT, LEFT_FOOT)
+        kp[t, :, 0] += step_m * t / half  # the body (and the swinging foot) moves on at a steady pace
+        kp[t, stance, 0] = kp[0, stance, 0] + step_m * step  # the stance foot stays where it was set down
+        kp[t, swing, 2] += 0.05
+    return kp
+
+
+def test_a_walk_travels_and_keeps_the_stance_foot_still():
+    walk = _walk()
+    rebuilt = ground(_rooted(walk))
+    travel = rebuilt[-1, HIPS, 0].mean() - rebuilt[0, HIPS, 0].mean()
+    assert travel > 0.8 * (walk[-1, HIPS, 0].mean() - walk[0, HIPS, 0].mean())
+    # within each stance the lower foot does not move
+    half = len(walk) // 4
+    for step in range(4):
+        foot = LEFT_FOOT if step % 2 == 0 else RIGHT_FOOT
+        frames = slice(step * half + 1, (step + 1) * half)
+        centre = rebuilt[frames][:, foot].mean(axis=1)
+        np.testing.assert_allclose(centre, np.broadcast_to(centre[0], centre.shape), atol=1e-9)
+
+
+def test_frames_without_a_foot_keep_the_last_translation_and_2d_is_image_y_down():
+    world = squat_3d(60, 30.0).keypoints.astype(np.float64)
+    rooted = _rooted(world)
+    rooted[10:15, LEFT_FOOT + RIGHT_FOOT] = np.nan
+    offsets = planted_foot_offsets(rooted)
+    assert np.isfinite(offsets).all()
+    np.testing.assert_array_equal(offsets[10:15], np.broadcast_to(offsets[9], (5, 3)))
+    image = np.stack([rooted[..., 0], -rooted[..., 2]], axis=-1) * 300.0  # a front view, y down
+    flat_image = ground(image)
+    # the image's planted feet hold still, so the pelvis drops (y grows) as the squat goes down
+    pelvis_y = flat_image[:, HIPS, 1].mean(axis=1)
+    world_drop = world[:, HIPS, 2].mean(axis=1)
+    assert np.corrcoef(np.nan_to_num(pelvis_y[15:]), world_drop[15:])[0, 1] < -0.99
