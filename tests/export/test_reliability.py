@@ -353,6 +353,24 @@ def test_3d_with_another_up_axis_is_rotated_to_z_up(predictor, up):
         assert _answers(read)[limb][1] == mechanism
 
 
+@pytest.mark.parametrize("y_up", [False, True])
+def test_a_camera_framing_the_legs_is_named_not_taken_for_a_top_view(predictor, squat, y_up):
+    """With no head the upright check measured the feet's height alone and called the legs 'not an upright
+    person'; the hips now stand in for the head there, as they do for the up axis."""
+    joints = valgusml.KeypointSequence(squat, "halpe26", 60.0).joints
+    legs = squat.copy()
+    legs[:, [i for i, j in enumerate(joints) if not any(p in j for p in ("hip", "knee", "ankle", "heel", "toe"))]] = np.nan
+    if y_up:
+        legs[..., 1] = 1080.0 - legs[..., 1]
+    read = predictor.predict(legs, fps=60.0)
+    assert [w for w in read.warnings if w.startswith("upper body never seen (nose, neck, shoulders)")]
+    assert _sanity_warnings(read) == (["y axis points up: the feet are above the head, but image coordinates have "
+                                       "y down; read with y flipped"] if y_up else [])
+    upright = predictor.predict(np.where(np.isnan(legs), np.nan, squat), fps=60.0)
+    for limb, (probability, mechanism) in _answers(upright).items():
+        assert _answers(read)[limb] == (pytest.approx(probability, abs=2e-3), mechanism)
+
+
 def test_up_axis_rotations_are_proper_and_reach_z_up():
     from valgusml.sequence import UP_AXIS_ROTATIONS
 

@@ -110,9 +110,14 @@ def _within(highest: np.ndarray, lowest: np.ndarray, bounds: tuple[float, float]
 
 
 def _head_minus_feet(coords: np.ndarray) -> np.ndarray:
-    """`(C,)` median over frames of the head's mean position minus the feet's, along each axis of `(C, J, T)`."""
+    """`(C,)` median over frames of the head's mean position minus the feet's, along each axis of `(C, J, T)`;
+    in frames without a seen head point the hips' stand in for it (a camera framing the legs)."""
     means = _nanmean_over_joints(coords[:, _HEAD_AND_FEET].reshape(len(coords), 2, len(_HEAD), -1))  # (C, 2, T)
-    return np.array([finite_median(along_axis) for along_axis in means[:, 0] - means[:, 1]])
+    top = means[:, 0]
+    headless = np.isnan(top[0])
+    if headless.any():
+        top = np.where(headless, _nanmean_over_joints(coords[:, list(_HIPS)]), top)
+    return np.array([finite_median(along_axis) for along_axis in top - means[:, 1]])
 
 
 def _up_axis(coords: np.ndarray, body: float, usual: str) -> str | None:
@@ -221,7 +226,9 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
             if np.isfinite(body) and not 0.5 <= body <= 3.0 and PLAUSIBLE_SIZE[0] <= body <= PLAUSIBLE_SIZE[1]:
                 notes.append(f"3D body size {body:.3g} units: 3D keypoints should be metres (mm or cm?)")
         else:
-            height = finite_median(np.abs(_extent(*_ranges(coords[1:2, _HEAD + _FEET]))[0]))
+            # head to feet; hips to feet for a camera framing the legs
+            top = _HEAD if np.isfinite(coords[1, _HEAD]).any() else list(_HIPS)
+            height = finite_median(np.abs(_extent(*_ranges(coords[1:2, top + _FEET]))[0]))
             width = finite_median(extent[0])
             up = _up_axis(coords, body, usual="-y")
             if up in ("+y", "+x", "-x"):
