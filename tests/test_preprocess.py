@@ -145,6 +145,25 @@ def test_coco17_gets_its_feet_placed_and_says_so():
     assert np.isfinite(out.joints).all() and np.isfinite(out.measures).all()
 
 
+def test_legs_only_are_named_and_look_as_upper_body_dropout_draws_them():
+    """A camera framing the legs: a warning with the measured cost, and the model input that
+    `training.augment.UpperBodyDropout` imitates (points above the hips at confidence 0, the trunk's lean 0)."""
+    from valgusml.features import FRAME_MEASURE_INDEX
+    from valgusml.preprocess import UPPER_BODY_UNSEEN
+
+    seq = squat("halpe26")
+    upper = [j for j in seq.joints if not any(part in j for part in ("hip", "knee", "ankle", "heel", "toe"))]
+    keypoints = seq.keypoints.copy()
+    keypoints[:, [seq.joints.index(j) for j in upper]] = np.nan
+    out = prepare(seq.replace(keypoints=keypoints))
+    assert UPPER_BODY_UNSEEN in out.warnings[0]
+    assert UPPER_BODY_UNSEEN not in prepare(seq).warnings[0]
+    for joint in ("nose", "neck", "left_shoulder", "right_shoulder", "left_elbow", "right_wrist"):
+        assert not out.joints[..., canonical_index(joint), 2].any()
+    for measure in ("trunk_lean_frontal_deg", "trunk_lean_sagittal_deg"):
+        assert not out.measures[..., FRAME_MEASURE_INDEX[measure]].any()
+
+
 def _without_feet(seq: KeypointSequence) -> KeypointSequence:
     joints = list(seq.joints)
     keypoints, confidence = seq.keypoints.copy(), seq.confidence.copy()

@@ -19,6 +19,7 @@ from valgusml.training.augment import (
     Mirror,
     RotateScale,
     TimeWarp,
+    UpperBodyDropout,
 )
 
 F = len(FRAME_MEASURES)
@@ -144,6 +145,26 @@ def test_joint_dropout_only_zeroes_confidence():
     conf, before = out["joints"][..., 2], batch["joints"][..., 2]
     assert ((conf == before) | (conf == 0)).all() and (conf == 0).float().mean() > 0.3
     torch.testing.assert_close(out["joints"][..., :2], batch["joints"][..., :2])
+
+
+def test_upper_body_dropout_hides_what_a_camera_framing_the_legs_misses():
+    """As `preprocess` gives a recording whose points above the hips are never seen: their confidence 0 and the
+    trunk's lean measures 0; the legs and every other measure untouched."""
+    from valgusml.features import FRAME_MEASURE_INDEX
+
+    batch = make_batch()
+    out = UpperBodyDropout(p=1.0).train()(batch)
+    upper = [canonical_index(j) for j in ("nose", "neck", "left_shoulder", "right_shoulder", "left_elbow",
+                                          "right_elbow", "left_wrist", "right_wrist")]
+    rest = [j for j in range(20) if j not in upper]
+    assert not out["joints"][:, :, upper].any()
+    torch.testing.assert_close(out["joints"][:, :, rest], batch["joints"][:, :, rest])
+    trunk = [FRAME_MEASURE_INDEX[n] for n in ("trunk_lean_frontal_deg", "trunk_lean_sagittal_deg")]
+    assert not out["measures"][..., trunk].any()
+    others = [k for k in range(F) if k not in trunk]
+    torch.testing.assert_close(out["measures"][..., others], batch["measures"][..., others])
+    assert "upper_body_dropout" not in BatchAugment().steps  # off unless named
+    assert BatchAugment(upper_body_dropout="default").steps["upper_body_dropout"].p == DEFAULTS["upper_body_dropout"]["p"]
 
 
 def test_flip_index_pairs_sides():

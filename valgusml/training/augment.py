@@ -24,6 +24,7 @@ training side (e.g. `configs/data/augment/default.yaml`, or inline under the dat
     jitter: {p: 0.5, sigma: 0.01, knots: 8}
     time_warp: {p: 0.5, speed: [0.8, 1.25], min_keep: 0.75}
     joint_dropout: {p: 0.3, joint_rate: 0.05, point_rate: 0.02}
+    upper_body_dropout: null   # off unless given: {p: 0.2}
 
 Set a key to `null` to switch that augmentation off (`data.augment.yaw=null`). Call `.train()` / `.eval()` on
 it like any module (the LightningModule should own it as a submodule so it follows `model.train()` and moves
@@ -306,6 +307,32 @@ class JointDropout(Augmentation):
         return {"conf": conf.masked_fill(drop, 0.0)}
 
 
+_UPPER_BODY = [canonical_index(j) for j in ("nose", "neck", "left_shoulder", "right_shoulder", "left_elbow",
+                                             "right_elbow", "left_wrist", "right_wrist")]
+# The frame measures read off the points above the hips: `preprocess` leaves them 0 when those are never seen.
+_UPPER_BODY_MEASURES = ("trunk_lean_frontal_deg", "trunk_lean_sagittal_deg")
+
+
+class UpperBodyDropout(Augmentation):
+    """A camera framing the legs: every point above the hips lost for the whole window (confidence 0), and the
+    frame measures read off them (the trunk's lean) set to the 0 that `preprocess` gives when they are never
+    seen. The networks read the whole body, and read the knee less well without it (docs/experiments.md: a
+    camera framing only the legs)."""
+
+    def __init__(self, p: float = 0.2):
+        super().__init__(p)
+        from valgusml.features import FRAME_MEASURE_INDEX
+
+        self.register_buffer("joint_index", torch.tensor(_UPPER_BODY), persistent=False)
+        self.register_buffer("measure_index", torch.tensor([FRAME_MEASURE_INDEX[name] for name in _UPPER_BODY_MEASURES]),
+                             persistent=False)
+
+    def apply(self, sub: Batch) -> Batch:
+        out = {key: sub[key].index_fill(2, self.joint_index, 0.0) for key in ("x", "y", "conf")}
+        out["measures"] = sub["measures"].index_fill(2, self.measure_index, 0.0)
+        return out
+
+
 _ORDER: tuple[tuple[str, type[Augmentation]], ...] = (
     ("time_warp", TimeWarp),
     ("mirror", Mirror),
@@ -313,10 +340,12 @@ _ORDER: tuple[tuple[str, type[Augmentation]], ...] = (
     ("yaw", CameraYaw),
     ("jitter", Jitter),
     ("joint_dropout", JointDropout),
+    ("upper_body_dropout", UpperBodyDropout),
 )
 
 
-# The recommended training recipe: what `BatchAugment()` applies when a key is not given.
+# The recommended training recipe: what `BatchAugment()` applies when a key is not given; upper-body dropout,
+# off unless named, takes its parameters from here.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "time_warp": {"p": 0.5, "speed": (0.8, 1.25), "min_keep": 0.75},
     "mirror": {"p": 0.5},
@@ -324,6 +353,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "yaw": {"p": 0.5, "max_deg": 35.0},
     "jitter": {"p": 0.5, "sigma": 0.01, "knots": 8},
     "joint_dropout": {"p": 0.3, "joint_rate": 0.05, "point_rate": 0.02},
+    "upper_body_dropout": {"p": 0.2},
 }
 Spec = Mapping[str, Any] | Augmentation | str | None
 
@@ -333,7 +363,7 @@ class BatchAugment(nn.Module):
 
     Each keyword takes that augmentation's parameters as a dict (missing parameters take `DEFAULTS`), an
     already-built module, `"default"` (the `DEFAULTS` entry, also what an omitted keyword means) or `None` to
-    switch it off. Order: time warp, mirror, rotation/scale, yaw, jitter, joint dropout.
+    switch it off. Order: time warp, mirror, rotation/scale, yaw, jitter, joint dropout, upper-body dropout.
     """
 
     def __init__(
@@ -344,6 +374,7 @@ class BatchAugment(nn.Module):
         jitter: Spec = "default",
         time_warp: Spec = "default",
         joint_dropout: Spec = "default",
+        upper_body_dropout: Spec = None,
     ):
         super().__init__()
         given = dict(
@@ -353,6 +384,7 @@ class BatchAugment(nn.Module):
             jitter=jitter,
             time_warp=time_warp,
             joint_dropout=joint_dropout,
+            upper_body_dropout=upper_body_dropout,
         )
         self.steps = nn.ModuleDict()
         for name, cls in _ORDER:
