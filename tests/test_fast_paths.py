@@ -157,7 +157,9 @@ def _reference_sanity(seq):
         axis = seq.dims - 1
         head_feet = med(np.nanmean(kp[:, _HEAD, axis], axis=1) - np.nanmean(kp[:, _FEET, axis], axis=1))
         height = med(np.abs(extent(kp[:, _HEAD + _FEET])[:, 1]))
-    return collapsed, body, head_feet, height, med(ext[:, 0])
+        hips, ankles = kp[:, list(_HIP)].mean(axis=1), kp[:, list(_ANKLE)].mean(axis=1)
+        legs = [med(hips[:, axis] - ankles[:, axis]) for axis in range(2)]  # the legs' lean (2D)
+    return collapsed, body, head_feet, height, med(ext[:, 0]), legs
 
 
 def test_check_input_reads_the_reference_numbers(monkeypatch):
@@ -182,11 +184,12 @@ def test_check_input_reads_the_reference_numbers(monkeypatch):
     for seq in (KeypointSequence(kp2, "halpe26", 60.0, confidence=conf).to_canonical(), squat_3d(120)):
         seen.clear()
         _, notes = check_input(seq)
-        collapsed, body, head_feet, height, width = _reference_sanity(seq)
+        collapsed, body, head_feet, height, width, legs = _reference_sanity(seq)
         medians = seen["medians"]
         assert _same(medians[0], body)
-        if seq.dims == 2:  # body, height, width, head - feet
-            assert _same(medians[1:], [height, width, head_feet])
+        if seq.dims == 2:  # body, height, width, head - feet; the legs' lean in float32 arithmetic
+            assert _same(medians[1:4], [height, width, head_feet])
+            np.testing.assert_allclose(medians[4:6], legs, rtol=1e-5)
             assert f"in {int(collapsed.sum())} of" in notes[0]
         else:  # body, xy, z, head - feet
             assert _same(medians[3], head_feet)
