@@ -79,7 +79,6 @@ _UNITS = {"m": 1.0, "meter": 1.0, "meters": 1.0, "metres": 1.0, "mm": 1e-3, "mil
           "centimeters": 1e-2}
 _HEAD_GROUP = ("nose", "neck", "left_shoulder", "right_shoulder")
 _FOOT_GROUP = ("left_ankle", "right_ankle", "left_heel", "right_heel", "left_big_toe", "right_big_toe")
-# Proper rotations taking a file whose up axis is the key to +z up.
 POSE2SIM_NAMES = {
     "nose": "Nose", "neck": "Neck",
     **{f"{s}_{p}": f"{s[0].upper()}{n}" for s in ("left", "right") for p, n in (
