@@ -256,7 +256,7 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
                                                  mechanism_probabilities=probs, valgus=False,
                                                  severity_deg=float(i + 10 * k),
                                                  frontal_fppa_deg=None if k == 0 else float(i))
-                out.append(SimpleNamespace(limbs=limbs))
+                out.append(SimpleNamespace(limbs=limbs, warnings=[f"resampled from {i} fps to 30 fps"] * (i % 2)))
             self.seen += len(sequences)
             return out
 
@@ -269,6 +269,8 @@ def test_exported_model_maps_limbs_and_mechanisms(monkeypatch, tiny_test_sequenc
     assert np.array_equal(scores.mechanism_probabilities.argmax(-1)[:, 0], np.arange(n) % 5)
     assert np.array_equal(scores.severity_deg[:, 1], np.arange(n) + 10.0)
     assert np.isnan(scores.frontal_fppa_deg[:, 0]).all() and np.array_equal(scores.frontal_fppa_deg[:, 1], np.arange(n))
+    # the warnings of the recordings scored last, one list per recording, in order
+    assert model.last_warnings == [[f"resampled from {i} fps to 30 fps"] * (i % 2) for i in range(n)]
     assert len(model.predict([])) == 0 and model.predict([]).frontal_fppa_deg.shape == (0, 2)
 
 

@@ -200,6 +200,11 @@ def _real_motion_files_html(files: pd.DataFrame) -> list[str]:
     return [heading, f"<p class='note'>{_esc(note)}</p>", table_html(files[["file", "person", "task", "status", "reason"]])]
 
 
+def _input_warnings_display(counts: dict[str, int], n_recordings: int | None) -> pd.DataFrame:
+    return pd.DataFrame([{"warning": kind, "recordings": n,
+                          "share": f"{n / n_recordings:.1%}" if n_recordings else ""} for kind, n in counts.items()])
+
+
 def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
     """Per-athlete rows worst first (the athletes to look at lead), without `n_athletes` (one on every row)."""
     return table.drop(columns="n_athletes").sort_values(["valgus_accuracy", "mechanism_accuracy", "athlete_id"],
@@ -356,6 +361,7 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
                 "minus_first": {k: v.to_dict() for k, v in (r.minus_first or {}).items()},
                 "metrics": r.metrics,
                 "confusion": r.confusion.tolist(),
+                "input_warnings": r.input_warnings,
             }
             for name, r in result.results.items()
         },
@@ -435,6 +441,14 @@ def _write_report_files(result: EvaluationResult, out_dir: Path, robustness: pd.
                 "threshold, so that it is never called valgus for being unreadable (the predictor warns of it); "
                 "the baselines read it as any view.</p>",
                 table_html(_grouped_display(result, r, r.per_view, "camera_view", result.camera_view)),
+            ]
+        if r.input_warnings:
+            parts += [
+                "<h3>What the predictor said about these recordings</h3>",
+                "<p class='note'>Each kind of warning once per recording (numbers in it as #): inputs read with a "
+                "correction (a rolled camera levelled, an axis turned) or read less well (a leg hardly seen, no "
+                "upper body, a side view) weigh on the figures above.</p>",
+                table_html(_input_warnings_display(r.input_warnings, result.info.get("n_test_sequences"))),
             ]
         parts += [figure_html(p, c) for c, p in figures.items() if c == f"Per-athlete accuracy: {name}"]
     examples = [figure_html(p, c) for c, p in figures.items() if c.startswith("Example recording")]

@@ -23,6 +23,7 @@ import pandas as pd
 from valgusml.errors import InputError
 from valgusml.evaluation.baselines._features import clear_cache
 from valgusml.evaluation.bootstrap import Estimate, athlete_bootstrap, format_estimate, paired_bootstrap
+from valgusml.evaluation.input_warnings import count_warnings
 from valgusml.evaluation.metrics import (
     HEADLINE_METRICS,
     LOWER_IS_BETTER,
@@ -67,6 +68,9 @@ class ScorerResult:
     minus_first: dict[str, Estimate] | None = None
     # `per_task`'s rows by the camera view of each sequence (`camera_views`); None where no view is known.
     per_view: pd.DataFrame | None = None
+    # `{warning kind: test recordings}` of a scorer that says what it saw (an exported predictor's warnings,
+    # `input_warnings.count_warnings`); None for the others.
+    input_warnings: dict[str, int] | None = None
 
 
 @dataclass
@@ -239,6 +243,7 @@ def evaluate_scorers(
         val_scores = threshold_free(scorer).predict(val) if val else None
         threshold, source = resolve_threshold(scorer, val_scores, val_labels, threshold_rule)
         scorer, test_scores = at_chosen_threshold(scorer, threshold, test, timed.scores["test"])
+        said = getattr(scorer, "last_warnings", None)  # the test recordings': `predict` read them last
         scorer, offsets, offsets_source = resolve_mechanism_offsets(scorer, val_scores, val_labels, threshold)
         if offsets_source == "validation":
             test_scores = apply_offsets(test_scores, offsets)
@@ -258,6 +263,8 @@ def evaluate_scorers(
         if offsets is not None:
             results[name].mechanism_offsets = offsets_dict(offsets)
             results[name].mechanism_offsets_source = offsets_source
+        if said is not None and len(said) == len(test):
+            results[name].input_warnings = count_warnings(said)
     pair_with_first(results, test_labels, n_boot=n_boot, seed=seed, level=level)
     views = camera_views(test)
     if views is not None:

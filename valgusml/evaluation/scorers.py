@@ -61,6 +61,7 @@ class ExportedModel:
         self.mechanism_offsets = self.predictor.mechanism_offsets
         self.info = dict(self.predictor.metadata)
         self.undecided = self.predictor.undecided  # where its side views are admitted (`admission_neutral`)
+        self.last_warnings: list[list[str]] = []  # the warnings of the recordings `predict` last scored
 
     def fit(self, sequences: Sequence[KeypointSequence]) -> ExportedModel:
         return self  # already trained
@@ -78,12 +79,15 @@ class ExportedModel:
         return other
 
     def predict(self, sequences: Sequence[KeypointSequence]) -> ScoreArrays:
+        """The predictor's answers as scores; its warnings, one list per recording, stay in `last_warnings`."""
         from valgusml.predictor.results import limb_arrays
 
-        return ScoreArrays.concatenate([
-            ScoreArrays(*limb_arrays(self.predictor.predict_batch(list(sequences[start : start + self.batch_size]))))
-            for start in range(0, max(len(sequences), 1), self.batch_size)  # none: one empty batch, empty scores
-        ])
+        batches, self.last_warnings = [], []
+        for start in range(0, max(len(sequences), 1), self.batch_size):  # none: one empty batch, empty scores
+            predictions = self.predictor.predict_batch(list(sequences[start : start + self.batch_size]))
+            batches.append(ScoreArrays(*limb_arrays(predictions)))
+            self.last_warnings += [list(p.warnings) for p in predictions]
+        return ScoreArrays.concatenate(batches)
 
 
 class CheckpointModel:
