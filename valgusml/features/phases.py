@@ -256,6 +256,13 @@ def planted_stance(planted: np.ndarray) -> str | None:
     return LIMBS[int(np.argmax(planted))] if int(np.sum(planted)) == 1 else None
 
 
+def foot_centres(keypoints: np.ndarray) -> np.ndarray:
+    """`(T, 2, C)` each foot's (left, right) mean seen point: its ankle, heel and toes; NaN where none is seen."""
+    points = keypoints[:, np.array(_FOOT)]  # (T, 2, 4, C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(points, axis=2) / np.isfinite(points).sum(axis=2)
+
+
 def planted_feet(keypoints: np.ndarray, scale: float | None = None) -> np.ndarray:
     """`(2,)` bool: each foot's centre stays within `PLANTED_RANGE` leg lengths (5th-95th percentile, on every
     axis) over the recording; `scale`: the `leg_length`, when the caller has it (neither foot, without one)."""
@@ -264,10 +271,10 @@ def planted_feet(keypoints: np.ndarray, scale: float | None = None) -> np.ndarra
         scale = leg_length(keypoints)
     if not math.isfinite(scale) or scale <= 0:
         return out
+    centres = foot_centres(keypoints)
     with np.errstate(all="ignore"):
         for k in range(2):
-            points = keypoints[:, list(_FOOT[k])]
-            centre = np.nansum(points, axis=1) / np.isfinite(points).sum(axis=1)  # NaN where the foot is unseen
+            centre = centres[:, k]
             spans = [_quantile(centre[:, a], 0.95) - _quantile(centre[:, a], 0.05) for a in range(centre.shape[-1])]
             out[k] = all(math.isfinite(span) and span < PLANTED_RANGE * scale for span in spans)
     return out

@@ -19,22 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from valgusml.features.phases import foot_centres
 from valgusml.labels import LIMBS
 from valgusml.skeleton import canonical_index
 
-_FEET = [[canonical_index(f"{side}_{part}") for part in ("ankle", "heel", "big_toe", "small_toe")] for side in LIMBS]
 _LEG = tuple((canonical_index(f"{side}_hip"), canonical_index(f"{side}_ankle")) for side in LIMBS)
 # The other foot takes over once it is this much lower (a share of the hip-to-ankle length): without the margin,
 # double support's jitter hands the body from foot to foot at every frame.
 HANDOVER_MARGIN = 0.03
-
-
-def _foot_centres(keypoints: np.ndarray) -> np.ndarray:
-    """`(T, 2, C)` each foot's mean seen point (NaN where none is seen)."""
-    points = keypoints[:, _FEET]  # (T, 2, 4, C)
-    seen = np.isfinite(points)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(seen, points, 0.0).sum(axis=2) / seen.sum(axis=2)
 
 
 def _leg_length(keypoints: np.ndarray) -> float:
@@ -50,7 +42,7 @@ def planted_foot_offsets(keypoints: np.ndarray) -> np.ndarray:
     foot is seen until one is; a frame without a seen foot keeps the translation before it."""
     kp = np.asarray(keypoints, dtype=np.float64)
     n_frames, dims = len(kp), kp.shape[-1]
-    centres = _foot_centres(kp)
+    centres = foot_centres(kp)
     height = centres[..., 2] if dims == 3 else -centres[..., 1]  # (T, 2): larger is higher
     margin = HANDOVER_MARGIN * _leg_length(kp)
     offsets = np.zeros((n_frames, dims))
