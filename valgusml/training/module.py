@@ -433,8 +433,9 @@ def per_sequence(rows: dict[str, torch.Tensor], recordings: Callable[[np.ndarray
     With `recordings` (dataset sequence indices -> their `segments`, `views`, `scored_limbs`, `leg_seen`, as
     `ValgusDataModule.recordings` gives) and the windows' `window_start_s`, by the predictor's own rule
     (`valgusml.preprocess.aggregate_recordings`: worst scored segment, side views admitted towards `neutral`,
-    a leg unseen where it is scored at `neutral`, a free leg 0), so the metrics, the validation threshold and the checkpoint chosen by them are the exported
-    predictor's; `scored` `(n, 2)` then says which limbs the task loads.
+    a loaded leg hardly seen at `neutral`, a free leg 0), so the metrics, the validation threshold and the
+    checkpoint chosen by them are the exported predictor's; `scored` `(n, 2)` then says which limbs the task
+    loads.
     Without, by `aggregate_windows` alone. Labels are per recording: the first window's stands for all.
     """
     index = rows["sequence_index"].numpy()

@@ -27,8 +27,9 @@ from valgusml.labels import LIMBS, mechanism_index
 # 5: frame_targets with the lifted 3D measures; 6: and the view's yaw; 7: small toes a layout lacks placed;
 # 8: SEQUENCE_ARRAYS; 9: a single-leg task's stance foot in contact on its own step (step-down segments);
 # 10: heels and toes placed for a recording without any (noise.no_feet_fraction); 11: leg_seen; 12: confidence
-# under any learnt scale rescaled (preprocess.CONFIDENCE_LEVEL_MIN)
-CACHE_FORMAT = 12
+# under any learnt scale rescaled (preprocess.CONFIDENCE_LEVEL_MIN); 13: leg_seen in float64, as the predictor
+# compares it (a float32 share of exactly 0.35 sat under LEG_SEEN_MIN in training and not in the predictor)
+CACHE_FORMAT = 13
 WINDOW_ARRAYS = ("joints", "measures", "mask", "frame_targets", "scored_frames", "sequence_index", "window_start_s")
 # One row per sequence (view_*, scored_limbs) or per scored segment (segment_*; segment_sequence says whose).
 SEQUENCE_ARRAYS = ("view_facing", "view_yaw_deg", "view_frontal_visibility", "scored_limbs", "leg_seen",
@@ -215,7 +216,7 @@ def encode_recordings(prepared: Any, first_index: int = 0) -> dict[str, np.ndarr
         "view_yaw_deg": np.array([v.yaw_deg for v in views], dtype=np.float64),
         "view_frontal_visibility": np.array([v.frontal_visibility for v in views], dtype=np.float64),
         "scored_limbs": np.array([[limb in scored for limb in LIMBS] for scored in limbs], dtype=bool).reshape(-1, 2),
-        "leg_seen": np.array(prepared.leg_seen, dtype=np.float32).reshape(-1, 2),
+        "leg_seen": np.array(prepared.leg_seen, dtype=np.float64).reshape(-1, 2),
         "segment_sequence": np.array([i for i, _ in segments], dtype=np.int64),
         "segment_start": np.array([seg.start for _, seg in segments], dtype=np.int64),
         "segment_end": np.array([seg.end for _, seg in segments], dtype=np.int64),
