@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from valgusml.io.samples import squat_3d
-from valgusml.predictor.grounding import ground, planted_foot_offsets
+from valgusml.predictor.grounding import floor_rise, footfalls, ground, levelled, planted_foot_offsets
 from valgusml.skeleton import canonical_index
 
 HIPS = [canonical_index("left_hip"), canonical_index("right_hip")]
@@ -68,3 +68,41 @@ def test_frames_without_a_foot_keep_the_last_translation_and_2d_is_image_y_down(
     pelvis_y = flat_image[:, HIPS, 1].mean(axis=1)
     world_drop = world[:, HIPS, 2].mean(axis=1)
     assert np.corrcoef(np.nan_to_num(pelvis_y[15:]), world_drop[15:])[0, 1] < -0.99
+
+
+def _tilted(keypoints: np.ndarray, rise_deg: float) -> np.ndarray:
+    """`keypoints` turned about the y axis so that ground ahead (+x) rises `rise_deg`."""
+    angle = np.radians(rise_deg)
+    rotation = np.array([[np.cos(angle), 0.0, -np.sin(angle)], [0.0, 1.0, 0.0], [np.sin(angle), 0.0, np.cos(angle)]])
+    return keypoints @ rotation.T
+
+
+@pytest.mark.parametrize("rise_deg", [-10.0, 4.0, 8.0])
+def test_a_walk_over_a_tilted_floor_is_read_and_levelled(rise_deg):
+    walk = _walk(n_frames=160)
+    placed, foot = footfalls(walk, 30.0, leg=0.85)
+    assert foot.tolist() == [0, 0, 1, 1]  # the four stances, each foot's in turn
+    np.testing.assert_allclose(np.diff(placed[:, 0])[[0, 2]], [1.2, 1.2], atol=1e-9)  # two steps of 0.6 m apart
+    level = floor_rise(walk, 30.0)
+    assert level is not None and level[0] == pytest.approx(0.0, abs=1e-6)
+    tilted = _tilted(walk, rise_deg)
+    rise, direction, centre = floor_rise(tilted, 30.0)
+    assert rise * np.sign(direction[0]) == pytest.approx(rise_deg, abs=0.05)
+    back = levelled(tilted, rise, direction, centre)
+    assert floor_rise(back, 30.0)[0] == pytest.approx(0.0, abs=0.05)
+    # levelled is the walk itself up to a rigid shift: the body's own shape and motion are kept
+    shift = back - walk
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0, 0], shift.shape), atol=1e-3)
+
+
+def test_no_floor_is_read_where_nothing_travels_or_both_feet_stand_together():
+    squat = squat_3d(90, 30.0).keypoints.astype(np.float64)
+    assert floor_rise(_tilted(squat, 8.0), 30.0) is None  # in place: nothing travels
+    # a drop jump's box and landing: both feet together at each place, 30 cm apart in height
+    box = np.repeat(squat[:1], 60, axis=0)
+    landing = box.copy()
+    landing[..., 0] += 1.0
+    landing[..., 2] -= 0.3
+    jump = np.concatenate([box, landing])
+    assert floor_rise(jump, 30.0) is None
+    assert floor_rise(np.full((40, 20, 3), np.nan), 30.0) is None

@@ -149,3 +149,29 @@ def test_real_3d_recordings_are_read_by_the_rule_and_their_timeline_peaks_at_the
             assert p.limbs[limb].severity_deg == pytest.approx(labels[limb]["peak_fppa_deg"], abs=1e-3), path
             spans = [s["valgus_probability"][limb] for s in p.timeline if s["valgus_probability"][limb] is not None]
             assert max(spans) == pytest.approx(p.limbs[limb].valgus_probability, abs=1e-6), (path, limb)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("rise_deg", [6.0, -10.0])
+def test_a_real_walk_in_a_tilted_frame_is_levelled_and_read_as_level(predictor, rise_deg):
+    """The OpenCap toe-in walk (valgus by the rule on both knees) in a frame tilted along its travel: its far
+    footfalls sit above the rule's floor, and 6 deg lost every scored frame of the left leg (0.64 -> 0.15)."""
+    from valgusml import io
+
+    from .conftest import REALDATA
+
+    path = REALDATA / "opencap_validation_subject4" / "walkingTI1.trc"
+    if not path.is_file():
+        pytest.skip(f"{path} absent")
+    seq = io.read(path)
+    angle = np.radians(rise_deg)
+    turn = np.array([[np.cos(angle), 0.0, np.sin(angle)], [0.0, 1.0, 0.0], [-np.sin(angle), 0.0, np.cos(angle)]])
+    tilted = seq.replace(keypoints=(seq.keypoints.astype(np.float64) @ turn.T).astype(np.float32))
+    level, read = predictor.predict(seq), predictor.predict(tilted)
+    assert not any("a tilted floor" in w for w in level.warnings)
+    (note,) = [w for w in read.warnings if "a tilted floor" in w]
+    assert note.startswith("a tilted floor: the footfalls rise ")
+    assert float(note.split("rise ")[1].split(" deg")[0]) == pytest.approx(abs(rise_deg), abs=0.6)  # level: 0.3-0.4
+    for limb in ("left", "right"):
+        assert read.view["presence_from"][limb] == level.view["presence_from"][limb] == "measured"
+        assert read.limbs[limb].valgus_probability == pytest.approx(level.limbs[limb].valgus_probability, abs=0.02)

@@ -195,7 +195,8 @@ def test_outputs_out_of_range_are_a_model_file_error(predictor, squat, monkeypat
 
 # -- defect 3: answers to input that is not what it claims are never silent --------------------------------
 SANITY_WORDS = ("y axis points up", "an image on its side", "a rolled camera", "not an upright person", "implausible scale", "degenerate",
-                "but 3D keypoints have +z up", "3D body size", "at exactly (0", "root-relative")
+                "but 3D keypoints have +z up", "3D body size", "at exactly (0", "root-relative",
+                "a tilted floor")
 
 
 def _sanity_warnings(prediction) -> list[str]:

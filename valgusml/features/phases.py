@@ -81,8 +81,8 @@ class Phase:
         return self.start / fps, self.end / fps
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """`[start, end)` of each run of True."""
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """`[start, end)` of each run of True in a `(T,)` bool mask."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
@@ -148,7 +148,7 @@ def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         both_up = (height > FLIGHT_HEIGHT).all(axis=1)
     out = np.zeros(len(height), dtype=bool)
-    for start, end in _runs(both_up):
+    for start, end in true_runs(both_up):
         if end - start >= FLIGHT_MIN_S * fps:
             out[start:end] = True
     return out
@@ -324,7 +324,7 @@ def _repetitions(limb: str, flexion: np.ndarray, contact: np.ndarray, standing_l
     out = []
     with np.errstate(invalid="ignore"):
         bent = contact & (flexion > standing_level + 0.5 * MIN_REP_FLEXION_DEG)
-    for start, end in _runs(bent):
+    for start, end in true_runs(bent):
         segment = flexion[start:end]
         if not np.isfinite(segment).any():
             continue
@@ -365,7 +365,7 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
         if family == "drop_vertical_jump":
             out.extend(_landing(limb, column, contact[:, k], flight_frames(height, fps), fps))
         elif family in ("walking", "running"):
-            for start, end in _runs(contact[:, k]):
+            for start, end in true_runs(contact[:, k]):
                 if end - start >= 0.15 * fps:  # a touch-down is not a stance
                     segment = column[start:end]
                     peak = start + (int(np.nanargmax(segment)) if np.isfinite(segment).any() else 0)
@@ -380,12 +380,12 @@ def _landing(limb: str, flexion: np.ndarray, contact: np.ndarray, flight: np.nda
     that contact (push-off, not scored). Without a flight phase the first contact after a raised start is
     used; with neither, nothing is scored."""
     n = len(flexion)
-    flights = _runs(flight)
+    flights = true_runs(flight)
     if flights:
         after = flights[0][1]
     else:
         up = ~contact
-        raised = _runs(up)
+        raised = true_runs(up)
         if not raised or raised[0][0] != 0:
             return []
         after = raised[0][1]

@@ -23,6 +23,9 @@ where no sensible answer exists.
   it, y down as camera coordinates have it) → rotated to +z up by a proper rotation, warning; read as given, a
   drop jump without valgus was called valgus on one knee with p 1.00 and no warning at all;
 - 3D whose body is not 0.5-3 units tall (not metres) → warning;
+- 3D whose footfalls rise 3-15 deg along a walk's or run's travel → a frame tilted against the floor (a
+  markerless system calibrated on a board that was not flat) → levelled (`predictor.grounding`), warning; read
+  as given, the OpenCap toe-in walk tilted 6 deg read its valgus left knee 0.15 instead of 0.64;
 - a task name the rule does not know (`valgusml.labels.is_known_task`) → read from the motion instead → warning;
 - the hips' centre at one point in every frame → root-relative keypoints (a monocular 3D lifter's output), whose
   pelvis motion (a squat's descent, a landing) shows as the feet moving → the motion rebuilt from the planted
@@ -44,7 +47,7 @@ import numpy as np
 from valgusml.errors import InputError
 from valgusml.features.medians import finite_median
 from valgusml.labels import KNOWN_TASKS_TEXT, is_known_task
-from valgusml.predictor.grounding import ground
+from valgusml.predictor.grounding import FLOOR_LEVEL_DEG, floor_rise, ground, levelled
 from valgusml.sequence import UP_AXIS_ROTATIONS, KeypointSequence
 from valgusml.skeleton import canonical_index
 
@@ -171,6 +174,17 @@ def _upright_2d(keypoints: np.ndarray, up: str) -> np.ndarray:
     return np.stack([x_new, y_new], axis=-1).astype(np.float32)
 
 
+def _floor_levelled(seq: KeypointSequence) -> tuple[KeypointSequence, list[str]]:
+    """`seq` (3D, +z up) turned so that the floor under its footfalls is level, with a warning, where they rise
+    within `FLOOR_LEVEL_DEG` along the travel (`predictor.grounding`); `seq` itself otherwise."""
+    rise = floor_rise(seq.seen_keypoints(), seq.fps)
+    if rise is None or not FLOOR_LEVEL_DEG[0] <= abs(rise[0]) <= FLOOR_LEVEL_DEG[1]:
+        return seq, []
+    return seq.replace(keypoints=levelled(seq.keypoints, *rise)), [
+        f"a tilted floor: the footfalls rise {abs(rise[0]):.1f} deg along the direction of travel, where a level "
+        "frame has +z up; read levelled (a frame calibrated off the floor? a real ramp reads so too)"]
+
+
 def undetected_as_missing(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequence, list[str]]:
     """`seq` with its undetected-joint placeholders (see the module docstring) missing (NaN, confidence 0), and a
     warning that counts them; `seq` itself when it has none. The origin counts as away from a frame's body when
@@ -281,6 +295,9 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                              "as valgusml.io.read gives)")
     if root_relative:  # after the axes are turned: the lower foot is the one nearer the floor
         seq = seq.replace(keypoints=ground(seq.keypoints))
+    if seq.dims == 3:
+        seq, floor_note = _floor_levelled(seq)
+        notes += floor_note
     if np.isfinite(body) and not PLAUSIBLE_SIZE[0] <= body <= PLAUSIBLE_SIZE[1]:
         factor = TYPICAL_SIZE[seq.dims] / body
         notes.append(f"implausible scale: the body spans {body:.3g} units; rescaled by {factor:.3g} "
