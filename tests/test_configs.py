@@ -206,3 +206,17 @@ def test_the_documented_leave_out_command_passes_the_training_checks(name, tmp_p
     apply_leave_out(cfg)
     check_config(cfg)
     assert cfg.init_from is None and cfg.init_blend is None
+
+
+def test_the_evaluate_help_names_its_own_options_and_no_training_group():
+    """Hydra's default help lists every group of configs/, the training app's among them; evaluate's says what
+    evaluate takes, and its list of leave-out suites is the folder's."""
+    import yaml
+
+    template = yaml.safe_load((CONFIGS / "eval.yaml").read_text())["hydra"]["help"]["template"]
+    for option in ("model=DIR", "ckpt_path", "run_id", "data_dir", "baselines", "suite=default|transfer",
+                   "transfer.other_data", "robustness.only", "report_dir", "mlflow.tracking_uri"):
+        assert option in template, option
+    assert "$APP_CONFIG_GROUPS" not in template and "callbacks" not in template
+    listed = template.split("left-out level only:")[1].split("report_dir")[0]
+    assert sorted(re.findall(r"[a-z_]+", listed)) == LEAVE_OUTS

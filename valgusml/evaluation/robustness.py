@@ -191,6 +191,6 @@ def factors_from_config(factors: Mapping[str, Any] | None, names: Sequence[str] 
     if names:
         unknown = set(names) - set(out)
         if unknown:
-            raise ConfigError(f"robustness.factors: unknown {sorted(unknown)}; known: {sorted(out)}")
+            raise ConfigError(f"robustness.only: unknown factor(s) {sorted(unknown)}; known: {sorted(out)}")
         out = {k: v for k, v in out.items() if k in set(names)}
     return out
