@@ -106,3 +106,17 @@ def test_no_floor_is_read_where_nothing_travels_or_both_feet_stand_together():
     jump = np.concatenate([box, landing])
     assert floor_rise(jump, 30.0) is None
     assert floor_rise(np.full((40, 20, 3), np.nan), 30.0) is None
+
+
+def test_the_predictor_levels_a_tilted_walk_but_not_a_rebuilt_root_relative_one():
+    """A root-relative walk's rebuilt footfalls carry the rebuild's own drift in height: no floor is read there."""
+    from valgusml.predictor.sanity import check_input
+    from valgusml.sequence import KeypointSequence
+
+    tilted = _tilted(_walk(n_frames=160), 8.0)
+    world, world_notes = check_input(KeypointSequence(tilted.astype(np.float32), "canonical", 30.0))
+    assert [n for n in world_notes if n.startswith("a tilted floor: the footfalls rise 8.0 deg")]
+    assert floor_rise(world.keypoints, 30.0)[0] == pytest.approx(0.0, abs=0.05)
+    _, rooted_notes = check_input(KeypointSequence(_rooted(tilted).astype(np.float32), "canonical", 30.0))
+    assert any(n.startswith("root-relative keypoints") for n in rooted_notes)
+    assert not any("a tilted floor" in n for n in rooted_notes)

@@ -25,7 +25,8 @@ where no sensible answer exists.
 - 3D whose body is not 0.5-3 units tall (not metres) → warning;
 - 3D whose footfalls rise 3-15 deg along a walk's or run's travel → a frame tilted against the floor (a
   markerless system calibrated on a board that was not flat) → levelled (`predictor.grounding`), warning; read
-  as given, the OpenCap toe-in walk tilted 6 deg read its valgus left knee 0.15 instead of 0.64;
+  as given, the OpenCap toe-in walk tilted 6 deg read its valgus left knee 0.15 instead of 0.64. Not on
+  root-relative input: its rebuilt footfalls are no measure of the floor;
 - a task name the rule does not know (`valgusml.labels.is_known_task`) → read from the motion instead → warning;
 - the hips' centre at one point in every frame → root-relative keypoints (a monocular 3D lifter's output), whose
   pelvis motion (a squat's descent, a landing) shows as the feet moving → the motion rebuilt from the planted
@@ -295,7 +296,7 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                              "as valgusml.io.read gives)")
     if root_relative:  # after the axes are turned: the lower foot is the one nearer the floor
         seq = seq.replace(keypoints=ground(seq.keypoints))
-    if seq.dims == 3:
+    if seq.dims == 3 and not root_relative:  # a rebuilt walk's footfall heights carry the rebuild's own drift
         seq, floor_note = _floor_levelled(seq)
         notes += floor_note
     if np.isfinite(body) and not PLAUSIBLE_SIZE[0] <= body <= PLAUSIBLE_SIZE[1]:
