@@ -44,6 +44,8 @@ def test_valid_sequence_is_normalised():
         (dict(keypoints=np.full((4, 20, 2), np.nan)), "no frame has any finite keypoint"),
         (dict(keypoints=np.concatenate([_kp(frames=1), np.full((3, 20, 2), np.nan)])), "only 1 frame"),
         (dict(confidence=np.full((4, 20), 1.5)), "confidence must be in [0, 1]"),
+        (dict(confidence=np.tile([0.0, 1.0, 2.0, 2.0, 2.0], (4, 4))), "has 2.0; COCO's visibility flags"),
+        (dict(confidence=np.full((4, 20), 87.5)), "has 87.5; a percentage? divide by 100"),
         (dict(confidence=np.full((4, 20), np.nan)), "has nan; give 0 for a joint not detected"),
         (dict(confidence=np.ones((4, 20, 1))), "got (4, 20, 1) (drop its last axis)"),
         (dict(confidence=np.ones((3, 20))), "confidence must have shape (T, J) = (4, 20)"),
@@ -62,6 +64,12 @@ def test_validation_names_the_problem(kwargs, message):
     assert message in str(info.value)
     if "labels" not in kwargs and "skeleton" not in kwargs:
         assert "clip7" in str(info.value)
+
+
+def test_a_confidence_out_of_range_gets_a_hint_only_where_one_fits():
+    with pytest.raises(InputError) as info:
+        KeypointSequence(_kp(), "canonical", 30.0, confidence=np.full((4, 20), 250.0))
+    assert str(info.value).endswith("has 250.0")
 
 
 def test_replace_revalidates_and_labels_are_normalised():

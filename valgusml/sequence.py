@@ -26,6 +26,19 @@ UP_AXIS_ROTATIONS: dict[str, np.ndarray] = {
 }
 
 
+def _confidence_hint(conf: np.ndarray, refused: float) -> str:
+    """What out-of-range confidences most likely are (`refused`: the value the error names), for the error that
+    refuses them."""
+    if np.isnan(refused):
+        return "; give 0 for a joint not detected"
+    finite = conf[np.isfinite(conf)]
+    if finite.size and np.isin(finite, (0.0, 1.0, 2.0)).all():
+        return "; COCO's visibility flags (0 unlabelled, 1 hidden, 2 visible)? pass (v == 2) or v / 2"
+    if finite.size and finite.min() >= 0 and finite.max() <= 100:
+        return "; a percentage? divide by 100"
+    return ""
+
+
 @dataclass
 class KeypointSequence:
     """Keypoints `(T, J, 2|3)` float32 in a named skeleton layout, with per-joint confidence `(T, J)`.
@@ -93,10 +106,9 @@ class KeypointSequence:
             bad = ~np.isfinite(conf) | (conf < 0) | (conf > 1)
             if bad.any():
                 t, j = np.argwhere(bad)[0]
-                undetected = "; give 0 for a joint not detected" if np.isnan(conf[t, j]) else ""
                 raise InputError(
                     f"{what}confidence must be in [0, 1]; frame {t} joint {skel.joints[j]!r} has {conf[t, j]}"
-                    f"{undetected}"
+                    f"{_confidence_hint(conf, float(conf[t, j]))}"
                 )
             conf = conf.copy()
         conf[missing] = 0.0
