@@ -26,6 +26,19 @@ UP_AXIS_ROTATIONS: dict[str, np.ndarray] = {
 }
 
 
+def _shape_hint(shape: tuple[int, ...], n_joints: int) -> str:
+    """How keypoints of a refused `shape` most likely become `(T, J, 2|3)` for a skeleton of `n_joints`."""
+    if len(shape) == 4 and shape[0] == 1:
+        return "; one recording per call: drop the leading axis (keypoints[0]), or use predict_batch for several"
+    if len(shape) == 2 and shape[1] in (2 * n_joints, 3 * n_joints):
+        return f"; flat rows of x, y[, z] per joint? reshape to (T, {n_joints}, {shape[1] // n_joints})"
+    if len(shape) == 3 and shape[0] == n_joints and shape[1] != n_joints and shape[2] in (2, 3):
+        return "; joints first, (J, T, C)? pass keypoints.transpose(1, 0, 2)"
+    if len(shape) == 3 and shape[0] in (2, 3) and shape[1] != n_joints:
+        return "; coordinates first, (C, T, J)? pass keypoints.transpose(1, 2, 0)"
+    return ""
+
+
 def _confidence_hint(conf: np.ndarray, refused: float) -> str:
     """What out-of-range confidences most likely are (`refused`: the value the error names), for the error that
     refuses them."""
@@ -71,13 +84,16 @@ class KeypointSequence:
         if np.iscomplexobj(kp):
             raise InputError(f"{what}keypoints must be real numbers, got {kp.dtype}")
         if kp.ndim != 3:
-            raise InputError(f"{what}keypoints must have shape (T, J, 2|3), got rank {kp.ndim} shape {kp.shape}")
+            raise InputError(f"{what}keypoints must have shape (T, J, 2|3), got rank {kp.ndim} shape {kp.shape}"
+                             f"{_shape_hint(kp.shape, skel.n_joints)}")
         n_frames, n_joints, dims = kp.shape
         if dims not in (2, 3):
-            raise InputError(f"{what}keypoints last axis must be 2 or 3 coordinates, got {dims}")
+            raise InputError(f"{what}keypoints last axis must be 2 or 3 coordinates, got {dims}"
+                             f"{_shape_hint(kp.shape, skel.n_joints)}")
         if n_joints != skel.n_joints:
             raise InputError(
                 f"{what}skeleton {skel.name!r} has {skel.n_joints} joints but keypoints have {n_joints}"
+                f"{_shape_hint(kp.shape, skel.n_joints)}"
             )
         with np.errstate(all="ignore"):
             kp = kp.astype(np.float32, copy=True)
