@@ -148,11 +148,13 @@ def floor_rise(keypoints: np.ndarray, fps: float) -> tuple[float, np.ndarray, np
     if not travel >= FLOOR_MIN_SPAN * leg:  # in place, as most recordings are: nothing more to read
         return None
     placed, foot = footfalls(keypoints, fps, leg)
+    if len(placed) < 2:
+        return None
     along = placed[:, :2] @ direction
     # places along the travel: footfalls closer than FOOTFALL_SEPARATION are one place
     order = np.argsort(along)
     place = np.zeros(len(placed), dtype=int)
-    place[order] = np.concatenate([[0], np.cumsum(np.diff(along[order]) > FOOTFALL_SEPARATION * leg)])[: len(placed)]
+    place[order] = np.concatenate([[0], np.cumsum(np.diff(along[order]) > FOOTFALL_SEPARATION * leg)])
     # a walk sets one foot at each place; where both feet stood together (a box, a standing start) is not read
     single = np.array([len(set(foot[place == p].tolist())) == 1 for p in place], dtype=bool)
     placed, along, place = placed[single], along[single], place[single]
