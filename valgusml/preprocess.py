@@ -85,7 +85,9 @@ _FOOT_FROM_LEG = {  # joint: ((shank, hip line, face x), (shank, hip line) witho
     "small_toe": ((0.183, 0.376, 1.462), (0.133, 0.374)),
 }
 _NOSE, _NECK = canonical_index("nose"), canonical_index("neck")
-_UPPER_BODY = (_NOSE, _NECK, canonical_index("left_shoulder"), canonical_index("right_shoulder"))
+# The points that mark the top of the body (the predictor's checks read the head's height off them too).
+UPPER_BODY_JOINTS = ("nose", "neck", "left_shoulder", "right_shoulder")
+_UPPER_BODY = tuple(canonical_index(j) for j in UPPER_BODY_JOINTS)
 # A camera framing the legs (as the clinical 2D test may): the networks read the whole body, and read less
 # without it. Measured on 60 of make run's held-out athletes (480 recordings) with these points hidden: presence
 # AUROC 0.937 -> 0.867 (arms alone hidden 0.936; an upright trunk placed over the hips 0.856-0.861, no better).
@@ -988,6 +990,8 @@ __all__ = [
     "PreprocessConfig",
     "aggregate_windows",
     "check_bounds",
+    "UPPER_BODY_JOINTS",
+    "UPPER_BODY_UNSEEN",
     "n_measures",
     "prepare",
     "prepare_many",

@@ -49,10 +49,11 @@ from valgusml.errors import InputError
 from valgusml.features.medians import finite_median
 from valgusml.labels import KNOWN_TASKS_TEXT, is_known_task
 from valgusml.predictor.grounding import FLOOR_LEVEL_DEG, floor_rise, ground, levelled
+from valgusml.preprocess import UPPER_BODY_JOINTS
 from valgusml.sequence import UP_AXIS_ROTATIONS, KeypointSequence
 from valgusml.skeleton import canonical_index
 
-_HEAD = [canonical_index(j) for j in ("nose", "neck", "left_shoulder", "right_shoulder")]
+_HEAD = [canonical_index(j) for j in UPPER_BODY_JOINTS]  # whose absence `preprocess` warns of
 _FEET = [canonical_index(j) for j in ("left_ankle", "right_ankle", "left_heel", "right_heel")]
 _HEAD_AND_FEET = _HEAD + _FEET  # as many of each: one gather reads both groups
 _HIPS = (canonical_index("left_hip"), canonical_index("right_hip"))
