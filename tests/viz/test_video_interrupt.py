@@ -46,6 +46,35 @@ def test_an_interrupted_read_stops_its_worker(tmp_path, monkeypatch, process_run
             os.kill(pid, signal.SIGKILL)
 
 
+def test_a_ctrl_c_while_the_worker_starts_stops_it(tmp_path, monkeypatch):
+    """Ctrl-C landing after the worker's fork, before `Popen` returns (a loaded machine widens that moment): the
+    read still holds the worker, and stops it."""
+    (tmp_path / "slow_worker.py").write_text(SLOW_WORKER)
+    monkeypatch.setenv(video.VIDEO_PYTHON_ENV, sys.executable)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    started: list[subprocess.Popen] = []
+    popen = subprocess.Popen
+
+    def popen_then_ctrl_c(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        os.kill(os.getpid(), signal.SIGINT)
+        return started[-1]
+
+    monkeypatch.setattr(video.subprocess, "Popen", popen_then_ctrl_c)
+    # pytest-xdist's workers ignore SIGINT; a user's shell leaves Python's own handler in place
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            video.run_in_video_env("slow_worker", [str(tmp_path / "pid")], tmp_path / "clip.mp4", "test")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert started[0].poll() is not None, "the video worker outlived a Ctrl-C during its start"
+    finally:
+        started[0].kill()
+        started[0].wait()
+
+
 @pytest.mark.realdata
 @needs_video_env
 @needs_videos

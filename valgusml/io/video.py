@@ -23,11 +23,14 @@ import argparse
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +106,12 @@ def run_in_video_env(module: str, args: list[str], path: Path, label: str,
     if python is None:
         raise missing_backend_error(path)
     env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    with tempfile.TemporaryFile() as errors:
+    with tempfile.TemporaryFile() as errors, _ctrl_c_held() as release:
         process = subprocess.Popen([str(python), "-m", module, *args], stdout=subprocess.PIPE, stderr=errors,
                                    env=env, text=True)
         assert process.stdout is not None
         try:
+            release()
             with process.stdout:
                 for line in process.stdout:
                     parts = line.split()
@@ -124,6 +128,34 @@ def run_in_video_env(module: str, args: list[str], path: Path, label: str,
             tail = errors.read().decode("utf-8", "replace").strip().splitlines()[-5:]
             raise InputError(f"{path}: {label} failed in the video environment ({python}, exit {code}): "
                              + " | ".join(tail))
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[Callable[[], None]]:
+    """Hold a Ctrl-C back while a worker starts; the `release()` it yields lets it through, as a KeyboardInterrupt
+    raised there. A Ctrl-C raised inside `Popen`, after the fork, would leave the caller no handle to stop the
+    worker with, and the worker would run on. Only where Python's own handler is in place, in the main thread
+    (the only one signals reach); elsewhere `release` does nothing."""
+    if threading.current_thread() is not threading.main_thread() or (
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield lambda: None
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    restored = False
+
+    def release() -> None:
+        nonlocal restored
+        if not restored:
+            restored = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if held:
+                raise KeyboardInterrupt
+
+    try:
+        yield release
+    finally:
+        release()  # where the worker never started (Popen failed), a held Ctrl-C goes to what follows
 
 
 def _stop(process: subprocess.Popen, grace_s: float = 5.0) -> None:
