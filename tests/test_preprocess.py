@@ -439,9 +439,19 @@ def test_normalised_coordinates_are_scaled_to_pixels_by_the_image_size():
                                                   "image_height": np.float32(1920)}))  # as a decoder may give them
     np.testing.assert_array_equal(numpy_size.measures, scaled.measures)
     assert scaled.warnings == as_pixels.warnings
+    # Without the size, the frame's shape is read off the body (features.image): a portrait frame, read as such.
     unknown = prepare(normalised.replace(meta={"coordinates": "normalized"}))
-    assert any(w.startswith("normalised image coordinates without the image size") for w in unknown.warnings[0])
-    assert not np.allclose(unknown.measures, as_pixels.measures, atol=1.0)  # and the distortion is real
+    assert any(w.startswith("normalised image coordinates without the image size: read as a 9:16 portrait frame")
+               for w in unknown.warnings[0])
+    np.testing.assert_allclose(unknown.measures, as_pixels.measures, atol=0.1)
+    # A body whose feet are never seen shows too little to read the shape: read as it is, and said to be distorted.
+    feet = [canonical_index(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "big_toe", "small_toe")]
+    confidence = normalised.confidence.copy()
+    confidence[:, feet] = 0.0
+    no_feet = normalised.replace(meta={"coordinates": "normalized"}, confidence=confidence)
+    blind = prepare(no_feet)
+    assert any("the body shows too little to read its shape" in w for w in blind.warnings[0])
+    assert not np.allclose(blind.measures, as_pixels.measures, atol=1.0)  # and the distortion is real
 
 
 @pytest.mark.parametrize("width, height", [(1e300, 1e300), (-5, 0), (float("nan"), 1920), ("1080", 1920),

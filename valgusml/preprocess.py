@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -36,6 +35,7 @@ from valgusml import limits
 from valgusml.errors import ConfigError, InputError
 from valgusml.features.frame import FRAME_MEASURE_INDEX
 from valgusml.features.geometry import as_frontal_2d
+from valgusml.features.image import equal_axis_keypoints
 from valgusml.features.medians import percentile
 from valgusml.features.phases import (
     Segment,
@@ -473,29 +473,12 @@ def _drop_unsure_points(confidence: np.ndarray, ratio: float) -> np.ndarray:
     return np.where(unsure, np.zeros((), confidence.dtype), confidence)
 
 
-# Largest image_width / image_height taken as an image size: normalised coordinates times more than this are
-# no pixels (and 1e300 would overflow float32 into infinities, then NaN model outputs).
-MAX_IMAGE_SIDE = 1e6
-
-
 def _equal_axis_units(seq: KeypointSequence, warnings: list[str]) -> np.ndarray:
-    """`seq`'s keypoints in units of the same length along x and y. Normalised image coordinates (declared by
-    the importer: `meta["coordinates"] == "normalized"`) are fractions of the image's width and of its height,
-    so on a portrait or landscape frame every frontal angle is stretched; they are scaled to pixels by the
-    image size in `meta` (`image_width` / `image_height`; InputError when that is no image size), or kept with a
-    warning when it is unknown."""
-    if seq.dims != 2 or seq.meta.get("coordinates") != "normalized":
-        return seq.keypoints
-    width, height = seq.meta.get("image_width"), seq.meta.get("image_height")
-    if width is not None and height is not None:
-        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v <= MAX_IMAGE_SIDE
-                   for v in (width, height)):  # NaN fails 0 < v too
-            raise InputError(f"{_describe(seq)}meta image_width x image_height is {width!r:.30} x {height!r:.30}: "
-                             f"not an image size in pixels (numbers in (0, {MAX_IMAGE_SIDE:g}])")
-        return (seq.keypoints * np.array([width, height], dtype=seq.keypoints.dtype)).astype(seq.keypoints.dtype)
-    warnings.append("normalised image coordinates without the image size: angles are distorted unless the image "
-                    "is square (give pixels, or image_width / image_height in meta, or image_size= to the reader)")
-    return seq.keypoints
+    """`seq`'s keypoints in units of one length along x and y (`features.image.equal_axis_keypoints`)."""
+    keypoints, note = equal_axis_keypoints(seq, _describe(seq))
+    if note:
+        warnings.append(note)
+    return keypoints
 
 
 def resampled_length(n_frames: int, fps_in: float, fps_out: float) -> int:

@@ -12,11 +12,20 @@ from valgusml.io.samples import IMAGE_HEIGHT, IMAGE_WIDTH, squat_2d
 NORMALISED = "look like normalised image coordinates"
 
 
-def test_normalised_arrays_without_the_image_size_get_a_warning(predictor):
+def test_normalised_arrays_without_the_image_size_read_as_their_pixels_with_a_warning(predictor):
+    """MediaPipe's landmarks as its Python API gives them (x / width, y / height) passed as an array: the portrait
+    frame's shape is read off the body, so the answer is the pixels' (read as given it was not), and said."""
     (seq,) = squat_2d("mediapipe33", n_frames=60)
     fractions = seq.keypoints / np.array([IMAGE_WIDTH, IMAGE_HEIGHT], dtype=np.float32)
     as_array = predictor.predict(fractions, skeleton="mediapipe33", fps=30.0, confidence=seq.confidence)
     assert any(NORMALISED in w for w in as_array.warnings)
+    assert any("without the image size: read as a 9:16 portrait frame" in w for w in as_array.warnings)
+    in_pixels = predictor.predict(seq)
+    for limb in ("left", "right"):
+        assert as_array.limbs[limb].valgus_probability == pytest.approx(in_pixels.limbs[limb].valgus_probability,
+                                                                         abs=1e-4)
+    assert as_array.measures["right"]["peak_fppa_deg"] == pytest.approx(in_pixels.measures["right"]["peak_fppa_deg"],
+                                                                       abs=0.01)
     # ... not when the sequence says what they are (an importer's), nor for pixels
     declared = seq.replace(keypoints=fractions, meta={**seq.meta, "coordinates": "normalized"})
     assert not any(NORMALISED in w for w in predictor.predict(declared).warnings)

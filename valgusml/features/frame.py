@@ -144,6 +144,9 @@ def _forefoot(big: np.ndarray, small: np.ndarray) -> np.ndarray:
 
 
 FOOT_OVER_LEG = 0.29  # heel→mid-toes length / (thigh + shank): ~0.95 × 0.152 H / 0.491 H (Winter)
+# Hip-joint-centre width / (thigh + shank) seen from the front, measured on the real recordings of
+# ../shared/realdata (0.227-0.241)
+HIP_OVER_LEG = 0.24
 TYPICAL_TOE_OUT_DEG = 10.0  # foot progression of a planted foot when only one foot can show the view
 
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from valgusml.features.frame import FRAME_MEASURE_INDEX, check_canonical, frame_measures
 from valgusml.features.geometry import as_frontal_2d
+from valgusml.features.image import equal_axis_keypoints
 from valgusml.features.medians import median, percentile
 from valgusml.json_safe import json_float
 from valgusml.labels import LIMBS
@@ -297,8 +298,10 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
 
 
 def _canonical_keypoints(seq: KeypointSequence, min_confidence: float) -> np.ndarray:
+    """Canonical keypoints in units of one length along x and y (normalised image coordinates scaled as the
+    model reads them), NaN where less sure than `min_confidence`."""
     canonical = seq.to_canonical()
-    kp = canonical.keypoints.copy()
+    kp = equal_axis_keypoints(canonical)[0].copy()
     kp[canonical.confidence < min_confidence] = np.nan
     return kp
 

