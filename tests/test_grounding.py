@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
+from valgusml.features.phases import infer_task
 from valgusml.io.samples import squat_3d
-from valgusml.predictor.grounding import floor_rise, footfalls, ground, levelled, planted_foot_offsets
+from valgusml.predictor.grounding import (
+    floor_rise,
+    footfalls,
+    ground,
+    levelled,
+    planted_foot_offsets,
+    rebuilt_task,
+)
 from valgusml.skeleton import canonical_index
 
 HIPS = [canonical_index("left_hip"), canonical_index("right_hip")]
@@ -120,3 +128,35 @@ def test_the_predictor_levels_a_tilted_walk_but_not_a_rebuilt_root_relative_one(
     _, rooted_notes = check_input(KeypointSequence(_rooted(tilted).astype(np.float32), "canonical", 30.0))
     assert any(n.startswith("root-relative keypoints") for n in rooted_notes)
     assert not any("a tilted floor" in n for n in rooted_notes)
+
+
+def _squat_with_the_right_foot(lift_m: float) -> np.ndarray:
+    """The 3D squat whose right foot slides 25 cm forward early on and stays there, `lift_m` above the floor."""
+    world = squat_3d(90, 30.0).keypoints.astype(np.float64)
+    moved = np.clip((np.arange(90) - 10) / 15.0, 0.0, 1.0)[:, None]
+    world[:, RIGHT_FOOT, 1] -= 0.25 * moved
+    world[:, RIGHT_FOOT, 2] += lift_m * moved
+    return world
+
+
+def test_a_rebuilt_recording_is_single_leg_only_where_the_free_foot_is_held_up():
+    """The rebuild holds the lower foot still, so one foot staying put is its own doing: read alone, it made
+    every rebuilt motion whose other foot moved a single-leg task (real drop jumps among them)."""
+    on_the_floor = ground(_rooted(_squat_with_the_right_foot(0.0)))
+    assert infer_task(on_the_floor, 30.0) == "single_leg_squat_left"  # the clue the rebuild fakes
+    assert not rebuilt_task(on_the_floor, 30.0).startswith("single_leg")
+    held_up = ground(_rooted(_squat_with_the_right_foot(0.15)))
+    assert rebuilt_task(held_up, 30.0) == "single_leg_squat_left"
+    assert rebuilt_task(ground(_rooted(squat_3d(90, 30.0).keypoints.astype(np.float64))), 30.0) == "bilateral_squat"
+
+
+def test_the_predictor_names_the_task_it_read_from_rebuilt_motion_and_keeps_a_given_one():
+    from valgusml.predictor.sanity import check_input
+    from valgusml.sequence import KeypointSequence
+
+    rooted = _rooted(_squat_with_the_right_foot(0.0)).astype(np.float32)
+    read, notes = check_input(KeypointSequence(rooted, "canonical", 30.0))
+    assert read.task and not read.task.startswith("single_leg")
+    assert any(n.startswith(f"no task given: read from the rebuilt motion as {read.task}") for n in notes)
+    named, notes = check_input(KeypointSequence(rooted, "canonical", 30.0, task="drop_vertical_jump"))
+    assert named.task == "drop_vertical_jump" and not any(n.startswith("no task given") for n in notes)

@@ -9,7 +9,9 @@ Derived points, documented because users will meet them:
 - The mid-hip (pelvis centre) is never stored; `mid_hip(keypoints)` computes it from the two hips. body25's
   and halpe26's own mid-hip joints are therefore not mapped.
 - mediapipe33's `foot_index` is its big-toe tip; it has no small toe, so `*_small_toe` is missing (NaN,
-  confidence 0). coco17 has no feet at all: heels and toes are missing.
+  confidence 0). coco17 has no feet at all: heels and toes are missing, and neither has h36m17.
+- h36m17 (Human3.6M's 17 joints, as 3D lifters write them): its thorax is the canonical `neck`; its pelvis is
+  named `mid_hip` and its spine and head top are not mapped.
 """
 
 from __future__ import annotations
@@ -192,6 +194,29 @@ _MEDIAPIPE33_JOINTS = (
     *_sided("shoulder", "elbow", "wrist", "pinky", "index", "thumb", "hip", "knee", "ankle", "heel", "foot_index"),
 )
 
+# Human3.6M's 17 joints in the order 3D lifters write them (VideoPose3D, MotionBERT, ...): the pelvis (the hips'
+# midpoint), legs right then left, spine, thorax (the neck's base, between the shoulders), nose, head top, arms
+# left then right. No feet.
+_H36M17_JOINTS = (
+    "mid_hip",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "spine",
+    "thorax",
+    "nose",
+    "head",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+)
+
 _SHOULDER_MID = ("left_shoulder", "right_shoulder")
 
 
@@ -231,6 +256,14 @@ SKELETONS: Mapping[str, Skeleton] = MappingProxyType(
             _OPENPOSE18_JOINTS,
             _LIMB_BONES + (("neck", "nose"), ("neck", "left_hip"), ("neck", "right_hip")),
             _identity_map(_OPENPOSE18_JOINTS),
+        ),
+        "h36m17": Skeleton(
+            "h36m17",
+            _H36M17_JOINTS,
+            _LIMB_BONES
+            + (("mid_hip", "left_hip"), ("mid_hip", "right_hip"), ("mid_hip", "spine"), ("spine", "thorax"),
+               ("thorax", "nose"), ("nose", "head"), ("thorax", "left_shoulder"), ("thorax", "right_shoulder")),
+            _identity_map(_H36M17_JOINTS, neck="thorax"),
         ),
         "mediapipe33": Skeleton(
             "mediapipe33",

@@ -25,7 +25,7 @@ def test_every_layout_emits_valid_sequences(skeleton, dims):
         canon = seq.to_canonical()
         assert canon.keypoints.shape[1] == len(CANONICAL_JOINTS)
         present = (canon.confidence > 0).mean()
-        assert present > (0.45 if skeleton in ("coco17", "openpose18") else 0.65)  # those two have no feet
+        assert present > (0.45 if skeleton in ("coco17", "openpose18", "h36m17") else 0.65)  # those have no feet
         if dims == 2:
             width, height = seq.meta["camera"]["width"], seq.meta["camera"]["height"]
             seen = np.isfinite(seq.keypoints).all(-1)
@@ -33,7 +33,7 @@ def test_every_layout_emits_valid_sequences(skeleton, dims):
             assert ((x >= 0) & (x < width) & (y >= 0) & (y < height)).all()  # outside the image: lost (NaN)
 
 
-@pytest.mark.parametrize("skeleton", ["halpe26", "body25", "mediapipe33", "coco17", "openpose18"])
+@pytest.mark.parametrize("skeleton", ["halpe26", "body25", "mediapipe33", "coco17", "openpose18", "h36m17"])
 def test_clean_layouts_map_back_to_the_canonical_motion(skeleton):
     canonical = next(generate_sequences(load_preset("clean", n_athletes=1), [0]))
     other = next(generate_sequences(load_preset("clean", n_athletes=1, skeleton=skeleton), [0])).to_canonical()

@@ -49,6 +49,8 @@ def squat_points(n_frames: int = 45, depth: float = 1.0, valgus_m: float = 0.05,
     pts["nose"] = above(0.70, dy=-0.09)
     pts["head"] = above(0.80)
     pts["mid_hip"] = mid_hip
+    pts["spine"] = above(0.275)  # halfway up the trunk (h36m17)
+    pts["thorax"] = pts["neck"]  # h36m17's name for the neck
     for side, sign in (("left", 1.0), ("right", -1.0)):
         shoulder = above(0.52, dx=sign * 0.19)
         pts[f"{side}_shoulder"] = shoulder

@@ -35,7 +35,16 @@ import math
 
 import numpy as np
 
-from valgusml.features.phases import foot_centres, true_runs
+from valgusml.features.phases import (
+    FREE_FOOT_LIFT,
+    RUNNING_STRIDE_S,
+    foot_centres,
+    foot_height,
+    movement_family,
+    planted_feet,
+    stride_period_s,
+    true_runs,
+)
 from valgusml.labels import LIMBS
 from valgusml.skeleton import canonical_index
 
@@ -92,6 +101,27 @@ def planted_foot_offsets(keypoints: np.ndarray) -> np.ndarray:
             anchor = centres[t, foot] + (offsets[t - 1] if t else 0.0)
         offsets[t] = anchor - centres[t, foot]
     return offsets
+
+
+def rebuilt_task(keypoints: np.ndarray, fps: float) -> str:
+    """The task of a recording rebuilt by `ground` (canonical 3D, +z up), read as `phases.infer_task` reads it
+    but for one clue the rebuild fakes: it holds the lower foot still, so a foot that stays put is no sign of a
+    single-leg task by itself (drop jumps rebuilt so read as single-leg squats, and scored their push-off). One
+    is read only where the other foot is held clearly higher (`phases.FREE_FOOT_LIFT`, median), as for two
+    planted feet; otherwise the pelvis's bounce tells a landing from gait, and both knees are scored."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    height = foot_height(kp)
+    planted = planted_feet(kp)
+    if planted.sum() == 1:
+        both_seen = np.isfinite(height).all(axis=1)
+        lift = float(np.median(height[both_seen, 0] - height[both_seen, 1])) if both_seen.any() else math.nan
+        if abs(lift) > FREE_FOOT_LIFT:
+            return f"single_leg_squat_{LIMBS[1 if lift > 0 else 0]}"
+        planted = np.zeros(2, dtype=bool)
+    family = movement_family(kp, fps, height, planted)
+    if family != "gait":
+        return family
+    return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
 
 
 def _travel(keypoints: np.ndarray) -> tuple[float, np.ndarray]:
@@ -182,4 +212,5 @@ def ground(keypoints: np.ndarray) -> np.ndarray:
     return (keypoints.astype(np.float64) + planted_foot_offsets(keypoints)[:, None, :]).astype(keypoints.dtype)
 
 
-__all__ = ["FLOOR_LEVEL_DEG", "HANDOVER_MARGIN", "floor_rise", "footfalls", "ground", "levelled", "planted_foot_offsets"]
+__all__ = ["FLOOR_LEVEL_DEG", "HANDOVER_MARGIN", "floor_rise", "footfalls", "ground", "levelled", "planted_foot_offsets",
+           "rebuilt_task"]

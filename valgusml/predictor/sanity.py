@@ -32,6 +32,7 @@ where no sensible answer exists.
 - the hips' centre at one point in every frame → root-relative keypoints (a monocular 3D lifter's output), whose
   pelvis motion (a squat's descent, a landing) shows as the feet moving → the motion rebuilt from the planted
   foot (`predictor.grounding`), warning (a 3D squat read root-relative: right knee 1.00 → 0.05; rebuilt 1.00);
+  without a task named, the task is read from the rebuilt motion (`grounding.rebuilt_task`), warning;
 - a body size no camera or unit gives (under 0.01 or over 100,000 units) → rescaled to a typical size (the
   model reads shapes, not sizes, but float arithmetic inside it does not span 1e-6 to 1e6 equally) → warning.
 
@@ -49,7 +50,7 @@ import numpy as np
 from valgusml.errors import InputError
 from valgusml.features.medians import finite_median
 from valgusml.labels import KNOWN_TASKS_TEXT, is_known_task
-from valgusml.predictor.grounding import FLOOR_LEVEL_DEG, floor_rise, ground, levelled
+from valgusml.predictor.grounding import FLOOR_LEVEL_DEG, floor_rise, ground, levelled, rebuilt_task
 from valgusml.preprocess import UPPER_BODY_JOINTS
 from valgusml.sequence import UP_AXIS_ROTATIONS, KeypointSequence
 from valgusml.skeleton import canonical_index
@@ -300,6 +301,11 @@ def check_input(seq: KeypointSequence, where: str = "") -> tuple[KeypointSequenc
                              "image_height, as valgusml.io.read gives)")
     if root_relative:  # after the axes are turned: the lower foot is the one nearer the floor
         seq = seq.replace(keypoints=ground(seq.keypoints))
+        if not seq.task and seq.dims == 3:
+            task = rebuilt_task(seq.seen_keypoints(), seq.fps)
+            seq = seq.replace(task=task)
+            notes.append(f"no task given: read from the rebuilt motion as {task}, without the clue of a foot that "
+                         "stays put (the rebuild holds one still); name the task to be sure")
     if seq.dims == 3 and not root_relative:  # a rebuilt walk's footfall heights carry the rebuild's own drift
         seq, floor_note = _floor_levelled(seq)
         notes += floor_note

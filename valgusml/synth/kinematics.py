@@ -28,6 +28,7 @@ EXTRA_JOINTS: tuple[str, ...] = (
     "left_eye", "right_eye", "left_ear", "right_ear", "head", "mid_hip",
     "left_eye_inner", "right_eye_inner", "left_eye_outer", "right_eye_outer", "mouth_left", "mouth_right",
     "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "spine",  # halfway from the pelvis to the neck (h36m17), last so the joints before keep their places
 )
 JOINTS: tuple[str, ...] = CANONICAL_JOINTS + EXTRA_JOINTS  # everything the generator builds
 J = {name: k for k, name in enumerate(JOINTS)}
@@ -50,13 +51,13 @@ HEAD_POINTS = {
 
 
 HAND_POINTS = tuple(f"{side}_{part}" for side in ("left", "right") for part in ("pinky", "index", "thumb"))
-OPTIONAL_JOINTS = (frozenset(HEAD_POINTS) | frozenset(HAND_POINTS)) - frozenset(CANONICAL_JOINTS)
+OPTIONAL_JOINTS = (frozenset(HEAD_POINTS) | frozenset(HAND_POINTS) | {"spine"}) - frozenset(CANONICAL_JOINTS)
 
 
 @cache
 def built_joints(emit: frozenset[str] | None = None) -> tuple[str, ...]:
     """The joints `build_joints` builds for `emit`, in `JOINTS` order: every canonical joint (first, at its
-    `JOINTS` index) and the other body points; face and hand points only when `emit` names them."""
+    `JOINTS` index) and the other body points; face, hand and spine points only when `emit` names them."""
     return tuple(j for j in JOINTS if emit is None or j not in OPTIONAL_JOINTS or j in emit)
 
 
@@ -293,6 +294,8 @@ def build_joints(m: dict, g: dict, p: dict, emit: frozenset[str] | None = None) 
     scale = g["height"] / 1.75
     neck = pelvis + g["trunk"] * ez
     put("neck", neck)
+    if wanted("spine"):
+        put("spine", pelvis + 0.5 * g["trunk"] * ez)
     for name, (v0, v1, v2) in HEAD_POINTS.items():
         if wanted(name):
             put(name, neck + scale * (v0 * ex + v1 * ey + v2 * ez))

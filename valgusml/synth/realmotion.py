@@ -25,7 +25,7 @@ from valgusml.synth.recordings import C, recordings, resample
 
 def complete_joints(kp: np.ndarray, names: tuple[str, ...], height_m: float) -> np.ndarray:
     """Generator joints `names` (canonical ones first, as `built_joints`) from canonical joints `(T, 20, 3)`:
-    head and hand points placed from the trunk and forearms as the analytic model places them."""
+    head, spine and hand points placed from the trunk and forearms as the analytic model places them."""
     T = len(kp)
     out = np.empty((T, len(names), 3))
     out[:, : len(CANONICAL_JOINTS)] = kp
@@ -46,6 +46,8 @@ def complete_joints(kp: np.ndarray, names: tuple[str, ...], height_m: float) -> 
             out[:, column[name]] = point
     if "mid_hip" in column:
         out[:, column["mid_hip"]] = mid_hip
+    if "spine" in column:
+        out[:, column["spine"]] = 0.5 * (mid_hip + neck)
     for name in HAND_POINTS:
         if name in column:
             side, part = name.split("_")
