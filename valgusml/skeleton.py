@@ -9,7 +9,7 @@ Derived points, documented because users will meet them:
 - The mid-hip (pelvis centre) is never stored; `mid_hip(keypoints)` computes it from the two hips. body25's
   and halpe26's own mid-hip joints are therefore not mapped.
 - mediapipe33's `foot_index` is its big-toe tip; it has no small toe, so `*_small_toe` is missing (NaN,
-  confidence 0). coco17 has no feet at all: heels and toes are missing, and neither has h36m17.
+  confidence 0). coco17 and h36m17 have no feet at all: heels and toes are missing.
 - h36m17 (Human3.6M's 17 joints, as 3D lifters write them): its thorax is the canonical `neck`; its pelvis is
   named `mid_hip` and its spine and head top are not mapped.
 """

@@ -9,9 +9,10 @@ Without it the frame's shape is read off the body. In an image of equal units, a
 over the legs' length is `HIP_OVER_LEG` x cos(yaw) and the feet's sideways extent over it is `FOOT_OVER_LEG` x
 sin(yaw), so the root of the sum of their squares (`frontal_radius`, per frame, median) is about 1 from any
 view: 0.97 (5-95%: 0.81-1.12) on make run's held-out athletes, 0.96 (0.74-1.15) on the real recordings filmed by
-the transfer suite. x stretched by k scales it by k. Of the shapes video comes in (`IMAGE_ASPECTS`: 16:9 either
-way up, and square), the one that brings the body nearest `FRONTAL_RADIUS` is taken; the spacing of the shapes
-(x 1.78) is wider than the body's spread. On 60 held-out athletes' recordings made normalised, presence AUROC
+the transfer suite. x stretched by k scales it by about k. Of the shapes video comes in (`IMAGE_ASPECTS`: 16:9
+either way up, and square), the one that brings the body nearest `FRONTAL_RADIUS` is taken, square unless another
+fits clearly better (`SQUARE_MARGIN`: side views, whose legs reach along x); the spacing of the shapes (x 1.78)
+is wider than the body's spread. On 60 held-out athletes' recordings made normalised, presence AUROC
 is 0.849 read as given and 0.937 with the shape read off the body, as in pixels (docs/experiments.md).
 """
 

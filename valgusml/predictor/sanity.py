@@ -16,7 +16,7 @@ where no sensible answer exists.
 - 2D that says nothing of its units (an array, not an importer's sequence) but lies within [-1, 2] → normalised
   image coordinates, whose x and y are fractions of different lengths (a portrait or landscape frame stretches
   every frontal angle) → read as normalised, the frame's shape read off the body (`features.image`), warning
-  (60 held-out athletes' recordings made normalised: presence AUROC 0.849 read as given, 0.931 so);
+  (60 held-out athletes' recordings made normalised: presence AUROC 0.849 read as given, 0.937 so);
 - 3D whose third coordinate is constant → 2D image points with an extra z = 0 column → `InputError`; whose third
   column lies within [0, 1] beside pixels, or beside a body upright along y under half a unit tall → a 2D
   estimator's (x, y, confidence) rows → `InputError` that says how to pass them;
