@@ -48,6 +48,10 @@ def test_valid_sequence_is_normalised():
         (dict(keypoints=_kp()[None]), "got rank 4 shape (1, 4, 20, 2); one recording per call"),
         (dict(keypoints=_kp().reshape(4, 40)), "flat rows of x, y[, z] per joint? reshape to (T, 20, 2)"),
         (dict(keypoints=_kp().transpose(2, 0, 1)), "coordinates first, (C, T, J)? pass keypoints.transpose(1, 2, 0)"),
+        (dict(keypoints=np.zeros((4, 33, 2))), "keypoints have 33; skeleton='mediapipe33' has 33"),
+        (dict(keypoints=np.zeros((4, 17, 3))), "keypoints have 17; skeleton='coco17' or skeleton='h36m17' have 17"),
+        (dict(keypoints=np.zeros((4, 133, 2))), "COCO-WholeBody (RTMW, DWPose)? its body and feet come first: pass "
+                                                "keypoints[:, :23] with skeleton='coco23'"),
         (dict(confidence=np.tile([0.0, 1.0, 2.0, 2.0, 2.0], (4, 4))), "has 2.0; COCO's visibility flags"),
         (dict(confidence=np.full((4, 20), 87.5)), "has 87.5; a percentage? divide by 100"),
         (dict(confidence=np.full((4, 20), np.nan)), "has nan; give 0 for a joint not detected"),

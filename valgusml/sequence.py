@@ -11,7 +11,7 @@ import numpy as np
 from valgusml.errors import InputError
 from valgusml.labels import validate_labels
 from valgusml.limits import frame_rate
-from valgusml.skeleton import get_skeleton, map_to_canonical, missing_points
+from valgusml.skeleton import SKELETONS, WHOLE_BODY_LAYOUTS, get_skeleton, map_to_canonical, missing_points
 
 MIN_VALID_FRAMES = 2
 # Proper rotations (determinant +1, so left and right never swap) that turn 3D keypoints whose up direction is
@@ -36,7 +36,18 @@ def _shape_hint(shape: tuple[int, ...], n_joints: int) -> str:
         return "; joints first, (J, T, C)? pass keypoints.transpose(1, 0, 2)"
     if len(shape) == 3 and shape[0] in (2, 3) and shape[1] != n_joints:
         return "; coordinates first, (C, T, J)? pass keypoints.transpose(1, 2, 0)"
+    if len(shape) == 3 and shape[2] in (2, 3):
+        return _layout_hint(shape[1])
     return ""
+
+
+def _layout_hint(n_joints: int) -> str:
+    """The layouts keypoints of `n_joints` most likely are, and how to pass them."""
+    if n_joints in WHOLE_BODY_LAYOUTS:
+        name, body = WHOLE_BODY_LAYOUTS[n_joints]
+        return f"; {name}? its body and feet come first: pass keypoints[:, :{SKELETONS[body].n_joints}] with skeleton={body!r}"
+    fits = sorted(name for name, skel in SKELETONS.items() if skel.n_joints == n_joints)
+    return f"; {' or '.join(f'skeleton={name!r}' for name in fits)} ha{'ve' if len(fits) > 1 else 's'} {n_joints}" if fits else ""
 
 
 def _confidence_hint(conf: np.ndarray, refused: float) -> str:

@@ -5,7 +5,7 @@ The canonical skeleton keeps what knee valgus needs: head and neck, the arms (fo
 hips, knees, ankles, heels and big/small toes.
 
 Derived points, documented because users will meet them:
-- `neck` is the midpoint of the shoulders where a layout has no neck (mediapipe33, coco17).
+- `neck` is the midpoint of the shoulders where a layout has no neck (mediapipe33, coco17, coco23).
 - The mid-hip (pelvis centre) is never stored; `mid_hip(keypoints)` computes it from the two hips. body25's
   and halpe26's own mid-hip joints are therefore not mapped.
 - mediapipe33's `foot_index` is its big-toe tip; it has no small toe, so `*_small_toe` is missing (NaN,
@@ -119,6 +119,15 @@ _COCO17_JOINTS = (
     "left_ear",
     "right_ear",
     *_sided("shoulder", "elbow", "wrist", "hip", "knee", "ankle"),
+)
+# COCO-WholeBody's body and feet, its first 23 points (RTMW, DWPose, RTMPose-WholeBody); its face and hands follow.
+_COCO23_JOINTS = _COCO17_JOINTS + (
+    "left_big_toe",
+    "left_small_toe",
+    "left_heel",
+    "right_big_toe",
+    "right_small_toe",
+    "right_heel",
 )
 _HALPE26_JOINTS = _COCO17_JOINTS + (
     "head",
@@ -235,6 +244,14 @@ SKELETONS: Mapping[str, Skeleton] = MappingProxyType(
             _LIMB_BONES + (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")),
             _identity_map(_COCO17_JOINTS, neck=_SHOULDER_MID),
         ),
+        "coco23": Skeleton(
+            "coco23",
+            _COCO23_JOINTS,
+            _LIMB_BONES
+            + tuple((f"{s}_ankle", f"{s}_{f}") for s in ("left", "right") for f in ("heel", "big_toe", "small_toe"))
+            + (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")),
+            _identity_map(_COCO23_JOINTS, neck=_SHOULDER_MID),
+        ),
         "halpe26": Skeleton(
             "halpe26",
             _HALPE26_JOINTS,
@@ -282,6 +299,12 @@ SKELETONS: Mapping[str, Skeleton] = MappingProxyType(
 )
 
 CANONICAL = SKELETONS["canonical"]
+
+# Whole-body layouts by their number of points: what they are, and the layout of their leading body and feet.
+WHOLE_BODY_LAYOUTS: Mapping[int, tuple[str, str]] = MappingProxyType({
+    133: ("COCO-WholeBody (RTMW, DWPose)", "coco23"),
+    136: ("Halpe-136 (AlphaPose)", "halpe26"),
+})
 
 
 def get_skeleton(name: str) -> Skeleton:

@@ -33,7 +33,7 @@ def test_every_layout_emits_valid_sequences(skeleton, dims):
             assert ((x >= 0) & (x < width) & (y >= 0) & (y < height)).all()  # outside the image: lost (NaN)
 
 
-@pytest.mark.parametrize("skeleton", ["halpe26", "body25", "mediapipe33", "coco17", "openpose18", "h36m17"])
+@pytest.mark.parametrize("skeleton", ["halpe26", "body25", "mediapipe33", "coco17", "openpose18", "h36m17", "coco23"])
 def test_clean_layouts_map_back_to_the_canonical_motion(skeleton):
     canonical = next(generate_sequences(load_preset("clean", n_athletes=1), [0]))
     other = next(generate_sequences(load_preset("clean", n_athletes=1, skeleton=skeleton), [0])).to_canonical()
