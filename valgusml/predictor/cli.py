@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("model", metavar="DIR", help="predictor folder written by `valgusml export`")
     parser.add_argument("files", metavar="FILE", nargs="+", help="pose files (any supported format)")
     parser.add_argument("--skeleton", type=known_skeleton,
-                        help="skeleton of the keypoints when the file does not say (e.g. halpe26)")
+                        help="skeleton of the keypoints when the file does not say: "
+                             f"{', '.join(sorted(SKELETONS))}")
     parser.add_argument("--fps", type=frame_rate, help="frame rate of the recording (overrides the file's)")
     parser.add_argument("--task", type=known_task,
                         help="the movement every file records (e.g. single_leg_squat_left, drop_vertical_jump): "
