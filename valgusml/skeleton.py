@@ -112,6 +112,8 @@ _LIMB_BONES = tuple(
     for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"))
 )
 
+_FOOT_BONES = tuple((f"{s}_ankle", f"{s}_{f}") for s in ("left", "right") for f in ("heel", "big_toe", "small_toe"))
+
 _COCO17_JOINTS = (
     "nose",
     "left_eye",
@@ -248,7 +250,7 @@ SKELETONS: Mapping[str, Skeleton] = MappingProxyType(
             "coco23",
             _COCO23_JOINTS,
             _LIMB_BONES
-            + tuple((f"{s}_ankle", f"{s}_{f}") for s in ("left", "right") for f in ("heel", "big_toe", "small_toe"))
+            + _FOOT_BONES
             + (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")),
             _identity_map(_COCO23_JOINTS, neck=_SHOULDER_MID),
         ),
@@ -256,7 +258,7 @@ SKELETONS: Mapping[str, Skeleton] = MappingProxyType(
             "halpe26",
             _HALPE26_JOINTS,
             _LIMB_BONES
-            + tuple((f"{s}_ankle", f"{s}_{f}") for s in ("left", "right") for f in ("heel", "big_toe", "small_toe"))
+            + _FOOT_BONES
             + (("neck", "head"), ("neck", "mid_hip"), ("left_hip", "right_hip")),
             _identity_map(_HALPE26_JOINTS),
         ),
@@ -264,7 +266,7 @@ SKELETONS: Mapping[str, Skeleton] = MappingProxyType(
             "body25",
             _BODY25_JOINTS,
             _LIMB_BONES
-            + tuple((f"{s}_ankle", f"{s}_{f}") for s in ("left", "right") for f in ("heel", "big_toe", "small_toe"))
+            + _FOOT_BONES
             + (("neck", "nose"), ("neck", "mid_hip"), ("mid_hip", "left_hip"), ("mid_hip", "right_hip")),
             _identity_map(_BODY25_JOINTS),
         ),
