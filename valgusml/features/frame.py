@@ -134,8 +134,9 @@ def _nanpercentile_cols(values: np.ndarray, q: float | np.ndarray) -> np.ndarray
     return np.where(count > 0, result, np.nan)
 
 
-def _toe(coords: np.ndarray) -> np.ndarray:
-    """Forefoot point per limb: mean of big and small toe, the big toe alone where the small one is missing."""
+def forefoot_points(coords: np.ndarray) -> np.ndarray:
+    """Forefoot point per limb `(T, 2[, C])` of canonical `(T, J[, C])` coordinates: mean of big and small toe, the
+    big toe alone where the small one is missing."""
     return _forefoot(coords[:, _BIG_TOE], coords[:, _SMALL_TOE])
 
 
@@ -294,7 +295,7 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
         if is3d:
             hip3, knee3, ankle3 = world[:, _HIP], world[:, _KNEE], world[:, _ANKLE]
             thigh3, shank3 = knee3 - hip3, ankle3 - knee3
-            heel3, toe3 = world[:, _HEEL], _toe(world)
+            heel3, toe3 = world[:, _HEEL], forefoot_points(world)
             heel_raw = heel3[..., 2] - toe3[..., 2]
             leg3 = vector_lengths(thigh3) + vector_lengths(shank3)
             # columns: leg L/R (median → scale), heel L/R (10th percentile → flat-foot baseline)

@@ -24,7 +24,7 @@ import numbers
 import numpy as np
 
 from valgusml.errors import InputError
-from valgusml.features.frame import FOOT_OVER_LEG, HIP_OVER_LEG, vector_lengths
+from valgusml.features.frame import FOOT_OVER_LEG, HIP_OVER_LEG, forefoot_points, vector_lengths
 from valgusml.features.medians import finite_median
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import canonical_index
@@ -42,7 +42,6 @@ MAX_IMAGE_SIDE = 1e6
 _HIPS = [canonical_index("left_hip"), canonical_index("right_hip")]
 _LEGS = [canonical_index(f"{side}_{joint}") for joint in ("hip", "knee", "ankle") for side in ("left", "right")]
 _HEELS = [canonical_index("left_heel"), canonical_index("right_heel")]
-_TOES = [canonical_index(f"{side}_{toe}") for toe in ("big_toe", "small_toe") for side in ("left", "right")]
 
 
 def frontal_radius(keypoints: np.ndarray) -> float:
@@ -56,9 +55,7 @@ def frontal_radius(keypoints: np.ndarray) -> float:
     hips, knees, ankles = legs[:, 0:2], legs[:, 2:4], legs[:, 4:6]
     leg = vector_lengths(knees - hips) + vector_lengths(ankles - knees)
     longer = np.fmax(leg[:, 0], leg[:, 1])
-    toes = kp[:, _TOES, 0]
-    toe_x = np.where(np.isnan(toes[:, 2:4]), toes[:, 0:2], 0.5 * (toes[:, 0:2] + toes[:, 2:4]))
-    forward = toe_x - kp[:, _HEELS, 0]  # (T, 2): heel-to-toe x of each foot
+    forward = forefoot_points(kp[..., 0]) - kp[:, _HEELS, 0]  # (T, 2): heel-to-toe x of each foot
     either = np.where(np.isnan(forward), forward[:, ::-1], forward)  # a foot unseen: the other alone
     with np.errstate(invalid="ignore", divide="ignore"):
         hip_width = np.abs(kp[:, _HIPS[0], 0] - kp[:, _HIPS[1], 0]) / (HIP_OVER_LEG * longer)

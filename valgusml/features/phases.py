@@ -154,7 +154,8 @@ def flight_frames(height: np.ndarray, fps: float) -> np.ndarray:
     return out
 
 
-def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None) -> str:
+def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None,
+               planted: np.ndarray | None = None) -> str:
     """A task read from the motion when none is given (`movement_family`, gait told apart by its stride):
 
     - both feet planted all along (`planted_feet`): a bilateral squat, or a single-leg squat on the lower foot
@@ -168,12 +169,12 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
 
     Image height alone cannot tell a foot off the ground from a foot nearer the camera, so nothing here needs
     both feet's heights against one floor line: that read every step-down and most walks filmed from the front
-    as drop jumps, and squats filmed from an angle as single-leg. `height`: the feet's `foot_height`, when the
-    caller has it."""
+    as drop jumps, and squats filmed from an angle as single-leg. `height`, `planted`: the feet's `foot_height`
+    and `planted_feet`, when the caller has them."""
     kp = np.asarray(keypoints, dtype=np.float64)
     if height is None:
         height = foot_height(kp)
-    task = movement_family(kp, fps, height)
+    task = movement_family(kp, fps, height, planted)
     if task != "gait":
         return task
     return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"

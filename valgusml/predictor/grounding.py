@@ -37,12 +37,10 @@ import numpy as np
 
 from valgusml.features.phases import (
     FREE_FOOT_LIFT,
-    RUNNING_STRIDE_S,
     foot_centres,
     foot_height,
-    movement_family,
+    infer_task,
     planted_feet,
-    stride_period_s,
     true_runs,
 )
 from valgusml.labels import LIMBS
@@ -118,10 +116,7 @@ def rebuilt_task(keypoints: np.ndarray, fps: float) -> str:
         if abs(lift) > FREE_FOOT_LIFT:
             return f"single_leg_squat_{LIMBS[1 if lift > 0 else 0]}"
         planted = np.zeros(2, dtype=bool)
-    family = movement_family(kp, fps, height, planted)
-    if family != "gait":
-        return family
-    return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
+    return infer_task(kp, fps, height, planted)
 
 
 def _travel(keypoints: np.ndarray) -> tuple[float, np.ndarray]:
