@@ -6,6 +6,7 @@ import base64
 import json
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 
 from valgusml.evaluation.baselines import FeatureModel, FPPARule
@@ -128,9 +129,21 @@ def test_html_report_renders_and_embeds_every_plot(evaluation, tmp_path):
     assert (tmp_path / "report" / "comparison.csv").is_file()
 
 
+def test_the_camera_height_levels_film_from_the_floor_looking_up_and_from_a_wall_mount_looking_down():
+    from valgusml.evaluation.robustness import synthetic_condition_sets
+
+    cameras = {level: [s.meta["camera"] for s in seqs] for _, level, seqs in synthetic_condition_sets(
+        {"n_athletes": 3}, ["a000000", "a000001", "a000002"], {"camera_height_m": DEFAULT_FACTORS["camera_height_m"]},
+        trials_per_athlete=2)}
+    assert list(cameras) == ["floor", "overhead"]
+    assert all(0.2 <= c["height_m"] <= 0.35 and c["pitch_deg"] < 0 for c in cameras["floor"])  # looking up
+    assert all(2.6 <= c["height_m"] <= 3.2 and c["pitch_deg"] > 5 for c in cameras["overhead"])
+    assert np.median([c["pitch_deg"] for c in cameras["overhead"]]) > 15  # training's cameras: 0.4-2.2 m
+
+
 def test_robustness_factors():
     assert set(DEFAULT_FACTORS) == {"camera_view", "estimator_family", "noise_jitter_mm", "fps", "clip_s",
-                                    "body_height_m", "skeleton", "dropped_frames", "valgus_ceiling_deg",
+                                    "camera_height_m", "body_height_m", "skeleton", "dropped_frames", "valgus_ceiling_deg",
                                     "observation_dims", "gait_step_width", "pelvic_drop_share"}
     assert [lv for lv, _ in DEFAULT_FACTORS["camera_view"]] == ["front", "oblique", "side", "rear"]
     # every level is a valid generator config: one factor moved, the rest of the preset kept

@@ -48,6 +48,10 @@ def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
             (f"{lo:g}-{hi:g}", {"observation": {"duration_s": [lo, hi]}})
             for lo, hi in ((1.2, 1.6), (2.0, 4.0), (6.0, 10.0), (14.0, 20.0))
         ],
+        # Where the camera stands: training's cameras stand 0.4-2.2 m high, aimed at the athlete; a phone on the
+        # floor looks up, a wall or ceiling mount in a gym (2.6-3.2 m) looks down 25-40 deg.
+        "camera_height_m": [("floor", {"camera": {"height_m": [0.2, 0.35]}}),
+                            ("overhead", {"camera": {"height_m": [2.6, 3.2]}})],
         "body_height_m": [
             ("short", {"athletes": {"height_female_m": [1.50, 1.58], "height_male_m": [1.60, 1.68]}}),
             ("tall", {"athletes": {"height_female_m": [1.76, 1.85], "height_male_m": [1.88, 1.98]}}),
