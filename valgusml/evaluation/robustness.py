@@ -48,8 +48,9 @@ def _default_factors() -> dict[str, list[tuple[str, dict[str, Any]]]]:
             (f"{lo:g}-{hi:g}", {"observation": {"duration_s": [lo, hi]}})
             for lo, hi in ((1.2, 1.6), (2.0, 4.0), (6.0, 10.0), (14.0, 20.0))
         ],
-        # Where the camera stands: training's cameras stand 0.4-2.2 m high, aimed at the athlete; a phone on the
-        # floor looks up, a wall or ceiling mount in a gym (2.6-3.2 m) looks down 25-40 deg.
+        # Where the camera stands: the realistic preset's cameras (make run's data) stand 0.4-2.2 m high, aimed at
+        # the athlete; a phone on the floor looks up, a gym's wall or ceiling mount (2.6-3.2 m) looks down by up to
+        # 40 deg (the start's seed-14 stage drew cameras up to 3.2 m: docs/experiments.md, Wall-mount cameras).
         "camera_height_m": [("floor", {"camera": {"height_m": [0.2, 0.35]}}),
                             ("overhead", {"camera": {"height_m": [2.6, 3.2]}})],
         "body_height_m": [
