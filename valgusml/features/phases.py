@@ -180,6 +180,15 @@ def infer_task(keypoints: np.ndarray, fps: float, height: np.ndarray | None = No
     return "running" if stride_period_s(height, fps) < RUNNING_STRIDE_S else "walking"
 
 
+def held_foot_squat(height: np.ndarray) -> str | None:
+    """A single-leg squat on the lower foot when the other is held more than `FREE_FOOT_LIFT` above it (median
+    over frames of the feet's `foot_height`), else None."""
+    lift = _quantile(height[:, 0] - height[:, 1], 0.5)  # > 0: the left foot is the higher
+    if not abs(lift) > FREE_FOOT_LIFT:
+        return None
+    return f"single_leg_squat_{LIMBS[1 if lift > 0 else 0]}"
+
+
 def movement_family(keypoints: np.ndarray, fps: float, height: np.ndarray | None = None,
                     planted: np.ndarray | None = None) -> str:
     """`infer_task`'s reading with walking and running left as one, "gait": the stride's period that tells them
@@ -194,10 +203,7 @@ def movement_family(keypoints: np.ndarray, fps: float, height: np.ndarray | None
     if planted is None:
         planted = planted_feet(kp, scale)
     if planted.all():
-        lift = _quantile(height[:, 0] - height[:, 1], 0.5)  # > 0: the left foot is the higher
-        if not abs(lift) > FREE_FOOT_LIFT:
-            return "bilateral_squat"
-        return f"single_leg_squat_{LIMBS[1 if lift > 0 else 0]}"
+        return held_foot_squat(height) or "bilateral_squat"
     if planted.any():
         stance = int(np.argmax(planted))
         if _quantile(height[:, 1 - stance], 0.02) < _quantile(height[:, stance], 0.5) - 0.5 * FREE_FOOT_LIFT:

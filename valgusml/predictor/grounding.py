@@ -36,9 +36,9 @@ import math
 import numpy as np
 
 from valgusml.features.phases import (
-    FREE_FOOT_LIFT,
     foot_centres,
     foot_height,
+    held_foot_squat,
     infer_task,
     planted_feet,
     true_runs,
@@ -105,16 +105,15 @@ def rebuilt_task(keypoints: np.ndarray, fps: float) -> str:
     """The task of a recording rebuilt by `ground` (canonical 3D, +z up), read as `phases.infer_task` reads it
     but for one clue the rebuild fakes: it holds the lower foot still, so a foot that stays put is no sign of a
     single-leg task by itself (drop jumps rebuilt so read as single-leg squats, and scored their push-off). One
-    is read only where the other foot is held clearly higher (`phases.FREE_FOOT_LIFT`, median), as for two
-    planted feet; otherwise the pelvis's bounce tells a landing from gait, and both knees are scored."""
+    is read only where the other foot is held clearly higher (`phases.held_foot_squat`), as for two planted
+    feet; otherwise the pelvis's bounce tells a landing from gait, and both knees are scored."""
     kp = np.asarray(keypoints, dtype=np.float64)
     height = foot_height(kp)
     planted = planted_feet(kp)
     if planted.sum() == 1:
-        both_seen = np.isfinite(height).all(axis=1)
-        lift = float(np.median(height[both_seen, 0] - height[both_seen, 1])) if both_seen.any() else math.nan
-        if abs(lift) > FREE_FOOT_LIFT:
-            return f"single_leg_squat_{LIMBS[1 if lift > 0 else 0]}"
+        held = held_foot_squat(height)
+        if held:
+            return held
         planted = np.zeros(2, dtype=bool)
     return infer_task(kp, fps, height, planted)
 
