@@ -307,6 +307,39 @@ def test_in_toeing_gait_turns_the_knees_in_and_is_labelled_by_the_rule():
         np.testing.assert_array_equal(a.keypoints, b.keypoints)
 
 
+def test_in_toeing_below_the_knee_turns_the_feet_in_and_leaves_the_knees_as_a_normal_walk_has_them():
+    """`in_toeing_knee_share` 0 is a tibia twisted in below a knee that keeps its course: the same healthy
+    walkers as above, the feet as far in as with the whole leg turned (share 1, the default), but the knees
+    read the dynamic FPPA and labels of a normal walk. Drawn over [0, 1] toe-in raises the valgus rate without
+    setting it, so the label is the knee's, not the foot's."""
+    base = {"mechanisms.probabilities": {"none": 1.0}, "athletes.habitual_valgus_probability": 0.0,
+            "tasks.probabilities": {"walking": 1.0}, **NO_HARD_NEGATIVES}
+
+    def run(in_toeing: float, knee_share: list[float]) -> list:
+        cfg = load_preset("clean", n_athletes=8, **base, **{"athletes.in_toeing_probability": in_toeing,
+                                                           "athletes.in_toeing_knee_share": knee_share})
+        return list(generate_sequences(cfg, range(8)))
+
+    def progression(seqs: list) -> float:
+        return float(np.nanmedian([measures(s)[limb]["foot_progression_deg"] for s in seqs for limb in ("left", "right")]))
+
+    def dynamic(seqs: list) -> float:
+        return float(np.median([d for s in seqs for d in s.meta["measured"]["dynamic_fppa_deg"]]))
+
+    def valgus_rate(seqs: list) -> float:
+        return float(np.mean([s.labels[limb]["valgus"] for s in seqs for limb in ("left", "right")]))
+
+    below_knee, whole_leg, normal, drawn = run(1.0, [0.0, 0.0]), run(1.0, [1.0, 1.0]), run(0.0, [1.0, 1.0]), run(1.0, [0.0, 1.0])
+    assert abs(progression(below_knee) - progression(whole_leg)) < 1.5
+    assert progression(normal) - progression(below_knee) > 6.0  # toe-in drawn 8-18 deg
+    assert abs(dynamic(below_knee) - dynamic(normal)) < 1.0 < dynamic(whole_leg) - 3.0
+    assert valgus_rate(below_knee) <= 0.05 and valgus_rate(whole_leg) >= 0.6
+    assert valgus_rate(below_knee) < valgus_rate(drawn) < valgus_rate(whole_leg)
+    # the trait draws after every other, so the rest of the motion is the same athlete's
+    for a, b in zip(below_knee, whole_leg, strict=True):
+        assert a.labels["left"]["mechanism"] in ("none", None) and a.meta["athlete"] == b.meta["athlete"]
+
+
 def test_valgus_ceiling_keeps_deep_valgus_moderate():
     """Without a ceiling a deficit's valgus past ~110 deg of squat reads 30-70 deg of dynamic FPPA, with none
     in between healthy knees and those; with `valgus_ceiling_deg` every deficit-valgus knee stays at or under

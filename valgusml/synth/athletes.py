@@ -88,6 +88,7 @@ class Athlete:
     habitual_valgus: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=bool))  # (2,) knee-alone valgus
     # (2,) how far feet and knees turn in together in gait (`AthleteConfig.in_toeing_probability`); 0 for most
     in_toeing_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    in_toeing_knee_share: float = 1.0  # how much of that turn the knees follow (`AthleteConfig.in_toeing_knee_share`)
     valgus_ceiling_deg: float = 0.0  # the most dynamic FPPA a deficit's swivel reaches (`MechanismConfig`); 0: none
     gait_step_width_ratio: float = 0.9  # step width in walking / hip-joint-centre separation (`AthleteConfig`)
     trunk_lean_toward_deg: float = 0.0  # lean over the stance leg at full single-leg load beside a weak hip's
@@ -115,6 +116,7 @@ class Athlete:
             "hard_negatives": list(self.hard_negatives),
             "habitual_valgus": [bool(v) for v in self.habitual_valgus],
             "in_toeing_deg": [round(float(v), 3) for v in self.in_toeing_deg],
+            "in_toeing_knee_share": round(self.in_toeing_knee_share, 4),
             "valgus_ceiling_deg": round(self.valgus_ceiling_deg, 3),
             "gait_step_width_ratio": round(self.gait_step_width_ratio, 4),
             "structural_valgus_deg": [round(float(v), 3) for v in self.structural_valgus_deg],
@@ -295,6 +297,8 @@ def sample_athlete(cfg: GeneratorConfig, index: int) -> Athlete:
         athlete.hard_negatives = (*athlete.hard_negatives, "pelvic_drop")
         athlete.pelvic_drop_deg = max(athlete.pelvic_drop_deg, pelvic_drop)
         athlete.trunk_lean_toward_deg = lean
+    # Drawn last, for the same reason (applied in gait by `simulation`).
+    athlete.in_toeing_knee_share = uniform(rng, acfg.in_toeing_knee_share)
     return athlete
 
 

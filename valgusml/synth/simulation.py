@@ -84,7 +84,9 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
     # In-toeing athletes turn feet and knees in when they walk or run: the knee bend direction follows half the
     # foot progression plus the knee track, so the track takes the other half (the knees turn as far as the feet).
     in_toe = [a.in_toeing_for(t.task) for a, t in zip(ath, trials, strict=True)]
-    p["knee_track"] = limb([a.knee_track_deg - 0.5 * turn for a, turn in zip(ath, in_toe, strict=True)])
+    # The knee bends toward half the foot's progression already (`kinematics`), so half the turn comes free.
+    p["knee_track"] = limb([a.knee_track_deg - (a.in_toeing_knee_share - 0.5) * turn
+                            for a, turn in zip(ath, in_toe, strict=True)])
     p["foot_progression"] = limb([a.foot_progression_deg + t.params["progression_jitter"] - turn
                                   for a, t, turn in zip(ath, trials, in_toe, strict=True)])
     for name in ("pelvic_drop_deg", "rearfoot_eversion_deg", "navicular_drop_mm"):
