@@ -86,7 +86,7 @@ class Athlete:
     hard_negatives: tuple[str, ...] = ()
     knee_track_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))  # knee bend direction vs half the toe-out
     habitual_valgus: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=bool))  # (2,) knee-alone valgus
-    # (2,) how far feet and knees turn in together in gait (`AthleteConfig.in_toeing_probability`); 0 for most
+    # (2,) how far the feet turn in during gait (`AthleteConfig.in_toeing_probability`); 0 for most
     in_toeing_deg: np.ndarray = field(default_factory=lambda: np.zeros(2))
     in_toeing_knee_share: float = 1.0  # how much of that turn the knees follow (`AthleteConfig.in_toeing_knee_share`)
     valgus_ceiling_deg: float = 0.0  # the most dynamic FPPA a deficit's swivel reaches (`MechanismConfig`); 0: none

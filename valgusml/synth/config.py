@@ -80,8 +80,8 @@ class AthleteConfig:
     in_toeing_deg: Range = _range(8.0, 18.0)
     # How much of the feet's turn the knees follow, per athlete: 0 turns the foot alone below a knee that keeps
     # its course (internal tibial torsion: toe-in with no valgus, as the `toe_out` hard negative turns feet out),
-    # 1 turns the whole leg in at the hip (femoral anteversion). At 1 for everyone 95% of in-toeing walking limbs are valgus, so a model learns toe-in as the
-    # label; drawn over [0, 1] the knee, not the foot, tells.
+    # 1 turns the whole leg in at the hip (femoral anteversion). At 1 for everyone 95% of in-toeing walking limbs
+    # are valgus, so a model learns toe-in as the label; drawn over [0, 1] the knee, not the foot, tells.
     in_toeing_knee_share: Range = _range(1.0, 1.0)
     squat_depth_deg: Range = _range(75.0, 110.0)  # peak knee flexion, bilateral squat
     single_leg_depth_deg: Range = _range(50.0, 80.0)

@@ -81,10 +81,10 @@ def _params(trials: list[Trial]) -> dict[str, np.ndarray]:
     p["dorsiflexion_rom"] = limb([a.dorsiflexion_rom_deg for a in ath])
     p["healthy_swivel"] = limb([a.healthy_swivel_deg for a in ath])
     p["structural_valgus"] = limb([a.structural_valgus_deg for a in ath])
-    # In-toeing athletes turn feet and knees in when they walk or run: the knee bend direction follows half the
-    # foot progression plus the knee track, so the track takes the other half (the knees turn as far as the feet).
+    # In-toeing athletes turn their feet in when they walk or run, and their knees by `in_toeing_knee_share` of
+    # that turn: the knee bend direction follows half the foot progression plus the knee track, so the track
+    # adds the share less that half (share 1: the knees turn as far as the feet; 0: they keep their course).
     in_toe = [a.in_toeing_for(t.task) for a, t in zip(ath, trials, strict=True)]
-    # The knee bends toward half the foot's progression already (`kinematics`), so half the turn comes free.
     p["knee_track"] = limb([a.knee_track_deg - (a.in_toeing_knee_share - 0.5) * turn
                             for a, turn in zip(ath, in_toe, strict=True)])
     p["foot_progression"] = limb([a.foot_progression_deg + t.params["progression_jitter"] - turn
