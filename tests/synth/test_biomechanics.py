@@ -278,20 +278,26 @@ def test_knee_alone_valgus_is_labelled_by_the_rule_with_mechanism_unknown():
         assert not seq.labels["left"]["valgus"]  # the other knee keeps a healthy swivel, toned down if need be
 
 
+@cache
+def healthy_in_toers(task: str, in_toeing: float, knee_share: tuple[float, float] = (1.0, 1.0)) -> tuple:
+    """Eight athletes without a deficit or knee-alone valgus doing one task, clean 3D, `in_toeing` of them
+    in-toeing with the knees following the feet by `knee_share` (the default: the whole leg)."""
+    cfg = load_preset(
+        "clean", n_athletes=8,
+        **{"mechanisms.probabilities": {"none": 1.0}, "athletes.habitual_valgus_probability": 0.0,
+           "tasks.probabilities": {task: 1.0}, "athletes.in_toeing_probability": in_toeing,
+           "athletes.in_toeing_knee_share": list(knee_share)},
+        **NO_HARD_NEGATIVES,
+    )
+    return tuple(generate_sequences(cfg, range(8)))
+
+
 def test_in_toeing_gait_turns_the_knees_in_and_is_labelled_by_the_rule():
     """In-toeing athletes without a deficit: walking with feet and knees turned in, their flexed stance knees
     read 3-7 deg of dynamic FPPA (a real toe-in walk: 6-7; a normal walk 1-3) and often cross the gait
     threshold (4-5); the label is the rule on the 3D frontal plane, with mechanism unknown; set tasks (squats)
     keep the feet as instructed."""
-    base = {"mechanisms.probabilities": {"none": 1.0}, "athletes.habitual_valgus_probability": 0.0, **NO_HARD_NEGATIVES}
-    walking = {"tasks.probabilities": {"walking": 1.0}}
-    squats = {"tasks.probabilities": {"bilateral_squat": 1.0}}
-
-    def run(in_toeing: float, tasks: dict) -> list:
-        cfg = load_preset("clean", n_athletes=8, **base, **tasks, **{"athletes.in_toeing_probability": in_toeing})
-        return list(generate_sequences(cfg, range(8)))
-
-    toed_in, normal = run(1.0, walking), run(0.0, walking)
+    toed_in, normal = healthy_in_toers("walking", 1.0), healthy_in_toers("walking", 0.0)
     dynamic = [d for s in toed_in for d in s.meta["measured"]["dynamic_fppa_deg"]]
     assert np.median(dynamic) > 3.5 > 1.0 > np.median([d for s in normal for d in s.meta["measured"]["dynamic_fppa_deg"]])
     for seq in toed_in:
@@ -303,7 +309,7 @@ def test_in_toeing_gait_turns_the_knees_in_and_is_labelled_by_the_rule():
     assert np.mean([s.labels[limb]["valgus"] for s in toed_in for limb in ("left", "right")]) >= 0.4
     assert not any(s.labels[limb]["valgus"] for s in normal for limb in ("left", "right"))
     # Same athletes squatting: the trait does not act, sequence for sequence.
-    for a, b in zip(run(1.0, squats), run(0.0, squats), strict=True):
+    for a, b in zip(healthy_in_toers("bilateral_squat", 1.0), healthy_in_toers("bilateral_squat", 0.0), strict=True):
         np.testing.assert_array_equal(a.keypoints, b.keypoints)
 
 
@@ -312,24 +318,17 @@ def test_in_toeing_below_the_knee_turns_the_feet_in_and_leaves_the_knees_as_a_no
     walkers as above, the feet as far in as with the whole leg turned (share 1, the default), but the knees
     read the dynamic FPPA and labels of a normal walk. Drawn over [0, 1] toe-in raises the valgus rate without
     setting it, so the label is the knee's, not the foot's."""
-    base = {"mechanisms.probabilities": {"none": 1.0}, "athletes.habitual_valgus_probability": 0.0,
-            "tasks.probabilities": {"walking": 1.0}, **NO_HARD_NEGATIVES}
-
-    def run(in_toeing: float, knee_share: list[float]) -> list:
-        cfg = load_preset("clean", n_athletes=8, **base, **{"athletes.in_toeing_probability": in_toeing,
-                                                           "athletes.in_toeing_knee_share": knee_share})
-        return list(generate_sequences(cfg, range(8)))
-
-    def progression(seqs: list) -> float:
+    def progression(seqs: tuple) -> float:
         return float(np.nanmedian([measures(s)[limb]["foot_progression_deg"] for s in seqs for limb in ("left", "right")]))
 
-    def dynamic(seqs: list) -> float:
+    def dynamic(seqs: tuple) -> float:
         return float(np.median([d for s in seqs for d in s.meta["measured"]["dynamic_fppa_deg"]]))
 
-    def valgus_rate(seqs: list) -> float:
+    def valgus_rate(seqs: tuple) -> float:
         return float(np.mean([s.labels[limb]["valgus"] for s in seqs for limb in ("left", "right")]))
 
-    below_knee, whole_leg, normal, drawn = run(1.0, [0.0, 0.0]), run(1.0, [1.0, 1.0]), run(0.0, [1.0, 1.0]), run(1.0, [0.0, 1.0])
+    below_knee, drawn = healthy_in_toers("walking", 1.0, (0.0, 0.0)), healthy_in_toers("walking", 1.0, (0.0, 1.0))
+    whole_leg, normal = healthy_in_toers("walking", 1.0), healthy_in_toers("walking", 0.0)
     assert abs(progression(below_knee) - progression(whole_leg)) < 1.5
     assert progression(normal) - progression(below_knee) > 6.0  # toe-in drawn 8-18 deg
     assert abs(dynamic(below_knee) - dynamic(normal)) < 1.0 < dynamic(whole_leg) - 3.0
