@@ -121,11 +121,12 @@ def main() -> None:
         row: dict[str, str] = {"model": model}
         for record in (r for r in records if r["scorer"] == model):
             name = record["dataset"]
-            for metric in ("valgus_auroc", "mechanism_macro_f1", "valgus_ece"):
+            for metric in ("valgus_auroc", "mechanism_macro_f1", "valgus_ece", "valgus_auroc_clear"):
                 row[f"{name} {metric}"] = str(Estimate.from_columns(record, metric))
                 if model != first:
                     row[f"{name} {metric} - first model's"] = format_estimate(
                         Estimate.from_columns(record, f"{metric}_minus_paired"), signed=True)
+            row[f"{name} clear share"] = f"{record['clear_share']:.2f}"
             row[f"{name} worst task AUROC"] = record["worst_task"]
             row[f"{name} worst mechanism F1"] = record["worst_mechanism"]
         worst: dict[str, tuple[float, str]] = {}

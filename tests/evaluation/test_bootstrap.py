@@ -33,8 +33,9 @@ def synthetic_scores(n_athletes, per_athlete, seed=0, counts=None):
     right = rng.random((n, 2)) < 0.7
     mech_prob[np.arange(n)[:, None], np.arange(2)[None], np.where(right, mechanism, (mechanism % 4) + 1)] += 2.0
     severity = rng.normal(12, 4, (n, 2))
+    margin = (2 * valgus - 1) * rng.uniform(0, 10, (n, 2))  # the rule's angle past its threshold, on the label's side
     labels = LabelArrays(valgus, mechanism, severity, athlete, np.array(["bilateral_squat"] * n),
-                         np.arange(n).astype(str))
+                         np.arange(n).astype(str), margin)
     scores = ScoreArrays(prob, mech_prob, severity + rng.normal(0, 2, (n, 2)))
     return labels, scores
 
@@ -54,7 +55,7 @@ def test_integer_weights_equal_physically_duplicated_athletes():
     for b in range(5):
         index = np.repeat(np.arange(len(labels)), weights[b].astype(int))  # the replicate, materialised
         point = compute_metrics(labels.take(index), scores.take(index), 0.5)
-        for name in ("valgus_auroc", "valgus_average_precision", "valgus_f1", "mechanism_macro_f1",
+        for name in ("valgus_auroc", "valgus_auroc_clear", "valgus_average_precision", "valgus_f1", "mechanism_macro_f1",
                      "mechanism_balanced_accuracy", "valgus_ece", "severity_mae_deg"):
             assert reps[name][b] == pytest.approx(point[name], abs=1e-9), (name, b)
 

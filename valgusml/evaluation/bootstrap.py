@@ -159,6 +159,10 @@ def bootstrap_replicates(
             ).items()
         }
     )
+    clear = labels.clear_of_threshold().ravel()
+    out["valgus_auroc_clear"] = (weighted_auroc(w_limb[:, clear], labels.valgus.ravel()[clear],
+                                                scores.valgus_probability.ravel()[clear])
+                                 if clear.any() else np.full(len(weights), np.nan))
     err = np.abs(labels.severity_deg.ravel() - scores.severity_deg.ravel())
     ok = np.isfinite(err)
     out["severity_mae_deg"] = _safe_div(w_limb[:, ok] @ err[ok], w_limb[:, ok].sum(axis=1))

@@ -290,7 +290,8 @@ def run_transfer(cfg: DictConfig, result: Any, robustness: Any, other_data: dict
             rows = real_motion_rows(views, scorers, thresholds)
         else:
             log.info("real-motion suite skipped: no 3D recording to score under %s", paths)
-    in_distribution = {name: {m: r.estimates[m].value for m in ("valgus_auroc", "mechanism_macro_f1")}
+    in_distribution = {name: {m: r.estimates[m].value for m in ("valgus_auroc", "mechanism_macro_f1",
+                                                                 "valgus_auroc_clear")}
                        for name, r in result.results.items()}
     result.real_motion, result.other_data = rows, other
     result.transfer = transfer_table(in_distribution, robustness, rows, other)
@@ -307,7 +308,8 @@ def _print_summary(result: Any, report: Path) -> None:
     from valgusml.evaluation.bootstrap import Estimate
 
     comparison = result.comparison_table()
-    columns = ["scorer", "valgus_auroc", "valgus_f1", "mechanism_macro_f1", "severity_mae_deg", "predict_ms_per_sequence"]
+    columns = ["scorer", "valgus_auroc", "valgus_auroc_clear", "valgus_f1", "mechanism_macro_f1", "severity_mae_deg",
+               "predict_ms_per_sequence"]
     columns += [c for c in comparison.columns if c.startswith(("valgus_auroc - ", "mechanism_macro_f1 - "))]
     tables = [("held-out athletes: value [95% athlete-bootstrap CI]", comparison[columns])]
     if result.other_data is not None and len(result.other_data):
@@ -318,6 +320,7 @@ def _print_summary(result: Any, report: Path) -> None:
 
         tables.append(("other data, every sequence: value [95% athlete-bootstrap CI]", pd.DataFrame({
             "dataset": other["dataset"], "scorer": other["scorer"], "valgus_auroc": ci("valgus_auroc"),
+            "valgus_auroc_clear": ci("valgus_auroc_clear"),
             "mechanism_macro_f1": ci("mechanism_macro_f1"), "worst task (AUROC)": other["worst_task"],
             "worst mechanism (F1)": other["worst_mechanism"],
         })))

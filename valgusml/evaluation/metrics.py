@@ -37,6 +37,7 @@ from valgusml.scoring.calibration import expected_calibration_error
 # The figures a report leads with; each gets a 95% athlete-bootstrap CI.
 HEADLINE_METRICS: tuple[str, ...] = (
     "valgus_auroc",
+    "valgus_auroc_clear",  # over the limbs the rule calls clear of its threshold (NaN where none is recorded)
     "valgus_average_precision",
     "valgus_f1",
     "valgus_sensitivity",
@@ -156,6 +157,12 @@ def compute_metrics(labels: LabelArrays, scores: ScoreArrays, threshold: float) 
     for key, value in mechanism_metrics(labels.mechanism, scores.decide_mechanism(threshold)).items():
         out[f"mechanism_{key}"] = value
     out["severity_mae_deg"] = severity_mae(labels.severity_deg, scores.severity_deg)
+    # Presence ranked over the limbs the rule calls beyond its own measurement error: how much of what is
+    # missed sits within a few degrees of the threshold, where the label itself would not repeat.
+    clear = labels.clear_of_threshold()
+    out["valgus_auroc_clear"] = (float(roc_auc_score(labels.valgus[clear], scores.valgus_probability[clear]))
+                                 if _both_classes(labels.valgus[clear]) else float("nan"))
+    out["valgus_clear_share"] = labels.clear_share()
     out["threshold"] = float(threshold)
     out["n_sequences"] = float(len(labels))
     out["n_athletes"] = float(len(np.unique(labels.athlete_id)))

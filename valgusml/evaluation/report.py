@@ -27,7 +27,7 @@ from valgusml.evaluation.bootstrap import (
     weighted_presence,
 )
 from valgusml.evaluation.runner import EvaluationResult
-from valgusml.labels import LIMBS, MECHANISM_UNKNOWN
+from valgusml.labels import FPPA_SEM_DEG, LIMBS, MECHANISM_UNKNOWN
 from valgusml.scoring.arrays import athlete_weights
 
 log = logging.getLogger("valgusml.evaluate")
@@ -215,7 +215,8 @@ def _transfer_display(result: EvaluationResult) -> pd.DataFrame:
     """The transfer table with every figure beside its CI as `value [lo, hi]`: the held-out ones from the
     comparison, each `<figure> CI low` / `CI high` pair merged into its figure."""
     table = result.transfer.copy()
-    for column, metric in (("in-dist AUROC", "valgus_auroc"), ("in-dist macro-F1", "mechanism_macro_f1")):
+    for column, metric in (("in-dist AUROC", "valgus_auroc"), ("in-dist macro-F1", "mechanism_macro_f1"),
+                           ("in-dist AUROC, limbs clear of the threshold", "valgus_auroc_clear")):
         if column in table:
             table[column] = [format_estimate(result.results[n].estimates[metric]) if n in result.results else v
                              for n, v in zip(table["scorer"], table[column], strict=True)]
@@ -234,6 +235,10 @@ def _transfer_note(result: EvaluationResult) -> str:
     """What the transfer table's columns are, for the parts this evaluation ran."""
     table, level = result.transfer, _ci_level(result)  # held-out and other-data intervals: the evaluation's level
     parts = [f"In-distribution: held-out athletes of the training data, with their {level} athlete-bootstrap CIs."]
+    if any(c.endswith("limbs clear of the threshold") for c in table.columns):
+        parts.append(f"Limbs clear of the threshold: presence AUROC over the limbs whose rule angle, as the set "
+                     f"records it, lies at least {FPPA_SEM_DEG:g} deg from its threshold (the angle's error between "
+                     "sessions); nearer, the rule's own call would not repeat.")
     if any(c.endswith(": worst mechanism F1") for c in table.columns):
         parts.append(f"Other data (transfer.other_data): every sequence of a labelled data set no scorer trained "
                      f"on, with {level} CIs that resample its athletes (presence ECE: whether the probabilities keep "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from valgusml.errors import InputError
-from valgusml.labels import LIMBS, MECHANISMS, mechanism_index
+from valgusml.labels import FPPA_SEM_DEG, LIMBS, MECHANISMS, mechanism_index
 from valgusml.sequence import KeypointSequence
 
 N_MECHANISMS = len(MECHANISMS)
@@ -112,6 +112,9 @@ class LabelArrays:
     athlete_id: np.ndarray  # (N,) str
     task: np.ndarray  # (N,) str
     sequence_id: np.ndarray  # (N,) str
+    # (N, 2) float: each limb's dynamic FPPA minus the threshold its label was called at (`rule_margin_deg`);
+    # NaN where the labels do not say, None for none known
+    rule_margin_deg: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.valgus)
@@ -125,7 +128,22 @@ class LabelArrays:
             self.athlete_id[index],
             self.task[index],
             self.sequence_id[index],
+            None if self.rule_margin_deg is None else self.rule_margin_deg[index],
         )
+
+    def clear_of_threshold(self) -> np.ndarray:
+        """`(N, 2)` bool: limbs whose label the rule calls beyond the angle's measurement error (dynamic FPPA at
+        least `FPPA_SEM_DEG` from its threshold; a limb never loaded is clearly none). A call within it is one
+        the rule itself would not repeat between sessions. All False where the margins are unknown."""
+        if self.rule_margin_deg is None:
+            return np.zeros(self.valgus.shape, dtype=bool)
+        with np.errstate(invalid="ignore"):
+            return np.abs(self.rule_margin_deg) >= FPPA_SEM_DEG
+
+    def clear_share(self) -> float:
+        """The share of limbs `clear_of_threshold`; NaN where the margins are unknown."""
+        known = self.rule_margin_deg is not None and self.valgus.size > 0
+        return float(self.clear_of_threshold().mean()) if known else float("nan")
 
     @classmethod
     def from_sequences(cls, sequences: Sequence[KeypointSequence]) -> LabelArrays:
@@ -142,6 +160,7 @@ class LabelArrays:
                 valgus[i, k] = int(bool(label["valgus"]))
                 mechanism[i, k] = mechanism_index(label["mechanism"])
                 severity[i, k] = float(label.get("severity_deg", np.nan))
+        margins = np.array([rule_margin_deg(s) for s in sequences], dtype=np.float64).reshape(n, 2)
         return cls(
             valgus=valgus,
             mechanism=mechanism,
@@ -149,7 +168,37 @@ class LabelArrays:
             athlete_id=np.asarray([str(s.athlete_id) for s in sequences]),
             task=np.asarray([str(s.task) for s in sequences]),
             sequence_id=np.asarray([str(s.id) for s in sequences]),
+            rule_margin_deg=None if np.isnan(margins).all() else margins,
         )
+
+
+def rule_margin_deg(seq: KeypointSequence) -> np.ndarray:
+    """`(2,)` how far each limb's dynamic FPPA lies above (+) or below (-) the threshold its label was called
+    at, in degrees, as the labelling recorded it: the generator's `meta["measured"]`, or the presence rule's
+    `meta["rule"]` (`valgusml convert --label-by-rule`; sex unknown: the higher threshold, as its labels). A
+    limb never loaded is -inf (no phase to call); NaN where the sequence does not say (labels from a CSV)."""
+    meta = seq.meta or {}
+    out = np.full(2, np.nan)
+    if isinstance(measured := meta.get("measured"), dict) and "dynamic_fppa_deg" in measured:
+        loaded = measured.get("loaded", [True, True])
+        for k in range(2):
+            dynamic = measured["dynamic_fppa_deg"][k]
+            out[k] = -np.inf if not loaded[k] else _minus(dynamic, measured.get("threshold_deg"))
+    elif isinstance(rule := meta.get("rule"), dict) and all(isinstance(rule.get(limb), dict) for limb in LIMBS):
+        sex = meta.get("sex")
+        for k, limb in enumerate(LIMBS):
+            thresholds = rule[limb].get("threshold_deg") or {}
+            threshold = thresholds.get(sex) if sex in thresholds else max(thresholds.values(), default=None)
+            loaded = rule[limb].get("loaded", True)
+            out[k] = -np.inf if not loaded else _minus(rule[limb].get("dynamic_fppa_deg"), threshold)
+    return out
+
+
+def _minus(value: object, threshold: object) -> float:
+    try:
+        return float(value) - float(threshold)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def athlete_weights(athlete_id: np.ndarray, n_boot: int, seed: int) -> np.ndarray:

@@ -3,7 +3,9 @@ scored whole by every scorer at its own threshold: the transfer table's columns 
 shifts (`valgusml evaluate transfer.other_data=[DIR, ...]`).
 
 Each data set gives presence AUROC and mechanism macro-F1 with 95% athlete-bootstrap CIs, and the two things a
-set's mean hides: the task it reads worst (AUROC) and the mechanism class it reads worst (F1).
+set's mean hides: the task it reads worst (AUROC) and the mechanism class it reads worst (F1). Where the set
+records the rule's angle (a generator's `meta["measured"]`, the rule's `meta["rule"]`), presence is also ranked
+over the limbs the rule calls clear of its threshold (`valgus_auroc_clear`, `clear_share`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from valgusml.sequence import KeypointSequence
 
 log = logging.getLogger("valgusml.evaluate")
 
-# presence ranking, the mechanism call, and whether the probabilities keep their meaning on data not trained on
-OTHER_DATA_METRICS = ("valgus_auroc", "mechanism_macro_f1", "valgus_ece")
+# presence ranking, the mechanism call, whether the probabilities keep their meaning on data not trained on, and
+# presence ranked over the limbs the rule calls clear of its threshold (where the set records the rule's angle)
+OTHER_DATA_METRICS = ("valgus_auroc", "mechanism_macro_f1", "valgus_ece", "valgus_auroc_clear")
 
 
 def other_data_folders(paths: Sequence[str | Path]) -> dict[str, Path]:
@@ -93,7 +96,8 @@ def other_data_rows(
             estimates = athlete_bootstrap(labels, scores, threshold, n_boot=n_boot, seed=seed, level=ci_level,
                                           metrics=OTHER_DATA_METRICS)
             row: dict[str, Any] = {"dataset": dataset, "scorer": name, "n_sequences": len(sequences),
-                                   "n_athletes": len(set(labels.athlete_id))}
+                                   "n_athletes": len(set(labels.athlete_id)),
+                                   "clear_share": labels.clear_share()}
             for metric, estimate in estimates.items():
                 row.update(estimate.columns(metric))
             if name == paired_to:

@@ -1,8 +1,9 @@
 """The transfer table at the top of the report: in-distribution | other data | each shift | real motion, per scorer.
 
-- in-distribution: presence AUROC and mechanism macro-F1 on the held-out athletes (with their CIs elsewhere);
-- other data: the same two with their CIs on each labelled data set no scorer trained on, and the task and the
-  mechanism class it reads worst (`other_data`);
+- in-distribution: presence AUROC and mechanism macro-F1 on the held-out athletes (with their CIs elsewhere), and
+  presence AUROC over the limbs whose rule angle stands clear of its threshold;
+- other data: the same with their CIs on each labelled data set no scorer trained on, the ECE, and the task and
+  the mechanism class it reads worst (`other_data`);
 - shifts: for each robustness factor, the worst level's AUROC and its gap to in-distribution (test sets
   regenerated from the held-out athletes with one acquisition factor moved: rear and side views, another
   estimator family, frame rates, clip structure, …; `valgusml.evaluation.robustness`);
@@ -67,11 +68,16 @@ def transfer_table(
             "in-dist AUROC": metrics.get("valgus_auroc"),
             "in-dist macro-F1": metrics.get("mechanism_macro_f1"),
         }
+        if pd.notna(metrics.get("valgus_auroc_clear", float("nan"))):
+            row["in-dist AUROC, limbs clear of the threshold"] = metrics["valgus_auroc_clear"]
         if other_data is not None and len(other_data):
             for record in other_data[other_data["scorer"] == name].to_dict("records"):
                 dataset = record["dataset"]
-                for metric, label in (("valgus_auroc", "AUROC"), ("mechanism_macro_f1", "macro-F1"), ("valgus_ece", "ECE")):
-                    if metric not in record:  # rows scored before the ECE was added (a saved other_data.csv)
+                for metric, label in (("valgus_auroc", "AUROC"), ("mechanism_macro_f1", "macro-F1"), ("valgus_ece", "ECE"),
+                                      ("valgus_auroc_clear", "AUROC, limbs clear of the threshold")):
+                    # rows scored before a metric was added (a saved other_data.csv), or a set without the rule's
+                    # angle (no clear limbs to rank)
+                    if pd.isna(record.get(metric)):
                         continue
                     row[f"{dataset}: {label}"] = record[metric]
                     row[f"{dataset}: {label} CI low"] = record[f"{metric}_lo"]
