@@ -4,6 +4,8 @@ point estimate and in every bootstrap replicate, and a set that records no angle
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -103,3 +105,22 @@ def test_a_set_without_the_rules_angle_has_no_clear_figure_and_the_table_leaves_
     assert table.loc[0, "in-dist AUROC, limbs clear of the threshold"] == 0.95
     assert "csv: AUROC, limbs clear of the threshold" not in table.columns
     assert "csv: AUROC" in table.columns
+
+
+TOE_IN_WALK = (Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "opencap_validation_subject4"
+               / "walkingTI1.trc")
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not TOE_IN_WALK.is_file(), reason="../shared/realdata is absent")
+def test_the_real_toe_in_walk_labelled_by_the_rule_is_valgus_within_the_angles_error():
+    """Subject 4's toe-in walk, the real-motion suite's largest group of misses: `convert --label-by-rule`
+    labels both knees valgus, 1-2 deg past the gait threshold, so neither is clear of it."""
+    import valgusml
+    from valgusml.data.convert import label_by_rule
+
+    seq = label_by_rule(valgusml.io.read(TOE_IN_WALK), TOE_IN_WALK, sex=None)
+    labels = LabelArrays.from_sequences([seq])
+    assert labels.valgus.tolist() == [[1, 1]]
+    assert labels.rule_margin_deg[0] == pytest.approx([1.2, 2.0], abs=0.1)
+    assert not labels.clear_of_threshold().any()
