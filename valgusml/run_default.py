@@ -32,6 +32,7 @@ SHOWN = (
     ("valgus_left_auroc", "presence AUROC, left"),
     ("valgus_right_auroc", "presence AUROC, right"),
     ("valgus_auroc", "presence AUROC"),
+    ("valgus_auroc_clear", "presence AUROC, limbs clear of the threshold"),
     ("valgus_f1", "presence F1 (the folder's threshold)"),
     ("mechanism_macro_f1", "mechanism macro-F1"),
     ("mechanism_accuracy", "mechanism accuracy"),
