@@ -174,6 +174,7 @@ GROUP_COLUMNS: tuple[str, ...] = (
     "n_athletes",
     "valgus_prevalence",
     "valgus_auroc",
+    "valgus_auroc_clear",
     "valgus_f1",
     "valgus_sensitivity",
     "valgus_specificity",

@@ -33,7 +33,7 @@ from valgusml.scoring.arrays import athlete_weights
 log = logging.getLogger("valgusml.evaluate")
 REPORT_FILE = "report.html"
 # The per-task figures given with their CIs in the HTML (the README quotes them per task).
-PER_TASK_CI_METRICS = ("valgus_auroc", "mechanism_macro_f1")
+PER_TASK_CI_METRICS = ("valgus_auroc", "valgus_auroc_clear", "mechanism_macro_f1")
 COMPARISON_METRICS = ["valgus_auroc", "mechanism_macro_f1", "valgus_f1", "severity_mae_deg"]
 # The presence figures of each limb, given with their CIs in a scorer's section.
 PER_LIMB_METRICS = ("auroc", "f1", "sensitivity", "specificity")
@@ -139,10 +139,10 @@ def _ci_level(result: EvaluationResult) -> str:
 
 def _grouped_display(result: EvaluationResult, scorer: Any, table: pd.DataFrame, column: str,
                      by: np.ndarray) -> pd.DataFrame:
-    """Rows of a grouped table (per task, per camera view) with presence AUROC and mechanism macro-F1 beside
-    their athlete-bootstrap CIs (the evaluation's replicates, seed and level): a group read on a hundred athletes
-    is not one read on the whole set (the CSV keeps the bare values). `by` is each sequence's group, as
-    `table[column]` names them."""
+    """Rows of a grouped table (per task, per camera view) with presence AUROC (over all limbs and over those
+    clear of the threshold) and mechanism macro-F1 beside their athlete-bootstrap CIs (the evaluation's
+    replicates, seed and level): a group read on a hundred athletes is not one read on the whole set (the CSV
+    keeps the bare values). `by` is each sequence's group, as `table[column]` names them."""
     labels = result.labels
     n_boot, seed, level = _bootstrap_settings(result)
 
@@ -206,8 +206,9 @@ def _input_warnings_display(counts: dict[str, int], n_recordings: int | None) ->
 
 
 def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Per-athlete rows worst first (the athletes to look at lead), without `n_athletes` (one on every row)."""
-    return table.drop(columns="n_athletes").sort_values(["valgus_accuracy", "mechanism_accuracy", "athlete_id"],
+    """Per-athlete rows worst first (the athletes to look at lead), without `n_athletes` (one on every row) or the
+    AUROC over clear limbs (an athlete's few limbs seldom hold both classes)."""
+    return table.drop(columns=["n_athletes", "valgus_auroc_clear"], errors="ignore").sort_values(["valgus_accuracy", "mechanism_accuracy", "athlete_id"],
                                                         kind="stable")
 
 
