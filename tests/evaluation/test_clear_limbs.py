@@ -37,8 +37,16 @@ def test_margins_are_read_from_the_generators_measures_and_the_presence_rules():
     # sex unknown: the higher threshold, the one `rule_limb_labels` calls at
     del rule["sex"]
     assert rule_margin_deg(_sequence(1, (True, False), rule))[0] == 4.0
-    # labels from a CSV record no angle
+    # labels from a CSV record no angle; a hand-edited record that is not one value per limb is read as none
     assert np.isnan(rule_margin_deg(_sequence(2, (True, False), {}))).all()
+    for broken in ({"dynamic_fppa_deg": [7.5], "threshold_deg": 5.0},
+                   {"dynamic_fppa_deg": "7.5", "threshold_deg": 5.0},
+                   {"dynamic_fppa_deg": [7.5, None], "threshold_deg": "five"}):
+        assert np.isnan(rule_margin_deg(_sequence(3, (True, False), {"measured": broken}))).all(), broken
+    # a rule record without one of the limbs, or with a threshold that is not one per sex
+    bad_threshold = {limb: {"dynamic_fppa_deg": 7.0, "threshold_deg": 5.0} for limb in ("left", "right")}
+    assert np.isnan(rule_margin_deg(_sequence(3, (True, False), {"rule": bad_threshold}))).all()
+    assert np.isnan(rule_margin_deg(_sequence(3, (True, False), {"rule": {"left": {"dynamic_fppa_deg": 7.0}}}))).all()
     labels = LabelArrays.from_sequences([_sequence(0, (True, False), generator), _sequence(2, (True, False), {})])
     # a limb never loaded is clearly none; unknown margins are never clear
     assert labels.clear_of_threshold().tolist() == [[False, True], [False, False]]

@@ -179,24 +179,32 @@ def rule_margin_deg(seq: KeypointSequence) -> np.ndarray:
     limb never loaded is -inf (no phase to call); NaN where the sequence does not say (labels from a CSV)."""
     meta = seq.meta or {}
     out = np.full(2, np.nan)
-    if isinstance(measured := meta.get("measured"), dict) and "dynamic_fppa_deg" in measured:
-        loaded = measured.get("loaded", [True, True])
+    measured = meta.get("measured")
+    if isinstance(measured, dict) and _pair(measured.get("dynamic_fppa_deg")):
+        loaded = measured.get("loaded") if _pair(measured.get("loaded")) else [True, True]
+        threshold = _number(measured.get("threshold_deg"))
         for k in range(2):
-            dynamic = measured["dynamic_fppa_deg"][k]
-            out[k] = -np.inf if not loaded[k] else _minus(dynamic, measured.get("threshold_deg"))
+            out[k] = -np.inf if not loaded[k] else _number(measured["dynamic_fppa_deg"][k]) - threshold
     elif isinstance(rule := meta.get("rule"), dict) and all(isinstance(rule.get(limb), dict) for limb in LIMBS):
         sex = meta.get("sex")
         for k, limb in enumerate(LIMBS):
-            thresholds = rule[limb].get("threshold_deg") or {}
-            threshold = thresholds.get(sex) if sex in thresholds else max(thresholds.values(), default=None)
+            recorded = rule[limb].get("threshold_deg")
+            thresholds = {key: _number(value) for key, value in recorded.items()} if isinstance(recorded, dict) else {}
+            threshold = thresholds[sex] if sex in thresholds else max(thresholds.values(), default=np.nan)
             loaded = rule[limb].get("loaded", True)
-            out[k] = -np.inf if not loaded else _minus(rule[limb].get("dynamic_fppa_deg"), threshold)
+            out[k] = -np.inf if not loaded else _number(rule[limb].get("dynamic_fppa_deg")) - threshold
     return out
 
 
-def _minus(value: object, threshold: object) -> float:
+def _pair(value: object) -> bool:
+    """A per-limb list as the labelling writes it (left, right); anything else is read as not recorded."""
+    return isinstance(value, (list, tuple)) and len(value) == 2
+
+
+def _number(value: object) -> float:
+    """`value` as a float; NaN for None or anything that is not a number (a record that does not say)."""
     try:
-        return float(value) - float(threshold)  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return float("nan")
 
