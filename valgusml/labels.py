@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from valgusml.errors import InputError
 
 MECHANISMS: tuple[str, ...] = (
@@ -58,6 +60,14 @@ VALGUS_THRESHOLD_DEG: dict[str, dict[str, float]] = {
 # Standard error of measurement of the frontal-plane projection angle (BIOMECH.md: 2-4 deg between sessions):
 # a dynamic FPPA within this of its threshold is a call the rule itself cannot make reliably.
 FPPA_SEM_DEG = 3.0
+
+
+def beyond_measurement_error(margin_deg: float | np.ndarray) -> bool | np.ndarray:
+    """Whether a dynamic FPPA `margin_deg` from its threshold (angle minus threshold; -inf for a limb with no
+    scored phase) stands at least `FPPA_SEM_DEG` from it: a call the rule would repeat. Elementwise on arrays;
+    NaN (not known) is never beyond."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(margin_deg) >= FPPA_SEM_DEG
 
 
 def task_family(task: str) -> str:

@@ -208,8 +208,8 @@ def _input_warnings_display(counts: dict[str, int], n_recordings: int | None) ->
 def _per_athlete_display(table: pd.DataFrame) -> pd.DataFrame:
     """Per-athlete rows worst first (the athletes to look at lead), without `n_athletes` (one on every row) or the
     AUROC over clear limbs (an athlete's few limbs seldom hold both classes)."""
-    return table.drop(columns=["n_athletes", "valgus_auroc_clear"], errors="ignore").sort_values(["valgus_accuracy", "mechanism_accuracy", "athlete_id"],
-                                                        kind="stable")
+    return table.drop(columns=["n_athletes", "valgus_auroc_clear"]).sort_values(
+        ["valgus_accuracy", "mechanism_accuracy", "athlete_id"], kind="stable")
 
 
 def _transfer_display(result: EvaluationResult) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from valgusml.errors import InputError
-from valgusml.labels import FPPA_SEM_DEG, LIMBS, MECHANISMS, mechanism_index
+from valgusml.labels import LIMBS, MECHANISMS, beyond_measurement_error, mechanism_index
 from valgusml.sequence import KeypointSequence
 
 N_MECHANISMS = len(MECHANISMS)
@@ -137,8 +137,7 @@ class LabelArrays:
         the rule itself would not repeat between sessions. All False where the margins are unknown."""
         if self.rule_margin_deg is None:
             return np.zeros(self.valgus.shape, dtype=bool)
-        with np.errstate(invalid="ignore"):
-            return np.abs(self.rule_margin_deg) >= FPPA_SEM_DEG
+        return beyond_measurement_error(self.rule_margin_deg)
 
     def clear_share(self) -> float:
         """The share of limbs `clear_of_threshold`; NaN where the margins are unknown."""

@@ -47,7 +47,7 @@ from valgusml.features.rule import (
     task_from_file_name,
 )
 from valgusml.features.view import read_view
-from valgusml.labels import FPPA_SEM_DEG, LIMBS, VALGUS_THRESHOLD_DEG, task_family
+from valgusml.labels import LIMBS, VALGUS_THRESHOLD_DEG, beyond_measurement_error, task_family
 from valgusml.sequence import KeypointSequence
 
 DEFAULT_YAWS: tuple[float, ...] = (0.0, 20.0, -20.0, 40.0, -40.0, 180.0, 160.0, -160.0, 70.0, -70.0, 90.0, -90.0)
@@ -283,7 +283,7 @@ def clear_of_threshold(row: dict[str, Any], sex: str = "female") -> bool:
     fppa = row["dynamic_fppa_deg"]
     if fppa is None or not np.isfinite(fppa):
         return True
-    return abs(float(fppa) - VALGUS_THRESHOLD_DEG[task_family(row["task"])][sex]) >= FPPA_SEM_DEG
+    return bool(beyond_measurement_error(float(fppa) - VALGUS_THRESHOLD_DEG[task_family(row["task"])][sex]))
 
 
 def near_square_on(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
