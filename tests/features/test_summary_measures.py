@@ -10,7 +10,7 @@ import pytest
 
 from valgusml import KeypointSequence
 from valgusml.features import MEASURE_NAMES, fppa_deg, measure_vector, measures
-from valgusml.skeleton import SKELETONS
+from valgusml.skeleton import SKELETONS, canonical_index
 
 FPS = 50.0
 
@@ -137,6 +137,20 @@ def test_coco17_input_has_no_foot_measures(poses):
             assert f"{side}_{name}" in m["unavailable"]
         assert m[side]["peak_fppa_deg"] > 5.0
     assert "left_peak_fppa_deg" not in m["unavailable"]
+
+
+def test_rearfoot_eversion_is_read_in_3d_only(poses):
+    kp, _ = squat(poses, knee_medial=0.04)
+    kp[:, canonical_index("left_ankle"), 0] -= 0.01  # the left ankle rolled 1 cm medially over its heel
+    in_3d = measures(KeypointSequence(kp, "canonical", FPS, task="bilateral_squat"))
+    assert 9.0 < in_3d["left"]["rearfoot_eversion_deg"] < 12.0  # atan(1 / 5.4) in the foot's frontal plane
+    assert in_3d["right"]["rearfoot_eversion_deg"] == pytest.approx(0.0, abs=0.1)
+    # filmed, the few-centimetre heel→ankle line carries no reading: None, said, and the other foot measures stay
+    filmed = measures(KeypointSequence(poses.camera(kp), "canonical", FPS, task="bilateral_squat"))
+    for side in ("left", "right"):
+        assert filmed[side]["rearfoot_eversion_deg"] is None
+        assert filmed[side]["foot_roll_in"] is not None and filmed[side]["foot_progression_deg"] is not None
+    assert {"left_rearfoot_eversion_deg", "right_rearfoot_eversion_deg"} <= set(filmed["unavailable"])
 
 
 def test_low_confidence_joints_are_ignored(poses):

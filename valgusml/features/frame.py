@@ -18,7 +18,9 @@ Conventions (one place, because every caller relies on them):
 foreshortening of thigh and shank seen from the front (`acos(length / standing length)`), the sagittal trunk
 lean from the foreshortening of the trunk (unsigned: assumed forward), heel rise from the heel's vertical
 image offset above the toes, the rearfoot angle from the heel→ankle line in the image (toe-out and camera yaw
-move the heel sideways too: a weak proxy; 3D measures it in the foot's own frontal plane). Foot progression in 2D is the heel→toe direction in the image (its sign is
+move the heel sideways too, and a rising heel shortens the line: it hardly follows the heel, r 0.03 with the 3D
+angle, so the summary `measures` leaves it out of 2D; 3D measures it in the foot's own frontal plane, pitch
+included). Foot progression in 2D is the heel→toe direction in the image (its sign is
 reliable, its size grows with camera height). Baselines (standing segment lengths, flat-foot heel offset) are
 taken from the sequence itself, so pass whole recordings, not single frames.
 """
@@ -368,15 +370,21 @@ def frame_measures(keypoints: np.ndarray) -> np.ndarray:
             foot3 = toe3 - heel3
             lateral = np.stack([foot3[:, 0] @ left_dir, -(foot3[:, 1] @ left_dir)], axis=1)  # outwards
             foot_progression = np.degrees(np.arctan2(lateral, foot3 @ forward))
-            # Rearfoot angle in the foot's own frontal plane (perpendicular to heel→toe on the floor): the
-            # front view would read toe-out as eversion, since the heel sits behind the ankle.
+            # Rearfoot angle in the foot's own frontal plane (perpendicular to heel→toe): the front view would
+            # read toe-out as eversion, since the heel sits behind the ankle. Its up is the vertical with the
+            # foot's pitch taken out, so a heel rising off the floor is not read as the heel rolling over: from
+            # the floor's vertical, a push-off's heel above the ankle read 150°.
             along_x, along_y = foot3[..., 0], foot3[..., 1]
-            norm = np.hypot(along_x, along_y)
+            length = vector_lengths(foot3)
+            floor_length = np.hypot(along_x, along_y)
             limb_sign = np.array([1.0, -1.0])
-            foot_medial_x, foot_medial_y = along_y / norm * limb_sign, -along_x / norm * limb_sign
+            foot_medial_x, foot_medial_y = along_y / floor_length * limb_sign, -along_x / floor_length * limb_sign
             rear = world[:, _ANKLE] - heel3
+            along_z = foot3[..., 2] / length
+            rear_along = (rear * foot3).sum(axis=-1) / length
+            rear_up = (rear[..., 2] - along_z * rear_along) / (floor_length / length)
             rearfoot = np.degrees(
-                np.arctan2(rear[..., 0] * foot_medial_x + rear[..., 1] * foot_medial_y, rear[..., 2])
+                np.arctan2(rear[..., 0] * foot_medial_x + rear[..., 1] * foot_medial_y, rear_up)
             )
         else:
             shank_tilt = np.degrees(shank_tilt_rad)

@@ -23,8 +23,12 @@ ground; the stance limb only in single-leg tasks named `..._left` / `..._right`)
 - `peak_hip_adduction_deg`: highest hip adduction proxy (thigh vs pelvis, frontal view).
 - `medial_knee_displacement`: largest medial shift of the knee over the ankle relative to the start, in leg
   lengths (× ~850 mm for an adult's hip–ankle length).
-- `foot_roll_in`: ankle medial to the forefoot at peak load, in leg lengths; `rearfoot_eversion_deg`: heel→ankle
-  tilt at peak load; `foot_progression_deg`: median toe-out.
+- `foot_roll_in`: ankle medial to the forefoot at peak load, in leg lengths; `foot_progression_deg`: median
+  toe-out.
+- `rearfoot_eversion_deg`: heel→ankle tilt at peak load in the foot's own frontal plane, from 3D keypoints only.
+  From 2D it is None: the heel→ankle line is a few centimetres long, the camera's yaw and height and the heel's
+  rise turn it, and a pose estimator's heel error is as large as the tilt (on the generator's 2D it correlates
+  0.03 with the 3D angle, and healthy limbs spread over ±60 deg). The frame measure stays a network input.
 - `peak_knee_flexion_deg` (depth), `peak_shank_tilt_deg` (ankle dorsiflexion proxy).
 - `peak_heel_rise` (leg lengths) and `heel_rise_onset_s`: when the heel starts to rise relative to the deepest
   point (negative = before it; None when the heel does not rise during that rep). Both relative to the
@@ -215,6 +219,7 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
     kp = check_canonical(keypoints)
     fm = frame_measures(kp).astype(np.float64)
     n_frames = len(fm)
+    is3d = kp.shape[2] == 3
     front = as_frontal_2d(kp)
     scale = _leg_scale(front)
     loaded = contact_mask(front, scale, task)
@@ -260,7 +265,7 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
             "peak_hip_adduction_deg": _nan_reduce(np.ndarray.max, on_load(col("hip_adduction_deg"))),
             "medial_knee_displacement": _nan_reduce(np.ndarray.max, on_load(mkd)) - start_value(mkd),
             "foot_roll_in": at_peak(col("foot_roll_in")),
-            "rearfoot_eversion_deg": at_peak(col("rearfoot_eversion_deg")),
+            "rearfoot_eversion_deg": at_peak(col("rearfoot_eversion_deg")) if is3d else math.nan,
             "foot_progression_deg": _nan_reduce(median, on_load(col("foot_progression_deg"))),
             "peak_knee_flexion_deg": _nan_reduce(np.ndarray.max, flexion),
             "peak_shank_tilt_deg": _nan_reduce(np.ndarray.max, on_load(col("shank_tilt_deg"))),
