@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import valgusml
 from valgusml import KeypointSequence
 from valgusml.features import MEASURE_NAMES, fppa_deg, measure_vector, measures
 from valgusml.skeleton import SKELETONS, canonical_index
@@ -186,3 +188,19 @@ def test_foot_jitter_is_not_read_as_heel_rise(poses):
     risen[:, feet, 2] += rng.normal(0.0, 0.008, (len(risen), len(feet))).astype(np.float32)
     m = measures(KeypointSequence(risen, "canonical", FPS, task="bilateral_squat"))
     assert m["left"]["heel_rise_onset_s"] == pytest.approx((35 - 49) / FPS, abs=4 / FPS)
+
+
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+OPENCAP = sorted(REAL.glob("opencap_validation_subject*/*.trc"))
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not OPENCAP, reason="../shared/realdata is absent")
+def test_real_walks_read_a_rearfoot_angle_not_the_push_off():
+    # the heel rising over the ankle in a push-off read 108-151 deg from the floor's vertical
+    walks = [path for path in OPENCAP if path.stem.startswith("walking")]
+    assert len(walks) >= 4
+    for path in walks:
+        m = measures(valgusml.io.read(path))
+        for side in ("left", "right"):
+            assert -20.0 < m[side]["rearfoot_eversion_deg"] < 45.0, (path.name, side)
