@@ -216,6 +216,71 @@ def test_running_without_quiet_standing_has_a_standing_reference():
     assert agree / total >= 0.9
 
 
+def test_walking_rule_agrees_with_the_generator_overground_and_on_a_treadmill():
+    # A stance is the foot low and not moving forward past the pelvis: on a treadmill the belt carries a planted
+    # foot backward, so a still-foot test would lose those stances; the rule reads every one.
+    agree, total, unscored = _rule_against_generator({"walking": 1.0})
+    assert total == 32 and unscored == 0  # 8 athletes x 2 trials x 2 limbs, overground and treadmill drawn
+    assert agree / total >= 0.9
+
+
+def _walk_with_a_low_swing(treadmill: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A hand-built 3D walk at 100 fps (1.2 m/s, 1-s strides): each foot flat on the floor for 0.6 s, then
+    swinging forward 1.5 cm above it for 0.4 s; on a treadmill the pelvis stays put and the belt carries the
+    planted foot. Returns the keypoints and each limb's place in its stride `(T, 2)` (swing from 0.6)."""
+    from valgusml.skeleton import CANONICAL_JOINTS
+
+    fps, speed, n = 100.0, 1.2, 300
+    cycle = (np.arange(n)[:, None] / fps + np.array([0.0, 0.5])) % 1.0
+    pelvis_y = np.zeros(n) if treadmill else -speed * np.arange(n) / fps  # walking towards -y
+    kp = np.zeros((n, len(CANONICAL_JOINTS), 3))
+    for k, (side, x) in enumerate((("left", 0.1), ("right", -0.1))):
+        swing = cycle[:, k] >= 0.6
+        # the foot against the pelvis: backward at walking speed in stance, forward over the step in swing
+        ahead = np.where(swing, -0.36 + 0.72 * (cycle[:, k] - 0.6) / 0.4, 0.36 - speed * cycle[:, k])
+        ankle = np.stack([np.full(n, x), pelvis_y - ahead, 0.08 + np.where(swing, 0.015, 0.0)], axis=1)
+        hip = np.stack([np.full(n, x), pelvis_y, np.full(n, 0.9)], axis=1)
+        bend = np.where(swing, 0.15, 0.03)  # the knee ahead of the hip-ankle line: bent in swing
+        knee = 0.5 * (hip + ankle) + np.stack([np.zeros(n), -bend, np.zeros(n)], axis=1)
+        for part, point in (("hip", hip), ("knee", knee), ("ankle", ankle), ("heel", ankle + [0.0, 0.05, -0.065]),
+                            ("big_toe", ankle + [-0.02, -0.18, -0.065]), ("small_toe", ankle + [0.02, -0.16, -0.065])):
+            kp[:, CANONICAL_JOINTS.index(f"{side}_{part}")] = point
+    for name, z in (("neck", 1.45), ("nose", 1.6), ("left_shoulder", 1.42), ("right_shoulder", 1.42)):
+        kp[:, CANONICAL_JOINTS.index(name)] = np.stack([np.zeros(n), pelvis_y, np.full(n, z)], axis=1)
+    return kp, cycle
+
+
+@pytest.mark.parametrize("treadmill", [False, True])
+def test_a_walks_low_swing_is_not_its_stance(treadmill):
+    from valgusml.errors import InputError
+    from valgusml.features.frame import foot_forward_velocity
+    from valgusml.features.phases import loaded_mask
+
+    kp, cycle = _walk_with_a_low_swing(treadmill)
+    with pytest.raises(InputError, match="3D"):
+        foot_forward_velocity(kp[..., :2], 100.0)  # a 2D view does not show the foot's depth
+    loaded = loaded_mask(kp, 100.0, "walking")
+    assert not loaded[cycle >= 0.6].any()  # 1.5 cm up and moving forward: not loaded (the height alone: all)
+    inner = (cycle > 0.05) & (cycle < 0.55)
+    inner[:20] = False  # a stance cut short by the recording's start is too short to count
+    assert loaded[inner].all()  # planted, overground or carried by the belt
+
+
+@pytest.mark.realdata
+@needs_real
+def test_real_walks_load_their_stances_not_their_swings():
+    from valgusml.features.phases import loaded_mask, raw_knee_flexion
+
+    walks = sorted(SUBJECT4.glob("walking*.trc"))
+    assert len(walks) == 3
+    for path in walks:
+        seq = valgusml.io.read(path).to_canonical()
+        kp = seq.seen_keypoints().astype(np.float64)
+        loaded = loaded_mask(kp, seq.fps, "walking")
+        assert ((0.45 <= loaded.mean(axis=0)) & (loaded.mean(axis=0) <= 0.8)).all(), path.name  # was 0.85-0.96
+        assert np.nanmax(np.where(loaded, raw_knee_flexion(kp), np.nan)) < 45.0, path.name  # a swing bends to 60-70
+
+
 def test_standing_fppa_falls_back_to_each_limbs_straight_frames():
     from valgusml.features.phases import standing_frames
     from valgusml.features.rule import standing_fppa

@@ -28,6 +28,7 @@ taken from the sequence itself, so pass whole recordings, not single frames.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -100,6 +101,7 @@ def _pair(part: str) -> list[int]:
 
 _HIP, _KNEE, _ANKLE, _HEEL = _pair("hip"), _pair("knee"), _pair("ankle"), _pair("heel")
 _BIG_TOE, _SMALL_TOE = _pair("big_toe"), _pair("small_toe")
+_FOOT_POINTS = tuple((_ANKLE[k], _HEEL[k], _BIG_TOE[k], _SMALL_TOE[k]) for k in range(2))  # per limb
 _NECK = canonical_index("neck")
 _LIMB_JOINTS = np.array(_HIP + _KNEE + _ANKLE + _HEEL + _BIG_TOE + _SMALL_TOE)
 _N_JOINTS = len(CANONICAL_JOINTS)
@@ -238,6 +240,31 @@ def check_canonical(keypoints: np.ndarray) -> np.ndarray:
 def _knee_flexion_3d(thigh: np.ndarray, shank: np.ndarray) -> np.ndarray:
     """True knee flexion (deg) between 3D thigh and shank vectors `(..., 3)`."""
     return np.degrees(np.arctan2(vector_lengths(_cross(thigh, shank)), (thigh * shank).sum(-1)))
+
+
+def foot_forward_velocity(keypoints: np.ndarray, fps: float) -> np.ndarray:
+    """`(T, 2)` each foot's velocity forward relative to the pelvis (the hips' midpoint), in leg lengths a second,
+    from canonical 3D keypoints `(T, 20, 3)`: the mean of the foot's seen points (ankle, heel, toes), along the
+    subject's median forward direction, unsmoothed; NaN where unseen or with fewer than two frames.
+
+    A foot on the ground moves backward against the pelvis, overground (the body passes over it) and on a
+    treadmill (the belt carries it) alike; a swinging one moves forward. The feet's height cannot tell them
+    apart in a walk: a swinging foot clears the floor by 1-2 cm."""
+    world = np.asarray(keypoints, dtype=np.float64)
+    if world.ndim != 3 or world.shape[2] != 3:
+        raise InputError(f"foot_forward_velocity needs canonical 3D keypoints (T, 20, 3), got shape {world.shape}")
+    n_frames = len(world)
+    if n_frames < 2:
+        return np.full((n_frames, 2), np.nan)
+    _, forward = _body_axes(world)
+    pelvis = 0.5 * (world[:, _HIP[0]] + world[:, _HIP[1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a foot unseen in a frame: its mean is NaN there
+        feet = np.stack([np.nanmean(world[:, list(_FOOT_POINTS[limb])], axis=1) for limb in range(2)], axis=1)
+        leg = float(np.nanmedian(vector_lengths(world[:, _KNEE] - world[:, _HIP])
+                                 + vector_lengths(world[:, _ANKLE] - world[:, _KNEE])))
+    along = (feet - pelvis[:, None]) @ forward
+    return np.gradient(along, axis=0) * fps / leg
 
 
 def knee_flexion_deg(keypoints: np.ndarray) -> np.ndarray:

@@ -5,13 +5,14 @@ The valgus label is scored over each task's *scored phase*, as the clinical test
 - squats and step-downs: every repetition, from the knee bending under load to its straightening again;
 - drop jumps: the landing, from initial contact to peak knee flexion; what follows (push-off, the second
   landing) is reported apart (`kind="push_off"`), never scored;
-- walking and running: each stance (foot on the ground).
+- walking and running: each stance (foot on the ground; in 3D also not moving forward past the pelvis, since a
+  swinging foot clears the floor by only 1-2 cm).
 
 Nothing here knows who made the keypoints: it reads knee flexion (`frame_measures`) and the feet's height
-(3D: above the floor; 2D: the image y of the lowest foot point, y down), so the generator, the predictor,
-the real-motion suite and rule-labelling of users' mocap all find the same phases. A task name helps
-(`drop_vertical_jump`, `walking`, `..._left`); without it the movement is classified from the motion
-(`infer_task`).
+(3D: above the floor; 2D: the image y of the lowest foot point, y down), and in 3D gait the feet's motion
+against the pelvis, so the generator, the predictor, the real-motion suite and rule-labelling of users' mocap
+all find the same phases. A task name helps (`drop_vertical_jump`, `walking`, `..._left`); without it the
+movement is classified from the motion (`infer_task`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from valgusml.features.frame import knee_flexion_deg, vector_lengths
+from valgusml.features.frame import foot_forward_velocity, knee_flexion_deg, vector_lengths
 from valgusml.features.summary import moving_average, stance_from_task
 from valgusml.labels import LIMBS, task_family
 from valgusml.skeleton import canonical_index
@@ -34,6 +35,13 @@ MIN_REP_FLEXION_DEG = 20.0
 LOADED_FRACTION = 0.5
 # A foot is in contact when its lowest point is within this many leg lengths of the floor.
 CONTACT_TOLERANCE = 0.06
+# 3D gait: a foot moving forward past the pelvis faster than this (leg lengths a second) is swinging, however
+# low it is. A stance foot moves backward against the pelvis (the real walks' -1.4 a second), overground and on a
+# treadmill alike; one standing still stays within its noise of 0; a swinging one moves forward at 2-4. The four
+# OpenCap walks then load 0.53-0.74 of each limb's frames with knees bent to 41 deg (0.81-0.96 and 63 deg from
+# the height alone), and the generator's clean 3D walks keep 0.999 of the frames its labels read
+# (docs/experiments.md, Gait stance).
+SWING_FORWARD_SPEED = 0.3
 # Airborne: both feet this far above the floor (leg lengths), for at least FLIGHT_MIN_S.
 FLIGHT_HEIGHT = 0.08
 FLIGHT_MIN_S = 0.08
@@ -361,6 +369,11 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
         contact = support_height(height, task) <= CONTACT_TOLERANCE
     named = stance_from_task(task) if task else None
     standing = standing_frames(flexion)
+    stance = contact
+    if family in ("walking", "running") and kp.shape[-1] == 3:
+        forward = moving_average(foot_forward_velocity(kp, fps), max(1, int(round(SMOOTH_S * fps)) | 1))
+        with np.errstate(invalid="ignore"):
+            stance = contact & ~(forward > SWING_FORWARD_SPEED)  # unseen feet: the height alone decides
     out: list[Phase] = []
     for k, limb in enumerate(LIMBS):
         if named is not None and limb not in named:
@@ -372,7 +385,7 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
         if family == "drop_vertical_jump":
             out.extend(_landing(limb, column, contact[:, k], flight_frames(height, fps), fps))
         elif family in ("walking", "running"):
-            for start, end in true_runs(contact[:, k]):
+            for start, end in true_runs(stance[:, k]):
                 if end - start >= 0.15 * fps:  # a touch-down is not a stance
                     segment = column[start:end]
                     peak = start + (int(np.nanargmax(segment)) if np.isfinite(segment).any() else 0)

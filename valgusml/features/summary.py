@@ -13,8 +13,8 @@
 Per-limb keys (`LIMB_MEASURES`), all taken over the frames where that limb is loaded (its foot on the
 ground; the stance limb only in single-leg tasks named `..._left` / `..._right`). In walks and runs a swinging
 foot stays within that tolerance of the floor, so most of the swing counts as loaded and the "peak load" frames
-are the swing's most bent knee (docs/experiments.md, Gait stance read from the feet's height alone): read gait's
-measures at peak load with that in mind.
+are the swing's most bent knee (docs/experiments.md, Gait stance): read gait's measures at peak load with that in
+mind. The rule (`phases`) leaves a 3D walk's swing out; this test reads every task, unnamed ones too.
 
 - `peak_fppa_deg`: highest FPPA (lightly smoothed over ~0.1 s).
 - `fppa_at_peak_load_deg`: mean FPPA over the peak-load frames (knee flexion within the top 15 % of its range,
