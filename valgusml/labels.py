@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,15 @@ def task_family(task: str) -> str:
         if task.endswith(suffix):
             return task[: -len(suffix)]
     return task
+
+
+_SINGLE_LEG = re.compile(r"^(single_leg|lateral_step_down|step_down|single_leg_landing).*_(left|right)$")
+
+
+def stance_from_task(task: str) -> tuple[str, ...] | None:
+    """The loaded limb named by a single-leg task (`single_leg_squat_left` → ("left",)), else None."""
+    match = _SINGLE_LEG.match(task or "")
+    return (match.group(2),) if match else None
 
 
 KNOWN_TASKS_TEXT = f"{', '.join(TASK_FAMILIES)} (single-leg ones may end in _left or _right)"

@@ -45,9 +45,8 @@ from valgusml.features.phases import (
     planted_stance,
     scored_segments,
 )
-from valgusml.features.summary import stance_from_task
 from valgusml.features.view import FRONT_3D, View, admit_view, canonical_front_view, infer_view
-from valgusml.labels import LIMBS, task_family
+from valgusml.labels import LIMBS, stance_from_task, task_family
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import CANONICAL_JOINTS, canonical_index
 

@@ -224,39 +224,13 @@ def test_walking_rule_agrees_with_the_generator_overground_and_on_a_treadmill():
     assert agree / total >= 0.9
 
 
-def _walk_with_a_low_swing(treadmill: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A hand-built 3D walk at 100 fps (1.2 m/s, 1-s strides): each foot flat on the floor for 0.6 s, then
-    swinging forward 1.5 cm above it for 0.4 s; on a treadmill the pelvis stays put and the belt carries the
-    planted foot. Returns the keypoints and each limb's place in its stride `(T, 2)` (swing from 0.6)."""
-    from valgusml.skeleton import CANONICAL_JOINTS
-
-    fps, speed, n = 100.0, 1.2, 300
-    cycle = (np.arange(n)[:, None] / fps + np.array([0.0, 0.5])) % 1.0
-    pelvis_y = np.zeros(n) if treadmill else -speed * np.arange(n) / fps  # walking towards -y
-    kp = np.zeros((n, len(CANONICAL_JOINTS), 3))
-    for k, (side, x) in enumerate((("left", 0.1), ("right", -0.1))):
-        swing = cycle[:, k] >= 0.6
-        # the foot against the pelvis: backward at walking speed in stance, forward over the step in swing
-        ahead = np.where(swing, -0.36 + 0.72 * (cycle[:, k] - 0.6) / 0.4, 0.36 - speed * cycle[:, k])
-        ankle = np.stack([np.full(n, x), pelvis_y - ahead, 0.08 + np.where(swing, 0.015, 0.0)], axis=1)
-        hip = np.stack([np.full(n, x), pelvis_y, np.full(n, 0.9)], axis=1)
-        bend = np.where(swing, 0.15, 0.03)  # the knee ahead of the hip-ankle line: bent in swing
-        knee = 0.5 * (hip + ankle) + np.stack([np.zeros(n), -bend, np.zeros(n)], axis=1)
-        for part, point in (("hip", hip), ("knee", knee), ("ankle", ankle), ("heel", ankle + [0.0, 0.05, -0.065]),
-                            ("big_toe", ankle + [-0.02, -0.18, -0.065]), ("small_toe", ankle + [0.02, -0.16, -0.065])):
-            kp[:, CANONICAL_JOINTS.index(f"{side}_{part}")] = point
-    for name, z in (("neck", 1.45), ("nose", 1.6), ("left_shoulder", 1.42), ("right_shoulder", 1.42)):
-        kp[:, CANONICAL_JOINTS.index(name)] = np.stack([np.zeros(n), pelvis_y, np.full(n, z)], axis=1)
-    return kp, cycle
-
-
 @pytest.mark.parametrize("treadmill", [False, True])
-def test_a_walks_low_swing_is_not_its_stance(treadmill):
+def test_a_walks_low_swing_is_not_its_stance(poses, treadmill):
     from valgusml.errors import InputError
     from valgusml.features.frame import foot_forward_velocity
     from valgusml.features.phases import loaded_mask
 
-    kp, cycle = _walk_with_a_low_swing(treadmill)
+    kp, cycle = poses.walk(treadmill)
     with pytest.raises(InputError, match="3D"):
         foot_forward_velocity(kp[..., :2], 100.0)  # a 2D view does not show the foot's depth
     loaded = loaded_mask(kp, 100.0, "walking")

@@ -12,6 +12,7 @@ import pytest
 import valgusml
 from valgusml import KeypointSequence
 from valgusml.features import MEASURE_NAMES, fppa_deg, measure_vector, measures
+from valgusml.features.frame import knee_flexion_deg
 from valgusml.skeleton import SKELETONS, canonical_index
 
 FPS = 50.0
@@ -204,3 +205,16 @@ def test_real_walks_read_a_rearfoot_angle_not_the_push_off():
         m = measures(valgusml.io.read(path))
         for side in ("left", "right"):
             assert -20.0 < m[side]["rearfoot_eversion_deg"] < 45.0, (path.name, side)
+            # loaded frames leave the swing out (its knee bends to 60-70 deg; read so before, 57-73)
+            assert m[side]["peak_knee_flexion_deg"] < 46.0, (path.name, side)
+
+
+@pytest.mark.parametrize("treadmill", [False, True])
+@pytest.mark.parametrize("task", ["walking", ""])
+def test_a_3d_walks_summary_reads_its_stances(poses, treadmill, task):
+    # the hand-built knee bends 8 deg in stance and 41 in swing, at once (the ~0.1-s smoothing spreads the step)
+    kp, cycle = poses.walk(treadmill)
+    knee = measures(KeypointSequence(kp.astype(np.float32), "canonical", 100.0, task=task))["left"]
+    flexion = knee_flexion_deg(kp)[:, 0]
+    stance_max, swing_max = flexion[cycle[:, 0] < 0.6].max(), flexion[cycle[:, 0] >= 0.6].max()
+    assert stance_max <= knee["peak_knee_flexion_deg"] < 0.6 * swing_max  # named or read from the motion

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from valgusml.features.frame import foot_forward_velocity, knee_flexion_deg, vector_lengths
-from valgusml.features.summary import moving_average, stance_from_task
-from valgusml.labels import LIMBS, task_family
+from valgusml.features.medians import moving_average
+from valgusml.labels import LIMBS, stance_from_task, task_family
 from valgusml.skeleton import canonical_index
 
 # A repetition: the knee bends at least this far beyond standing (degrees) ...
@@ -351,6 +351,21 @@ def _repetitions(limb: str, flexion: np.ndarray, contact: np.ndarray, standing_l
     return out
 
 
+def swinging_feet(keypoints: np.ndarray, fps: float, task: str = "") -> np.ndarray:
+    """`(T, 2)` bool: in 3D gait (`task` a walk or a run, named or read from the motion), the frames where a foot
+    moves forward past the pelvis faster than `SWING_FORWARD_SPEED`, however low it is; all False otherwise
+    (2D does not show a foot's depth) and where a foot is unseen (its height alone decides there)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    none = np.zeros((len(kp), 2), dtype=bool)
+    if kp.ndim != 3 or kp.shape[-1] != 3 or len(kp) < 2:
+        return none
+    if task_family(task or infer_task(kp, fps)) not in ("walking", "running"):
+        return none
+    forward = moving_average(foot_forward_velocity(kp, fps), max(1, int(round(SMOOTH_S * fps)) | 1))
+    with np.errstate(invalid="ignore"):
+        return forward > SWING_FORWARD_SPEED
+
+
 def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarray | None = None) -> list[Phase]:
     """Loaded phases of both limbs from canonical keypoints `(T, 20, 2|3)` (missing joints NaN), in time order.
 
@@ -369,11 +384,7 @@ def phases(keypoints: np.ndarray, fps: float, task: str = "", flexion: np.ndarra
         contact = support_height(height, task) <= CONTACT_TOLERANCE
     named = stance_from_task(task) if task else None
     standing = standing_frames(flexion)
-    stance = contact
-    if family in ("walking", "running") and kp.shape[-1] == 3:
-        forward = moving_average(foot_forward_velocity(kp, fps), max(1, int(round(SMOOTH_S * fps)) | 1))
-        with np.errstate(invalid="ignore"):
-            stance = contact & ~(forward > SWING_FORWARD_SPEED)  # unseen feet: the height alone decides
+    stance = contact & ~swinging_feet(kp, fps, task)
     out: list[Phase] = []
     for k, limb in enumerate(LIMBS):
         if named is not None and limb not in named:

@@ -11,10 +11,11 @@
 ```
 
 Per-limb keys (`LIMB_MEASURES`), all taken over the frames where that limb is loaded (its foot on the
-ground; the stance limb only in single-leg tasks named `..._left` / `..._right`). In walks and runs a swinging
-foot stays within that tolerance of the floor, so most of the swing counts as loaded and the "peak load" frames
-are the swing's most bent knee (docs/experiments.md, Gait stance): read gait's measures at peak load with that in
-mind. The rule (`phases`) leaves a 3D walk's swing out; this test reads every task, unnamed ones too.
+ground; the stance limb only in single-leg tasks named `..._left` / `..._right`). A swinging foot clears the
+floor by 1-2 cm: in 3D walks and runs (named, or read from the motion) a foot moving forward past the pelvis is
+not loaded however low it is (`phases.swinging_feet`, as the rule reads them); in 2D the height alone decides, so
+most of a 2D walk's swing counts as loaded and its "peak load" frames are the swing's most bent knee
+(docs/experiments.md, Gait stance).
 
 - `peak_fppa_deg`: highest FPPA (lightly smoothed over ~0.1 s).
 - `fppa_at_peak_load_deg`: mean FPPA over the peak-load frames (knee flexion within the top 15 % of its range,
@@ -46,7 +47,6 @@ mind. The rule (`phases`) leaves a 3D walk's swing out; this test reads every ta
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -54,9 +54,10 @@ import numpy as np
 from valgusml.features.frame import FRAME_MEASURE_INDEX, check_canonical, frame_measures
 from valgusml.features.geometry import as_frontal_2d
 from valgusml.features.image import equal_axis_keypoints
-from valgusml.features.medians import median, percentile
+from valgusml.features.medians import median, moving_average, percentile
+from valgusml.features.phases import swinging_feet
 from valgusml.json_safe import json_float
-from valgusml.labels import LIMBS
+from valgusml.labels import LIMBS, stance_from_task
 from valgusml.sequence import KeypointSequence
 from valgusml.skeleton import canonical_index
 
@@ -100,7 +101,6 @@ HEEL_RISE_THRESHOLD = 0.03  # leg lengths (~2.5 cm) above the flat foot = heel r
 HEEL_RISE_SUSTAIN_S = 0.1  # ... for at least this long
 MIN_CONFIDENCE = 0.3  # joints below this confidence are treated as missing (estimators: ~0.3 = guess)
 
-_SINGLE_LEG = re.compile(r"^(single_leg|lateral_step_down|step_down|single_leg_landing).*_(left|right)$")
 _FOOT_JOINTS = [
     [canonical_index(f"{side}_{j}") for j in ("ankle", "heel", "big_toe", "small_toe")] for side in LIMBS
 ]
@@ -108,22 +108,6 @@ _FOOT_JOINTS = [
 
 def _col(name: str) -> int:
     return FRAME_MEASURE_INDEX[name]
-
-
-def moving_average(values: np.ndarray, width: int) -> np.ndarray:
-    """NaN-aware centred moving average along axis 0 (a frame with no valid neighbour stays NaN)."""
-    if width <= 1:
-        return values
-    valid = np.isfinite(values)
-    filled = np.where(valid, values, 0.0)
-    pad = width // 2
-    pad_spec = ((pad + 1, width - pad - 1),) + ((0, 0),) * (values.ndim - 1)
-    csum = np.cumsum(np.pad(filled, pad_spec), axis=0)
-    ccount = np.cumsum(np.pad(valid.astype(np.float64), pad_spec), axis=0)
-    total = csum[width:] - csum[:-width]
-    count = ccount[width:] - ccount[:-width]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
 
 
 def _nan_reduce(fn, values: np.ndarray) -> float:
@@ -135,12 +119,6 @@ def _mean(values: np.ndarray) -> float:
     """`np.mean` of a 1-D float64 array: the same pairwise sum over the count, without its dispatch (it runs
     a dozen times per recording)."""
     return float(values.sum() / values.size)
-
-
-def stance_from_task(task: str) -> tuple[str, ...] | None:
-    """The loaded limb named by a single-leg task (`single_leg_squat_left` → ("left",)), else None."""
-    match = _SINGLE_LEG.match(task or "")
-    return (match.group(2),) if match else None
 
 
 def contact_mask(front: np.ndarray, scale: float, task: str = "") -> np.ndarray:
@@ -225,7 +203,7 @@ def summarize(keypoints: np.ndarray, fps: float, task: str = "") -> dict[str, An
     is3d = kp.shape[2] == 3
     front = as_frontal_2d(kp)
     scale = _leg_scale(front)
-    loaded = contact_mask(front, scale, task)
+    loaded = contact_mask(front, scale, task) & ~swinging_feet(kp, fps, task)
     width = max(1, int(round(SMOOTH_S * fps)) | 1)
     smooth = moving_average(fm, width)
     n_start = min(n_frames, max(3, int(round(START_FRACTION * n_frames))))
