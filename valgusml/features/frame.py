@@ -243,9 +243,9 @@ def _knee_flexion_3d(thigh: np.ndarray, shank: np.ndarray) -> np.ndarray:
 
 
 def foot_forward_velocity(keypoints: np.ndarray, fps: float) -> np.ndarray:
-    """`(T, 2)` each foot's velocity forward relative to the pelvis (the hips' midpoint), in leg lengths a second,
-    from canonical 3D keypoints `(T, 20, 3)`: the mean of the foot's seen points (ankle, heel, toes), along the
-    subject's median forward direction, unsmoothed; NaN where unseen or with fewer than two frames.
+    """`(T, 2)` each foot's velocity forward relative to the pelvis (the hips' midpoint), in the keypoints' units
+    a second, from canonical 3D keypoints `(T, 20, 3)`: the mean of the foot's seen points (ankle, heel, toes),
+    along the subject's median forward direction, unsmoothed; NaN where unseen or with fewer than two frames.
 
     A foot on the ground moves backward against the pelvis, overground (the body passes over it) and on a
     treadmill (the belt carries it) alike; a swinging one moves forward. The feet's height cannot tell them
@@ -261,10 +261,8 @@ def foot_forward_velocity(keypoints: np.ndarray, fps: float) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a foot unseen in a frame: its mean is NaN there
         feet = np.stack([np.nanmean(world[:, list(_FOOT_POINTS[limb])], axis=1) for limb in range(2)], axis=1)
-        leg = float(np.nanmedian(vector_lengths(world[:, _KNEE] - world[:, _HIP])
-                                 + vector_lengths(world[:, _ANKLE] - world[:, _KNEE])))
     along = (feet - pelvis[:, None]) @ forward
-    return np.gradient(along, axis=0) * fps / leg
+    return np.gradient(along, axis=0) * fps
 
 
 def knee_flexion_deg(keypoints: np.ndarray) -> np.ndarray:

@@ -355,13 +355,15 @@ def swinging_feet(keypoints: np.ndarray, fps: float, task: str = "") -> np.ndarr
     """`(T, 2)` bool: in 3D gait (`task` a walk or a run, named or read from the motion), the frames where a foot
     moves forward past the pelvis faster than `SWING_FORWARD_SPEED`, however low it is; all False otherwise
     (2D does not show a foot's depth) and where a foot is unseen (its height alone decides there)."""
-    kp = np.asarray(keypoints, dtype=np.float64)
-    none = np.zeros((len(kp), 2), dtype=bool)
-    if kp.ndim != 3 or kp.shape[-1] != 3 or len(kp) < 2:
+    shape = np.shape(keypoints)
+    none = np.zeros((shape[0], 2), dtype=bool)
+    if len(shape) != 3 or shape[-1] != 3 or shape[0] < 2:  # before any copy: the summary asks for 2D input too
         return none
+    kp = np.asarray(keypoints, dtype=np.float64)
     if task_family(task or infer_task(kp, fps)) not in ("walking", "running"):
         return none
-    forward = moving_average(foot_forward_velocity(kp, fps), max(1, int(round(SMOOTH_S * fps)) | 1))
+    # in leg lengths a second, the unit of the feet's height (`foot_height`)
+    forward = moving_average(foot_forward_velocity(kp, fps) / leg_length(kp), max(1, int(round(SMOOTH_S * fps)) | 1))
     with np.errstate(invalid="ignore"):
         return forward > SWING_FORWARD_SPEED
 
